@@ -1,0 +1,174 @@
+/*
+ * dwrtc.h: the C interface of dhtcore, the DWRTC signaling node.
+ *
+ * This is the whole surface the nginx module sees of the core. It is plain
+ * C so that the module never sees a C++ type.
+ *
+ * Conventions
+ *
+ *   - Objects are opaque handles. Whatever dwrtc_X_create() makes,
+ *     dwrtc_X_destroy() frees. Destroy functions accept NULL.
+ *
+ *   - Byte strings are passed as (const char *data, size_t len); they need
+ *     not be NUL-terminated, and the core copies what it keeps before the
+ *     call returns. They map onto nginx's ngx_str_t.
+ *
+ *   - Functions that can fail return an int status: DWRTC_OK (0) or one of
+ *     the negative DWRTC_E* codes below. dwrtc_strerror() names a code.
+ *
+ *   - No function lets an exception or a signal escape: every entry point
+ *     catches everything and returns DWRTC_ERROR (or logs the reason as a log
+ *     record, see dwrtc_node_drain()).
+ *
+ *   - Threads: a dwrtc_node may be used from one caller thread at a time
+ *     (the nginx worker's event loop). Nothing here blocks the caller except
+ *     dwrtc_node_stop() and dwrtc_node_destroy(), which join the core's
+ *     threads. The core runs its own threads between start and stop.
+ *
+ *   - Session ids are DWRTC_SESSION_ID_LEN (36) ASCII characters, a UUID v4
+ *     string. They are not NUL-terminated unless a function says so.
+ *
+ *   - Data handed to drain callbacks is valid only for the duration of the
+ *     callback; copy what you keep.
+ */
+
+#ifndef DWRTC_DWRTC_H
+#define DWRTC_DWRTC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DWRTC_SESSION_ID_LEN 36
+
+/* Status codes. */
+#define DWRTC_OK 0
+#define DWRTC_ERROR (-1)     /* unexpected failure, details were logged */
+#define DWRTC_EINVAL (-2)    /* an argument is out of range or malformed */
+#define DWRTC_ENOTFOUND (-3) /* no such session */
+#define DWRTC_ELIMIT (-4)    /* a configured limit was reached */
+#define DWRTC_ESTATE (-5)    /* wrong state: not started, or stopped */
+#define DWRTC_EBIND (-6)     /* no free port in a configured range */
+#define DWRTC_ENOMEM (-7)    /* out of memory */
+
+/* Log levels of the records the core hands out through drain(). */
+#define DWRTC_LOG_ERROR 0
+#define DWRTC_LOG_WARN 1
+#define DWRTC_LOG_INFO 2
+#define DWRTC_LOG_DEBUG 3
+
+typedef struct dwrtc_options dwrtc_options;
+typedef struct dwrtc_node dwrtc_node;
+
+/* Returns a static, NUL-terminated description of a status code. */
+const char *dwrtc_strerror(int status);
+
+/*
+ * Options. Defaults: DHT UDP ports 4222-4229, link TCP ports 4230-4237,
+ * bind address 0.0.0.0, no bootstrap nodes (a network of its own), public
+ * address 127.0.0.1, max message size 65536, 1024 queued messages per
+ * recipient, OpenDHT default rate limits, log level INFO.
+ */
+dwrtc_options *dwrtc_options_create(void);
+void dwrtc_options_destroy(dwrtc_options *opt);
+
+/* Port ranges, inclusive; each node takes the first free port. 0-0 lets
+ * the system choose one (tests). */
+int dwrtc_options_set_dht_ports(dwrtc_options *opt, unsigned from,
+                                unsigned to);
+int dwrtc_options_set_link_ports(dwrtc_options *opt, unsigned from,
+                                 unsigned to);
+
+/* Local address the DHT socket and the link listener bind to ("127.0.0.1",
+ * "0.0.0.0"). */
+int dwrtc_options_set_bind_address(dwrtc_options *opt, const char *addr,
+                                   size_t len);
+
+/* Adds a DHT node to join through, "host:port" or "[v6]:port". */
+int dwrtc_options_add_bootstrap(dwrtc_options *opt, const char *hostport,
+                                size_t len);
+
+/* Host name or address other nodes use to open links to this node. */
+int dwrtc_options_set_public_address(dwrtc_options *opt, const char *host,
+                                     size_t len);
+
+/* Largest client message accepted by dwrtc_submit(), in bytes. */
+int dwrtc_options_set_max_message_size(dwrtc_options *opt, size_t bytes);
+
+/* Messages held per recipient while its node is looked up or connected. */
+int dwrtc_options_set_queue_limit(dwrtc_options *opt, size_t messages);
+
+/* OpenDHT request limits: per peer IP and in total, requests per second;
+ * 0 keeps OpenDHT's default, -1 means no limit. Tests on loopback put every
+ * node on one IP, so they raise the per-IP limit. */
+int dwrtc_options_set_dht_rate_limits(dwrtc_options *opt, long per_ip,
+                                      long total);
+
+/* Seconds an unused node-to-node link stays open. */
+int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);
+
+/* Records above this level are not produced at all. */
+int dwrtc_options_set_log_level(dwrtc_options *opt, int level);
+
+/* Node lifecycle. create() only allocates and checks the options; start()
+ * binds the ports, joins the DHT and starts the core's threads; stop()
+ * withdraws the node's DHT record, closes every link and joins the threads.
+ * stop() is idempotent; destroy() stops first if needed. */
+int dwrtc_node_create(const dwrtc_options *opt, dwrtc_node **out);
+int dwrtc_node_start(dwrtc_node *node);
+void dwrtc_node_stop(dwrtc_node *node);
+void dwrtc_node_destroy(dwrtc_node *node);
+
+/* Ports actually bound after start() (0 before). */
+unsigned dwrtc_node_dht_port(const dwrtc_node *node);
+unsigned dwrtc_node_link_port(const dwrtc_node *node);
+
+/* The node's id prefix (12 lowercase hex characters, the first 12 of every
+ * session id on this node), NUL-terminated; valid while the node lives. */
+const char *dwrtc_node_id(const dwrtc_node *node);
+
+/* An eventfd, valid from create() to destroy(), that becomes readable when
+ * deliveries or log records are waiting. Register it for reading and call
+ * dwrtc_node_drain() when it fires. Never read or close it yourself. */
+int dwrtc_node_event_fd(const dwrtc_node *node);
+
+/* Opens a session on this node and writes its new id (36 characters, not
+ * NUL-terminated) into id. */
+int dwrtc_session_open(dwrtc_node *node, char id[DWRTC_SESSION_ID_LEN]);
+
+/* Closes a session: later messages to it get "not found". Messages that were
+ * already waiting for it are dropped. */
+int dwrtc_session_close(dwrtc_node *node, const char *id, size_t id_len);
+
+/* Submits one client message (a WebSocket text payload) from a session.
+ * The core validates it, stamps the sender and routes it; any answer for
+ * the sender (an error message) comes back as a delivery to the sender.
+ * Returns DWRTC_OK when the message was taken, DWRTC_ENOTFOUND when the
+ * session is not open. */
+int dwrtc_submit(dwrtc_node *node, const char *id, size_t id_len,
+                 const char *msg, size_t len);
+
+/* A message for a local session: write data as one WebSocket text frame. */
+typedef void (*dwrtc_delivery_fn)(void *ctx, const char *session_id,
+                                  size_t id_len, const char *data,
+                                  size_t len);
+
+/* A log record from the core threads, for the host's log. */
+typedef void (*dwrtc_log_fn)(void *ctx, int level, const char *msg,
+                             size_t len);
+
+/* Hands out up to max waiting deliveries and log records (0 means all) and
+ * returns how many were handed out. Resets the eventfd; if records remain
+ * after max, the eventfd becomes readable again. Either callback may be
+ * NULL (the records are then dropped). Call from the caller thread only. */
+size_t dwrtc_node_drain(dwrtc_node *node, size_t max,
+                        dwrtc_delivery_fn on_delivery, dwrtc_log_fn on_log,
+                        void *ctx);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* DWRTC_DWRTC_H */
