@@ -1,0 +1,72 @@
+// dwrtc::Node: one DWRTC signaling node. It joins the DHT, publishes where
+// it can be reached, accepts sessions and routes their messages, locally or
+// over links to other nodes.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dwrtc {
+
+struct NodeConfig {
+    unsigned dhtPortFrom = 4222, dhtPortTo = 4229;    // 0-0: the system picks
+    unsigned linkPortFrom = 4230, linkPortTo = 4237;  // 0-0: the system picks
+    std::string bindAddress = "0.0.0.0";
+    std::vector<std::string> bootstrap;  // "host:port" of DHT nodes
+    std::string publicAddress = "127.0.0.1";
+    std::size_t maxMessageSize = 64 * 1024;
+    std::size_t queueLimit = 1024;
+    long dhtPerIpRequestLimit = 0;  // 0: OpenDHT default, -1: none
+    long dhtTotalRequestLimit = 0;
+    unsigned linkIdleSeconds = 60;
+    int logLevel = 2;  // DWRTC_LOG_INFO
+};
+
+// Owner thread: the one thread that calls the methods below (an nginx
+// worker's event loop). The node runs its own threads between start() and
+// stop(); results come back through eventFd() and drain().
+class Node {
+public:
+    enum class Submit { Ok, UnknownSession, NotRunning };
+    using DeliveryFn = std::function<void(std::string_view session, std::string_view data)>;
+    using LogFn = std::function<void(int level, std::string_view line)>;
+
+    explicit Node(NodeConfig config);
+    ~Node();
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    // Binds ports, joins the DHT, publishes the node, starts the threads.
+    // False (reason in the log records) if a port range is exhausted.
+    bool start();
+    // Withdraws the node's record, closes links, joins threads. Idempotent.
+    void stop();
+    bool running() const;
+    // True once the node's record is stored in the DHT: from then on other
+    // nodes can reach its sessions.
+    bool published() const;
+
+    const std::string& id() const;  // 12 hex characters, valid after start()
+    unsigned dhtPort() const;
+    unsigned linkPort() const;
+    int eventFd() const;
+
+    // A new session on this node; empty when the node is not running.
+    std::string openSession();
+    bool closeSession(std::string_view id);
+    // One client message (WebSocket text) from a session.
+    Submit submit(std::string_view session, std::string_view message);
+
+    // Hands out waiting deliveries and log records, up to max (0: all).
+    std::size_t drain(std::size_t max, const DeliveryFn& onDelivery, const LogFn& onLog);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dwrtc

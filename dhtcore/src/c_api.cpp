@@ -1,0 +1,239 @@
+// The C interface (dwrtc.h) over dwrtc::Node. Every entry point catches
+// everything: no exception crosses into the C host.
+#include <cstring>
+#include <new>
+
+#include "dwrtc/dwrtc.h"
+#include "dwrtc/node.h"
+
+using dwrtc::Node;
+using dwrtc::NodeConfig;
+
+struct dwrtc_options {
+    NodeConfig config;
+};
+
+struct dwrtc_node {
+    explicit dwrtc_node(const NodeConfig& c) : node(c) {}
+    Node node;
+};
+
+namespace {
+
+template <typename F>
+int guarded(F&& f) {
+    try {
+        return f();
+    } catch (const std::bad_alloc&) {
+        return DWRTC_ENOMEM;
+    } catch (...) {
+        return DWRTC_ERROR;
+    }
+}
+
+int setRange(unsigned from, unsigned to, unsigned& outFrom, unsigned& outTo) {
+    if (from > to || to > 65535 || (from == 0 && to != 0)) {
+        return DWRTC_EINVAL;
+    }
+    outFrom = from;
+    outTo = to;
+    return DWRTC_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* dwrtc_strerror(int status) {
+    switch (status) {
+        case DWRTC_OK:
+            return "ok";
+        case DWRTC_ERROR:
+            return "unexpected error";
+        case DWRTC_EINVAL:
+            return "invalid argument";
+        case DWRTC_ENOTFOUND:
+            return "no such session";
+        case DWRTC_ELIMIT:
+            return "limit reached";
+        case DWRTC_ESTATE:
+            return "node not running";
+        case DWRTC_EBIND:
+            return "no free port in the configured range";
+        case DWRTC_ENOMEM:
+            return "out of memory";
+        default:
+            return "unknown status";
+    }
+}
+
+dwrtc_options* dwrtc_options_create(void) {
+    try {
+        return new dwrtc_options();
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void dwrtc_options_destroy(dwrtc_options* opt) { delete opt; }
+
+int dwrtc_options_set_dht_ports(dwrtc_options* opt, unsigned from, unsigned to) {
+    if (!opt) return DWRTC_EINVAL;
+    return setRange(from, to, opt->config.dhtPortFrom, opt->config.dhtPortTo);
+}
+
+int dwrtc_options_set_link_ports(dwrtc_options* opt, unsigned from, unsigned to) {
+    if (!opt) return DWRTC_EINVAL;
+    return setRange(from, to, opt->config.linkPortFrom, opt->config.linkPortTo);
+}
+
+int dwrtc_options_set_bind_address(dwrtc_options* opt, const char* addr, size_t len) {
+    if (!opt || !addr || len == 0) return DWRTC_EINVAL;
+    return guarded([&] {
+        opt->config.bindAddress.assign(addr, len);
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_options_add_bootstrap(dwrtc_options* opt, const char* hostport, size_t len) {
+    if (!opt || !hostport || len == 0) return DWRTC_EINVAL;
+    return guarded([&] {
+        opt->config.bootstrap.emplace_back(hostport, len);
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_options_set_public_address(dwrtc_options* opt, const char* host, size_t len) {
+    if (!opt || !host || len == 0) return DWRTC_EINVAL;
+    return guarded([&] {
+        opt->config.publicAddress.assign(host, len);
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_options_set_max_message_size(dwrtc_options* opt, size_t bytes) {
+    if (!opt || bytes == 0) return DWRTC_EINVAL;
+    opt->config.maxMessageSize = bytes;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_queue_limit(dwrtc_options* opt, size_t messages) {
+    if (!opt || messages == 0) return DWRTC_EINVAL;
+    opt->config.queueLimit = messages;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_dht_rate_limits(dwrtc_options* opt, long per_ip, long total) {
+    if (!opt || per_ip < -1 || total < -1) return DWRTC_EINVAL;
+    opt->config.dhtPerIpRequestLimit = per_ip;
+    opt->config.dhtTotalRequestLimit = total;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_link_idle_timeout(dwrtc_options* opt, unsigned seconds) {
+    if (!opt || seconds == 0) return DWRTC_EINVAL;
+    opt->config.linkIdleSeconds = seconds;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_log_level(dwrtc_options* opt, int level) {
+    if (!opt || level < DWRTC_LOG_ERROR || level > DWRTC_LOG_DEBUG) return DWRTC_EINVAL;
+    opt->config.logLevel = level;
+    return DWRTC_OK;
+}
+
+int dwrtc_node_create(const dwrtc_options* opt, dwrtc_node** out) {
+    if (!out) return DWRTC_EINVAL;
+    *out = nullptr;
+    return guarded([&] {
+        NodeConfig config = opt ? opt->config : NodeConfig{};
+        *out = new dwrtc_node(config);
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_node_start(dwrtc_node* node) {
+    if (!node) return DWRTC_EINVAL;
+    return guarded([&] { return node->node.start() ? DWRTC_OK : DWRTC_EBIND; });
+}
+
+void dwrtc_node_stop(dwrtc_node* node) {
+    if (!node) return;
+    try {
+        node->node.stop();
+    } catch (...) {
+    }
+}
+
+void dwrtc_node_destroy(dwrtc_node* node) {
+    try {
+        delete node;
+    } catch (...) {
+    }
+}
+
+unsigned dwrtc_node_dht_port(const dwrtc_node* node) { return node ? node->node.dhtPort() : 0; }
+
+unsigned dwrtc_node_link_port(const dwrtc_node* node) { return node ? node->node.linkPort() : 0; }
+
+const char* dwrtc_node_id(const dwrtc_node* node) { return node ? node->node.id().c_str() : ""; }
+
+int dwrtc_node_event_fd(const dwrtc_node* node) { return node ? node->node.eventFd() : -1; }
+
+int dwrtc_session_open(dwrtc_node* node, char id[DWRTC_SESSION_ID_LEN]) {
+    if (!node || !id) return DWRTC_EINVAL;
+    return guarded([&] {
+        std::string s = node->node.openSession();
+        if (s.size() != DWRTC_SESSION_ID_LEN) {
+            return DWRTC_ESTATE;
+        }
+        std::memcpy(id, s.data(), DWRTC_SESSION_ID_LEN);
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_session_close(dwrtc_node* node, const char* id, size_t id_len) {
+    if (!node || !id) return DWRTC_EINVAL;
+    return guarded([&] {
+        return node->node.closeSession(std::string_view(id, id_len)) ? DWRTC_OK
+                                                                     : DWRTC_ENOTFOUND;
+    });
+}
+
+int dwrtc_submit(dwrtc_node* node, const char* id, size_t id_len, const char* msg, size_t len) {
+    if (!node || !id || (!msg && len)) return DWRTC_EINVAL;
+    return guarded([&] {
+        switch (node->node.submit(std::string_view(id, id_len),
+                                  std::string_view(msg ? msg : "", len))) {
+            case Node::Submit::Ok:
+                return DWRTC_OK;
+            case Node::Submit::UnknownSession:
+                return DWRTC_ENOTFOUND;
+            default:
+                return DWRTC_ESTATE;
+        }
+    });
+}
+
+size_t dwrtc_node_drain(dwrtc_node* node, size_t max, dwrtc_delivery_fn on_delivery,
+                        dwrtc_log_fn on_log, void* ctx) {
+    if (!node) return 0;
+    try {
+        return node->node.drain(
+            max,
+            [&](std::string_view session, std::string_view data) {
+                if (on_delivery) {
+                    on_delivery(ctx, session.data(), session.size(), data.data(), data.size());
+                }
+            },
+            [&](int level, std::string_view line) {
+                if (on_log) {
+                    on_log(ctx, level, line.data(), line.size());
+                }
+            });
+    } catch (...) {
+        return 0;
+    }
+}
+
+}  // extern "C"

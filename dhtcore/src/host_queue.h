@@ -1,0 +1,49 @@
+// HostQueue: records the core hands back to its host (deliveries for local
+// sessions, log lines), signalled through an eventfd the host polls.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+
+namespace dwrtc {
+
+struct HostRecord {
+    enum class Kind { Delivery, Log };
+    Kind kind = Kind::Delivery;
+    int level = 0;          // Log only
+    std::string sessionId;  // Delivery only
+    std::string data;       // frame text or log line
+};
+
+// Any thread may push; one host thread drains. The eventfd is readable while
+// records wait, so the host's event loop never polls or blocks on the core.
+class HostQueue {
+public:
+    HostQueue();  // throws std::system_error if no eventfd can be made
+    ~HostQueue();
+    HostQueue(const HostQueue&) = delete;
+    HostQueue& operator=(const HostQueue&) = delete;
+
+    int fd() const { return fd_; }
+
+    void pushDelivery(std::string sessionId, std::string data);
+    void pushLog(int level, std::string line);
+
+    // Hands out up to max records (0: all) in push order; returns the count.
+    // If records remain, the eventfd is left readable.
+    std::size_t drain(std::size_t max, const std::function<void(const HostRecord&)>& handle);
+
+private:
+    void push(HostRecord record);
+    void signal();
+
+    int fd_ = -1;
+    std::mutex mutex_;
+    std::deque<HostRecord> records_;
+    bool signalled_ = false;  // an eventfd write is outstanding; guarded by mutex_
+};
+
+}  // namespace dwrtc

@@ -1,0 +1,116 @@
+// LinkService: the libwebsockets side of node-to-node links. One service
+// thread owns the lws context, the link listener and every link; other
+// threads reach it only through post().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "node_directory.h"  // LogFn
+
+struct lws;
+struct lws_context;
+struct lws_vhost;
+
+namespace dwrtc {
+
+using LinkId = std::uint64_t;
+
+// What the service thread reports about links. Called on the service thread.
+class LinkEvents {
+public:
+    virtual ~LinkEvents() = default;
+    virtual void onLinkOpen(LinkId id, bool outbound) = 0;
+    // One frame of the link protocol (a JSON object as text).
+    virtual void onLinkFrame(LinkId id, std::string_view frame) = 0;
+    // The link is gone; opened says whether it ever got connected.
+    virtual void onLinkClosed(LinkId id, bool outbound, bool opened) = 0;
+    // Once a second, for timers such as closing idle links.
+    virtual void onTick() = 0;
+};
+
+struct LinkServiceConfig {
+    unsigned portFrom = 4230;
+    unsigned portTo = 4237;
+    std::string bindAddress = "0.0.0.0";
+};
+
+// start(), stop() and post() from any one owner thread (post from any
+// thread); connect(), send() and close() on the service thread only.
+class LinkService {
+public:
+    LinkService(LinkServiceConfig config, LogFn log);
+    ~LinkService();
+    LinkService(const LinkService&) = delete;
+    LinkService& operator=(const LinkService&) = delete;
+
+    // Binds the first free port of the range and starts the service thread.
+    bool start(LinkEvents* events);
+    // Closes every link and joins the service thread. Idempotent.
+    void stop();
+
+    unsigned port() const { return port_; }
+
+    // Runs task on the service thread soon. Dropped once stop() has begun.
+    void post(std::function<void()> task);
+
+    // Starts connecting; returns 0 if that failed at once.
+    LinkId connect(const std::string& host, unsigned port);
+    // Queues one frame; frames go out in order, several per WebSocket message.
+    void send(LinkId id, std::string frame);
+    void close(LinkId id);
+    bool isOpen(LinkId id) const;
+
+    // lws protocol callback; public so the C callback can reach it.
+    int handle(lws* wsi, int reason, void* in, std::size_t len);
+    void tick();
+
+private:
+    struct Link {
+        LinkId id = 0;
+        lws* wsi = nullptr;
+        bool outbound = false;
+        bool open = false;
+        bool closing = false;
+        std::deque<std::string> outbox;
+        std::string rx;
+    };
+
+    void run();
+    void runPosted();
+    Link* linkOf(lws* wsi);
+    void closed(lws* wsi, bool opened);
+    int writeSome(Link& link);
+
+    LinkServiceConfig config_;
+    LogFn log_;
+    LinkEvents* events_ = nullptr;
+    lws_context* context_ = nullptr;
+    lws_vhost* vhost_ = nullptr;
+    unsigned port_ = 0;
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+
+    std::mutex postMutex_;
+    std::vector<std::function<void()>> posted_;
+    bool accepting_ = false;  // guarded by postMutex_
+
+    // Service thread only.
+    LinkId nextId_ = 1;
+    LinkId connecting_ = 0;  // link being set up inside connect()
+    std::unordered_map<LinkId, std::unique_ptr<Link>> links_;
+    struct TickTimer;
+    std::unique_ptr<TickTimer> timer_;
+    std::vector<unsigned char> writeBuffer_;
+};
+
+}  // namespace dwrtc

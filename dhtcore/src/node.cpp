@@ -1,0 +1,198 @@
+#include "dwrtc/node.h"
+
+#include <unordered_set>
+
+#include "dwrtc/dwrtc.h"
+#include "dwrtc/protocol.h"
+#include "dwrtc/session_id.h"
+#include "host_queue.h"
+#include "link_service.h"
+#include "node_directory.h"
+#include "router.h"
+
+namespace dwrtc {
+
+struct Node::Impl {
+    NodeConfig config;
+    HostQueue host;
+    std::unique_ptr<NodeDirectory> directory;
+    std::unique_ptr<LinkService> links;
+    std::unique_ptr<Router> router;
+    std::string id;
+    bool running = false;
+    // Sessions open on this node, as the owner thread sees them: lets
+    // submit() answer at once and deliver same-node messages without a hop
+    // through the routing thread.
+    std::unordered_set<std::string> sessions;
+
+    explicit Impl(NodeConfig c) : config(std::move(c)) {}
+
+    dwrtc::LogFn logger() {
+        int max = config.logLevel;
+        HostQueue* h = &host;
+        return [h, max](int level, std::string line) {
+            if (level <= max) {
+                h->pushLog(level, std::move(line));
+            }
+        };
+    }
+};
+
+Node::Node(NodeConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Node::~Node() { stop(); }
+
+bool Node::start() {
+    Impl& d = *impl_;
+    if (d.running) {
+        return true;
+    }
+    dwrtc::LogFn log = d.logger();
+
+    DirectoryConfig dc;
+    dc.portFrom = d.config.dhtPortFrom;
+    dc.portTo = d.config.dhtPortTo;
+    dc.bindAddress = d.config.bindAddress;
+    dc.bootstrap = d.config.bootstrap;
+    dc.perIpRequestLimit = d.config.dhtPerIpRequestLimit;
+    dc.totalRequestLimit = d.config.dhtTotalRequestLimit;
+    d.directory = std::make_unique<NodeDirectory>(dc, log);
+    if (!d.directory->start()) {
+        d.directory.reset();
+        return false;
+    }
+    d.id = d.directory->prefix();
+
+    LinkServiceConfig lc;
+    lc.portFrom = d.config.linkPortFrom;
+    lc.portTo = d.config.linkPortTo;
+    lc.bindAddress = d.config.bindAddress;
+    d.links = std::make_unique<LinkService>(lc, log);
+
+    RouterConfig rc;
+    rc.queueLimit = d.config.queueLimit;
+    rc.linkIdleTimeout = std::chrono::seconds(d.config.linkIdleSeconds);
+    d.router = std::make_unique<Router>(rc, d.id, *d.links, *d.directory, d.host, log);
+
+    if (!d.links->start(d.router.get())) {
+        d.router.reset();
+        d.links.reset();
+        d.directory->stop();
+        d.directory.reset();
+        return false;
+    }
+
+    std::string host = d.config.publicAddress;
+    if (host.find(':') != std::string::npos && host.front() != '[') {
+        host = "[" + host + "]";
+    }
+    d.directory->publish({"ws://" + host + ":" + std::to_string(d.links->port())});
+    d.running = true;
+    return true;
+}
+
+void Node::stop() {
+    Impl& d = *impl_;
+    if (!d.running) {
+        return;
+    }
+    d.running = false;
+    // Links first: after this no routing runs, and DHT answers that still
+    // arrive are dropped by the stopped service. Then leave the DHT, which
+    // withdraws the record and joins OpenDHT's threads.
+    d.links->stop();
+    d.directory->stop();
+    d.router.reset();
+    d.links.reset();
+    d.directory.reset();
+    d.sessions.clear();
+}
+
+bool Node::running() const { return impl_->running; }
+bool Node::published() const {
+    return impl_->directory && impl_->directory->published();
+}
+const std::string& Node::id() const { return impl_->id; }
+unsigned Node::dhtPort() const { return impl_->directory ? impl_->directory->port() : 0; }
+unsigned Node::linkPort() const { return impl_->links ? impl_->links->port() : 0; }
+int Node::eventFd() const { return impl_->host.fd(); }
+
+std::string Node::openSession() {
+    Impl& d = *impl_;
+    if (!d.running) {
+        return {};
+    }
+    std::string id = makeSessionId(d.id);
+    d.sessions.insert(id);
+    Router* router = d.router.get();
+    d.links->post([router, id] { router->openSession(id); });
+    return id;
+}
+
+bool Node::closeSession(std::string_view id) {
+    Impl& d = *impl_;
+    auto it = d.sessions.find(std::string(id));
+    if (it == d.sessions.end()) {
+        return false;
+    }
+    std::string key = *it;
+    d.sessions.erase(it);
+    if (d.running) {
+        Router* router = d.router.get();
+        d.links->post([router, key] { router->closeSession(key); });
+    }
+    return true;
+}
+
+Node::Submit Node::submit(std::string_view session, std::string_view text) {
+    Impl& d = *impl_;
+    if (!d.running) {
+        return Submit::NotRunning;
+    }
+    auto it = d.sessions.find(std::string(session));
+    if (it == d.sessions.end()) {
+        return Submit::UnknownSession;
+    }
+    const std::string& sender = *it;
+    if (text.size() > d.config.maxMessageSize) {
+        d.host.pushDelivery(sender, serializeInvalid("larger than " +
+                                                     std::to_string(d.config.maxMessageSize) +
+                                                     " bytes"));
+        return Submit::Ok;
+    }
+    ClientMessage message;
+    std::string why;
+    if (!parseClientMessage(text, message, why)) {
+        d.host.pushDelivery(sender, serializeInvalid(why));
+        return Submit::Ok;
+    }
+    if (nodePrefixOf(message.recipient) == d.id) {
+        std::string recipient = message.recipient;
+        if (d.sessions.count(recipient)) {
+            d.host.pushDelivery(recipient, serializeDelivery(message.type, sender, recipient,
+                                                             message.body));
+        } else {
+            d.host.pushDelivery(sender, serializeNotFound(recipient));
+        }
+        return Submit::Ok;
+    }
+    Router* router = d.router.get();
+    d.links->post([router, sender, m = std::move(message)]() mutable {
+        router->routeRemote(sender, std::move(m));
+    });
+    return Submit::Ok;
+}
+
+std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const LogFn& onLog) {
+    return impl_->host.drain(max, [&](const HostRecord& r) {
+        if (r.kind == HostRecord::Kind::Delivery) {
+            if (onDelivery) {
+                onDelivery(r.sessionId, r.data);
+            }
+        } else if (onLog) {
+            onLog(r.level, r.data);
+        }
+    });
+}
+
+}  // namespace dwrtc

@@ -1,0 +1,320 @@
+#include "node_directory.h"
+
+#include <jansson.h>
+#include <opendht.h>
+
+#include <chrono>
+#include <future>
+#include <random>
+
+#include "dwrtc/dwrtc.h"
+#include "dwrtc/session_id.h"
+
+namespace dwrtc {
+
+namespace {
+
+// Our nodes only talk to nodes of this network, never to the public OpenDHT
+// network, even when an operator bootstraps through a wrong address.
+constexpr dht::NetId kNetworkId = 0x44575254;  // "DWRT"
+constexpr int kRecordVersion = 1;
+// How long stop() waits for the withdrawal to be stored before leaving.
+constexpr auto kWithdrawWait = std::chrono::milliseconds(1000);
+
+bool splitHostPort(const std::string& hostPort, std::string& host, std::string& port) {
+    if (!hostPort.empty() && hostPort.front() == '[') {
+        auto close = hostPort.find(']');
+        if (close == std::string::npos || close + 2 > hostPort.size() ||
+            hostPort[close + 1] != ':') {
+            return false;
+        }
+        host = hostPort.substr(1, close - 1);
+        port = hostPort.substr(close + 2);
+    } else {
+        auto colon = hostPort.rfind(':');
+        if (colon == std::string::npos) {
+            return false;
+        }
+        host = hostPort.substr(0, colon);
+        port = hostPort.substr(colon + 1);
+    }
+    return !host.empty() && !port.empty();
+}
+
+}  // namespace
+
+NodeDirectory::NodeDirectory(DirectoryConfig config, LogFn log)
+    : config_(std::move(config)), log_(std::move(log)) {}
+
+NodeDirectory::~NodeDirectory() { stop(); }
+
+std::string NodeDirectory::recordKey(const std::string& prefix) { return "dwrtc/node/" + prefix; }
+
+bool NodeDirectory::start() {
+    // A fresh identity per start keeps node ids unique among live nodes,
+    // also while old and new nginx workers overlap during a reload.
+    auto identity = dht::crypto::generateEcIdentity("dwrtc-node");
+    dht::InfoHash keyId = identity.first->getPublicKey().getId();
+    prefix_ = nodePrefixFromBytes(keyId.data(), keyId.size());
+
+    dht::DhtRunner::Config config;
+    config.threaded = true;
+    config.dht_config.id = identity;
+    config.dht_config.node_config.network = kNetworkId;
+    config.dht_config.node_config.max_req_per_sec = config_.totalRequestLimit;
+    config.dht_config.node_config.max_peer_req_per_sec = config_.perIpRequestLimit;
+
+    bool v6 = config_.bindAddress.find(':') != std::string::npos;
+    unsigned from = config_.portFrom, to = config_.portTo;
+    for (unsigned port = from; port <= to; ++port) {
+        auto runner = std::make_unique<dht::DhtRunner>();
+        try {
+            dht::SockAddr bind;
+            bind.setFamily(v6 ? AF_INET6 : AF_INET);
+            bind.setAddress(config_.bindAddress.c_str());
+            bind.setPort(static_cast<in_port_t>(port));
+            (v6 ? config.bind6 : config.bind4) = bind;
+            runner->run(config, dht::DhtRunner::Context{});
+            unsigned bound = runner->getBoundPort(v6 ? AF_INET6 : AF_INET);
+            if (bound == 0) {
+                runner->join();
+                continue;
+            }
+            runner_ = std::move(runner);
+            port_ = bound;
+            break;
+        } catch (const std::exception& e) {
+            log_(DWRTC_LOG_DEBUG, "dht port " + std::to_string(port) + " not usable: " + e.what());
+            try {
+                runner->join();
+            } catch (...) {
+            }
+        }
+        if (port == 65535) {
+            break;
+        }
+    }
+    if (!runner_) {
+        log_(DWRTC_LOG_ERROR, "no free UDP port for the DHT in " + std::to_string(from) + "-" +
+                                  std::to_string(to) + " on " + config_.bindAddress);
+        return false;
+    }
+
+    for (const std::string& b : config_.bootstrap) {
+        std::string host, service;
+        if (!splitHostPort(b, host, service)) {
+            log_(DWRTC_LOG_WARN, "ignoring malformed bootstrap address \"" + b + "\"");
+            continue;
+        }
+        runner_->bootstrap(host, service);
+    }
+
+    std::random_device rd;
+    valueId_ = (static_cast<std::uint64_t>(rd()) << 32) | rd();
+    log_(DWRTC_LOG_INFO, "node " + prefix_ + " joined the DHT on UDP port " +
+                             std::to_string(port_));
+    return true;
+}
+
+std::string NodeDirectory::encodeRecord(const std::vector<std::string>& links, bool gone) const {
+    json_t* obj = json_object();
+    json_object_set_new(obj, "v", json_integer(kRecordVersion));
+    json_object_set_new(obj, "node", json_string(prefix_.c_str()));
+    json_t* arr = json_array();
+    for (const std::string& l : links) {
+        json_array_append_new(arr, json_string(l.c_str()));
+    }
+    json_object_set_new(obj, "links", arr);
+    json_object_set_new(obj, "gone", json_boolean(gone));
+    char* text = json_dumps(obj, JSON_COMPACT);
+    std::string out = text ? text : "";
+    free(text);
+    json_decref(obj);
+    return out;
+}
+
+bool decodeNodeRecord(const std::string& text, NodeRecord& out, bool& gone) {
+    json_error_t err;
+    json_t* obj = json_loadb(text.data(), text.size(), 0, &err);
+    if (!obj) {
+        return false;
+    }
+    bool ok = false;
+    json_t* v = json_object_get(obj, "v");
+    json_t* node = json_object_get(obj, "node");
+    json_t* links = json_object_get(obj, "links");
+    json_t* goneField = json_object_get(obj, "gone");
+    if (json_is_object(obj) && json_is_integer(v) && json_integer_value(v) == kRecordVersion &&
+        json_is_string(node) && json_is_array(links)) {
+        out.prefix = json_string_value(node);
+        out.links.clear();
+        size_t i;
+        json_t* l;
+        json_array_foreach(links, i, l) {
+            if (json_is_string(l)) {
+                out.links.emplace_back(json_string_value(l));
+            }
+        }
+        gone = json_is_true(goneField);
+        ok = isValidNodePrefix(out.prefix);
+    }
+    json_decref(obj);
+    return ok;
+}
+
+void NodeDirectory::publish(const std::vector<std::string>& links) {
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    if (!runner_) {
+        return;
+    }
+    if (&links != &links_) {
+        links_ = links;
+    }
+    std::string text = encodeRecord(links, false);
+    auto value = std::make_shared<dht::Value>(
+        dht::ValueType::USER_DATA.id, reinterpret_cast<const std::uint8_t*>(text.data()),
+        text.size(), valueId_);
+    LogFn log = log_;
+    std::string prefix = prefix_;
+    auto state = publishShared_;
+    bool retry = published_;
+    state->store(kStoring);
+    dht::InfoHash key = dht::InfoHash::get(recordKey(prefix_));
+    if (retry) {
+        runner_->cancelPut(key, valueId_);
+    }
+    // permanent: OpenDHT keeps the record stored and refreshed while we run.
+    runner_->putSigned(
+        key, value,
+        [log, prefix, state, retry](bool ok) {
+            if (ok) {
+                state->store(kStored);
+                log(DWRTC_LOG_INFO, "node " + prefix + " published its record");
+            } else {
+                state->store(kFailed);
+                if (!retry) {
+                    log(DWRTC_LOG_INFO, "node " + prefix +
+                                            " could not store its record yet (no DHT peers "
+                                            "answered); retrying");
+                }
+            }
+        },
+        true);
+    published_ = true;
+}
+
+void NodeDirectory::ensurePublished() {
+    if (publishState_.load() == kFailed) {
+        publish(links_);
+    }
+}
+
+void NodeDirectory::lookup(const std::string& prefix, LookupDone done) {
+    if (!runner_) {
+        done(std::nullopt);
+        return;
+    }
+    // The get callbacks may run several times; the answer is given once.
+    struct State {
+        std::mutex mutex;
+        bool answered = false;
+        std::optional<NodeRecord> best;
+        bool bestGone = false;
+        std::uint16_t bestSeq = 0;
+        bool any = false;
+        LookupDone done;
+    };
+    auto state = std::make_shared<State>();
+    state->done = std::move(done);
+
+    auto onValue = [state, prefix](const std::shared_ptr<dht::Value>& v) {
+        if (!v || !v->owner) {
+            return true;
+        }
+        // Only the node itself can sign its record: its key's id starts with
+        // the prefix. Anything else under this key is ignored.
+        dht::InfoHash owner = v->owner->getId();
+        if (nodePrefixFromBytes(owner.data(), owner.size()) != prefix) {
+            return true;
+        }
+        NodeRecord rec;
+        bool gone = false;
+        std::string text(v->data.begin(), v->data.end());
+        if (!decodeNodeRecord(text, rec, gone) || rec.prefix != prefix) {
+            return true;
+        }
+        LookupDone answer;
+        {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            if (state->answered) {
+                return false;
+            }
+            if (!state->any || v->seq >= state->bestSeq) {
+                state->any = true;
+                state->bestSeq = v->seq;
+                state->bestGone = gone;
+                state->best = rec;
+            }
+            // A live record is good enough to try at once; a stale one shows
+            // itself when the link does not connect.
+            if (!gone) {
+                state->answered = true;
+                answer = std::move(state->done);
+            }
+        }
+        if (answer) {
+            answer(rec);
+            return false;
+        }
+        return true;
+    };
+    auto onDone = [state](bool) {
+        LookupDone answer;
+        std::optional<NodeRecord> result;
+        {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            if (state->answered) {
+                return;
+            }
+            state->answered = true;
+            answer = std::move(state->done);
+            if (state->any && !state->bestGone) {
+                result = state->best;
+            }
+        }
+        answer(result);
+    };
+    runner_->get(dht::InfoHash::get(recordKey(prefix)), dht::GetCallbackSimple(onValue), onDone);
+}
+
+void NodeDirectory::stop() {
+    if (!runner_) {
+        return;
+    }
+    try {
+        if (published_) {
+            dht::InfoHash key = dht::InfoHash::get(recordKey(prefix_));
+            runner_->cancelPut(key, valueId_);
+            // Replace the record with a withdrawn one so lookups stop finding
+            // this node now rather than when the record expires.
+            std::string text = encodeRecord({}, true);
+            auto value = std::make_shared<dht::Value>(
+                dht::ValueType::USER_DATA.id, reinterpret_cast<const std::uint8_t*>(text.data()),
+                text.size(), valueId_);
+            auto stored = std::make_shared<std::promise<void>>();
+            auto future = stored->get_future();
+            auto once = std::make_shared<std::once_flag>();
+            runner_->putSigned(key, value, [stored, once](bool) {
+                std::call_once(*once, [&] { stored->set_value(); });
+            });
+            future.wait_for(kWithdrawWait);
+        }
+        runner_->join();
+    } catch (const std::exception& e) {
+        log_(DWRTC_LOG_WARN, std::string("leaving the DHT failed: ") + e.what());
+    }
+    runner_.reset();
+    log_(DWRTC_LOG_INFO, "node " + prefix_ + " left the DHT");
+}
+
+}  // namespace dwrtc

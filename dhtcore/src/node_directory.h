@@ -1,0 +1,93 @@
+// NodeDirectory: this node's place in the DHT. It owns the OpenDHT runner
+// and the node's identity, publishes the node's signed record, and looks up
+// the records of other nodes by their id prefix.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dht {
+class DhtRunner;
+}
+
+namespace dwrtc {
+
+// Where a node can be reached: its id prefix and link URLs ("ws://h:p").
+struct NodeRecord {
+    std::string prefix;
+    std::vector<std::string> links;
+};
+
+struct DirectoryConfig {
+    unsigned portFrom = 4222;
+    unsigned portTo = 4229;
+    std::string bindAddress = "0.0.0.0";
+    std::vector<std::string> bootstrap;  // "host:port"
+    long perIpRequestLimit = 0;          // 0: OpenDHT default, -1: none
+    long totalRequestLimit = 0;
+};
+
+using LogFn = std::function<void(int level, std::string line)>;
+
+// start() and stop() from the owner's thread; publish() and lookup() from any
+// thread. Lookup callbacks run on an OpenDHT thread.
+class NodeDirectory {
+public:
+    using LookupDone = std::function<void(std::optional<NodeRecord>)>;
+
+    NodeDirectory(DirectoryConfig config, LogFn log);
+    ~NodeDirectory();
+    NodeDirectory(const NodeDirectory&) = delete;
+    NodeDirectory& operator=(const NodeDirectory&) = delete;
+
+    // Makes a fresh identity (so old and new nginx workers never share one),
+    // binds the first free UDP port of the range and joins the network.
+    // Returns false, after logging why, if no port could be bound.
+    bool start();
+
+    // Withdraws the record, leaves the network and joins OpenDHT's threads.
+    void stop();
+
+    const std::string& prefix() const { return prefix_; }
+    unsigned port() const { return port_; }
+
+    // Publishes (and keeps refreshing) this node's record.
+    void publish(const std::vector<std::string>& links);
+    // Publishes again if the last attempt could not be stored (a node that
+    // starts before its peers has nowhere to store its record). Called
+    // periodically by the owner.
+    void ensurePublished();
+    bool published() const { return publishState_.load() == kStored; }
+
+    // Finds the live record of the node with this prefix. The callback gets
+    // nullopt when no record signed by that node exists or it was withdrawn.
+    void lookup(const std::string& prefix, LookupDone done);
+
+private:
+    static std::string recordKey(const std::string& prefix);
+    std::string encodeRecord(const std::vector<std::string>& links, bool gone) const;
+
+    DirectoryConfig config_;
+    LogFn log_;
+    std::unique_ptr<dht::DhtRunner> runner_;
+    std::string prefix_;
+    unsigned port_ = 0;
+    std::uint64_t valueId_ = 0;
+    bool published_ = false;
+    enum : int { kNone, kStoring, kStored, kFailed };
+    std::shared_ptr<std::atomic<int>> publishShared_ = std::make_shared<std::atomic<int>>(kNone);
+    std::atomic<int>& publishState_ = *publishShared_;
+    std::mutex publishMutex_;
+    std::vector<std::string> links_;
+};
+
+// Decodes a record value; false if it is not a well-formed DWRTC record.
+bool decodeNodeRecord(const std::string& text, NodeRecord& out, bool& gone);
+
+}  // namespace dwrtc

@@ -1,0 +1,286 @@
+#include "router.h"
+
+#include "dwrtc/dwrtc.h"
+#include "dwrtc/session_id.h"
+
+namespace dwrtc {
+
+namespace {
+
+// "ws://host:port" -> host, port. Only plain ws links exist between nodes.
+bool parseLinkUrl(const std::string& url, std::string& host, unsigned& port) {
+    const std::string scheme = "ws://";
+    if (url.compare(0, scheme.size(), scheme) != 0) {
+        return false;
+    }
+    std::string rest = url.substr(scheme.size());
+    auto slash = rest.find('/');
+    if (slash != std::string::npos) {
+        rest.resize(slash);
+    }
+    std::size_t colon;
+    if (!rest.empty() && rest.front() == '[') {
+        auto close = rest.find(']');
+        if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+            return false;
+        }
+        host = rest.substr(1, close - 1);
+        colon = close + 1;
+    } else {
+        colon = rest.rfind(':');
+        if (colon == std::string::npos) {
+            return false;
+        }
+        host = rest.substr(0, colon);
+    }
+    try {
+        unsigned long p = std::stoul(rest.substr(colon + 1));
+        if (p == 0 || p > 65535) {
+            return false;
+        }
+        port = static_cast<unsigned>(p);
+    } catch (...) {
+        return false;
+    }
+    return !host.empty();
+}
+
+}  // namespace
+
+Router::Router(RouterConfig config, std::string self, LinkService& links,
+               NodeDirectory& directory, HostQueue& host, LogFn log)
+    : config_(config),
+      self_(std::move(self)),
+      links_(links),
+      directory_(directory),
+      host_(host),
+      log_(std::move(log)) {}
+
+void Router::openSession(const std::string& id) { sessions_.insert(id); }
+
+void Router::closeSession(const std::string& id) { sessions_.erase(id); }
+
+void Router::tellNotFound(const std::string& session, const std::string& recipient) {
+    if (sessions_.count(session)) {
+        host_.pushDelivery(session, serializeNotFound(recipient));
+    }
+}
+
+void Router::routeRemote(const std::string& sender, ClientMessage message) {
+    std::string prefix = nodePrefixOf(message.recipient);
+    auto it = peers_.find(prefix);
+    if (it == peers_.end()) {
+        it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
+    }
+    Peer& peer = it->second;
+    peer.lastUsed = Clock::now();
+
+    if (peer.state == Peer::State::Open) {
+        links_.send(peer.link, serializeLinkDeliver(self_, sender, message.recipient, message.type,
+                                                    message.body));
+        return;
+    }
+    // Until the link is up, messages wait here in arrival order, so one
+    // recipient sees them in the order they were sent.
+    std::string recipient = message.recipient;
+    if (!peer.waiting.push(recipient,
+                           Waiting{sender, std::move(message.type), std::move(message.body)})) {
+        if (sessions_.count(sender)) {
+            host_.pushDelivery(sender, serializeError("queue full", recipient));
+        }
+        return;
+    }
+    if (peer.state == Peer::State::Idle) {
+        if (peer.record) {
+            connect(prefix, peer);
+        } else {
+            startLookup(prefix, peer);
+        }
+    }
+}
+
+void Router::startLookup(const std::string& prefix, Peer& peer) {
+    peer.state = Peer::State::LookingUp;
+    peer.record.reset();
+    LinkService* links = &links_;
+    directory_.lookup(prefix, [this, links, prefix](std::optional<NodeRecord> record) {
+        // On an OpenDHT thread: hand the answer to the routing thread.
+        links->post([this, prefix, record] { onLookup(prefix, record); });
+    });
+}
+
+void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> record) {
+    auto it = peers_.find(prefix);
+    if (it == peers_.end() || it->second.state != Peer::State::LookingUp) {
+        return;
+    }
+    Peer& peer = it->second;
+    if (!record || record->links.empty()) {
+        log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT");
+        failWaiting(peer);
+        peers_.erase(it);
+        return;
+    }
+    peer.record = std::move(record);
+    connect(prefix, peer);
+}
+
+void Router::connect(const std::string& prefix, Peer& peer) {
+    std::string host;
+    unsigned port = 0;
+    if (!parseLinkUrl(peer.record->links.front(), host, port)) {
+        log_(DWRTC_LOG_WARN, "node " + prefix + " published an unusable link address \"" +
+                                 peer.record->links.front() + "\"");
+        peer.record.reset();
+        connectFailed(prefix, peer);
+        return;
+    }
+    peer.state = Peer::State::Connecting;
+    LinkId id = links_.connect(host, port);
+    if (id == 0) {
+        connectFailed(prefix, peer);
+        return;
+    }
+    peer.link = id;
+    outbound_[id] = prefix;
+}
+
+void Router::connectFailed(const std::string& prefix, Peer& peer) {
+    peer.link = 0;
+    if (!peer.lookedUpAgain) {
+        // The cached address may be stale (the node moved or restarted):
+        // drop it and ask the DHT once more.
+        peer.lookedUpAgain = true;
+        log_(DWRTC_LOG_DEBUG, "node " + prefix + " unreachable; looking it up again");
+        startLookup(prefix, peer);
+        return;
+    }
+    log_(DWRTC_LOG_INFO, "node " + prefix + " is unreachable");
+    failWaiting(peer);
+    peers_.erase(prefix);
+}
+
+void Router::flush(Peer& peer) {
+    for (auto& [recipient, w] : peer.waiting.takeAll()) {
+        links_.send(peer.link, serializeLinkDeliver(self_, w.sender, recipient, w.type, w.body));
+    }
+}
+
+void Router::failWaiting(Peer& peer) {
+    for (auto& [recipient, w] : peer.waiting.takeAll()) {
+        tellNotFound(w.sender, recipient);
+    }
+}
+
+void Router::onLinkOpen(LinkId id, bool /*outbound*/) {
+    // Both ends introduce themselves; an outbound link carries messages only
+    // once the far end has said it is the node we looked up.
+    links_.send(id, serializeLinkHello(self_));
+}
+
+void Router::onLinkFrame(LinkId id, std::string_view text) {
+    LinkFrame frame;
+    std::string why;
+    if (!parseLinkFrame(text, frame, why)) {
+        log_(DWRTC_LOG_WARN, "closing a node link: " + why);
+        links_.close(id);
+        return;
+    }
+    auto known = linkNode_.find(id);
+    if (frame.kind == LinkFrame::Kind::Hello) {
+        linkNode_[id] = frame.node;
+        auto out = outbound_.find(id);
+        if (out == outbound_.end()) {
+            return;
+        }
+        auto it = peers_.find(out->second);
+        if (it == peers_.end() || it->second.link != id) {
+            return;
+        }
+        Peer& peer = it->second;
+        if (frame.node != out->second) {
+            // Another node now holds that address: the record was stale.
+            log_(DWRTC_LOG_INFO, "link to node " + out->second + " reached node " + frame.node +
+                                     " instead; looking it up again");
+            outbound_.erase(out);
+            links_.close(id);
+            connectFailed(it->first, peer);
+            return;
+        }
+        peer.state = Peer::State::Open;
+        peer.lookedUpAgain = false;
+        flush(peer);
+        return;
+    }
+    if (known == linkNode_.end() || frame.node != known->second) {
+        log_(DWRTC_LOG_WARN, "closing a node link that did not introduce itself");
+        links_.close(id);
+        return;
+    }
+    if (frame.kind == LinkFrame::Kind::Deliver) {
+        handleDeliver(id, frame);
+    } else if (frame.kind == LinkFrame::Kind::NotFound) {
+        tellNotFound(frame.sender, frame.recipient);
+    }
+}
+
+void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
+    // A node speaks only for its own sessions.
+    if (nodePrefixOf(frame.sender) != frame.node) {
+        log_(DWRTC_LOG_WARN, "node " + frame.node + " sent a message as session " + frame.sender +
+                                 " of another node; dropped");
+        return;
+    }
+    if (nodePrefixOf(frame.recipient) == self_ && sessions_.count(frame.recipient)) {
+        host_.pushDelivery(frame.recipient,
+                           serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body));
+        return;
+    }
+    links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient));
+}
+
+void Router::onLinkClosed(LinkId id, bool outbound, bool /*opened*/) {
+    linkNode_.erase(id);
+    if (!outbound) {
+        return;
+    }
+    auto out = outbound_.find(id);
+    if (out == outbound_.end()) {
+        return;
+    }
+    std::string prefix = out->second;
+    outbound_.erase(out);
+    auto it = peers_.find(prefix);
+    if (it == peers_.end() || it->second.link != id) {
+        return;
+    }
+    Peer& peer = it->second;
+    if (peer.state == Peer::State::Connecting) {
+        connectFailed(prefix, peer);
+        return;
+    }
+    // An open link went away (idle close, or the node left). Keep the
+    // address: the next message reconnects, and looks up again if needed.
+    peer.state = Peer::State::Idle;
+    peer.link = 0;
+    peer.lookedUpAgain = false;
+}
+
+void Router::onTick() {
+    directory_.ensurePublished();
+    auto now = Clock::now();
+    for (auto it = peers_.begin(); it != peers_.end();) {
+        Peer& peer = it->second;
+        auto unused = now - peer.lastUsed;
+        if (peer.state == Peer::State::Open && unused > config_.linkIdleTimeout) {
+            log_(DWRTC_LOG_DEBUG, "closing idle link to node " + it->first);
+            links_.close(peer.link);
+        } else if (peer.state == Peer::State::Idle && unused > 10 * config_.linkIdleTimeout) {
+            it = peers_.erase(it);
+            continue;
+        }
+        ++it;
+    }
+}
+
+}  // namespace dwrtc

@@ -1,0 +1,86 @@
+// Router: where every message goes. Holds the routing state (local
+// sessions, known nodes, links to them, messages waiting for a lookup or a
+// connect) and lives on the link service thread: no locks in here.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "dwrtc/pending_queue.h"
+#include "dwrtc/protocol.h"
+#include "host_queue.h"
+#include "link_service.h"
+#include "node_directory.h"
+
+namespace dwrtc {
+
+struct RouterConfig {
+    std::size_t queueLimit = 1024;  // waiting messages per recipient
+    std::chrono::seconds linkIdleTimeout{60};
+};
+
+// Service thread only, except the constructor and destructor.
+class Router : public LinkEvents {
+public:
+    Router(RouterConfig config, std::string self, LinkService& links, NodeDirectory& directory,
+           HostQueue& host, LogFn log);
+
+    void openSession(const std::string& id);
+    void closeSession(const std::string& id);
+    // A validated message from local session `sender` to a session on
+    // another node.
+    void routeRemote(const std::string& sender, ClientMessage message);
+
+    void onLinkOpen(LinkId id, bool outbound) override;
+    void onLinkFrame(LinkId id, std::string_view frame) override;
+    void onLinkClosed(LinkId id, bool outbound, bool opened) override;
+    void onTick() override;
+
+private:
+    struct Waiting {
+        std::string sender;
+        std::string type;
+        std::string body;
+    };
+    using Clock = std::chrono::steady_clock;
+
+    // A remote node as this node knows it.
+    struct Peer {
+        enum class State { Idle, LookingUp, Connecting, Open };
+        explicit Peer(std::size_t limit) : waiting(limit) {}
+        State state = State::Idle;
+        std::optional<NodeRecord> record;  // cached address, kept while it works
+        LinkId link = 0;
+        bool lookedUpAgain = false;  // an unreachable node is looked up once more
+        PendingQueue<Waiting> waiting;
+        Clock::time_point lastUsed = Clock::now();
+    };
+
+    void startLookup(const std::string& prefix, Peer& peer);
+    void onLookup(const std::string& prefix, std::optional<NodeRecord> record);
+    void connect(const std::string& prefix, Peer& peer);
+    void connectFailed(const std::string& prefix, Peer& peer);
+    void flush(Peer& peer);
+    void failWaiting(Peer& peer);
+    void tellNotFound(const std::string& session, const std::string& recipient);
+    void handleDeliver(LinkId id, const LinkFrame& frame);
+
+    RouterConfig config_;
+    std::string self_;
+    LinkService& links_;
+    NodeDirectory& directory_;
+    HostQueue& host_;
+    LogFn log_;
+
+    std::unordered_set<std::string> sessions_;
+    std::unordered_map<std::string, Peer> peers_;            // by node prefix
+    std::unordered_map<LinkId, std::string> outbound_;       // link -> node prefix
+    std::unordered_map<LinkId, std::string> linkNode_;       // link -> prefix said in hello
+};
+
+}  // namespace dwrtc

@@ -1,0 +1,152 @@
+/*
+ * The dhtcore C interface, compiled and called as plain C: this is how the
+ * nginx module sees the core, so it must stay C.
+ */
+
+#include <dwrtc/dwrtc.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond)                                                   \
+    do {                                                              \
+        if (cond) {                                                   \
+            passed++;                                                 \
+        } else {                                                      \
+            failed++;                                                 \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,    \
+                    __LINE__, #cond);                                 \
+        }                                                             \
+    } while (0)
+
+typedef struct {
+    char session[DWRTC_SESSION_ID_LEN];
+    char data[1024];
+    int deliveries;
+    int logs;
+} inbox_t;
+
+static void
+on_delivery(void *ctx, const char *id, size_t id_len, const char *data,
+    size_t len)
+{
+    inbox_t *in = ctx;
+
+    if (id_len == DWRTC_SESSION_ID_LEN && len < sizeof(in->data)) {
+        memcpy(in->session, id, id_len);
+        memcpy(in->data, data, len);
+        in->data[len] = '\0';
+    }
+    in->deliveries++;
+}
+
+static void
+on_log(void *ctx, int level, const char *msg, size_t len)
+{
+    inbox_t *in = ctx;
+
+    (void) level;
+    (void) msg;
+    (void) len;
+    in->logs++;
+}
+
+/* Waits (bounded) for the eventfd, then drains. */
+static void
+wait_and_drain(dwrtc_node *node, inbox_t *in)
+{
+    struct pollfd  pfd;
+    int            i;
+
+    for (i = 0; i < 100 && in->deliveries == 0; i++) {
+        pfd.fd = dwrtc_node_event_fd(node);
+        pfd.events = POLLIN;
+        poll(&pfd, 1, 50);
+        dwrtc_node_drain(node, 0, on_delivery, on_log, in);
+    }
+}
+
+int
+main(void)
+{
+    dwrtc_options  *opt;
+    dwrtc_node     *node;
+    char            alice[DWRTC_SESSION_ID_LEN], bob[DWRTC_SESSION_ID_LEN];
+    char            msg[256];
+    int             n;
+    inbox_t         in;
+
+    CHECK(strcmp(dwrtc_strerror(DWRTC_OK), "ok") == 0);
+    CHECK(dwrtc_strerror(12345) != NULL);
+
+    opt = dwrtc_options_create();
+    CHECK(opt != NULL);
+    CHECK(dwrtc_options_set_dht_ports(opt, 10, 5) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_dht_ports(opt, 1, 70000) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_dht_ports(opt, 0, 0) == DWRTC_OK);
+    CHECK(dwrtc_options_set_link_ports(opt, 0, 0) == DWRTC_OK);
+    CHECK(dwrtc_options_set_bind_address(opt, "127.0.0.1", 9) == DWRTC_OK);
+    CHECK(dwrtc_options_set_log_level(opt, 99) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_max_message_size(opt, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_max_message_size(opt, 4096) == DWRTC_OK);
+
+    CHECK(dwrtc_node_create(opt, &node) == DWRTC_OK);
+    dwrtc_options_destroy(opt);
+    CHECK(dwrtc_node_event_fd(node) >= 0);
+
+    /* Before start: nothing can be opened. */
+    CHECK(dwrtc_session_open(node, alice) == DWRTC_ESTATE);
+
+    CHECK(dwrtc_node_start(node) == DWRTC_OK);
+    CHECK(dwrtc_node_dht_port(node) != 0);
+    CHECK(dwrtc_node_link_port(node) != 0);
+    CHECK(strlen(dwrtc_node_id(node)) == 12);
+
+    CHECK(dwrtc_session_open(node, alice) == DWRTC_OK);
+    CHECK(dwrtc_session_open(node, bob) == DWRTC_OK);
+    CHECK(memcmp(alice, dwrtc_node_id(node), 8) == 0);
+    CHECK(memcmp(alice, bob, DWRTC_SESSION_ID_LEN) != 0);
+
+    /* A message from alice to bob comes out of drain() for bob. */
+    n = snprintf(msg, sizeof(msg),
+                 "{\"type\":\"SignalingMessage\",\"recipientSessionId\":"
+                 "\"%.36s\",\"messageBody\":\"hi\"}", bob);
+    memset(&in, 0, sizeof(in));
+    CHECK(dwrtc_submit(node, alice, DWRTC_SESSION_ID_LEN, msg, n) == DWRTC_OK);
+    wait_and_drain(node, &in);
+    CHECK(in.deliveries == 1);
+    CHECK(memcmp(in.session, bob, DWRTC_SESSION_ID_LEN) == 0);
+    CHECK(strstr(in.data, "\"senderSessionId\":\"") != NULL);
+    CHECK(strstr(in.data, "\"messageBody\":\"hi\"") != NULL);
+
+    /* Bad input answers the sender and is not an error of the call. */
+    memset(&in, 0, sizeof(in));
+    CHECK(dwrtc_submit(node, alice, DWRTC_SESSION_ID_LEN, "[1,2", 4)
+          == DWRTC_OK);
+    wait_and_drain(node, &in);
+    CHECK(in.deliveries == 1);
+    CHECK(memcmp(in.session, alice, DWRTC_SESSION_ID_LEN) == 0);
+    CHECK(strstr(in.data, "invalid message: ") != NULL);
+
+    /* Unknown and closed sessions. */
+    CHECK(dwrtc_submit(node, "nope", 4, "{}", 2) == DWRTC_ENOTFOUND);
+    CHECK(dwrtc_session_close(node, bob, DWRTC_SESSION_ID_LEN) == DWRTC_OK);
+    CHECK(dwrtc_session_close(node, bob, DWRTC_SESSION_ID_LEN)
+          == DWRTC_ENOTFOUND);
+    CHECK(dwrtc_submit(node, NULL, 0, NULL, 0) == DWRTC_EINVAL);
+
+    /* Log records arrive through the same drain. */
+    memset(&in, 0, sizeof(in));
+    dwrtc_node_drain(node, 0, NULL, on_log, &in);
+
+    dwrtc_node_stop(node);
+    dwrtc_node_stop(node);
+    CHECK(dwrtc_session_open(node, alice) == DWRTC_ESTATE);
+    dwrtc_node_destroy(node);
+    dwrtc_node_destroy(NULL);
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

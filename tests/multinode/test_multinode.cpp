@@ -1,0 +1,205 @@
+// Several real dhtcore nodes (OpenDHT + libwebsockets) on loopback in one
+// process: routing between them, ordering, and nodes that come and go.
+#include <gtest/gtest.h>
+#include <jansson.h>
+
+#include "dwrtc/session_id.h"
+#include "network.h"
+
+using namespace std::chrono_literals;
+using dwrtc::Node;
+using dwrtc::test::clientMessage;
+using dwrtc::test::Network;
+
+namespace {
+
+// Field of a JSON delivery, "" if absent.
+std::string field(const std::string& json, const char* name) {
+    json_error_t err;
+    json_t* obj = json_loads(json.c_str(), 0, &err);
+    std::string out;
+    if (obj) {
+        json_t* v = json_object_get(obj, name);
+        if (json_is_string(v)) out = json_string_value(v);
+        json_decref(obj);
+    }
+    return out;
+}
+
+bool hasNotFoundFor(const std::vector<std::string>& inbox, const std::string& recipient) {
+    for (const auto& m : inbox) {
+        if (field(m, "type") == "WebSocketErrorMessage" && field(m, "error") == "not found" &&
+            field(m, "recipientSessionId") == recipient) {
+            return true;
+        }
+    }
+    return false;
+}
+
+class MultiNode : public ::testing::Test {
+protected:
+    void SetUp() override {
+        for (int i = 0; i < 5; ++i) net.addNode();
+        ASSERT_TRUE(net.waitPublished()) << "not every node stored its DHT record";
+    }
+    Network net;
+};
+
+}  // namespace
+
+TEST_F(MultiNode, SessionIdsNameTheirNode) {
+    for (std::size_t i = 0; i < net.size(); ++i) {
+        std::string id = net.node(i).openSession();
+        EXPECT_TRUE(dwrtc::isValidSessionId(id)) << id;
+        EXPECT_EQ(dwrtc::nodePrefixOf(id), net.node(i).id());
+    }
+}
+
+TEST_F(MultiNode, DeliversBetweenSessionsOnDifferentNodes) {
+    std::string alice = net.node(0).openSession();
+    std::string bob = net.node(3).openSession();
+    ASSERT_EQ(net.node(0).submit(alice, clientMessage(bob, "hello bob")), Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(bob).empty(); }));
+    const std::string& got = net.inbox(bob).front();
+    EXPECT_EQ(field(got, "type"), "SignalingMessage");
+    EXPECT_EQ(field(got, "senderSessionId"), alice);
+    EXPECT_EQ(field(got, "recipientSessionId"), bob);
+    EXPECT_EQ(field(got, "messageBody"), "hello bob");
+
+    // And back, over the other direction.
+    ASSERT_EQ(net.node(3).submit(bob, clientMessage(alice, "hi alice")), Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(alice).empty(); }));
+    EXPECT_EQ(field(net.inbox(alice).front(), "messageBody"), "hi alice");
+    EXPECT_EQ(field(net.inbox(alice).front(), "senderSessionId"), bob);
+}
+
+TEST_F(MultiNode, BurstToColdNodeArrivesCompleteAndInOrder) {
+    std::string alice = net.node(1).openSession();
+    std::string bob = net.node(4).openSession();
+    const int count = 1000;
+    // Sent before node 1 has looked node 4 up: all of it queues behind the
+    // lookup and the link connect.
+    for (int i = 0; i < count; ++i) {
+        ASSERT_EQ(net.node(1).submit(alice, clientMessage(bob, std::to_string(i))),
+                  Node::Submit::Ok);
+    }
+    ASSERT_TRUE(net.waitFor([&] { return net.inbox(bob).size() >= count; }))
+        << "got " << net.inbox(bob).size() << " of " << count;
+    ASSERT_EQ(net.inbox(bob).size(), static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        ASSERT_EQ(field(net.inbox(bob)[i], "messageBody"), std::to_string(i)) << "at " << i;
+    }
+    EXPECT_TRUE(net.inbox(alice).empty()) << "sender got errors: " << net.inbox(alice).front();
+}
+
+TEST_F(MultiNode, UnknownRecipientOnLiveNodeGetsNotFound) {
+    std::string alice = net.node(0).openSession();
+    std::string ghost = dwrtc::makeSessionId(net.node(2).id());
+    net.node(0).submit(alice, clientMessage(ghost, "anyone?"));
+    EXPECT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), ghost); }));
+}
+
+TEST_F(MultiNode, UnknownNodeGetsNotFound) {
+    std::string alice = net.node(0).openSession();
+    std::string nowhere = dwrtc::makeSessionId("0123456789ab");
+    net.node(0).submit(alice, clientMessage(nowhere, "anyone?"));
+    EXPECT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), nowhere); }, 60s));
+}
+
+TEST_F(MultiNode, SessionClosedOnOtherNodeIsNotFound) {
+    std::string alice = net.node(0).openSession();
+    std::string carol = net.node(2).openSession();
+    net.node(0).submit(alice, clientMessage(carol, "before"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(carol).empty(); }));
+    ASSERT_TRUE(net.node(2).closeSession(carol));
+    net.node(0).submit(alice, clientMessage(carol, "after"));
+    EXPECT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), carol); }));
+    EXPECT_EQ(net.inbox(carol).size(), 1u);
+}
+
+TEST_F(MultiNode, StoppedNodeGivesNotFoundAndOthersKeepWorking) {
+    std::string alice = net.node(0).openSession();
+    std::string bob = net.node(1).openSession();
+    std::string dave = net.node(3).openSession();
+    net.node(0).submit(alice, clientMessage(dave, "1"));
+    net.node(0).submit(alice, clientMessage(bob, "1"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(dave).empty() && !net.inbox(bob).empty(); }));
+
+    net.stopNode(3);
+    net.node(0).submit(alice, clientMessage(dave, "2"));
+    EXPECT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), dave); }, 60s));
+
+    net.node(0).submit(alice, clientMessage(bob, "2"));
+    ASSERT_TRUE(net.waitFor([&] { return net.inbox(bob).size() == 2; }));
+    EXPECT_EQ(field(net.inbox(bob)[1], "messageBody"), "2");
+}
+
+TEST_F(MultiNode, LateNodeReachesSessionsOnOldNodes) {
+    std::string old = net.node(2).openSession();
+    Node& late = net.addNode();
+    ASSERT_TRUE(net.waitPublished());
+    std::string newcomer = late.openSession();
+    late.submit(newcomer, clientMessage(old, "hello from the new node"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(old).empty(); }));
+    EXPECT_EQ(field(net.inbox(old).front(), "senderSessionId"), newcomer);
+
+    net.node(2).submit(old, clientMessage(newcomer, "welcome"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(newcomer).empty(); }));
+    EXPECT_EQ(field(net.inbox(newcomer).front(), "messageBody"), "welcome");
+}
+
+TEST_F(MultiNode, SenderIdIsStampedNotTakenFromClient) {
+    std::string alice = net.node(0).openSession();
+    std::string bob = net.node(1).openSession();
+    std::string mallory = net.node(0).openSession();
+    std::string forged = "{\"type\":\"SignalingMessage\",\"senderSessionId\":\"" + alice +
+                         "\",\"recipientSessionId\":\"" + bob + "\",\"messageBody\":\"x\"}";
+    net.node(0).submit(mallory, forged);
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(bob).empty(); }));
+    EXPECT_EQ(field(net.inbox(bob).front(), "senderSessionId"), mallory);
+}
+
+TEST_F(MultiNode, InvalidMessageGetsErrorAndSessionLivesOn) {
+    std::string alice = net.node(0).openSession();
+    std::string bob = net.node(1).openSession();
+    net.node(0).submit(alice, "{not json");
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(alice).empty(); }));
+    EXPECT_EQ(field(net.inbox(alice).front(), "type"), "WebSocketErrorMessage");
+    EXPECT_EQ(field(net.inbox(alice).front(), "error").rfind("invalid message: ", 0), 0u);
+
+    net.node(0).submit(alice, clientMessage(bob, "still here"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(bob).empty(); }));
+}
+
+TEST_F(MultiNode, SameNodeDeliveryNeedsNoLink) {
+    std::string a = net.node(4).openSession();
+    std::string b = net.node(4).openSession();
+    net.node(4).submit(a, clientMessage(b, "local"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(b).empty(); }));
+    EXPECT_EQ(field(net.inbox(b).front(), "senderSessionId"), a);
+}
+
+TEST(NodeLifecycle, PortRangeExhaustedFailsStartWithReason) {
+    Network net;
+    Node& first = net.addNode();
+    dwrtc::NodeConfig config = Network::loopbackConfig();
+    config.dhtPortFrom = config.dhtPortTo = first.dhtPort();
+    Node second(config);
+    EXPECT_FALSE(second.start());
+    std::string log;
+    second.drain(0, nullptr, [&](int, std::string_view line) { log += std::string(line) + "\n"; });
+    EXPECT_NE(log.find("no free UDP port"), std::string::npos) << log;
+}
+
+TEST(NodeLifecycle, TakesNextFreePortOfRange) {
+    Network net;
+    Node& first = net.addNode();
+    unsigned taken = first.dhtPort();
+    dwrtc::NodeConfig config = Network::loopbackConfig();
+    config.dhtPortFrom = taken;
+    config.dhtPortTo = taken + 20 > 65535 ? 65535 : taken + 20;
+    Node second(config);
+    ASSERT_TRUE(second.start());
+    EXPECT_GT(second.dhtPort(), taken);
+    second.stop();
+}
