@@ -61,7 +61,9 @@ LinkService::~LinkService() { stop(); }
 
 bool LinkService::start(LinkEvents* events) {
     events_ = events;
-    lws_set_log_level(LLL_ERR, nullptr);
+    // Expected failures (a busy port while scanning a range) would otherwise
+    // print to the host's stderr; this node logs what matters itself.
+    lws_set_log_level(0, nullptr);
 
     lws_context_creation_info info;
     std::memset(&info, 0, sizeof info);

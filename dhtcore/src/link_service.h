@@ -74,6 +74,8 @@ public:
     int handle(lws* wsi, int reason, void* in, std::size_t len);
     void tick();
 
+    struct TickTimer;
+
 private:
     struct Link {
         LinkId id = 0;
@@ -108,7 +110,6 @@ private:
     LinkId nextId_ = 1;
     LinkId connecting_ = 0;  // link being set up inside connect()
     std::unordered_map<LinkId, std::unique_ptr<Link>> links_;
-    struct TickTimer;
     std::unique_ptr<TickTimer> timer_;
     std::vector<unsigned char> writeBuffer_;
 };

@@ -52,8 +52,11 @@ std::string NodeDirectory::recordKey(const std::string& prefix) { return "dwrtc/
 
 bool NodeDirectory::start() {
     // A fresh identity per start keeps node ids unique among live nodes,
-    // also while old and new nginx workers overlap during a reload.
-    auto identity = dht::crypto::generateEcIdentity("dwrtc-node");
+    // also while old and new nginx workers overlap during a reload. RSA, not
+    // EC: with Debian's OpenDHT 2.4 values signed by an EC identity fail
+    // verification on every reader (they are silently dropped), while a
+    // 2048-bit RSA key takes tens of milliseconds to make and works.
+    auto identity = dht::crypto::generateIdentity("dwrtc-node", {}, 2048);
     dht::InfoHash keyId = identity.first->getPublicKey().getId();
     prefix_ = nodePrefixFromBytes(keyId.data(), keyId.size());
 
@@ -227,20 +230,25 @@ void NodeDirectory::lookup(const std::string& prefix, LookupDone done) {
     auto state = std::make_shared<State>();
     state->done = std::move(done);
 
-    auto onValue = [state, prefix](const std::shared_ptr<dht::Value>& v) {
+    LogFn log = log_;
+    auto onValue = [state, prefix, log](const std::shared_ptr<dht::Value>& v) {
         if (!v || !v->owner) {
+            log(DWRTC_LOG_DEBUG, "lookup of " + prefix + ": ignoring an unsigned value");
             return true;
         }
         // Only the node itself can sign its record: its key's id starts with
         // the prefix. Anything else under this key is ignored.
         dht::InfoHash owner = v->owner->getId();
         if (nodePrefixFromBytes(owner.data(), owner.size()) != prefix) {
+            log(DWRTC_LOG_DEBUG, "lookup of " + prefix + ": ignoring a value signed by " +
+                                     owner.toString());
             return true;
         }
         NodeRecord rec;
         bool gone = false;
         std::string text(v->data.begin(), v->data.end());
         if (!decodeNodeRecord(text, rec, gone) || rec.prefix != prefix) {
+            log(DWRTC_LOG_DEBUG, "lookup of " + prefix + ": ignoring a malformed record");
             return true;
         }
         LookupDone answer;
@@ -268,7 +276,8 @@ void NodeDirectory::lookup(const std::string& prefix, LookupDone done) {
         }
         return true;
     };
-    auto onDone = [state](bool) {
+    auto onDone = [state, log, prefix](bool ok) {
+        log(DWRTC_LOG_DEBUG, "lookup of " + prefix + (ok ? " finished" : " failed"));
         LookupDone answer;
         std::optional<NodeRecord> result;
         {

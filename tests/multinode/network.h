@@ -5,6 +5,8 @@
 #include <poll.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,7 +37,7 @@ public:
         // throttle the whole network as if it were one abusive peer.
         c.dhtPerIpRequestLimit = -1;
         c.dhtTotalRequestLimit = -1;
-        c.logLevel = 2;
+        c.logLevel = std::getenv("DWRTC_TEST_LOG") ? 3 : 2;
         return c;
     }
 
@@ -75,7 +77,13 @@ public:
                 [&](std::string_view session, std::string_view data) {
                     inbox_[std::string(session)].emplace_back(data);
                 },
-                [&](int, std::string_view line) { lastLog_ = std::string(line); });
+                [&](int level, std::string_view line) {
+                    lastLog_ = std::string(line);
+                    if (std::getenv("DWRTC_TEST_LOG")) {
+                        std::fprintf(stderr, "[node %s] %d %.*s\n", n->id().c_str(), level,
+                                     static_cast<int>(line.size()), line.data());
+                    }
+                });
         }
     }
 

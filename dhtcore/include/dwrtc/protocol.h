@@ -1,0 +1,85 @@
+// Wire formats: the client protocol (compatible with the original DWRTC)
+// and the node-to-node link protocol. Pure functions, safe from any thread.
+//
+// Serializers write compact JSON with every string escaped; bytes that are
+// not valid UTF-8 are written as U+FFFD, so the output is always valid
+// UTF-8 and always a legal WebSocket text frame. Parsers use jansson and
+// never throw for bad input: they return false and say why.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace dwrtc {
+
+// --- Client protocol -------------------------------------------------------
+
+struct ClientMessage {
+    std::string type;
+    std::string recipient;  // canonical (lowercase) session id
+    std::string body;
+};
+
+// Types that start with "WebSocket" are the node's own messages.
+bool isReservedType(std::string_view type);
+
+// Client sends {"type":T,"recipientSessionId":R,"messageBody":B}. Valid when
+// the text is a JSON object without duplicate keys; type is a non-empty
+// string not starting with "WebSocket"; recipientSessionId is a string that
+// isValidSessionId (stored lowercased in out.recipient); messageBody is a
+// string. Extra fields are ignored, and so is any senderSessionId: the node
+// stamps the sender itself. On failure fills `why` with a short reason such
+// as "not JSON" or "\"type\" must be a string" and leaves out unspecified.
+bool parseClientMessage(std::string_view json, ClientMessage& out, std::string& why);
+
+// {"type":T,"senderSessionId":S,"recipientSessionId":R,"messageBody":B}
+std::string serializeDelivery(std::string_view type, std::string_view sender,
+                              std::string_view recipient, std::string_view body);
+// {"type":"WebSocketErrorMessage","error":"not found","recipientSessionId":R}
+std::string serializeNotFound(std::string_view recipient);
+// {"type":"WebSocketErrorMessage","error":"invalid message: <why>"}
+std::string serializeInvalid(std::string_view why);
+// {"type":"WebSocketErrorMessage","error":"<error>","recipientSessionId":R}
+std::string serializeError(std::string_view error, std::string_view recipient);
+// {"type":"WebSocketIdMessage","id":ID}
+std::string serializeWelcome(std::string_view id);
+
+// --- Link protocol ---------------------------------------------------------
+//
+// One JSON object per WebSocket text message. Every frame has "v" (protocol
+// version), "t" (frame type) and "node" (the sending node's prefix):
+//   {"v":1,"t":"hello","node":N}
+//   {"v":1,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B}
+//   {"v":1,"t":"notfound","node":N,"sender":S,"recipient":R}
+// In "notfound", sender is the session that must be told and recipient the
+// session that does not exist.
+
+constexpr int kLinkProtocolVersion = 1;
+
+struct LinkFrame {
+    enum class Kind { Hello, Deliver, NotFound };
+    Kind kind = Kind::Hello;
+    int version = 0;
+    std::string node;       // sender node prefix
+    std::string sender;     // Deliver: senderSessionId. NotFound: the session that must be told
+    std::string recipient;  // Deliver: recipientSessionId. NotFound: the missing recipient
+    std::string type;       // Deliver only
+    std::string body;       // Deliver only
+};
+
+std::string serializeLinkHello(std::string_view node);
+std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
+                                 std::string_view recipient, std::string_view type,
+                                 std::string_view body);
+std::string serializeLinkNotFound(std::string_view node, std::string_view sender,
+                                  std::string_view recipient);
+
+// Parses one link frame. Returns false with why "unsupported link protocol
+// version N" when "v" is not kLinkProtocolVersion (out.version, and out.kind
+// and out.node for a hello, are still filled so the caller can log them).
+// Also checks that node is a node prefix, that session ids are valid (and
+// stores them lowercased), and that a "msg" carries a non-reserved,
+// non-empty type and a string body.
+bool parseLinkFrame(std::string_view json, LinkFrame& out, std::string& why);
+
+}  // namespace dwrtc
