@@ -79,6 +79,7 @@ public:
                 },
                 [&](int level, std::string_view line) {
                     lastLog_ = std::string(line);
+                    log_ += lastLog_ + "\n";
                     if (std::getenv("DWRTC_TEST_LOG")) {
                         std::fprintf(stderr, "[node %s] %d %.*s\n", n->id().c_str(), level,
                                      static_cast<int>(line.size()), line.data());
@@ -110,11 +111,14 @@ public:
     }
 
     std::vector<std::string>& inbox(const std::string& session) { return inbox_[session]; }
+    // Every log line of every node so far.
+    const std::string& log() const { return log_; }
 
 private:
     std::vector<std::unique_ptr<Node>> nodes_;
     std::map<std::string, std::vector<std::string>> inbox_;
     std::string lastLog_;
+    std::string log_;
 };
 
 inline std::string clientMessage(const std::string& recipient, const std::string& body,
