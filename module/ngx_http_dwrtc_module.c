@@ -1,0 +1,1187 @@
+
+/*
+ * DWRTC: decentralized WebRTC signaling for nginx.
+ *
+ * This file holds the directives and the bridge to dhtcore: every worker
+ * process runs one dhtcore node (started in init_process, stopped and joined
+ * in exit_process). The node's threads hand deliveries and log records back
+ * through an eventfd, which is wrapped as an nginx connection and drained in
+ * the worker's event loop. Nothing from the core's threads touches nginx
+ * objects.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_dwrtc_module.h"
+
+
+/* Records handed out per eventfd wakeup; the rest wait for the next one. */
+#define NGX_HTTP_DWRTC_DRAIN_MAX        1024
+
+/* Local DHT ports of sibling workers tried as bootstrap nodes at most. */
+#define NGX_HTTP_DWRTC_SIBLINGS_MAX     16
+
+
+static char *ngx_http_dwrtc_port_range(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_dwrtc_signal(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_dwrtc_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_dwrtc_ping_interval(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_dwrtc_allowed_origins(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+static ngx_int_t ngx_http_dwrtc_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_dwrtc_session_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+static void *ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_dwrtc_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+static ngx_int_t ngx_http_dwrtc_init_process(ngx_cycle_t *cycle);
+static void ngx_http_dwrtc_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf, dwrtc_options *opt);
+static void ngx_http_dwrtc_notify_handler(ngx_event_t *rev);
+static void ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id,
+    size_t id_len, const char *data, size_t len);
+static void ngx_http_dwrtc_on_log(void *ctx, int level, const char *msg,
+    size_t len);
+
+
+static ngx_conf_num_bounds_t  ngx_http_dwrtc_max_sessions_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_MAX_INT32_VALUE
+};
+
+
+static ngx_command_t  ngx_http_dwrtc_commands[] = {
+
+    { ngx_string("dwrtc_dht_port"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_dwrtc_port_range,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, dht_port),
+      NULL },
+
+    { ngx_string("dwrtc_link_port"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_dwrtc_port_range,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_port),
+      NULL },
+
+    { ngx_string("dwrtc_bootstrap"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_dwrtc_bootstrap,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_public_address"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, public_address),
+      NULL },
+
+    { ngx_string("dwrtc_bind_address"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, bind_address),
+      NULL },
+
+    { ngx_string("dwrtc_dht_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_dwrtc_dht_rate_limit,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_signal"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_dwrtc_signal,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, max_message_size),
+      NULL },
+
+    { ngx_string("dwrtc_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_dwrtc_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_max_sessions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, max_sessions),
+      &ngx_http_dwrtc_max_sessions_bounds },
+
+    { ngx_string("dwrtc_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_dwrtc_ping_interval,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("dwrtc_allowed_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_dwrtc_allowed_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_ice_servers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_dwrtc_ice_servers,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_dwrtc_module_ctx = {
+    ngx_http_dwrtc_add_variables,          /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_dwrtc_create_main_conf,       /* create main configuration */
+    ngx_http_dwrtc_init_main_conf,         /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_dwrtc_create_loc_conf,        /* create location configuration */
+    ngx_http_dwrtc_merge_loc_conf          /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_dwrtc_module = {
+    NGX_MODULE_V1,
+    &ngx_http_dwrtc_module_ctx,            /* module context */
+    ngx_http_dwrtc_commands,               /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_dwrtc_init_process,           /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_dwrtc_exit_process,           /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_dwrtc_vars[] = {
+
+    { ngx_string("dwrtc_session_id"), NULL,
+      ngx_http_dwrtc_session_id_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_http_dwrtc_worker_t  ngx_http_dwrtc_worker;
+
+
+static ngx_int_t
+ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
+{
+    int                          rc;
+    ngx_connection_t            *c;
+    dwrtc_options               *opt;
+    ngx_http_dwrtc_worker_t     *w;
+    ngx_http_dwrtc_main_conf_t  *dmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        /* cache manager and loader processes are not nodes */
+        return NGX_OK;
+    }
+
+    w = &ngx_http_dwrtc_worker;
+
+    ngx_memzero(w, sizeof(ngx_http_dwrtc_worker_t));
+    ngx_rbtree_init(&w->sessions, &w->sentinel, ngx_str_rbtree_insert_value);
+    w->log = cycle->log;
+
+    dmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_dwrtc_module);
+
+    if (dmcf == NULL || !dmcf->enabled) {
+        return NGX_OK;
+    }
+
+    /* from here on, a failure leaves the node out and the worker serving */
+
+    w->failed = 1;
+
+    opt = dwrtc_options_create();
+    if (opt == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: dwrtc_options_create() failed");
+        return NGX_OK;
+    }
+
+    if (ngx_http_dwrtc_set_options(cycle, dmcf, opt) != NGX_OK) {
+        dwrtc_options_destroy(opt);
+        return NGX_OK;
+    }
+
+    rc = dwrtc_node_create(opt, &w->node);
+
+    dwrtc_options_destroy(opt);
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: dwrtc_node_create() failed: %s",
+                      dwrtc_strerror(rc));
+        w->node = NULL;
+        return NGX_OK;
+    }
+
+    rc = dwrtc_node_start(w->node);
+
+    if (rc != DWRTC_OK) {
+        /* the core's own log records say which port or step failed */
+        (void) dwrtc_node_drain(w->node, 0, NULL, ngx_http_dwrtc_on_log, NULL);
+
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: node did not start: %s "
+                      "(dwrtc_dht_port %ui-%ui, dwrtc_link_port %ui-%ui, "
+                      "dwrtc_bind_address \"%V\"); "
+                      "this worker answers 503 at dwrtc_signal locations",
+                      dwrtc_strerror(rc),
+                      dmcf->dht_port.from, dmcf->dht_port.to,
+                      dmcf->link_port.from, dmcf->link_port.to,
+                      &dmcf->bind_address);
+
+        dwrtc_node_destroy(w->node);
+        w->node = NULL;
+        return NGX_OK;
+    }
+
+    c = ngx_get_connection(dwrtc_node_event_fd(w->node), cycle->log);
+    if (c == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: no free connection for the node's event fd");
+        goto failed;
+    }
+
+    c->pool = cycle->pool;
+
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+
+    /* like nginx's channel: not a client, never closed as idle */
+    c->read->channel = 1;
+    c->write->channel = 1;
+
+    c->read->handler = ngx_http_dwrtc_notify_handler;
+
+    if (ngx_add_conn && (ngx_event_flags & NGX_USE_EPOLL_EVENT) == 0) {
+        rc = ngx_add_conn(c);
+
+    } else {
+        /* level-triggered: drain() may leave records for the next round */
+        rc = ngx_add_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: adding the node's event fd failed");
+        c->fd = (ngx_socket_t) -1;
+        ngx_free_connection(c);
+        goto failed;
+    }
+
+    w->notify = c;
+    w->failed = 0;
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "dwrtc: node %s started, dht port %ud, link port %ud",
+                  dwrtc_node_id(w->node), dwrtc_node_dht_port(w->node),
+                  dwrtc_node_link_port(w->node));
+
+    /* records logged while starting */
+    ngx_http_dwrtc_notify_handler(c->read);
+
+    return NGX_OK;
+
+failed:
+
+    dwrtc_node_destroy(w->node);
+    w->node = NULL;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf, dwrtc_options *opt)
+{
+    int          rc, level;
+    u_char      *p, buf[NGX_SOCKADDR_STRLEN + sizeof(":65535")];
+    ngx_str_t   *b, host;
+    ngx_uint_t   i, port, last;
+
+    rc = dwrtc_options_set_dht_ports(opt, dmcf->dht_port.from,
+                                     dmcf->dht_port.to);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_link_ports(opt, dmcf->link_port.from,
+                                      dmcf->link_port.to);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_bind_address(opt,
+                                        (char *) dmcf->bind_address.data,
+                                        dmcf->bind_address.len);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_public_address(opt,
+                                          (char *) dmcf->public_address.data,
+                                          dmcf->public_address.len);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_max_message_size(opt, dmcf->max_message_size);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    if (dmcf->dht_rate_set) {
+        rc = dwrtc_options_set_dht_rate_limits(opt, dmcf->dht_rate_per_ip,
+                                               dmcf->dht_rate_total);
+        if (rc != DWRTC_OK) {
+            goto failed;
+        }
+    }
+
+    if (dmcf->bootstrap) {
+        b = dmcf->bootstrap->elts;
+        for (i = 0; i < dmcf->bootstrap->nelts; i++) {
+            rc = dwrtc_options_add_bootstrap(opt, (char *) b[i].data,
+                                             b[i].len);
+            if (rc != DWRTC_OK) {
+                goto failed;
+            }
+        }
+    }
+
+    /*
+     * The workers of one nginx (and, during a reload, the old and the new
+     * ones) are nodes of one network: each also joins through the first
+     * ports of its own DHT range on this host. A node ignores itself.
+     */
+
+    if (dmcf->dht_port.from != 0) {
+
+        if (ngx_strcmp(dmcf->bind_address.data, "0.0.0.0") == 0) {
+            ngx_str_set(&host, "127.0.0.1");
+
+        } else if (ngx_strcmp(dmcf->bind_address.data, "::") == 0) {
+            ngx_str_set(&host, "[::1]");
+
+        } else {
+            host = dmcf->bind_address;
+        }
+
+        last = ngx_min(dmcf->dht_port.to,
+                       dmcf->dht_port.from + NGX_HTTP_DWRTC_SIBLINGS_MAX - 1);
+
+        for (port = dmcf->dht_port.from; port <= last; port++) {
+
+            if (ngx_strlchr(host.data, host.data + host.len, ':') != NULL
+                && host.data[0] != '[')
+            {
+                p = ngx_snprintf(buf, sizeof(buf), "[%V]:%ui", &host, port);
+
+            } else {
+                p = ngx_snprintf(buf, sizeof(buf), "%V:%ui", &host, port);
+            }
+
+            rc = dwrtc_options_add_bootstrap(opt, (char *) buf, p - buf);
+            if (rc != DWRTC_OK) {
+                goto failed;
+            }
+        }
+    }
+
+    if (cycle->log->log_level & NGX_LOG_DEBUG_ALL
+        || cycle->log->log_level >= NGX_LOG_DEBUG)
+    {
+        level = DWRTC_LOG_DEBUG;
+
+    } else if (cycle->log->log_level >= NGX_LOG_INFO) {
+        level = DWRTC_LOG_INFO;
+
+    } else if (cycle->log->log_level >= NGX_LOG_WARN) {
+        level = DWRTC_LOG_WARN;
+
+    } else {
+        level = DWRTC_LOG_ERROR;
+    }
+
+    rc = dwrtc_options_set_log_level(opt, level);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                  "dwrtc: setting node options failed: %s",
+                  dwrtc_strerror(rc));
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_dwrtc_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_connection_t         *c;
+    ngx_rbtree_node_t        *node;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node == NULL) {
+        return;
+    }
+
+    /* a fast shutdown leaves sessions open: tell their clients */
+
+    if (w->sessions.root != w->sessions.sentinel) {
+        for (node = ngx_rbtree_min(w->sessions.root, w->sessions.sentinel);
+             node;
+             node = ngx_rbtree_next(&w->sessions, node))
+        {
+            ngx_http_dwrtc_session_going_away(
+                                          (ngx_http_dwrtc_session_t *) node);
+        }
+    }
+
+    c = w->notify;
+
+    if (c) {
+        /* the core owns the eventfd and closes it */
+
+        if (ngx_del_conn) {
+            (void) ngx_del_conn(c, 0);
+
+        } else {
+            (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        c->fd = (ngx_socket_t) -1;
+        ngx_free_connection(c);
+
+        w->notify = NULL;
+    }
+
+    /* joins the core's threads; then hand out what they logged last */
+
+    dwrtc_node_stop(w->node);
+    (void) dwrtc_node_drain(w->node, 0, NULL, ngx_http_dwrtc_on_log, NULL);
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "dwrtc: node %s stopped", dwrtc_node_id(w->node));
+
+    dwrtc_node_destroy(w->node);
+    w->node = NULL;
+}
+
+
+static void
+ngx_http_dwrtc_notify_handler(ngx_event_t *rev)
+{
+    size_t                    n;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node == NULL) {
+        return;
+    }
+
+    n = dwrtc_node_drain(w->node, NGX_HTTP_DWRTC_DRAIN_MAX,
+                         ngx_http_dwrtc_on_delivery, ngx_http_dwrtc_on_log,
+                         NULL);
+
+    if (n == NGX_HTTP_DWRTC_DRAIN_MAX) {
+        /* the core signals the eventfd again for the rest */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rev->log, 0,
+                       "dwrtc: drained %uz records, more wait", n);
+    }
+}
+
+
+static void
+ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id, size_t id_len,
+    const char *data, size_t len)
+{
+    ngx_http_dwrtc_session_t  *s;
+
+    s = ngx_http_dwrtc_session_lookup((u_char *) session_id, id_len);
+
+    if (s == NULL) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_http_dwrtc_worker.log, 0,
+                       "dwrtc: delivery for gone session %*s",
+                       id_len, session_id);
+        return;
+    }
+
+    ngx_http_dwrtc_session_deliver(s, data, len);
+}
+
+
+static void
+ngx_http_dwrtc_on_log(void *ctx, int level, const char *msg, size_t len)
+{
+    ngx_uint_t  ngx_level;
+
+    switch (level) {
+
+    case DWRTC_LOG_ERROR:
+        ngx_level = NGX_LOG_ERR;
+        break;
+
+    case DWRTC_LOG_WARN:
+        ngx_level = NGX_LOG_WARN;
+        break;
+
+    case DWRTC_LOG_INFO:
+        ngx_level = NGX_LOG_INFO;
+        break;
+
+    default:
+        ngx_level = NGX_LOG_DEBUG;
+        break;
+    }
+
+    ngx_log_error(ngx_level, ngx_cycle->log, 0, "dwrtc: %*s", len, msg);
+}
+
+
+ngx_http_dwrtc_session_t *
+ngx_http_dwrtc_session_lookup(u_char *id, size_t len)
+{
+    ngx_str_t        key;
+    ngx_str_node_t  *sn;
+
+    key.data = id;
+    key.len = len;
+
+    sn = ngx_str_rbtree_lookup(&ngx_http_dwrtc_worker.sessions, &key,
+                               ngx_crc32_short(id, len));
+
+    if (sn == NULL) {
+        return NULL;
+    }
+
+    /* the node is the first member of the session */
+
+    return (ngx_http_dwrtc_session_t *) sn;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_dwrtc_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* $dwrtc_session_id: the session of this request, for the access log */
+
+static ngx_int_t
+ngx_http_dwrtc_session_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char  *id;
+
+    id = ngx_http_dwrtc_session_id(r);
+
+    if (id == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = DWRTC_SESSION_ID_LEN;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = id;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_dwrtc_port_range(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char                       *dash;
+    ngx_int_t                     from, to;
+    ngx_str_t                    *value;
+    ngx_http_dwrtc_port_range_t  *range;
+
+    range = (ngx_http_dwrtc_port_range_t *) (p + cmd->offset);
+
+    if (range->from != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    dash = ngx_strlchr(value[1].data, value[1].data + value[1].len, '-');
+
+    if (dash) {
+        from = ngx_atoi(value[1].data, dash - value[1].data);
+        to = ngx_atoi(dash + 1, value[1].data + value[1].len - dash - 1);
+
+    } else {
+        from = ngx_atoi(value[1].data, value[1].len);
+        to = from;
+    }
+
+    if (from == NGX_ERROR || to == NGX_ERROR
+        || from > 65535 || to > 65535 || from > to
+        || (from == 0 && to != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid port range \"%V\" in \"%V\", "
+                           "expected PORT, FROM-TO, or 0 for any",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    range->from = from;
+    range->to = to;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    u_char      *colon, *end;
+    ngx_str_t   *value, *b;
+    ngx_int_t    port;
+    ngx_uint_t   i;
+
+    if (dmcf->bootstrap == NULL) {
+        dmcf->bootstrap = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (dmcf->bootstrap == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        end = value[i].data + value[i].len;
+        colon = NULL;
+
+        if (value[i].len && value[i].data[0] == '[') {
+            colon = ngx_strlchr(value[i].data, end, ']');
+            if (colon && colon + 1 < end && colon[1] == ':') {
+                colon++;
+
+            } else {
+                colon = NULL;
+            }
+
+        } else {
+            for (colon = end - 1; colon > value[i].data; colon--) {
+                if (*colon == ':') {
+                    break;
+                }
+            }
+
+            if (colon == value[i].data) {
+                colon = NULL;
+            }
+        }
+
+        port = colon ? ngx_atoi(colon + 1, end - colon - 1) : NGX_ERROR;
+
+        if (port < 1 || port > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid bootstrap node \"%V\", "
+                               "expected HOST:PORT or [IPV6]:PORT",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        b = ngx_array_push(dmcf->bootstrap);
+        if (b == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *b = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_parse_dht_rate(ngx_str_t *value, ngx_int_t *n)
+{
+    ngx_str_t  v;
+
+    v = *value;
+
+    if (v.len > 7 && ngx_strncmp(v.data, "per_ip=", 7) == 0) {
+        v.data += 7;
+        v.len -= 7;
+
+    } else if (v.len > 6 && ngx_strncmp(v.data, "total=", 6) == 0) {
+        v.data += 6;
+        v.len -= 6;
+    }
+
+    if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
+        *n = -1;
+        return NGX_OK;
+    }
+
+    if (v.len == 7 && ngx_strncmp(v.data, "default", 7) == 0) {
+        *n = 0;
+        return NGX_OK;
+    }
+
+    *n = ngx_atoi(v.data, v.len);
+
+    if (*n == NGX_ERROR || *n == 0) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (dmcf->dht_rate_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    dmcf->dht_rate_total = 0;
+
+    if (ngx_http_dwrtc_parse_dht_rate(&value[1], &dmcf->dht_rate_per_ip)
+        != NGX_OK
+        || (cf->args->nelts == 3
+            && ngx_http_dwrtc_parse_dht_rate(&value[2], &dmcf->dht_rate_total)
+               != NGX_OK))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" value, expected "
+                           "PER_IP [TOTAL] requests per second, "
+                           "each a number, \"off\" or \"default\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->dht_rate_set = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_dwrtc_signal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_loc_conf_t *dlcf = conf;
+
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_dwrtc_main_conf_t  *dmcf;
+
+    if (dlcf->signal != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    dlcf->signal = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_dwrtc_handler;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_dwrtc_module);
+    dmcf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_dwrtc_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_loc_conf_t *dlcf = conf;
+
+    u_char     *p;
+    size_t      len;
+    ngx_int_t   rate, scale, burst;
+    ngx_str_t  *value;
+
+    if (dlcf->rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+
+        if (cf->args->nelts != 2) {
+            return "takes no burst when \"off\"";
+        }
+
+        dlcf->rate = 0;
+        dlcf->burst = 0;
+        return NGX_CONF_OK;
+    }
+
+    /* "50", "50r/s" or "600r/m", as limit_req takes it */
+
+    len = value[1].len;
+    p = value[1].data + len - 3;
+    scale = 1;
+
+    if (len > 3 && ngx_strncmp(p, "r/s", 3) == 0) {
+        len -= 3;
+
+    } else if (len > 3 && ngx_strncmp(p, "r/m", 3) == 0) {
+        len -= 3;
+        scale = 60;
+    }
+
+    rate = ngx_atoi(value[1].data, len);
+    if (rate <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid rate \"%V\", expected messages per "
+                           "second (\"50\", \"50r/s\", \"600r/m\") or \"off\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    burst = 0;
+
+    if (cf->args->nelts == 3) {
+
+        if (ngx_strncmp(value[2].data, "burst=", 6) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected burst=N",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        burst = ngx_atoi(value[2].data + 6, value[2].len - 6);
+        if (burst <= 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid burst \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    dlcf->rate = rate * 1000 / scale;
+    if (dlcf->rate == 0) {
+        dlcf->rate = 1;
+    }
+
+    /* without burst=, a bucket holds one second's worth (at least one) */
+
+    dlcf->burst = burst ? (ngx_uint_t) burst
+                        : ngx_max((ngx_uint_t) rate / scale, 1);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_dwrtc_ping_interval(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_loc_conf_t *dlcf = conf;
+
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+
+        if (dlcf->ping_interval != NGX_CONF_UNSET_MSEC) {
+            return "is duplicate";
+        }
+
+        dlcf->ping_interval = 0;
+        return NGX_CONF_OK;
+    }
+
+    return ngx_conf_set_msec_slot(cf, cmd, conf);
+}
+
+
+static char *
+ngx_http_dwrtc_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_dwrtc_loc_conf_t *dlcf = conf;
+
+    ngx_str_t   *value, *origin;
+    ngx_uint_t   i;
+
+    if (dlcf->allowed_origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && value[1].len == 1 && value[1].data[0] == '*')
+    {
+        dlcf->allowed_origins = NULL;
+        return NGX_CONF_OK;
+    }
+
+    dlcf->allowed_origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                             sizeof(ngx_str_t));
+    if (dlcf->allowed_origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 1 && value[i].data[0] == '*') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"*\" must be the only origin of \"%V\"",
+                               &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        /* "https://example.com/" and "https://example.com" are one origin */
+
+        if (value[i].len > 1 && value[i].data[value[i].len - 1] == '/') {
+            value[i].len--;
+        }
+
+        origin = ngx_array_push(dlcf->allowed_origins);
+        if (origin == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *origin = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_dwrtc_main_conf_t  *dmcf;
+
+    dmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_dwrtc_main_conf_t));
+    if (dmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     dmcf->bootstrap = NULL;
+     *     dmcf->public_address = { 0, NULL };
+     *     dmcf->bind_address = { 0, NULL };
+     *     dmcf->dht_rate_per_ip = 0;
+     *     dmcf->dht_rate_total = 0;
+     *     dmcf->dht_rate_set = 0;
+     *     dmcf->max_message_size = 0;
+     *     dmcf->enabled = 0;
+     */
+
+    dmcf->dht_port.from = NGX_CONF_UNSET_UINT;
+    dmcf->link_port.from = NGX_CONF_UNSET_UINT;
+
+    return dmcf;
+}
+
+
+static char *
+ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    u_char  *p;
+
+    if (dmcf->dht_port.from == NGX_CONF_UNSET_UINT) {
+        dmcf->dht_port.from = 4222;
+        dmcf->dht_port.to = 4229;
+    }
+
+    if (dmcf->link_port.from == NGX_CONF_UNSET_UINT) {
+        dmcf->link_port.from = 4230;
+        dmcf->link_port.to = 4237;
+    }
+
+    if (dmcf->public_address.data == NULL) {
+        ngx_str_set(&dmcf->public_address, "127.0.0.1");
+    }
+
+    if (dmcf->bind_address.data == NULL) {
+        ngx_str_set(&dmcf->bind_address, "0.0.0.0");
+
+    } else {
+        /* NUL-terminated for the comparisons in init_process */
+
+        p = ngx_pnalloc(cf->pool, dmcf->bind_address.len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, dmcf->bind_address.data, dmcf->bind_address.len);
+        p[dmcf->bind_address.len] = '\0';
+        dmcf->bind_address.data = p;
+    }
+
+    if (dmcf->max_message_size == 0) {
+        dmcf->max_message_size = 65536;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_dwrtc_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_dwrtc_loc_conf_t  *dlcf;
+
+    dlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_dwrtc_loc_conf_t));
+    if (dlcf == NULL) {
+        return NULL;
+    }
+
+    dlcf->signal = NGX_CONF_UNSET;
+    dlcf->max_message_size = NGX_CONF_UNSET_SIZE;
+    dlcf->rate = NGX_CONF_UNSET_UINT;
+    dlcf->burst = NGX_CONF_UNSET_UINT;
+    dlcf->max_sessions = NGX_CONF_UNSET_UINT;
+    dlcf->ping_interval = NGX_CONF_UNSET_MSEC;
+    dlcf->allowed_origins = NGX_CONF_UNSET_PTR;
+    dlcf->ice = NGX_CONF_UNSET_PTR;
+
+    return dlcf;
+}
+
+
+static char *
+ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_dwrtc_loc_conf_t *prev = parent;
+    ngx_http_dwrtc_loc_conf_t *conf = child;
+
+    ngx_http_dwrtc_main_conf_t  *dmcf;
+
+    /* dwrtc_signal is not inherited: nested locations serve what they say */
+
+    if (conf->signal == NGX_CONF_UNSET) {
+        conf->signal = 0;
+    }
+
+    ngx_conf_merge_size_value(conf->max_message_size,
+                              prev->max_message_size, 65536);
+
+    if (conf->max_message_size == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_max_message_size\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->rate == NGX_CONF_UNSET_UINT) {
+        if (prev->rate == NGX_CONF_UNSET_UINT) {
+            prev->rate = 50 * 1000;
+            prev->burst = 200;
+        }
+
+        conf->rate = prev->rate;
+        conf->burst = prev->burst;
+    }
+
+    ngx_conf_merge_uint_value(conf->max_sessions, prev->max_sessions, 10000);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              30000);
+    ngx_conf_merge_ptr_value(conf->allowed_origins, prev->allowed_origins,
+                             NULL);
+
+    ngx_conf_merge_ptr_value(conf->ice, prev->ice, NULL);
+
+    if (conf->signal) {
+        dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_dwrtc_module);
+
+        if (conf->max_message_size > dmcf->max_message_size) {
+            dmcf->max_message_size = conf->max_message_size;
+        }
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,1651 @@
+
+/*
+ * DWRTC: decentralized WebRTC signaling for nginx.
+ *
+ * The WebSocket server side (RFC 6455) of a dwrtc_signal location: the
+ * handshake, then the upgraded connection, driven by libwslay's event API
+ * inside the worker's event loop. The request stays alive for the session
+ * (r->main->count is held, as nginx's own upgraded proxy connections do) and
+ * its read and write event handlers drive the session.
+ *
+ * libwslay parses and checks frames (masking, opcodes, fragmentation with
+ * control frames in between, UTF-8 of text, message size from the declared
+ * length, close codes) and answers pings. Its send callback only appends
+ * whole frames to the session's output buffer, which is then written with
+ * c->send(); so the buffer always holds complete frames, and a close frame
+ * of our own can follow them when libwslay cannot send it (see
+ * ngx_http_dwrtc_session_run()).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_sha1.h>
+
+#include "ngx_http_dwrtc_module.h"
+
+
+#define NGX_HTTP_DWRTC_WS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* bytes read from one session before other events get their turn */
+#define NGX_HTTP_DWRTC_READ_BUDGET   (256 * 1024)
+
+/* output a slow client may leave unread before it is disconnected */
+#define NGX_HTTP_DWRTC_OUT_MIN       (4 * 1024 * 1024)
+
+/* liveness tick while dwrtc_ping_interval is off, for worker shutdown */
+#define NGX_HTTP_DWRTC_IDLE_TICK     30000
+
+
+struct ngx_http_dwrtc_session_s {
+    ngx_str_node_t                  sn;        /* first: keyed by the id */
+    u_char                          id[DWRTC_SESSION_ID_LEN];
+
+    ngx_http_request_t             *request;
+    ngx_http_dwrtc_loc_conf_t      *conf;
+    wslay_event_context_ptr         ws;
+
+    /* output: whole frames waiting for c->send() */
+    u_char                         *out;
+    u_char                         *out_pos;
+    u_char                         *out_last;
+    u_char                         *out_end;
+
+    ngx_event_t                     ping;
+
+    /* frame headers as they arrive, to refuse a size before its payload */
+    u_char                          hdr[14];
+    size_t                          hdr_len;
+    size_t                          hdr_need;
+    uint64_t                        payload_left;
+    uint64_t                        msg_len;
+
+    ngx_uint_t                      tokens;    /* rate bucket, 1/1000 msgs */
+    ngx_msec_t                      refilled;
+    ngx_msec_t                      rate_error_sent;
+    size_t                          read_budget;
+
+    unsigned                        open:1;    /* in the core and the tree */
+    unsigned                        pong_wait:1;
+    unsigned                        active:1;  /* a message since last tick */
+    unsigned                        eof:1;
+    unsigned                        io_error:1;
+    unsigned                        raw_close:1;  /* wslay done, own close */
+    unsigned                        close_logged:1;
+    unsigned                        rate_logged:1;
+    unsigned                        rate_error:1;
+    unsigned                        budget_spent:1;
+    unsigned                        too_big:1;
+    unsigned                        submit_logged:1;
+    unsigned                        finished:1;
+};
+
+
+static ngx_int_t ngx_http_dwrtc_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, char *reason, ngx_str_t *name, ngx_str_t *value);
+static ngx_table_elt_t *ngx_http_dwrtc_find_header(ngx_http_request_t *r,
+    char *name, size_t len, ngx_uint_t *count);
+static ngx_int_t ngx_http_dwrtc_has_token(ngx_http_request_t *r,
+    char *name, size_t name_len, char *token, size_t len);
+static ngx_int_t ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf);
+static ngx_int_t ngx_http_dwrtc_accept(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_http_dwrtc_loc_conf_t *dlcf);
+static ngx_int_t ngx_http_dwrtc_welcome(ngx_http_dwrtc_session_t *s);
+
+static void ngx_http_dwrtc_read_handler(ngx_http_request_t *r);
+static void ngx_http_dwrtc_write_handler(ngx_http_request_t *r);
+static void ngx_http_dwrtc_ping_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_dwrtc_no_shutdown_timeout(void);
+static void ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_flush(ngx_http_dwrtc_session_t *s);
+static void ngx_http_dwrtc_close(ngx_http_dwrtc_session_t *s,
+    uint16_t code, char *reason);
+static void ngx_http_dwrtc_post_write(ngx_http_dwrtc_session_t *s);
+static void ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s);
+static void ngx_http_dwrtc_session_cleanup(void *data);
+static void ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s,
+    const uint8_t *msg, size_t len);
+static ngx_int_t ngx_http_dwrtc_rate_check(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
+    size_t len);
+static ngx_int_t ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s,
+    u_char *data, size_t len);
+static u_char *ngx_http_dwrtc_scan(ngx_http_dwrtc_session_t *s, u_char *p,
+    u_char *last);
+
+static ssize_t ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx,
+    uint8_t *buf, size_t len, int flags, void *user_data);
+static ssize_t ngx_http_dwrtc_ws_send(wslay_event_context_ptr ctx,
+    const uint8_t *data, size_t len, int flags, void *user_data);
+static void ngx_http_dwrtc_ws_frame_start(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data);
+static void ngx_http_dwrtc_ws_msg(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_msg_recv_arg *arg, void *user_data);
+
+
+static struct wslay_event_callbacks  ngx_http_dwrtc_ws_callbacks = {
+    ngx_http_dwrtc_ws_recv,
+    ngx_http_dwrtc_ws_send,
+    NULL,                                  /* genmask: clients mask */
+    ngx_http_dwrtc_ws_frame_start,
+    NULL,
+    NULL,
+    ngx_http_dwrtc_ws_msg
+};
+
+
+static ngx_str_t  ngx_http_dwrtc_upgrade_name = ngx_string("Upgrade");
+static ngx_str_t  ngx_http_dwrtc_websocket = ngx_string("websocket");
+static ngx_str_t  ngx_http_dwrtc_version_name =
+    ngx_string("Sec-WebSocket-Version");
+static ngx_str_t  ngx_http_dwrtc_version = ngx_string("13");
+
+
+ngx_int_t
+ngx_http_dwrtc_handler(ngx_http_request_t *r)
+{
+    u_char                     *p, *last, buf[18];
+    ngx_str_t                   key, decoded;
+    ngx_uint_t                  n;
+    ngx_table_elt_t            *h;
+    ngx_http_dwrtc_worker_t    *w;
+    ngx_http_dwrtc_loc_conf_t  *dlcf;
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_dwrtc_module);
+    w = &ngx_http_dwrtc_worker;
+
+    if (r != r->main) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "dwrtc: dwrtc_signal in a subrequest");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->http_version > NGX_HTTP_VERSION_11) {
+        /* no Upgrade in HTTP/2; browsers open WebSockets over HTTP/1.1 */
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "WebSocket needs HTTP/1.1, not HTTP/2",
+                                     NULL, NULL);
+    }
+
+    h = ngx_http_dwrtc_find_header(r, "Upgrade", sizeof("Upgrade") - 1, &n);
+
+    if (h == NULL) {
+
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            return ngx_http_dwrtc_refuse(r, 426,
+                                         "this location speaks WebSocket "
+                                         "(DWRTC signaling)",
+                                         &ngx_http_dwrtc_upgrade_name,
+                                         &ngx_http_dwrtc_websocket);
+        }
+
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "a WebSocket handshake is a GET with "
+                                     "\"Upgrade: websocket\"", NULL, NULL);
+    }
+
+    if (r->method != NGX_HTTP_GET) {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "a WebSocket handshake is a GET",
+                                     NULL, NULL);
+    }
+
+    if (r->http_version != NGX_HTTP_VERSION_11) {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "a WebSocket handshake needs HTTP/1.1",
+                                     NULL, NULL);
+    }
+
+    if (ngx_http_dwrtc_has_token(r, "Upgrade", sizeof("Upgrade") - 1,
+                                 "websocket", sizeof("websocket") - 1)
+        != NGX_OK)
+    {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "\"Upgrade\" is not \"websocket\"",
+                                     NULL, NULL);
+    }
+
+    if (ngx_http_dwrtc_has_token(r, "Connection", sizeof("Connection") - 1,
+                                 "upgrade", sizeof("upgrade") - 1)
+        != NGX_OK)
+    {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "\"Connection\" lacks \"upgrade\"",
+                                     NULL, NULL);
+    }
+
+    h = ngx_http_dwrtc_find_header(r, "Sec-WebSocket-Version",
+                                   sizeof("Sec-WebSocket-Version") - 1, &n);
+
+    if (h == NULL || n != 1
+        || h->value.len != 2 || ngx_strncmp(h->value.data, "13", 2) != 0)
+    {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "\"Sec-WebSocket-Version\" must be 13",
+                                     &ngx_http_dwrtc_version_name,
+                                     &ngx_http_dwrtc_version);
+    }
+
+    h = ngx_http_dwrtc_find_header(r, "Sec-WebSocket-Key",
+                                   sizeof("Sec-WebSocket-Key") - 1, &n);
+
+    if (h == NULL || n != 1) {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "one \"Sec-WebSocket-Key\" is required",
+                                     NULL, NULL);
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    key.data = p;
+    key.len = last - p;
+
+    if (key.len != 24 || key.data[22] != '=' || key.data[23] != '=') {
+        goto invalid_key;
+    }
+
+    decoded.data = buf;
+
+    if (ngx_decode_base64(&decoded, &key) != NGX_OK || decoded.len != 16) {
+        goto invalid_key;
+    }
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                     "a WebSocket handshake has no body",
+                                     NULL, NULL);
+    }
+
+    if (ngx_http_dwrtc_origin_allowed(r, dlcf) != NGX_OK) {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_FORBIDDEN,
+                                     "origin not allowed", NULL, NULL);
+    }
+
+    if (w->node == NULL) {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     w->failed ? "signaling node not running"
+                                               : "signaling not enabled",
+                                     NULL, NULL);
+    }
+
+    if (ngx_exiting || ngx_terminate) {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "server is shutting down", NULL, NULL);
+    }
+
+    if (w->nsessions >= dlcf->max_sessions) {
+        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "too many sessions (dwrtc_max_sessions)",
+                                     NULL, NULL);
+    }
+
+    return ngx_http_dwrtc_accept(r, &key, dlcf);
+
+invalid_key:
+
+    return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
+                                 "\"Sec-WebSocket-Key\" is not 16 bytes "
+                                 "in base64", NULL, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_http_dwrtc_loc_conf_t *dlcf)
+{
+    int                        rc;
+    u_char                     hash[20];
+    ngx_str_t                  src;
+    ngx_sha1_t                 sha1;
+    ngx_table_elt_t           *h;
+    ngx_connection_t          *c;
+    ngx_http_cleanup_t        *cln;
+    ngx_http_dwrtc_worker_t   *w;
+    ngx_http_dwrtc_session_t  *s;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    w = &ngx_http_dwrtc_worker;
+
+    s = ngx_pcalloc(r->pool, sizeof(ngx_http_dwrtc_session_t));
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s->request = r;
+    s->conf = dlcf;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_dwrtc_session_cleanup;
+    cln->data = s;
+
+    if (wslay_event_context_server_init(&s->ws, &ngx_http_dwrtc_ws_callbacks,
+                                        s)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "dwrtc: wslay_event_context_server_init() failed");
+        s->ws = NULL;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wslay_event_config_set_max_recv_msg_length(s->ws, dlcf->max_message_size);
+
+    rc = dwrtc_session_open(w->node, (char *) s->id);
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "dwrtc: dwrtc_session_open() failed: %s",
+                      dwrtc_strerror(rc));
+
+        return (rc == DWRTC_ELIMIT) ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                    : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s->sn.str.data = s->id;
+    s->sn.str.len = DWRTC_SESSION_ID_LEN;
+    s->sn.node.key = ngx_crc32_short(s->id, DWRTC_SESSION_ID_LEN);
+
+    ngx_rbtree_insert(&w->sessions, &s->sn.node);
+    w->nsessions++;
+    s->open = 1;
+
+    /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, key->data, key->len);
+    ngx_sha1_update(&sha1, NGX_HTTP_DWRTC_WS_GUID,
+                    sizeof(NGX_HTTP_DWRTC_WS_GUID) - 1);
+    ngx_sha1_final(hash, &sha1);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Upgrade");
+    ngx_str_set(&h->value, "websocket");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, ngx_base64_encoded_length(20));
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    src.data = hash;
+    src.len = 20;
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Sec-WebSocket-Accept");
+    ngx_encode_base64(&h->value, &src);
+
+    /* the header filter adds "Connection: upgrade" for 101 */
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
+    r->headers_out.content_length_n = -1;
+    r->keepalive = 0;
+
+    if (ngx_http_send_header(r) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    c->log->action = "serving dwrtc session";
+
+    ngx_http_set_ctx(r, s, ngx_http_dwrtc_module);
+
+    r->read_event_handler = ngx_http_dwrtc_read_handler;
+    r->write_event_handler = ngx_http_dwrtc_write_handler;
+
+    s->tokens = dlcf->burst * 1000;
+    s->refilled = ngx_current_msec;
+
+    s->ping.handler = ngx_http_dwrtc_ping_handler;
+    s->ping.data = s;
+    s->ping.log = c->log;
+
+    ngx_add_timer(&s->ping, dlcf->ping_interval ? dlcf->ping_interval
+                                                : NGX_HTTP_DWRTC_IDLE_TICK);
+
+    if (ngx_http_dwrtc_welcome(s) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "dwrtc: session %*s open", (size_t) DWRTC_SESSION_ID_LEN,
+                   s->id);
+
+    /*
+     * The session outlives the content phase: hold the request, and let
+     * the read handler run from the posted events, where it also takes
+     * frames the client sent right behind the handshake.
+     */
+
+    r->main->count++;
+
+    ngx_post_event(c->read, &ngx_posted_events);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_welcome(ngx_http_dwrtc_session_t *s)
+{
+    u_char      *p, *msg;
+    size_t       len;
+    ngx_int_t    rc;
+    ngx_log_t   *log;
+
+    log = s->request->connection->log;
+
+    len = sizeof("{\"type\":\"WebSocketIdMessage\",\"id\":\"\"}") - 1
+          + DWRTC_SESSION_ID_LEN;
+
+    if (s->conf->ice) {
+        len += sizeof(",\"iceServers\":") - 1
+               + ngx_http_dwrtc_ice_json_len(s->conf->ice);
+    }
+
+    msg = ngx_alloc(len, log);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(msg, "{\"type\":\"WebSocketIdMessage\",\"id\":\"",
+                   sizeof("{\"type\":\"WebSocketIdMessage\",\"id\":\"") - 1);
+    p = ngx_cpymem(p, s->id, DWRTC_SESSION_ID_LEN);
+    *p++ = '"';
+
+    if (s->conf->ice) {
+        p = ngx_cpymem(p, ",\"iceServers\":", sizeof(",\"iceServers\":") - 1);
+        p = ngx_http_dwrtc_ice_json(s->conf->ice, p, s->id, log);
+
+        if (p == NULL) {
+            ngx_free(msg);
+            return NGX_ERROR;
+        }
+    }
+
+    *p++ = '}';
+
+    rc = ngx_http_dwrtc_queue_text(s, msg, p - msg);
+
+    ngx_free(msg);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_refuse(ngx_http_request_t *r, ngx_uint_t status, char *reason,
+    ngx_str_t *name, ngx_str_t *value)
+{
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "dwrtc: websocket handshake refused with %ui: %s",
+                  status, reason);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the client meant to leave HTTP on this connection: end it */
+    r->keepalive = 0;
+
+    r->headers_out.status = status;
+
+    if (status == 426) {
+        ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
+    }
+
+    if (name) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        h->key = *name;
+        h->value = *value;
+    }
+
+    len = ngx_strlen(reason) + 1;
+
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = len;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, reason, len - 1);
+    *b->last++ = LF;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_table_elt_t *
+ngx_http_dwrtc_find_header(ngx_http_request_t *r, char *name, size_t len,
+    ngx_uint_t *count)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    found = NULL;
+    *count = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (found == NULL) {
+                found = &h[i];
+            }
+
+            (*count)++;
+        }
+    }
+
+    return found;
+}
+
+
+/* a comma-separated header holds the token, case-insensitively */
+
+static ngx_int_t
+ngx_http_dwrtc_has_token(ngx_http_request_t *r, char *name, size_t name_len,
+    char *token, size_t len)
+{
+    u_char           *p, *last, *start, *end;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != name_len
+            || ngx_strncasecmp(h[i].key.data, (u_char *) name, name_len) != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last) {
+
+            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < last && *p != ',') {
+                p++;
+            }
+
+            end = p;
+
+            while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+                end--;
+            }
+
+            if ((size_t) (end - start) == len
+                && ngx_strncasecmp(start, (u_char *) token, len) == 0)
+            {
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf)
+{
+    ngx_str_t        *allowed, origin;
+    ngx_uint_t        i, n;
+    ngx_table_elt_t  *h;
+
+    if (dlcf->allowed_origins == NULL) {
+        return NGX_OK;
+    }
+
+    h = ngx_http_dwrtc_find_header(r, "Origin", sizeof("Origin") - 1, &n);
+
+    if (h == NULL) {
+        /* not a browser: the Origin check protects browsers' users */
+        return NGX_OK;
+    }
+
+    if (n != 1) {
+        return NGX_DECLINED;
+    }
+
+    origin = h->value;
+
+    if (origin.len > 1 && origin.data[origin.len - 1] == '/') {
+        origin.len--;
+    }
+
+    allowed = dlcf->allowed_origins->elts;
+
+    for (i = 0; i < dlcf->allowed_origins->nelts; i++) {
+        if (allowed[i].len == origin.len
+            && ngx_strncasecmp(allowed[i].data, origin.data, origin.len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_dwrtc_read_handler(ngx_http_request_t *r)
+{
+    ngx_http_dwrtc_session_t  *s;
+
+    s = ngx_http_get_module_ctx(r, ngx_http_dwrtc_module);
+
+    if (s == NULL || s->finished) {
+        return;
+    }
+
+    ngx_http_dwrtc_session_run(s);
+}
+
+
+static void
+ngx_http_dwrtc_write_handler(ngx_http_request_t *r)
+{
+    ngx_connection_t          *c;
+    ngx_http_dwrtc_session_t  *s;
+
+    c = r->connection;
+    s = ngx_http_get_module_ctx(r, ngx_http_dwrtc_module);
+
+    if (s == NULL || s->finished) {
+        return;
+    }
+
+    if (c->write->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "dwrtc: client timed out reading its messages");
+        c->timedout = 1;
+        ngx_http_dwrtc_session_free(s);
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    ngx_http_dwrtc_session_run(s);
+}
+
+
+/*
+ * Reads what the client sent, writes what is queued, and ends the session
+ * when its close handshake is done or the connection failed. The session
+ * (allocated from the request's pool) may be gone when this returns.
+ */
+
+static void
+ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
+{
+    int                        rc;
+    uint16_t                   code;
+    ngx_int_t                  flushed;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    static u_char  protocol_error[] = { 0x88, 0x02, 0x03, 0xea };
+
+    r = s->request;
+    c = r->connection;
+
+    if (!s->raw_close
+        && wslay_event_want_read(s->ws)
+        && (c->read->ready || r->header_in->pos < r->header_in->last))
+    {
+        s->read_budget = NGX_HTTP_DWRTC_READ_BUDGET;
+        s->budget_spent = 0;
+
+        rc = wslay_event_recv(s->ws);
+
+        if (s->eof || s->io_error) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                           "dwrtc: session %*s: client closed connection",
+                           (size_t) DWRTC_SESSION_ID_LEN, s->id);
+            goto abort;
+        }
+
+        if (rc != 0) {
+            /*
+             * libwslay stops at a malformed frame header (a control frame
+             * that is fragmented or longer than 125 bytes, a length not in
+             * its shortest form) with an empty close frame; RFC 6455 asks
+             * for 1002. The output holds whole frames only, so ours follows.
+             */
+
+            if (ngx_http_dwrtc_out_reserve(s, sizeof(protocol_error))
+                != NGX_OK)
+            {
+                goto abort;
+            }
+
+            s->out_last = ngx_cpymem(s->out_last, protocol_error,
+                                     sizeof(protocol_error));
+            s->raw_close = 1;
+
+            if (!s->close_logged) {
+                s->close_logged = 1;
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "dwrtc: client sent invalid frame (malformed "
+                              "header), closing with 1002");
+            }
+        }
+
+        if (s->too_big && !s->close_logged) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "dwrtc: client sent invalid frame (message too big, "
+                          "%uL bytes declared), closing with 1009",
+                          s->msg_len);
+
+            ngx_http_dwrtc_close(s, WSLAY_CODE_MESSAGE_TOO_BIG, NULL);
+        }
+
+        if (s->budget_spent) {
+            /* more to read: after the other ready events had their turn */
+            ngx_post_event(c->read, &ngx_posted_next_events);
+        }
+    }
+
+    if (!s->raw_close) {
+        rc = wslay_event_send(s->ws);
+
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "dwrtc: wslay_event_send() failed: %d", rc);
+            goto abort;
+        }
+
+        if (wslay_event_get_close_sent(s->ws) && !s->close_logged) {
+            s->close_logged = 1;
+            code = wslay_event_get_status_code_sent(s->ws);
+
+            if (wslay_event_get_close_received(s->ws)) {
+                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                               "dwrtc: session %*s: client closed",
+                               (size_t) DWRTC_SESSION_ID_LEN, s->id);
+
+            } else {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "dwrtc: client sent invalid frame (%s), "
+                              "closing with %d",
+                              code == WSLAY_CODE_PROTOCOL_ERROR
+                                  ? "protocol error" :
+                              code == WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA
+                                  ? "invalid UTF-8" :
+                              code == WSLAY_CODE_MESSAGE_TOO_BIG
+                                  ? "message too big" :
+                              code == WSLAY_CODE_UNSUPPORTED_DATA
+                                  ? "binary data" : "other",
+                              (int) code);
+            }
+        }
+    }
+
+    flushed = ngx_http_dwrtc_flush(s);
+
+    if (flushed == NGX_ERROR) {
+        goto abort;
+    }
+
+    if (s->raw_close || wslay_event_get_close_sent(s->ws)) {
+
+        if (s->ping.timer_set) {
+            ngx_del_timer(&s->ping);
+        }
+
+        if (flushed == NGX_OK) {
+            /*
+             * Our close frame is out. Let nginx's lingering close shut
+             * down our side and read until the client's close and FIN.
+             */
+            ngx_http_dwrtc_session_free(s);
+
+            r->lingering_close = 1;
+
+            if (c->read->timer_set) {
+                ngx_del_timer(c->read);
+            }
+
+            if (c->write->timer_set) {
+                ngx_del_timer(c->write);
+            }
+
+            ngx_http_finalize_request(r, NGX_DONE);
+            return;
+        }
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        goto abort;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (flushed == NGX_AGAIN) {
+        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+            goto abort;
+        }
+
+        if (!c->write->timer_set) {
+            ngx_add_timer(c->write, clcf->send_timeout);
+        }
+
+    } else if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    return;
+
+abort:
+
+    ngx_http_dwrtc_session_free(s);
+    ngx_http_finalize_request(r, s->eof ? NGX_HTTP_CLIENT_CLOSED_REQUEST
+                                        : NGX_ERROR);
+}
+
+
+/* Writes the output buffer: NGX_OK when all is out, NGX_AGAIN, NGX_ERROR */
+
+static ngx_int_t
+ngx_http_dwrtc_flush(ngx_http_dwrtc_session_t *s)
+{
+    ssize_t              n;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+    c = r->connection;
+
+    if (c->buffered) {
+        /* the 101 response, or TLS records, not yet out */
+
+        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (c->buffered) {
+            return NGX_AGAIN;
+        }
+    }
+
+    while (s->out_pos < s->out_last) {
+
+        if (!c->write->ready) {
+            return NGX_AGAIN;
+        }
+
+        n = c->send(c, s->out_pos, s->out_last - s->out_pos);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "dwrtc: sent %z of %uz bytes", n,
+                       (size_t) (s->out_last - s->out_pos));
+
+        if (n == NGX_ERROR) {
+            c->error = 1;
+            return NGX_ERROR;
+        }
+
+        if (n == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        s->out_pos += n;
+    }
+
+    /* all out: start over, and give back a buffer a burst made large */
+
+    if (s->out && s->out_end - s->out > 65536) {
+        ngx_free(s->out);
+        s->out = NULL;
+        s->out_end = NULL;
+    }
+
+    s->out_pos = s->out;
+    s->out_last = s->out;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s, size_t len)
+{
+    u_char  *p;
+    size_t   used, size;
+
+    if ((size_t) (s->out_end - s->out_last) >= len) {
+        return NGX_OK;
+    }
+
+    used = s->out_last - s->out_pos;
+    size = s->out_end - s->out;
+
+    if (s->out && size - used >= len && used <= size / 2) {
+        ngx_memmove(s->out, s->out_pos, used);
+        s->out_pos = s->out;
+        s->out_last = s->out + used;
+        return NGX_OK;
+    }
+
+    size = ngx_max(ngx_max(size * 2, used + len), 4096);
+
+    p = ngx_alloc(size, s->request->connection->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (used) {
+        ngx_memcpy(p, s->out_pos, used);
+    }
+
+    if (s->out) {
+        ngx_free(s->out);
+    }
+
+    s->out = p;
+    s->out_pos = p;
+    s->out_last = p + used;
+    s->out_end = p + size;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s, u_char *data,
+    size_t len)
+{
+    int                     rc;
+    struct wslay_event_msg  msg;
+
+    msg.opcode = WSLAY_TEXT_FRAME;
+    msg.msg = data;
+    msg.msg_length = len;
+
+    rc = wslay_event_queue_msg(s->ws, &msg);
+
+    if (rc == WSLAY_ERR_NO_MORE_MSG) {
+        /* closing: the message goes nowhere */
+        return NGX_OK;
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
+                      "dwrtc: wslay_event_queue_msg() failed: %d", rc);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
+    size_t len)
+{
+    size_t             pending, limit;
+    ngx_connection_t  *c;
+
+    if (s->finished || s->raw_close
+        || wslay_event_get_close_sent(s->ws)
+        || !wslay_event_get_write_enabled(s->ws))
+    {
+        return;
+    }
+
+    c = s->request->connection;
+
+    pending = wslay_event_get_queued_msg_length(s->ws)
+              + (s->out_last - s->out_pos);
+    limit = ngx_max(NGX_HTTP_DWRTC_OUT_MIN, 64 * s->conf->max_message_size);
+
+    if (pending + len > limit) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: client does not read its messages "
+                      "(%uz bytes waiting), closing with 1008", pending);
+        ngx_http_dwrtc_close(s, WSLAY_CODE_POLICY_VIOLATION, "too slow");
+        ngx_http_dwrtc_post_write(s);
+        return;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "dwrtc: session %*s: delivery of %uz bytes",
+                   (size_t) DWRTC_SESSION_ID_LEN, s->id, len);
+
+    if (ngx_http_dwrtc_queue_text(s, (u_char *) data, len) != NGX_OK) {
+        ngx_http_dwrtc_close(s, WSLAY_CODE_INTERNAL_SERVER_ERROR, NULL);
+    }
+
+    ngx_http_dwrtc_post_write(s);
+}
+
+
+/* one write per session for all deliveries of one drain */
+
+static void
+ngx_http_dwrtc_post_write(ngx_http_dwrtc_session_t *s)
+{
+    ngx_connection_t  *c;
+
+    c = s->request->connection;
+
+    if (!c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_dwrtc_close(ngx_http_dwrtc_session_t *s, uint16_t code, char *reason)
+{
+    if (s->raw_close) {
+        return;
+    }
+
+    s->close_logged = 1;
+
+    (void) wslay_event_queue_close(s->ws, code, (uint8_t *) reason,
+                                   reason ? ngx_strlen(reason) : 0);
+
+    wslay_event_shutdown_read(s->ws);
+}
+
+
+static void
+ngx_http_dwrtc_ping_handler(ngx_event_t *ev)
+{
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_dwrtc_session_t   *s;
+    ngx_http_dwrtc_loc_conf_t  *dlcf;
+    struct wslay_event_msg      ping;
+
+    s = ev->data;
+    r = s->request;
+    c = r->connection;
+    dlcf = s->conf;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (s->finished) {
+        return;
+    }
+
+    if (s->pong_wait) {
+        /*
+         * The client did not answer the last ping within the interval:
+         * presumably gone, so no close handshake (it sees 1006).
+         */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: client did not answer ping within %M ms, "
+                      "closing connection", dlcf->ping_interval);
+
+        c->timedout = 1;
+        ngx_http_dwrtc_session_free(s);
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    if (ngx_exiting && !s->active && ngx_http_dwrtc_no_shutdown_timeout()) {
+        /*
+         * Without worker_shutdown_timeout an old worker would wait for its
+         * idle sessions forever: it lets them go, active ones live on.
+         */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: worker is exiting and the session is idle, "
+                      "closing with 1001");
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_GOING_AWAY, "server restarting");
+        ngx_http_dwrtc_session_run(s);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    s->active = 0;
+
+    if (dlcf->ping_interval) {
+        ping.opcode = WSLAY_PING;
+        ping.msg = (uint8_t *) "dwrtc";
+        ping.msg_length = sizeof("dwrtc") - 1;
+
+        if (wslay_event_queue_msg(s->ws, &ping) == 0) {
+            s->pong_wait = 1;
+        }
+    }
+
+    ngx_add_timer(&s->ping, dlcf->ping_interval ? dlcf->ping_interval
+                                                : NGX_HTTP_DWRTC_IDLE_TICK);
+
+    ngx_http_dwrtc_session_run(s);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_no_shutdown_timeout(void)
+{
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
+
+    return ccf->shutdown_timeout == 0;
+}
+
+
+/* Leaves the core and the worker's table; frees what is not pooled. */
+
+static void
+ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s)
+{
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (s->open) {
+        s->open = 0;
+
+        ngx_rbtree_delete(&w->sessions, &s->sn.node);
+        w->nsessions--;
+
+        if (w->node) {
+            (void) dwrtc_session_close(w->node, (char *) s->id,
+                                       DWRTC_SESSION_ID_LEN);
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+                       "dwrtc: session %*s closed",
+                       (size_t) DWRTC_SESSION_ID_LEN, s->id);
+    }
+
+    if (s->ping.timer_set) {
+        ngx_del_timer(&s->ping);
+    }
+
+    if (s->ping.posted) {
+        ngx_delete_posted_event(&s->ping);
+    }
+
+    if (s->ws) {
+        wslay_event_context_free(s->ws);
+        s->ws = NULL;
+    }
+
+    if (s->out) {
+        ngx_free(s->out);
+        s->out = NULL;
+        s->out_pos = NULL;
+        s->out_last = NULL;
+        s->out_end = NULL;
+    }
+
+    s->finished = 1;
+}
+
+
+static void
+ngx_http_dwrtc_session_cleanup(void *data)
+{
+    ngx_http_dwrtc_session_t *s = data;
+
+    /*
+     * The request ends without our close frame: worker_shutdown_timeout
+     * or another forced close.
+     */
+
+    ngx_http_dwrtc_session_going_away(s);
+    ngx_http_dwrtc_session_free(s);
+}
+
+
+/* The id of the request's session, or NULL. */
+
+u_char *
+ngx_http_dwrtc_session_id(ngx_http_request_t *r)
+{
+    ngx_http_dwrtc_session_t  *s;
+
+    s = ngx_http_get_module_ctx(r->main, ngx_http_dwrtc_module);
+
+    return s ? s->id : NULL;
+}
+
+
+/* Says 1001 to a client that can still hear it, without waiting. */
+
+void
+ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
+{
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    static u_char  going_away[] = { 0x88, 0x02, 0x03, 0xe9 };
+
+    c = s->request->connection;
+
+    if (s->finished || s->ws == NULL || c->fd == (ngx_socket_t) -1
+        || s->raw_close || wslay_event_get_close_sent(s->ws)
+        || s->out_pos != s->out_last || c->buffered
+        || s->eof || s->io_error || c->error || !c->write->ready)
+    {
+        return;
+    }
+
+    n = c->send(c, going_away, sizeof(going_away));
+
+    if (n == sizeof(going_away)) {
+        s->raw_close = 1;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "dwrtc: going away frame sent: %z", n);
+}
+
+
+static void
+ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
+    size_t len)
+{
+    int                 rc;
+    ngx_connection_t   *c;
+
+    static u_char  rate_limited[] =
+        "{\"type\":\"WebSocketErrorMessage\",\"error\":\"rate limited\"}";
+
+    c = s->request->connection;
+    s->active = 1;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "dwrtc: session %*s: message of %uz bytes",
+                   (size_t) DWRTC_SESSION_ID_LEN, s->id, len);
+
+    if (ngx_http_dwrtc_rate_check(s) != NGX_OK) {
+
+        if (!s->rate_logged) {
+            s->rate_logged = 1;
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "dwrtc: client exceeds dwrtc_rate, "
+                          "dropping messages");
+        }
+
+        if (!s->rate_error
+            || ngx_current_msec - s->rate_error_sent >= 1000)
+        {
+            s->rate_error = 1;
+            s->rate_error_sent = ngx_current_msec;
+
+            (void) ngx_http_dwrtc_queue_text(s, rate_limited,
+                                             sizeof(rate_limited) - 1);
+        }
+
+        return;
+    }
+
+    if (ngx_http_dwrtc_worker.node == NULL) {
+        return;
+    }
+
+    rc = dwrtc_submit(ngx_http_dwrtc_worker.node, (char *) s->id,
+                      DWRTC_SESSION_ID_LEN, (char *) msg, len);
+
+    if (rc != DWRTC_OK && !s->submit_logged) {
+        s->submit_logged = 1;
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "dwrtc: dwrtc_submit() failed: %s", dwrtc_strerror(rc));
+    }
+}
+
+
+/* token bucket: dwrtc_rate messages per second, up to burst at once */
+
+static ngx_int_t
+ngx_http_dwrtc_rate_check(ngx_http_dwrtc_session_t *s)
+{
+    uint64_t                    add;
+    ngx_uint_t                  cap;
+    ngx_msec_t                  elapsed;
+    ngx_http_dwrtc_loc_conf_t  *dlcf;
+
+    dlcf = s->conf;
+
+    if (dlcf->rate == 0) {
+        return NGX_OK;
+    }
+
+    cap = dlcf->burst * 1000;
+    elapsed = ngx_current_msec - s->refilled;
+
+    if (elapsed) {
+        s->refilled = ngx_current_msec;
+
+        /* rate is in messages per 1000 s: per ms, in 1/1000 messages */
+
+        add = (elapsed > 86400000) ? cap
+                                   : (uint64_t) elapsed * dlcf->rate / 1000;
+
+        s->tokens = (s->tokens + add > cap) ? cap : s->tokens + add;
+    }
+
+    if (s->tokens < 1000) {
+        return NGX_DECLINED;
+    }
+
+    s->tokens -= 1000;
+
+    return NGX_OK;
+}
+
+
+static ssize_t
+ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+    int flags, void *user_data)
+{
+    ngx_http_dwrtc_session_t *s = user_data;
+
+    ssize_t              n;
+    ngx_buf_t           *b;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+    c = r->connection;
+    b = r->header_in;
+
+    if (s->too_big) {
+        /* nothing more until the 1009 close is queued */
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+
+    /* frames the client sent right behind its handshake */
+
+    if (b->pos < b->last) {
+        n = ngx_min((size_t) (b->last - b->pos), len);
+        ngx_memcpy(buf, b->pos, n);
+        b->pos += n;
+
+        return ngx_http_dwrtc_scan(s, buf, buf + n) - buf;
+    }
+
+    if (s->read_budget == 0) {
+        s->budget_spent = 1;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+
+    n = c->recv(c, buf, ngx_min(len, s->read_budget));
+
+    if (n == NGX_AGAIN) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+
+    if (n == 0) {
+        s->eof = 1;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+
+    if (n == NGX_ERROR) {
+        s->io_error = 1;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+
+    s->read_budget -= n;
+
+    n = ngx_http_dwrtc_scan(s, buf, buf + n) - buf;
+
+    if (n == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+
+    return n;
+}
+
+
+/*
+ * Follows frame boundaries in the received bytes. libwslay checks a
+ * message's size only when the first payload byte is there; this refuses it
+ * as soon as the header declaring it is complete. Returns where the bytes
+ * for libwslay end: after an oversized header, or at last. Other header
+ * errors are left to libwslay.
+ */
+
+static u_char *
+ngx_http_dwrtc_scan(ngx_http_dwrtc_session_t *s, u_char *p, u_char *last)
+{
+    size_t    n;
+    uint64_t  len;
+
+    while (p < last) {
+
+        if (s->payload_left) {
+            n = (size_t) ngx_min(s->payload_left, (uint64_t) (last - p));
+            p += n;
+            s->payload_left -= n;
+            continue;
+        }
+
+        s->hdr[s->hdr_len++] = *p++;
+
+        if (s->hdr_len == 2) {
+            len = s->hdr[1] & 0x7f;
+
+            s->hdr_need = 2 + (len == 126 ? 2 : (len == 127 ? 8 : 0))
+                          + ((s->hdr[1] & 0x80) ? 4 : 0);
+        }
+
+        if (s->hdr_len < 2 || s->hdr_len < s->hdr_need) {
+            continue;
+        }
+
+        len = s->hdr[1] & 0x7f;
+
+        if (len == 126) {
+            len = ((uint64_t) s->hdr[2] << 8) | s->hdr[3];
+
+        } else if (len == 127) {
+            len = ((uint64_t) s->hdr[2] << 56) | ((uint64_t) s->hdr[3] << 48)
+                  | ((uint64_t) s->hdr[4] << 40) | ((uint64_t) s->hdr[5] << 32)
+                  | ((uint64_t) s->hdr[6] << 24) | ((uint64_t) s->hdr[7] << 16)
+                  | ((uint64_t) s->hdr[8] << 8) | s->hdr[9];
+        }
+
+        s->hdr_len = 0;
+        s->payload_left = len;
+
+        if (s->hdr[0] & 0x08) {
+            /* a control frame, between the fragments of a message */
+            continue;
+        }
+
+        if ((s->hdr[0] & 0x0f) != WSLAY_CONTINUATION_FRAME) {
+            s->msg_len = 0;
+        }
+
+        if (len > s->conf->max_message_size
+            || s->msg_len + len > s->conf->max_message_size)
+        {
+            s->msg_len += ngx_min(len, (uint64_t) NGX_MAX_OFF_T_VALUE);
+            s->too_big = 1;
+            return p;
+        }
+
+        s->msg_len = (s->hdr[0] & 0x80) ? 0 : s->msg_len + len;
+    }
+
+    return p;
+}
+
+
+static ssize_t
+ngx_http_dwrtc_ws_send(wslay_event_context_ptr ctx, const uint8_t *data,
+    size_t len, int flags, void *user_data)
+{
+    ngx_http_dwrtc_session_t *s = user_data;
+
+    if (ngx_http_dwrtc_out_reserve(s, len) != NGX_OK) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+
+    s->out_last = ngx_cpymem(s->out_last, data, len);
+
+    return len;
+}
+
+
+static void
+ngx_http_dwrtc_ws_frame_start(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data)
+{
+    ngx_http_dwrtc_session_t *s = user_data;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+                   "dwrtc: frame opcode:%ud fin:%ud rsv:%ud len:%uL",
+                   (unsigned) arg->opcode, (unsigned) arg->fin,
+                   (unsigned) arg->rsv, arg->payload_length);
+
+    if (arg->opcode == WSLAY_BINARY_FRAME) {
+        ngx_log_error(NGX_LOG_INFO, s->request->connection->log, 0,
+                      "dwrtc: client sent invalid frame (binary data), "
+                      "closing with 1003");
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_UNSUPPORTED_DATA,
+                             "binary messages are not supported");
+    }
+}
+
+
+static void
+ngx_http_dwrtc_ws_msg(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_msg_recv_arg *arg, void *user_data)
+{
+    ngx_http_dwrtc_session_t *s = user_data;
+
+    switch (arg->opcode) {
+
+    case WSLAY_TEXT_FRAME:
+        ngx_http_dwrtc_message(s, arg->msg, arg->msg_length);
+        break;
+
+    case WSLAY_PONG:
+        s->pong_wait = 0;
+        break;
+
+    case WSLAY_CONNECTION_CLOSE:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+                       "dwrtc: client close frame, status %ud",
+                       (unsigned) arg->status_code);
+        break;
+
+    default:
+        /* pings are answered by libwslay; binary closed at frame start */
+        break;
+    }
+}

@@ -1,0 +1,97 @@
+#!/bin/bash
+# The built module loads into nginx with load_module, and a configuration
+# using every dwrtc_* directive passes `nginx -t`.
+#
+# usage: module_loads.sh NGINX_BINARY MODULE_SO
+
+set -euo pipefail
+
+nginx=${1:?usage: $0 NGINX_BINARY MODULE_SO}
+module=${2:?usage: $0 NGINX_BINARY MODULE_SO}
+
+prefix=$(mktemp -d "${TMPDIR:-/tmp}/dwrtc-module-loads.XXXXXX")
+trap 'rm -rf "$prefix"' EXIT
+mkdir -p "$prefix/logs" "$prefix/conf" "$prefix/tmp"
+
+cat > "$prefix/conf/nginx.conf" <<CONF
+load_module $module;
+
+error_log $prefix/logs/error.log info;
+pid $prefix/logs/nginx.pid;
+
+events {
+    worker_connections 64;
+}
+
+http {
+    access_log off;
+    client_body_temp_path $prefix/tmp/body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+
+    dwrtc_dht_port 4222-4229;
+    dwrtc_link_port 4230-4237;
+    dwrtc_bootstrap 127.0.0.1:4300 [::1]:4301;
+    dwrtc_public_address 127.0.0.1;
+    dwrtc_bind_address 127.0.0.1;
+    dwrtc_dht_rate_limit off 100000;
+
+    dwrtc_max_message_size 64k;
+    dwrtc_rate 50 burst=200;
+    dwrtc_max_sessions 10000;
+    dwrtc_ping_interval 30s;
+
+    server {
+        listen 127.0.0.1:18080;
+
+        location /signal {
+            dwrtc_signal;
+            dwrtc_allowed_origins https://a.example http://127.0.0.1:18080;
+            dwrtc_ice_servers stun:stun.example.org:3478;
+            dwrtc_ice_servers turn:turn.example.org:3478
+                              username=alice credential=secret;
+            dwrtc_ice_servers turns:turn.example.org:5349
+                              secret=shared name=dwrtc ttl=1h;
+        }
+
+        location /other {
+            dwrtc_rate off;
+            dwrtc_ping_interval off;
+            dwrtc_allowed_origins *;
+            dwrtc_ice_servers off;
+            return 204;
+        }
+    }
+}
+CONF
+
+echo "== $nginx -t -p $prefix -c conf/nginx.conf"
+"$nginx" -t -p "$prefix" -c conf/nginx.conf 2>&1
+
+# A configuration error must be reported, not crash or pass.
+cat > "$prefix/conf/bad.conf" <<CONF
+load_module $module;
+error_log $prefix/logs/error.log;
+pid $prefix/logs/nginx.pid;
+events { }
+http {
+    access_log off;
+    client_body_temp_path $prefix/tmp/body;
+    dwrtc_dht_port 5000-4000;
+    server { listen 127.0.0.1:18080; location / { dwrtc_signal; } }
+}
+CONF
+
+if out=$("$nginx" -t -p "$prefix" -c conf/bad.conf 2>&1); then
+    echo "bad configuration passed nginx -t:" >&2
+    echo "$out" >&2
+    exit 1
+fi
+echo "$out" | grep -q 'invalid port range "5000-4000"' || {
+    echo "unexpected error for a bad port range:" >&2
+    echo "$out" >&2
+    exit 1
+}
+echo "bad port range rejected: ok"
