@@ -149,15 +149,21 @@ void LinkService::stop() {
 }
 
 void LinkService::post(std::function<void()> task) {
+    bool wake;
     {
         std::lock_guard<std::mutex> lock(postMutex_);
         if (!accepting_) {
             return;
         }
+        // Tasks already waiting mean a wake-up is already on its way: the
+        // service thread takes them all at once, so a burst costs one.
+        wake = posted_.empty();
         posted_.push_back(std::move(task));
     }
-    // The only libwebsockets call that is safe from another thread.
-    lws_cancel_service(context_);
+    if (wake) {
+        // The only libwebsockets call that is safe from another thread.
+        lws_cancel_service(context_);
+    }
 }
 
 void LinkService::runPosted() {
