@@ -10,7 +10,7 @@ PACKAGES="
     build-essential cmake pkg-config git
     libopendht-dev libwebsockets-dev libjansson-dev libwslay-dev
     libssl-dev libpcre3-dev zlib1g-dev
-    libgtest-dev
+    libgtest-dev clang libclang-rt-14-dev
     nginx nginx-dev
     nodejs npm
     chromium

@@ -905,7 +905,7 @@ ngx_http_dwrtc_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* "50", "50r/s" or "600r/m", as limit_req takes it */
 
     len = value[1].len;
-    p = value[1].data + len - 3;
+    p = value[1].data + (len > 3 ? len - 3 : 0);
     scale = 1;
 
     if (len > 3 && ngx_strncmp(p, "r/s", 3) == 0) {

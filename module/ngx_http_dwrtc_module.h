@@ -6,6 +6,7 @@
  *   ngx_http_dwrtc_module.c     directives, the per-worker dhtcore node
  *   ngx_http_dwrtc_websocket.c  the WebSocket sessions at dwrtc_signal
  *   ngx_http_dwrtc_ice.c        dwrtc_ice_servers and TURN credentials
+ *   ngx_http_dwrtc_frame.c      frame-header scanner, plain C (fuzzed)
  */
 
 

@@ -9,12 +9,13 @@
  * its read and write event handlers drive the session.
  *
  * libwslay parses and checks frames (masking, opcodes, fragmentation with
- * control frames in between, UTF-8 of text, message size from the declared
- * length, close codes) and answers pings. Its send callback only appends
- * whole frames to the session's output buffer, which is then written with
- * c->send(); so the buffer always holds complete frames, and a close frame
- * of our own can follow them when libwslay cannot send it (see
- * ngx_http_dwrtc_session_run()).
+ * control frames in between, UTF-8 of text, message size, close codes) and
+ * answers pings; the scanner of ngx_http_dwrtc_frame.c refuses an oversized
+ * message from the frame header that declares it, before its payload.
+ * libwslay's send callback only appends whole frames to the session's
+ * output buffer, which is then written with c->send(); so the buffer always
+ * holds complete frames, and a close frame of our own can follow them when
+ * libwslay cannot send it (see ngx_http_dwrtc_session_run()).
  */
 
 
@@ -24,6 +25,7 @@
 #include <ngx_sha1.h>
 
 #include "ngx_http_dwrtc_module.h"
+#include "ngx_http_dwrtc_frame.h"
 
 
 #define NGX_HTTP_DWRTC_WS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -55,11 +57,7 @@ struct ngx_http_dwrtc_session_s {
     ngx_event_t                     ping;
 
     /* frame headers as they arrive, to refuse a size before its payload */
-    u_char                          hdr[14];
-    size_t                          hdr_len;
-    size_t                          hdr_need;
-    uint64_t                        payload_left;
-    uint64_t                        msg_len;
+    ngx_http_dwrtc_frame_scan_t     scan;
 
     ngx_uint_t                      tokens;    /* rate bucket, 1/1000 msgs */
     ngx_msec_t                      refilled;
@@ -76,9 +74,9 @@ struct ngx_http_dwrtc_session_s {
     unsigned                        rate_logged:1;
     unsigned                        rate_error:1;
     unsigned                        budget_spent:1;
-    unsigned                        too_big:1;
     unsigned                        submit_logged:1;
     unsigned                        finished:1;
+    unsigned                        sent:1;    /* flush() wrote something */
 };
 
 
@@ -110,10 +108,9 @@ static void ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s,
 static ngx_int_t ngx_http_dwrtc_rate_check(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
     size_t len);
+static size_t ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s,
     u_char *data, size_t len);
-static u_char *ngx_http_dwrtc_scan(ngx_http_dwrtc_session_t *s, u_char *p,
-    u_char *last);
 
 static ssize_t ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx,
     uint8_t *buf, size_t len, int flags, void *user_data);
@@ -345,6 +342,7 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     wslay_event_config_set_max_recv_msg_length(s->ws, dlcf->max_message_size);
+    ngx_http_dwrtc_frame_scan_init(&s->scan, dlcf->max_message_size);
 
     rc = dwrtc_session_open(w->node, (char *) s->id);
 
@@ -778,8 +776,10 @@ static void
 ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
 {
     int                        rc;
+    size_t                     limit;
     uint16_t                   code;
     ngx_int_t                  flushed;
+    ngx_uint_t                 throttled;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
     ngx_http_core_loc_conf_t  *clcf;
@@ -789,7 +789,16 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     r = s->request;
     c = r->connection;
 
+    /*
+     * A client that does not read what it is sent is not read from either
+     * (its pings would queue pongs without bound); send_timeout ends it.
+     */
+
+    limit = ngx_http_dwrtc_out_limit(s);
+    throttled = ((size_t) (s->out_last - s->out_pos) >= limit);
+
     if (!s->raw_close
+        && !throttled
         && wslay_event_want_read(s->ws)
         && (c->read->ready || r->header_in->pos < r->header_in->last))
     {
@@ -831,11 +840,11 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
             }
         }
 
-        if (s->too_big && !s->close_logged) {
+        if (s->scan.too_big && !s->close_logged) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "dwrtc: client sent invalid frame (message too big, "
                           "%uL bytes declared), closing with 1009",
-                          s->msg_len);
+                          s->scan.msg_len);
 
             ngx_http_dwrtc_close(s, WSLAY_CODE_MESSAGE_TOO_BIG, NULL);
         }
@@ -881,6 +890,7 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
         }
     }
 
+    s->sent = 0;
     flushed = ngx_http_dwrtc_flush(s);
 
     if (flushed == NGX_ERROR) {
@@ -915,6 +925,14 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
         }
     }
 
+    if (throttled
+        && (size_t) (s->out_last - s->out_pos) < limit
+        && (c->read->ready || r->header_in->pos < r->header_in->last))
+    {
+        /* the client took its data: read what it sent meanwhile */
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
         goto abort;
     }
@@ -926,7 +944,9 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
             goto abort;
         }
 
-        if (!c->write->timer_set) {
+        /* send_timeout is between two writes, as in ngx_http_writer() */
+
+        if (!c->write->timer_set || s->sent) {
             ngx_add_timer(c->write, clcf->send_timeout);
         }
 
@@ -990,6 +1010,7 @@ ngx_http_dwrtc_flush(ngx_http_dwrtc_session_t *s)
         }
 
         s->out_pos += n;
+        s->sent = 1;
     }
 
     /* all out: start over, and give back a buffer a burst made large */
@@ -1051,6 +1072,15 @@ ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s, size_t len)
 }
 
 
+/* output a client may leave unread: max(4 MiB, 64 messages) */
+
+static size_t
+ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s)
+{
+    return ngx_max(NGX_HTTP_DWRTC_OUT_MIN, 64 * s->conf->max_message_size);
+}
+
+
 static ngx_int_t
 ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s, u_char *data,
     size_t len)
@@ -1097,7 +1127,7 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
 
     pending = wslay_event_get_queued_msg_length(s->ws)
               + (s->out_last - s->out_pos);
-    limit = ngx_max(NGX_HTTP_DWRTC_OUT_MIN, 64 * s->conf->max_message_size);
+    limit = ngx_http_dwrtc_out_limit(s);
 
     if (pending + len > limit) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
@@ -1314,7 +1344,10 @@ ngx_http_dwrtc_session_id(ngx_http_request_t *r)
 }
 
 
-/* Says 1001 to a client that can still hear it, without waiting. */
+/*
+ * Says 1001 to a client that can still hear it, without waiting. Not
+ * c->error: worker_shutdown_timeout sets it on every connection it ends.
+ */
 
 void
 ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
@@ -1329,7 +1362,7 @@ ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
     if (s->finished || s->ws == NULL || c->fd == (ngx_socket_t) -1
         || s->raw_close || wslay_event_get_close_sent(s->ws)
         || s->out_pos != s->out_last || c->buffered
-        || s->eof || s->io_error || c->error || !c->write->ready)
+        || s->eof || s->io_error || !c->write->ready)
     {
         return;
     }
@@ -1454,7 +1487,7 @@ ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     c = r->connection;
     b = r->header_in;
 
-    if (s->too_big) {
+    if (s->scan.too_big) {
         /* nothing more until the 1009 close is queued */
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -1467,37 +1500,38 @@ ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         ngx_memcpy(buf, b->pos, n);
         b->pos += n;
 
-        return ngx_http_dwrtc_scan(s, buf, buf + n) - buf;
+    } else {
+        if (s->read_budget == 0) {
+            s->budget_spent = 1;
+            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+            return -1;
+        }
+
+        n = c->recv(c, buf, ngx_min(len, s->read_budget));
+
+        if (n == NGX_AGAIN) {
+            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+            return -1;
+        }
+
+        if (n == 0) {
+            s->eof = 1;
+            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+
+        if (n == NGX_ERROR) {
+            s->io_error = 1;
+            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+
+        s->read_budget -= n;
     }
 
-    if (s->read_budget == 0) {
-        s->budget_spent = 1;
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
+    /* after a header declaring too big a message, the rest is not read */
 
-    n = c->recv(c, buf, ngx_min(len, s->read_budget));
-
-    if (n == NGX_AGAIN) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-
-    if (n == 0) {
-        s->eof = 1;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-
-    if (n == NGX_ERROR) {
-        s->io_error = 1;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-
-    s->read_budget -= n;
-
-    n = ngx_http_dwrtc_scan(s, buf, buf + n) - buf;
+    n = ngx_http_dwrtc_frame_scan(&s->scan, buf, n);
 
     if (n == 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
@@ -1505,81 +1539,6 @@ ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     }
 
     return n;
-}
-
-
-/*
- * Follows frame boundaries in the received bytes. libwslay checks a
- * message's size only when the first payload byte is there; this refuses it
- * as soon as the header declaring it is complete. Returns where the bytes
- * for libwslay end: after an oversized header, or at last. Other header
- * errors are left to libwslay.
- */
-
-static u_char *
-ngx_http_dwrtc_scan(ngx_http_dwrtc_session_t *s, u_char *p, u_char *last)
-{
-    size_t    n;
-    uint64_t  len;
-
-    while (p < last) {
-
-        if (s->payload_left) {
-            n = (size_t) ngx_min(s->payload_left, (uint64_t) (last - p));
-            p += n;
-            s->payload_left -= n;
-            continue;
-        }
-
-        s->hdr[s->hdr_len++] = *p++;
-
-        if (s->hdr_len == 2) {
-            len = s->hdr[1] & 0x7f;
-
-            s->hdr_need = 2 + (len == 126 ? 2 : (len == 127 ? 8 : 0))
-                          + ((s->hdr[1] & 0x80) ? 4 : 0);
-        }
-
-        if (s->hdr_len < 2 || s->hdr_len < s->hdr_need) {
-            continue;
-        }
-
-        len = s->hdr[1] & 0x7f;
-
-        if (len == 126) {
-            len = ((uint64_t) s->hdr[2] << 8) | s->hdr[3];
-
-        } else if (len == 127) {
-            len = ((uint64_t) s->hdr[2] << 56) | ((uint64_t) s->hdr[3] << 48)
-                  | ((uint64_t) s->hdr[4] << 40) | ((uint64_t) s->hdr[5] << 32)
-                  | ((uint64_t) s->hdr[6] << 24) | ((uint64_t) s->hdr[7] << 16)
-                  | ((uint64_t) s->hdr[8] << 8) | s->hdr[9];
-        }
-
-        s->hdr_len = 0;
-        s->payload_left = len;
-
-        if (s->hdr[0] & 0x08) {
-            /* a control frame, between the fragments of a message */
-            continue;
-        }
-
-        if ((s->hdr[0] & 0x0f) != WSLAY_CONTINUATION_FRAME) {
-            s->msg_len = 0;
-        }
-
-        if (len > s->conf->max_message_size
-            || s->msg_len + len > s->conf->max_message_size)
-        {
-            s->msg_len += ngx_min(len, (uint64_t) NGX_MAX_OFF_T_VALUE);
-            s->too_big = 1;
-            return p;
-        }
-
-        s->msg_len = (s->hdr[0] & 0x80) ? 0 : s->msg_len + len;
-    }
-
-    return p;
 }
 
 
