@@ -1,0 +1,955 @@
+/*
+ * dwrtc.js: the browser client of DWRTC, decentralized WebRTC signaling.
+ *
+ * An ES module with no dependencies and no build step. It speaks the client
+ * protocol of a DWRTC node (an nginx location with `dwrtc_signal`) and sets
+ * up calls on the browser's own RTCPeerConnection.
+ *
+ *   import { DwrtcClient } from './dwrtc.js';
+ *
+ *   const client = new DwrtcClient();
+ *   client.addEventListener('id', (e) => console.log('my id', e.detail.id));
+ *   await client.connect(['./signal', 'wss://other.example/signal']);
+ *
+ *   // call someone (they may be on any node of the network)
+ *   const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+ *   const call = client.call(partnerId, { stream, dataChannel: true });
+ *   call.addEventListener('remotestream', (e) => { video.srcObject = e.detail.stream; });
+ *
+ *   // or answer
+ *   client.addEventListener('incomingcall', (e) => e.detail.call.answer({ stream }));
+ *
+ * Every event is a CustomEvent; what it carries is in `event.detail`.
+ *
+ * Events of DwrtcClient
+ * ---------------------
+ *   state         The connection to the node changed state.
+ *                 detail: { state, previous, url, attempt, retryIn, reason }
+ *                 (url: the node this state is about: for 'disconnected'
+ *                 the one lost or failed; the next attempt's URL comes with
+ *                 its 'connecting')
+ *                 state is one of
+ *                   'idle'          before connect()
+ *                   'connecting'    a WebSocket to `url` is being opened
+ *                   'open'          the node welcomed us; `id` is valid
+ *                   'disconnected'  no connection; the next attempt (maybe to
+ *                                   the next URL) starts in `retryIn` ms.
+ *                                   `reason` says what went wrong, `attempt`
+ *                                   counts failed attempts in a row (0 after
+ *                                   an open session that lasted was lost;
+ *                                   see options.stableAfter).
+ *                   'closed'        close() was called; nothing more happens
+ *   id            The node gave us a session id: after the first connect and
+ *                 after every reconnect (a new session has a new id).
+ *                 detail: { id, previousId, nodeId, url, iceServers }
+ *   message       A message from another session, as the node delivered it.
+ *                 detail: { type, senderSessionId, recipientSessionId,
+ *                           messageBody }
+ *                 Signaling messages of calls ('SignalingMessage') are
+ *                 handled by the calls and also show up here.
+ *   error         The node reported an error (a WebSocketErrorMessage).
+ *                 detail: { error, recipientSessionId, message }
+ *                 error is 'not found' (no such recipient; recipientSessionId
+ *                 names it), 'rate limited', or 'invalid message: <why>'.
+ *                 `message` is the whole message from the node. A frame
+ *                 from the node that is not JSON gives error 'unparsable
+ *                 message from the node' (message: its text).
+ *   incomingcall  Someone called us: an offer from a session we are not in a
+ *                 call with. Answer with detail.call.answer(options) or
+ *                 refuse with detail.call.hangup('busy'). With the client's
+ *                 autoAnswer option the call is already answered (its state
+ *                 is no longer 'ringing'): listen to it here; a call that
+ *                 autoAnswer refused as busy is not announced.
+ *                 detail: { call, from }
+ *
+ * Events of DwrtcCall
+ * -------------------
+ *   state         The call changed state. detail: { state, previous }
+ *                 state is 'ringing' (incoming, not answered yet), then the
+ *                 RTCPeerConnection's connectionState ('new', 'connecting',
+ *                 'connected', 'disconnected', 'failed'), and finally
+ *                 'ended'.
+ *   track         A remote track arrived. detail: { track, streams }
+ *   remotestream  The partner's media stream is known (first track), or
+ *                 changed. detail: { stream }
+ *   datachannel   A data channel exists: the one this side created (caller;
+ *                 sent just after call() returns, and call.dataChannel has it
+ *                 at once) or the partner's (callee). detail: { channel }
+ *                 When both sides call each other at once, one of them
+ *                 becomes the callee: its own channel closes and this event
+ *                 brings the partner's. call.dataChannel is the latest.
+ *   error         Something went wrong in the call; it may still go on.
+ *                 detail: { error, reason } (error: an Error or a string;
+ *                 'not found' when the partner's session does not exist)
+ *   hangup        The call ended. detail: { by, reason }
+ *                 by: 'local' (hangup() here), 'remote' (the partner hung
+ *                 up), or 'error' (reason: 'not found', ...)
+ *
+ * Wire protocol (compatible with the original DWRTC clients): the node
+ * welcomes with {"type":"WebSocketIdMessage","id":ID,"iceServers":[...]};
+ * we send {"type":T,"recipientSessionId":R,"messageBody":B}; calls use type
+ * "SignalingMessage" with B = JSON text of {"type":"offer"|"answer","sdp"},
+ * {"type":"candidate","candidate":{...}} or {"type":"hangup","reason"}.
+ */
+
+/** Message type of call signaling (SDP, ICE candidates, hang-up). */
+export const SIGNALING_TYPE = 'SignalingMessage';
+
+const WELCOME_TYPE = 'WebSocketIdMessage';
+const ERROR_TYPE = 'WebSocketErrorMessage';
+const RESERVED_PREFIX = 'WebSocket';
+
+/** Default reconnection backoff; see DwrtcClient options. */
+export const DEFAULT_BACKOFF = Object.freeze({
+    initial: 500,       // ms before the first retry
+    max: 30_000,        // no wait is longer than this
+    factor: 2,          // each failed attempt in a row multiplies the wait
+    jitter: 0.5,        // the wait is randomly shortened by up to this share
+});
+
+/**
+ * The WebSocket URL of a signaling location. Relative URLs are resolved
+ * against `base` (by default the page's location), and http:/https: become
+ * ws:/wss:, so `'./signal'` on https://example.com/app/ gives
+ * wss://example.com/app/signal.
+ *
+ * @param {string} url
+ * @param {string} [base] page URL; default `location.href` in a browser
+ * @returns {string}
+ */
+export function signalUrl(url, base = globalThis.location?.href) {
+    const u = base === undefined ? new URL(url) : new URL(url, base);
+    if (u.protocol === 'http:') {
+        u.protocol = 'ws:';
+    } else if (u.protocol === 'https:') {
+        u.protocol = 'wss:';
+    } else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+        throw new TypeError(`not a WebSocket or HTTP URL: ${url}`);
+    }
+    u.hash = '';
+    return u.href;
+}
+
+/**
+ * The node part of a session id: its first 12 hex digits. Sessions on the
+ * same DWRTC node (nginx worker) share it.
+ *
+ * @param {string} sessionId
+ * @returns {string}
+ */
+export function nodeIdOf(sessionId) {
+    return String(sessionId).replace(/-/g, '').slice(0, 12);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * True if `text` has the form of a session id (a UUID).
+ *
+ * @param {string} text
+ * @returns {boolean}
+ */
+export function isSessionId(text) {
+    return typeof text === 'string' && UUID.test(text);
+}
+
+/**
+ * The wait before the next connection attempt: exponential in the number of
+ * failed attempts in a row, capped, with random jitter (so many clients of a
+ * node that went away do not all come back at the same moment).
+ *
+ * @param {number} failures failed attempts in a row (0: an open session
+ *        was lost); 0 and 1 wait `initial`, each further one `factor` times
+ *        longer, up to `max`
+ * @param {typeof DEFAULT_BACKOFF} [backoff]
+ * @param {() => number} [random] in [0, 1)
+ * @returns {number} milliseconds
+ */
+export function backoffDelay(failures, backoff = DEFAULT_BACKOFF, random = Math.random) {
+    const b = { ...DEFAULT_BACKOFF, ...backoff };
+    const full = Math.min(b.max, b.initial * b.factor ** Math.max(0, failures - 1));
+    return Math.round(full * (1 - b.jitter * random()));
+}
+
+/**
+ * A connection to a DWRTC node, with reconnection and failover. See the
+ * events at the top of this file.
+ *
+ * @extends EventTarget
+ */
+export class DwrtcClient extends EventTarget {
+    #WebSocket;
+    #RTCPeerConnection;
+    #base;
+    #backoff;
+    #openTimeout;
+    #stableAfter;
+    #fallbackIceServers;
+    #autoAnswer;
+
+    #urls = [];
+    #index = 0;
+    #failures = 0;
+    #openedAt = 0;
+    #ws = null;
+    #openTimer = null;
+    #retryTimer = null;
+    #state = 'idle';
+    #id = null;
+    #lastId = null;
+    #iceServers = [];
+    #waiters = [];
+    #calls = new Map();
+
+    /**
+     * @param {object} [options]
+     * @param {typeof WebSocket} [options.WebSocket] WebSocket constructor
+     *        (default the global one; in Node.js pass the `ws` package's)
+     * @param {typeof RTCPeerConnection} [options.RTCPeerConnection] for calls
+     *        (default the global one)
+     * @param {string} [options.base] base for relative node URLs (default
+     *        the page's location)
+     * @param {Partial<typeof DEFAULT_BACKOFF>} [options.backoff] reconnection
+     *        waits: { initial, max, factor, jitter }
+     * @param {number} [options.openTimeout=10000] ms to wait for the node's
+     *        welcome before giving up on a connection attempt
+     * @param {number} [options.stableAfter=5000] a session that was open for
+     *        less than this many ms counts as a failed attempt when it is
+     *        lost (backoff grows, next URL), so a node that welcomes and
+     *        drops at once is not hammered; a longer one is retried on the
+     *        same node after `backoff.initial` ms
+     * @param {RTCIceServer[]} [options.iceServers] ICE servers for calls when
+     *        the node sends none (the node's list wins when present)
+     * @param {boolean|CallOptions} [options.autoAnswer=false] answer incoming
+     *        calls at once (with these options) when no other call is
+     *        active, then announce them in 'incomingcall'; a call that comes
+     *        in during another one is refused with hangup('busy')
+     */
+    constructor(options = {}) {
+        super();
+        this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
+        this.#RTCPeerConnection = options.RTCPeerConnection ?? globalThis.RTCPeerConnection;
+        this.#base = options.base ?? globalThis.location?.href;
+        this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+        this.#openTimeout = options.openTimeout ?? 10_000;
+        this.#stableAfter = options.stableAfter ?? 5_000;
+        this.#fallbackIceServers = options.iceServers ?? [];
+        this.#autoAnswer = options.autoAnswer ?? false;
+        if (typeof this.#WebSocket !== 'function') {
+            throw new TypeError('no WebSocket implementation: pass options.WebSocket');
+        }
+    }
+
+    /** Connection state: idle, connecting, open, disconnected or closed. */
+    get state() {
+        return this.#state;
+    }
+
+    /** This session's id while the state is 'open', else null. */
+    get id() {
+        return this.#id;
+    }
+
+    /** The node part of the session id (see nodeIdOf), or null. */
+    get nodeId() {
+        return this.#id ? nodeIdOf(this.#id) : null;
+    }
+
+    /** WebSocket URL of the node we are connected or connecting to. */
+    get url() {
+        return this.#urls[this.#index] ?? null;
+    }
+
+    /** Every node URL given to connect(), resolved. */
+    get urls() {
+        return [...this.#urls];
+    }
+
+    /** ICE servers for calls: the node's, or options.iceServers. */
+    get iceServers() {
+        return this.#iceServers;
+    }
+
+    /** Active calls (not ended), by partner session id. */
+    get calls() {
+        return new Map(this.#calls);
+    }
+
+    /**
+     * Connects to a node and stays connected: a lost or failed connection is
+     * retried after a backoff wait (see backoffDelay), and each failed
+     * attempt moves on to the next URL of the list (round robin). A session
+     * that was open (for at least options.stableAfter ms) and is lost is
+     * first retried on the same node. Calling connect() again replaces the
+     * URLs and starts over.
+     *
+     * @param {string|string[]} urls one node URL or a list; relative URLs
+     *        and http(s): URLs are turned into WebSocket URLs (see signalUrl)
+     * @returns {Promise<string>} the session id, once the node welcomed us.
+     *        Rejects if close() is called first.
+     */
+    connect(urls) {
+        const list = (Array.isArray(urls) ? urls : [urls]).map((u) => signalUrl(u, this.#base));
+        if (list.length === 0) {
+            throw new TypeError('connect() needs at least one node URL');
+        }
+        this.#drop();
+        this.#urls = list;
+        this.#index = 0;
+        this.#failures = 0;
+        const ready = this.#nextId();
+        this.#attempt();
+        return ready;
+    }
+
+    /**
+     * Sends a message to another session (on any node).
+     *
+     * @param {string} type message type; names starting with "WebSocket"
+     *        are reserved for the node
+     * @param {string} recipientId the recipient's session id
+     * @param {string|object} body the message body; anything but a string is
+     *        sent as its JSON text
+     * @throws {Error} when not connected (state is not 'open'); TypeError on
+     *         a bad argument
+     */
+    send(type, recipientId, body) {
+        if (typeof type !== 'string' || type === '') {
+            throw new TypeError('message type must be a non-empty string');
+        }
+        if (type.startsWith(RESERVED_PREFIX)) {
+            throw new TypeError(`message types starting with "${RESERVED_PREFIX}" are reserved`);
+        }
+        if (typeof recipientId !== 'string' || recipientId === '') {
+            throw new TypeError('recipient session id must be a non-empty string');
+        }
+        const messageBody = typeof body === 'string' ? body : JSON.stringify(body ?? '');
+        if (this.#state !== 'open') {
+            throw new Error(`not connected to a node (state ${this.#state})`);
+        }
+        this.#ws.send(JSON.stringify({ type, recipientSessionId: recipientId, messageBody }));
+    }
+
+    /**
+     * Closes the connection for good (state 'closed'); active calls are
+     * hung up first. connect() may be called again later.
+     */
+    close() {
+        for (const call of [...this.#calls.values()]) {
+            call.hangup('closed');
+        }
+        this.#drop();
+        const err = new Error('client closed');
+        for (const w of this.#waiters.splice(0)) {
+            w.reject(err);
+        }
+        this.#setState('closed', {});
+    }
+
+    /**
+     * Calls a session: creates an RTCPeerConnection, adds the stream's
+     * tracks and starts negotiating. The partner may be on any node. If the
+     * partner is calling us already (an incoming call still 'ringing'), that
+     * call is answered with these options and returned instead: both
+     * calling each other at once is one call.
+     *
+     * @param {string} partnerId the partner's session id
+     * @param {CallOptions} [options]
+     * @returns {DwrtcCall}
+     * @throws {Error} when not connected, already in an answered call with
+     *         this partner, or calling oneself
+     */
+    call(partnerId, options = {}) {
+        if (!isSessionId(partnerId)) {
+            throw new TypeError(`not a session id: ${partnerId}`);
+        }
+        if (this.#state !== 'open') {
+            throw new Error(`not connected to a node (state ${this.#state})`);
+        }
+        if (partnerId === this.#id) {
+            throw new Error('cannot call oneself');
+        }
+        const existing = this.#calls.get(partnerId);
+        if (existing?.state === 'ringing') {
+            existing.answer(options);
+            return existing;
+        }
+        if (existing) {
+            throw new Error(`already in a call with ${partnerId}`);
+        }
+        const call = new DwrtcCall(this, partnerId, { incoming: false });
+        this.#calls.set(partnerId, call);
+        call._start(options);
+        return call;
+    }
+
+    // --- for DwrtcCall -------------------------------------------------
+
+    /** @internal */
+    _createPeerConnection(config) {
+        if (typeof this.#RTCPeerConnection !== 'function') {
+            throw new Error('no RTCPeerConnection in this environment');
+        }
+        return new this.#RTCPeerConnection(config);
+    }
+
+    /** @internal */
+    _callEnded(call) {
+        if (this.#calls.get(call.partnerId) === call) {
+            this.#calls.delete(call.partnerId);
+        }
+    }
+
+    // --- connection ------------------------------------------------------
+
+    #nextId() {
+        const p = new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+        p.catch(() => {});   // a caller that does not wait is not an error
+        return p;
+    }
+
+    #setState(state, extra) {
+        const previous = this.#state;
+        if (previous === state && state !== 'disconnected') {
+            return;
+        }
+        this.#state = state;
+        this.#emit('state', { state, previous, url: this.url, attempt: this.#failures,
+                              retryIn: null, reason: null, ...extra });
+    }
+
+    #emit(type, detail) {
+        this.dispatchEvent(new CustomEvent(type, { detail }));
+    }
+
+    // Stops the current socket and timers without changing the state.
+    #drop() {
+        clearTimeout(this.#retryTimer);
+        clearTimeout(this.#openTimer);
+        this.#retryTimer = null;
+        this.#openTimer = null;
+        const ws = this.#ws;
+        this.#ws = null;
+        this.#id = null;
+        if (ws) {
+            try {
+                ws.close(1000);
+            } catch {
+                // closing a socket that is still connecting may throw
+            }
+        }
+    }
+
+    #attempt() {
+        this.#retryTimer = null;
+        const url = this.url;
+        this.#setState('connecting', {});
+        let ws;
+        try {
+            ws = new this.#WebSocket(url);
+        } catch (err) {
+            this.#lost(null, `cannot open ${url}: ${err.message}`);
+            return;
+        }
+        this.#ws = ws;
+        this.#openTimer = setTimeout(() => {
+            if (this.#ws === ws) {
+                this.#lost(ws, `no welcome from the node within ${this.#openTimeout} ms`);
+            }
+        }, this.#openTimeout);
+        ws.addEventListener('message', (ev) => {
+            if (this.#ws === ws) {
+                this.#frame(ev.data);
+            }
+        });
+        ws.addEventListener('close', (ev) => {
+            if (this.#ws === ws) {
+                const why = ev.reason ? `: ${ev.reason}` : '';
+                this.#lost(ws, `connection closed (code ${ev.code}${why})`);
+            }
+        });
+        // 'error' is always followed by 'close', which does the work
+        ws.addEventListener('error', () => {});
+    }
+
+    // The socket failed or closed: schedule the next attempt.
+    #lost(ws, reason) {
+        const wasOpen = this.#state === 'open';
+        clearTimeout(this.#openTimer);
+        this.#openTimer = null;
+        this.#ws = null;
+        this.#id = null;
+        if (ws) {
+            try {
+                ws.close();
+            } catch {
+                // already closing
+            }
+        }
+        const url = this.url;
+        if (wasOpen && Date.now() - this.#openedAt >= this.#stableAfter) {
+            this.#failures = 0;     // retry the node that worked, soon
+        } else {
+            // a failed attempt, or a session dropped right after its welcome
+            this.#failures++;
+            this.#index = (this.#index + 1) % this.#urls.length;
+        }
+        const retryIn = backoffDelay(this.#failures, this.#backoff);
+        this.#setState('disconnected', { url, retryIn, reason });
+        this.#retryTimer = setTimeout(() => this.#attempt(), retryIn);
+    }
+
+    #frame(data) {
+        let msg;
+        try {
+            msg = JSON.parse(typeof data === 'string' ? data : String(data));
+        } catch {
+            this.#emit('error', { error: 'unparsable message from the node',
+                                  recipientSessionId: null, message: data });
+            return;
+        }
+        if (msg === null || typeof msg !== 'object') {
+            return;
+        }
+        if (msg.type === WELCOME_TYPE && typeof msg.id === 'string') {
+            this.#welcome(msg);
+        } else if (msg.type === ERROR_TYPE) {
+            const detail = { error: String(msg.error ?? 'unknown error'),
+                             recipientSessionId: msg.recipientSessionId ?? null,
+                             message: msg };
+            this.#emit('error', detail);
+            const call = detail.recipientSessionId && this.#calls.get(detail.recipientSessionId);
+            if (call) {
+                call._nodeError(detail.error);
+            }
+        } else if (typeof msg.type === 'string' && !msg.type.startsWith(RESERVED_PREFIX)) {
+            this.#emit('message', msg);
+            if (msg.type === SIGNALING_TYPE && typeof msg.senderSessionId === 'string') {
+                this.#signal(msg);
+            }
+        }
+    }
+
+    #welcome(msg) {
+        clearTimeout(this.#openTimer);
+        this.#openTimer = null;
+        const previousId = this.#lastId;
+        this.#id = msg.id;
+        this.#lastId = msg.id;
+        this.#openedAt = Date.now();
+        this.#iceServers = Array.isArray(msg.iceServers) && msg.iceServers.length
+            ? msg.iceServers : this.#fallbackIceServers;
+        this.#setState('open', {});
+        this.#emit('id', { id: msg.id, previousId, nodeId: nodeIdOf(msg.id), url: this.url,
+                           iceServers: this.#iceServers });
+        for (const w of this.#waiters.splice(0)) {
+            w.resolve(msg.id);
+        }
+    }
+
+    // A SignalingMessage: to its call, or a new incoming call if an offer.
+    #signal(msg) {
+        let body;
+        try {
+            body = JSON.parse(msg.messageBody);
+        } catch {
+            return;
+        }
+        if (body === null || typeof body !== 'object') {
+            return;
+        }
+        const from = msg.senderSessionId;
+        const existing = this.#calls.get(from);
+        if (existing) {
+            existing._receive(body);
+            return;
+        }
+        if (body.type !== 'offer' || typeof body.sdp !== 'string') {
+            return;     // not for a call we know (a late candidate, say)
+        }
+        const call = new DwrtcCall(this, from, { incoming: true });
+        this.#calls.set(from, call);
+        call._receive(body);
+        if (this.#autoAnswer) {
+            const busy = [...this.#calls.values()].some((c) => c !== call);
+            if (busy) {
+                call.hangup('busy');
+                return;
+            }
+            // answered now; its messages are handled from the next microtask
+            // on, so listeners added in 'incomingcall' miss nothing
+            call.answer(this.#autoAnswer === true ? {} : this.#autoAnswer);
+        }
+        this.#emit('incomingcall', { call, from });
+    }
+}
+
+/**
+ * @typedef {object} CallOptions
+ * @property {MediaStream} [stream] local media to send (its tracks are
+ *           added; the stream is not stopped when the call ends)
+ * @property {boolean|string|RTCDataChannelInit} [dataChannel] caller only:
+ *           open a data channel (true, a label, or RTCDataChannelInit with an
+ *           optional `label`); the callee gets it in 'datachannel'
+ * @property {boolean} [receiveVideo=true] receive video even when not
+ *           sending any
+ * @property {boolean} [receiveAudio=true] receive audio even when not
+ *           sending any
+ * @property {RTCConfiguration} [rtcConfig] for the RTCPeerConnection; by
+ *           default { iceServers: client.iceServers }
+ */
+
+/**
+ * One call with one partner session, on an RTCPeerConnection negotiated
+ * with the perfect-negotiation pattern (either side may renegotiate at any
+ * time; the side whose session id sorts lower is the polite one) and
+ * trickle ICE. Made by DwrtcClient.call() or delivered by 'incomingcall'.
+ * See the events at the top of this file.
+ *
+ * @extends EventTarget
+ */
+export class DwrtcCall extends EventTarget {
+    #client;
+    #partnerId;
+    #incoming;
+    #polite;
+    #pc = null;
+    #state;
+    #options = {};
+    #queue = [];            // bodies received before answer()
+    #chain = Promise.resolve();
+    #makingOffer = false;
+    #ignoreOffer = false;
+    #settingRemoteAnswer = false;
+    #localMediaAdded = false;
+    #remoteStream = null;
+    #dataChannel = null;
+
+    /** @internal use DwrtcClient.call() */
+    constructor(client, partnerId, { incoming }) {
+        super();
+        this.#client = client;
+        this.#partnerId = partnerId;
+        this.#incoming = incoming;
+        this.#polite = String(client.id) < partnerId;
+        this.#state = incoming ? 'ringing' : 'new';
+    }
+
+    /** The partner's session id. */
+    get partnerId() {
+        return this.#partnerId;
+    }
+
+    /** True if the partner called us. */
+    get incoming() {
+        return this.#incoming;
+    }
+
+    /** True if this side yields when both offer at once. */
+    get polite() {
+        return this.#polite;
+    }
+
+    /** 'ringing', 'new', 'connecting', 'connected', 'disconnected', 'failed' or 'ended'. */
+    get state() {
+        return this.#state;
+    }
+
+    /** The RTCPeerConnection (null while ringing). */
+    get pc() {
+        return this.#pc;
+    }
+
+    /** The local stream given in the options, if any. */
+    get localStream() {
+        return this.#options.stream ?? null;
+    }
+
+    /** The partner's stream, once a track arrived. */
+    get remoteStream() {
+        return this.#remoteStream;
+    }
+
+    /** The data channel, once there is one. */
+    get dataChannel() {
+        return this.#dataChannel;
+    }
+
+    /**
+     * Answers an incoming call.
+     *
+     * @param {CallOptions} [options] (dataChannel is ignored: the caller's
+     *        channel arrives in 'datachannel')
+     */
+    answer(options = {}) {
+        if (this.#state !== 'ringing') {
+            throw new Error(`cannot answer a call in state ${this.#state}`);
+        }
+        this.#setup(options);
+        for (const body of this.#queue.splice(0)) {
+            this.#enqueue(body);
+        }
+    }
+
+    /**
+     * Ends the call: tells the partner (best effort) and closes the
+     * connection. Refuses a ringing call. Does nothing once ended.
+     *
+     * @param {string} [reason] sent to the partner, e.g. 'busy'
+     */
+    hangup(reason = 'hangup') {
+        if (this.#state === 'ended') {
+            return;
+        }
+        this.#send({ type: 'hangup', reason });
+        this.#end('local', reason);
+    }
+
+    /** @internal */
+    _start(options) {
+        this.#setup(options);
+        const dc = options.dataChannel;
+        if (dc) {
+            const init = typeof dc === 'object' ? { ...dc } : {};
+            const label = typeof dc === 'string' ? dc : (init.label ?? 'dwrtc');
+            delete init.label;
+            const channel = this.#pc.createDataChannel(label, init);
+            this.#dataChannel = channel;
+            // after call() has returned, so its caller can listen for it
+            queueMicrotask(() => this.#setDataChannel(channel));
+        }
+        this.#addLocalMedia();
+    }
+
+    /** @internal a signaling body from the partner */
+    _receive(body) {
+        if (this.#state === 'ended') {
+            return;
+        }
+        if (body.type === 'hangup') {
+            this.#end('remote', typeof body.reason === 'string' ? body.reason : 'hangup');
+            return;
+        }
+        if (this.#state === 'ringing') {
+            this.#queue.push(body);
+            return;
+        }
+        this.#enqueue(body);
+    }
+
+    /** @internal an error from the node about the partner */
+    _nodeError(error) {
+        if (this.#state === 'ended') {
+            return;
+        }
+        this.#emit('error', { error, reason: error });
+        if (error === 'not found') {
+            this.#end('error', error);
+        }
+    }
+
+    #emit(type, detail) {
+        this.dispatchEvent(new CustomEvent(type, { detail }));
+    }
+
+    #setState(state) {
+        const previous = this.#state;
+        if (previous === state || previous === 'ended') {
+            return;
+        }
+        this.#state = state;
+        this.#emit('state', { state, previous });
+    }
+
+    #send(body) {
+        try {
+            this.#client.send(SIGNALING_TYPE, this.#partnerId, body);
+            return true;
+        } catch (err) {
+            this.#emit('error', { error: err, reason: 'signaling failed' });
+            return false;
+        }
+    }
+
+    #setup(options) {
+        this.#options = options;
+        const config = options.rtcConfig ?? { iceServers: this.#client.iceServers };
+        const pc = this.#client._createPeerConnection(config);
+        this.#pc = pc;
+        this.#setState(pc.connectionState ?? 'new');
+
+        // (events of a connection this call has replaced are ignored)
+        pc.addEventListener('negotiationneeded', async () => {
+            if (pc !== this.#pc) {
+                return;
+            }
+            try {
+                this.#makingOffer = true;
+                await pc.setLocalDescription();
+                if (pc === this.#pc) {
+                    this.#sendDescription();
+                }
+            } catch (err) {
+                if (pc === this.#pc) {
+                    this.#emit('error', { error: err, reason: 'offer failed' });
+                }
+            } finally {
+                if (pc === this.#pc) {
+                    this.#makingOffer = false;
+                }
+            }
+        });
+        pc.addEventListener('icecandidate', ({ candidate }) => {
+            // null marks the end of candidates; the original clients do
+            // not send it, so neither do we
+            if (candidate && pc === this.#pc && this.#state !== 'ended') {
+                this.#send({ type: 'candidate', candidate: candidate.toJSON() });
+            }
+        });
+        pc.addEventListener('connectionstatechange', () => {
+            if (pc === this.#pc && this.#state !== 'ended') {
+                this.#setState(pc.connectionState);
+            }
+        });
+        pc.addEventListener('track', (ev) => {
+            if (pc !== this.#pc) {
+                return;
+            }
+            let stream = ev.streams[0];
+            if (!stream) {
+                stream = this.#remoteStream ?? new MediaStream();
+                stream.addTrack(ev.track);
+            }
+            this.#emit('track', { track: ev.track, streams: ev.streams });
+            if (stream !== this.#remoteStream) {
+                this.#remoteStream = stream;
+                this.#emit('remotestream', { stream });
+            }
+        });
+        pc.addEventListener('datachannel', (ev) => {
+            if (pc === this.#pc) {
+                this.#setDataChannel(ev.channel);
+            }
+        });
+    }
+
+    // Replaces the connection with a fresh one that has sent nothing; see
+    // #handle. The local media goes onto it after the partner's offer.
+    #renew() {
+        const old = this.#pc;
+        this.#makingOffer = false;
+        this.#localMediaAdded = false;
+        this.#dataChannel = null;
+        this.#setup(this.#options);
+        old.close();
+        return this.#pc;
+    }
+
+    #setDataChannel(channel) {
+        this.#dataChannel = channel;
+        this.#emit('datachannel', { channel });
+    }
+
+    #addLocalMedia() {
+        if (this.#localMediaAdded) {
+            return;
+        }
+        this.#localMediaAdded = true;
+        const { stream, receiveVideo = true, receiveAudio = true } = this.#options;
+        const pc = this.#pc;
+        const kinds = new Set();
+        if (stream) {
+            for (const track of stream.getTracks()) {
+                pc.addTrack(track, stream);
+                kinds.add(track.kind);
+            }
+        }
+        // receive what we do not send, unless the partner's offer already
+        // made transceivers for it (then they are reused)
+        const have = new Set(pc.getTransceivers()
+            .map((t) => t.receiver.track?.kind).filter(Boolean));
+        if (receiveAudio && !kinds.has('audio') && !have.has('audio')) {
+            pc.addTransceiver('audio', { direction: 'recvonly' });
+        }
+        if (receiveVideo && !kinds.has('video') && !have.has('video')) {
+            pc.addTransceiver('video', { direction: 'recvonly' });
+        }
+    }
+
+    #sendDescription() {
+        const d = this.#pc.localDescription;
+        this.#send({ type: d.type, sdp: d.sdp });
+    }
+
+    // Bodies are handled one at a time, in order of arrival.
+    #enqueue(body) {
+        this.#chain = this.#chain.then(() => this.#handle(body)).catch((err) => {
+            this.#emit('error', { error: err, reason: 'signaling message failed' });
+        });
+    }
+
+    async #handle(body) {
+        let pc = this.#pc;
+        if (this.#state === 'ended' || !pc) {
+            return;
+        }
+        if ((body.type === 'offer' || body.type === 'answer') && typeof body.sdp === 'string') {
+            const description = { type: body.type, sdp: body.sdp };
+            // perfect negotiation: on a collision the impolite side ignores
+            // the partner's offer; the polite one rolls back its own
+            const readyForOffer = !this.#makingOffer
+                && (pc.signalingState === 'stable' || this.#settingRemoteAnswer);
+            const collision = description.type === 'offer' && !readyForOffer;
+            this.#ignoreOffer = !this.#polite && collision;
+            if (this.#ignoreOffer) {
+                return;
+            }
+            if (collision && !pc.currentRemoteDescription) {
+                // Both offered before anything was negotiated (both called
+                // at once). Instead of rolling our first offer back, the
+                // polite side answers on a fresh connection, like a callee:
+                // Chromium 156 sometimes never gathers ICE candidates again
+                // when the rollback meets the start of the first offer's
+                // gathering (seen in tests/web/e2e_call.test.mjs). Our
+                // first offer and its candidates are ignored by the
+                // partner, which is impolite and waiting for an answer.
+                pc = this.#renew();
+            }
+            this.#settingRemoteAnswer = description.type === 'answer';
+            try {
+                await pc.setRemoteDescription(description);
+            } finally {
+                this.#settingRemoteAnswer = false;
+            }
+            if (description.type === 'offer') {
+                // the callee's media goes out on the transceivers the offer
+                // made (added after the offer, so they are reused)
+                this.#addLocalMedia();
+                await pc.setLocalDescription();
+                this.#sendDescription();
+            }
+        } else if (body.candidate !== undefined) {
+            try {
+                await pc.addIceCandidate(body.candidate ?? undefined);
+            } catch (err) {
+                if (!this.#ignoreOffer) {
+                    throw err;
+                }
+            }
+        }
+    }
+
+    #end(by, reason) {
+        if (this.#state === 'ended') {
+            return;
+        }
+        const pc = this.#pc;
+        this.#setState('ended');
+        this.#queue = [];
+        if (pc) {
+            pc.close();
+        }
+        this.#client._callEnded(this);
+        this.#emit('hangup', { by, reason });
+    }
+}
