@@ -14,7 +14,7 @@ PACKAGES="
     nginx nginx-dev
     nodejs npm
     chromium
-    openssl iproute2 procps
+    openssl iproute2 procps curl
 "
 
 missing=""

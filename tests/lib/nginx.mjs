@@ -27,8 +27,8 @@
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync,
-         mkdirSync, readdirSync, chmodSync, statSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, readdirSync,
+         chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -660,7 +660,10 @@ function portAccepts(port) {
 
 /**
  * Creates and starts one node; with `t` (a node:test context) it is stopped
- * when that test ends. Options as NginxNode, plus timeout.
+ * when that test ends. Options as NginxNode, plus timeout. With several
+ * workers (a network of their own) it also waits until every worker's node
+ * has published its record: before that, sessions on one worker may not
+ * find those on another.
  */
 export async function startNode(opts = {}) {
     const node = await NginxNode.create(opts);
@@ -668,6 +671,9 @@ export async function startNode(opts = {}) {
         opts.t.after(() => node.stop());
     }
     await node.start({ timeout: opts.timeout });
+    if (node.workers > 1 || opts.bootstrap?.length) {
+        await node.waitPublished();
+    }
     return node;
 }
 

@@ -1,0 +1,180 @@
+// Every file in config-examples/ is a configuration an operator copies, so
+// every one passes `nginx -t` with the built module and is started here and
+// talked to. What is rewritten to run on a test machine (module and web
+// paths, ports, runtime files) is listed in tests/lib/examples.mjs and
+// config-examples/README.md.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, statSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+import { REPO, WEB_ROOT } from '../lib/nginx.mjs';
+import { ExampleSite, SITE_INDEX } from '../lib/examples.mjs';
+import { openSession, rawRequest, terminateSessions } from '../lib/client.mjs';
+
+const EXAMPLES = join(REPO, 'config-examples');
+
+function confFiles(dir = EXAMPLES) {
+    return readdirSync(dir).sort().flatMap((name) => {
+        const path = join(dir, name);
+        return statSync(path).isDirectory() ? confFiles(path)
+            : name.endsWith('.conf') ? [path] : [];
+    });
+}
+
+/** GET over plain HTTP or HTTPS (trusting `ca`): { status, body }. */
+async function get(port, path, { tls, ca } = {}) {
+    const res = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`
+                                       + 'Connection: close\r\n\r\n', { tls, ca });
+    let body = res.rest;
+    await new Promise((resolve) => {
+        res.socket.on('data', (d) => { body = Buffer.concat([body, d]); });
+        res.socket.on('end', resolve);
+        res.socket.on('close', resolve);
+    });
+    return { status: res.status, body: body.toString() };
+}
+
+const files = confFiles();
+
+describe('config-examples/', () => {
+    let site;
+    const nodes = [];
+
+    before(() => {
+        site = new ExampleSite();
+    });
+
+    after(async () => {
+        terminateSessions();
+        await Promise.all(nodes.map((n) => n.stop()));
+        site?.remove();
+    });
+
+    /** The example as a started node; its checks run first. */
+    async function start(file, opts) {
+        const node = await site.node(join(EXAMPLES, file), opts);
+        nodes.push(node);
+        const t = node.configTest();
+        assert.ok(t.ok, `nginx -t failed for ${file}:\n${t.output}`);
+        await node.start();
+        return node;
+    }
+
+    /** Stops the node gracefully and checks its log. */
+    async function finish(node, ...sessions) {
+        await Promise.all(sessions.map((s) => s.close()));
+        await node.quit();
+        node.assertNoAlerts();
+    }
+
+    it('has examples, and every one passes nginx -t with the built module', async () => {
+        assert.ok(files.length >= 4, `found ${files.map((f) => relative(EXAMPLES, f))}`);
+        // a separate site each: only syntax and directives are checked here
+        const own = new ExampleSite();
+        try {
+            for (const file of files) {
+                const node = await own.node(file);
+                const t = node.configTest();
+                assert.ok(t.ok, `nginx -t failed for ${relative(REPO, file)}:\n${t.output}`);
+                assert.match(t.output, /test is successful/);
+                await node.stop();
+            }
+        } finally {
+            own.remove();
+        }
+    });
+
+    it('one-node.conf: serves the demo at / and signaling at /signal', async () => {
+        const node = await start('one-node.conf');
+        const page = await get(node.httpPort, '/');
+        assert.equal(page.status, 200);
+        assert.equal(page.body, readFileSync(join(WEB_ROOT, 'index.html'), 'utf8'));
+        const a = await openSession(node.wsUrl('/signal'));
+        const b = await openSession(node.wsUrl('/signal'));
+        await a.deliver(b, 'hello');
+        await finish(node, a, b);
+    });
+
+    it('beside-existing-site.conf: the site keeps /, the demo lives under /dwrtc/', async () => {
+        const node = await start('beside-existing-site.conf');
+        const port = node.httpPort;
+        const root = await get(port, '/');
+        assert.equal(root.status, 200);
+        assert.equal(root.body, SITE_INDEX, 'the existing site still serves /');
+        const demo = await get(port, '/dwrtc/');
+        assert.equal(demo.status, 200);
+        assert.equal(demo.body, readFileSync(join(WEB_ROOT, 'index.html'), 'utf8'));
+        const js = await get(port, '/dwrtc/dwrtc.js');
+        assert.equal(js.body, readFileSync(join(WEB_ROOT, 'dwrtc.js'), 'utf8'));
+        // /signal is not taken from the site; the demo's own is /dwrtc/signal
+        assert.equal((await get(port, '/signal')).status, 404);
+
+        // the allowed origins name the site as the example wrote it; the
+        // example's port number is what a browser there sends
+        const [examplePort] = node.listens.keys();
+        const a = await openSession(node.wsUrl('/dwrtc/signal'),
+                                    { origin: `http://127.0.0.1:${examplePort}` });
+        const b = await openSession(node.wsUrl('/dwrtc/signal'),
+                                    { origin: `http://localhost:${examplePort}` });
+        await a.deliver(b, 'beside the site');
+        await assert.rejects(openSession(node.wsUrl('/dwrtc/signal'),
+                                         { origin: 'https://elsewhere.example' }), /403/);
+        await finish(node, a, b);
+    });
+
+    it('tls.conf: wss with the certificate it names, and the demo over https', async () => {
+        const node = await start('tls.conf');
+        const ca = readFileSync(site.cert);
+        const page = await get(node.httpPort, '/', { tls: true, ca });
+        assert.equal(page.status, 200);
+        const url = `wss://127.0.0.1:${node.httpPort}/signal`;
+        const a = await openSession(url, { ca });
+        const b = await openSession(url, { ca });
+        await a.deliver(b, 'over TLS');
+        // a client that does not trust the certificate is refused by TLS
+        await assert.rejects(openSession(url), /certificate/i);
+        // plain HTTP sends browsers to HTTPS
+        const httpPort = node.listens.get(80);
+        assert.ok(httpPort, 'tls.conf also listens on port 80');
+        const redirect = await rawRequest(httpPort, 'GET /x HTTP/1.1\r\nHost: node.example\r\n'
+                                                    + 'Connection: close\r\n\r\n');
+        redirect.socket.destroy();
+        assert.equal(redirect.status, 301);
+        assert.equal(redirect.headers.location, 'https://node.example/x');
+        await finish(node, a, b);
+    });
+
+    it('local-3-node/: three nginx form one network; every node reaches the others',
+       async () => {
+        const net = [];
+        for (const i of [1, 2, 3]) {
+            net.push(await start(`local-3-node/node${i}.conf`, { name: `local${i}` }));
+        }
+        await Promise.all(net.map((n) => n.waitPublished()));
+        const sessions = await Promise.all(net.map((n) => openSession(n.wsUrl('/signal'))));
+        for (const from of sessions) {
+            for (const to of sessions) {
+                if (from !== to) {
+                    await from.deliver(to, 'across the local network', { timeout: 60_000 });
+                }
+            }
+        }
+        for (const [i, n] of net.entries()) {
+            assert.equal((await get(n.httpPort, '/')).status, 200, `node ${i + 1} serves web/`);
+        }
+        await Promise.all(sessions.map((s) => s.close()));
+        for (const n of net) {
+            await finish(n);
+        }
+    });
+
+    it('starts every example file above', () => {
+        assert.deepEqual(files.map((f) => relative(EXAMPLES, f)).sort(),
+                         ['beside-existing-site.conf', 'local-3-node/node1.conf',
+                          'local-3-node/node2.conf', 'local-3-node/node3.conf',
+                          'one-node.conf', 'tls.conf'],
+                         'a new example needs its own case in this file');
+    });
+});

@@ -1,0 +1,153 @@
+// Loads the configurations in config-examples/ on a test machine.
+//
+// The examples are complete nginx.conf files written for an operator's
+// Debian server. To run them here, a few things are rewritten, and nothing
+// else (config-examples/README.md lists the same):
+//
+//   /usr/lib/nginx/modules/ngx_http_dwrtc_module.so  -> the built module
+//   /usr/share/dwrtc/web                             -> the repository's web/
+//   /var/www/html                                    -> a temporary site
+//   /etc/ssl/dwrtc                                   -> a temporary
+//                                                       self-signed certificate
+//   listen [ADDR:]PORT                               -> listen 127.0.0.1:FREE
+//   dwrtc_dht_port / dwrtc_link_port ranges          -> free ranges
+//   dwrtc_bootstrap 127.0.0.1:PORT                   -> the same node's new port
+//   (added) daemon off; pid, error_log, access_log and temporary paths in
+//           the node's prefix; dwrtc_bind_address 127.0.0.1 unless set
+//
+// Port numbers are mapped consistently across the files given to one
+// ExampleSite, so a local network's bootstrap address still names the node
+// it named in the example.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir, availableParallelism } from 'node:os';
+import { join, basename } from 'node:path';
+
+import { MODULE, WEB_ROOT, NginxNode, freePortRange, freeTcpPort } from './nginx.mjs';
+
+export const SITE_INDEX = '<!doctype html><title>the existing site</title>'
+    + '<p>the existing site</p>\n';
+
+/** Test stand-ins for an operator's files, and the port mapping. */
+export class ExampleSite {
+    constructor() {
+        this.dir = mkdtempSync(join(tmpdir(), 'dwrtc-examples-'));
+        chmodSync(this.dir, 0o755);
+        // the existing site of beside-existing-site.conf
+        this.siteRoot = join(this.dir, 'html');
+        mkdirSync(this.siteRoot);
+        writeFileSync(join(this.siteRoot, 'index.html'), SITE_INDEX);
+        // the certificate of tls.conf: self-signed for 127.0.0.1 and localhost
+        this.certDir = join(this.dir, 'ssl');
+        mkdirSync(this.certDir);
+        this.cert = join(this.certDir, 'cert.pem');
+        this.key = join(this.certDir, 'key.pem');
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+                                 '-keyout', this.key, '-out', this.cert, '-days', '2',
+                                 '-subj', '/CN=localhost',
+                                 '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+                     { stdio: 'pipe' });
+        chmodSync(this.key, 0o644);   // read by the master only, but be plain
+        this.ports = new Map();      // example port -> test port
+    }
+
+    async mapRange(text) {
+        const [from, to = from] = text.split('-').map(Number);
+        if (this.ports.has(from)) {
+            const nf = this.ports.get(from);
+            return from === to ? `${nf}` : `${nf}-${nf + to - from}`;
+        }
+        const [nf, nt] = await freePortRange(to - from + 1);
+        for (let p = from; p <= to; p++) {
+            this.ports.set(p, nf + (p - from));
+        }
+        return nf === nt ? `${nf}` : `${nf}-${nt}`;
+    }
+
+    async mapPort(port) {
+        if (!this.ports.has(port)) {
+            this.ports.set(port, await freeTcpPort());
+        }
+        return this.ports.get(port);
+    }
+
+    /**
+     * The example's text rewritten for this machine. Returns { conf,
+     * httpPort (the first listen), listens (example port -> test port),
+     * workers (what worker_processes starts) }. `{{PREFIX}}` in conf is
+     * replaced by NginxNode.
+     */
+    async rewrite(text) {
+        let out = text
+            .replaceAll('/usr/lib/nginx/modules/ngx_http_dwrtc_module.so', MODULE)
+            .replaceAll('/usr/share/dwrtc/web', WEB_ROOT)
+            .replaceAll('/var/www/html', this.siteRoot)
+            .replaceAll('/etc/ssl/dwrtc', this.certDir);
+
+        const listens = new Map();
+        const listenRe = /^(\s*listen\s+)(?:[\w.]+:|\[[^\]]*\]:)?(\d+)\b/gm;
+        for (const m of out.matchAll(listenRe)) {
+            listens.set(Number(m[2]), await this.mapPort(Number(m[2])));
+        }
+        out = out.replace(listenRe, (_, pre, port) =>
+            `${pre}127.0.0.1:${listens.get(Number(port))}`);
+
+        for (const directive of ['dwrtc_dht_port', 'dwrtc_link_port']) {
+            const re = new RegExp(`^(\\s*${directive}\\s+)([\\d-]+);`, 'gm');
+            for (const m of [...out.matchAll(re)]) {
+                out = out.replace(m[0], `${m[1]}${await this.mapRange(m[2])};`);
+            }
+        }
+        // bootstrap addresses on this host name nodes of the same example set
+        // (rewrite the node they name first, so its whole range is mapped)
+        const bootRe = /^(\s*dwrtc_bootstrap\s+)([^;#]+);/gm;
+        for (const m of [...out.matchAll(bootRe)]) {
+            const addrs = [];
+            for (const a of m[2].trim().split(/\s+/)) {
+                const hp = /^127\.0\.0\.1:(\d+)$/.exec(a);
+                addrs.push(hp ? `127.0.0.1:${(await this.mapRange(hp[1])).split('-')[0]}` : a);
+            }
+            out = out.replace(m[0], `${m[1]}${addrs.join(' ')};`);
+        }
+
+        // runtime files in the node's prefix (the operator's defaults are
+        // /run and /var/log/nginx and /var/lib/nginx)
+        out = out.replace(/^(load_module [^\n]*\n)/m, `$1
+# added by tests/lib/examples.mjs: runtime files in the test's prefix
+daemon off;
+pid {{PREFIX}}/nginx.pid;
+error_log {{PREFIX}}/error.log info;
+worker_shutdown_timeout 10s;
+`);
+        const bind = /^\s*dwrtc_bind_address\s/m.test(out) ? ''
+            : '    dwrtc_bind_address 127.0.0.1;   # tests stay on loopback\n';
+        out = out.replace(/^http \{\n/m, `http {
+    # added by tests/lib/examples.mjs
+    access_log {{PREFIX}}/access.log;
+    client_body_temp_path {{PREFIX}}/tmp/client_body;
+    proxy_temp_path {{PREFIX}}/tmp/proxy;
+    fastcgi_temp_path {{PREFIX}}/tmp/fastcgi;
+    uwsgi_temp_path {{PREFIX}}/tmp/uwsgi;
+    scgi_temp_path {{PREFIX}}/tmp/scgi;
+${bind}
+`);
+
+        const wp = /^\s*worker_processes\s+(\w+);/m.exec(out);
+        const workers = !wp ? 1 : wp[1] === 'auto' ? availableParallelism() : Number(wp[1]);
+        return { conf: out, httpPort: [...listens.values()][0], listens, workers };
+    }
+
+    /** An NginxNode for an example file (not started). */
+    async node(file, { name } = {}) {
+        const r = await this.rewrite(readFileSync(file, 'utf8'));
+        const node = new NginxNode({ name: name ?? basename(file, '.conf'), conf: r.conf,
+                                     httpPort: r.httpPort, workers: r.workers });
+        node.listens = r.listens;
+        return node;
+    }
+
+    remove() {
+        rmSync(this.dir, { recursive: true, force: true });
+    }
+}
