@@ -7,6 +7,12 @@ namespace dwrtc {
 
 namespace {
 
+// How often, and how far apart, a node whose record is missing is looked up
+// again before its waiting senders get "not found" (the tick runs once a
+// second, so the delay is a lower bound).
+constexpr int kMissingLookupRetries = 2;
+constexpr auto kMissingLookupDelay = std::chrono::milliseconds(500);
+
 // "ws://host:port" -> host, port. Only plain ws links exist between nodes.
 bool parseLinkUrl(const std::string& url, std::string& host, unsigned& port) {
     const std::string scheme = "ws://";
@@ -116,11 +122,21 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
     }
     Peer& peer = it->second;
     if (!record || record->links.empty()) {
+        // A node hands out session ids as soon as it runs, a moment before
+        // its record is stored: ask again a few times before answering
+        // "not found" for a node that may have only just started.
+        if (peer.missingLookups < kMissingLookupRetries) {
+            ++peer.missingLookups;
+            peer.state = Peer::State::WaitingToRetry;
+            peer.retryAt = Clock::now() + kMissingLookupDelay;
+            return;
+        }
         log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT");
         failWaiting(peer);
         peers_.erase(it);
         return;
     }
+    peer.missingLookups = 0;
     peer.record = std::move(record);
     connect(prefix, peer);
 }
@@ -272,7 +288,9 @@ void Router::onTick() {
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;
-        if (peer.state == Peer::State::Open && unused > config_.linkIdleTimeout) {
+        if (peer.state == Peer::State::WaitingToRetry && now >= peer.retryAt) {
+            startLookup(it->first, peer);
+        } else if (peer.state == Peer::State::Open && unused > config_.linkIdleTimeout) {
             log_(DWRTC_LOG_DEBUG, "closing idle link to node " + it->first);
             links_.close(peer.link);
         } else if (peer.state == Peer::State::Idle && unused > 10 * config_.linkIdleTimeout) {

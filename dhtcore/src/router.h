@@ -51,12 +51,14 @@ private:
 
     // A remote node as this node knows it.
     struct Peer {
-        enum class State { Idle, LookingUp, Connecting, Open };
+        enum class State { Idle, LookingUp, WaitingToRetry, Connecting, Open };
         explicit Peer(std::size_t limit) : waiting(limit) {}
         State state = State::Idle;
         std::optional<NodeRecord> record;  // cached address, kept while it works
         LinkId link = 0;
         bool lookedUpAgain = false;  // an unreachable node is looked up once more
+        int missingLookups = 0;      // lookups in a row that found no record
+        Clock::time_point retryAt;
         PendingQueue<Waiting> waiting;
         Clock::time_point lastUsed = Clock::now();
     };

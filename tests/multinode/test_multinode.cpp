@@ -203,3 +203,15 @@ TEST(NodeLifecycle, TakesNextFreePortOfRange) {
     EXPECT_GT(second.dhtPort(), taken);
     second.stop();
 }
+
+TEST_F(MultiNode, SessionOnJustStartedNodeIsReachable) {
+    // The new node's first session exists before its record is stored; a
+    // message sent at once must wait for the record, not bounce.
+    Node& fresh = net.addNode();
+    std::string early = fresh.openSession();
+    std::string alice = net.node(0).openSession();
+    net.node(0).submit(alice, clientMessage(early, "are you there yet?"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(early).empty(); }, 30s))
+        << (net.inbox(alice).empty() ? "" : net.inbox(alice).front());
+    EXPECT_EQ(field(net.inbox(early).front(), "senderSessionId"), alice);
+}
