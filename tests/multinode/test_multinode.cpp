@@ -215,3 +215,26 @@ TEST_F(MultiNode, SessionOnJustStartedNodeIsReachable) {
         << (net.inbox(alice).empty() ? "" : net.inbox(alice).front());
     EXPECT_EQ(field(net.inbox(early).front(), "senderSessionId"), alice);
 }
+
+TEST(NodeLinks, IdleLinkIsClosedAndReopenedOnDemand) {
+    Network net;
+    dwrtc::NodeConfig config = Network::loopbackConfig();
+    config.linkIdleSeconds = 1;
+    config.logLevel = 3;  // the idle close is a debug record
+    net.addNode(config);
+    net.addNode(config);
+    ASSERT_TRUE(net.waitPublished());
+    std::string alice = net.node(0).openSession();
+    std::string bob = net.node(1).openSession();
+
+    net.node(0).submit(alice, clientMessage(bob, "first"));
+    ASSERT_TRUE(net.waitFor([&] { return net.inbox(bob).size() == 1; }));
+    ASSERT_TRUE(net.waitFor([&] {
+        return net.log().find("closing idle link to node " + net.node(1).id()) !=
+               std::string::npos;
+    }, 10s)) << net.log();
+
+    net.node(0).submit(alice, clientMessage(bob, "second"));
+    ASSERT_TRUE(net.waitFor([&] { return net.inbox(bob).size() == 2; }));
+    EXPECT_EQ(field(net.inbox(bob)[1], "messageBody"), "second");
+}
