@@ -1,11 +1,11 @@
 #include "dwrtc/protocol.h"
 
-#include <jansson.h>
-
+#include <cstdint>
 #include <limits>
-#include <memory>
 
+#include "dwrtc/json_reader.h"
 #include "dwrtc/session_id.h"
+#include "utf8.h"
 
 namespace dwrtc {
 
@@ -13,45 +13,29 @@ namespace {
 
 // --- Writing ---------------------------------------------------------------
 
-// Length of the well-formed UTF-8 sequence at s[i] (Unicode Table 3-7:
-// no overlongs, no surrogates, nothing above U+10FFFF), or 0 if there is
-// none.
-std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
-    auto byte = [&](std::size_t k) -> unsigned { return static_cast<unsigned char>(s[k]); };
-    auto inRange = [&](std::size_t k, unsigned lo, unsigned hi) {
-        return k < s.size() && byte(k) >= lo && byte(k) <= hi;
-    };
-    unsigned b = byte(i);
-    if (b < 0x80) {
-        return 1;
-    }
-    if (b >= 0xc2 && b <= 0xdf) {
-        return inRange(i + 1, 0x80, 0xbf) ? 2 : 0;
-    }
-    if (b >= 0xe0 && b <= 0xef) {
-        unsigned lo = (b == 0xe0) ? 0xa0 : 0x80;
-        unsigned hi = (b == 0xed) ? 0x9f : 0xbf;
-        return (inRange(i + 1, lo, hi) && inRange(i + 2, 0x80, 0xbf)) ? 3 : 0;
-    }
-    if (b >= 0xf0 && b <= 0xf4) {
-        unsigned lo = (b == 0xf0) ? 0x90 : 0x80;
-        unsigned hi = (b == 0xf4) ? 0x8f : 0xbf;
-        return (inRange(i + 1, lo, hi) && inRange(i + 2, 0x80, 0xbf) &&
-                inRange(i + 3, 0x80, 0xbf))
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
 // Appends s as a JSON string literal. Valid UTF-8 is copied as is; each byte
 // that does not start a valid sequence becomes U+FFFD, because browsers close
-// a WebSocket whose text frame is not UTF-8.
+// a WebSocket whose text frame is not UTF-8. Runs of characters that need no
+// escape are copied in one go: most of a signaling message is such a run.
 void appendString(std::string& out, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
     std::size_t i = 0;
-    while (i < s.size()) {
+    const std::size_t size = s.size();
+    while (i < size) {
+        std::size_t run = i;
+        while (run < size) {
+            unsigned char c = static_cast<unsigned char>(s[run]);
+            if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+                break;
+            }
+            ++run;
+        }
+        out.append(s.data() + i, run - i);
+        i = run;
+        if (i >= size) {
+            break;
+        }
         unsigned char c = static_cast<unsigned char>(s[i]);
         switch (c) {
             case '"': out += "\\\""; ++i; continue;
@@ -86,7 +70,7 @@ void appendString(std::string& out, std::string_view s) {
 class ObjectWriter {
 public:
     explicit ObjectWriter(std::size_t sizeHint) {
-        out_.reserve(sizeHint + 64);
+        out_.reserve(sizeHint + 128);  // keys, quotes and a few escapes
         out_.push_back('{');
     }
     ObjectWriter& field(std::string_view key, std::string_view value) {
@@ -117,28 +101,22 @@ private:
 
 // --- Reading ---------------------------------------------------------------
 
-struct JsonDeleter {
-    void operator()(json_t* j) const { json_decref(j); }
-};
-using JsonPtr = std::unique_ptr<json_t, JsonDeleter>;
-
-// Loads any JSON value (not only objects, so a bare string can be told
-// apart from a syntax error). Strings may hold U+0000 because the core keeps
-// lengths; duplicate keys are refused so two "type" fields cannot mean
-// different things to different readers.
-JsonPtr load(std::string_view text, std::string& why) {
-    json_error_t err;
-    JsonPtr root(json_loadb(text.data(), text.size(),
-                            JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err));
-    if (!root) {
-        why = (json_error_code(&err) == json_error_duplicate_key) ? "duplicate key" : "not JSON";
-        return nullptr;
+// Why a text that is not the expected object was refused.
+bool refuse(JsonObjectReader::Status status, std::string& why) {
+    switch (status) {
+        case JsonObjectReader::Status::Ok:
+            return true;
+        case JsonObjectReader::Status::DuplicateKey:
+            why = "duplicate key";
+            break;
+        case JsonObjectReader::Status::NotObject:
+            why = "not a JSON object";
+            break;
+        default:
+            why = "not JSON";
+            break;
     }
-    if (!json_is_object(root.get())) {
-        why = "not a JSON object";
-        return nullptr;
-    }
-    return root;
+    return false;
 }
 
 // Client text echoed back in an error stays short; cut at a character
@@ -155,38 +133,45 @@ std::string excerpt(std::string_view s) {
     return std::string(s.substr(0, cut)) + "...";
 }
 
-// Reads string field `key` into out; on failure says why.
-bool getString(json_t* obj, const char* key, std::string& out, std::string& why) {
-    json_t* v = json_object_get(obj, key);
-    if (v == nullptr) {
-        why = std::string("missing \"") + key + "\"";
-        return false;
+// Reads string field `field` (named key) into out; on failure says why.
+bool getString(const JsonObjectReader& json, std::size_t field, const char* key,
+               std::string& out, std::string& why) {
+    switch (json.kind(field)) {
+        case JsonObjectReader::Kind::String:
+            out.clear();
+            json.appendString(field, out);
+            return true;
+        case JsonObjectReader::Kind::Absent:
+            why = std::string("missing \"") + key + "\"";
+            return false;
+        default:
+            why = std::string("\"") + key + "\" must be a string";
+            return false;
     }
-    if (!json_is_string(v)) {
-        why = std::string("\"") + key + "\" must be a string";
-        return false;
-    }
-    out.assign(json_string_value(v), json_string_length(v));
-    return true;
 }
 
 // Reads a session id field into out, lowercased.
-bool getSessionId(json_t* obj, const char* key, std::string& out, std::string& why) {
-    std::string raw;
-    if (!getString(obj, key, raw, why)) {
+bool getSessionId(const JsonObjectReader& json, std::size_t field, const char* key,
+                  std::string& out, std::string& why) {
+    if (!getString(json, field, key, out, why)) {
         return false;
     }
-    if (!isValidSessionId(raw)) {
+    if (!isValidSessionId(out)) {
         why = std::string("malformed ") + key;
         return false;
     }
-    out = canonicalSessionId(raw);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'F') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
     return true;
 }
 
 // Reads a message type: non-empty and not reserved for the node.
-bool getType(json_t* obj, const char* key, std::string& out, std::string& why) {
-    if (!getString(obj, key, out, why)) {
+bool getType(const JsonObjectReader& json, std::size_t field, const char* key, std::string& out,
+             std::string& why) {
+    if (!getString(json, field, key, out, why)) {
         return false;
     }
     if (out.empty()) {
@@ -200,6 +185,23 @@ bool getType(json_t* obj, const char* key, std::string& out, std::string& why) {
     return true;
 }
 
+// Fields of the client message and of link frames, by index.
+enum ClientField : std::size_t { kClientType, kClientRecipient, kClientBody };
+enum LinkField : std::size_t { kLinkV, kLinkT, kLinkNode, kLinkSender, kLinkRecipient,
+                               kLinkType, kLinkBody };
+
+// One reader per thread: the reader holds no text between calls, and this
+// keeps its setup off the per-message path.
+JsonObjectReader& clientReader() {
+    thread_local JsonObjectReader reader{"type", "recipientSessionId", "messageBody"};
+    return reader;
+}
+
+JsonObjectReader& linkReader() {
+    thread_local JsonObjectReader reader{"v", "t", "node", "sender", "recipient", "type", "body"};
+    return reader;
+}
+
 }  // namespace
 
 bool isReservedType(std::string_view type) {
@@ -207,15 +209,14 @@ bool isReservedType(std::string_view type) {
     return type.substr(0, kReserved.size()) == kReserved;
 }
 
-bool parseClientMessage(std::string_view json, ClientMessage& out, std::string& why) {
-    JsonPtr root = load(json, why);
-    if (!root) {
+bool parseClientMessage(std::string_view text, ClientMessage& out, std::string& why) {
+    JsonObjectReader& json = clientReader();
+    if (!refuse(json.read(text), why)) {
         return false;
     }
-    json_t* obj = root.get();
-    return getType(obj, "type", out.type, why) &&
-           getSessionId(obj, "recipientSessionId", out.recipient, why) &&
-           getString(obj, "messageBody", out.body, why);
+    return getType(json, kClientType, "type", out.type, why) &&
+           getSessionId(json, kClientRecipient, "recipientSessionId", out.recipient, why) &&
+           getString(json, kClientBody, "messageBody", out.body, why);
 }
 
 std::string serializeDelivery(std::string_view type, std::string_view sender,
@@ -286,19 +287,16 @@ std::string serializeLinkNotFound(std::string_view node, std::string_view sender
         .done();
 }
 
-bool parseLinkFrame(std::string_view json, LinkFrame& out, std::string& why) {
-    JsonPtr root = load(json, why);
-    if (!root) {
+bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
+    JsonObjectReader& json = linkReader();
+    if (!refuse(json.read(text), why)) {
         return false;
     }
-    json_t* obj = root.get();
-
-    json_t* v = json_object_get(obj, "v");
-    if (v == nullptr || !json_is_integer(v)) {
+    if (json.kind(kLinkV) != JsonObjectReader::Kind::Integer) {
         why = "missing link protocol version";
         return false;
     }
-    json_int_t version = json_integer_value(v);
+    std::int64_t version = json.integer(kLinkV);
     if (version != kLinkProtocolVersion) {
         // Filled as far as they can be so the caller can log who speaks
         // which version; the rest of a newer frame may mean anything.
@@ -308,10 +306,10 @@ bool parseLinkFrame(std::string_view json, LinkFrame& out, std::string& why) {
         std::string t;
         std::string node;
         std::string ignored;
-        if (getString(obj, "t", t, ignored) && t == "hello") {
+        if (getString(json, kLinkT, "t", t, ignored) && t == "hello") {
             out.kind = LinkFrame::Kind::Hello;
         }
-        if (getString(obj, "node", node, ignored)) {
+        if (getString(json, kLinkNode, "node", node, ignored)) {
             out.node = std::move(node);
         }
         why = "unsupported link protocol version " + std::to_string(version);
@@ -320,7 +318,7 @@ bool parseLinkFrame(std::string_view json, LinkFrame& out, std::string& why) {
     out.version = kLinkProtocolVersion;
 
     std::string t;
-    if (!getString(obj, "t", t, why)) {
+    if (!getString(json, kLinkT, "t", t, why)) {
         return false;
     }
 
@@ -335,7 +333,7 @@ bool parseLinkFrame(std::string_view json, LinkFrame& out, std::string& why) {
         return false;
     }
 
-    if (!getString(obj, "node", out.node, why)) {
+    if (!getString(json, kLinkNode, "node", out.node, why)) {
         return false;
     }
     if (!isValidNodePrefix(out.node)) {
@@ -345,14 +343,15 @@ bool parseLinkFrame(std::string_view json, LinkFrame& out, std::string& why) {
     if (out.kind == LinkFrame::Kind::Hello) {
         return true;
     }
-    if (!getSessionId(obj, "sender", out.sender, why) ||
-        !getSessionId(obj, "recipient", out.recipient, why)) {
+    if (!getSessionId(json, kLinkSender, "sender", out.sender, why) ||
+        !getSessionId(json, kLinkRecipient, "recipient", out.recipient, why)) {
         return false;
     }
     if (out.kind == LinkFrame::Kind::NotFound) {
         return true;
     }
-    return getType(obj, "type", out.type, why) && getString(obj, "body", out.body, why);
+    return getType(json, kLinkType, "type", out.type, why) &&
+           getString(json, kLinkBody, "body", out.body, why);
 }
 
 }  // namespace dwrtc

@@ -3,8 +3,9 @@
 //
 // Serializers write compact JSON with every string escaped; bytes that are
 // not valid UTF-8 are written as U+FFFD, so the output is always valid
-// UTF-8 and always a legal WebSocket text frame. Parsers use jansson and
-// never throw for bad input: they return false and say why.
+// UTF-8 and always a legal WebSocket text frame. Parsers read the text in
+// one pass (JsonObjectReader, a strict RFC 8259 reader) and never throw for
+// bad input: they return false and say why.
 #pragma once
 
 #include <string>
