@@ -261,7 +261,7 @@ bool JsonObjectReader::readKey() {
 bool JsonObjectReader::readString(std::string_view& raw, bool& escaped, bool key) {
     std::size_t start = ++pos_;
     const std::size_t size = text_.size();
-    while (pos_ < size) {
+    while ((pos_ = plainJsonRun(text_, pos_)) < size) {
         unsigned char c = static_cast<unsigned char>(text_[pos_]);
         if (c == '"') {
             raw = text_.substr(start, pos_ - start);
@@ -303,10 +303,6 @@ bool JsonObjectReader::readString(std::string_view& raw, bool& escaped, bool key
         }
         if (c < 0x20) {
             return false;
-        }
-        if (c < 0x80) {
-            ++pos_;
-            continue;
         }
         std::size_t n = utf8SequenceLength(text_, pos_);
         if (n == 0) {

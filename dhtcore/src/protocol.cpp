@@ -23,14 +23,7 @@ void appendString(std::string& out, std::string_view s) {
     std::size_t i = 0;
     const std::size_t size = s.size();
     while (i < size) {
-        std::size_t run = i;
-        while (run < size) {
-            unsigned char c = static_cast<unsigned char>(s[run]);
-            if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
-                break;
-            }
-            ++run;
-        }
+        std::size_t run = plainJsonRun(s, i);
         out.append(s.data() + i, run - i);
         i = run;
         if (i >= size) {

@@ -1,7 +1,9 @@
-// UTF-8 checks shared by the JSON reader and writer. Pure functions.
+// Character checks shared by the JSON reader and writer. Pure functions.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace dwrtc {
@@ -35,6 +37,39 @@ inline std::size_t utf8SequenceLength(std::string_view s, std::size_t i) {
                    : 0;
     }
     return 0;
+}
+
+// The end of the run of bytes from s[i] on that a JSON string holds as they
+// are: printable ASCII other than '"' and '\\'. Most of a signaling message
+// is such a run, so it is scanned eight bytes at a time.
+inline std::size_t plainJsonRun(std::string_view s, std::size_t i) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    const std::size_t n = s.size();
+    while (i + 8 <= n) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        // Each term sets a byte's high bit where the byte is special; they
+        // are exact once no byte has its own high bit set, which the last
+        // term checks.
+        std::uint64_t control = (w - kOnes * 0x20) & ~w;
+        std::uint64_t quote = w ^ (kOnes * '"');
+        quote = (quote - kOnes) & ~quote;
+        std::uint64_t backslash = w ^ (kOnes * '\\');
+        backslash = (backslash - kOnes) & ~backslash;
+        if ((control | quote | backslash | w) & kHighs) {
+            break;
+        }
+        i += 8;
+    }
+    while (i < n) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+            break;
+        }
+        ++i;
+    }
+    return i;
 }
 
 }  // namespace dwrtc
