@@ -317,6 +317,21 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
         goto failed;
     }
 
+    /*
+     * A message between two sessions of this worker, and an answer to the
+     * sender, go to their session within dwrtc_submit(): no eventfd and no
+     * extra turn of the event loop.
+     */
+
+    rc = dwrtc_node_set_local_delivery(w->node, ngx_http_dwrtc_on_delivery,
+                                       NULL);
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: dwrtc_node_set_local_delivery() failed: %s",
+                      dwrtc_strerror(rc));
+    }
+
     w->notify = c;
     w->failed = 0;
 

@@ -215,6 +215,20 @@ int dwrtc_submit(dwrtc_node* node, const char* id, size_t id_len, const char* ms
     });
 }
 
+int dwrtc_node_set_local_delivery(dwrtc_node* node, dwrtc_delivery_fn on_delivery, void* ctx) {
+    if (!node) return DWRTC_EINVAL;
+    return guarded([&] {
+        if (!on_delivery) {
+            node->node.setLocalDelivery(nullptr);
+        } else {
+            node->node.setLocalDelivery([on_delivery, ctx](std::string_view s, std::string_view d) {
+                on_delivery(ctx, s.data(), s.size(), d.data(), d.size());
+            });
+        }
+        return DWRTC_OK;
+    });
+}
+
 size_t dwrtc_node_drain(dwrtc_node* node, size_t max, dwrtc_delivery_fn on_delivery,
                         dwrtc_log_fn on_log, void* ctx) {
     if (!node) return 0;

@@ -24,6 +24,8 @@ struct Node::Impl {
     // submit() answer at once and deliver same-node messages without a hop
     // through the routing thread.
     std::unordered_set<std::string> sessions;
+    // Same-node deliveries made at once (setLocalDelivery), if set.
+    Node::DeliveryFn localDelivery;
 
     explicit Impl(NodeConfig c) : config(std::move(c)) {}
 
@@ -144,6 +146,18 @@ bool Node::closeSession(std::string_view id) {
     return true;
 }
 
+void Node::setLocalDelivery(DeliveryFn fn) { impl_->localDelivery = std::move(fn); }
+
+// A delivery to a session of this node produced on the owner thread.
+void Node::deliverLocal(const std::string& session, std::string data) {
+    Impl& d = *impl_;
+    if (d.localDelivery) {
+        d.localDelivery(session, data);
+    } else {
+        d.host.pushDelivery(session, std::move(data));
+    }
+}
+
 Node::Submit Node::submit(std::string_view session, std::string_view text) {
     Impl& d = *impl_;
     if (!d.running) {
@@ -155,7 +169,7 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     }
     const std::string& sender = *it;
     if (text.size() > d.config.maxMessageSize) {
-        d.host.pushDelivery(sender, serializeInvalid("larger than " +
+        deliverLocal(sender, serializeInvalid("larger than " +
                                                      std::to_string(d.config.maxMessageSize) +
                                                      " bytes"));
         return Submit::Ok;
@@ -163,16 +177,16 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     ClientMessage message;
     std::string why;
     if (!parseClientMessage(text, message, why)) {
-        d.host.pushDelivery(sender, serializeInvalid(why));
+        deliverLocal(sender, serializeInvalid(why));
         return Submit::Ok;
     }
     if (nodePrefixOf(message.recipient) == d.id) {
         std::string recipient = message.recipient;
         if (d.sessions.count(recipient)) {
-            d.host.pushDelivery(recipient, serializeDelivery(message.type, sender, recipient,
+            deliverLocal(recipient, serializeDelivery(message.type, sender, recipient,
                                                              message.body));
         } else {
-            d.host.pushDelivery(sender, serializeNotFound(recipient));
+            deliverLocal(sender, serializeNotFound(recipient));
         }
         return Submit::Ok;
     }

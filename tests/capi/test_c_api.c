@@ -130,6 +130,27 @@ main(void)
     CHECK(memcmp(in.session, alice, DWRTC_SESSION_ID_LEN) == 0);
     CHECK(strstr(in.data, "invalid message: ") != NULL);
 
+    /*
+     * With local delivery set, same-node messages and answers to the sender
+     * arrive before dwrtc_submit() returns, and nothing waits in drain().
+     */
+    memset(&in, 0, sizeof(in));
+    CHECK(dwrtc_node_set_local_delivery(NULL, on_delivery, &in)
+          == DWRTC_EINVAL);
+    CHECK(dwrtc_node_set_local_delivery(node, on_delivery, &in) == DWRTC_OK);
+    CHECK(dwrtc_submit(node, alice, DWRTC_SESSION_ID_LEN, msg, n) == DWRTC_OK);
+    CHECK(in.deliveries == 1);
+    CHECK(memcmp(in.session, bob, DWRTC_SESSION_ID_LEN) == 0);
+    CHECK(strstr(in.data, "\"messageBody\":\"hi\"") != NULL);
+    CHECK(dwrtc_submit(node, alice, DWRTC_SESSION_ID_LEN, "[1,2", 4)
+          == DWRTC_OK);
+    CHECK(in.deliveries == 2);
+    CHECK(memcmp(in.session, alice, DWRTC_SESSION_ID_LEN) == 0);
+    CHECK(dwrtc_node_drain(node, 0, on_delivery, NULL, &in) == 0
+          || in.deliveries == 2);
+    CHECK(in.deliveries == 2);
+    CHECK(dwrtc_node_set_local_delivery(node, NULL, NULL) == DWRTC_OK);
+
     /* Unknown and closed sessions. */
     CHECK(dwrtc_submit(node, "nope", 4, "{}", 2) == DWRTC_ENOTFOUND);
     CHECK(dwrtc_session_close(node, bob, DWRTC_SESSION_ID_LEN) == DWRTC_OK);

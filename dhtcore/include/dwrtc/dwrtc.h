@@ -155,6 +155,17 @@ typedef void (*dwrtc_delivery_fn)(void *ctx, const char *session_id,
                                   size_t id_len, const char *data,
                                   size_t len);
 
+/*
+ * Optional: deliveries that a dwrtc_submit() call produces for sessions of
+ * this node (a message to a session on this node, an error for the sender)
+ * are handed to on_delivery before dwrtc_submit() returns, instead of
+ * waiting in the queue for dwrtc_node_drain(). Saves the eventfd round trip
+ * for same-node traffic. on_delivery runs inside dwrtc_submit() and must not
+ * call any dwrtc_* function of this node. NULL turns it off again.
+ */
+int dwrtc_node_set_local_delivery(dwrtc_node *node,
+                                  dwrtc_delivery_fn on_delivery, void *ctx);
+
 /* A log record from the core threads, for the host's log. */
 typedef void (*dwrtc_log_fn)(void *ctx, int level, const char *msg,
                              size_t len);

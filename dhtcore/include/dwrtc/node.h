@@ -61,10 +61,19 @@ public:
     // One client message (WebSocket text) from a session.
     Submit submit(std::string_view session, std::string_view message);
 
+    // When set, what submit() has for this node's own sessions (a message
+    // to a session on this node, an error for the sender) is handed to fn
+    // before submit() returns, instead of waiting for drain(): no queue, no
+    // eventfd and no trip round the host's event loop. fn runs on the owner
+    // thread inside submit(); it must not call back into the node.
+    void setLocalDelivery(DeliveryFn fn);
+
     // Hands out waiting deliveries and log records, up to max (0: all).
     std::size_t drain(std::size_t max, const DeliveryFn& onDelivery, const LogFn& onLog);
 
 private:
+    void deliverLocal(const std::string& session, std::string data);
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
