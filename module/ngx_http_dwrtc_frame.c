@@ -53,6 +53,11 @@ ngx_http_dwrtc_frame_scan(ngx_http_dwrtc_frame_scan_t *fs,
 
             p += (size_t) n;
             fs->payload_left -= n;
+
+            if (fs->payload_left == 0) {
+                fs->frames++;
+            }
+
             continue;
         }
 
@@ -85,6 +90,10 @@ ngx_http_dwrtc_frame_scan(ngx_http_dwrtc_frame_scan_t *fs,
         fs->hdr_len = 0;
         fs->payload_left = plen;
 
+        if (plen == 0) {
+            fs->frames++;
+        }
+
         if (fs->hdr[0] & 0x08) {
             /* a control frame, maybe between the fragments of a message */
             continue;
@@ -104,8 +113,29 @@ ngx_http_dwrtc_frame_scan(ngx_http_dwrtc_frame_scan_t *fs,
             break;
         }
 
-        fs->msg_len = (fs->hdr[0] & 0x80) ? 0 : fs->msg_len + plen;
+        if (fs->hdr[0] & 0x80) {
+            fs->msg_len = 0;
+            fs->fragmented = 0;
+
+        } else {
+            fs->msg_len += plen;
+            fs->fragmented = 1;
+        }
     }
 
     return (size_t) (p - start);
+}
+
+
+/*
+ * 1 when the bytes scanned so far end at a message boundary: no frame
+ * header or payload is incomplete, no fragmented message goes on, and
+ * nothing was refused. 0 otherwise.
+ */
+
+int
+ngx_http_dwrtc_frame_scan_idle(const ngx_http_dwrtc_frame_scan_t *fs)
+{
+    return !fs->too_big && !fs->fragmented
+           && fs->hdr_len == 0 && fs->payload_left == 0;
 }

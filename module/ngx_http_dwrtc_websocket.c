@@ -16,6 +16,14 @@
  * output buffer, which is then written with c->send(); so the buffer always
  * holds complete frames, and a close frame of our own can follow them when
  * libwslay cannot send it (see ngx_http_dwrtc_session_run()).
+ *
+ * A session at rest holds no libwslay context and no output buffer. The
+ * context (two 4 KB buffers) is freed whenever the session rests at a
+ * message boundary with nothing queued (ngx_http_dwrtc_ws_release()); a
+ * fresh one, which then goes on exactly as the old one would have, is made
+ * when the client sends again, a message is delivered or a ping is due
+ * (ngx_http_dwrtc_ws_get()). The output buffer is freed once all of it is
+ * written.
  */
 
 
@@ -46,7 +54,7 @@ struct ngx_http_dwrtc_session_s {
 
     ngx_http_request_t             *request;
     ngx_http_dwrtc_loc_conf_t      *conf;
-    wslay_event_context_ptr         ws;
+    wslay_event_context_ptr         ws;        /* NULL while idle */
 
     /* output: whole frames waiting for c->send() */
     u_char                         *out;
@@ -58,6 +66,7 @@ struct ngx_http_dwrtc_session_s {
 
     /* frame headers as they arrive, to refuse a size before its payload */
     ngx_http_dwrtc_frame_scan_t     scan;
+    uint64_t                        frames;    /* libwslay read to the end */
 
     ngx_uint_t                      tokens;    /* rate bucket, 1/1000 msgs */
     ngx_msec_t                      refilled;
@@ -77,6 +86,8 @@ struct ngx_http_dwrtc_session_s {
     unsigned                        submit_logged:1;
     unsigned                        finished:1;
     unsigned                        sent:1;    /* flush() wrote something */
+    unsigned                        upgraded:1;   /* 101 sent */
+    unsigned                        ws_failed:1;  /* no libwslay context */
 };
 
 
@@ -111,6 +122,8 @@ static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
 static size_t ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s,
     u_char *data, size_t len);
+static ngx_int_t ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s);
+static void ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s);
 
 static ssize_t ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx,
     uint8_t *buf, size_t len, int flags, void *user_data);
@@ -118,6 +131,8 @@ static ssize_t ngx_http_dwrtc_ws_send(wslay_event_context_ptr ctx,
     const uint8_t *data, size_t len, int flags, void *user_data);
 static void ngx_http_dwrtc_ws_frame_start(wslay_event_context_ptr ctx,
     const struct wslay_event_on_frame_recv_start_arg *arg, void *user_data);
+static void ngx_http_dwrtc_ws_frame_end(wslay_event_context_ptr ctx,
+    void *user_data);
 static void ngx_http_dwrtc_ws_msg(wslay_event_context_ptr ctx,
     const struct wslay_event_on_msg_recv_arg *arg, void *user_data);
 
@@ -128,7 +143,7 @@ static struct wslay_event_callbacks  ngx_http_dwrtc_ws_callbacks = {
     NULL,                                  /* genmask: clients mask */
     ngx_http_dwrtc_ws_frame_start,
     NULL,
-    NULL,
+    ngx_http_dwrtc_ws_frame_end,
     ngx_http_dwrtc_ws_msg
 };
 
@@ -331,17 +346,10 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
     cln->handler = ngx_http_dwrtc_session_cleanup;
     cln->data = s;
 
-    if (wslay_event_context_server_init(&s->ws, &ngx_http_dwrtc_ws_callbacks,
-                                        s)
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "dwrtc: wslay_event_context_server_init() failed");
-        s->ws = NULL;
+    if (ngx_http_dwrtc_ws_get(s) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    wslay_event_config_set_max_recv_msg_length(s->ws, dlcf->max_message_size);
     ngx_http_dwrtc_frame_scan_init(&s->scan, dlcf->max_message_size);
 
     rc = dwrtc_session_open(w->node, (char *) s->id);
@@ -411,6 +419,8 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
     if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
         return NGX_ERROR;
     }
+
+    s->upgraded = 1;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
@@ -789,6 +799,10 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     r = s->request;
     c = r->connection;
 
+    if (s->ws_failed) {
+        goto abort;
+    }
+
     /*
      * A client that does not read what it is sent is not read from either
      * (its pings would queue pongs without bound); send_timeout ends it.
@@ -799,8 +813,9 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
 
     if (!s->raw_close
         && !throttled
-        && wslay_event_want_read(s->ws)
-        && (c->read->ready || r->header_in->pos < r->header_in->last))
+        && (c->read->ready || r->header_in->pos < r->header_in->last)
+        && ngx_http_dwrtc_ws_get(s) == NGX_OK
+        && wslay_event_want_read(s->ws))
     {
         s->read_budget = NGX_HTTP_DWRTC_READ_BUDGET;
         s->budget_spent = 0;
@@ -855,7 +870,13 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
         }
     }
 
-    if (!s->raw_close) {
+    if (s->ws_failed) {
+        goto abort;
+    }
+
+    /* without a context nothing is queued */
+
+    if (!s->raw_close && s->ws) {
         rc = wslay_event_send(s->ws);
 
         if (rc != 0) {
@@ -897,7 +918,7 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
         goto abort;
     }
 
-    if (s->raw_close || wslay_event_get_close_sent(s->ws)) {
+    if (s->raw_close || (s->ws && wslay_event_get_close_sent(s->ws))) {
 
         if (s->ping.timer_set) {
             ngx_del_timer(&s->ping);
@@ -953,6 +974,8 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     } else if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
+
+    ngx_http_dwrtc_ws_release(s);
 
     return;
 
@@ -1013,16 +1036,15 @@ ngx_http_dwrtc_flush(ngx_http_dwrtc_session_t *s)
         s->sent = 1;
     }
 
-    /* all out: start over, and give back a buffer a burst made large */
+    /* all out: an idle session keeps no buffer */
 
-    if (s->out && s->out_end - s->out > 65536) {
+    if (s->out) {
         ngx_free(s->out);
         s->out = NULL;
+        s->out_pos = NULL;
+        s->out_last = NULL;
         s->out_end = NULL;
     }
-
-    s->out_pos = s->out;
-    s->out_last = s->out;
 
     return NGX_OK;
 }
@@ -1081,12 +1103,88 @@ ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s)
 }
 
 
+/*
+ * Makes the session's libwslay context if it has none: at the handshake,
+ * and after ngx_http_dwrtc_ws_release() when the session has work again.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s)
+{
+    if (s->ws) {
+        return NGX_OK;
+    }
+
+    if (s->ws_failed) {
+        return NGX_ERROR;
+    }
+
+    if (wslay_event_context_server_init(&s->ws, &ngx_http_dwrtc_ws_callbacks,
+                                        s)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
+                      "dwrtc: wslay_event_context_server_init() failed");
+        s->ws = NULL;
+        s->ws_failed = 1;
+        return NGX_ERROR;
+    }
+
+    wslay_event_config_set_max_recv_msg_length(s->ws,
+                                               s->conf->max_message_size);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Frees the libwslay context of a session at rest, when a fresh one would
+ * behave the same: the client's bytes so far end at a message boundary (no
+ * fragment, frame or header is half read) and libwslay has parsed them all
+ * (it saw the end of as many frames as the scanner), nothing is queued or
+ * half sent, no close was queued, sent or received, and reading and
+ * writing are on. The output is written too, so our own close frame never
+ * has to follow frames of a context that is gone.
+ */
+
+static void
+ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s)
+{
+    if (s->ws == NULL
+        || s->finished
+        || s->raw_close
+        || s->out_pos != s->out_last
+        || !ngx_http_dwrtc_frame_scan_idle(&s->scan)
+        || s->frames != s->scan.frames
+        || !wslay_event_get_read_enabled(s->ws)
+        || !wslay_event_get_write_enabled(s->ws)
+        || wslay_event_get_close_received(s->ws)
+        || wslay_event_get_close_sent(s->ws)
+        || wslay_event_get_queued_msg_count(s->ws) != 0
+        || wslay_event_want_write(s->ws))
+    {
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+                   "dwrtc: session %*s at rest, context freed",
+                   (size_t) DWRTC_SESSION_ID_LEN, s->id);
+
+    wslay_event_context_free(s->ws);
+    s->ws = NULL;
+}
+
+
 static ngx_int_t
 ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s, u_char *data,
     size_t len)
 {
     int                     rc;
     struct wslay_event_msg  msg;
+
+    if (ngx_http_dwrtc_ws_get(s) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     msg.opcode = WSLAY_TEXT_FRAME;
     msg.msg = data;
@@ -1117,15 +1215,15 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
     ngx_connection_t  *c;
 
     if (s->finished || s->raw_close
-        || wslay_event_get_close_sent(s->ws)
-        || !wslay_event_get_write_enabled(s->ws))
+        || (s->ws && (wslay_event_get_close_sent(s->ws)
+                      || !wslay_event_get_write_enabled(s->ws))))
     {
         return;
     }
 
     c = s->request->connection;
 
-    pending = wslay_event_get_queued_msg_length(s->ws)
+    pending = (s->ws ? wslay_event_get_queued_msg_length(s->ws) : 0)
               + (s->out_last - s->out_pos);
     limit = ngx_http_dwrtc_out_limit(s);
 
@@ -1168,7 +1266,7 @@ ngx_http_dwrtc_post_write(ngx_http_dwrtc_session_t *s)
 static void
 ngx_http_dwrtc_close(ngx_http_dwrtc_session_t *s, uint16_t code, char *reason)
 {
-    if (s->raw_close) {
+    if (s->raw_close || ngx_http_dwrtc_ws_get(s) != NGX_OK) {
         return;
     }
 
@@ -1241,7 +1339,9 @@ ngx_http_dwrtc_ping_handler(ngx_event_t *ev)
         ping.msg = (uint8_t *) "dwrtc";
         ping.msg_length = sizeof("dwrtc") - 1;
 
-        if (wslay_event_queue_msg(s->ws, &ping) == 0) {
+        if (ngx_http_dwrtc_ws_get(s) == NGX_OK
+            && wslay_event_queue_msg(s->ws, &ping) == 0)
+        {
             s->pong_wait = 1;
         }
     }
@@ -1359,8 +1459,8 @@ ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
 
     c = s->request->connection;
 
-    if (s->finished || s->ws == NULL || c->fd == (ngx_socket_t) -1
-        || s->raw_close || wslay_event_get_close_sent(s->ws)
+    if (s->finished || !s->upgraded || c->fd == (ngx_socket_t) -1
+        || s->raw_close || (s->ws && wslay_event_get_close_sent(s->ws))
         || s->out_pos != s->out_last || c->buffered
         || s->eof || s->io_error || !c->write->ready)
     {
@@ -1578,6 +1678,15 @@ ngx_http_dwrtc_ws_frame_start(wslay_event_context_ptr ctx,
         ngx_http_dwrtc_close(s, WSLAY_CODE_UNSUPPORTED_DATA,
                              "binary messages are not supported");
     }
+}
+
+
+static void
+ngx_http_dwrtc_ws_frame_end(wslay_event_context_ptr ctx, void *user_data)
+{
+    ngx_http_dwrtc_session_t *s = user_data;
+
+    s->frames++;
 }
 
 
