@@ -102,6 +102,10 @@ for k in $(jq -rs '[.[] | select(.bench == "idle") | .sessions] | unique | .[]' 
     row "memory per idle session, $k sessions (bytes)" \
         "$(get peerjs idle bytes_per_session "$sel")" \
         "$(get dwrtc-same idle bytes_per_session "$sel")" ""
+    small=$(get dwrtc-pool1k idle bytes_per_session "$sel")
+    [ -n "$small" ] &&
+        row "memory per idle session, $k sessions, request_pool_size 1k (bytes)" \
+            "$(get peerjs idle bytes_per_session "$sel")" "$small" ""
 done
 n1=$(cold_count 'cold-1$')
 if [ "${n1:-0}" -gt 0 ]; then

@@ -200,6 +200,7 @@ http {
     dwrtc_rate off;
     dwrtc_max_sessions 100000;
     dwrtc_allowed_origins *;
+    ${NODE_HTTP_EXTRA:-}
 
     server {
         listen 127.0.0.1:$port backlog=4096;
@@ -304,6 +305,14 @@ if [ "$HAVE_MODULE" = 1 ]; then
         --sessions "$IDLE" --concurrency 100 --settle 3 --src-ips 4 \
         --server-pid "$NODE_WORKER"
     check_alive "the idle-session run" "$NODE_WORKER"
+    stop_pid "$NODE_MASTER" QUIT
+    # The same with nginx's request pool in 1 KB blocks, an operator's
+    # setting for nodes that hold many sessions (module/README.md).
+    NODE_HTTP_EXTRA="request_pool_size 1k;" start_node 3
+    run_lg dwrtc-pool1k --proto dwrtc --mode idle --url-a "$(node_url 3)" \
+        --sessions "$IDLE" --concurrency 100 --settle 3 --src-ips 4 \
+        --server-pid "$NODE_WORKER"
+    check_alive "the idle-session run with request_pool_size 1k" "$NODE_WORKER"
     stop_pid "$NODE_MASTER" QUIT
 
     # First message to a cold node: rounds of fresh nginx nodes that node A
