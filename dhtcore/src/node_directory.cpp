@@ -187,6 +187,7 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
         runner_->cancelPut(key, valueId_);
     }
     // permanent: OpenDHT keeps the record stored and refreshed while we run.
+    placed_ = false;  // a new put: its schedule starts once it is stored
     runner_->putSigned(
         key, value,
         [log, prefix, state, retry](bool ok) {
@@ -207,9 +208,30 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
 }
 
 void NodeDirectory::ensurePublished() {
-    if (publishState_.load() == kFailed) {
+    int state = publishState_.load();
+    if (state == kFailed) {
         publish(links_);
+        return;
     }
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    if (!runner_ || state != kStored) {
+        return;
+    }
+    auto now = PlacementSchedule::Clock::now();
+    if (!placed_) {
+        placed_ = true;
+        placement_.restart(now);
+        return;
+    }
+    if (!placement_.due(now)) {
+        return;
+    }
+    // A get shares the put's search: its walk finds the nodes now closest
+    // to the key, and OpenDHT announces the permanent record to those that
+    // lack it. The values themselves are not needed.
+    runner_->get(dht::InfoHash::get(recordKey(prefix_)),
+                 dht::GetCallbackSimple([](const std::shared_ptr<dht::Value>&) { return true; }),
+                 [](bool) {});
 }
 
 void NodeDirectory::lookup(const std::string& prefix, LookupDone done) {

@@ -3,7 +3,9 @@
 // the records of other nodes by their id prefix.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +37,42 @@ struct DirectoryConfig {
 
 using LogFn = std::function<void(int level, std::string line)>;
 
+// When a stored record should be walked to again. OpenDHT stores a record
+// on the nodes closest to its key as the publisher saw them when it put it,
+// and moves it only when the put is refreshed, about ten minutes later.
+// Nodes that join in between and are closer to the key never get it, and a
+// lookup ends once the eight closest nodes have answered: a holder further
+// out that answers a moment later is ignored, and a live node is "not
+// found". A node that published into a small or changing network (the
+// first nodes of a deployment, every node during a reload) sees the most
+// change soon after, so the walks start often and spread out. Not
+// thread-safe: NodeDirectory uses it under its publish mutex.
+class PlacementSchedule {
+public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr std::chrono::seconds kFirst{2};
+    static constexpr std::chrono::seconds kLongest{120};
+
+    // The record was (re)stored at `now`: start again from kFirst.
+    void restart(Clock::time_point now) {
+        interval_ = kFirst;
+        next_ = now + interval_;
+    }
+    // True once per due walk; each walk doubles the wait up to kLongest.
+    bool due(Clock::time_point now) {
+        if (!next_ || now < *next_) {
+            return false;
+        }
+        interval_ = std::min(interval_ * 2, std::chrono::seconds(kLongest));
+        next_ = now + interval_;
+        return true;
+    }
+
+private:
+    std::optional<Clock::time_point> next_;
+    std::chrono::seconds interval_ = kFirst;
+};
+
 // start() and stop() from the owner's thread; publish() and lookup() from any
 // thread. Lookup callbacks run on an OpenDHT thread.
 class NodeDirectory {
@@ -60,7 +98,9 @@ public:
     // Publishes (and keeps refreshing) this node's record.
     void publish(const std::vector<std::string>& links);
     // Publishes again if the last attempt could not be stored (a node that
-    // starts before its peers has nowhere to store its record). Called
+    // starts before its peers has nowhere to store its record), and walks
+    // to the record's key again now and then so the record follows the
+    // nodes that are closest to it now (see PlacementSchedule). Called
     // periodically by the owner.
     void ensurePublished();
     bool published() const { return publishState_.load() == kStored; }
@@ -85,6 +125,8 @@ private:
     std::atomic<int>& publishState_ = *publishShared_;
     std::mutex publishMutex_;
     std::vector<std::string> links_;
+    bool placed_ = false;  // the schedule runs for the record stored now
+    PlacementSchedule placement_;
 };
 
 // Decodes a record value; false if it is not a well-formed DWRTC record.

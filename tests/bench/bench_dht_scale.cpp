@@ -20,7 +20,14 @@
 //           messages/s to sessions on nodes that stay and on the
 //           replacements once they have published; delivered / sent.
 //
-// Results are JSON lines on stdout. Every wait is bounded.
+// Results are JSON lines on stdout. Every wait is bounded. The churn line
+// also counts lost messages by target (lost_to_stable, lost_to_replacement)
+// and the probe's failures by the reason its router logged (missing: the
+// lookup found no record; relookup, unreachable, other_node: a cached or
+// looked-up address did not lead to the node). BENCH_VERBOSE=1 prints each
+// lost or slow message and then sends to every lost target again from the
+// probe, the seed and a fresh node, to tell a record that is missing from
+// the DHT from one that only some nodes cannot find.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -189,7 +196,8 @@ struct DrainCtx {
     void *owner;
 };
 
-std::unique_ptr<Node> startNode(const std::vector<unsigned> &bootstrap)
+std::unique_ptr<Node> startNode(const std::vector<unsigned> &bootstrap,
+                                int logLevel = DWRTC_LOG_INFO)
 {
     dwrtc_options *opt = dwrtc_options_create();
     if (!opt)
@@ -200,7 +208,7 @@ std::unique_ptr<Node> startNode(const std::vector<unsigned> &bootstrap)
     dwrtc_options_set_bind_address(opt, host, sizeof host - 1);
     dwrtc_options_set_public_address(opt, host, sizeof host - 1);
     dwrtc_options_set_dht_rate_limits(opt, -1, -1);
-    dwrtc_options_set_log_level(opt, DWRTC_LOG_INFO);
+    dwrtc_options_set_log_level(opt, logLevel);
     for (unsigned port : bootstrap) {
         if (!port)
             continue;
@@ -410,8 +418,9 @@ private:
                     break;
                 }
             }
-            starting_.push_back(std::async(std::launch::async, startNode,
-                                           bootstrapPorts()));
+            starting_.push_back(std::async(
+                std::launch::async,
+                [boot = bootstrapPorts()] { return startNode(boot); }));
         }
         for (auto it = starting_.begin(); it != starting_.end();) {
             if (it->wait_for(std::chrono::seconds(0)) ==
@@ -495,9 +504,45 @@ private:
             ++self->notFound_;
     }
 
+    // The probe logs at debug level: its router's lines tell why a message
+    // failed (record missing, address unreachable, another node there).
+    static void onProbeLog(void *ctx, int, const char *msg, size_t len)
+    {
+        onLogPublished(ctx, 0, msg, len);
+        auto *c = static_cast<DrainCtx *>(ctx);
+        Parent *self = static_cast<Parent *>(c->owner);
+        if (c->node != self->probe_.get())
+            return;
+        std::string line(msg, len);
+        static const std::pair<const char *, const char *> reasons[] = {
+            {"is not in the DHT", "missing"},
+            {"unreachable; looking it up again", "relookup"},
+            {"is unreachable", "unreachable"},
+            {"instead; looking it up again", "other_node"},
+            {"node link connect failed", "connect_failed"},
+            {" failed", "lookup_failed"},
+        };
+        if (std::getenv("BENCH_VERBOSE") && line.rfind("lookup of ", 0) == 0 &&
+            self->churnStart_)
+            std::fprintf(stderr, "bench_dht_scale: probe +%.3f s: %s\n",
+                         double(nowNs() - self->churnStart_) / 1e9,
+                         line.c_str());
+        for (auto &[needle, key] : reasons) {
+            if (line.find(needle) != std::string::npos) {
+                ++self->reasons_[key];
+                if (std::getenv("BENCH_VERBOSE"))
+                    std::fprintf(stderr, "bench_dht_scale: probe +%.2f s: %s\n",
+                                 double(nowNs() - self->churnStart_) / 1e9,
+                                 line.c_str());
+                break;
+            }
+        }
+    }
+
     void handleLine(size_t child, const std::string &line);
     void loopOnce(int ms);
-    bool submit(const std::string &from, const std::string &to, uint64_t seq);
+    bool submit(const std::string &from, const std::string &to, uint64_t seq,
+                Node *via = nullptr);
 
     const Options &o_;
     int size_;
@@ -513,18 +558,22 @@ private:
     std::unordered_map<uint64_t, uint64_t> got_; // seq -> delivered at
     uint64_t notFound_ = 0;
     std::string msg_;
+    std::map<std::string, uint64_t> reasons_;       // probe failures by kind
+    std::map<std::string, uint64_t> announced_;     // replacement -> when
+    uint64_t churnStart_ = 0;
+    Node *fresh_ = nullptr;                         // recheck node, verbose
 };
 
 bool Parent::submit(const std::string &from, const std::string &to,
-                    uint64_t seq)
+                    uint64_t seq, Node *via)
 {
     char body[64];
     std::snprintf(body, sizeof body, "LG1 %llu", (unsigned long long)seq);
     msg_ = "{\"type\":\"offer\",\"recipientSessionId\":\"" + to +
            "\",\"messageBody\":\"" + body + "\"}";
     sent_[seq] = Sent{nowNs(), to};
-    return dwrtc_submit(probe_->handle, from.data(), from.size(), msg_.data(),
-                        msg_.size()) == DWRTC_OK;
+    return dwrtc_submit(via ? via->handle : probe_->handle, from.data(),
+                        from.size(), msg_.data(), msg_.size()) == DWRTC_OK;
 }
 
 void Parent::handleLine(size_t, const std::string &line)
@@ -536,6 +585,8 @@ void Parent::handleLine(size_t, const std::string &line)
             got_.emplace(seq, at);
     } else if (line.rfind("session ", 0) == 0) {
         sessions_.push_back(line.substr(8));
+        if (churnStart_)
+            announced_[sessions_.back()] = nowNs();
     } else if (line.rfind("ready ", 0) == 0) {
         ++ready_;
         readyNodes_ += std::atoi(line.c_str() + 6);
@@ -557,13 +608,19 @@ void Parent::loopOnce(int ms)
     int n = epoll_wait(ep_, evs, 64, ms);
     for (int i = 0; i < n; ++i) {
         uint64_t tag = evs[i].data.u64;
+        if (tag == UINT64_MAX - 1 && fresh_) {
+            DrainCtx ctx{fresh_, this};
+            dwrtc_node_drain(fresh_->handle, 0, onDelivery, onLogPublished,
+                             &ctx);
+            continue;
+        }
         if (tag == UINT64_MAX) {
             Node *nodes[2] = {seed_.get(), probe_.get()};
             for (Node *node : nodes) {
                 if (!node)
                     continue;
                 DrainCtx ctx{node, this};
-                dwrtc_node_drain(node->handle, 0, onDelivery, onLogPublished,
+                dwrtc_node_drain(node->handle, 0, onDelivery, onProbeLog,
                                  &ctx);
             }
             continue;
@@ -628,7 +685,7 @@ int Parent::run()
     double buildS = double(nowNs() - t0) / 1e9;
 
     // The probe joins last: it never talked to any node.
-    probe_ = startNode({seedPort});
+    probe_ = startNode({seedPort}, DWRTC_LOG_DEBUG);
     if (probe_) {
         ev.data.u64 = UINT64_MAX;
         epoll_ctl(ep_, EPOLL_CTL_ADD, probe_->efd, &ev);
@@ -680,6 +737,8 @@ int Parent::run()
         char cmd[64];
         std::snprintf(cmd, sizeof cmd, "churn %.3f %.1f", o_.churn,
                       o_.churnSeconds);
+        churnStart_ = nowNs();
+        reasons_ = {{"lost_to_stable", 0}, {"lost_to_replacement", 0}};
         for (auto &c : chans_)
             c->send(cmd);
         uint64_t end = nowNs() + 10000000000ull;
@@ -738,12 +797,25 @@ int Parent::run()
                                  double(it->second - sent_[s].at) / 1e6,
                                  sent_[s].to.c_str(),
                                  double(sent_[s].at - start) / 1e9, first);
-            } else if (verbose) {
-                std::fprintf(stderr,
-                             "bench_dht_scale: lost message to %s at +%.2f s "
-                             "(first to it: %d)\n",
-                             sent_[s].to.c_str(),
-                             double(sent_[s].at - start) / 1e9, first);
+            } else {
+                auto a = announced_.find(sent_[s].to);
+                bool replacement = a != announced_.end();
+                ++reasons_[replacement ? "lost_to_replacement"
+                                       : "lost_to_stable"];
+                if (verbose)
+                    std::fprintf(
+                        stderr,
+                        "bench_dht_scale: lost message to %s at +%.2f s "
+                        "(first to it: %d, %s)\n",
+                        sent_[s].to.c_str(), double(sent_[s].at - start) / 1e9,
+                        first,
+                        replacement
+                            ? ("replacement announced " +
+                               std::to_string(double(sent_[s].at - a->second) /
+                                              1e6) +
+                               " ms before")
+                                  .c_str()
+                            : "stable node");
             }
         }
         std::printf("{\"bench\":\"dht_scale_churn\",\"nodes\":%d,"
@@ -755,7 +827,59 @@ int Parent::run()
                     churnSeqs.empty() ? 0.0
                                       : 100.0 * double(delivered) /
                                             double(churnSeqs.size()));
+        if (verbose) {
+            // Is a lost target reachable now, from the probe and from the
+            // seed (which has a different view of the DHT)?
+            std::set<std::string> lost;
+            for (uint64_t s : churnSeqs)
+                if (!got_.count(s))
+                    lost.insert(sent_[s].to);
+            std::string fromProbe = openSession(*probe_);
+            std::string fromSeed = openSession(*seed_);
+            std::unique_ptr<Node> fresh =
+                startNode({dwrtc_node_dht_port(seed_->handle)});
+            if (fresh) {
+                epoll_event fev{};
+                fev.events = EPOLLIN;
+                fev.data.u64 = UINT64_MAX - 1;
+                epoll_ctl(ep_, EPOLL_CTL_ADD, fresh->efd, &fev);
+                fresh_ = fresh.get();
+                uint64_t end = nowNs() + 30000000000ull;
+                while (!fresh->published && nowNs() < end)
+                    loopOnce(20);
+            }
+            std::string fromFresh = fresh ? openSession(*fresh) : "";
+            for (const std::string &to : lost) {
+                for (Node *via : {probe_.get(), seed_.get(), fresh.get()}) {
+                    if (!via)
+                        continue;
+                    uint64_t s = seq++;
+                    uint64_t t = nowNs();
+                    submit(via == seed_.get()    ? fromSeed
+                           : via == probe_.get() ? fromProbe
+                                                 : fromFresh,
+                           to, s, via);
+                    uint64_t end = nowNs() + uint64_t(o_.timeout * 1e9);
+                    while (!got_.count(s) && nowNs() < end)
+                        loopOnce(1);
+                    std::fprintf(stderr,
+                                 "bench_dht_scale: recheck %s from %s: %s "
+                                 "(%.1f ms)\n",
+                                 to.c_str(),
+                                 via == seed_.get()    ? "seed"
+                                 : via == probe_.get() ? "probe"
+                                                       : "a fresh node",
+                                 got_.count(s) ? "delivered" : "lost",
+                                 double(nowNs() - t) / 1e6);
+                }
+            }
+            if (fresh)
+                epoll_ctl(ep_, EPOLL_CTL_DEL, fresh->efd, nullptr);
+            fresh_ = nullptr;
+        }
         lat.print("");
+        for (auto &[key, count] : reasons_)
+            std::printf(",\"%s\":%llu", key.c_str(), (unsigned long long)count);
         std::printf("}\n");
         std::fflush(stdout);
     }
