@@ -26,6 +26,13 @@ struct Node::Impl {
     std::unordered_set<std::string> sessions;
     // Same-node deliveries made at once (setLocalDelivery), if set.
     Node::DeliveryFn localDelivery;
+    // Reused to look sessions up by a string_view without an allocation.
+    std::string lookupKey;
+
+    const std::string& key(std::string_view id) {
+        lookupKey.assign(id.data(), id.size());
+        return lookupKey;
+    }
 
     explicit Impl(NodeConfig c) : config(std::move(c)) {}
 
@@ -133,15 +140,15 @@ std::string Node::openSession() {
 
 bool Node::closeSession(std::string_view id) {
     Impl& d = *impl_;
-    auto it = d.sessions.find(std::string(id));
+    auto it = d.sessions.find(d.key(id));
     if (it == d.sessions.end()) {
         return false;
     }
-    std::string key = *it;
+    std::string closed = *it;
     d.sessions.erase(it);
     if (d.running) {
         Router* router = d.router.get();
-        d.links->post([router, key] { router->closeSession(key); });
+        d.links->post([router, closed] { router->closeSession(closed); });
     }
     return true;
 }
@@ -163,7 +170,7 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     if (!d.running) {
         return Submit::NotRunning;
     }
-    auto it = d.sessions.find(std::string(session));
+    auto it = d.sessions.find(d.key(session));
     if (it == d.sessions.end()) {
         return Submit::UnknownSession;
     }
@@ -180,7 +187,7 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
         deliverLocal(sender, serializeInvalid(why));
         return Submit::Ok;
     }
-    if (nodePrefixOf(message.recipient) == d.id) {
+    if (nodePrefixOfCanonical(message.recipient) == d.id) {
         std::string recipient = message.recipient;
         if (d.sessions.count(recipient)) {
             deliverLocal(recipient, serializeDelivery(message.type, sender, recipient,

@@ -73,7 +73,7 @@ void Router::tellNotFound(const std::string& session, const std::string& recipie
 }
 
 void Router::routeRemote(const std::string& sender, ClientMessage message) {
-    std::string prefix = nodePrefixOf(message.recipient);
+    std::string prefix = nodePrefixOfCanonical(message.recipient);
     auto it = peers_.find(prefix);
     if (it == peers_.end()) {
         it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
@@ -242,12 +242,12 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
 
 void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
     // A node speaks only for its own sessions.
-    if (nodePrefixOf(frame.sender) != frame.node) {
+    if (nodePrefixOfCanonical(frame.sender) != frame.node) {
         log_(DWRTC_LOG_WARN, "node " + frame.node + " sent a message as session " + frame.sender +
                                  " of another node; dropped");
         return;
     }
-    if (nodePrefixOf(frame.recipient) == self_ && sessions_.count(frame.recipient)) {
+    if (nodePrefixOfCanonical(frame.recipient) == self_ && sessions_.count(frame.recipient)) {
         host_.pushDelivery(frame.recipient,
                            serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body));
         return;

@@ -39,4 +39,8 @@ std::string canonicalSessionId(std::string_view id);
 // or an empty string if id is not a valid session id.
 std::string nodePrefixOf(std::string_view sessionId);
 
+// The same for an id already checked and lowercased (what the parsers of
+// protocol.h hand out): no second check on the per-message path.
+std::string nodePrefixOfCanonical(std::string_view canonicalId);
+
 }  // namespace dwrtc
