@@ -84,7 +84,7 @@ JsonObjectReader::Status JsonObjectReader::read(std::string_view text) {
             return status == Status::DuplicateKey ? status : Status::NotJson;
         }
     } else {
-        if (!readValue(nullptr)) {
+        if (!readValue(nullptr, 0)) {
             return Status::NotJson;
         }
         status = Status::NotObject;
@@ -143,7 +143,7 @@ bool JsonObjectReader::readTopObject(Status& status) {
             return false;
         }
         ++pos_;
-        if (!readValue(into)) {
+        if (!readValue(into, 1)) {
             return false;
         }
         if (!skipWhitespace()) {
@@ -159,13 +159,12 @@ bool JsonObjectReader::readTopObject(Status& status) {
     }
 }
 
-// One value of any kind. Containers are walked with an explicit stack of
+// One value of any kind, inside `base` open containers (1 for a member of
+// the top-level object). Containers are walked with an explicit stack of
 // their closing brackets, so deep nesting cannot exhaust the thread's stack.
-// `into` (may be null) is a top-level member that learns the value's kind;
-// the top-level object itself counts as the first level of nesting.
-bool JsonObjectReader::readValue(Field* into) {
+// `into` (may be null) is a top-level member that learns the value's kind.
+bool JsonObjectReader::readValue(Field* into, std::size_t base) {
     char closers[kMaxDepth];
-    const std::size_t base = into ? 1 : 0;
     std::size_t depth = base;
     bool first = true;      // the value itself, not something inside it
     bool wantValue = true;  // else a value just ended

@@ -150,6 +150,9 @@ TEST(JsonObjectReader, AgreesWithJanssonOnNestingDepth) {
         EXPECT_AGREES(open + "1" + close);
         EXPECT_AGREES("{\"v\":" + open.substr(1) + close.substr(1) + "}");
         EXPECT_AGREES("{\"v\":" + open.substr(1) + "\"s\"" + close.substr(1) + "}");
+        // the same under a key the reader does not look for
+        EXPECT_AGREES("{\"x\":" + open.substr(1) + close.substr(1) + "}");
+        EXPECT_AGREES("{\"x\":" + open.substr(1) + "\"s\"" + close.substr(1) + "}");
     }
 }
 

@@ -59,7 +59,7 @@ private:
 
     // Parsers over text_ at pos_; false means the text is not JSON.
     bool skipWhitespace();
-    bool readValue(Field* into);
+    bool readValue(Field* into, std::size_t base);
     bool readString(std::string_view& raw, bool& escaped, bool key);
     bool readNumber(Field* into);
     bool readLiteral(std::string_view word);
