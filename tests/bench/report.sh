@@ -10,11 +10,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 # get LABEL BENCH FIELD [JQ-FILTER]: the field of the matching line; of
 # repeated runs (REPEAT=N), the one least disturbed by other processes
-# (lowest other_busy_cores).
+# (lowest other_busy_cores), and of equally quiet ones the last, when every
+# server's caches (and Node.js's JIT) are warm.
 get() {
     jq -rs --arg l "$1" --arg b "$2" --arg f "$3" \
         "[.[] | select((.label // \"\") == \$l and .bench == \$b) ${4:-}]
-         | sort_by(.other_busy_cores // 0) | map(.[\$f])
+         | reverse | sort_by(.other_busy_cores // 0) | map(.[\$f])
          | map(select(. != null)) | first // empty" "$RESULTS"
 }
 
