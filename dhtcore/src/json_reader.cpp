@@ -115,12 +115,9 @@ bool JsonObjectReader::readTopObject(Status& status) {
     }
     std::string decodedKey;
     for (;;) {
-        if (!skipWhitespace() || text_[pos_] != '"') {
-            return false;
-        }
         std::string_view key;
         bool escaped = false;
-        if (!readString(key, escaped, true)) {
+        if (!readKey(key, escaped)) {
             return false;
         }
         if (escaped) {
@@ -139,10 +136,6 @@ bool JsonObjectReader::readTopObject(Status& status) {
             status = Status::DuplicateKey;
             return false;
         }
-        if (!skipWhitespace() || text_[pos_] != ':') {
-            return false;
-        }
-        ++pos_;
         if (!readValue(into, 1)) {
             return false;
         }
@@ -168,6 +161,8 @@ bool JsonObjectReader::readValue(Field* into, std::size_t base) {
     std::size_t depth = base;
     bool first = true;      // the value itself, not something inside it
     bool wantValue = true;  // else a value just ended
+    std::string_view nestedKey;  // keys of nested objects are not kept
+    bool nestedEscaped = false;
 
     for (;;) {
         if (wantValue) {
@@ -191,7 +186,7 @@ bool JsonObjectReader::readValue(Field* into, std::size_t base) {
                     ++pos_;
                     --depth;
                     wantValue = false;
-                } else if (c == '{' && !readKey()) {
+                } else if (c == '{' && !readKey(nestedKey, nestedEscaped)) {
                     return false;
                 }
                 continue;
@@ -236,17 +231,17 @@ bool JsonObjectReader::readValue(Field* into, std::size_t base) {
             return false;
         }
         ++pos_;
-        if (closers[depth - 1] == '}' && !readKey()) {
+        if (closers[depth - 1] == '}' && !readKey(nestedKey, nestedEscaped)) {
             return false;
         }
         wantValue = true;
     }
 }
 
-// A key inside a nested object and its colon; the key itself is not kept.
-bool JsonObjectReader::readKey() {
-    std::string_view key;
-    bool escaped = false;
+// An object's key (its raw characters, and whether they hold escapes) and
+// the colon after it.
+bool JsonObjectReader::readKey(std::string_view& key, bool& escaped) {
+    escaped = false;
     if (!skipWhitespace() || text_[pos_] != '"' || !readString(key, escaped, true) ||
         !skipWhitespace() || text_[pos_] != ':') {
         return false;

@@ -153,11 +153,7 @@ bool getSessionId(const JsonObjectReader& json, std::size_t field, const char* k
         why = std::string("malformed ") + key;
         return false;
     }
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'F') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
+    canonicalizeSessionId(out);
     return true;
 }
 
@@ -183,8 +179,8 @@ enum ClientField : std::size_t { kClientType, kClientRecipient, kClientBody };
 enum LinkField : std::size_t { kLinkV, kLinkT, kLinkNode, kLinkSender, kLinkRecipient,
                                kLinkType, kLinkBody };
 
-// One reader per thread: the reader holds no text between calls, and this
-// keeps its setup off the per-message path.
+// One reader per thread, so its setup stays off the per-message path; the
+// views it keeps into a text are read only within the parse of that text.
 JsonObjectReader& clientReader() {
     thread_local JsonObjectReader reader{"type", "recipientSessionId", "messageBody"};
     return reader;

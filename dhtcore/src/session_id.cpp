@@ -16,22 +16,6 @@ bool isHex(char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// What each position of a UUID v4 text may hold; checked for every id in
-// every relayed message, so one table lookup per character.
-enum : unsigned char { kAnyHex = 1, kDash = 2, kFour = 3, kVariant = 4 };
-struct SessionIdShape {
-    unsigned char at[kSessionIdLength];
-    constexpr SessionIdShape() : at() {
-        for (std::size_t i = 0; i < kSessionIdLength; ++i) {
-            at[i] = (i == 8 || i == 13 || i == 18 || i == 23) ? kDash
-                    : (i == 14)                               ? kFour
-                    : (i == 19)                               ? kVariant
-                                                              : kAnyHex;
-        }
-    }
-};
-constexpr SessionIdShape kShape;
-
 char toLowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Fills buf from the kernel CSPRNG. getrandom may return short counts for
@@ -120,34 +104,29 @@ bool isValidSessionId(std::string_view id) {
     if (id.size() != kSessionIdLength) {
         return false;
     }
-    for (std::size_t i = 0; i < kSessionIdLength; ++i) {
-        char c = id[i];
-        switch (kShape.at[i]) {
-            case kDash:
-                if (c != '-') return false;
-                break;
-            case kFour:
-                if (c != '4') return false;
-                break;
-            case kVariant: {
-                char v = toLowerAscii(c);
-                if (v != '8' && v != '9' && v != 'a' && v != 'b') return false;
-                break;
-            }
-            default:
-                if (!isHex(c)) return false;
-                break;
+    for (std::size_t i = 0; i < id.size(); ++i) {
+        bool dash = (i == 8 || i == 13 || i == 18 || i == 23);
+        if (dash ? id[i] != '-' : !isHex(id[i])) {
+            return false;
         }
     }
-    return true;
+    if (id[14] != '4') {
+        return false;
+    }
+    char variant = toLowerAscii(id[19]);
+    return variant == '8' || variant == '9' || variant == 'a' || variant == 'b';
 }
 
 std::string canonicalSessionId(std::string_view id) {
     std::string out(id);
-    for (char& c : out) {
+    canonicalizeSessionId(out);
+    return out;
+}
+
+void canonicalizeSessionId(std::string& id) {
+    for (char& c : id) {
         c = toLowerAscii(c);
     }
-    return out;
 }
 
 std::string nodePrefixOf(std::string_view sessionId) {

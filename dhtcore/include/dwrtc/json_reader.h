@@ -6,10 +6,9 @@
 //
 // The whole text is checked against RFC 8259 (the grammar, UTF-8, escapes,
 // surrogate pairs, nesting up to kMaxDepth), so a text is accepted exactly
-// when a strict JSON parser accepts it, with two differences that do not
-// change what the node reads: strings may hold U+0000 (the core keeps
-// lengths) but keys may not, and numbers are checked for their grammar, not
-// for overflow, except the integers the reader is asked for.
+// when a strict JSON parser accepts it: integers must fit in 64 bits and
+// reals in a double, strings may hold U+0000 (the core keeps lengths) but
+// keys may not, and a raw NUL byte is never accepted.
 //
 // Duplicate keys are refused for the keys the caller asks for, so that two
 // "type" fields cannot mean different things to different readers; other
@@ -63,7 +62,7 @@ private:
     bool readString(std::string_view& raw, bool& escaped, bool key);
     bool readNumber(Field* into);
     bool readLiteral(std::string_view word);
-    bool readKey();
+    bool readKey(std::string_view& key, bool& escaped);
     bool readTopObject(Status& status);
     static void decode(std::string_view raw, bool escaped, std::string& out);
 

@@ -34,6 +34,8 @@ bool isValidSessionId(std::string_view id);
 // A valid session id in canonical (lowercase) form; ids are compared as
 // strings, so every id that enters the core goes through this.
 std::string canonicalSessionId(std::string_view id);
+// The same in place, without a copy.
+void canonicalizeSessionId(std::string& id);
 
 // The node prefix a valid session id names (lowercase id[0..8) + id[9..13)),
 // or an empty string if id is not a valid session id.
