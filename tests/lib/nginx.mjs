@@ -305,7 +305,6 @@ export class NginxNode {
         this.dhtPorts = opts.dhtPorts;
         this.linkPorts = opts.linkPorts;
         this.prefix = mkdtempSync(join(tmpdir(), `dwrtc-${this.name}-`));
-        // workers run as "nobody" when the tests run as root
         chmodSync(this.prefix, 0o755);
         mkdirSync(join(this.prefix, 'tmp'));
         this.confPath = join(this.prefix, 'nginx.conf');
@@ -314,6 +313,12 @@ export class NginxNode {
             ? opts.conf.replaceAll('{{PREFIX}}', this.prefix)
             : nodeConfig({ ...opts, module: opts.module ?? MODULE,
                            prefix: this.prefix, workers: this.workers });
+        // As root, nginx's workers would run as "nobody", who cannot read
+        // web/ when the checkout lives in a private directory (a mktemp -d
+        // clone, say); like ci/demo.sh, run them as root too.
+        if (process.getuid?.() === 0 && !/^\s*user\s/m.test(this.conf)) {
+            this.conf = `user root;\n${this.conf}`;
+        }
         writeFileSync(this.confPath, this.conf);
         this.master = null;
         this.pids = new Set();     // every nginx pid seen, for stop checks
