@@ -130,6 +130,20 @@ int dwrtc_options_set_dht_rate_limits(dwrtc_options* opt, long per_ip, long tota
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_network_key(dwrtc_options* opt, const char* secret, size_t len) {
+    if (!opt || !secret || len < dwrtc::kMinNetworkKeyLength) return DWRTC_EINVAL;
+    return guarded([&] {
+        opt->config.networkKey.assign(secret, len);
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_options_set_link_handshake_timeout(dwrtc_options* opt, unsigned ms) {
+    if (!opt || ms == 0) return DWRTC_EINVAL;
+    opt->config.linkHandshakeMs = ms;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_link_idle_timeout(dwrtc_options* opt, unsigned seconds) {
     if (!opt || seconds == 0) return DWRTC_EINVAL;
     opt->config.linkIdleSeconds = seconds;

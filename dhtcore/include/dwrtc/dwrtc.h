@@ -25,8 +25,10 @@
  *     dwrtc_node_stop() and dwrtc_node_destroy(), which join the core's
  *     threads. The core runs its own threads between start and stop.
  *
- *   - Session ids are DWRTC_SESSION_ID_LEN (36) ASCII characters, a UUID v4
- *     string. They are not NUL-terminated unless a function says so.
+ *   - Session ids are DWRTC_SESSION_ID_LEN (49) ASCII characters: the
+ *     node's id (32 hex digits), a dash, 16 random hex digits. Clients treat
+ *     them as opaque strings. They are not NUL-terminated unless a function
+ *     says so.
  *
  *   - Data handed to drain callbacks is valid only for the duration of the
  *     callback; copy what you keep.
@@ -106,6 +108,20 @@ int dwrtc_options_set_queue_limit(dwrtc_options *opt, size_t messages);
 int dwrtc_options_set_dht_rate_limits(dwrtc_options *opt, long per_ip,
                                       long total);
 
+/*
+ * Makes the node a member of a private network: only nodes that hold the
+ * same secret (at least 16 bytes, from a file the operator keeps) can find
+ * its record in the DHT or open a link to it, and it accepts links from no
+ * other node. Without it the node is on the open network.
+ */
+int dwrtc_options_set_network_key(dwrtc_options *opt, const char *secret,
+                                  size_t len);
+
+/* Milliseconds a node-to-node link may take from accept to a proven hello
+ * before it is closed (default 5000). */
+int dwrtc_options_set_link_handshake_timeout(dwrtc_options *opt,
+                                             unsigned ms);
+
 /* Seconds an unused node-to-node link stays open. */
 int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);
 
@@ -125,8 +141,8 @@ void dwrtc_node_destroy(dwrtc_node *node);
 unsigned dwrtc_node_dht_port(const dwrtc_node *node);
 unsigned dwrtc_node_link_port(const dwrtc_node *node);
 
-/* The node's id prefix (12 lowercase hex characters, the first 12 of every
- * session id on this node), NUL-terminated; valid while the node lives. */
+/* The node's id (32 lowercase hex characters, the first 32 of every session
+ * id on this node), NUL-terminated; valid while the node lives. */
 const char *dwrtc_node_id(const dwrtc_node *node);
 
 /* An eventfd, valid from create() to destroy(), that becomes readable when
@@ -134,8 +150,8 @@ const char *dwrtc_node_id(const dwrtc_node *node);
  * dwrtc_node_drain() when it fires. Never read or close it yourself. */
 int dwrtc_node_event_fd(const dwrtc_node *node);
 
-/* Opens a session on this node and writes its new id (36 characters, not
- * NUL-terminated) into id. */
+/* Opens a session on this node and writes its new id (DWRTC_SESSION_ID_LEN
+ * characters, not NUL-terminated) into id. */
 int dwrtc_session_open(dwrtc_node *node, char id[DWRTC_SESSION_ID_LEN]);
 
 /* Closes a session: later messages to it get "not found". Messages that were

@@ -12,6 +12,9 @@
 
 namespace dwrtc {
 
+// A private network's secret is at least this long (bytes).
+constexpr std::size_t kMinNetworkKeyLength = 16;
+
 struct NodeConfig {
     unsigned dhtPortFrom = 4222, dhtPortTo = 4229;    // 0-0: the system picks
     unsigned linkPortFrom = 4230, linkPortTo = 4237;  // 0-0: the system picks
@@ -23,6 +26,10 @@ struct NodeConfig {
     long dhtPerIpRequestLimit = 0;  // 0: OpenDHT default, -1: none
     long dhtTotalRequestLimit = 0;
     unsigned linkIdleSeconds = 60;
+    // Accept to proven hello, at most; then the link is closed.
+    unsigned linkHandshakeMs = 5000;
+    // Shared secret of a private network; empty: the open network.
+    std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
 };
 
@@ -50,7 +57,7 @@ public:
     // nodes can reach its sessions.
     bool published() const;
 
-    const std::string& id() const;  // 12 hex characters, valid after start()
+    const std::string& id() const;  // 32 hex characters, valid after start()
     unsigned dhtPort() const;
     unsigned linkPort() const;
     int eventFd() const;
