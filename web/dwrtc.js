@@ -131,26 +131,27 @@ export function signalUrl(url, base = globalThis.location?.href) {
 }
 
 /**
- * The node part of a session id: its first 12 hex digits. Sessions on the
- * same DWRTC node (nginx worker) share it.
+ * The node part of a session id: its 32 hex digits before the dash.
+ * Sessions on the same DWRTC node (nginx worker) share it.
  *
  * @param {string} sessionId
  * @returns {string}
  */
 export function nodeIdOf(sessionId) {
-    return String(sessionId).replace(/-/g, '').slice(0, 12);
+    return String(sessionId).slice(0, 32).toLowerCase();
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SESSION_ID = /^[0-9a-f]{32}-[0-9a-f]{16}$/i;
 
 /**
- * True if `text` has the form of a session id (a UUID).
+ * True if `text` has the form of a session id: the node's id (32 hex
+ * digits), a dash, 16 random hex digits.
  *
  * @param {string} text
  * @returns {boolean}
  */
 export function isSessionId(text) {
-    return typeof text === 'string' && UUID.test(text);
+    return typeof text === 'string' && SESSION_ID.test(text);
 }
 
 /**

@@ -1,9 +1,15 @@
 #include "link_service.h"
 
 #include <libwebsockets.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <cstddef>
 #include <cstring>
+#include <stdexcept>
 
 #include "dwrtc/dwrtc.h"
 
@@ -15,13 +21,20 @@ constexpr const char* kProtocolName = "dwrtc-link";
 // A link message carries many frames; more than this from one peer is not a
 // DWRTC node talking and the link is dropped.
 constexpr std::size_t kMaxLinkMessage = 16 * 1024 * 1024;
+// Until its peer is proven a link carries only the hello (about 1.2 KB).
+constexpr std::size_t kMaxUnprovenMessage = 4096;
+// The channel binding: a TLS 1.3 exporter (RFC 8446 section 7.5) with a
+// label of our own, as tls-exporter channel bindings are made (RFC 9266).
+constexpr const char* kBindingLabel = "EXPORTER-dwrtc-link-v2";
+constexpr std::size_t kBindingLength = 32;
 // Frames are packed into one WebSocket message up to about this size.
 constexpr std::size_t kWriteBatch = 256 * 1024;
 
 int linkCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, std::size_t len);
 
 const lws_protocols kProtocols[] = {
-    {kProtocolName, linkCallback, 0, 64 * 1024, 0, nullptr, 0},
+    // rx_buffer_size is allocated per link, unproven ones too: 16 KiB.
+    {kProtocolName, linkCallback, 0, 16 * 1024, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
@@ -33,12 +46,65 @@ int linkCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, st
     lws_context* ctx = lws_get_context(wsi);
     auto* service = ctx ? static_cast<LinkService*>(lws_context_user(ctx)) : nullptr;
     if (service) {
-        int r = service->handle(wsi, reason, in, len);
+        int r = service->handle(wsi, reason, user, in, len);
         if (r != 0) {
             return r;
         }
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+struct PkeyFree {
+    void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct X509Free {
+    void operator()(X509* x) const { X509_free(x); }
+};
+struct BioFree {
+    void operator()(BIO* b) const { BIO_free(b); }
+};
+
+std::string bioText(BIO* bio) {
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio, &data);
+    return len > 0 ? std::string(data, static_cast<std::size_t>(len)) : std::string();
+}
+
+// A self-signed P-256 certificate for the link listener, made at start. TLS
+// here gives secrecy and integrity; who a peer is comes from the signed
+// hello bound to the session (trust.h), so no one checks this certificate.
+void makeTlsCredentials(std::string& certificatePem, std::string& keyPem) {
+    std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_EC_gen("P-256"));
+    std::unique_ptr<X509, X509Free> cert(X509_new());
+    if (!key || !cert) {
+        throw std::runtime_error("making the link TLS key failed");
+    }
+    unsigned char serial[16];
+    RAND_bytes(serial, sizeof serial);
+    serial[0] &= 0x7f;
+    BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
+    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
+    BN_free(bn);
+    X509_set_version(cert.get(), 2);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
+    X509_NAME* name = X509_get_subject_name(cert.get());
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("dwrtc-link"), -1, -1, 0);
+    X509_set_issuer_name(cert.get(), name);
+    X509_set_pubkey(cert.get(), key.get());
+    if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0) {
+        throw std::runtime_error("signing the link TLS certificate failed");
+    }
+    std::unique_ptr<BIO, BioFree> certBio(BIO_new(BIO_s_mem()));
+    std::unique_ptr<BIO, BioFree> keyBio(BIO_new(BIO_s_mem()));
+    if (!certBio || !keyBio || PEM_write_bio_X509(certBio.get(), cert.get()) != 1 ||
+        PEM_write_bio_PrivateKey_traditional(keyBio.get(), key.get(), nullptr, nullptr, 0,
+                                             nullptr, nullptr) != 1) {
+        throw std::runtime_error("writing the link TLS certificate failed");
+    }
+    certificatePem = bioText(certBio.get());
+    keyPem = bioText(keyBio.get());
 }
 
 }  // namespace
@@ -65,12 +131,23 @@ bool LinkService::start(LinkEvents* events) {
     // print to the host's stderr; this node logs what matters itself.
     lws_set_log_level(0, nullptr);
 
+    try {
+        makeTlsCredentials(tlsCertificate_, tlsKey_);
+    } catch (const std::exception& e) {
+        log_(DWRTC_LOG_ERROR, e.what());
+        return false;
+    }
+
     lws_context_creation_info info;
     std::memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.user = this;
     info.protocols = kProtocols;
+    // lws's own deadline for the TCP, TLS and HTTP upgrade steps; ours, in
+    // closeOverdue(), runs from there to the proven hello.
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(config_.handshakeTimeout);
+    info.timeout_secs = static_cast<unsigned>(std::max<long long>(1, seconds.count()));
     context_ = lws_create_context(&info);
     if (!context_) {
         log_(DWRTC_LOG_ERROR, "creating the link service (libwebsockets context) failed");
@@ -85,7 +162,13 @@ bool LinkService::start(LinkEvents* events) {
         vinfo.iface = iface;
         vinfo.protocols = kProtocols;
         vinfo.vhost_name = "dwrtc-link";
-        vinfo.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+        vinfo.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        vinfo.server_ssl_cert_mem = tlsCertificate_.data();
+        vinfo.server_ssl_cert_mem_len = static_cast<unsigned>(tlsCertificate_.size());
+        vinfo.server_ssl_private_key_mem = tlsKey_.data();
+        vinfo.server_ssl_private_key_mem_len = static_cast<unsigned>(tlsKey_.size());
+        // The server's and the client's TLS contexts get TLS 1.3 as their
+        // lowest version in the LOAD_EXTRA callbacks (see handle()).
         vhost_ = lws_create_vhost(context_, &vinfo);
         if (vhost_) {
             int bound = lws_get_vhost_listen_port(vhost_);
@@ -178,6 +261,7 @@ void LinkService::runPosted() {
 }
 
 void LinkService::tick() {
+    closeOverdue();
     if (events_) {
         events_->onTick();
     }
@@ -206,6 +290,10 @@ LinkId LinkService::connect(const std::string& host, unsigned port) {
     ci.protocol = kProtocolName;
     ci.local_protocol_name = kProtocolName;
     ci.ietf_version_or_minus_one = -1;
+    // TLS always; the certificate is not what proves the peer (the signed
+    // hello is), so lws is told to take any.
+    ci.ssl_connection = LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE |
+                        LCCSCF_ALLOW_EXPIRED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
     ci.opaque_user_data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(id));
     ci.pwsi = &raw->wsi;
     // A failure inside this call is answered by the return value alone, not
@@ -244,9 +332,58 @@ void LinkService::close(LinkId id) {
     }
 }
 
-bool LinkService::isOpen(LinkId id) const {
+void LinkService::setProven(LinkId id) {
     auto it = links_.find(id);
-    return it != links_.end() && it->second->open;
+    if (it == links_.end() || it->second->proven) {
+        return;
+    }
+    it->second->proven = true;
+    if (!it->second->outbound) {
+        --unprovenInbound_;
+    }
+}
+
+std::string LinkService::peerAddress(LinkId id) const {
+    auto it = links_.find(id);
+    return it == links_.end() ? std::string() : it->second->peer;
+}
+
+// Links whose peer has not proven itself in time are closed: an unproven
+// peer may hold a little memory for a few seconds, no more.
+void LinkService::closeOverdue() {
+    auto now = std::chrono::steady_clock::now();
+    for (auto& [id, link] : links_) {
+        if (!link->proven && !link->closing && now - link->started > config_.handshakeTimeout) {
+            log_(DWRTC_LOG_INFO, "closing a node link " + std::string(link->outbound ? "to " : "from ") +
+                                     link->peer + ": no proven hello within " +
+                                     std::to_string(config_.handshakeTimeout.count()) + " ms");
+            link->closing = true;
+            if (link->wsi) {
+                lws_callback_on_writable(link->wsi);
+            }
+        }
+    }
+}
+
+// TLS and WebSocket are up: check what TLS gave, take the channel binding.
+bool LinkService::opened(lws* wsi, Link& link) {
+    char peer[64] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    link.peer = peer;
+    SSL* ssl = lws_get_ssl(wsi);
+    unsigned char binding[kBindingLength];
+    if (!ssl || SSL_version(ssl) != TLS1_3_VERSION ||
+        SSL_export_keying_material(ssl, binding, sizeof binding, kBindingLabel,
+                                   std::strlen(kBindingLabel), nullptr, 0, 0) != 1) {
+        log_(DWRTC_LOG_INFO, "closing a node link with " + link.peer + ": not TLS 1.3");
+        return false;
+    }
+    link.open = true;
+    if (events_) {
+        events_->onLinkOpen(link.id, link.outbound,
+                            std::string_view(reinterpret_cast<const char*>(binding), sizeof binding));
+    }
+    return true;
 }
 
 LinkService::Link* LinkService::linkOf(lws* wsi) {
@@ -260,6 +397,9 @@ void LinkService::closed(lws* wsi, bool opened) {
         return;
     }
     bool outbound = it->second->outbound;
+    if (!outbound && !it->second->proven) {
+        --unprovenInbound_;
+    }
     LinkId id = it->first;
     links_.erase(it);
     if (events_ && id != connecting_) {
@@ -269,7 +409,12 @@ void LinkService::closed(lws* wsi, bool opened) {
 
 int LinkService::writeSome(Link& link) {
     if (link.closing) {
-        lws_close_reason(link.wsi, LWS_CLOSE_STATUS_NORMAL, nullptr, 0);
+        // A proven peer gets a proper close. An unproven one is cut off at
+        // once: a close handshake would have lws read (and throw away)
+        // whatever it still sends for seconds.
+        if (link.proven) {
+            lws_close_reason(link.wsi, LWS_CLOSE_STATUS_NORMAL, nullptr, 0);
+        }
         return -1;
     }
     if (link.outbox.empty()) {
@@ -309,24 +454,88 @@ int LinkService::writeSome(Link& link) {
     return 0;
 }
 
-int LinkService::handle(lws* wsi, int reason, void* in, std::size_t len) {
+int LinkService::receive(lws* wsi, Link& link, const char* data, std::size_t len) {
+    // The limit holds for what the frame header declares, not only for what
+    // has arrived: a peer that announces more is cut off before it sends it.
+    std::size_t limit = link.proven ? kMaxLinkMessage : kMaxUnprovenMessage;
+    std::size_t declared = link.rx.size() + len + lws_remaining_packet_payload(wsi);
+    if (declared > limit) {
+        log_(link.proven ? DWRTC_LOG_WARN : DWRTC_LOG_INFO,
+             "closing a node link with " + link.peer + ": a message of more than " +
+                 std::to_string(limit) + " bytes" + (link.proven ? "" : " before its hello"));
+        if (link.proven) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, nullptr, 0);
+        }
+        return -1;
+    }
+    link.rx.append(data, len);
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) {
+        return 0;
+    }
+    std::string message;
+    message.swap(link.rx);
+    if (!link.proven) {
+        // What an unproven peer sent is not kept once it has been read.
+        link.rx.shrink_to_fit();
+    }
+    LinkId id = link.id;
+    std::size_t start = 0;
+    while (start <= message.size() && events_) {
+        std::size_t end = message.find('\n', start);
+        if (end == std::string::npos) {
+            end = message.size();
+        }
+        if (end > start) {
+            events_->onLinkFrame(id, std::string_view(message).substr(start, end - start));
+            // The router may have closed the link while handling it.
+            auto it = links_.find(id);
+            if (it == links_.end() || it->second->closing) {
+                break;
+            }
+        }
+        start = end + 1;
+    }
+    return 0;
+}
+
+int LinkService::handle(lws* wsi, int reason, void* user, void* in, std::size_t len) {
     switch (reason) {
         case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
             runPosted();
             return 0;
 
+        case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
+            // user is the SSL_CTX: links speak TLS 1.3 and nothing older, so
+            // every link has an exporter fit for channel binding.
+            if (user && SSL_CTX_set_min_proto_version(static_cast<SSL_CTX*>(user),
+                                                      TLS1_3_VERSION) != 1) {
+                return 1;
+            }
+            return 0;
+
+        case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+            // user is the X509_STORE_CTX. Any certificate will do: the peer
+            // proves itself in its hello, bound to this TLS session.
+            X509_STORE_CTX_set_error(static_cast<X509_STORE_CTX*>(user), X509_V_OK);
+            return 0;
+
         case LWS_CALLBACK_ESTABLISHED: {
+            if (unprovenInbound_ >= config_.maxUnprovenLinks) {
+                log_(DWRTC_LOG_INFO, "refusing a node link: " +
+                                         std::to_string(unprovenInbound_) +
+                                         " links are still to prove who they are");
+                return -1;
+            }
             auto link = std::make_unique<Link>();
             LinkId id = nextId_++;
             link->id = id;
             link->wsi = wsi;
-            link->open = true;
             lws_set_opaque_user_data(wsi, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)));
+            Link* raw = link.get();
             links_.emplace(id, std::move(link));
-            if (events_) {
-                events_->onLinkOpen(id, false);
-            }
-            return 0;
+            ++unprovenInbound_;
+            return opened(wsi, *raw) ? 0 : -1;
         }
 
         case LWS_CALLBACK_CLIENT_ESTABLISHED: {
@@ -335,9 +544,8 @@ int LinkService::handle(lws* wsi, int reason, void* in, std::size_t len) {
                 return -1;
             }
             link->wsi = wsi;
-            link->open = true;
-            if (events_) {
-                events_->onLinkOpen(link->id, true);
+            if (!opened(wsi, *link)) {
+                return -1;
             }
             if (!link->outbox.empty() || link->closing) {
                 lws_callback_on_writable(wsi);
@@ -359,34 +567,7 @@ int LinkService::handle(lws* wsi, int reason, void* in, std::size_t len) {
             if (!link) {
                 return -1;
             }
-            if (link->rx.size() + len > kMaxLinkMessage) {
-                log_(DWRTC_LOG_WARN, "node link sent an oversized message; closing it");
-                lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, nullptr, 0);
-                return -1;
-            }
-            link->rx.append(static_cast<const char*>(in), len);
-            if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) {
-                return 0;
-            }
-            std::string message;
-            message.swap(link->rx);
-            LinkId id = link->id;
-            std::size_t start = 0;
-            while (start <= message.size() && events_) {
-                std::size_t end = message.find('\n', start);
-                if (end == std::string::npos) {
-                    end = message.size();
-                }
-                if (end > start) {
-                    events_->onLinkFrame(id, std::string_view(message).substr(start, end - start));
-                    // The router may have closed the link while handling it.
-                    if (links_.find(id) == links_.end()) {
-                        break;
-                    }
-                }
-                start = end + 1;
-            }
-            return 0;
+            return receive(wsi, *link, static_cast<const char*>(in), len);
         }
 
         case LWS_CALLBACK_SERVER_WRITEABLE:

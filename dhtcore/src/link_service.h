@@ -1,9 +1,13 @@
-// LinkService: the libwebsockets side of node-to-node links. One service
-// thread owns the lws context, the link listener and every link; other
-// threads reach it only through post().
+// LinkService: the libwebsockets side of node-to-node links, WebSocket over
+// TLS 1.3. One service thread owns the lws context, the link listener and
+// every link; other threads reach it only through post(). It hands each
+// link's channel binding to its events and keeps a link that has not been
+// proven (see trust.h) small and short-lived: few bytes, a deadline, a cap
+// on how many there are at once.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -29,7 +33,9 @@ using LinkId = std::uint64_t;
 class LinkEvents {
 public:
     virtual ~LinkEvents() = default;
-    virtual void onLinkOpen(LinkId id, bool outbound) = 0;
+    // The TLS and WebSocket handshakes are done. binding is the TLS session's
+    // channel binding: both ends of one session see the same bytes.
+    virtual void onLinkOpen(LinkId id, bool outbound, std::string_view binding) = 0;
     // One frame of the link protocol (a JSON object as text).
     virtual void onLinkFrame(LinkId id, std::string_view frame) = 0;
     // The link is gone; opened says whether it ever got connected.
@@ -42,6 +48,10 @@ struct LinkServiceConfig {
     unsigned portFrom = 4230;
     unsigned portTo = 4237;
     std::string bindAddress = "0.0.0.0";
+    // From accept (or connect) to setProven(), at most.
+    std::chrono::milliseconds handshakeTimeout{5000};
+    // Inbound links not yet proven, at most, at once; more are refused.
+    std::size_t maxUnprovenLinks = 64;
 };
 
 // start(), stop() and post() from any one owner thread (post from any
@@ -68,10 +78,13 @@ public:
     // Queues one frame; frames go out in order, several per WebSocket message.
     void send(LinkId id, std::string frame);
     void close(LinkId id);
-    bool isOpen(LinkId id) const;
+    // The peer proved who it is: lift the limits of an unproven link.
+    void setProven(LinkId id);
+    // The peer's address, for log lines ("" once the link is gone).
+    std::string peerAddress(LinkId id) const;
 
     // lws protocol callback; public so the C callback can reach it.
-    int handle(lws* wsi, int reason, void* in, std::size_t len);
+    int handle(lws* wsi, int reason, void* user, void* in, std::size_t len);
     void tick();
 
     struct TickTimer;
@@ -83,6 +96,9 @@ private:
         bool outbound = false;
         bool open = false;
         bool closing = false;
+        bool proven = false;
+        std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+        std::string peer;  // address, for log lines
         std::deque<std::string> outbox;
         std::string rx;
     };
@@ -92,6 +108,13 @@ private:
     Link* linkOf(lws* wsi);
     void closed(lws* wsi, bool opened);
     int writeSome(Link& link);
+    int receive(lws* wsi, Link& link, const char* data, std::size_t len);
+    bool opened(lws* wsi, Link& link);
+    void closeOverdue();
+
+    // This node's TLS certificate and key (PEM), made at start().
+    std::string tlsCertificate_;
+    std::string tlsKey_;
 
     LinkServiceConfig config_;
     LogFn log_;
@@ -110,6 +133,7 @@ private:
     LinkId nextId_ = 1;
     LinkId connecting_ = 0;  // link being set up inside connect()
     std::unordered_map<LinkId, std::unique_ptr<Link>> links_;
+    std::size_t unprovenInbound_ = 0;
     std::unique_ptr<TickTimer> timer_;
     std::vector<unsigned char> writeBuffer_;
 };

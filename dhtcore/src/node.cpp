@@ -65,7 +65,15 @@ bool Node::start() {
     dc.bootstrap = d.config.bootstrap;
     dc.perIpRequestLimit = d.config.dhtPerIpRequestLimit;
     dc.totalRequestLimit = d.config.dhtTotalRequestLimit;
-    d.directory = std::make_unique<NodeDirectory>(dc, log);
+    dc.networkKey = d.config.networkKey;
+    std::shared_ptr<const NodeIdentity> identity;
+    try {
+        identity = NodeIdentity::make();
+    } catch (const std::exception& e) {
+        log(DWRTC_LOG_ERROR, std::string("making the node's key failed: ") + e.what());
+        return false;
+    }
+    d.directory = std::make_unique<NodeDirectory>(dc, identity, log);
     if (!d.directory->start()) {
         d.directory.reset();
         return false;
@@ -76,12 +84,14 @@ bool Node::start() {
     lc.portFrom = d.config.linkPortFrom;
     lc.portTo = d.config.linkPortTo;
     lc.bindAddress = d.config.bindAddress;
+    lc.handshakeTimeout = std::chrono::milliseconds(d.config.linkHandshakeMs);
     d.links = std::make_unique<LinkService>(lc, log);
 
     RouterConfig rc;
     rc.queueLimit = d.config.queueLimit;
     rc.linkIdleTimeout = std::chrono::seconds(d.config.linkIdleSeconds);
-    d.router = std::make_unique<Router>(rc, d.id, *d.links, *d.directory, d.host, log);
+    rc.networkKey = d.config.networkKey;
+    d.router = std::make_unique<Router>(rc, identity, *d.links, *d.directory, d.host, log);
 
     if (!d.links->start(d.router.get())) {
         d.router.reset();
@@ -95,7 +105,7 @@ bool Node::start() {
     if (host.find(':') != std::string::npos && host.front() != '[') {
         host = "[" + host + "]";
     }
-    d.directory->publish({"ws://" + host + ":" + std::to_string(d.links->port())});
+    d.directory->publish({"wss://" + host + ":" + std::to_string(d.links->port())});
     d.running = true;
     return true;
 }

@@ -14,10 +14,7 @@ namespace dwrtc {
 
 namespace {
 
-// Our nodes only talk to nodes of this network, never to the public OpenDHT
-// network, even when an operator bootstraps through a wrong address.
-constexpr dht::NetId kNetworkId = 0x44575254;  // "DWRT"
-constexpr int kRecordVersion = 1;
+constexpr int kRecordVersion = 2;
 // How long stop() waits for the withdrawal to be stored before leaving.
 constexpr auto kWithdrawWait = std::chrono::milliseconds(1000);
 
@@ -43,27 +40,36 @@ bool splitHostPort(const std::string& hostPort, std::string& host, std::string& 
 
 }  // namespace
 
-NodeDirectory::NodeDirectory(DirectoryConfig config, LogFn log)
-    : config_(std::move(config)), log_(std::move(log)) {}
+std::shared_ptr<const NodeIdentity> NodeIdentity::make() {
+    auto identity = dht::crypto::generateIdentity("dwrtc-node", {}, 2048);
+    dht::Blob pem = identity.first->serialize();
+    auto made = std::make_shared<NodeIdentity>(NodeIdentity{
+        identity.first, identity.second,
+        NodeKey::fromPem(std::string_view(reinterpret_cast<const char*>(pem.data()),
+                                          pem.size()))});
+    return made;
+}
+
+NodeDirectory::NodeDirectory(DirectoryConfig config, std::shared_ptr<const NodeIdentity> identity,
+                             LogFn log)
+    : config_(std::move(config)), identity_(std::move(identity)), log_(std::move(log)) {}
 
 NodeDirectory::~NodeDirectory() { stop(); }
 
-std::string NodeDirectory::recordKey(const std::string& prefix) { return "dwrtc/node/" + prefix; }
+std::string NodeDirectory::recordKey(const std::string& prefix) const {
+    return nodeRecordName(config_.networkKey, prefix);
+}
 
 bool NodeDirectory::start() {
-    // A fresh identity per start keeps node ids unique among live nodes,
-    // also while old and new nginx workers overlap during a reload. RSA, not
-    // EC: with Debian's OpenDHT 2.4 values signed by an EC identity fail
-    // verification on every reader (they are silently dropped), while a
-    // 2048-bit RSA key takes tens of milliseconds to make and works.
-    auto identity = dht::crypto::generateIdentity("dwrtc-node", {}, 2048);
-    dht::InfoHash keyId = identity.first->getPublicKey().getId();
-    prefix_ = nodePrefixFromBytes(keyId.data(), keyId.size());
+    prefix_ = identity_->key.id();
 
     dht::DhtRunner::Config config;
     config.threaded = true;
-    config.dht_config.id = identity;
-    config.dht_config.node_config.network = kNetworkId;
+    config.dht_config.id = {identity_->dhtKey, identity_->dhtCertificate};
+    // Our nodes only talk to nodes of their own network, never to the
+    // public OpenDHT network, even when bootstrapped through a wrong address.
+    config.dht_config.node_config.network =
+        config_.networkKey.empty() ? kOpenNetworkId : privateNetworkId(config_.networkKey);
     config.dht_config.node_config.max_req_per_sec = config_.totalRequestLimit;
     config.dht_config.node_config.max_peer_req_per_sec = config_.perIpRequestLimit;
 
@@ -258,12 +264,15 @@ void NodeDirectory::lookup(const std::string& prefix, LookupDone done) {
             log(DWRTC_LOG_DEBUG, "lookup of " + prefix + ": ignoring an unsigned value");
             return true;
         }
-        // Only the node itself can sign its record: its key's id starts with
-        // the prefix. Anything else under this key is ignored.
-        dht::InfoHash owner = v->owner->getId();
-        if (nodePrefixFromBytes(owner.data(), owner.size()) != prefix) {
-            log(DWRTC_LOG_DEBUG, "lookup of " + prefix + ": ignoring a value signed by " +
-                                     owner.toString());
+        // Only the node itself can sign its record: the node id is the hash
+        // of its key. Anything else under this key is ignored.
+        dht::Blob owner;
+        v->owner->pack(owner);
+        std::string ownerId = nodeIdOfPublicKey(
+            std::string_view(reinterpret_cast<const char*>(owner.data()), owner.size()));
+        if (ownerId != prefix) {
+            log(DWRTC_LOG_DEBUG, "lookup of " + prefix + ": ignoring a value signed by node " +
+                                     ownerId);
             return true;
         }
         NodeRecord rec;

@@ -14,13 +14,35 @@
 #include <string>
 #include <vector>
 
+#include "dwrtc/trust.h"
+
 namespace dht {
 class DhtRunner;
-}
+namespace crypto {
+class PrivateKey;
+class Certificate;
+}  // namespace crypto
+}  // namespace dht
 
 namespace dwrtc {
 
-// Where a node can be reached: its id prefix and link URLs ("ws://h:p").
+// The key pair a node proves itself with, made fresh at every start so old
+// and new nginx workers never share one during a reload. Held in the two
+// forms its users need: OpenDHT's, which signs the node's DHT record, and
+// NodeKey, which signs its link hellos. Immutable once made; any thread.
+struct NodeIdentity {
+    std::shared_ptr<dht::crypto::PrivateKey> dhtKey;
+    std::shared_ptr<dht::crypto::Certificate> dhtCertificate;
+    NodeKey key;
+
+    // A new 2048-bit RSA identity. RSA, not EC: with Debian's OpenDHT 2.4
+    // values signed by an EC identity fail verification on every reader
+    // (they are silently dropped); a 2048-bit RSA key takes tens of
+    // milliseconds to make.
+    static std::shared_ptr<const NodeIdentity> make();
+};
+
+// Where a node can be reached: its id and link URLs ("wss://h:p").
 struct NodeRecord {
     std::string prefix;
     std::vector<std::string> links;
@@ -33,6 +55,7 @@ struct DirectoryConfig {
     std::vector<std::string> bootstrap;  // "host:port"
     long perIpRequestLimit = 0;          // 0: OpenDHT default, -1: none
     long totalRequestLimit = 0;
+    std::string networkKey;              // a private network's secret, or empty
 };
 
 using LogFn = std::function<void(int level, std::string line)>;
@@ -79,13 +102,13 @@ class NodeDirectory {
 public:
     using LookupDone = std::function<void(std::optional<NodeRecord>)>;
 
-    NodeDirectory(DirectoryConfig config, LogFn log);
+    NodeDirectory(DirectoryConfig config, std::shared_ptr<const NodeIdentity> identity,
+                  LogFn log);
     ~NodeDirectory();
     NodeDirectory(const NodeDirectory&) = delete;
     NodeDirectory& operator=(const NodeDirectory&) = delete;
 
-    // Makes a fresh identity (so old and new nginx workers never share one),
-    // binds the first free UDP port of the range and joins the network.
+    // Binds the first free UDP port of the range and joins the network.
     // Returns false, after logging why, if no port could be bound.
     bool start();
 
@@ -105,15 +128,17 @@ public:
     void ensurePublished();
     bool published() const { return publishState_.load() == kStored; }
 
-    // Finds the live record of the node with this prefix. The callback gets
-    // nullopt when no record signed by that node exists or it was withdrawn.
+    // Finds the live record of the node with this id. The callback gets
+    // nullopt when no record signed by that node's key exists or it was
+    // withdrawn.
     void lookup(const std::string& prefix, LookupDone done);
 
 private:
-    static std::string recordKey(const std::string& prefix);
+    std::string recordKey(const std::string& prefix) const;
     std::string encodeRecord(const std::vector<std::string>& links, bool gone) const;
 
     DirectoryConfig config_;
+    std::shared_ptr<const NodeIdentity> identity_;
     LogFn log_;
     std::unique_ptr<dht::DhtRunner> runner_;
     std::string prefix_;

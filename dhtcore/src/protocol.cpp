@@ -5,6 +5,7 @@
 
 #include "dwrtc/json_reader.h"
 #include "dwrtc/session_id.h"
+#include "hex.h"
 #include "utf8.h"
 
 namespace dwrtc {
@@ -157,6 +158,20 @@ bool getSessionId(const JsonObjectReader& json, std::size_t field, const char* k
     return true;
 }
 
+// Reads a string field of lowercase hex into out as bytes.
+bool getHex(const JsonObjectReader& json, std::size_t field, const char* key, std::string& out,
+            std::string& why) {
+    std::string text;
+    if (!getString(json, field, key, text, why)) {
+        return false;
+    }
+    if (text.empty() || !fromHex(text, out)) {
+        why = std::string("\"") + key + "\" must be lowercase hex";
+        return false;
+    }
+    return true;
+}
+
 // Reads a message type: non-empty and not reserved for the node.
 bool getType(const JsonObjectReader& json, std::size_t field, const char* key, std::string& out,
              std::string& why) {
@@ -177,7 +192,7 @@ bool getType(const JsonObjectReader& json, std::size_t field, const char* key, s
 // Fields of the client message and of link frames, by index.
 enum ClientField : std::size_t { kClientType, kClientRecipient, kClientBody };
 enum LinkField : std::size_t { kLinkV, kLinkT, kLinkNode, kLinkSender, kLinkRecipient,
-                               kLinkType, kLinkBody };
+                               kLinkType, kLinkBody, kLinkKey, kLinkProof, kLinkNet };
 
 // One reader per thread, so its setup stays off the per-message path; the
 // views it keeps into a text are read only within the parse of that text.
@@ -187,7 +202,8 @@ JsonObjectReader& clientReader() {
 }
 
 JsonObjectReader& linkReader() {
-    thread_local JsonObjectReader reader{"v", "t", "node", "sender", "recipient", "type", "body"};
+    thread_local JsonObjectReader reader{"v",    "t",    "node", "sender", "recipient",
+                                         "type", "body", "key",  "proof",  "net"};
     return reader;
 }
 
@@ -243,12 +259,18 @@ std::string serializeWelcome(std::string_view id) {
     return ObjectWriter(id.size()).field("type", "WebSocketIdMessage").field("id", id).done();
 }
 
-std::string serializeLinkHello(std::string_view node) {
-    return ObjectWriter(node.size())
-        .field("v", kLinkProtocolVersion)
+std::string serializeLinkHello(std::string_view node, const LinkProof& proof) {
+    ObjectWriter out(node.size() + 2 * (proof.key.size() + proof.signature.size() +
+                                        proof.networkMac.size()));
+    out.field("v", kLinkProtocolVersion)
         .field("t", "hello")
         .field("node", node)
-        .done();
+        .field("key", toHex(proof.key))
+        .field("proof", toHex(proof.signature));
+    if (!proof.networkMac.empty()) {
+        out.field("net", toHex(proof.networkMac));
+    }
+    return out.done();
 }
 
 std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
@@ -287,24 +309,9 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
     }
     std::int64_t version = json.integer(kLinkV);
     if (version != kLinkProtocolVersion) {
-        // Filled as far as they can be so the caller can log who speaks
-        // which version; the rest of a newer frame may mean anything.
-        bool fits = version >= std::numeric_limits<int>::min() &&
-                    version <= std::numeric_limits<int>::max();
-        out.version = fits ? static_cast<int>(version) : -1;
-        std::string t;
-        std::string node;
-        std::string ignored;
-        if (getString(json, kLinkT, "t", t, ignored) && t == "hello") {
-            out.kind = LinkFrame::Kind::Hello;
-        }
-        if (getString(json, kLinkNode, "node", node, ignored)) {
-            out.node = std::move(node);
-        }
         why = "unsupported link protocol version " + std::to_string(version);
         return false;
     }
-    out.version = kLinkProtocolVersion;
 
     std::string t;
     if (!getString(json, kLinkT, "t", t, why)) {
@@ -330,7 +337,13 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
         return false;
     }
     if (out.kind == LinkFrame::Kind::Hello) {
-        return true;
+        if (!getHex(json, kLinkKey, "key", out.proof.key, why) ||
+            !getHex(json, kLinkProof, "proof", out.proof.signature, why)) {
+            return false;
+        }
+        out.proof.networkMac.clear();
+        return json.kind(kLinkNet) == JsonObjectReader::Kind::Absent ||
+               getHex(json, kLinkNet, "net", out.proof.networkMac, why);
     }
     if (!getSessionId(json, kLinkSender, "sender", out.sender, why) ||
         !getSessionId(json, kLinkRecipient, "recipient", out.recipient, why)) {

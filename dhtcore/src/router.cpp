@@ -13,9 +13,9 @@ namespace {
 constexpr int kMissingLookupRetries = 2;
 constexpr auto kMissingLookupDelay = std::chrono::milliseconds(500);
 
-// "ws://host:port" -> host, port. Only plain ws links exist between nodes.
+// "wss://host:port" -> host, port. Links between nodes are always TLS.
 bool parseLinkUrl(const std::string& url, std::string& host, unsigned& port) {
-    const std::string scheme = "ws://";
+    const std::string scheme = "wss://";
     if (url.compare(0, scheme.size(), scheme) != 0) {
         return false;
     }
@@ -53,10 +53,11 @@ bool parseLinkUrl(const std::string& url, std::string& host, unsigned& port) {
 
 }  // namespace
 
-Router::Router(RouterConfig config, std::string self, LinkService& links,
-               NodeDirectory& directory, HostQueue& host, LogFn log)
-    : config_(config),
-      self_(std::move(self)),
+Router::Router(RouterConfig config, std::shared_ptr<const NodeIdentity> identity,
+               LinkService& links, NodeDirectory& directory, HostQueue& host, LogFn log)
+    : config_(std::move(config)),
+      identity_(std::move(identity)),
+      self_(identity_->key.id()),
       links_(links),
       directory_(directory),
       host_(host),
@@ -73,7 +74,7 @@ void Router::tellNotFound(const std::string& session, const std::string& recipie
 }
 
 void Router::routeRemote(const std::string& sender, ClientMessage message) {
-    std::string prefix = nodePrefixOfCanonical(message.recipient);
+    std::string prefix(nodePrefixOfCanonical(message.recipient));
     auto it = peers_.find(prefix);
     if (it == peers_.end()) {
         it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
@@ -188,63 +189,125 @@ void Router::failWaiting(Peer& peer) {
     }
 }
 
-void Router::onLinkOpen(LinkId id, bool /*outbound*/) {
-    // Both ends introduce themselves; an outbound link carries messages only
-    // once the far end has said it is the node we looked up.
-    links_.send(id, serializeLinkHello(self_));
+void Router::onLinkOpen(LinkId id, bool outbound, std::string_view binding) {
+    linkState_[id] = LinkState{outbound, std::string(binding), {}};
+    // The node that opened the link speaks first. The other answers only
+    // once that hello is proven, so an unproven peer never makes this node
+    // sign anything.
+    if (outbound) {
+        links_.send(id, serializeLinkHello(self_, makeLinkProof(identity_->key,
+                                                                LinkRole::Initiator, binding,
+                                                                config_.networkKey)));
+    }
+}
+
+void Router::refuseLink(LinkId id, int level, const std::string& why) {
+    std::string peer = links_.peerAddress(id);
+    log_(level, "closing a node link " + std::string(peer.empty() ? "" : "with " + peer + " ") +
+                    "(" + why + ")");
+    linkState_.erase(id);
+    links_.close(id);
 }
 
 void Router::onLinkFrame(LinkId id, std::string_view text) {
+    auto state = linkState_.find(id);
+    if (state == linkState_.end()) {
+        return;  // refused a moment ago; the close is under way
+    }
     LinkFrame frame;
     std::string why;
     if (!parseLinkFrame(text, frame, why)) {
-        log_(DWRTC_LOG_WARN, "closing a node link: " + why);
-        links_.close(id);
+        refuseLink(id, state->second.node.empty() ? DWRTC_LOG_INFO : DWRTC_LOG_WARN, why);
         return;
     }
-    auto known = linkNode_.find(id);
+    if (state->second.node.empty()) {
+        if (frame.kind != LinkFrame::Kind::Hello) {
+            refuseLink(id, DWRTC_LOG_INFO, "a frame before a proven hello");
+            return;
+        }
+        handleHello(id, frame);
+        return;
+    }
+    const std::string& node = state->second.node;
     if (frame.kind == LinkFrame::Kind::Hello) {
-        linkNode_[id] = frame.node;
-        auto out = outbound_.find(id);
-        if (out == outbound_.end()) {
-            return;
-        }
-        auto it = peers_.find(out->second);
-        if (it == peers_.end() || it->second.link != id) {
-            return;
-        }
-        Peer& peer = it->second;
-        if (frame.node != out->second) {
-            // Another node now holds that address: the record was stale.
-            log_(DWRTC_LOG_INFO, "link to node " + out->second + " reached node " + frame.node +
-                                     " instead; looking it up again");
-            outbound_.erase(out);
-            links_.close(id);
-            connectFailed(it->first, peer);
-            return;
-        }
-        peer.state = Peer::State::Open;
-        peer.lookedUpAgain = false;
-        flush(peer);
-        return;
-    }
-    if (known == linkNode_.end() || frame.node != known->second) {
-        log_(DWRTC_LOG_WARN, "closing a node link that did not introduce itself");
-        links_.close(id);
-        return;
-    }
-    if (frame.kind == LinkFrame::Kind::Deliver) {
+        refuseLink(id, DWRTC_LOG_WARN, "node " + node + " said hello twice");
+    } else if (frame.node != node) {
+        refuseLink(id, DWRTC_LOG_WARN,
+                   "node " + node + " sent a frame in the name of node " + frame.node);
+    } else if (frame.kind == LinkFrame::Kind::Deliver) {
         handleDeliver(id, frame);
     } else if (frame.kind == LinkFrame::Kind::NotFound) {
+        // Only the node a message went to can say its recipient is missing.
+        if (nodePrefixOfCanonical(frame.recipient) != node) {
+            refuseLink(id, DWRTC_LOG_WARN,
+                       "node " + node + " answered for a session of another node");
+            return;
+        }
         tellNotFound(frame.sender, frame.recipient);
     }
 }
 
+void Router::handleHello(LinkId id, const LinkFrame& frame) {
+    LinkState& state = linkState_[id];
+    // The peer plays the role opposite to ours.
+    LinkRole peerRole = state.outbound ? LinkRole::Responder : LinkRole::Initiator;
+    std::string why;
+    if (frame.node == self_) {
+        refuseLink(id, DWRTC_LOG_INFO, "a hello in this node's own name");
+        return;
+    }
+    if (!verifyLinkProof(frame.node, frame.proof, peerRole, state.binding, config_.networkKey,
+                         why)) {
+        refuseLink(id, DWRTC_LOG_INFO,
+                   "a hello for node " + frame.node + " that does not prove it: " + why);
+        return;
+    }
+    std::string binding = std::move(state.binding);
+    state.binding.clear();
+    state.node = frame.node;
+    links_.setProven(id);
+    if (!state.outbound) {
+        links_.send(id, serializeLinkHello(self_, makeLinkProof(identity_->key,
+                                                                LinkRole::Responder, binding,
+                                                                config_.networkKey)));
+        return;
+    }
+    helloFromPeer(id, frame.node);
+}
+
+// The node at the far end of one of our links has proven who it is.
+void Router::helloFromPeer(LinkId id, const std::string& node) {
+    auto out = outbound_.find(id);
+    if (out == outbound_.end()) {
+        return;
+    }
+    auto it = peers_.find(out->second);
+    if (it == peers_.end() || it->second.link != id) {
+        return;
+    }
+    Peer& peer = it->second;
+    if (node != out->second) {
+        // Another node now holds that address: the record was stale.
+        log_(DWRTC_LOG_INFO, "link to node " + out->second + " reached node " + node +
+                                 " instead; looking it up again");
+        outbound_.erase(out);
+        linkState_.erase(id);
+        links_.close(id);
+        connectFailed(it->first, peer);
+        return;
+    }
+    peer.state = Peer::State::Open;
+    peer.lookedUpAgain = false;
+    flush(peer);
+}
+
 void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
-    // A node speaks only for its own sessions.
+    // A node speaks only for its own sessions: one that speaks for another
+    // node's is not to be believed in anything else either.
     if (nodePrefixOfCanonical(frame.sender) != frame.node) {
-        log_(DWRTC_LOG_WARN, "node " + frame.node + " sent a message as session " + frame.sender +
-                                 " of another node; dropped");
+        refuseLink(id, DWRTC_LOG_WARN,
+                   "node " + frame.node + " sent a message as session " + frame.sender +
+                       " of another node");
         return;
     }
     if (nodePrefixOfCanonical(frame.recipient) == self_ && sessions_.count(frame.recipient)) {
@@ -256,7 +319,7 @@ void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
 }
 
 void Router::onLinkClosed(LinkId id, bool outbound, bool /*opened*/) {
-    linkNode_.erase(id);
+    linkState_.erase(id);
     if (!outbound) {
         return;
     }
@@ -292,7 +355,14 @@ void Router::onTick() {
             startLookup(it->first, peer);
         } else if (peer.state == Peer::State::Open && unused > config_.linkIdleTimeout) {
             log_(DWRTC_LOG_DEBUG, "closing idle link to node " + it->first);
+            // Forget the link now, not when its close completes: a message
+            // that comes in meanwhile must open a new link, not wait in the
+            // outbox of one that is going away. Frames still coming in on
+            // it (an answer to an earlier message) are still read.
+            outbound_.erase(peer.link);
             links_.close(peer.link);
+            peer.state = Peer::State::Idle;
+            peer.link = 0;
         } else if (peer.state == Peer::State::Idle && unused > 10 * config_.linkIdleTimeout) {
             it = peers_.erase(it);
             continue;

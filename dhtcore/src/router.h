@@ -22,13 +22,14 @@ namespace dwrtc {
 struct RouterConfig {
     std::size_t queueLimit = 1024;  // waiting messages per recipient
     std::chrono::seconds linkIdleTimeout{60};
+    std::string networkKey;  // a private network's secret, or empty
 };
 
 // Service thread only, except the constructor and destructor.
 class Router : public LinkEvents {
 public:
-    Router(RouterConfig config, std::string self, LinkService& links, NodeDirectory& directory,
-           HostQueue& host, LogFn log);
+    Router(RouterConfig config, std::shared_ptr<const NodeIdentity> identity, LinkService& links,
+           NodeDirectory& directory, HostQueue& host, LogFn log);
 
     void openSession(const std::string& id);
     void closeSession(const std::string& id);
@@ -36,7 +37,7 @@ public:
     // another node.
     void routeRemote(const std::string& sender, ClientMessage message);
 
-    void onLinkOpen(LinkId id, bool outbound) override;
+    void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override;
     void onLinkFrame(LinkId id, std::string_view frame) override;
     void onLinkClosed(LinkId id, bool outbound, bool opened) override;
     void onTick() override;
@@ -71,8 +72,20 @@ private:
     void failWaiting(Peer& peer);
     void tellNotFound(const std::string& session, const std::string& recipient);
     void handleDeliver(LinkId id, const LinkFrame& frame);
+    void handleHello(LinkId id, const LinkFrame& frame);
+    void helloFromPeer(LinkId id, const std::string& node);
+    void refuseLink(LinkId id, int level, const std::string& why);
+
+    // A link as the router sees it: who opened it, the TLS session's
+    // channel binding until the peer is proven, then the proven node.
+    struct LinkState {
+        bool outbound = false;
+        std::string binding;
+        std::string node;  // set once the peer's hello is proven
+    };
 
     RouterConfig config_;
+    std::shared_ptr<const NodeIdentity> identity_;
     std::string self_;
     LinkService& links_;
     NodeDirectory& directory_;
@@ -82,7 +95,7 @@ private:
     std::unordered_set<std::string> sessions_;
     std::unordered_map<std::string, Peer> peers_;            // by node prefix
     std::unordered_map<LinkId, std::string> outbound_;       // link -> node prefix
-    std::unordered_map<LinkId, std::string> linkNode_;       // link -> prefix said in hello
+    std::unordered_map<LinkId, LinkState> linkState_;
 };
 
 }  // namespace dwrtc

@@ -39,7 +39,7 @@ void fillRandom(std::uint8_t* buf, std::size_t len) {
 std::string nodePrefixFromBytes(const std::uint8_t* bytes, std::size_t len) {
     constexpr std::size_t kBytes = kNodePrefixLength / 2;
     if (bytes == nullptr || len < kBytes) {
-        throw std::invalid_argument("a node prefix needs at least 6 bytes");
+        throw std::invalid_argument("a node id needs at least 16 bytes");
     }
     std::string out;
     out.reserve(kNodePrefixLength);
@@ -64,38 +64,17 @@ bool isValidNodePrefix(std::string_view prefix) {
 
 std::string makeSessionId(std::string_view nodePrefix) {
     if (!isValidNodePrefix(nodePrefix)) {
-        throw std::invalid_argument("malformed node prefix");
+        throw std::invalid_argument("malformed node id");
     }
-    // 19 random nibbles (76 bits) of which 74 are used: the variant nibble
-    // keeps only its low two bits.
-    std::uint8_t random[10];
+    std::uint8_t random[kSessionRandomLength / 2];
     fillRandom(random, sizeof random);
-    std::size_t nibble = 0;
-    auto next = [&]() -> unsigned {
-        unsigned byte = random[nibble / 2];
-        unsigned v = (nibble % 2 == 0) ? (byte >> 4) : (byte & 0x0f);
-        ++nibble;
-        return v;
-    };
-
     std::string id;
     id.reserve(kSessionIdLength);
-    id.append(nodePrefix.substr(0, 8));
+    id.append(nodePrefix);
     id.push_back('-');
-    id.append(nodePrefix.substr(8, 4));
-    id.push_back('-');
-    id.push_back('4');
-    for (int i = 0; i < 3; ++i) {
-        id.push_back(kHexDigits[next()]);
-    }
-    id.push_back('-');
-    id.push_back(kHexDigits[0x8 | (next() & 0x3)]);
-    for (int i = 0; i < 3; ++i) {
-        id.push_back(kHexDigits[next()]);
-    }
-    id.push_back('-');
-    for (int i = 0; i < 12; ++i) {
-        id.push_back(kHexDigits[next()]);
+    for (std::uint8_t byte : random) {
+        id.push_back(kHexDigits[byte >> 4]);
+        id.push_back(kHexDigits[byte & 0x0f]);
     }
     return id;
 }
@@ -105,22 +84,12 @@ bool isValidSessionId(std::string_view id) {
         return false;
     }
     for (std::size_t i = 0; i < id.size(); ++i) {
-        bool dash = (i == 8 || i == 13 || i == 18 || i == 23);
+        bool dash = i == kNodePrefixLength;
         if (dash ? id[i] != '-' : !isHex(id[i])) {
             return false;
         }
     }
-    if (id[14] != '4') {
-        return false;
-    }
-    char variant = toLowerAscii(id[19]);
-    return variant == '8' || variant == '9' || variant == 'a' || variant == 'b';
-}
-
-std::string canonicalSessionId(std::string_view id) {
-    std::string out(id);
-    canonicalizeSessionId(out);
-    return out;
+    return true;
 }
 
 void canonicalizeSessionId(std::string& id) {
@@ -133,22 +102,8 @@ std::string nodePrefixOf(std::string_view sessionId) {
     if (!isValidSessionId(sessionId)) {
         return std::string();
     }
-    std::string out;
-    out.reserve(kNodePrefixLength);
-    for (char c : sessionId.substr(0, 8)) {
-        out.push_back(toLowerAscii(c));
-    }
-    for (char c : sessionId.substr(9, 4)) {
-        out.push_back(toLowerAscii(c));
-    }
-    return out;
-}
-
-std::string nodePrefixOfCanonical(std::string_view id) {
-    std::string out;
-    out.reserve(kNodePrefixLength);
-    out.append(id.substr(0, 8));
-    out.append(id.substr(9, 4));
+    std::string out(sessionId.substr(0, kNodePrefixLength));
+    canonicalizeSessionId(out);
     return out;
 }
 

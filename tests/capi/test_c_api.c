@@ -91,6 +91,13 @@ main(void)
     CHECK(dwrtc_options_set_log_level(opt, 99) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_max_message_size(opt, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_max_message_size(opt, 4096) == DWRTC_OK);
+    /* A private network's secret has at least 16 bytes. */
+    CHECK(dwrtc_options_set_network_key(opt, "short", 5) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_network_key(opt, NULL, 16) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_network_key(opt, "0123456789abcdef", 16)
+          == DWRTC_OK);
+    CHECK(dwrtc_options_set_link_handshake_timeout(opt, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_link_handshake_timeout(opt, 2000) == DWRTC_OK);
 
     CHECK(dwrtc_node_create(opt, &node) == DWRTC_OK);
     dwrtc_options_destroy(opt);
@@ -102,17 +109,17 @@ main(void)
     CHECK(dwrtc_node_start(node) == DWRTC_OK);
     CHECK(dwrtc_node_dht_port(node) != 0);
     CHECK(dwrtc_node_link_port(node) != 0);
-    CHECK(strlen(dwrtc_node_id(node)) == 12);
+    CHECK(strlen(dwrtc_node_id(node)) == 32);
 
     CHECK(dwrtc_session_open(node, alice) == DWRTC_OK);
     CHECK(dwrtc_session_open(node, bob) == DWRTC_OK);
-    CHECK(memcmp(alice, dwrtc_node_id(node), 8) == 0);
+    CHECK(memcmp(alice, dwrtc_node_id(node), 32) == 0);
     CHECK(memcmp(alice, bob, DWRTC_SESSION_ID_LEN) != 0);
 
     /* A message from alice to bob comes out of drain() for bob. */
     n = snprintf(msg, sizeof(msg),
                  "{\"type\":\"SignalingMessage\",\"recipientSessionId\":"
-                 "\"%.36s\",\"messageBody\":\"hi\"}", bob);
+                 "\"%.*s\",\"messageBody\":\"hi\"}", DWRTC_SESSION_ID_LEN, bob);
     memset(&in, 0, sizeof(in));
     CHECK(dwrtc_submit(node, alice, DWRTC_SESSION_ID_LEN, msg, n) == DWRTC_OK);
     wait_and_drain(node, &in);

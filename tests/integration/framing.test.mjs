@@ -88,7 +88,8 @@ describe('WebSocket framing at dwrtc_signal', () => {
 
     it('accepts a message of exactly dwrtc_max_message_size', async () => {
         const raw = await rawUpgrade(node.httpPort);
-        const body = 'y'.repeat(MAX - 100);
+        const envelope = JSON.stringify({ type: 'big', recipientSessionId: bob.id, messageBody: '' });
+        const body = 'y'.repeat(MAX - envelope.length - 16);
         const text = JSON.stringify({ type: 'big', recipientSessionId: bob.id, messageBody: body });
         const padded = text.slice(0, -1) + ' '.repeat(MAX - text.length) + '}';
         assert.equal(Buffer.byteLength(padded), MAX);

@@ -264,11 +264,17 @@ export class Session {
     }
 }
 
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A session id: the node's id (32 hex digits), a dash, 16 random ones. */
+export const SESSION_ID = /^[0-9a-f]{32}-[0-9a-f]{16}$/;
+
+/** A well-formed session id on node `nodeId` (a random node by default). */
+export function randomSessionId(nodeId = randomBytes(16).toString('hex')) {
+    return `${nodeId}-${randomBytes(8).toString('hex')}`;
+}
 
 /**
  * Opens a session and waits for its welcome ({"type":"WebSocketIdMessage",
- * "id":...}); the id must be a UUID v4. opts: origin, headers, ca (for
+ * "id":...}); the id must be a session id. opts: origin, headers, ca (for
  * wss), timeout, label.
  */
 export async function openSession(url, opts = {}) {
@@ -286,13 +292,13 @@ export async function openSession(url, opts = {}) {
         });
     });
     const welcome = await session.waitFor(() => true, { timeout, what: 'the welcome message' });
-    if (welcome.type !== 'WebSocketIdMessage' || !UUID_V4.test(welcome.id ?? '')) {
-        throw new Error(`${session.label}: first message is not a welcome with a UUID v4 id: `
+    if (welcome.type !== 'WebSocketIdMessage' || !SESSION_ID.test(welcome.id ?? '')) {
+        throw new Error(`${session.label}: first message is not a welcome with a session id: `
                         + JSON.stringify(welcome));
     }
     session.welcome = welcome;
     session.id = welcome.id;
-    session.label = label ?? `session ${welcome.id.slice(0, 13)}`;
+    session.label = label ?? `session ${welcome.id.slice(0, 8)}..${welcome.id.slice(-4)}`;
     return session;
 }
 
@@ -301,9 +307,9 @@ export function openSessions(url, n, opts) {
     return Promise.all(Array.from({ length: n }, () => openSession(url, opts)));
 }
 
-/** The node part of a session id (first 12 hex digits, dash removed). */
+/** The node part of a session id (the 32 hex digits before the dash). */
 export function nodeOf(sessionId) {
-    return sessionId.replace('-', '').slice(0, 12);
+    return sessionId.slice(0, 32);
 }
 
 // ---------------------------------------------------------------------------

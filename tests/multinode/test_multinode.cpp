@@ -2,8 +2,12 @@
 // process: routing between them, ordering, and nodes that come and go.
 #include <gtest/gtest.h>
 #include <jansson.h>
+#include <opendht.h>
+
+#include <future>
 
 #include "dwrtc/session_id.h"
+#include "dwrtc/trust.h"
 #include "network.h"
 
 using namespace std::chrono_literals;
@@ -101,7 +105,7 @@ TEST_F(MultiNode, UnknownRecipientOnLiveNodeGetsNotFound) {
 
 TEST_F(MultiNode, UnknownNodeGetsNotFound) {
     std::string alice = net.node(0).openSession();
-    std::string nowhere = dwrtc::makeSessionId("0123456789ab");
+    std::string nowhere = dwrtc::makeSessionId("0123456789abcdef0123456789abcdef");
     net.node(0).submit(alice, clientMessage(nowhere, "anyone?"));
     EXPECT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), nowhere); }, 60s));
 }
@@ -237,4 +241,111 @@ TEST(NodeLinks, IdleLinkIsClosedAndReopenedOnDemand) {
     net.node(0).submit(alice, clientMessage(bob, "second"));
     ASSERT_TRUE(net.waitFor([&] { return net.inbox(bob).size() == 2; }));
     EXPECT_EQ(field(net.inbox(bob)[1], "messageBody"), "second");
+}
+
+// Another identity puts records under node ids, pointing at an address of
+// its own: readers ignore them. A real node stays reachable; an id with no
+// real node behind it is "not found" without a connect to the forged
+// address.
+TEST(NodeRecords, RecordsPutByAnotherIdentityAreIgnored) {
+    Network net;
+    dwrtc::NodeConfig debug = Network::loopbackConfig();
+    debug.logLevel = 3;  // lookups and connects are debug records
+    Node& sender = net.addNode(debug);
+    Node& victim = net.addNode();
+    ASSERT_TRUE(net.waitPublished());
+
+    dht::DhtRunner rogue;
+    dht::DhtRunner::Config config;
+    config.threaded = true;
+    config.dht_config.id = dht::crypto::generateIdentity("rogue", {}, 2048);
+    config.dht_config.node_config.network = dwrtc::kOpenNetworkId;
+    config.dht_config.node_config.max_peer_req_per_sec = -1;
+    config.dht_config.node_config.max_req_per_sec = -1;
+    rogue.run(0, config);
+    rogue.bootstrap("127.0.0.1", std::to_string(sender.dhtPort()));
+
+    const std::string ghost = "0123456789abcdef0123456789abcdef";
+    for (const std::string& id : {victim.id(), ghost}) {
+        const std::string fake = "{\"v\":2,\"node\":\"" + id +
+                                 "\",\"links\":[\"wss://127.0.0.1:1\"],\"gone\":false}";
+        auto key = dht::InfoHash::get(dwrtc::nodeRecordName({}, id));
+        std::promise<bool> signedStored, plainStored;
+        rogue.putSigned(key,
+                        dht::Value(dht::ValueType::USER_DATA.id,
+                                   reinterpret_cast<const uint8_t*>(fake.data()), fake.size()),
+                        [&](bool ok) { signedStored.set_value(ok); });
+        rogue.put(key,
+                  dht::Value(dht::ValueType::USER_DATA.id,
+                             reinterpret_cast<const uint8_t*>(fake.data()), fake.size()),
+                  [&](bool ok) { plainStored.set_value(ok); });
+        ASSERT_TRUE(signedStored.get_future().get()) << "the forged record was not even stored";
+        ASSERT_TRUE(plainStored.get_future().get());
+    }
+
+    std::string alice = sender.openSession();
+    std::string bob = victim.openSession();
+    sender.submit(alice, clientMessage(bob, "to the real bob"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(bob).empty(); }, 30s)) << net.log();
+    EXPECT_EQ(field(net.inbox(bob).front(), "messageBody"), "to the real bob");
+
+    std::string nobody = dwrtc::makeSessionId(ghost);
+    sender.submit(alice, clientMessage(nobody, "anyone?"));
+    ASSERT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), nobody); }, 30s))
+        << net.log();
+    EXPECT_NE(net.log().find("node " + ghost + " is not in the DHT"), std::string::npos)
+        << net.log();
+    EXPECT_EQ(net.log().find("node " + ghost + " unreachable"), std::string::npos) << net.log();
+    EXPECT_EQ(net.log().find("published an unusable link address"), std::string::npos);
+    rogue.join();
+}
+
+// Two private networks bootstrapped into each other on one machine: each
+// reaches its own members and none of the other's.
+TEST(PrivateNetworks, MembersReachEachOtherAndNoOneElse) {
+    Network net;
+    dwrtc::NodeConfig red = Network::loopbackConfig();
+    red.networkKey = "red network secret, 32 bytes ok!";
+    dwrtc::NodeConfig blue = Network::loopbackConfig();
+    blue.networkKey = "blue network secret, 32 bytes ok";
+    Node& red1 = net.addNode(red);
+    Node& blue1 = net.addNode(blue);  // told only of red1: it hears nothing back
+    Node& red2 = net.addNode(red);
+    dwrtc::NodeConfig blueJoin = blue;  // also told of a blue node
+    blueJoin.bootstrap.push_back("127.0.0.1:" + std::to_string(blue1.dhtPort()));
+    Node& blue2 = net.addNode(blueJoin);
+    Node& open = net.addNode();
+    std::string r1 = red1.openSession(), r2 = red2.openSession();
+    std::string b1 = blue1.openSession(), b2 = blue2.openSession();
+    std::string o = open.openSession();
+
+    // The open node hears from no one (it was told only of a red node), so
+    // it has nowhere to store its record; the members do.
+    ASSERT_TRUE(net.waitFor([&] {
+        return red1.published() && red2.published() && blue1.published() && blue2.published();
+    }, 30s)) << net.log();
+    red1.submit(r1, clientMessage(r2, "red to red"));
+    blue2.submit(b2, clientMessage(b1, "blue to blue"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(r2).empty() && !net.inbox(b1).empty(); },
+                            30s))
+        << net.log();
+
+    red1.submit(r1, clientMessage(b2, "red to blue"));
+    red1.submit(r1, clientMessage(o, "red to open"));
+    open.submit(o, clientMessage(r2, "open to red"));
+    EXPECT_TRUE(net.waitFor([&] {
+        return hasNotFoundFor(net.inbox(r1), b2) && hasNotFoundFor(net.inbox(r1), o) &&
+               hasNotFoundFor(net.inbox(o), r2);
+    }, 60s)) << net.log();
+    // Nothing crossed: each got only its own errors.
+    auto relayed = [&](const std::string& session) {
+        std::size_t n = 0;
+        for (const auto& m : net.inbox(session)) {
+            n += field(m, "type") == "SignalingMessage";
+        }
+        return n;
+    };
+    EXPECT_EQ(relayed(b2), 0u);
+    EXPECT_EQ(relayed(o), 0u);
+    EXPECT_EQ(relayed(r2), 1u);
 }

@@ -11,9 +11,9 @@
 namespace dwrtc {
 namespace {
 
-const std::string kSender = "01234567-89ab-4cde-8f01-23456789abcd";
-const std::string kRecipient = "fedcba98-7654-4321-b000-0123456789ab";
-const std::string kNode = "0123456789ab";
+const std::string kSender = "0123456789abcdef0123456789abcdef-0123456789abcdef";
+const std::string kRecipient = "fedcba9876543210fedcba9876543210-00112233445566aa";
+const std::string kNode = "0123456789abcdef0123456789abcdef";
 
 // Parses serializer output with jansson, an independent reader, so escaping
 // is checked against a real JSON parser rather than against our own.
@@ -86,7 +86,7 @@ TEST(ClientMessage, IgnoresExtraFields) {
 }
 
 TEST(ClientMessage, IgnoresForgedSenderSessionId) {
-    const std::string forged = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+    const std::string forged = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-aaaaaaaaaaaaaaaa";
     std::string text = "{\"type\":\"offer\",\"senderSessionId\":\"" + forged +
                        "\",\"recipientSessionId\":\"" + kRecipient +
                        "\",\"messageBody\":\"hello\"}";
@@ -103,7 +103,7 @@ TEST(ClientMessage, IgnoresForgedSenderSessionId) {
 TEST(ClientMessage, LowercasesRecipient) {
     ClientMessage m;
     std::string why;
-    ASSERT_TRUE(parseClientMessage(clientJson("t", "FEDCBA98-7654-4321-B000-0123456789AB", "b"),
+    ASSERT_TRUE(parseClientMessage(clientJson("t", "FEDCBA9876543210FEDCBA9876543210-00112233445566AA", "b"),
                                    m, why))
         << why;
     EXPECT_EQ(m.recipient, kRecipient);
@@ -190,11 +190,11 @@ TEST(ClientMessage, RejectsNonStringRecipient) {
 TEST(ClientMessage, RejectsMalformedRecipient) {
     expectInvalid(clientJson("t", "", "b"), "malformed recipientSessionId");
     expectInvalid(clientJson("t", "bob", "b"), "malformed recipientSessionId");
-    expectInvalid(clientJson("t", "fedcba98-7654-1321-b000-0123456789ab", "b"),
+    expectInvalid(clientJson("t", "fedcba9876543210fedcba9876543210_00112233445566aa", "b"),
                   "malformed recipientSessionId");  // version 1
-    expectInvalid(clientJson("t", "fedcba98-7654-4321-b000-0123456789ab ", "b"),
+    expectInvalid(clientJson("t", "fedcba9876543210fedcba9876543210-00112233445566aa ", "b"),
                   "malformed recipientSessionId");  // trailing space
-    expectInvalid(clientJson("t", "fedcba98-7654-4321-b000-0123456789a\\u0000", "b"),
+    expectInvalid(clientJson("t", "fedcba9876543210fedcba9876543210-00112233445566a\\u0000", "b"),
                   "malformed recipientSessionId");  // embedded NUL
 }
 
@@ -333,15 +333,53 @@ TEST(ClientSerializers, OutputIsValidJsonForArbitraryBytes) {
 
 // --- Link protocol ---------------------------------------------------------
 
-TEST(LinkFrame, HelloRoundTrips) {
-    std::string text = serializeLinkHello(kNode);
-    EXPECT_EQ(text, "{\"v\":1,\"t\":\"hello\",\"node\":\"" + kNode + "\"}");
+LinkProof someProof(bool withNet) {
+    LinkProof p;
+    p.key = std::string("\x30\x82\x01\x22\x00\xff", 6);
+    p.signature = std::string(256, '\x5a');
+    if (withNet) {
+        p.networkMac = std::string(32, '\x01');
+    }
+    return p;
+}
+
+TEST(LinkFrame, HelloRoundTripsItsProofAsHex) {
+    std::string text = serializeLinkHello(kNode, someProof(false));
+    std::string signatureHex;
+    for (int i = 0; i < 256; ++i) {
+        signatureHex += "5a";
+    }
+    EXPECT_EQ(text, "{\"v\":2,\"t\":\"hello\",\"node\":\"" + kNode +
+                        "\",\"key\":\"3082012200ff\",\"proof\":\"" + signatureHex + "\"}");
     LinkFrame f;
     std::string why;
     ASSERT_TRUE(parseLinkFrame(text, f, why)) << why;
     EXPECT_EQ(f.kind, LinkFrame::Kind::Hello);
-    EXPECT_EQ(f.version, kLinkProtocolVersion);
     EXPECT_EQ(f.node, kNode);
+    EXPECT_EQ(f.proof.key, someProof(false).key);
+    EXPECT_EQ(f.proof.signature, someProof(false).signature);
+    EXPECT_TRUE(f.proof.networkMac.empty());
+
+    ASSERT_TRUE(parseLinkFrame(serializeLinkHello(kNode, someProof(true)), f, why)) << why;
+    EXPECT_EQ(f.proof.networkMac, std::string(32, '\x01'));
+}
+
+TEST(LinkFrame, RefusesHelloWithoutItsProof) {
+    LinkFrame f;
+    std::string why;
+    const std::string head = "{\"v\":2,\"t\":\"hello\",\"node\":\"" + kNode + "\"";
+    EXPECT_FALSE(parseLinkFrame(head + "}", f, why));
+    EXPECT_EQ(why, "missing \"key\"");
+    EXPECT_FALSE(parseLinkFrame(head + ",\"key\":\"00\"}", f, why));
+    EXPECT_EQ(why, "missing \"proof\"");
+    EXPECT_FALSE(parseLinkFrame(head + ",\"key\":\"0A\",\"proof\":\"00\"}", f, why));
+    EXPECT_EQ(why, "\"key\" must be lowercase hex");
+    EXPECT_FALSE(parseLinkFrame(head + ",\"key\":\"000\",\"proof\":\"00\"}", f, why));
+    EXPECT_EQ(why, "\"key\" must be lowercase hex");
+    EXPECT_FALSE(parseLinkFrame(head + ",\"key\":\"00\",\"proof\":\"\"}", f, why));
+    EXPECT_EQ(why, "\"proof\" must be lowercase hex");
+    EXPECT_FALSE(parseLinkFrame(head + ",\"key\":\"00\",\"proof\":\"00\",\"net\":1}", f, why));
+    EXPECT_EQ(why, "\"net\" must be a string");
 }
 
 TEST(LinkFrame, DeliverRoundTripsAnyBody) {
@@ -350,7 +388,6 @@ TEST(LinkFrame, DeliverRoundTripsAnyBody) {
     std::string why;
     ASSERT_TRUE(parseLinkFrame(text, f, why)) << why;
     EXPECT_EQ(f.kind, LinkFrame::Kind::Deliver);
-    EXPECT_EQ(f.version, kLinkProtocolVersion);
     EXPECT_EQ(f.node, kNode);
     EXPECT_EQ(f.sender, kSender);
     EXPECT_EQ(f.recipient, kRecipient);
@@ -375,22 +412,14 @@ TEST(LinkFrame, NotFoundRoundTrips) {
 TEST(LinkFrame, RejectsWrongVersion) {
     LinkFrame f;
     std::string why;
-    EXPECT_FALSE(parseLinkFrame("{\"v\":2,\"t\":\"hello\",\"node\":\"" + kNode + "\"}", f, why));
-    EXPECT_EQ(why, "unsupported link protocol version 2");
-    EXPECT_EQ(f.version, 2);
-    EXPECT_EQ(f.kind, LinkFrame::Kind::Hello);
-    EXPECT_EQ(f.node, kNode);
-
-    LinkFrame g;
-    EXPECT_FALSE(parseLinkFrame("{\"v\":0,\"t\":\"msg\",\"node\":\"" + kNode + "\"}", g, why));
+    // Version 1 links were plain text with an unproven hello.
+    EXPECT_FALSE(parseLinkFrame("{\"v\":1,\"t\":\"hello\",\"node\":\"" + kNode + "\"}", f, why));
+    EXPECT_EQ(why, "unsupported link protocol version 1");
+    EXPECT_FALSE(parseLinkFrame("{\"v\":0,\"t\":\"msg\",\"node\":\"" + kNode + "\"}", f, why));
     EXPECT_EQ(why, "unsupported link protocol version 0");
-
-    // A newer version may change everything but "v": it is reported as such
-    // even when the rest no longer looks like version 1.
-    LinkFrame h;
-    EXPECT_FALSE(parseLinkFrame("{\"v\":99,\"kind\":\"x\"}", h, why));
+    // A newer version may change everything but "v".
+    EXPECT_FALSE(parseLinkFrame("{\"v\":99,\"kind\":\"x\"}", f, why));
     EXPECT_EQ(why, "unsupported link protocol version 99");
-    EXPECT_EQ(h.version, 99);
 }
 
 TEST(LinkFrame, RejectsMissingOrNonIntegerVersion) {
@@ -401,14 +430,14 @@ TEST(LinkFrame, RejectsMissingOrNonIntegerVersion) {
     EXPECT_EQ(why, "missing link protocol version");
     EXPECT_FALSE(parseLinkFrame("{\"v\":\"1\"," + rest, f, why));
     EXPECT_EQ(why, "missing link protocol version");
-    EXPECT_FALSE(parseLinkFrame("{\"v\":1.0," + rest, f, why));
+    EXPECT_FALSE(parseLinkFrame("{\"v\":2.0," + rest, f, why));
     EXPECT_EQ(why, "missing link protocol version");
 }
 
 TEST(LinkFrame, RejectsNonJsonAndNonObject) {
     LinkFrame f;
     std::string why;
-    EXPECT_FALSE(parseLinkFrame("{\"v\":1,", f, why));
+    EXPECT_FALSE(parseLinkFrame("{\"v\":2,", f, why));
     EXPECT_EQ(why, "not JSON");
     EXPECT_FALSE(parseLinkFrame("[1]", f, why));
     EXPECT_EQ(why, "not a JSON object");
@@ -417,22 +446,22 @@ TEST(LinkFrame, RejectsNonJsonAndNonObject) {
 TEST(LinkFrame, RejectsUnknownOrMissingFrameType) {
     LinkFrame f;
     std::string why;
-    EXPECT_FALSE(parseLinkFrame("{\"v\":1,\"t\":\"bye\",\"node\":\"" + kNode + "\"}", f, why));
+    EXPECT_FALSE(parseLinkFrame("{\"v\":2,\"t\":\"bye\",\"node\":\"" + kNode + "\"}", f, why));
     EXPECT_EQ(why, "unknown link frame type \"bye\"");
-    EXPECT_FALSE(parseLinkFrame("{\"v\":1,\"node\":\"" + kNode + "\"}", f, why));
+    EXPECT_FALSE(parseLinkFrame("{\"v\":2,\"node\":\"" + kNode + "\"}", f, why));
     EXPECT_EQ(why, "missing \"t\"");
-    EXPECT_FALSE(parseLinkFrame("{\"v\":1,\"t\":3,\"node\":\"" + kNode + "\"}", f, why));
+    EXPECT_FALSE(parseLinkFrame("{\"v\":2,\"t\":3,\"node\":\"" + kNode + "\"}", f, why));
     EXPECT_EQ(why, "\"t\" must be a string");
 }
 
 TEST(LinkFrame, RejectsMalformedNode) {
     LinkFrame f;
     std::string why;
-    EXPECT_FALSE(parseLinkFrame("{\"v\":1,\"t\":\"hello\"}", f, why));
+    EXPECT_FALSE(parseLinkFrame("{\"v\":2,\"t\":\"hello\"}", f, why));
     EXPECT_EQ(why, "missing \"node\"");
-    EXPECT_FALSE(parseLinkFrame(serializeLinkHello("0123456789AB"), f, why));
+    EXPECT_FALSE(parseLinkFrame(serializeLinkHello("0123456789ABCDEF0123456789ABCDEF", someProof(false)), f, why));
     EXPECT_EQ(why, "malformed node");
-    EXPECT_FALSE(parseLinkFrame(serializeLinkHello("0123"), f, why));
+    EXPECT_FALSE(parseLinkFrame(serializeLinkHello("0123456789ab", someProof(false)), f, why));
     EXPECT_EQ(why, "malformed node");
     EXPECT_FALSE(parseLinkFrame(serializeLinkNotFound("", kSender, kRecipient), f, why));
     EXPECT_EQ(why, "malformed node");
@@ -447,7 +476,7 @@ TEST(LinkFrame, RejectsMalformedSessionIds) {
     EXPECT_EQ(why, "malformed recipient");
     EXPECT_FALSE(parseLinkFrame(serializeLinkNotFound(kNode, kSender, "z"), f, why));
     EXPECT_EQ(why, "malformed recipient");
-    EXPECT_FALSE(parseLinkFrame("{\"v\":1,\"t\":\"notfound\",\"node\":\"" + kNode +
+    EXPECT_FALSE(parseLinkFrame("{\"v\":2,\"t\":\"notfound\",\"node\":\"" + kNode +
                                     "\",\"recipient\":\"" + kRecipient + "\"}",
                                 f, why));
     EXPECT_EQ(why, "missing \"sender\"");
@@ -456,8 +485,8 @@ TEST(LinkFrame, RejectsMalformedSessionIds) {
 TEST(LinkFrame, LowercasesSessionIds) {
     LinkFrame f;
     std::string why;
-    ASSERT_TRUE(parseLinkFrame(serializeLinkNotFound(kNode, "01234567-89AB-4CDE-8F01-23456789ABCD",
-                                                     "FEDCBA98-7654-4321-B000-0123456789AB"),
+    ASSERT_TRUE(parseLinkFrame(serializeLinkNotFound(kNode, "0123456789ABCDEF0123456789ABCDEF-0123456789ABCDEF",
+                                                     "FEDCBA9876543210FEDCBA9876543210-00112233445566AA"),
                                f, why))
         << why;
     EXPECT_EQ(f.sender, kSender);
@@ -473,7 +502,7 @@ TEST(LinkFrame, RejectsDeliverWithBadTypeOrBody) {
     EXPECT_EQ(why, "reserved type \"WebSocketIdMessage\"");
     EXPECT_FALSE(parseLinkFrame(serializeLinkDeliver(kNode, kSender, kRecipient, "", "b"), f, why));
     EXPECT_EQ(why, "\"type\" must not be empty");
-    const std::string head = "{\"v\":1,\"t\":\"msg\",\"node\":\"" + kNode + "\",\"sender\":\"" +
+    const std::string head = "{\"v\":2,\"t\":\"msg\",\"node\":\"" + kNode + "\",\"sender\":\"" +
                              kSender + "\",\"recipient\":\"" + kRecipient + "\",\"type\":\"t\"";
     EXPECT_FALSE(parseLinkFrame(head + "}", f, why));
     EXPECT_EQ(why, "missing \"body\"");

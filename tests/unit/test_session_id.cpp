@@ -1,4 +1,4 @@
-// Session ids: UUID v4 text that names its node and carries CSPRNG bits.
+// Session ids: the node's 128-bit id, a dash, 64 bits from the CSPRNG.
 #include "dwrtc/session_id.h"
 
 #include <gtest/gtest.h>
@@ -11,39 +11,38 @@
 namespace dwrtc {
 namespace {
 
-const std::string kPrefix = "0123456789ab";
+const std::string kPrefix = "0123456789abcdef0123456789abcdef";
 
-TEST(NodePrefix, IsFirstSixBytesAsLowercaseHex) {
-    const std::uint8_t bytes[] = {0xde, 0xad, 0xBE, 0xef, 0x01, 0x2a, 0xff, 0xff};
-    EXPECT_EQ(nodePrefixFromBytes(bytes, sizeof bytes), "deadbeef012a");
-    EXPECT_EQ(nodePrefixFromBytes(bytes, 6), "deadbeef012a");
+TEST(NodePrefix, IsFirstSixteenBytesAsLowercaseHex) {
+    const std::uint8_t bytes[] = {0xde, 0xad, 0xBE, 0xef, 0x01, 0x2a, 0xff, 0x00, 0x10,
+                                  0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x8f, 0xff, 0xff};
+    EXPECT_EQ(nodePrefixFromBytes(bytes, sizeof bytes), "deadbeef012aff00102030405060708f");
+    EXPECT_EQ(nodePrefixFromBytes(bytes, 16), "deadbeef012aff00102030405060708f");
 }
 
-TEST(NodePrefix, RefusesFewerThanSixBytes) {
-    const std::uint8_t bytes[] = {1, 2, 3, 4, 5};
+TEST(NodePrefix, RefusesFewerThanSixteenBytes) {
+    const std::uint8_t bytes[15] = {};
     EXPECT_THROW(nodePrefixFromBytes(bytes, sizeof bytes), std::invalid_argument);
 }
 
-TEST(NodePrefix, AcceptsOnlyTwelveLowercaseHexChars) {
-    EXPECT_TRUE(isValidNodePrefix("0123456789ab"));
-    EXPECT_TRUE(isValidNodePrefix("cdefcdefcdef"));
+TEST(NodePrefix, AcceptsOnlyThirtyTwoLowercaseHexChars) {
+    EXPECT_TRUE(isValidNodePrefix(kPrefix));
+    EXPECT_TRUE(isValidNodePrefix("cdefcdefcdefcdefcdefcdefcdefcdef"));
     EXPECT_FALSE(isValidNodePrefix(""));
-    EXPECT_FALSE(isValidNodePrefix("0123456789a"));
-    EXPECT_FALSE(isValidNodePrefix("0123456789abc"));
-    EXPECT_FALSE(isValidNodePrefix("0123456789AB"));
-    EXPECT_FALSE(isValidNodePrefix("0123456789ag"));
-    EXPECT_FALSE(isValidNodePrefix("01234567-9ab"));
+    EXPECT_FALSE(isValidNodePrefix("0123456789ab"));  // the old 48-bit ids
+    EXPECT_FALSE(isValidNodePrefix(kPrefix.substr(1)));
+    EXPECT_FALSE(isValidNodePrefix(kPrefix + "0"));
+    EXPECT_FALSE(isValidNodePrefix("0123456789ABCDEF0123456789abcdef"));
+    EXPECT_FALSE(isValidNodePrefix("0123456789abcdef0123456789abcdeg"));
+    EXPECT_FALSE(isValidNodePrefix("01234567-9abcdef0123456789abcdef"));
 }
 
-TEST(SessionId, IsCanonicalUuidV4Text) {
+TEST(SessionId, IsNodeIdDashRandomHex) {
     std::string id = makeSessionId(kPrefix);
     ASSERT_EQ(id.size(), kSessionIdLength);
+    EXPECT_EQ(kSessionIdLength, 49u);
     EXPECT_TRUE(isValidSessionId(id)) << id;
-    EXPECT_EQ(id[8], '-');
-    EXPECT_EQ(id[13], '-');
-    EXPECT_EQ(id[18], '-');
-    EXPECT_EQ(id[23], '-');
-    EXPECT_EQ(id[14], '4');
+    EXPECT_EQ(id[32], '-');
     for (char c : id) {
         EXPECT_TRUE(c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << id;
     }
@@ -51,8 +50,9 @@ TEST(SessionId, IsCanonicalUuidV4Text) {
 
 TEST(SessionId, SessionIdCarriesNodePrefix) {
     std::string id = makeSessionId(kPrefix);
-    EXPECT_EQ(id.substr(0, 13), "01234567-89ab");
+    EXPECT_EQ(id.substr(0, 32), kPrefix);
     EXPECT_EQ(nodePrefixOf(id), kPrefix);
+    EXPECT_EQ(nodePrefixOfCanonical(id), kPrefix);
 }
 
 TEST(SessionId, IdsAreUniqueOverManyDraws) {
@@ -64,73 +64,55 @@ TEST(SessionId, IdsAreUniqueOverManyDraws) {
     EXPECT_EQ(seen.size(), static_cast<std::size_t>(kDraws));
 }
 
-TEST(SessionId, VersionAndVariantNibblesHoldOnEveryDraw) {
-    std::set<char> variants;
-    for (int i = 0; i < 2000; ++i) {
-        std::string id = makeSessionId(kPrefix);
-        ASSERT_EQ(id[14], '4') << id;
-        ASSERT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;
-        variants.insert(id[19]);
-    }
-    // The variant's two low bits are random: all four values show up
-    // (each is missed with probability (3/4)^2000).
-    EXPECT_EQ(variants.size(), 4u);
-}
-
 TEST(SessionId, EveryRandomNibbleVaries) {
     // A nibble stuck at one value would mean fewer random bits than promised.
-    const std::size_t randomPositions[] = {15, 16, 17, 20, 21, 22, 24, 25, 26, 27,
-                                           28, 29, 30, 31, 32, 33, 34, 35};
     std::set<char> seen[kSessionIdLength];
     for (int i = 0; i < 500; ++i) {
         std::string id = makeSessionId(kPrefix);
-        for (std::size_t p : randomPositions) {
+        for (std::size_t p = kNodePrefixLength + 1; p < kSessionIdLength; ++p) {
             seen[p].insert(id[p]);
         }
     }
-    for (std::size_t p : randomPositions) {
+    for (std::size_t p = kNodePrefixLength + 1; p < kSessionIdLength; ++p) {
         EXPECT_GT(seen[p].size(), 8u) << "position " << p;
     }
 }
 
 TEST(SessionId, RefusesMalformedNodePrefix) {
-    EXPECT_THROW(makeSessionId("0123456789AB"), std::invalid_argument);
-    EXPECT_THROW(makeSessionId("0123"), std::invalid_argument);
+    EXPECT_THROW(makeSessionId("0123456789ABCDEF0123456789ABCDEF"), std::invalid_argument);
+    EXPECT_THROW(makeSessionId("0123456789ab"), std::invalid_argument);
     EXPECT_THROW(makeSessionId(""), std::invalid_argument);
 }
 
+const std::string kValid = kPrefix + "-0011223344556677";
+
 TEST(SessionIdValidation, AcceptsUpperAndLowerHex) {
-    EXPECT_TRUE(isValidSessionId("01234567-89ab-4cde-8f01-23456789abcd"));
-    EXPECT_TRUE(isValidSessionId("01234567-89AB-4CDE-BF01-23456789ABCD"));
-    EXPECT_TRUE(isValidSessionId("01234567-89ab-4cde-9f01-23456789abcd"));
-    EXPECT_TRUE(isValidSessionId("01234567-89ab-4cde-Af01-23456789abcd"));
+    EXPECT_TRUE(isValidSessionId(kValid));
+    EXPECT_TRUE(isValidSessionId("0123456789ABCDEF0123456789ABCDEF-00112233445566AA"));
+    EXPECT_TRUE(isValidSessionId("0123456789aBcDeF0123456789abcdef-00112233445566aA"));
 }
 
 TEST(SessionIdValidation, RejectsWrongShape) {
     EXPECT_FALSE(isValidSessionId(""));
-    EXPECT_FALSE(isValidSessionId("01234567-89ab-4cde-8f01-23456789abc"));    // short
-    EXPECT_FALSE(isValidSessionId("01234567-89ab-4cde-8f01-23456789abcde"));  // long
-    EXPECT_FALSE(isValidSessionId("0123456789ab4cde8f0123456789abcd"));       // no dashes
-    EXPECT_FALSE(isValidSessionId("01234567-89ab-4cde-8f0123456789abcd-"));   // dash moved
-    EXPECT_FALSE(isValidSessionId("01234567_89ab-4cde-8f01-23456789abcd"));
-    EXPECT_FALSE(isValidSessionId("0123456g-89ab-4cde-8f01-23456789abcd"));
-    EXPECT_FALSE(isValidSessionId("{1234567-89ab-4cde-8f01-23456789abcd"));
-    EXPECT_FALSE(isValidSessionId(std::string("01234567-89ab-4cde-8f01-23456789abc\0", 36)));
-}
-
-TEST(SessionIdValidation, RejectsWrongVersionOrVariant) {
-    EXPECT_FALSE(isValidSessionId("01234567-89ab-1cde-8f01-23456789abcd"));
-    EXPECT_FALSE(isValidSessionId("01234567-89ab-5cde-8f01-23456789abcd"));
-    EXPECT_FALSE(isValidSessionId("01234567-89ab-4cde-7f01-23456789abcd"));
-    EXPECT_FALSE(isValidSessionId("01234567-89ab-4cde-cf01-23456789abcd"));
-    EXPECT_FALSE(isValidSessionId("01234567-89ab-4cde-0f01-23456789abcd"));
+    EXPECT_FALSE(isValidSessionId(kValid.substr(0, 48)));  // short
+    EXPECT_FALSE(isValidSessionId(kValid + "0"));          // long
+    EXPECT_FALSE(isValidSessionId(kPrefix + "00112233445566778"));       // no dash
+    EXPECT_FALSE(isValidSessionId(kPrefix.substr(0, 31) + "-00112233445566778"));  // dash moved
+    EXPECT_FALSE(isValidSessionId(kPrefix + "_0011223344556677"));
+    EXPECT_FALSE(isValidSessionId(kPrefix + "-001122334455667g"));
+    EXPECT_FALSE(isValidSessionId("{123456789abcdef0123456789abcdef-0011223344556677"));
+    EXPECT_FALSE(isValidSessionId(std::string(kValid.substr(0, 48)) + std::string(1, '\0')));
+    // The UUIDs of the first protocol version are not session ids any more.
+    EXPECT_FALSE(isValidSessionId("01234567-89ab-4cde-8f01-23456789abcd"));
 }
 
 TEST(SessionIdValidation, NodePrefixOfLowercasesAndRefusesInvalid) {
-    EXPECT_EQ(nodePrefixOf("ABCDEF01-2345-4cde-8f01-23456789abcd"), "abcdef012345");
+    EXPECT_EQ(nodePrefixOf("ABCDEF0123456789ABCDEF0123456789-0011223344556677"),
+              "abcdef0123456789abcdef0123456789");
     EXPECT_EQ(nodePrefixOf("not a session id"), "");
-    EXPECT_EQ(canonicalSessionId("ABCDEF01-2345-4CDE-BF01-23456789ABCD"),
-              "abcdef01-2345-4cde-bf01-23456789abcd");
+    std::string id = "ABCDEF0123456789ABCDEF0123456789-00112233445566AA";
+    canonicalizeSessionId(id);
+    EXPECT_EQ(id, "abcdef0123456789abcdef0123456789-00112233445566aa");
 }
 
 }  // namespace

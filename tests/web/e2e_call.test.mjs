@@ -7,7 +7,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomSessionId } from '../lib/client.mjs';
 import { copyFileSync } from 'node:fs';
 
 import { startNetwork, freeTcpPort, waitUntil, WEB_ROOT } from '../lib/nginx.mjs';
@@ -19,7 +19,7 @@ const SUB = '/apps/call/';
 const WAIT = 60_000;
 
 function nodeIdOf(id) {
-    return id.replace(/-/g, '').slice(0, 12);
+    return id.slice(0, 32);
 }
 
 /** Waits until the page's element `sel` has data-state `state`. */
@@ -453,7 +453,7 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         await p.click('#join-btn');
         await p.waitForSelector('#error[data-kind="bad-id"]:not([hidden])');
 
-        const nobody = randomUUID();
+        const nobody = randomSessionId();
         await p.fill('#join-id', `${n1.httpUrl('/')}?call=${nobody}`);   // a link works too
         await p.click('#join-btn');
         await p.waitForSelector('#error[data-kind="not-found"]:not([hidden])', { timeout: WAIT });

@@ -13,7 +13,8 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { randomSessionId } from '../lib/client.mjs';
 import WebSocket from 'ws';
 
 import { DwrtcClient } from '../../web/dwrtc.js';
@@ -136,12 +137,12 @@ describe('ICE servers in the welcome message (dwrtc_ice_servers)', () => {
             const welcomed = client.iceServers;
             client.close();
             return { welcomed, used: config.iceServers };
-        }, randomUUID());
+        }, randomSessionId());
         assert.equal(got.used.length, 2);
         const norm = (s) => ({ urls: [s.urls].flat(), username: s.username ?? '',
                                credential: s.credential ?? '' });
         assert.deepEqual(got.used.map(norm), got.welcomed.map(norm));
-        assert.match(got.used[1].username, /^\d+:[0-9a-f-]{36}$/);
+        assert.match(got.used[1].username, /^\d+:[0-9a-f]{32}-[0-9a-f]{16}$/);
         assert.deepEqual(page.problems, []);
     });
 });

@@ -43,7 +43,7 @@
 extern "C" {
 #endif
 
-#define DWRTC_SESSION_ID_LEN 36
+#define DWRTC_SESSION_ID_LEN 49
 
 /* Status codes. */
 #define DWRTC_OK 0

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "dwrtc/trust.h"
+
 namespace dwrtc {
 
 // --- Client protocol -------------------------------------------------------
@@ -47,28 +49,30 @@ std::string serializeWelcome(std::string_view id);
 
 // --- Link protocol ---------------------------------------------------------
 //
-// One JSON object per WebSocket text message. Every frame has "v" (protocol
-// version), "t" (frame type) and "node" (the sending node's prefix):
-//   {"v":1,"t":"hello","node":N}
-//   {"v":1,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B}
-//   {"v":1,"t":"notfound","node":N,"sender":S,"recipient":R}
-// In "notfound", sender is the session that must be told and recipient the
-// session that does not exist.
+// Frames are JSON objects, several per WebSocket message separated by "\n".
+// Every frame has "v" (protocol version), "t" (frame type) and "node" (the
+// sending node's id):
+//   {"v":2,"t":"hello","node":N,"key":K,"proof":P[,"net":M]}
+//   {"v":2,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B}
+//   {"v":2,"t":"notfound","node":N,"sender":S,"recipient":R}
+// In a hello, K, P and M are the LinkProof's key, signature and network MAC
+// as lowercase hex (see trust.h). In "notfound", sender is the session that
+// must be told and recipient the session that does not exist.
 
-constexpr int kLinkProtocolVersion = 1;
+constexpr int kLinkProtocolVersion = 2;
 
 struct LinkFrame {
     enum class Kind { Hello, Deliver, NotFound };
     Kind kind = Kind::Hello;
-    int version = 0;
-    std::string node;       // sender node prefix
+    std::string node;       // sender node id
     std::string sender;     // Deliver: senderSessionId. NotFound: the session that must be told
     std::string recipient;  // Deliver: recipientSessionId. NotFound: the missing recipient
     std::string type;       // Deliver only
     std::string body;       // Deliver only
+    LinkProof proof;        // Hello only
 };
 
-std::string serializeLinkHello(std::string_view node);
+std::string serializeLinkHello(std::string_view node, const LinkProof& proof);
 std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
                                  std::string_view recipient, std::string_view type,
                                  std::string_view body);
@@ -76,11 +80,10 @@ std::string serializeLinkNotFound(std::string_view node, std::string_view sender
                                   std::string_view recipient);
 
 // Parses one link frame. Returns false with why "unsupported link protocol
-// version N" when "v" is not kLinkProtocolVersion (out.version, and out.kind
-// and out.node for a hello, are still filled so the caller can log them).
-// Also checks that node is a node prefix, that session ids are valid (and
-// stores them lowercased), and that a "msg" carries a non-reserved,
-// non-empty type and a string body.
+// version N" when "v" is not kLinkProtocolVersion. Also checks that node is
+// a node id, that session ids are valid (and stores them lowercased), that
+// a hello carries its proof as hex, and that a "msg" carries a
+// non-reserved, non-empty type and a string body.
 bool parseLinkFrame(std::string_view json, LinkFrame& out, std::string& why);
 
 }  // namespace dwrtc

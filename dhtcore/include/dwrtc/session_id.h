@@ -1,7 +1,9 @@
-// Session ids and node prefixes. A session id is a UUID v4 string whose
-// first 12 hex digits are the prefix of the node that holds the session, so
-// any node can tell where a session lives without a per-session lookup.
-// Free functions, safe from any thread.
+// Session ids and node ids. A session id is the id of the node that holds
+// the session, a dash, and 64 bits from the kernel CSPRNG, so any node can
+// tell where a session lives without a per-session lookup. A node id is the
+// first 128 bits of the SHA-256 of the node's public key: making a second
+// key for an id costs about 2^128 hashes. Clients treat session ids as
+// opaque strings. Free functions, safe from any thread.
 #pragma once
 
 #include <cstddef>
@@ -11,38 +13,37 @@
 
 namespace dwrtc {
 
-constexpr std::size_t kSessionIdLength = 36;   // UUID v4 text
-constexpr std::size_t kNodePrefixLength = 12;  // hex chars = 48 bits
+constexpr std::size_t kNodePrefixLength = 32;  // hex chars = 128 bits
+constexpr std::size_t kSessionRandomLength = 16;  // hex chars = 64 bits
+constexpr std::size_t kSessionIdLength = kNodePrefixLength + 1 + kSessionRandomLength;
 
-// Node prefix from a hash (e.g. the node's public key id): the first 6 bytes
-// as 12 lowercase hex chars. Throws std::invalid_argument if len < 6.
+// Node id from a hash (the SHA-256 of the node's public key): the first 16
+// bytes as 32 lowercase hex chars. Throws std::invalid_argument if len < 16.
 std::string nodePrefixFromBytes(const std::uint8_t* bytes, std::size_t len);
 
-// True for exactly 12 lowercase hex chars.
+// True for exactly 32 lowercase hex chars.
 bool isValidNodePrefix(std::string_view prefix);
 
-// New session id "PPPPPPPP-PPPP-4xxx-yxxx-xxxxxxxxxxxx": P is the node
-// prefix, every x comes from the kernel CSPRNG (getrandom(2)) and y is one of
-// 8, 9, a, b, so 74 bits are random. Lowercase. Throws std::invalid_argument
-// for a malformed prefix and std::system_error if getrandom fails.
+// New session id "<node id>-<16 hex digits from getrandom(2)>", lowercase.
+// Throws std::invalid_argument for a malformed node id and std::system_error
+// if getrandom fails.
 std::string makeSessionId(std::string_view nodePrefix);
 
-// Canonical UUID v4 text: 8-4-4-4-12 hex digits (either case), version
-// nibble 4, variant nibble 8, 9, a or b.
+// 32 hex digits, '-', 16 hex digits (either case).
 bool isValidSessionId(std::string_view id);
 
-// A valid session id in canonical (lowercase) form; ids are compared as
-// strings, so every id that enters the core goes through this.
-std::string canonicalSessionId(std::string_view id);
-// The same in place, without a copy.
+// A valid session id in canonical (lowercase) form, in place; ids are
+// compared as strings, so every id that enters the core goes through this.
 void canonicalizeSessionId(std::string& id);
 
-// The node prefix a valid session id names (lowercase id[0..8) + id[9..13)),
-// or an empty string if id is not a valid session id.
+// The node id a valid session id names (lowercased), or an empty string if
+// id is not a valid session id.
 std::string nodePrefixOf(std::string_view sessionId);
 
 // The same for an id already checked and lowercased (what the parsers of
 // protocol.h hand out): no second check on the per-message path.
-std::string nodePrefixOfCanonical(std::string_view canonicalId);
+inline std::string_view nodePrefixOfCanonical(std::string_view canonicalId) {
+    return canonicalId.substr(0, kNodePrefixLength);
+}
 
 }  // namespace dwrtc
