@@ -201,8 +201,7 @@ describe('DwrtcClient on a network of real nginx nodes', () => {
         const [, bId] = await Promise.all([a.connect(n1.wsUrl()), b.connect(n2.wsUrl())]);
 
         // a session that does not exist on a node that does
-        const gone = bId.slice(0, 24) + (bId.endsWith('000000000000') ? '111111111111'
-                                                                        : '000000000000');
+        const gone = randomSessionId(nodeIdOf(bId));
         let err = nextEvent(a, 'error');
         a.send('x', gone, 'anyone?');
         assert.deepEqual({ ...(await err), message: undefined },
