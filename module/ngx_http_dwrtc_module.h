@@ -37,6 +37,8 @@ typedef struct {
     ngx_int_t                       dht_rate_per_ip;  /* 0 OpenDHT's, -1 off */
     ngx_int_t                       dht_rate_total;
     ngx_flag_t                      dht_rate_set;
+    ngx_str_t                       network_key;      /* never logged */
+    ngx_msec_t                      link_handshake_timeout;
 
     /* largest dwrtc_max_message_size of any signal location */
     size_t                          max_message_size;
