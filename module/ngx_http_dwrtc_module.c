@@ -54,6 +54,8 @@ static char *ngx_http_dwrtc_allowed_origins(ngx_conf_t *cf,
 static ngx_int_t ngx_http_dwrtc_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_dwrtc_session_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_dwrtc_session_user_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 static void *ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -184,6 +186,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("dwrtc_session_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, session_user),
+      NULL },
+
       ngx_null_command
 };
 
@@ -223,6 +232,9 @@ static ngx_http_variable_t  ngx_http_dwrtc_vars[] = {
 
     { ngx_string("dwrtc_session_id"), NULL,
       ngx_http_dwrtc_session_id_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("dwrtc_session_user"), NULL,
+      ngx_http_dwrtc_session_user_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -716,6 +728,31 @@ ngx_http_dwrtc_session_id_variable(ngx_http_request_t *r,
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = id;
+
+    return NGX_OK;
+}
+
+
+/* $dwrtc_session_user: what dwrtc_session_user gave the session, if any */
+
+static ngx_int_t
+ngx_http_dwrtc_session_user_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  *user;
+
+    user = ngx_http_dwrtc_session_user(r);
+
+    if (user == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = user->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = user->data;
 
     return NGX_OK;
 }
@@ -1354,6 +1391,12 @@ ngx_http_dwrtc_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     dlcf->session_user = NULL;
+     */
+
     dlcf->signal = NGX_CONF_UNSET;
     dlcf->max_message_size = NGX_CONF_UNSET_SIZE;
     dlcf->rate = NGX_CONF_UNSET_UINT;
@@ -1407,6 +1450,10 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NULL);
 
     ngx_conf_merge_ptr_value(conf->ice, prev->ice, NULL);
+
+    if (conf->session_user == NULL) {
+        conf->session_user = prev->session_user;
+    }
 
     if (conf->signal) {
         dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_dwrtc_module);

@@ -59,6 +59,7 @@ typedef struct {
     ngx_msec_t                      ping_interval;
     ngx_array_t                    *allowed_origins;  /* of ngx_str_t */
     ngx_http_dwrtc_ice_conf_t      *ice;
+    ngx_http_complex_value_t       *session_user;
 } ngx_http_dwrtc_loc_conf_t;
 
 
@@ -92,6 +93,7 @@ void ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s,
     const char *data, size_t len);
 void ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s);
 u_char *ngx_http_dwrtc_session_id(ngx_http_request_t *r);
+ngx_str_t *ngx_http_dwrtc_session_user(ngx_http_request_t *r);
 
 /* ngx_http_dwrtc_ice.c */
 char *ngx_http_dwrtc_ice_servers(ngx_conf_t *cf, ngx_command_t *cmd,
