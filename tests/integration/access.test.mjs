@@ -8,7 +8,8 @@
 // One nginx serves every case: /signal behind auth_request (the auth
 // subrequest goes to a second server block of the same nginx, which
 // answers 204 with X-User for the good token and 401 otherwise),
-// /allowlist behind allow/deny, /one-per-address behind limit_conn.
+// /allowlist behind allow/deny, /one-per-address behind limit_conn, and
+// /named, whose session user is a request header (empty, or too long).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,6 +81,11 @@ describe('access checks in front of dwrtc_signal', () => {
 
                 location /one-per-address {
                     limit_conn dwrtc_per_address 1;
+                    dwrtc_signal;
+                }
+
+                location /named {
+                    dwrtc_session_user $http_x_test_user;
                     dwrtc_signal;
                 }`,
         });
@@ -250,6 +256,26 @@ describe('access checks in front of dwrtc_signal', () => {
         }), { what: 'a new session from 127.0.0.1 after the first closed' });
         await again.deliver(other, 'room again');
         await Promise.all([other.close(), again.close()]);
+    });
+
+    it('dwrtc_session_user: an empty value gives no user, a long one is cut to 256 bytes',
+       async () => {
+        const url = node.wsUrl('/named');
+        const none = await openSession(url, { label: 'no user' });
+        const long = await openSession(url, { label: 'long user',
+                                              headers: { 'X-Test-User': 'u'.repeat(300) } });
+        await none.deliver(long, 'named or not');
+        await Promise.all([none.close(), long.close()]);
+
+        const lineOf = (s) => waitAccessLine(new RegExp(`session=${s.id}$`), s.label);
+        assert.match(await lineOf(none), / 101 user="-" session=/);
+        assert.match(await lineOf(long), new RegExp(` 101 user="${'u'.repeat(256)}" session=`));
+
+        const opened = (s) => openLines().find((l) => l.text.includes(s.id)).text;
+        assert.match(opened(none), new RegExp(`^dwrtc: session ${none.id} open while`));
+        assert.match(opened(long), new RegExp(`open, user "${'u'.repeat(256)}" while`));
+        assert.ok(node.logLines().some((l) => l.level === 'info' && l.text.startsWith(
+            'dwrtc: dwrtc_session_user value of 300 bytes cut to 256')), 'the cut is logged');
     });
 
     it('keeps the worker and logs no [alert], [crit] or [emerg]', async () => {
