@@ -56,7 +56,7 @@ http {
         location /signal {
             dwrtc_signal;
             dwrtc_allowed_origins https://a.example http://127.0.0.1:18080;
-            dwrtc_session_user $remote_user;
+            dwrtc_session_user \$remote_user;
             dwrtc_ice_servers stun:stun.example.org:3478;
             dwrtc_ice_servers turn:turn.example.org:3478
                               username=alice credential=secret;
