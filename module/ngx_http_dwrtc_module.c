@@ -24,6 +24,14 @@
 /* Local DHT ports of sibling workers tried as bootstrap nodes at most. */
 #define NGX_HTTP_DWRTC_SIBLINGS_MAX     16
 
+/*
+ * dwrtc_network_key: the core's minimum (dwrtc::kMinNetworkKeyLength;
+ * dwrtc_options_set_network_key() refuses shorter keys), and the largest
+ * file taken for a key, against naming the wrong file.
+ */
+#define NGX_HTTP_DWRTC_NETWORK_KEY_MIN  16
+#define NGX_HTTP_DWRTC_NETWORK_KEY_MAX  4096
+
 
 static char *ngx_http_dwrtc_port_range(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -31,6 +39,9 @@ static char *ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_dwrtc_network_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_dwrtc_network_key_cleanup(void *data);
 static char *ngx_http_dwrtc_signal(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_rate(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -42,6 +53,8 @@ static char *ngx_http_dwrtc_allowed_origins(ngx_conf_t *cf,
 
 static ngx_int_t ngx_http_dwrtc_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_dwrtc_session_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_dwrtc_session_user_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static void *ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf);
@@ -110,6 +123,20 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("dwrtc_network_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_dwrtc_network_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_link_handshake_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_handshake_timeout),
+      NULL },
+
     { ngx_string("dwrtc_signal"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_dwrtc_signal,
@@ -159,6 +186,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("dwrtc_session_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, session_user),
+      NULL },
+
       ngx_null_command
 };
 
@@ -198,6 +232,9 @@ static ngx_http_variable_t  ngx_http_dwrtc_vars[] = {
 
     { ngx_string("dwrtc_session_id"), NULL,
       ngx_http_dwrtc_session_id_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("dwrtc_session_user"), NULL,
+      ngx_http_dwrtc_session_user_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -400,6 +437,21 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         if (rc != DWRTC_OK) {
             goto failed;
         }
+    }
+
+    if (dmcf->network_key.len) {
+        rc = dwrtc_options_set_network_key(opt,
+                                           (char *) dmcf->network_key.data,
+                                           dmcf->network_key.len);
+        if (rc != DWRTC_OK) {
+            goto failed;
+        }
+    }
+
+    rc = dwrtc_options_set_link_handshake_timeout(opt,
+                                  (unsigned) dmcf->link_handshake_timeout);
+    if (rc != DWRTC_OK) {
+        goto failed;
     }
 
     if (dmcf->bootstrap) {
@@ -681,6 +733,31 @@ ngx_http_dwrtc_session_id_variable(ngx_http_request_t *r,
 }
 
 
+/* $dwrtc_session_user: what dwrtc_session_user gave the session, if any */
+
+static ngx_int_t
+ngx_http_dwrtc_session_user_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  *user;
+
+    user = ngx_http_dwrtc_session_user(r);
+
+    if (user == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = user->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = user->data;
+
+    return NGX_OK;
+}
+
+
 static char *
 ngx_http_dwrtc_port_range(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -863,6 +940,171 @@ ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     dmcf->dht_rate_set = 1;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * dwrtc_network_key FILE: read here, in the master (as root), like
+ * ssl_certificate_key. The key is the file's bytes less trailing white
+ * space; it is never logged, and is wiped when the configuration goes.
+ */
+
+static char *
+ngx_http_dwrtc_network_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    u_char              *buf;
+    size_t               len;
+    ssize_t              n;
+    ngx_str_t           *value, name;
+    ngx_file_t           file;
+    ngx_file_info_t      fi;
+    ngx_pool_cleanup_t  *cln;
+
+    if (dmcf->network_key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+
+    file.name = name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "dwrtc_network_key: " ngx_open_file_n
+                           " \"%s\" failed", name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = NULL;
+    len = 0;
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "dwrtc_network_key: " ngx_fd_info_n
+                           " \"%s\" failed", name.data);
+        goto failed;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "dwrtc_network_key: \"%s\" is not a file",
+                           name.data);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_DWRTC_NETWORK_KEY_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "dwrtc_network_key: \"%s\" is larger than %d "
+                           "bytes, not a key file",
+                           name.data, NGX_HTTP_DWRTC_NETWORK_KEY_MAX);
+        goto failed;
+    }
+
+    len = (size_t) ngx_file_size(&fi);
+
+    if (ngx_file_access(&fi) & 0044) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "dwrtc_network_key: \"%s\" is readable by other "
+                           "users than its owner", name.data);
+    }
+
+    buf = ngx_pnalloc(cf->pool, len ? len : 1);
+    if (buf == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, buf, len, 0);
+
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "dwrtc_network_key: " ngx_read_file_n
+                           " \"%s\" failed", name.data);
+        goto failed;
+    }
+
+    if ((size_t) n != len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "dwrtc_network_key: " ngx_read_file_n
+                           " \"%s\" returned only %z bytes instead of %uz",
+                           name.data, n, len);
+        goto failed;
+    }
+
+    if (ngx_close_file(file.fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    file.fd = NGX_INVALID_FILE;
+
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'
+                     || buf[n - 1] == CR || buf[n - 1] == LF))
+    {
+        n--;
+    }
+
+    if (n < NGX_HTTP_DWRTC_NETWORK_KEY_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "dwrtc_network_key: the key in \"%s\" is %z "
+                           "bytes long, it must be at least %d "
+                           "(make one with "
+                           "\"openssl rand -hex 32 > FILE\")",
+                           name.data, n, NGX_HTTP_DWRTC_NETWORK_KEY_MIN);
+        goto failed;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        goto failed;
+    }
+
+    dmcf->network_key.data = buf;
+    dmcf->network_key.len = n;
+
+    cln->handler = ngx_http_dwrtc_network_key_cleanup;
+    cln->data = &dmcf->network_key;
+
+    /* the rest of the file, white space after the key, need not stay */
+
+    ngx_explicit_memzero(buf + n, len - n);
+
+    return NGX_CONF_OK;
+
+failed:
+
+    if (buf) {
+        ngx_explicit_memzero(buf, len);
+    }
+
+    if (file.fd != NGX_INVALID_FILE
+        && ngx_close_file(file.fd) == NGX_FILE_ERROR)
+    {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    return NGX_CONF_ERROR;
+}
+
+
+static void
+ngx_http_dwrtc_network_key_cleanup(void *data)
+{
+    ngx_str_t  *key = data;
+
+    ngx_explicit_memzero(key->data, key->len);
 }
 
 
@@ -1070,12 +1312,14 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
      *     dmcf->dht_rate_per_ip = 0;
      *     dmcf->dht_rate_total = 0;
      *     dmcf->dht_rate_set = 0;
+     *     dmcf->network_key = { 0, NULL };
      *     dmcf->max_message_size = 0;
      *     dmcf->enabled = 0;
      */
 
     dmcf->dht_port.from = NGX_CONF_UNSET_UINT;
     dmcf->link_port.from = NGX_CONF_UNSET_UINT;
+    dmcf->link_handshake_timeout = NGX_CONF_UNSET_MSEC;
 
     return dmcf;
 }
@@ -1122,6 +1366,17 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
         dmcf->max_message_size = 65536;
     }
 
+    ngx_conf_init_msec_value(dmcf->link_handshake_timeout, 5000);
+
+    if (dmcf->link_handshake_timeout == 0
+        || dmcf->link_handshake_timeout > 24 * 86400000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_link_handshake_timeout\" must be "
+                           "more than 0 and at most 24d");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -1135,6 +1390,12 @@ ngx_http_dwrtc_create_loc_conf(ngx_conf_t *cf)
     if (dlcf == NULL) {
         return NULL;
     }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     dlcf->session_user = NULL;
+     */
 
     dlcf->signal = NGX_CONF_UNSET;
     dlcf->max_message_size = NGX_CONF_UNSET_SIZE;
@@ -1189,6 +1450,10 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NULL);
 
     ngx_conf_merge_ptr_value(conf->ice, prev->ice, NULL);
+
+    if (conf->session_user == NULL) {
+        conf->session_user = prev->session_user;
+    }
 
     if (conf->signal) {
         dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_dwrtc_module);

@@ -37,6 +37,8 @@ typedef struct {
     ngx_int_t                       dht_rate_per_ip;  /* 0 OpenDHT's, -1 off */
     ngx_int_t                       dht_rate_total;
     ngx_flag_t                      dht_rate_set;
+    ngx_str_t                       network_key;      /* never logged */
+    ngx_msec_t                      link_handshake_timeout;
 
     /* largest dwrtc_max_message_size of any signal location */
     size_t                          max_message_size;
@@ -57,6 +59,7 @@ typedef struct {
     ngx_msec_t                      ping_interval;
     ngx_array_t                    *allowed_origins;  /* of ngx_str_t */
     ngx_http_dwrtc_ice_conf_t      *ice;
+    ngx_http_complex_value_t       *session_user;
 } ngx_http_dwrtc_loc_conf_t;
 
 
@@ -90,6 +93,7 @@ void ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s,
     const char *data, size_t len);
 void ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s);
 u_char *ngx_http_dwrtc_session_id(ngx_http_request_t *r);
+ngx_str_t *ngx_http_dwrtc_session_user(ngx_http_request_t *r);
 
 /* ngx_http_dwrtc_ice.c */
 char *ngx_http_dwrtc_ice_servers(ngx_conf_t *cf, ngx_command_t *cmd,

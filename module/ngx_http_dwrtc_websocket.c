@@ -47,6 +47,9 @@
 /* liveness tick while dwrtc_ping_interval is off, for worker shutdown */
 #define NGX_HTTP_DWRTC_IDLE_TICK     30000
 
+/* bytes of a dwrtc_session_user value kept; the rest is cut off */
+#define NGX_HTTP_DWRTC_USER_MAX      256
+
 
 struct ngx_http_dwrtc_session_s {
     ngx_str_node_t                  sn;        /* first: keyed by the id */
@@ -88,7 +91,20 @@ struct ngx_http_dwrtc_session_s {
     unsigned                        sent:1;    /* flush() wrote something */
     unsigned                        upgraded:1;   /* 101 sent */
     unsigned                        ws_failed:1;  /* no libwslay context */
+    unsigned                        has_user:1;   /* a user session, below */
 };
+
+
+/*
+ * A session that dwrtc_session_user gave a value: the user follows the
+ * session in the same allocation, so that other sessions pay nothing for
+ * it. The value itself lives in the request's pool, as the session does.
+ */
+
+typedef struct {
+    ngx_http_dwrtc_session_t        session;  /* first */
+    ngx_str_t                       user;
+} ngx_http_dwrtc_user_session_t;
 
 
 static ngx_int_t ngx_http_dwrtc_refuse(ngx_http_request_t *r,
@@ -316,23 +332,53 @@ static ngx_int_t
 ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
     ngx_http_dwrtc_loc_conf_t *dlcf)
 {
-    int                        rc;
-    u_char                     hash[20];
-    ngx_str_t                  src;
-    ngx_sha1_t                 sha1;
-    ngx_table_elt_t           *h;
-    ngx_connection_t          *c;
-    ngx_http_cleanup_t        *cln;
-    ngx_http_dwrtc_worker_t   *w;
-    ngx_http_dwrtc_session_t  *s;
-    ngx_http_core_loc_conf_t  *clcf;
+    int                             rc;
+    u_char                          hash[20];
+    ngx_str_t                       src, user;
+    ngx_sha1_t                      sha1;
+    ngx_table_elt_t                *h;
+    ngx_connection_t               *c;
+    ngx_http_cleanup_t             *cln;
+    ngx_http_dwrtc_worker_t        *w;
+    ngx_http_dwrtc_session_t       *s;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_dwrtc_user_session_t  *us;
 
     c = r->connection;
     w = &ngx_http_dwrtc_worker;
 
-    s = ngx_pcalloc(r->pool, sizeof(ngx_http_dwrtc_session_t));
-    if (s == NULL) {
+    /* after every access check: auth_request_set variables are set */
+
+    user.len = 0;
+
+    if (dlcf->session_user
+        && ngx_http_complex_value(r, dlcf->session_user, &user) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (user.len > NGX_HTTP_DWRTC_USER_MAX) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: dwrtc_session_user value of %uz bytes "
+                      "cut to %d", user.len, NGX_HTTP_DWRTC_USER_MAX);
+        user.len = NGX_HTTP_DWRTC_USER_MAX;
+    }
+
+    if (user.len) {
+        us = ngx_pcalloc(r->pool, sizeof(ngx_http_dwrtc_user_session_t));
+        if (us == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        us->user = user;
+        s = &us->session;
+        s->has_user = 1;
+
+    } else {
+        s = ngx_pcalloc(r->pool, sizeof(ngx_http_dwrtc_session_t));
+        if (s == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     s->request = r;
@@ -449,9 +495,22 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
         return NGX_ERROR;
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "dwrtc: session %*s open", (size_t) DWRTC_SESSION_ID_LEN,
-                   s->id);
+    /*
+     * Who opened which session is worth an info line; a session without a
+     * user is only traffic, a debug line like every other per-session one.
+     */
+
+    if (s->has_user) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: session %*s open, user \"%V\"",
+                      (size_t) DWRTC_SESSION_ID_LEN, s->id,
+                      &((ngx_http_dwrtc_user_session_t *) s)->user);
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "dwrtc: session %*s open",
+                       (size_t) DWRTC_SESSION_ID_LEN, s->id);
+    }
 
     /*
      * The session outlives the content phase: hold the request, and let
@@ -1441,6 +1500,23 @@ ngx_http_dwrtc_session_id(ngx_http_request_t *r)
     s = ngx_http_get_module_ctx(r->main, ngx_http_dwrtc_module);
 
     return s ? s->id : NULL;
+}
+
+
+/* The dwrtc_session_user value of the request's session, or NULL. */
+
+ngx_str_t *
+ngx_http_dwrtc_session_user(ngx_http_request_t *r)
+{
+    ngx_http_dwrtc_session_t  *s;
+
+    s = ngx_http_get_module_ctx(r->main, ngx_http_dwrtc_module);
+
+    if (s == NULL || !s->has_user) {
+        return NULL;
+    }
+
+    return &((ngx_http_dwrtc_user_session_t *) s)->user;
 }
 
 

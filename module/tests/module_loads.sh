@@ -13,6 +13,11 @@ prefix=$(mktemp -d "${TMPDIR:-/tmp}/dwrtc-module-loads.XXXXXX")
 trap 'rm -rf "$prefix"' EXIT
 mkdir -p "$prefix/logs" "$prefix/conf" "$prefix/tmp"
 
+# a private network's key, as the README says to make one; "key" is
+# relative to the configuration's directory, as nginx takes it
+key=0123456789abcdef0123456789abcdef-do-not-log
+(umask 077 && echo "$key" > "$prefix/conf/network.key")
+
 cat > "$prefix/conf/nginx.conf" <<CONF
 load_module $module;
 
@@ -37,6 +42,8 @@ http {
     dwrtc_public_address 127.0.0.1;
     dwrtc_bind_address 127.0.0.1;
     dwrtc_dht_rate_limit off 100000;
+    dwrtc_network_key network.key;
+    dwrtc_link_handshake_timeout 3s;
 
     dwrtc_max_message_size 64k;
     dwrtc_rate 50 burst=200;
@@ -49,6 +56,7 @@ http {
         location /signal {
             dwrtc_signal;
             dwrtc_allowed_origins https://a.example http://127.0.0.1:18080;
+            dwrtc_session_user \$remote_user;
             dwrtc_ice_servers stun:stun.example.org:3478;
             dwrtc_ice_servers turn:turn.example.org:3478
                               username=alice credential=secret;
@@ -68,7 +76,12 @@ http {
 CONF
 
 echo "== $nginx -t -p $prefix -c conf/nginx.conf"
-"$nginx" -t -p "$prefix" -c conf/nginx.conf 2>&1
+out=$("$nginx" -t -p "$prefix" -c conf/nginx.conf 2>&1)
+echo "$out"
+if grep -q "$key" <<<"$out" "$prefix/logs/error.log"; then
+    echo "the network key was logged" >&2
+    exit 1
+fi
 
 # A configuration error must be reported, not crash or pass.
 cat > "$prefix/conf/bad.conf" <<CONF
@@ -95,3 +108,48 @@ echo "$out" | grep -q 'invalid port range "5000-4000"' || {
     exit 1
 }
 echo "bad port range rejected: ok"
+
+# dwrtc_network_key refuses, at nginx -t, a file it cannot read and a key
+# shorter than 16 bytes (white space at its end does not count), and never
+# shows the key.
+expect_refused() {   # DIRECTIVE_LINES EXPECTED_MESSAGE
+    cat > "$prefix/conf/bad.conf" <<CONF
+load_module $module;
+error_log $prefix/logs/error.log;
+pid $prefix/logs/nginx.pid;
+events { }
+http {
+    access_log off;
+    client_body_temp_path $prefix/tmp/body;
+    $1
+    server { listen 127.0.0.1:18080; location / { dwrtc_signal; } }
+}
+CONF
+    if out=$("$nginx" -t -p "$prefix" -c conf/bad.conf 2>&1); then
+        echo "bad configuration ($1) passed nginx -t:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    if ! grep -q "\[emerg\].*$2" <<<"$out"; then
+        echo "unexpected error for $1:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    if grep -q "short-key-" <<<"$out"; then
+        echo "the network key was shown for $1:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    echo "refused: $1: ok"
+}
+
+printf 'short-key-12345 \n\n' > "$prefix/conf/short.key"
+chmod 600 "$prefix/conf/short.key"
+
+expect_refused "dwrtc_network_key missing.key;" \
+    'open() ".*/conf/missing.key" failed'
+expect_refused "dwrtc_network_key short.key;" \
+    'the key in ".*/conf/short.key" is 15 bytes long, it must be at least 16'
+expect_refused "dwrtc_network_key $prefix/conf;" 'is not a file'
+expect_refused "dwrtc_link_handshake_timeout 0;" \
+    '"dwrtc_link_handshake_timeout" must be more than 0'

@@ -8,10 +8,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { createServer } from 'node:http';
+import { createHmac } from 'node:crypto';
 
 import { REPO, WEB_ROOT } from '../lib/nginx.mjs';
 import { ExampleSite, SITE_INDEX } from '../lib/examples.mjs';
-import { openSession, rawRequest, terminateSessions } from '../lib/client.mjs';
+import { openSession, rawRequest, handshakeRequest, terminateSessions } from '../lib/client.mjs';
 
 const EXAMPLES = join(REPO, 'config-examples');
 
@@ -146,6 +148,58 @@ describe('config-examples/', () => {
         await finish(node, a, b);
     });
 
+    it('private-network-auth.conf: a node with a network key; sessions and TURN credentials '
+       + 'only past auth_request, their user in the access log', async () => {
+        const file = join(EXAMPLES, 'private-network-auth.conf');
+        const text = readFileSync(file, 'utf8');
+        const node = await start('private-network-auth.conf');
+        // the node took the key (a refused key would be an [alert] and no node)
+        assert.equal(node.currentNodes().length, node.workers);
+        const key = readFileSync(site.networkKey, 'utf8').trim();
+        assert.ok(!node.errorLog().includes(key), 'the network key is in the error log');
+
+        // the site's application: signed in means the cookie "session=good"
+        const appPort = node.upstreams.get(9000);
+        assert.ok(appPort, 'the example asks an application on 127.0.0.1:9000');
+        const app = createServer((req, res) => {
+            const signedIn = req.url === '/auth/check'
+                && /(^|;\s*)session=good(;|$)/.test(req.headers.cookie ?? '');
+            res.writeHead(signedIn ? 204 : 401, signedIn ? { 'X-User': 'alice' } : {});
+            res.end();
+        });
+        await new Promise((resolve) => app.listen(appPort, '127.0.0.1', resolve));
+        try {
+            const refused = await rawRequest(node.httpPort,
+                handshakeRequest({ port: node.httpPort, path: '/signal' }));
+            refused.socket.destroy();
+            assert.equal(refused.status, 401, 'no session cookie, no session');
+
+            const url = node.wsUrl('/signal');
+            const opts = { headers: { Cookie: 'theme=dark; session=good' } };
+            const a = await openSession(url, opts);
+            const b = await openSession(url, opts);
+            await a.deliver(b, 'signed in');
+
+            const secret = /^\s*secret=(\S+)/m.exec(text)[1];
+            const turn = a.welcome.iceServers.find((s) => s.urls.some((u) => u.startsWith('turn:')));
+            assert.ok(turn, JSON.stringify(a.welcome));
+            assert.match(turn.username, new RegExp(`^\\d+:${a.id}$`));
+            assert.equal(turn.credential,
+                         createHmac('sha1', secret).update(turn.username).digest('base64'));
+
+            await finish(node, a, b);
+            // the example's own log, by its log_format
+            const log = readFileSync(join(node.prefix, 'dwrtc-access.log'), 'utf8');
+            for (const s of [a, b]) {
+                assert.match(log, new RegExp(`"GET /signal HTTP/1.1" 101 \\S+ `
+                                             + `session=${s.id} user="alice"`));
+            }
+            assert.match(log, /"GET \/signal HTTP\/1.1" 401 \S+ session=- user="-"/);
+        } finally {
+            await new Promise((resolve) => app.close(resolve));
+        }
+    });
+
     it('local-3-node/: three nginx form one network; every node reaches the others',
        async () => {
         const net = [];
@@ -174,7 +228,7 @@ describe('config-examples/', () => {
         assert.deepEqual(files.map((f) => relative(EXAMPLES, f)).sort(),
                          ['beside-existing-site.conf', 'local-3-node/node1.conf',
                           'local-3-node/node2.conf', 'local-3-node/node3.conf',
-                          'one-node.conf', 'tls.conf'],
+                          'one-node.conf', 'private-network-auth.conf', 'tls.conf'],
                          'a new example needs its own case in this file');
     });
 });

@@ -275,11 +275,12 @@ export function randomSessionId(nodeId = randomBytes(16).toString('hex')) {
 /**
  * Opens a session and waits for its welcome ({"type":"WebSocketIdMessage",
  * "id":...}); the id must be a session id. opts: origin, headers, ca (for
- * wss), timeout, label.
+ * wss), localAddress (the client's own address, say 127.0.0.2), timeout,
+ * label.
  */
 export async function openSession(url, opts = {}) {
-    const { timeout = DEFAULT_WAIT, origin, headers, ca, label } = opts;
-    const ws = new WebSocket(url, { origin, headers, ca, perMessageDeflate: false,
+    const { timeout = DEFAULT_WAIT, origin, headers, ca, localAddress, label } = opts;
+    const ws = new WebSocket(url, { origin, headers, ca, localAddress, perMessageDeflate: false,
                                     handshakeTimeout: timeout });
     const session = new Session(ws, label ?? `session@${url}`);
     await new Promise((resolve, reject) => {
@@ -508,13 +509,14 @@ export class RawConnection {
  * Sends `request` (a string or Buffer, sent as is) to 127.0.0.1:port and
  * reads the response head. Resolves { status, headers, head, socket, rest }
  * where rest holds the bytes after the head. opts.tls: connect with TLS
- * (opts.ca trusted).
+ * (opts.ca trusted); opts.localAddress: connect from that address.
  */
-export function rawRequest(port, request, { timeout = DEFAULT_WAIT, tls, ca } = {}) {
+export function rawRequest(port, request, { timeout = DEFAULT_WAIT, tls, ca,
+                                            localAddress } = {}) {
     return new Promise((resolve, reject) => {
         const socket = tls
-            ? tlsConnect({ port, host: '127.0.0.1', ca, servername: 'localhost' })
-            : tcpConnect({ port, host: '127.0.0.1' });
+            ? tlsConnect({ port, host: '127.0.0.1', ca, servername: 'localhost', localAddress })
+            : tcpConnect({ port, host: '127.0.0.1', localAddress });
         let buf = Buffer.alloc(0);
         const timer = setTimeout(() => {
             socket.destroy();

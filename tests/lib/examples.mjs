@@ -9,7 +9,13 @@
 //   /var/www/html                                    -> a temporary site
 //   /etc/ssl/dwrtc                                   -> a temporary
 //                                                       self-signed certificate
+//   /etc/nginx/dwrtc-network.key                     -> a temporary key file
+//                                                       (openssl rand -hex 32)
+//   /var/log/nginx/                                  -> the node's prefix
 //   listen [ADDR:]PORT                               -> listen 127.0.0.1:FREE
+//   proxy_pass http://127.0.0.1:PORT                 -> 127.0.0.1:FREE, where
+//                                                       the test runs the
+//                                                       application
 //   dwrtc_dht_port / dwrtc_link_port ranges          -> free ranges
 //   dwrtc_bootstrap 127.0.0.1:PORT                   -> the same node's new port
 //   (added) daemon off; pid, error_log, access_log and temporary paths in
@@ -20,6 +26,7 @@
 // it named in the example.
 
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
 import { join, basename } from 'node:path';
@@ -49,6 +56,10 @@ export class ExampleSite {
                                  '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
                      { stdio: 'pipe' });
         chmodSync(this.key, 0o644);   // read by the master only, but be plain
+        // the private network key of private-network-auth.conf, made as its
+        // comment says, readable by its owner only
+        this.networkKey = join(this.dir, 'dwrtc-network.key');
+        writeFileSync(this.networkKey, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
         this.ports = new Map();      // example port -> test port
     }
 
@@ -75,6 +86,7 @@ export class ExampleSite {
     /**
      * The example's text rewritten for this machine. Returns { conf,
      * httpPort (the first listen), listens (example port -> test port),
+     * upstreams (example port -> test port of proxy_pass 127.0.0.1:PORT),
      * workers (what worker_processes starts) }. `{{PREFIX}}` in conf is
      * replaced by NginxNode.
      */
@@ -83,7 +95,9 @@ export class ExampleSite {
             .replaceAll('/usr/lib/nginx/modules/ngx_http_dwrtc_module.so', MODULE)
             .replaceAll('/usr/share/dwrtc/web', WEB_ROOT)
             .replaceAll('/var/www/html', this.siteRoot)
-            .replaceAll('/etc/ssl/dwrtc', this.certDir);
+            .replaceAll('/etc/ssl/dwrtc', this.certDir)
+            .replaceAll('/etc/nginx/dwrtc-network.key', this.networkKey)
+            .replaceAll('/var/log/nginx/', '{{PREFIX}}/');
 
         const listens = new Map();
         const listenRe = /^(\s*listen\s+)(?:[\w.]+:|\[[^\]]*\]:)?(\d+)\b/gm;
@@ -92,6 +106,14 @@ export class ExampleSite {
         }
         out = out.replace(listenRe, (_, pre, port) =>
             `${pre}127.0.0.1:${listens.get(Number(port))}`);
+
+        // upstreams on this host: the test runs a stand-in on the new port
+        const upstreams = new Map();
+        const upstreamRe = /^(\s*proxy_pass\s+https?:\/\/127\.0\.0\.1:)(\d+)\b/gm;
+        for (const m of out.matchAll(upstreamRe)) {
+            upstreams.set(Number(m[2]), await this.mapPort(Number(m[2])));
+        }
+        out = out.replace(upstreamRe, (_, pre, port) => `${pre}${upstreams.get(Number(port))}`);
 
         for (const directive of ['dwrtc_dht_port', 'dwrtc_link_port']) {
             const re = new RegExp(`^(\\s*${directive}\\s+)([\\d-]+);`, 'gm');
@@ -135,7 +157,7 @@ ${bind}
 
         const wp = /^\s*worker_processes\s+(\w+);/m.exec(out);
         const workers = !wp ? 1 : wp[1] === 'auto' ? availableParallelism() : Number(wp[1]);
-        return { conf: out, httpPort: [...listens.values()][0], listens, workers };
+        return { conf: out, httpPort: [...listens.values()][0], listens, upstreams, workers };
     }
 
     /** An NginxNode for an example file (not started). */
@@ -144,6 +166,7 @@ ${bind}
         const node = new NginxNode({ name: name ?? basename(file, '.conf'), conf: r.conf,
                                      httpPort: r.httpPort, workers: r.workers });
         node.listens = r.listens;
+        node.upstreams = r.upstreams;
         return node;
     }
 
