@@ -120,6 +120,8 @@ static void onTickTimer(lws_sorted_usec_list_t* sul) {
     timer->service->tick();
 }
 
+void LinkService::SslCtxFree::operator()(ssl_ctx_st* ctx) const { SSL_CTX_free(ctx); }
+
 LinkService::LinkService(LinkServiceConfig config, LogFn log)
     : config_(std::move(config)), log_(std::move(log)) {}
 
@@ -135,6 +137,12 @@ bool LinkService::start(LinkEvents* events) {
         makeTlsCredentials(tlsCertificate_, tlsKey_);
     } catch (const std::exception& e) {
         log_(DWRTC_LOG_ERROR, e.what());
+        return false;
+    }
+
+    clientTls_.reset(SSL_CTX_new(TLS_client_method()));
+    if (!clientTls_ || SSL_CTX_set_min_proto_version(clientTls_.get(), TLS1_3_VERSION) != 1) {
+        log_(DWRTC_LOG_ERROR, "making the TLS context of node links failed");
         return false;
     }
 
@@ -167,8 +175,9 @@ bool LinkService::start(LinkEvents* events) {
         vinfo.server_ssl_cert_mem_len = static_cast<unsigned>(tlsCertificate_.size());
         vinfo.server_ssl_private_key_mem = tlsKey_.data();
         vinfo.server_ssl_private_key_mem_len = static_cast<unsigned>(tlsKey_.size());
-        // The server's and the client's TLS contexts get TLS 1.3 as their
-        // lowest version in the LOAD_EXTRA callbacks (see handle()).
+        vinfo.provided_client_ssl_ctx = clientTls_.get();
+        // The server's TLS context gets TLS 1.3 as its lowest version in
+        // the LOAD_EXTRA callback (see handle()).
         vhost_ = lws_create_vhost(context_, &vinfo);
         if (vhost_) {
             int bound = lws_get_vhost_listen_port(vhost_);
@@ -228,6 +237,7 @@ void LinkService::stop() {
     lws_context_destroy(context_);
     context_ = nullptr;
     vhost_ = nullptr;
+    clientTls_.reset();
     links_.clear();
 }
 
@@ -354,8 +364,9 @@ void LinkService::closeOverdue() {
     auto now = std::chrono::steady_clock::now();
     for (auto& [id, link] : links_) {
         if (!link->proven && !link->closing && now - link->started > config_.handshakeTimeout) {
-            log_(DWRTC_LOG_INFO, "closing a node link " + std::string(link->outbound ? "to " : "from ") +
-                                     link->peer + ": no proven hello within " +
+            std::string direction = link->outbound ? "to " : "from ";
+            log_(DWRTC_LOG_INFO, "closing a node link " + direction + link->peer +
+                                     ": no proven hello within " +
                                      std::to_string(config_.handshakeTimeout.count()) + " ms");
             link->closing = true;
             if (link->wsi) {
@@ -380,8 +391,8 @@ bool LinkService::opened(lws* wsi, Link& link) {
     }
     link.open = true;
     if (events_) {
-        events_->onLinkOpen(link.id, link.outbound,
-                            std::string_view(reinterpret_cast<const char*>(binding), sizeof binding));
+        std::string_view view(reinterpret_cast<const char*>(binding), sizeof binding);
+        events_->onLinkOpen(link.id, link.outbound, view);
     }
     return true;
 }
@@ -505,7 +516,6 @@ int LinkService::handle(lws* wsi, int reason, void* user, void* in, std::size_t 
             return 0;
 
         case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
-        case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS:
             // user is the SSL_CTX: links speak TLS 1.3 and nothing older, so
             // every link has an exporter fit for channel binding.
             if (user && SSL_CTX_set_min_proto_version(static_cast<SSL_CTX*>(user),

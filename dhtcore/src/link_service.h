@@ -24,6 +24,7 @@
 struct lws;
 struct lws_context;
 struct lws_vhost;
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
 namespace dwrtc {
 
@@ -115,6 +116,13 @@ private:
     // This node's TLS certificate and key (PEM), made at start().
     std::string tlsCertificate_;
     std::string tlsKey_;
+    // The TLS context of outbound links, ours rather than lws's: lws would
+    // load the system's CA store into it (and not free it), and links check
+    // no certificates.
+    struct SslCtxFree {
+        void operator()(ssl_ctx_st* ctx) const;
+    };
+    std::unique_ptr<ssl_ctx_st, SslCtxFree> clientTls_;
 
     LinkServiceConfig config_;
     LogFn log_;

@@ -109,8 +109,8 @@ std::string helloSignedBytes(LinkRole role, std::string_view node, std::string_v
 std::string hmacSha256(std::string_view key, std::string_view data) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(),
-              mac, &len)) {
+    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(), mac,
+              &len)) {
         throw std::runtime_error("HMAC-SHA256 failed");
     }
     return std::string(reinterpret_cast<const char*>(mac), len);
@@ -150,10 +150,9 @@ bool verifyLinkProof(std::string_view node, const LinkProof& proof, LinkRole rol
     }
     std::string signed_ = helloSignedBytes(role, node, binding);
     MdCtx ctx(EVP_MD_CTX_new());
-    if (!ctx ||
-        EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey.get()) != 1 ||
-        EVP_DigestVerify(ctx.get(), bytes(proof.signature), proof.signature.size(),
-                         bytes(signed_), signed_.size()) != 1) {
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pkey.get()) != 1 ||
+        EVP_DigestVerify(ctx.get(), bytes(proof.signature), proof.signature.size(), bytes(signed_),
+                         signed_.size()) != 1) {
         why = "its signature does not hold for this link";
         return false;
     }

@@ -73,8 +73,8 @@ public:
     std::string binding() const {
         unsigned char out[32];
         const char* label = "EXPORTER-dwrtc-link-v2";
-        if (SSL_export_keying_material(ssl_, out, sizeof out, label, std::strlen(label), nullptr,
-                                       0, 0) != 1) {
+        if (SSL_export_keying_material(ssl_, out, sizeof out, label, std::strlen(label), nullptr, 0,
+                                       0) != 1) {
             return {};
         }
         return std::string(reinterpret_cast<const char*>(out), sizeof out);
@@ -244,12 +244,15 @@ protected:
     void expectRealLinksStillWork() {
         std::string alice = other_->openSession();
         other_->submit(alice, dwrtc::test::clientMessage(bob, "real"));
-        ASSERT_TRUE(net.waitFor([&] {
-            for (const std::string& m : net.inbox(bob)) {
-                if (m.find("\"real\"") != std::string::npos) return true;
-            }
-            return false;
-        }, 30s)) << net.log();
+        ASSERT_TRUE(net.waitFor(
+            [&] {
+                for (const std::string& m : net.inbox(bob)) {
+                    if (m.find("\"real\"") != std::string::npos) return true;
+                }
+                return false;
+            },
+            30s))
+            << net.log();
     }
 
     bool logHas(const std::string& text) {
@@ -327,15 +330,18 @@ TEST_F(Links, ReplayedOrReflectedHelloIsRefused) {
     ASSERT_TRUE(reflect.handshake());
     ASSERT_TRUE(reflect.sendText(hello(mine, reflect.binding(), dwrtc::LinkRole::Responder)));
     EXPECT_TRUE(reflect.waitClosed(10s));
-    EXPECT_TRUE(net.waitFor([&] {
-        std::size_t count = 0;
-        for (std::size_t at = 0; (at = net.log().find("its signature does not hold", at)) !=
-                                 std::string::npos;
-             ++at) {
-            ++count;
-        }
-        return count == 2;
-    }, 10s)) << net.log();
+    EXPECT_TRUE(net.waitFor(
+        [&] {
+            std::size_t count = 0;
+            for (std::size_t at = 0;
+                 (at = net.log().find("its signature does not hold", at)) != std::string::npos;
+                 ++at) {
+                ++count;
+            }
+            return count == 2;
+        },
+        10s))
+        << net.log();
     expectRealLinksStillWork();
 }
 
@@ -406,12 +412,13 @@ TEST(PrivateNetwork, RefusesLinksWithoutTheSecret) {
     std::string own = dwrtc::makeSessionId(mine.id());
 
     // A valid identity of its own is not enough in a private network,
-    for (const std::string& secret : {std::string(), std::string("a guessed secret of 32 bytes!!")}) {
+    for (const std::string& secret :
+         {std::string(), std::string("a guessed secret of 32 bytes!!")}) {
         LinkClient client(node.linkPort());
         ASSERT_TRUE(client.handshake());
-        ASSERT_TRUE(client.sendText(hello(mine, client.binding(), dwrtc::LinkRole::Initiator,
-                                          secret) +
-                                    "\n" + msgFrame(mine.id(), own, bob)));
+        ASSERT_TRUE(
+            client.sendText(hello(mine, client.binding(), dwrtc::LinkRole::Initiator, secret) +
+                            "\n" + msgFrame(mine.id(), own, bob)));
         EXPECT_TRUE(client.waitClosed(10s));
     }
     EXPECT_TRUE(net.waitFor(
@@ -424,8 +431,8 @@ TEST(PrivateNetwork, RefusesLinksWithoutTheSecret) {
     // but with the secret it is.
     LinkClient member(node.linkPort());
     ASSERT_TRUE(member.handshake());
-    ASSERT_TRUE(member.sendText(hello(mine, member.binding(), dwrtc::LinkRole::Initiator,
-                                      config.networkKey) +
-                                "\n" + msgFrame(mine.id(), own, bob)));
+    ASSERT_TRUE(member.sendText(
+        hello(mine, member.binding(), dwrtc::LinkRole::Initiator, config.networkKey) + "\n" +
+        msgFrame(mine.id(), own, bob)));
     EXPECT_TRUE(net.waitFor([&] { return net.inbox(bob).size() == 1; }, 10s)) << net.log();
 }

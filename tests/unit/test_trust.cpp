@@ -1,7 +1,5 @@
 // Trust between nodes, without a network: node ids from keys, hello proofs
 // bound to one link and one role, private network membership.
-#include "dwrtc/trust.h"
-
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -10,6 +8,7 @@
 #include <string>
 
 #include "dwrtc/session_id.h"
+#include "dwrtc/trust.h"
 
 namespace dwrtc {
 namespace {
@@ -124,15 +123,19 @@ TEST(LinkProof, PrivateNetworkNeedsTheSecret) {
         << why;
 
     LinkProof outsider = makeLinkProof(alice(), LinkRole::Initiator, kBinding, {});
-    EXPECT_FALSE(verifyLinkProof(alice().id(), outsider, LinkRole::Initiator, kBinding, kSecret, why));
+    EXPECT_FALSE(
+        verifyLinkProof(alice().id(), outsider, LinkRole::Initiator, kBinding, kSecret, why));
     EXPECT_EQ(why, "it is not a member of this private network");
 
-    LinkProof guessed = makeLinkProof(alice(), LinkRole::Initiator, kBinding, "another secret, 32 bytes long!!");
-    EXPECT_FALSE(verifyLinkProof(alice().id(), guessed, LinkRole::Initiator, kBinding, kSecret, why));
+    LinkProof guessed =
+        makeLinkProof(alice(), LinkRole::Initiator, kBinding, "another secret, 32 bytes long!!");
+    EXPECT_FALSE(
+        verifyLinkProof(alice().id(), guessed, LinkRole::Initiator, kBinding, kSecret, why));
     EXPECT_EQ(why, "it is not a member of this private network");
 
     // The MAC is bound to the link like the signature.
-    EXPECT_FALSE(verifyLinkProof(alice().id(), member, LinkRole::Initiator, kOtherBinding, kSecret, why));
+    EXPECT_FALSE(
+        verifyLinkProof(alice().id(), member, LinkRole::Initiator, kOtherBinding, kSecret, why));
 
     // And an open-network node does not take a private network's member.
     EXPECT_FALSE(verifyLinkProof(alice().id(), member, LinkRole::Initiator, kBinding, {}, why));
@@ -163,9 +166,10 @@ TEST(PrivateNetwork, IdsAndRecordNamesDependOnTheSecret) {
 
 TEST(Hmac, MatchesRfc4231TestCase2) {
     std::string mac = hmacSha256("Jefe", "what do ya want for nothing?");
-    static const unsigned char expected[] = {
-        0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
-        0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    static const unsigned char expected[] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e,
+                                             0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+                                             0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83,
+                                             0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
     EXPECT_EQ(mac, std::string(reinterpret_cast<const char*>(expected), sizeof expected));
 }
 
