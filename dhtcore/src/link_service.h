@@ -19,7 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "node_directory.h"  // LogFn
+#include "router_ports.h"
 
 struct lws;
 struct lws_context;
@@ -27,23 +27,6 @@ struct lws_vhost;
 struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
 namespace dwrtc {
-
-using LinkId = std::uint64_t;
-
-// What the service thread reports about links. Called on the service thread.
-class LinkEvents {
-public:
-    virtual ~LinkEvents() = default;
-    // The TLS and WebSocket handshakes are done. binding is the TLS session's
-    // channel binding: both ends of one session see the same bytes.
-    virtual void onLinkOpen(LinkId id, bool outbound, std::string_view binding) = 0;
-    // One frame of the link protocol (a JSON object as text).
-    virtual void onLinkFrame(LinkId id, std::string_view frame) = 0;
-    // The link is gone; opened says whether it ever got connected.
-    virtual void onLinkClosed(LinkId id, bool outbound, bool opened) = 0;
-    // Once a second, for timers such as closing idle links.
-    virtual void onTick() = 0;
-};
 
 struct LinkServiceConfig {
     unsigned portFrom = 4230;
@@ -57,7 +40,7 @@ struct LinkServiceConfig {
 
 // start(), stop() and post() from any one owner thread (post from any
 // thread); connect(), send() and close() on the service thread only.
-class LinkService {
+class LinkService : public LinkTransport {
 public:
     LinkService(LinkServiceConfig config, LogFn log);
     ~LinkService();
@@ -72,17 +55,14 @@ public:
     unsigned port() const { return port_; }
 
     // Runs task on the service thread soon. Dropped once stop() has begun.
-    void post(std::function<void()> task);
+    void post(std::function<void()> task) override;
 
-    // Starts connecting; returns 0 if that failed at once.
-    LinkId connect(const std::string& host, unsigned port);
-    // Queues one frame; frames go out in order, several per WebSocket message.
-    void send(LinkId id, std::string frame);
-    void close(LinkId id);
-    // The peer proved who it is: lift the limits of an unproven link.
-    void setProven(LinkId id);
-    // The peer's address, for log lines ("" once the link is gone).
-    std::string peerAddress(LinkId id) const;
+    LinkId connect(const std::string& host, unsigned port) override;
+    // Frames go out in order, several per WebSocket message.
+    void send(LinkId id, std::string frame) override;
+    void close(LinkId id) override;
+    void setProven(LinkId id) override;
+    std::string peerAddress(LinkId id) const override;
 
     // lws protocol callback; public so the C callback can reach it.
     int handle(lws* wsi, int reason, void* user, void* in, std::size_t len);

@@ -91,7 +91,8 @@ bool Node::start() {
     rc.queueLimit = d.config.queueLimit;
     rc.linkIdleTimeout = std::chrono::seconds(d.config.linkIdleSeconds);
     rc.networkKey = d.config.networkKey;
-    d.router = std::make_unique<Router>(rc, identity, *d.links, *d.directory, d.host, log);
+    std::shared_ptr<const NodeKey> key(identity, &identity->key);
+    d.router = std::make_unique<Router>(rc, key, *d.links, *d.directory, d.host, log);
 
     if (!d.links->start(d.router.get())) {
         d.router.reset();

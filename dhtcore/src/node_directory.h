@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dwrtc/trust.h"
+#include "router_ports.h"
 
 namespace dht {
 class DhtRunner;
@@ -42,12 +43,6 @@ struct NodeIdentity {
     static std::shared_ptr<const NodeIdentity> make();
 };
 
-// Where a node can be reached: its id and link URLs ("wss://h:p").
-struct NodeRecord {
-    std::string prefix;
-    std::vector<std::string> links;
-};
-
 struct DirectoryConfig {
     unsigned portFrom = 4222;
     unsigned portTo = 4229;
@@ -57,8 +52,6 @@ struct DirectoryConfig {
     long totalRequestLimit = 0;
     std::string networkKey;              // a private network's secret, or empty
 };
-
-using LogFn = std::function<void(int level, std::string line)>;
 
 // When a stored record should be walked to again. OpenDHT stores a record
 // on the nodes closest to its key as the publisher saw them when it put it,
@@ -98,10 +91,8 @@ private:
 
 // start() and stop() from the owner's thread; publish() and lookup() from any
 // thread. Lookup callbacks run on an OpenDHT thread.
-class NodeDirectory {
+class NodeDirectory : public Directory {
 public:
-    using LookupDone = std::function<void(std::optional<NodeRecord>)>;
-
     NodeDirectory(DirectoryConfig config, std::shared_ptr<const NodeIdentity> identity,
                   LogFn log);
     ~NodeDirectory();
@@ -125,13 +116,13 @@ public:
     // to the record's key again now and then so the record follows the
     // nodes that are closest to it now (see PlacementSchedule). Called
     // periodically by the owner.
-    void ensurePublished();
+    void ensurePublished() override;
     bool published() const { return publishState_.load() == kStored; }
 
     // Finds the live record of the node with this id. The callback gets
     // nullopt when no record signed by that node's key exists or it was
     // withdrawn.
-    void lookup(const std::string& prefix, LookupDone done);
+    void lookup(const std::string& prefix, LookupDone done) override;
 
 private:
     std::string recordKey(const std::string& prefix) const;

@@ -53,15 +53,16 @@ bool parseLinkUrl(const std::string& url, std::string& host, unsigned& port) {
 
 }  // namespace
 
-Router::Router(RouterConfig config, std::shared_ptr<const NodeIdentity> identity,
-               LinkService& links, NodeDirectory& directory, HostQueue& host, LogFn log)
+Router::Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTransport& links,
+               Directory& directory, HostQueue& host, LogFn log, NowFn now)
     : config_(std::move(config)),
-      identity_(std::move(identity)),
-      self_(identity_->key.id()),
+      key_(std::move(key)),
+      self_(key_->id()),
       links_(links),
       directory_(directory),
       host_(host),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      now_(std::move(now)) {}
 
 void Router::openSession(const std::string& id) { sessions_.insert(id); }
 
@@ -80,7 +81,7 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
         it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
     }
     Peer& peer = it->second;
-    peer.lastUsed = Clock::now();
+    peer.lastUsed = now_();
 
     if (peer.state == Peer::State::Open) {
         links_.send(peer.link, serializeLinkDeliver(self_, sender, message.recipient, message.type,
@@ -109,7 +110,7 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
 void Router::startLookup(const std::string& prefix, Peer& peer) {
     peer.state = Peer::State::LookingUp;
     peer.record.reset();
-    LinkService* links = &links_;
+    LinkTransport* links = &links_;
     directory_.lookup(prefix, [this, links, prefix](std::optional<NodeRecord> record) {
         // On an OpenDHT thread: hand the answer to the routing thread.
         links->post([this, prefix, record] { onLookup(prefix, record); });
@@ -129,7 +130,7 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
         if (peer.missingLookups < kMissingLookupRetries) {
             ++peer.missingLookups;
             peer.state = Peer::State::WaitingToRetry;
-            peer.retryAt = Clock::now() + kMissingLookupDelay;
+            peer.retryAt = now_() + kMissingLookupDelay;
             return;
         }
         log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT");
@@ -195,7 +196,7 @@ void Router::onLinkOpen(LinkId id, bool outbound, std::string_view binding) {
     // once that hello is proven, so an unproven peer never makes this node
     // sign anything.
     if (outbound) {
-        links_.send(id, serializeLinkHello(self_, makeLinkProof(identity_->key,
+        links_.send(id, serializeLinkHello(self_, makeLinkProof(*key_,
                                                                 LinkRole::Initiator, binding,
                                                                 config_.networkKey)));
     }
@@ -267,7 +268,7 @@ void Router::handleHello(LinkId id, const LinkFrame& frame) {
     state.node = frame.node;
     links_.setProven(id);
     if (!state.outbound) {
-        links_.send(id, serializeLinkHello(self_, makeLinkProof(identity_->key,
+        links_.send(id, serializeLinkHello(self_, makeLinkProof(*key_,
                                                                 LinkRole::Responder, binding,
                                                                 config_.networkKey)));
         return;
@@ -347,7 +348,7 @@ void Router::onLinkClosed(LinkId id, bool outbound, bool /*opened*/) {
 
 void Router::onTick() {
     directory_.ensurePublished();
-    auto now = Clock::now();
+    auto now = now_();
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,9 +14,9 @@
 
 #include "dwrtc/pending_queue.h"
 #include "dwrtc/protocol.h"
+#include "dwrtc/trust.h"
 #include "host_queue.h"
-#include "link_service.h"
-#include "node_directory.h"
+#include "router_ports.h"
 
 namespace dwrtc {
 
@@ -25,11 +26,13 @@ struct RouterConfig {
     std::string networkKey;  // a private network's secret, or empty
 };
 
-// Service thread only, except the constructor and destructor.
+// Service thread only, except the constructor and destructor. Sees the
+// links, the directory and the time only through router_ports.h.
 class Router : public LinkEvents {
 public:
-    Router(RouterConfig config, std::shared_ptr<const NodeIdentity> identity, LinkService& links,
-           NodeDirectory& directory, HostQueue& host, LogFn log);
+    Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTransport& links,
+           Directory& directory, HostQueue& host, LogFn log,
+           NowFn now = [] { return RouterClock::now(); });
 
     void openSession(const std::string& id);
     void closeSession(const std::string& id);
@@ -48,7 +51,7 @@ private:
         std::string type;
         std::string body;
     };
-    using Clock = std::chrono::steady_clock;
+    using Clock = RouterClock;
 
     // A remote node as this node knows it.
     struct Peer {
@@ -61,7 +64,7 @@ private:
         int missingLookups = 0;      // lookups in a row that found no record
         Clock::time_point retryAt;
         PendingQueue<Waiting> waiting;
-        Clock::time_point lastUsed = Clock::now();
+        Clock::time_point lastUsed;
     };
 
     void startLookup(const std::string& prefix, Peer& peer);
@@ -85,12 +88,13 @@ private:
     };
 
     RouterConfig config_;
-    std::shared_ptr<const NodeIdentity> identity_;
+    std::shared_ptr<const NodeKey> key_;
     std::string self_;
-    LinkService& links_;
-    NodeDirectory& directory_;
+    LinkTransport& links_;
+    Directory& directory_;
     HostQueue& host_;
     LogFn log_;
+    NowFn now_;
 
     std::unordered_set<std::string> sessions_;
     std::unordered_map<std::string, Peer> peers_;            // by node prefix

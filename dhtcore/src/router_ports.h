@@ -1,0 +1,75 @@
+// The narrow interfaces through which the Router sees the rest of a node:
+// the links (LinkService), the directory (NodeDirectory) and the clock. The
+// real ones need sockets and a DHT; the router's unit tests put fakes in
+// their place and run its whole state machine in milliseconds.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dwrtc {
+
+using LogFn = std::function<void(int level, std::string line)>;
+
+using LinkId = std::uint64_t;
+
+// What the link service reports about links, on its thread.
+class LinkEvents {
+public:
+    virtual ~LinkEvents() = default;
+    // The TLS and WebSocket handshakes are done. binding is the TLS session's
+    // channel binding: both ends of one session see the same bytes.
+    virtual void onLinkOpen(LinkId id, bool outbound, std::string_view binding) = 0;
+    // One frame of the link protocol (a JSON object as text).
+    virtual void onLinkFrame(LinkId id, std::string_view frame) = 0;
+    // The link is gone; opened says whether it ever got connected.
+    virtual void onLinkClosed(LinkId id, bool outbound, bool opened) = 0;
+    // Once a second, for timers such as closing idle links.
+    virtual void onTick() = 0;
+};
+
+// What the router asks of the links. All calls on the link thread, except
+// post(), which any thread may call.
+class LinkTransport {
+public:
+    virtual ~LinkTransport() = default;
+    // Starts connecting; returns 0 if that failed at once.
+    virtual LinkId connect(const std::string& host, unsigned port) = 0;
+    // Queues one frame; frames go out in order.
+    virtual void send(LinkId id, std::string frame) = 0;
+    virtual void close(LinkId id) = 0;
+    // The peer proved who it is: lift the limits of an unproven link.
+    virtual void setProven(LinkId id) = 0;
+    // The peer's address, for log lines ("" once the link is gone).
+    virtual std::string peerAddress(LinkId id) const = 0;
+    // Runs task on the link thread soon.
+    virtual void post(std::function<void()> task) = 0;
+};
+
+// Where a node can be reached: its id and link URLs ("wss://h:p").
+struct NodeRecord {
+    std::string prefix;
+    std::vector<std::string> links;
+};
+
+// What the router asks of the directory; any thread.
+class Directory {
+public:
+    using LookupDone = std::function<void(std::optional<NodeRecord>)>;
+    virtual ~Directory() = default;
+    // Finds the live record of the node with this id; done gets nullopt when
+    // there is none. done may run on any thread.
+    virtual void lookup(const std::string& prefix, LookupDone done) = 0;
+    // Keeps this node's own record stored (called once a second).
+    virtual void ensurePublished() = 0;
+};
+
+using RouterClock = std::chrono::steady_clock;
+using NowFn = std::function<RouterClock::time_point()>;
+
+}  // namespace dwrtc

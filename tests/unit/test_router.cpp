@@ -1,0 +1,412 @@
+// The Router's peer state machine without a network: fake links, a fake
+// directory and a clock the test moves. Lookup, connect, proven hello,
+// retries, a stale record, a wrong hello, a full queue, idle close and a
+// node that goes away, each in milliseconds.
+#include "router.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dwrtc/dwrtc.h"
+#include "dwrtc/protocol.h"
+#include "dwrtc/session_id.h"
+#include "dwrtc/trust.h"
+
+namespace dwrtc {
+namespace {
+
+std::shared_ptr<const NodeKey> makeKey() {
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), EVP_PKEY_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    return std::make_shared<const NodeKey>(
+        NodeKey::fromPem(std::string_view(data, static_cast<std::size_t>(len))));
+}
+
+// Keys are slow to make: this node, a peer, and a node that took over the
+// peer's address.
+const std::shared_ptr<const NodeKey>& selfKey() {
+    static const auto key = makeKey();
+    return key;
+}
+const std::shared_ptr<const NodeKey>& peerKey() {
+    static const auto key = makeKey();
+    return key;
+}
+const std::shared_ptr<const NodeKey>& otherKey() {
+    static const auto key = makeKey();
+    return key;
+}
+
+class FakeLinks : public LinkTransport {
+public:
+    struct Link {
+        std::string host;
+        unsigned port = 0;
+        std::vector<std::string> sent;
+        bool closed = false;
+        bool proven = false;
+    };
+
+    LinkId connect(const std::string& host, unsigned port) override {
+        if (refuseConnects > 0) {
+            --refuseConnects;
+            return 0;
+        }
+        LinkId id = next_++;
+        links[id] = Link{host, port, {}, false, false};
+        connects.push_back(id);
+        return id;
+    }
+    void send(LinkId id, std::string frame) override { links[id].sent.push_back(std::move(frame)); }
+    void close(LinkId id) override { links[id].closed = true; }
+    void setProven(LinkId id) override { links[id].proven = true; }
+    std::string peerAddress(LinkId) const override { return "192.0.2.1"; }
+    void post(std::function<void()> task) override { posted.push_back(std::move(task)); }
+
+    void runPosted() {
+        while (!posted.empty()) {
+            auto task = std::move(posted.front());
+            posted.pop_front();
+            task();
+        }
+    }
+
+    int refuseConnects = 0;
+    std::map<LinkId, Link> links;
+    std::vector<LinkId> connects;
+    std::deque<std::function<void()>> posted;
+
+private:
+    LinkId next_ = 1;
+};
+
+class FakeDirectory : public Directory {
+public:
+    void lookup(const std::string& prefix, LookupDone done) override {
+        asked.push_back(prefix);
+        pending.push_back(std::move(done));
+    }
+    void ensurePublished() override { ++ticks; }
+
+    // Answers the oldest lookup.
+    void answer(std::optional<NodeRecord> record) {
+        ASSERT_FALSE(pending.empty()) << "no lookup to answer";
+        auto done = std::move(pending.front());
+        pending.pop_front();
+        done(std::move(record));
+    }
+
+    std::vector<std::string> asked;
+    std::deque<LookupDone> pending;
+    int ticks = 0;
+};
+
+class RouterTest : public ::testing::Test {
+protected:
+    RouterTest()
+        : router_(config(), selfKey(), links_, directory_, host_,
+                  [this](int, std::string line) { log_ += line + "\n"; }, [this] { return now_; }) {
+        alice_ = makeSessionId(selfKey()->id());
+        bob_ = makeSessionId(peerKey()->id());
+        router_.openSession(alice_);
+    }
+
+    static RouterConfig config() {
+        RouterConfig c;
+        c.queueLimit = 3;
+        c.linkIdleTimeout = std::chrono::seconds(60);
+        return c;
+    }
+
+    NodeRecord peerRecord(unsigned port = 4230) {
+        return NodeRecord{peerKey()->id(), {"wss://127.0.0.1:" + std::to_string(port)}};
+    }
+
+    void send(const std::string& to, const std::string& body) {
+        ClientMessage m;
+        m.type = "SignalingMessage";
+        m.recipient = to;
+        m.body = body;
+        router_.routeRemote(alice_, std::move(m));
+    }
+
+    void answerLookup(std::optional<NodeRecord> record) {
+        directory_.answer(std::move(record));
+        links_.runPosted();
+    }
+
+    // The far end of link `id` answers our hello with its own, as `key`.
+    void peerSaysHello(LinkId id, const NodeKey& key, LinkRole role = LinkRole::Responder,
+                       const std::string& binding = kBinding) {
+        router_.onLinkFrame(id, serializeLinkHello(key.id(), makeLinkProof(key, role, binding, {})));
+    }
+
+    // Opens the next connect()ed link and proves the peer.
+    LinkId openAndProve(const NodeKey& key = *peerKey()) {
+        LinkId id = links_.connects.back();
+        router_.onLinkOpen(id, true, kBinding);
+        peerSaysHello(id, key);
+        return id;
+    }
+
+    std::vector<std::string> messageFrames(LinkId id) {
+        std::vector<std::string> out;
+        for (const std::string& f : links_.links[id].sent) {
+            LinkFrame frame;
+            std::string why;
+            if (parseLinkFrame(f, frame, why) && frame.kind == LinkFrame::Kind::Deliver) {
+                out.push_back(frame.body);
+            }
+        }
+        return out;
+    }
+
+    std::vector<std::string> deliveries(const std::string& session) {
+        std::vector<std::string> out;
+        host_.drain(0, [&](const HostRecord& r) {
+            if (r.kind == HostRecord::Kind::Delivery && r.sessionId == session) {
+                out.push_back(r.data);
+            }
+        });
+        return out;
+    }
+
+    void tick(std::chrono::milliseconds later) {
+        now_ += later;
+        router_.onTick();
+        links_.runPosted();
+    }
+
+    static inline const std::string kBinding = std::string(32, '\x07');
+
+    FakeLinks links_;
+    FakeDirectory directory_;
+    HostQueue host_;
+    std::string log_;
+    RouterClock::time_point now_ = RouterClock::time_point() + std::chrono::hours(1);
+    Router router_;
+    std::string alice_, bob_;
+};
+
+TEST_F(RouterTest, LooksUpConnectsProvesThenSendsWhatWaitedInOrder) {
+    send(bob_, "one");
+    send(bob_, "two");
+    ASSERT_EQ(directory_.asked, std::vector<std::string>{peerKey()->id()});
+    answerLookup(peerRecord(4231));
+    ASSERT_EQ(links_.connects.size(), 1u);
+    LinkId id = links_.connects[0];
+    EXPECT_EQ(links_.links[id].host, "127.0.0.1");
+    EXPECT_EQ(links_.links[id].port, 4231u);
+
+    // Our hello goes out once the link is open, as the initiator's proof.
+    router_.onLinkOpen(id, true, kBinding);
+    ASSERT_EQ(links_.links[id].sent.size(), 1u);
+    LinkFrame hello;
+    std::string why;
+    ASSERT_TRUE(parseLinkFrame(links_.links[id].sent[0], hello, why)) << why;
+    EXPECT_TRUE(verifyLinkProof(selfKey()->id(), hello.proof, LinkRole::Initiator, kBinding, {},
+                                why))
+        << why;
+    // Nothing else before the peer is proven.
+    EXPECT_TRUE(messageFrames(id).empty());
+
+    peerSaysHello(id, *peerKey());
+    EXPECT_TRUE(links_.links[id].proven);
+    EXPECT_EQ(messageFrames(id), (std::vector<std::string>{"one", "two"}));
+    send(bob_, "three");
+    EXPECT_EQ(messageFrames(id), (std::vector<std::string>{"one", "two", "three"}));
+    EXPECT_EQ(directory_.asked.size(), 1u);
+}
+
+TEST_F(RouterTest, QueueFullTellsTheSender) {
+    for (const char* body : {"1", "2", "3", "4"}) {
+        send(bob_, body);
+    }
+    auto got = deliveries(alice_);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], serializeError("queue full", bob_));
+    answerLookup(peerRecord());
+    openAndProve();
+    EXPECT_EQ(messageFrames(links_.connects[0]), (std::vector<std::string>{"1", "2", "3"}));
+}
+
+TEST_F(RouterTest, MissingRecordIsAskedForAgainThenNotFound) {
+    send(bob_, "hello?");
+    answerLookup(std::nullopt);
+    EXPECT_EQ(directory_.asked.size(), 1u);
+    tick(std::chrono::milliseconds(100));  // not yet: the retry waits 500 ms
+    EXPECT_EQ(directory_.asked.size(), 1u);
+    tick(std::chrono::milliseconds(500));
+    EXPECT_EQ(directory_.asked.size(), 2u);
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(600));
+    EXPECT_EQ(directory_.asked.size(), 3u);
+    EXPECT_TRUE(deliveries(alice_).empty());
+    answerLookup(std::nullopt);
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    EXPECT_TRUE(links_.connects.empty());
+}
+
+TEST_F(RouterTest, RecordThatAppearsOnRetryIsUsed) {
+    send(bob_, "early");
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(600));
+    answerLookup(peerRecord());
+    openAndProve();
+    EXPECT_EQ(messageFrames(links_.connects[0]), std::vector<std::string>{"early"});
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterTest, UnreachableNodeIsLookedUpOnceMoreThenNotFound) {
+    links_.refuseConnects = 2;
+    send(bob_, "anyone?");
+    answerLookup(peerRecord());
+    EXPECT_EQ(directory_.asked.size(), 2u);  // the cached address may be stale
+    answerLookup(peerRecord());
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+}
+
+TEST_F(RouterTest, ConnectThatFailsLaterCountsAsUnreachable) {
+    send(bob_, "x");
+    answerLookup(peerRecord());
+    router_.onLinkClosed(links_.connects[0], true, false);
+    ASSERT_EQ(directory_.asked.size(), 2u);
+    answerLookup(peerRecord(4232));
+    ASSERT_EQ(links_.connects.size(), 2u);
+    openAndProve();
+    EXPECT_EQ(messageFrames(links_.connects[1]), std::vector<std::string>{"x"});
+}
+
+TEST_F(RouterTest, StaleRecordThatReachesAnotherNodeIsLookedUpAgain) {
+    send(bob_, "for bob");
+    answerLookup(peerRecord());
+    LinkId first = links_.connects[0];
+    router_.onLinkOpen(first, true, kBinding);
+    peerSaysHello(first, *otherKey());  // a valid hello, but of another node
+    EXPECT_TRUE(links_.links[first].closed);
+    EXPECT_TRUE(messageFrames(first).empty());
+    EXPECT_NE(log_.find("reached node " + otherKey()->id() + " instead"), std::string::npos);
+    ASSERT_EQ(directory_.asked.size(), 2u);
+    answerLookup(peerRecord(4299));
+    openAndProve();
+    EXPECT_EQ(messageFrames(links_.connects[1]), std::vector<std::string>{"for bob"});
+}
+
+TEST_F(RouterTest, HelloThatProvesNothingClosesTheLinkAndSendsNothing) {
+    send(bob_, "secret");
+    answerLookup(peerRecord());
+    LinkId id = links_.connects[0];
+    router_.onLinkOpen(id, true, kBinding);
+    // Signed for another TLS session, and then in the initiator's role.
+    peerSaysHello(id, *peerKey(), LinkRole::Responder, std::string(32, '\x08'));
+    EXPECT_TRUE(links_.links[id].closed);
+    EXPECT_FALSE(links_.links[id].proven);
+    EXPECT_TRUE(messageFrames(id).empty());
+    EXPECT_NE(log_.find("does not prove it"), std::string::npos);
+    router_.onLinkClosed(id, true, true);  // the close completes: look up again
+    answerLookup(peerRecord());
+    LinkId second = links_.connects[1];
+    router_.onLinkOpen(second, true, kBinding);
+    peerSaysHello(second, *peerKey(), LinkRole::Initiator);
+    EXPECT_TRUE(links_.links[second].closed);
+    router_.onLinkClosed(second, true, true);
+    // Two links that proved nothing: the sender is told.
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+}
+
+TEST_F(RouterTest, IdleLinkIsClosedAndTheNextMessageReconnectsWithoutLookup) {
+    send(bob_, "first");
+    answerLookup(peerRecord());
+    LinkId first = openAndProve();
+    tick(std::chrono::seconds(30));
+    EXPECT_FALSE(links_.links[first].closed);
+    tick(std::chrono::seconds(31));
+    EXPECT_TRUE(links_.links[first].closed);
+    // A message sent before the close completes opens a new link rather
+    // than waiting in the old one's outbox.
+    send(bob_, "second");
+    ASSERT_EQ(links_.connects.size(), 2u);
+    router_.onLinkClosed(first, true, true);
+    LinkId second = openAndProve();
+    EXPECT_EQ(messageFrames(second), std::vector<std::string>{"second"});
+    EXPECT_EQ(directory_.asked.size(), 1u);
+}
+
+TEST_F(RouterTest, NodeThatWentAwayIsReconnectedAndThenLookedUp) {
+    send(bob_, "1");
+    answerLookup(peerRecord());
+    LinkId first = openAndProve();
+    router_.onLinkClosed(first, true, true);  // the far node closed it
+    send(bob_, "2");
+    ASSERT_EQ(links_.connects.size(), 2u);  // the cached address first
+    router_.onLinkClosed(links_.connects[1], true, false);
+    ASSERT_EQ(directory_.asked.size(), 2u);  // then the DHT
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(600));
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(600));
+    answerLookup(std::nullopt);
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+}
+
+TEST_F(RouterTest, InboundPeerIsAnsweredOnlyOnceProvenAndSpeaksForItsOwnSessions) {
+    const LinkId in = 1000;
+    router_.onLinkOpen(in, false, kBinding);
+    EXPECT_TRUE(links_.links[in].sent.empty());  // the initiator speaks first
+    peerSaysHello(in, *peerKey(), LinkRole::Initiator);
+    ASSERT_EQ(links_.links[in].sent.size(), 1u);
+    LinkFrame answer;
+    std::string why;
+    ASSERT_TRUE(parseLinkFrame(links_.links[in].sent[0], answer, why)) << why;
+    EXPECT_TRUE(
+        verifyLinkProof(selfKey()->id(), answer.proof, LinkRole::Responder, kBinding, {}, why))
+        << why;
+
+    router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, alice_, "offer", "sdp"));
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeDelivery("offer", bob_, alice_, "sdp")});
+    // A session that is not here is answered on the same link.
+    std::string gone = makeSessionId(selfKey()->id());
+    router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, gone, "offer", "sdp"));
+    EXPECT_EQ(links_.links[in].sent.back(), serializeLinkNotFound(selfKey()->id(), bob_, gone));
+
+    std::string carol = makeSessionId(otherKey()->id());
+    router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), carol, alice_, "offer", "x"));
+    EXPECT_TRUE(links_.links[in].closed);
+    EXPECT_TRUE(deliveries(alice_).empty());
+    // Frames after the refusal are not read.
+    router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, alice_, "offer", "late"));
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterTest, NotFoundFromThePeerReachesTheSender) {
+    send(bob_, "to a closed session");
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, bob_));
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    // But not about sessions of a third node.
+    std::string carol = makeSessionId(otherKey()->id());
+    router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, carol));
+    EXPECT_TRUE(links_.links[id].closed);
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterTest, TickKeepsTheRecordPublished) {
+    tick(std::chrono::seconds(1));
+    tick(std::chrono::seconds(1));
+    EXPECT_EQ(directory_.ticks, 2);
+}
+
+}  // namespace
+}  // namespace dwrtc
