@@ -47,6 +47,30 @@ function sleep(ms) {
     return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Polls until pred() is truthy (and returns it) or fails after ms. */
+async function waitUntil(pred, what, ms = 5000) {
+    const end = Date.now() + ms;
+    for (;;) {
+        const v = await pred();
+        if (v) return v;
+        if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+        await sleep(20);
+    }
+}
+
+/** Tries fn until it resolves (the last error is thrown after ms). */
+async function retry(fn, ms = 5000) {
+    const end = Date.now() + ms;
+    for (;;) {
+        try {
+            return await fn();
+        } catch (err) {
+            if (Date.now() > end) throw err;
+            await sleep(50);
+        }
+    }
+}
+
 before(async () => {
     prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'dwrtc-smoke-'));
     for (const d of ['logs', 'conf', 'tmp']) {
@@ -106,11 +130,8 @@ http {
 `);
     const r = spawnSync(nginx, ['-p', prefix, '-c', 'conf/nginx.conf'], { encoding: 'utf8' });
     assert.equal(r.status, 0, `nginx did not start: ${r.stderr}`);
-    for (let i = 0; i < 50; i++) {
-        const log = fs.readFileSync(path.join(prefix, 'logs/error.log'), 'utf8');
-        if (/dwrtc: node \w+ started/.test(log)) break;
-        await sleep(100);
-    }
+    await waitUntil(() => /dwrtc: node \w+ started/.test(
+        fs.readFileSync(path.join(prefix, 'logs/error.log'), 'utf8')), 'the node to start');
     workerPids = workers();
 });
 
@@ -255,9 +276,10 @@ test('welcome names the session and brings iceServers with TURN REST credentials
     const expected = crypto.createHmac('sha1', TURN_SECRET).update(turn.username).digest('base64');
     assert.equal(turn.credential, expected);
     a.close();
-    await sleep(300);
-    const access = fs.readFileSync(path.join(prefix, 'logs/access.log'), 'utf8');
-    assert.match(access, new RegExp(`^101 ${a.id}$`, 'm'));
+    // the access log line is written when the session ends
+    const line = new RegExp(`^101 ${a.id}$`, 'm');
+    await waitUntil(() => line.test(fs.readFileSync(path.join(prefix, 'logs/access.log'), 'utf8')),
+                    `the access log line of ${a.id}`);
 });
 
 test('messages route between local sessions with the sender stamped', async () => {
@@ -354,10 +376,9 @@ test('fragments reassemble around a ping; close is echoed', async () => {
         frame(0, bytes.subarray(10, 88), { fin: false }),   // splits the é
         frame(0, bytes.subarray(88)),
     ]));
-    await sleep(300);
-    const pong = s.frames.find((f) => f.opcode === 10);
+    const pong = await waitUntil(() => s.frames.find((f) => f.opcode === 10), 'the pong');
     assert.equal(pong.payload.toString(), 'are you there');
-    const echo = s.frames.find((f) => f.opcode === 1);
+    const echo = await waitUntil(() => s.frames.find((f) => f.opcode === 1), 'the echo');
     assert.equal(JSON.parse(echo.payload.toString()).messageBody, 'é-self');
     const close = Buffer.alloc(2);
     close.writeUInt16BE(1000);
@@ -377,9 +398,9 @@ test('frames sent with the handshake are not lost', async () => {
         Buffer.from(`GET /signal HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
                     `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`),
         frame(1, 'not json')]));
-    await sleep(500);
+    await waitUntil(() => /WebSocketIdMessage[\s\S]*invalid message/.test(data.toString()),
+                    'the welcome and the answer to the early frame');
     sock.destroy();
-    assert.match(data.toString(), /WebSocketIdMessage[\s\S]*invalid message/);
 });
 
 test('a client that does not answer pings is closed; one that does stays', async () => {
@@ -398,19 +419,17 @@ test('a client that does not answer pings is closed; one that does stays', async
 });
 
 test('over dwrtc_max_sessions the handshake gets 503', async () => {
-    await sleep(300);  // sessions of earlier tests are gone
-    const a = await client('/few');
-    const b = await client('/few');
+    // sessions of earlier tests may still be closing
+    const a = await retry(() => client('/few'));
+    const b = await retry(() => client('/few'));
     await assert.rejects(client('/few'), /HTTP 503/);
     a.close();
-    await sleep(200);
-    const c = await client('/few');
+    const c = await retry(() => client('/few'));  // a place is free again
     b.close();
     c.close();
 });
 
 test('the worker survived and logged no alert, crit or emerg', async () => {
-    await sleep(200);
     assert.deepEqual(workers(), workerPids);
     const log = fs.readFileSync(path.join(prefix, 'logs/error.log'), 'utf8');
     assert.doesNotMatch(log, /\[(alert|crit|emerg)\]/);
