@@ -137,6 +137,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_main_conf_t, link_handshake_timeout),
       NULL },
 
+    { ngx_string("dwrtc_link_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_idle_timeout),
+      NULL },
+
     { ngx_string("dwrtc_signal"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_dwrtc_signal,
@@ -450,6 +457,12 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
 
     rc = dwrtc_options_set_link_handshake_timeout(opt,
                                   (unsigned) dmcf->link_handshake_timeout);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_link_idle_timeout(opt,
+                                       (unsigned) dmcf->link_idle_timeout);
     if (rc != DWRTC_OK) {
         goto failed;
     }
@@ -1320,6 +1333,7 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->dht_port.from = NGX_CONF_UNSET_UINT;
     dmcf->link_port.from = NGX_CONF_UNSET_UINT;
     dmcf->link_handshake_timeout = NGX_CONF_UNSET_MSEC;
+    dmcf->link_idle_timeout = NGX_CONF_UNSET;
 
     return dmcf;
 }
@@ -1374,6 +1388,15 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"dwrtc_link_handshake_timeout\" must be "
                            "more than 0 and at most 24d");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->link_idle_timeout, 60);
+
+    if (dmcf->link_idle_timeout <= 0 || dmcf->link_idle_timeout > 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_link_idle_timeout\" must be at least "
+                           "1s and at most 1d");
         return NGX_CONF_ERROR;
     }
 

@@ -39,6 +39,7 @@ typedef struct {
     ngx_flag_t                      dht_rate_set;
     ngx_str_t                       network_key;      /* never logged */
     ngx_msec_t                      link_handshake_timeout;
+    time_t                          link_idle_timeout;
 
     /* largest dwrtc_max_message_size of any signal location */
     size_t                          max_message_size;

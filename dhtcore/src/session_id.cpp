@@ -98,13 +98,4 @@ void canonicalizeSessionId(std::string& id) {
     }
 }
 
-std::string nodePrefixOf(std::string_view sessionId) {
-    if (!isValidSessionId(sessionId)) {
-        return std::string();
-    }
-    std::string out(sessionId.substr(0, kNodePrefixLength));
-    canonicalizeSessionId(out);
-    return out;
-}
-
 }  // namespace dwrtc

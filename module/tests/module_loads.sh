@@ -44,6 +44,7 @@ http {
     dwrtc_dht_rate_limit off 100000;
     dwrtc_network_key network.key;
     dwrtc_link_handshake_timeout 3s;
+    dwrtc_link_idle_timeout 5m;
 
     dwrtc_max_message_size 64k;
     dwrtc_rate 50 burst=200;
@@ -153,3 +154,5 @@ expect_refused "dwrtc_network_key short.key;" \
 expect_refused "dwrtc_network_key $prefix/conf;" 'is not a file'
 expect_refused "dwrtc_link_handshake_timeout 0;" \
     '"dwrtc_link_handshake_timeout" must be more than 0'
+expect_refused "dwrtc_link_idle_timeout 0;" \
+    '"dwrtc_link_idle_timeout" must be at least 1s'

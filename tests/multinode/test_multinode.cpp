@@ -55,7 +55,7 @@ TEST_F(MultiNode, SessionIdsNameTheirNode) {
     for (std::size_t i = 0; i < net.size(); ++i) {
         std::string id = net.node(i).openSession();
         EXPECT_TRUE(dwrtc::isValidSessionId(id)) << id;
-        EXPECT_EQ(dwrtc::nodePrefixOf(id), net.node(i).id());
+        EXPECT_EQ(dwrtc::nodePrefixOfCanonical(id), net.node(i).id());
     }
 }
 

@@ -51,7 +51,6 @@ TEST(SessionId, IsNodeIdDashRandomHex) {
 TEST(SessionId, SessionIdCarriesNodePrefix) {
     std::string id = makeSessionId(kPrefix);
     EXPECT_EQ(id.substr(0, 32), kPrefix);
-    EXPECT_EQ(nodePrefixOf(id), kPrefix);
     EXPECT_EQ(nodePrefixOfCanonical(id), kPrefix);
 }
 
@@ -106,10 +105,7 @@ TEST(SessionIdValidation, RejectsWrongShape) {
     EXPECT_FALSE(isValidSessionId("01234567-89ab-4cde-8f01-23456789abcd"));
 }
 
-TEST(SessionIdValidation, NodePrefixOfLowercasesAndRefusesInvalid) {
-    EXPECT_EQ(nodePrefixOf("ABCDEF0123456789ABCDEF0123456789-0011223344556677"),
-              "abcdef0123456789abcdef0123456789");
-    EXPECT_EQ(nodePrefixOf("not a session id"), "");
+TEST(SessionIdValidation, CanonicalIdIsLowercase) {
     std::string id = "ABCDEF0123456789ABCDEF0123456789-00112233445566AA";
     canonicalizeSessionId(id);
     EXPECT_EQ(id, "abcdef0123456789abcdef0123456789-00112233445566aa");

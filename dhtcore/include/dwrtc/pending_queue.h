@@ -55,7 +55,6 @@ public:
         return (it == counts_.end()) ? 0 : it->second;
     }
 
-    std::size_t perRecipientLimit() const { return limit_; }
 
 private:
     std::size_t limit_;

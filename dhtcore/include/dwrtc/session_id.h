@@ -36,12 +36,8 @@ bool isValidSessionId(std::string_view id);
 // compared as strings, so every id that enters the core goes through this.
 void canonicalizeSessionId(std::string& id);
 
-// The node id a valid session id names (lowercased), or an empty string if
-// id is not a valid session id.
-std::string nodePrefixOf(std::string_view sessionId);
-
-// The same for an id already checked and lowercased (what the parsers of
-// protocol.h hand out): no second check on the per-message path.
+// The node id a session id names, for an id already checked and
+// lowercased (what the parsers of protocol.h hand out).
 inline std::string_view nodePrefixOfCanonical(std::string_view canonicalId) {
     return canonicalId.substr(0, kNodePrefixLength);
 }
