@@ -1,6 +1,7 @@
 #include "link_service.h"
 
 #include <libwebsockets.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -128,6 +129,16 @@ LinkService::LinkService(LinkServiceConfig config, LogFn log)
 LinkService::~LinkService() { stop(); }
 
 bool LinkService::start(LinkEvents* events) {
+    bool started = setUp(events);
+    // OpenSSL keeps its errors per thread, and this is the host's thread:
+    // lws tries the listener's key as RSA before EC and leaves the failures
+    // queued, where nginx's own TLS would find them and log them as stale
+    // errors ([alert]) on its next handshake.
+    ERR_clear_error();
+    return started;
+}
+
+bool LinkService::setUp(LinkEvents* events) {
     events_ = events;
     // Expected failures (a busy port while scanning a range) would otherwise
     // print to the host's stderr; this node logs what matters itself.

@@ -84,6 +84,7 @@ private:
         std::string rx;
     };
 
+    bool setUp(LinkEvents* events);
     void run();
     void runPosted();
     Link* linkOf(lws* wsi);

@@ -3,6 +3,7 @@
 #include <unordered_set>
 
 #include "dwrtc/dwrtc.h"
+#include "dwrtc/host_port.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "host_queue.h"
@@ -102,11 +103,7 @@ bool Node::start() {
         return false;
     }
 
-    std::string host = d.config.publicAddress;
-    if (host.find(':') != std::string::npos && host.front() != '[') {
-        host = "[" + host + "]";
-    }
-    d.directory->publish({"wss://" + host + ":" + std::to_string(d.links->port())});
+    d.directory->publish({"wss://" + formatHostPort(d.config.publicAddress, d.links->port())});
     d.running = true;
     return true;
 }

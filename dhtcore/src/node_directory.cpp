@@ -8,6 +8,7 @@
 #include <random>
 
 #include "dwrtc/dwrtc.h"
+#include "dwrtc/host_port.h"
 #include "dwrtc/session_id.h"
 
 namespace dwrtc {
@@ -17,26 +18,6 @@ namespace {
 constexpr int kRecordVersion = 2;
 // How long stop() waits for the withdrawal to be stored before leaving.
 constexpr auto kWithdrawWait = std::chrono::milliseconds(1000);
-
-bool splitHostPort(const std::string& hostPort, std::string& host, std::string& port) {
-    if (!hostPort.empty() && hostPort.front() == '[') {
-        auto close = hostPort.find(']');
-        if (close == std::string::npos || close + 2 > hostPort.size() ||
-            hostPort[close + 1] != ':') {
-            return false;
-        }
-        host = hostPort.substr(1, close - 1);
-        port = hostPort.substr(close + 2);
-    } else {
-        auto colon = hostPort.rfind(':');
-        if (colon == std::string::npos) {
-            return false;
-        }
-        host = hostPort.substr(0, colon);
-        port = hostPort.substr(colon + 1);
-    }
-    return !host.empty() && !port.empty();
-}
 
 }  // namespace
 
@@ -110,12 +91,12 @@ bool NodeDirectory::start() {
     }
 
     for (const std::string& b : config_.bootstrap) {
-        std::string host, service;
-        if (!splitHostPort(b, host, service)) {
+        HostPort address;
+        if (!parseHostPort(b, address)) {
             log_(DWRTC_LOG_WARN, "ignoring malformed bootstrap address \"" + b + "\"");
             continue;
         }
-        runner_->bootstrap(host, service);
+        runner_->bootstrap(address.host, std::to_string(address.port));
     }
 
     std::random_device rd;

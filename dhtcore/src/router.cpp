@@ -1,6 +1,7 @@
 #include "router.h"
 
 #include "dwrtc/dwrtc.h"
+#include "dwrtc/host_port.h"
 #include "dwrtc/session_id.h"
 
 namespace dwrtc {
@@ -12,44 +13,6 @@ namespace {
 // second, so the delay is a lower bound).
 constexpr int kMissingLookupRetries = 2;
 constexpr auto kMissingLookupDelay = std::chrono::milliseconds(500);
-
-// "wss://host:port" -> host, port. Links between nodes are always TLS.
-bool parseLinkUrl(const std::string& url, std::string& host, unsigned& port) {
-    const std::string scheme = "wss://";
-    if (url.compare(0, scheme.size(), scheme) != 0) {
-        return false;
-    }
-    std::string rest = url.substr(scheme.size());
-    auto slash = rest.find('/');
-    if (slash != std::string::npos) {
-        rest.resize(slash);
-    }
-    std::size_t colon;
-    if (!rest.empty() && rest.front() == '[') {
-        auto close = rest.find(']');
-        if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
-            return false;
-        }
-        host = rest.substr(1, close - 1);
-        colon = close + 1;
-    } else {
-        colon = rest.rfind(':');
-        if (colon == std::string::npos) {
-            return false;
-        }
-        host = rest.substr(0, colon);
-    }
-    try {
-        unsigned long p = std::stoul(rest.substr(colon + 1));
-        if (p == 0 || p > 65535) {
-            return false;
-        }
-        port = static_cast<unsigned>(p);
-    } catch (...) {
-        return false;
-    }
-    return !host.empty();
-}
 
 }  // namespace
 
@@ -144,9 +107,8 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
 }
 
 void Router::connect(const std::string& prefix, Peer& peer) {
-    std::string host;
-    unsigned port = 0;
-    if (!parseLinkUrl(peer.record->links.front(), host, port)) {
+    HostPort address;
+    if (!parseLinkUrl(peer.record->links.front(), address)) {
         log_(DWRTC_LOG_WARN, "node " + prefix + " published an unusable link address \"" +
                                  peer.record->links.front() + "\"");
         peer.record.reset();
@@ -154,7 +116,7 @@ void Router::connect(const std::string& prefix, Peer& peer) {
         return;
     }
     peer.state = Peer::State::Connecting;
-    LinkId id = links_.connect(host, port);
+    LinkId id = links_.connect(address.host, address.port);
     if (id == 0) {
         connectFailed(prefix, peer);
         return;
