@@ -144,6 +144,12 @@ int dwrtc_options_set_link_handshake_timeout(dwrtc_options* opt, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_link_max_unproven(dwrtc_options* opt, unsigned links) {
+    if (!opt || links == 0) return DWRTC_EINVAL;
+    opt->config.linkMaxUnproven = links;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_link_idle_timeout(dwrtc_options* opt, unsigned seconds) {
     if (!opt || seconds == 0) return DWRTC_EINVAL;
     opt->config.linkIdleSeconds = seconds;

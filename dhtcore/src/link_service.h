@@ -28,14 +28,15 @@ struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
 namespace dwrtc {
 
+// Filled from NodeConfig, where the defaults are.
 struct LinkServiceConfig {
-    unsigned portFrom = 4230;
-    unsigned portTo = 4237;
-    std::string bindAddress = "0.0.0.0";
+    unsigned portFrom = 0;
+    unsigned portTo = 0;
+    std::string bindAddress;
     // From accept (or connect) to setProven(), at most.
-    std::chrono::milliseconds handshakeTimeout{5000};
+    std::chrono::milliseconds handshakeTimeout{0};
     // Inbound links not yet proven, at most, at once; more are refused.
-    std::size_t maxUnprovenLinks = 64;
+    std::size_t maxUnprovenLinks = 0;
 };
 
 // start(), stop() and post() from any one owner thread (post from any

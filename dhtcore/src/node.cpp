@@ -86,6 +86,7 @@ bool Node::start() {
     lc.portTo = d.config.linkPortTo;
     lc.bindAddress = d.config.bindAddress;
     lc.handshakeTimeout = std::chrono::milliseconds(d.config.linkHandshakeMs);
+    lc.maxUnprovenLinks = d.config.linkMaxUnproven;
     d.links = std::make_unique<LinkService>(lc, log);
 
     RouterConfig rc;

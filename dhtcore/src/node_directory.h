@@ -44,9 +44,10 @@ struct NodeIdentity {
 };
 
 struct DirectoryConfig {
-    unsigned portFrom = 4222;
-    unsigned portTo = 4229;
-    std::string bindAddress = "0.0.0.0";
+    // Filled from NodeConfig, where the defaults are.
+    unsigned portFrom = 0;
+    unsigned portTo = 0;
+    std::string bindAddress;
     std::vector<std::string> bootstrap;  // "host:port"
     long perIpRequestLimit = 0;          // 0: OpenDHT default, -1: none
     long totalRequestLimit = 0;

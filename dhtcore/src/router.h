@@ -20,9 +20,10 @@
 
 namespace dwrtc {
 
+// Filled from NodeConfig, where the defaults are.
 struct RouterConfig {
-    std::size_t queueLimit = 1024;  // waiting messages per recipient
-    std::chrono::seconds linkIdleTimeout{60};
+    std::size_t queueLimit = 0;  // waiting messages per recipient
+    std::chrono::seconds linkIdleTimeout{0};
     std::string networkKey;  // a private network's secret, or empty
 };
 

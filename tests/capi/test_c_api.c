@@ -98,6 +98,8 @@ main(void)
           == DWRTC_OK);
     CHECK(dwrtc_options_set_link_handshake_timeout(opt, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_link_handshake_timeout(opt, 2000) == DWRTC_OK);
+    CHECK(dwrtc_options_set_link_max_unproven(opt, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_link_max_unproven(opt, 8) == DWRTC_OK);
 
     CHECK(dwrtc_node_create(opt, &node) == DWRTC_OK);
     dwrtc_options_destroy(opt);

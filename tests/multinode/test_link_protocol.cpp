@@ -436,3 +436,33 @@ TEST(PrivateNetwork, RefusesLinksWithoutTheSecret) {
         msgFrame(mine.id(), own, bob)));
     EXPECT_TRUE(net.waitFor([&] { return net.inbox(bob).size() == 1; }, 10s)) << net.log();
 }
+
+TEST(LinkLimits, RefusesLinksBeyondTheUnprovenCap) {
+    Network net;
+    dwrtc::NodeConfig config = Network::loopbackConfig();
+    config.linkMaxUnproven = 2;
+    config.linkHandshakeMs = 20000;  // the deadline stays out of the way
+    dwrtc::Node& node = net.addNode(config);
+    LinkClient first(node.linkPort());
+    LinkClient second(node.linkPort());
+    ASSERT_TRUE(first.handshake());
+    ASSERT_TRUE(second.handshake());
+    // Two wait to prove themselves: a third is refused at once.
+    LinkClient third(node.linkPort());
+    third.handshake();
+    EXPECT_TRUE(third.waitClosed(5s));
+    EXPECT_TRUE(net.waitFor(
+        [&] {
+            return net.log().find("refusing a node link: 2 links are still to prove") !=
+                   std::string::npos;
+        },
+        5s))
+        << net.log();
+    // Once one of them proves itself, a place is free again.
+    dwrtc::NodeKey mine = strangerKey();
+    ASSERT_TRUE(first.sendText(hello(mine, first.binding())));
+    ASSERT_FALSE(first.readText(10s).empty());  // the node's own hello
+    LinkClient fourth(node.linkPort());
+    ASSERT_TRUE(fourth.handshake());
+    EXPECT_FALSE(fourth.waitClosed(1s));
+}

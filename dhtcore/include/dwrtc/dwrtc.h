@@ -55,6 +55,22 @@ extern "C" {
 #define DWRTC_EBIND (-6)     /* no free port in a configured range */
 #define DWRTC_ENOMEM (-7)    /* out of memory */
 
+/*
+ * Defaults, in one place: the core's options start from these, and the
+ * nginx module's directives default to them.
+ */
+#define DWRTC_DEFAULT_DHT_PORT_FROM 4222
+#define DWRTC_DEFAULT_DHT_PORT_TO 4229
+#define DWRTC_DEFAULT_LINK_PORT_FROM 4230
+#define DWRTC_DEFAULT_LINK_PORT_TO 4237
+#define DWRTC_DEFAULT_BIND_ADDRESS "0.0.0.0"
+#define DWRTC_DEFAULT_PUBLIC_ADDRESS "127.0.0.1"
+#define DWRTC_DEFAULT_MAX_MESSAGE_SIZE 65536
+#define DWRTC_DEFAULT_QUEUE_LIMIT 1024
+#define DWRTC_DEFAULT_LINK_IDLE_SECONDS 60
+#define DWRTC_DEFAULT_LINK_HANDSHAKE_MS 5000
+#define DWRTC_DEFAULT_LINK_MAX_UNPROVEN 64
+
 /* Log levels of the records the core hands out through drain(). */
 #define DWRTC_LOG_ERROR 0
 #define DWRTC_LOG_WARN 1
@@ -68,10 +84,9 @@ typedef struct dwrtc_node dwrtc_node;
 const char *dwrtc_strerror(int status);
 
 /*
- * Options. Defaults: DHT UDP ports 4222-4229, link TCP ports 4230-4237,
- * bind address 0.0.0.0, no bootstrap nodes (a network of its own), public
- * address 127.0.0.1, max message size 65536, 1024 queued messages per
- * recipient, OpenDHT default rate limits, log level INFO.
+ * Options. Defaults: the DWRTC_DEFAULT_* values above, no bootstrap nodes
+ * (a network of its own), the open network (no network key), OpenDHT's
+ * default rate limits, log level INFO.
  */
 dwrtc_options *dwrtc_options_create(void);
 void dwrtc_options_destroy(dwrtc_options *opt);
@@ -118,9 +133,13 @@ int dwrtc_options_set_network_key(dwrtc_options *opt, const char *secret,
                                   size_t len);
 
 /* Milliseconds a node-to-node link may take from accept to a proven hello
- * before it is closed (default 5000). */
+ * before it is closed. */
 int dwrtc_options_set_link_handshake_timeout(dwrtc_options *opt,
                                              unsigned ms);
+
+/* Inbound node-to-node links that have not proven their node yet, at most
+ * at once; more are refused at accept. */
+int dwrtc_options_set_link_max_unproven(dwrtc_options *opt, unsigned links);
 
 /* Seconds an unused node-to-node link stays open. */
 int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);

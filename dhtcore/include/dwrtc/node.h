@@ -10,24 +10,29 @@
 #include <string_view>
 #include <vector>
 
+#include "dwrtc/dwrtc.h"  // the defaults
+
 namespace dwrtc {
 
 // A private network's secret is at least this long (bytes).
 constexpr std::size_t kMinNetworkKeyLength = 16;
 
 struct NodeConfig {
-    unsigned dhtPortFrom = 4222, dhtPortTo = 4229;    // 0-0: the system picks
-    unsigned linkPortFrom = 4230, linkPortTo = 4237;  // 0-0: the system picks
-    std::string bindAddress = "0.0.0.0";
+    // Port ranges; 0-0: the system picks.
+    unsigned dhtPortFrom = DWRTC_DEFAULT_DHT_PORT_FROM, dhtPortTo = DWRTC_DEFAULT_DHT_PORT_TO;
+    unsigned linkPortFrom = DWRTC_DEFAULT_LINK_PORT_FROM, linkPortTo = DWRTC_DEFAULT_LINK_PORT_TO;
+    std::string bindAddress = DWRTC_DEFAULT_BIND_ADDRESS;
     std::vector<std::string> bootstrap;  // "host:port" of DHT nodes
-    std::string publicAddress = "127.0.0.1";
-    std::size_t maxMessageSize = 64 * 1024;
-    std::size_t queueLimit = 1024;
+    std::string publicAddress = DWRTC_DEFAULT_PUBLIC_ADDRESS;
+    std::size_t maxMessageSize = DWRTC_DEFAULT_MAX_MESSAGE_SIZE;
+    std::size_t queueLimit = DWRTC_DEFAULT_QUEUE_LIMIT;
     long dhtPerIpRequestLimit = 0;  // 0: OpenDHT default, -1: none
     long dhtTotalRequestLimit = 0;
-    unsigned linkIdleSeconds = 60;
+    unsigned linkIdleSeconds = DWRTC_DEFAULT_LINK_IDLE_SECONDS;
     // Accept to proven hello, at most; then the link is closed.
-    unsigned linkHandshakeMs = 5000;
+    unsigned linkHandshakeMs = DWRTC_DEFAULT_LINK_HANDSHAKE_MS;
+    // Inbound links not proven yet, at most at once.
+    unsigned linkMaxUnproven = DWRTC_DEFAULT_LINK_MAX_UNPROVEN;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
