@@ -22,6 +22,7 @@
 #include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
 #include "network.h"
+#include "node_keys.h"
 
 using namespace std::chrono_literals;
 using dwrtc::test::Network;
@@ -29,14 +30,7 @@ using dwrtc::test::Network;
 namespace {
 
 // A fresh RSA key, as a stranger would make one.
-dwrtc::NodeKey strangerKey() {
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), EVP_PKEY_free);
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    return dwrtc::NodeKey::fromPem(std::string_view(data, static_cast<std::size_t>(len)));
-}
+dwrtc::NodeKey strangerKey() { return dwrtc::test::rsaNodeKey(); }
 
 // A blocking loopback client for the link port that speaks just enough
 // RFC 6455, over TLS 1.3 unless told to stay plain.

@@ -5,8 +5,6 @@
 #include "router.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <deque>
 #include <map>
@@ -18,18 +16,13 @@
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
+#include "node_keys.h"
 
 namespace dwrtc {
 namespace {
 
 std::shared_ptr<const NodeKey> makeKey() {
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(2048), EVP_PKEY_free);
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    return std::make_shared<const NodeKey>(
-        NodeKey::fromPem(std::string_view(data, static_cast<std::size_t>(len))));
+    return std::make_shared<const NodeKey>(test::rsaNodeKey());
 }
 
 // Keys are slow to make: this node, a peer, and a node that took over the

@@ -8,23 +8,15 @@
 #include <string>
 
 #include "dwrtc/session_id.h"
+#include "node_keys.h"
 #include "dwrtc/trust.h"
 
 namespace dwrtc {
 namespace {
 
-std::string pemOf(EVP_PKEY* key) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<std::size_t>(len));
-}
+using test::pemOf;
 
-NodeKey rsaKey(unsigned bits = 2048) {
-    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_RSA_gen(bits), EVP_PKEY_free);
-    return NodeKey::fromPem(pemOf(key.get()));
-}
+NodeKey rsaKey() { return test::rsaNodeKey(); }
 
 // Keys are slow to make; the tests share two.
 const NodeKey& alice() {
