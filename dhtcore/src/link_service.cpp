@@ -516,10 +516,13 @@ int LinkService::receive(lws* wsi, Link& link, const char* data, std::size_t len
             // The router may have closed the link while handling it.
             auto it = links_.find(id);
             if (it == links_.end() || it->second->closing) {
-                break;
+                return 0;
             }
         }
         start = end + 1;
+    }
+    if (events_) {
+        events_->onLinkMessageEnd(id);
     }
     return 0;
 }

@@ -72,10 +72,13 @@ public:
         appendString(out_, value);
         return *this;
     }
-    ObjectWriter& field(std::string_view key, int value) {
+    ObjectWriter& field(std::string_view key, std::int64_t value) {
         key_(key);
         out_ += std::to_string(value);
         return *this;
+    }
+    ObjectWriter& field(std::string_view key, int value) {
+        return field(key, static_cast<std::int64_t>(value));
     }
     std::string done() {
         out_.push_back('}');
@@ -192,7 +195,8 @@ bool getType(const JsonObjectReader& json, std::size_t field, const char* key, s
 // Fields of the client message and of link frames, by index.
 enum ClientField : std::size_t { kClientType, kClientRecipient, kClientBody };
 enum LinkField : std::size_t { kLinkV, kLinkT, kLinkNode, kLinkSender, kLinkRecipient,
-                               kLinkType, kLinkBody, kLinkKey, kLinkProof, kLinkNet };
+                               kLinkType, kLinkBody, kLinkKey, kLinkProof, kLinkNet,
+                               kLinkCount };
 
 // One reader per thread, so its setup stays off the per-message path; the
 // views it keeps into a text are read only within the parse of that text.
@@ -203,7 +207,8 @@ JsonObjectReader& clientReader() {
 
 JsonObjectReader& linkReader() {
     thread_local JsonObjectReader reader{"v",    "t",    "node", "sender", "recipient",
-                                         "type", "body", "key",  "proof",  "net"};
+                                         "type", "body", "key",  "proof",  "net",
+                                         "count"};
     return reader;
 }
 
@@ -287,6 +292,15 @@ std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
         .done();
 }
 
+std::string serializeLinkAck(std::string_view node, std::uint32_t count) {
+    return ObjectWriter(node.size())
+        .field("v", kLinkProtocolVersion)
+        .field("t", "ack")
+        .field("node", node)
+        .field("count", static_cast<std::int64_t>(count))
+        .done();
+}
+
 std::string serializeLinkNotFound(std::string_view node, std::string_view sender,
                                   std::string_view recipient) {
     return ObjectWriter(node.size() + sender.size() + recipient.size())
@@ -324,6 +338,8 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
         out.kind = LinkFrame::Kind::Deliver;
     } else if (t == "notfound") {
         out.kind = LinkFrame::Kind::NotFound;
+    } else if (t == "ack") {
+        out.kind = LinkFrame::Kind::Ack;
     } else {
         why = "unknown link frame type \"" + excerpt(t) + "\"";
         return false;
@@ -344,6 +360,16 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
         out.proof.networkMac.clear();
         return json.kind(kLinkNet) == JsonObjectReader::Kind::Absent ||
                getHex(json, kLinkNet, "net", out.proof.networkMac, why);
+    }
+    if (out.kind == LinkFrame::Kind::Ack) {
+        if (json.kind(kLinkCount) != JsonObjectReader::Kind::Integer ||
+            json.integer(kLinkCount) < 1 ||
+            json.integer(kLinkCount) > std::numeric_limits<std::uint32_t>::max()) {
+            why = "\"count\" must be a positive integer";
+            return false;
+        }
+        out.count = static_cast<std::uint32_t>(json.integer(kLinkCount));
+        return true;
     }
     if (!getSessionId(json, kLinkSender, "sender", out.sender, why) ||
         !getSessionId(json, kLinkRecipient, "recipient", out.recipient, why)) {

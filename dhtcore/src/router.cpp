@@ -47,8 +47,7 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
     peer.lastUsed = now_();
 
     if (peer.state == Peer::State::Open) {
-        links_.send(peer.link, serializeLinkDeliver(self_, sender, message.recipient, message.type,
-                                                    message.body));
+        sendMessage(peer.link, sender, message.recipient, message.type, message.body);
         return;
     }
     // Until the link is up, messages wait here in arrival order, so one
@@ -140,9 +139,41 @@ void Router::connectFailed(const std::string& prefix, Peer& peer) {
     peers_.erase(prefix);
 }
 
+void Router::sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
+                         std::string_view type, std::string_view body) {
+    links_.send(id, serializeLinkDeliver(self_, sender, recipient, type, body));
+    InFlight sent;
+    sender.copy(sent.sender, sizeof sent.sender);
+    recipient.copy(sent.recipient, sizeof sent.recipient);
+    linkState_[id].inflight.push_back(sent);
+}
+
 void Router::flush(Peer& peer) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
-        links_.send(peer.link, serializeLinkDeliver(self_, w.sender, recipient, w.type, w.body));
+        sendMessage(peer.link, w.sender, recipient, w.type, w.body);
+    }
+}
+
+void Router::forgetLink(LinkId id) {
+    auto it = linkState_.find(id);
+    if (it == linkState_.end()) {
+        return;
+    }
+    std::deque<InFlight> lost = std::move(it->second.inflight);
+    std::string node = std::move(it->second.node);
+    linkState_.erase(it);
+    if (!lost.empty()) {
+        log_(DWRTC_LOG_INFO, "a link to node " + node + " broke with " +
+                                 std::to_string(lost.size()) +
+                                 " messages not acknowledged; their senders are told");
+    }
+    for (const InFlight& m : lost) {
+        std::string sender(m.sender, sizeof m.sender);
+        if (sessions_.count(sender)) {
+            host_.pushDelivery(sender, serializeError("unreachable",
+                                                      std::string_view(m.recipient,
+                                                                       sizeof m.recipient)));
+        }
     }
 }
 
@@ -168,7 +199,7 @@ void Router::refuseLink(LinkId id, int level, const std::string& why) {
     std::string peer = links_.peerAddress(id);
     log_(level, "closing a node link " + std::string(peer.empty() ? "" : "with " + peer + " ") +
                     "(" + why + ")");
-    linkState_.erase(id);
+    forgetLink(id);
     links_.close(id);
 }
 
@@ -199,6 +230,8 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
                    "node " + node + " sent a frame in the name of node " + frame.node);
     } else if (frame.kind == LinkFrame::Kind::Deliver) {
         handleDeliver(id, frame);
+    } else if (frame.kind == LinkFrame::Kind::Ack) {
+        handleAck(id, frame.count);
     } else if (frame.kind == LinkFrame::Kind::NotFound) {
         // Only the node a message went to can say its recipient is missing.
         if (nodePrefixOfCanonical(frame.recipient) != node) {
@@ -273,6 +306,7 @@ void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
                        " of another node");
         return;
     }
+    ++linkState_[id].unacked;
     if (nodePrefixOfCanonical(frame.recipient) == self_ && sessions_.count(frame.recipient)) {
         host_.pushDelivery(frame.recipient,
                            serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body));
@@ -281,8 +315,29 @@ void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
     links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient));
 }
 
+void Router::handleAck(LinkId id, std::uint32_t count) {
+    auto& inflight = linkState_[id].inflight;
+    if (count > inflight.size()) {
+        refuseLink(id, DWRTC_LOG_WARN,
+                   "node " + linkState_[id].node + " acknowledged more than it was sent");
+        return;
+    }
+    inflight.erase(inflight.begin(), inflight.begin() + count);
+}
+
+// One ack per WebSocket message received: the sender batches its frames,
+// so this costs one small frame per batch, not one per message.
+void Router::onLinkMessageEnd(LinkId id) {
+    auto it = linkState_.find(id);
+    if (it == linkState_.end() || it->second.unacked == 0) {
+        return;
+    }
+    links_.send(id, serializeLinkAck(self_, it->second.unacked));
+    it->second.unacked = 0;
+}
+
 void Router::onLinkClosed(LinkId id, bool outbound, bool /*opened*/) {
-    linkState_.erase(id);
+    forgetLink(id);
     if (!outbound) {
         return;
     }

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +16,7 @@
 
 #include "dwrtc/pending_queue.h"
 #include "dwrtc/protocol.h"
+#include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
 #include "host_queue.h"
 #include "router_ports.h"
@@ -43,6 +46,7 @@ public:
 
     void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override;
     void onLinkFrame(LinkId id, std::string_view frame) override;
+    void onLinkMessageEnd(LinkId id) override;
     void onLinkClosed(LinkId id, bool outbound, bool opened) override;
     void onTick() override;
 
@@ -77,16 +81,32 @@ private:
     void tellNotFound(const std::string& session, const std::string& recipient);
     void handleDeliver(LinkId id, const LinkFrame& frame);
     void handleHello(LinkId id, const LinkFrame& frame);
+    void handleAck(LinkId id, std::uint32_t count);
+    void sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
+                     std::string_view type, std::string_view body);
     void helloFromPeer(LinkId id, const std::string& node);
     void refuseLink(LinkId id, int level, const std::string& why);
 
+    // A message written to a link and not acknowledged yet: if the link
+    // breaks first, its sender is told. Fixed size, so holding one costs no
+    // allocation of its own.
+    struct InFlight {
+        char sender[kSessionIdLength];
+        char recipient[kSessionIdLength];
+    };
+
     // A link as the router sees it: who opened it, the TLS session's
-    // channel binding until the peer is proven, then the proven node.
+    // channel binding until the peer is proven, then the proven node, and
+    // the acknowledgements owed and awaited.
     struct LinkState {
         bool outbound = false;
         std::string binding;
-        std::string node;  // set once the peer's hello is proven
+        std::string node;            // set once the peer's hello is proven
+        std::uint32_t unacked = 0;   // msg frames handled, not acknowledged yet
+        std::deque<InFlight> inflight;  // msg frames sent, not acknowledged yet
     };
+    // The link is gone: whatever was in flight on it was lost.
+    void forgetLink(LinkId id);
 
     RouterConfig config_;
     std::shared_ptr<const NodeKey> key_;

@@ -27,6 +27,8 @@ public:
     virtual void onLinkOpen(LinkId id, bool outbound, std::string_view binding) = 0;
     // One frame of the link protocol (a JSON object as text).
     virtual void onLinkFrame(LinkId id, std::string_view frame) = 0;
+    // The frames of one WebSocket message have all been handed over.
+    virtual void onLinkMessageEnd(LinkId id) = 0;
     // The link is gone; opened says whether it ever got connected.
     virtual void onLinkClosed(LinkId id, bool outbound, bool opened) = 0;
     // Once a second, for timers such as closing idle links.

@@ -409,6 +409,21 @@ TEST(LinkFrame, NotFoundRoundTrips) {
     EXPECT_EQ(f.recipient, kRecipient);
 }
 
+TEST(LinkFrame, AckRoundTripsAndNeedsAPositiveCount) {
+    LinkFrame f;
+    std::string why;
+    ASSERT_TRUE(parseLinkFrame(serializeLinkAck(kNode, 42), f, why)) << why;
+    EXPECT_EQ(f.kind, LinkFrame::Kind::Ack);
+    EXPECT_EQ(f.node, kNode);
+    EXPECT_EQ(f.count, 42u);
+    const std::string head = "{\"v\":2,\"t\":\"ack\",\"node\":\"" + kNode + "\"";
+    for (const char* bad : {"}", ",\"count\":0}", ",\"count\":-1}", ",\"count\":\"3\"}",
+                            ",\"count\":1.5}", ",\"count\":4294967296}"}) {
+        EXPECT_FALSE(parseLinkFrame(head + bad, f, why)) << bad;
+        EXPECT_EQ(why, "\"count\" must be a positive integer") << bad;
+    }
+}
+
 TEST(LinkFrame, RejectsWrongVersion) {
     LinkFrame f;
     std::string why;

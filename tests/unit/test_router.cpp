@@ -339,6 +339,7 @@ TEST_F(RouterTest, NodeThatWentAwayIsReconnectedAndThenLookedUp) {
     send(bob_, "1");
     answerLookup(peerRecord());
     LinkId first = openAndProve();
+    router_.onLinkFrame(first, serializeLinkAck(peerKey()->id(), 1));
     router_.onLinkClosed(first, true, true);  // the far node closed it
     send(bob_, "2");
     ASSERT_EQ(links_.connects.size(), 2u);  // the cached address first
@@ -387,12 +388,63 @@ TEST_F(RouterTest, NotFoundFromThePeerReachesTheSender) {
     answerLookup(peerRecord());
     LinkId id = openAndProve();
     router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, bob_));
+    router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 1));
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
     // But not about sessions of a third node.
     std::string carol = makeSessionId(otherKey()->id());
     router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, carol));
     EXPECT_TRUE(links_.links[id].closed);
     EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterTest, WhatTheLinkLostBeforeItsAckIsReportedToItsSenders) {
+    send(bob_, "1");
+    send(bob_, "2");
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    send(bob_, "3");
+    // The peer handled the first two, then the link broke.
+    router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 2));
+    router_.onLinkClosed(id, true, true);
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
+    EXPECT_NE(log_.find("1 messages not acknowledged"), std::string::npos) << log_;
+}
+
+TEST_F(RouterTest, AcknowledgedMessagesAreNotReportedLost) {
+    send(bob_, "1");
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    send(bob_, "2");
+    router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 1));
+    router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 1));
+    router_.onLinkClosed(id, true, true);
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterTest, AckForMoreThanWasSentEndsTheLink) {
+    send(bob_, "1");
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 2));
+    EXPECT_TRUE(links_.links[id].closed);
+    EXPECT_NE(log_.find("acknowledged more than it was sent"), std::string::npos);
+    // The one message on it was not acknowledged: its sender hears.
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
+}
+
+TEST_F(RouterTest, ReceiverAcksEachWebSocketMessageOnce) {
+    const LinkId in = 1000;
+    router_.onLinkOpen(in, false, kBinding);
+    peerSaysHello(in, *peerKey(), LinkRole::Initiator);
+    std::size_t before = links_.links[in].sent.size();
+    router_.onLinkMessageEnd(in);  // nothing handled: nothing to say
+    EXPECT_EQ(links_.links[in].sent.size(), before);
+    std::string gone = makeSessionId(selfKey()->id());
+    router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, alice_, "offer", "a"));
+    router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, gone, "offer", "b"));
+    router_.onLinkMessageEnd(in);
+    ASSERT_EQ(links_.links[in].sent.size(), before + 2);  // the notfound, then one ack
+    EXPECT_EQ(links_.links[in].sent.back(), serializeLinkAck(selfKey()->id(), 2));
 }
 
 TEST_F(RouterTest, TickKeepsTheRecordPublished) {

@@ -8,6 +8,7 @@
 // bad input: they return false and say why.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -55,14 +56,19 @@ std::string serializeWelcome(std::string_view id);
 //   {"v":2,"t":"hello","node":N,"key":K,"proof":P[,"net":M]}
 //   {"v":2,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B}
 //   {"v":2,"t":"notfound","node":N,"sender":S,"recipient":R}
+//   {"v":2,"t":"ack","node":N,"count":K}
 // In a hello, K, P and M are the LinkProof's key, signature and network MAC
 // as lowercase hex (see trust.h). In "notfound", sender is the session that
-// must be told and recipient the session that does not exist.
+// must be told and recipient the session that does not exist. An "ack" says
+// that the node has handled the next K "msg" frames it got on this link
+// (delivered them, or answered "notfound"): what a sender has written and
+// not seen acknowledged when a link breaks was lost, and its senders are
+// told.
 
 constexpr int kLinkProtocolVersion = 2;
 
 struct LinkFrame {
-    enum class Kind { Hello, Deliver, NotFound };
+    enum class Kind { Hello, Deliver, NotFound, Ack };
     Kind kind = Kind::Hello;
     std::string node;       // sender node id
     std::string sender;     // Deliver: senderSessionId. NotFound: the session that must be told
@@ -70,6 +76,7 @@ struct LinkFrame {
     std::string type;       // Deliver only
     std::string body;       // Deliver only
     LinkProof proof;        // Hello only
+    std::uint32_t count = 0;  // Ack only
 };
 
 std::string serializeLinkHello(std::string_view node, const LinkProof& proof);
@@ -78,6 +85,7 @@ std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
                                  std::string_view body);
 std::string serializeLinkNotFound(std::string_view node, std::string_view sender,
                                   std::string_view recipient);
+std::string serializeLinkAck(std::string_view node, std::uint32_t count);
 
 // Parses one link frame. Returns false with why "unsupported link protocol
 // version N" when "v" is not kLinkProtocolVersion. Also checks that node is
