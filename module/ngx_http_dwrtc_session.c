@@ -2,11 +2,13 @@
 /*
  * DWRTC: decentralized WebRTC signaling for nginx.
  *
- * The WebSocket server side (RFC 6455) of a dwrtc_signal location: the
- * handshake, then the upgraded connection, driven by libwslay's event API
- * inside the worker's event loop. The request stays alive for the session
- * (r->main->count is held, as nginx's own upgraded proxy connections do) and
- * its read and write event handlers drive the session.
+ * A session: the upgraded connection of a dwrtc_signal location after its
+ * handshake (ngx_http_dwrtc_handshake.c), driven by libwslay's event API
+ * inside the worker's event loop. Reading, writing, pings, the rate limit,
+ * and the messages into dwrtc_submit() and out of the node's deliveries.
+ * The request stays alive for the session (r->main->count is held, as
+ * nginx's own upgraded proxy connections do) and its read and write event
+ * handlers drive the session.
  *
  * libwslay parses and checks frames (masking, opcodes, fragmentation with
  * control frames in between, UTF-8 of text, message size, close codes) and
@@ -30,13 +32,12 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <ngx_sha1.h>
+
+#include <wslay/wslay.h>
 
 #include "ngx_http_dwrtc_module.h"
 #include "ngx_http_dwrtc_frame.h"
 
-
-#define NGX_HTTP_DWRTC_WS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* bytes read from one session before other events get their turn */
 #define NGX_HTTP_DWRTC_READ_BUDGET   (256 * 1024)
@@ -46,9 +47,6 @@
 
 /* liveness tick while dwrtc_ping_interval is off, for worker shutdown */
 #define NGX_HTTP_DWRTC_IDLE_TICK     30000
-
-/* bytes of a dwrtc_session_user value kept; the rest is cut off */
-#define NGX_HTTP_DWRTC_USER_MAX      256
 
 
 struct ngx_http_dwrtc_session_s {
@@ -107,18 +105,6 @@ typedef struct {
 } ngx_http_dwrtc_user_session_t;
 
 
-static ngx_int_t ngx_http_dwrtc_refuse(ngx_http_request_t *r,
-    ngx_uint_t status, char *reason, ngx_str_t *name, ngx_str_t *value);
-static ngx_table_elt_t *ngx_http_dwrtc_find_header(ngx_http_request_t *r,
-    char *name, size_t len, ngx_uint_t *count);
-static ngx_int_t ngx_http_dwrtc_has_token(ngx_http_request_t *r,
-    char *name, size_t name_len, char *token, size_t len);
-static ngx_int_t ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
-    ngx_http_dwrtc_loc_conf_t *dlcf);
-static ngx_int_t ngx_http_dwrtc_accept(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_http_dwrtc_loc_conf_t *dlcf);
-static ngx_int_t ngx_http_dwrtc_welcome(ngx_http_dwrtc_session_t *s);
-
 static void ngx_http_dwrtc_read_handler(ngx_http_request_t *r);
 static void ngx_http_dwrtc_write_handler(ngx_http_request_t *r);
 static void ngx_http_dwrtc_ping_handler(ngx_event_t *ev);
@@ -136,8 +122,6 @@ static ngx_int_t ngx_http_dwrtc_rate_check(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
     size_t len);
 static size_t ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s);
-static ngx_int_t ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s,
-    u_char *data, size_t len);
 static ngx_int_t ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s);
 static void ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s);
 
@@ -164,213 +148,28 @@ static struct wslay_event_callbacks  ngx_http_dwrtc_ws_callbacks = {
 };
 
 
-static ngx_str_t  ngx_http_dwrtc_upgrade_name = ngx_string("Upgrade");
-static ngx_str_t  ngx_http_dwrtc_websocket = ngx_string("websocket");
-static ngx_str_t  ngx_http_dwrtc_version_name =
-    ngx_string("Sec-WebSocket-Version");
-static ngx_str_t  ngx_http_dwrtc_version = ngx_string("13");
-
+/*
+ * Makes the session of an upgrade request and registers it with the node:
+ * NGX_OK and *sp, or the HTTP status to answer with.
+ */
 
 ngx_int_t
-ngx_http_dwrtc_handler(ngx_http_request_t *r)
+ngx_http_dwrtc_session_create(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *user,
+    ngx_http_dwrtc_session_t **sp)
 {
-    u_char                     *p, *last, buf[18];
-    ngx_str_t                   key, decoded;
-    ngx_uint_t                  n;
-    ngx_table_elt_t            *h;
-    ngx_http_dwrtc_worker_t    *w;
-    ngx_http_dwrtc_loc_conf_t  *dlcf;
-
-    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_dwrtc_module);
-    w = &ngx_http_dwrtc_worker;
-
-    if (r != r->main) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "dwrtc: dwrtc_signal in a subrequest");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (r->http_version > NGX_HTTP_VERSION_11) {
-        /* no Upgrade in HTTP/2; browsers open WebSockets over HTTP/1.1 */
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "WebSocket needs HTTP/1.1, not HTTP/2",
-                                     NULL, NULL);
-    }
-
-    h = ngx_http_dwrtc_find_header(r, "Upgrade", sizeof("Upgrade") - 1, &n);
-
-    if (h == NULL) {
-
-        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-            return ngx_http_dwrtc_refuse(r, 426,
-                                         "this location speaks WebSocket "
-                                         "(DWRTC signaling)",
-                                         &ngx_http_dwrtc_upgrade_name,
-                                         &ngx_http_dwrtc_websocket);
-        }
-
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "a WebSocket handshake is a GET with "
-                                     "\"Upgrade: websocket\"", NULL, NULL);
-    }
-
-    if (r->method != NGX_HTTP_GET) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "a WebSocket handshake is a GET",
-                                     NULL, NULL);
-    }
-
-    if (r->http_version != NGX_HTTP_VERSION_11) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "a WebSocket handshake needs HTTP/1.1",
-                                     NULL, NULL);
-    }
-
-    if (ngx_http_dwrtc_has_token(r, "Upgrade", sizeof("Upgrade") - 1,
-                                 "websocket", sizeof("websocket") - 1)
-        != NGX_OK)
-    {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "\"Upgrade\" is not \"websocket\"",
-                                     NULL, NULL);
-    }
-
-    if (ngx_http_dwrtc_has_token(r, "Connection", sizeof("Connection") - 1,
-                                 "upgrade", sizeof("upgrade") - 1)
-        != NGX_OK)
-    {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "\"Connection\" lacks \"upgrade\"",
-                                     NULL, NULL);
-    }
-
-    h = ngx_http_dwrtc_find_header(r, "Sec-WebSocket-Version",
-                                   sizeof("Sec-WebSocket-Version") - 1, &n);
-
-    if (h == NULL || n != 1
-        || h->value.len != 2 || ngx_strncmp(h->value.data, "13", 2) != 0)
-    {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "\"Sec-WebSocket-Version\" must be 13",
-                                     &ngx_http_dwrtc_version_name,
-                                     &ngx_http_dwrtc_version);
-    }
-
-    h = ngx_http_dwrtc_find_header(r, "Sec-WebSocket-Key",
-                                   sizeof("Sec-WebSocket-Key") - 1, &n);
-
-    if (h == NULL || n != 1) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "one \"Sec-WebSocket-Key\" is required",
-                                     NULL, NULL);
-    }
-
-    p = h->value.data;
-    last = p + h->value.len;
-
-    while (p < last && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
-
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-        last--;
-    }
-
-    key.data = p;
-    key.len = last - p;
-
-    if (key.len != 24 || key.data[22] != '=' || key.data[23] != '=') {
-        goto invalid_key;
-    }
-
-    decoded.data = buf;
-
-    if (ngx_decode_base64(&decoded, &key) != NGX_OK || decoded.len != 16) {
-        goto invalid_key;
-    }
-
-    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "a WebSocket handshake has no body",
-                                     NULL, NULL);
-    }
-
-    if (ngx_http_dwrtc_origin_allowed(r, dlcf) != NGX_OK) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_FORBIDDEN,
-                                     "origin not allowed", NULL, NULL);
-    }
-
-    if (w->node == NULL) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     w->failed ? "signaling node not running"
-                                               : "signaling not enabled",
-                                     NULL, NULL);
-    }
-
-    if (ngx_exiting || ngx_terminate) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "server is shutting down", NULL, NULL);
-    }
-
-    if (w->nsessions >= dlcf->max_sessions) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "too many sessions (dwrtc_max_sessions)",
-                                     NULL, NULL);
-    }
-
-    return ngx_http_dwrtc_accept(r, &key, dlcf);
-
-invalid_key:
-
-    return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                 "\"Sec-WebSocket-Key\" is not 16 bytes "
-                                 "in base64", NULL, NULL);
-}
-
-
-static ngx_int_t
-ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_http_dwrtc_loc_conf_t *dlcf)
-{
-    int                             rc;
-    u_char                          hash[20];
-    ngx_str_t                       src, user;
-    ngx_sha1_t                      sha1;
-    ngx_table_elt_t                *h;
-    ngx_connection_t               *c;
+    ngx_int_t                       rc;
     ngx_http_cleanup_t             *cln;
-    ngx_http_dwrtc_worker_t        *w;
     ngx_http_dwrtc_session_t       *s;
-    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_dwrtc_user_session_t  *us;
 
-    c = r->connection;
-    w = &ngx_http_dwrtc_worker;
-
-    /* after every access check: auth_request_set variables are set */
-
-    user.len = 0;
-
-    if (dlcf->session_user
-        && ngx_http_complex_value(r, dlcf->session_user, &user) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (user.len > NGX_HTTP_DWRTC_USER_MAX) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "dwrtc: dwrtc_session_user value of %uz bytes "
-                      "cut to %d", user.len, NGX_HTTP_DWRTC_USER_MAX);
-        user.len = NGX_HTTP_DWRTC_USER_MAX;
-    }
-
-    if (user.len) {
+    if (user->len) {
         us = ngx_pcalloc(r->pool, sizeof(ngx_http_dwrtc_user_session_t));
         if (us == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        us->user = user;
+        us->user = *user;
         s = &us->session;
         s->has_user = 1;
 
@@ -398,83 +197,36 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
 
     ngx_http_dwrtc_frame_scan_init(&s->scan, dlcf->max_message_size);
 
-    rc = dwrtc_session_open(w->node, (char *) s->id);
+    rc = ngx_http_dwrtc_session_register(&s->sn, s->id, r->connection->log);
 
-    if (rc != DWRTC_OK) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "dwrtc: dwrtc_session_open() failed: %s",
-                      dwrtc_strerror(rc));
-
-        return (rc == DWRTC_ELIMIT) ? NGX_HTTP_SERVICE_UNAVAILABLE
+    if (rc != NGX_OK) {
+        return (rc == NGX_DECLINED) ? NGX_HTTP_SERVICE_UNAVAILABLE
                                     : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    s->sn.str.data = s->id;
-    s->sn.str.len = DWRTC_SESSION_ID_LEN;
-    s->sn.node.key = ngx_crc32_short(s->id, DWRTC_SESSION_ID_LEN);
-
-    ngx_rbtree_insert(&w->sessions, &s->sn.node);
-    w->nsessions++;
     s->open = 1;
 
-    /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
+    *sp = s;
 
-    ngx_sha1_init(&sha1);
-    ngx_sha1_update(&sha1, key->data, key->len);
-    ngx_sha1_update(&sha1, NGX_HTTP_DWRTC_WS_GUID,
-                    sizeof(NGX_HTTP_DWRTC_WS_GUID) - 1);
-    ngx_sha1_final(hash, &sha1);
+    return NGX_OK;
+}
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Upgrade");
-    ngx_str_set(&h->value, "websocket");
+/*
+ * The 101 response is out: the connection's events are the session's from
+ * now on.
+ */
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+void
+ngx_http_dwrtc_session_start(ngx_http_dwrtc_session_t *s)
+{
+    ngx_http_request_t         *r;
+    ngx_http_dwrtc_loc_conf_t  *dlcf;
 
-    h->value.data = ngx_pnalloc(r->pool, ngx_base64_encoded_length(20));
-    if (h->value.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    src.data = hash;
-    src.len = 20;
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Sec-WebSocket-Accept");
-    ngx_encode_base64(&h->value, &src);
-
-    /* the header filter adds "Connection: upgrade" for 101 */
-
-    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
-    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
-    r->headers_out.content_length_n = -1;
-    r->keepalive = 0;
-
-    if (ngx_http_send_header(r) == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
-        return NGX_ERROR;
-    }
+    r = s->request;
+    dlcf = s->conf;
 
     s->upgraded = 1;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    c->log->action = "serving dwrtc session";
 
     ngx_http_set_ctx(r, s, ngx_http_dwrtc_module);
 
@@ -486,311 +238,20 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
 
     s->ping.handler = ngx_http_dwrtc_ping_handler;
     s->ping.data = s;
-    s->ping.log = c->log;
+    s->ping.log = r->connection->log;
 
     ngx_add_timer(&s->ping, dlcf->ping_interval ? dlcf->ping_interval
                                                 : NGX_HTTP_DWRTC_IDLE_TICK);
-
-    if (ngx_http_dwrtc_welcome(s) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /*
-     * Who opened which session is worth an info line; a session without a
-     * user is only traffic, a debug line like every other per-session one.
-     */
-
-    if (s->has_user) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "dwrtc: session %*s open, user \"%V\"",
-                      (size_t) DWRTC_SESSION_ID_LEN, s->id,
-                      &((ngx_http_dwrtc_user_session_t *) s)->user);
-
-    } else {
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "dwrtc: session %*s open",
-                       (size_t) DWRTC_SESSION_ID_LEN, s->id);
-    }
-
-    /*
-     * The session outlives the content phase: hold the request, and let
-     * the read handler run from the posted events, where it also takes
-     * frames the client sent right behind the handshake.
-     */
-
-    r->main->count++;
-
-    ngx_post_event(c->read, &ngx_posted_events);
-
-    return NGX_DONE;
 }
 
 
-static ngx_int_t
-ngx_http_dwrtc_welcome(ngx_http_dwrtc_session_t *s)
+/* The session whose registry node sn is. */
+
+ngx_http_dwrtc_session_t *
+ngx_http_dwrtc_session_of(ngx_str_node_t *sn)
 {
-    u_char      *p, *msg;
-    size_t       len;
-    ngx_int_t    rc;
-    ngx_log_t   *log;
-
-    log = s->request->connection->log;
-
-    len = sizeof("{\"type\":\"WebSocketIdMessage\",\"id\":\"\"}") - 1
-          + DWRTC_SESSION_ID_LEN;
-
-    if (s->conf->ice) {
-        len += sizeof(",\"iceServers\":") - 1
-               + ngx_http_dwrtc_ice_json_len(s->conf->ice);
-    }
-
-    msg = ngx_alloc(len, log);
-    if (msg == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(msg, "{\"type\":\"WebSocketIdMessage\",\"id\":\"",
-                   sizeof("{\"type\":\"WebSocketIdMessage\",\"id\":\"") - 1);
-    p = ngx_cpymem(p, s->id, DWRTC_SESSION_ID_LEN);
-    *p++ = '"';
-
-    if (s->conf->ice) {
-        p = ngx_cpymem(p, ",\"iceServers\":", sizeof(",\"iceServers\":") - 1);
-        p = ngx_http_dwrtc_ice_json(s->conf->ice, p, s->id, log);
-
-        if (p == NULL) {
-            ngx_free(msg);
-            return NGX_ERROR;
-        }
-    }
-
-    *p++ = '}';
-
-    rc = ngx_http_dwrtc_queue_text(s, msg, p - msg);
-
-    ngx_free(msg);
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_http_dwrtc_refuse(ngx_http_request_t *r, ngx_uint_t status, char *reason,
-    ngx_str_t *name, ngx_str_t *value)
-{
-    size_t            len;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "dwrtc: websocket handshake refused with %ui: %s",
-                  status, reason);
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* the client meant to leave HTTP on this connection: end it */
-    r->keepalive = 0;
-
-    r->headers_out.status = status;
-
-    if (status == 426) {
-        ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
-    }
-
-    if (name) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        h->key = *name;
-        h->value = *value;
-    }
-
-    len = ngx_strlen(reason) + 1;
-
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_length_n = len;
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, reason, len - 1);
-    *b->last++ = LF;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-static ngx_table_elt_t *
-ngx_http_dwrtc_find_header(ngx_http_request_t *r, char *name, size_t len,
-    ngx_uint_t *count)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
-
-    found = NULL;
-    *count = 0;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            if (found == NULL) {
-                found = &h[i];
-            }
-
-            (*count)++;
-        }
-    }
-
-    return found;
-}
-
-
-/* a comma-separated header holds the token, case-insensitively */
-
-static ngx_int_t
-ngx_http_dwrtc_has_token(ngx_http_request_t *r, char *name, size_t name_len,
-    char *token, size_t len)
-{
-    u_char           *p, *last, *start, *end;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != name_len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, name_len) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
-
-        while (p < last) {
-
-            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
-                p++;
-            }
-
-            start = p;
-
-            while (p < last && *p != ',') {
-                p++;
-            }
-
-            end = p;
-
-            while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
-                end--;
-            }
-
-            if ((size_t) (end - start) == len
-                && ngx_strncasecmp(start, (u_char *) token, len) == 0)
-            {
-                return NGX_OK;
-            }
-        }
-    }
-
-    return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
-    ngx_http_dwrtc_loc_conf_t *dlcf)
-{
-    ngx_str_t        *allowed, origin;
-    ngx_uint_t        i, n;
-    ngx_table_elt_t  *h;
-
-    if (dlcf->allowed_origins == NULL) {
-        return NGX_OK;
-    }
-
-    h = ngx_http_dwrtc_find_header(r, "Origin", sizeof("Origin") - 1, &n);
-
-    if (h == NULL) {
-        /* not a browser: the Origin check protects browsers' users */
-        return NGX_OK;
-    }
-
-    if (n != 1) {
-        return NGX_DECLINED;
-    }
-
-    origin = h->value;
-
-    if (origin.len > 1 && origin.data[origin.len - 1] == '/') {
-        origin.len--;
-    }
-
-    allowed = dlcf->allowed_origins->elts;
-
-    for (i = 0; i < dlcf->allowed_origins->nelts; i++) {
-        if (allowed[i].len == origin.len
-            && ngx_strncasecmp(allowed[i].data, origin.data, origin.len) == 0)
-        {
-            return NGX_OK;
-        }
-    }
-
-    return NGX_DECLINED;
+    return (ngx_http_dwrtc_session_t *)
+               ((u_char *) sn - offsetof(ngx_http_dwrtc_session_t, sn));
 }
 
 
@@ -1234,8 +695,8 @@ ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s)
 }
 
 
-static ngx_int_t
-ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s, u_char *data,
+ngx_int_t
+ngx_http_dwrtc_session_send_text(ngx_http_dwrtc_session_t *s, u_char *data,
     size_t len)
 {
     int                     rc;
@@ -1299,7 +760,7 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
                    "dwrtc: session %*s: delivery of %uz bytes",
                    (size_t) DWRTC_SESSION_ID_LEN, s->id, len);
 
-    if (ngx_http_dwrtc_queue_text(s, (u_char *) data, len) != NGX_OK) {
+    if (ngx_http_dwrtc_session_send_text(s, (u_char *) data, len) != NGX_OK) {
         ngx_http_dwrtc_close(s, WSLAY_CODE_INTERNAL_SERVER_ERROR, NULL);
     }
 
@@ -1430,20 +891,10 @@ ngx_http_dwrtc_no_shutdown_timeout(void)
 static void
 ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s)
 {
-    ngx_http_dwrtc_worker_t  *w;
-
-    w = &ngx_http_dwrtc_worker;
-
     if (s->open) {
         s->open = 0;
 
-        ngx_rbtree_delete(&w->sessions, &s->sn.node);
-        w->nsessions--;
-
-        if (w->node) {
-            (void) dwrtc_session_close(w->node, (char *) s->id,
-                                       DWRTC_SESSION_ID_LEN);
-        }
+        ngx_http_dwrtc_session_unregister(&s->sn);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
                        "dwrtc: session %*s closed",
@@ -1559,6 +1010,7 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
     size_t len)
 {
     int                 rc;
+    dwrtc_node         *node;
     ngx_connection_t   *c;
 
     static u_char  rate_limited[] =
@@ -1586,18 +1038,20 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
             s->rate_error = 1;
             s->rate_error_sent = ngx_current_msec;
 
-            (void) ngx_http_dwrtc_queue_text(s, rate_limited,
+            (void) ngx_http_dwrtc_session_send_text(s, rate_limited,
                                              sizeof(rate_limited) - 1);
         }
 
         return;
     }
 
-    if (ngx_http_dwrtc_worker.node == NULL) {
+    node = ngx_http_dwrtc_node();
+
+    if (node == NULL) {
         return;
     }
 
-    rc = dwrtc_submit(ngx_http_dwrtc_worker.node, (char *) s->id,
+    rc = dwrtc_submit(node, (char *) s->id,
                       DWRTC_SESSION_ID_LEN, (char *) msg, len);
 
     if (rc != DWRTC_OK && !s->submit_logged) {
@@ -1793,3 +1247,4 @@ ngx_http_dwrtc_ws_msg(wslay_event_context_ptr ctx,
         break;
     }
 }
+
