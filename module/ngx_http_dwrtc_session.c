@@ -17,7 +17,7 @@
  * libwslay's send callback only appends whole frames to the session's
  * output buffer, which is then written with c->send(); so the buffer always
  * holds complete frames, and a close frame of our own can follow them when
- * libwslay cannot send it (see ngx_http_dwrtc_session_run()).
+ * libwslay cannot send it (see ngx_http_dwrtc_session_read()).
  *
  * A session at rest holds no libwslay context and no output buffer. The
  * context (two 4 KB buffers) is freed whenever the session rests at a
@@ -49,6 +49,48 @@
 #define NGX_HTTP_DWRTC_IDLE_TICK     30000
 
 
+/*
+ * A session's life. It moves only in ngx_http_dwrtc_session_set_state(),
+ * which knows the legal moves:
+ *
+ *   NEW -> REGISTERED -> OPEN -> CLOSE_SENT -> RAW_CLOSE
+ *                          \____________________^
+ *   REGISTERED, OPEN, CLOSE_SENT, RAW_CLOSE -> LOST
+ *   any but DONE -> DONE
+ *
+ * NEW         allocated; not known to the node.
+ * REGISTERED  open in the node and in the worker's table; no 101 yet.
+ * OPEN        101 sent; messages go both ways.
+ * CLOSE_SENT  libwslay wrote our close frame to the output, and reads on
+ *             for the client's; nothing more is delivered.
+ * RAW_CLOSE   a close frame of our own (1002 for a malformed header, 1001
+ *             going away) went around libwslay, which is done with: nothing
+ *             more is read, queued or delivered.
+ * LOST        the connection failed (the client's FIN, a read error), or no
+ *             libwslay context could be made: the next run ends it.
+ * DONE        out of the node and the table; context, output and timer
+ *             freed. Only the pooled memory is left; no handler acts.
+ *
+ * Invariants: the session is in the node and the worker's table exactly in
+ * REGISTERED, OPEN, CLOSE_SENT, RAW_CLOSE and LOST; its request's handlers
+ * and ctx are the session's from OPEN on; "closing" is CLOSE_SENT or
+ * RAW_CLOSE and nothing else; libwslay's context is freed at rest only in
+ * OPEN; wslay_event_send() is followed by the move to CLOSE_SENT when it
+ * wrote our close, so libwslay's close_sent and CLOSE_SENT never disagree
+ * between two events.
+ */
+
+typedef enum {
+    NGX_HTTP_DWRTC_NEW = 0,
+    NGX_HTTP_DWRTC_REGISTERED,
+    NGX_HTTP_DWRTC_OPEN,
+    NGX_HTTP_DWRTC_CLOSE_SENT,
+    NGX_HTTP_DWRTC_RAW_CLOSE,
+    NGX_HTTP_DWRTC_LOST,
+    NGX_HTTP_DWRTC_DONE
+} ngx_http_dwrtc_state_e;
+
+
 struct ngx_http_dwrtc_session_s {
     ngx_str_node_t                  sn;        /* first: keyed by the id */
     u_char                          id[DWRTC_SESSION_ID_LEN];
@@ -74,21 +116,16 @@ struct ngx_http_dwrtc_session_s {
     ngx_msec_t                      rate_error_sent;
     size_t                          read_budget;
 
-    unsigned                        open:1;    /* in the core and the tree */
+    unsigned                        state:3;   /* ngx_http_dwrtc_state_e */
+    unsigned                        eof:1;     /* LOST by the client's FIN */
     unsigned                        pong_wait:1;
     unsigned                        active:1;  /* a message since last tick */
-    unsigned                        eof:1;
-    unsigned                        io_error:1;
-    unsigned                        raw_close:1;  /* wslay done, own close */
     unsigned                        close_logged:1;
     unsigned                        rate_logged:1;
     unsigned                        rate_error:1;
     unsigned                        budget_spent:1;
     unsigned                        submit_logged:1;
-    unsigned                        finished:1;
     unsigned                        sent:1;    /* flush() wrote something */
-    unsigned                        upgraded:1;   /* 101 sent */
-    unsigned                        ws_failed:1;  /* no libwslay context */
     unsigned                        has_user:1;   /* a user session, below */
 };
 
@@ -109,7 +146,15 @@ static void ngx_http_dwrtc_read_handler(ngx_http_request_t *r);
 static void ngx_http_dwrtc_write_handler(ngx_http_request_t *r);
 static void ngx_http_dwrtc_ping_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_dwrtc_no_shutdown_timeout(void);
+static void ngx_http_dwrtc_session_set_state(ngx_http_dwrtc_session_t *s,
+    ngx_uint_t state);
+static ngx_uint_t ngx_http_dwrtc_session_closing(ngx_http_dwrtc_session_t *s);
 static void ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_session_read(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_session_write(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_session_finish(ngx_http_dwrtc_session_t *s,
+    ngx_int_t flushed);
+static void ngx_http_dwrtc_session_abort(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_flush(ngx_http_dwrtc_session_t *s);
 static void ngx_http_dwrtc_close(ngx_http_dwrtc_session_t *s,
     uint16_t code, char *reason);
@@ -124,6 +169,7 @@ static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
 static size_t ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s);
 static void ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s);
+static ngx_uint_t ngx_http_dwrtc_ws_idle(wslay_event_context_ptr ws);
 
 static ssize_t ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx,
     uint8_t *buf, size_t len, int flags, void *user_data);
@@ -204,7 +250,7 @@ ngx_http_dwrtc_session_create(ngx_http_request_t *r,
                                     : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    s->open = 1;
+    ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_REGISTERED);
 
     *sp = s;
 
@@ -226,7 +272,7 @@ ngx_http_dwrtc_session_start(ngx_http_dwrtc_session_t *s)
     r = s->request;
     dlcf = s->conf;
 
-    s->upgraded = 1;
+    ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_OPEN);
 
     ngx_http_set_ctx(r, s, ngx_http_dwrtc_module);
 
@@ -242,6 +288,72 @@ ngx_http_dwrtc_session_start(ngx_http_dwrtc_session_t *s)
 
     ngx_add_timer(&s->ping, dlcf->ping_interval ? dlcf->ping_interval
                                                 : NGX_HTTP_DWRTC_IDLE_TICK);
+}
+
+
+/*
+ * The one place a session changes state. A move that is not in the table
+ * is a bug: it is logged as an alert (which fails every test that reads the
+ * error log) and made anyway, so that the session still ends.
+ */
+
+static void
+ngx_http_dwrtc_session_set_state(ngx_http_dwrtc_session_t *s,
+    ngx_uint_t state)
+{
+#define ngx_http_dwrtc_from(st)  (1 << NGX_HTTP_DWRTC_##st)
+
+    /* by new state, the states it may be entered from */
+
+    static ngx_uint_t  legal[] = {
+        0,                                              /* NEW */
+        ngx_http_dwrtc_from(NEW),                       /* REGISTERED */
+        ngx_http_dwrtc_from(REGISTERED),                /* OPEN */
+        ngx_http_dwrtc_from(OPEN),                      /* CLOSE_SENT */
+        ngx_http_dwrtc_from(OPEN)                       /* RAW_CLOSE */
+            | ngx_http_dwrtc_from(CLOSE_SENT),
+        ngx_http_dwrtc_from(REGISTERED)                 /* LOST */
+            | ngx_http_dwrtc_from(OPEN)
+            | ngx_http_dwrtc_from(CLOSE_SENT)
+            | ngx_http_dwrtc_from(RAW_CLOSE),
+        ngx_http_dwrtc_from(NEW)                        /* DONE */
+            | ngx_http_dwrtc_from(REGISTERED)
+            | ngx_http_dwrtc_from(OPEN)
+            | ngx_http_dwrtc_from(CLOSE_SENT)
+            | ngx_http_dwrtc_from(RAW_CLOSE)
+            | ngx_http_dwrtc_from(LOST)
+    };
+
+#undef ngx_http_dwrtc_from
+
+    static char  *names[] = {
+        "new", "registered", "open", "close sent", "raw close", "lost",
+        "done"
+    };
+
+    if ((legal[state] & (1 << s->state)) == 0) {
+        ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
+                      "dwrtc: session %*s: illegal state move %s -> %s",
+                      (size_t) DWRTC_SESSION_ID_LEN, s->id,
+                      names[s->state], names[state]);
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+                   "dwrtc: session %*s: %s -> %s",
+                   (size_t) DWRTC_SESSION_ID_LEN, s->id,
+                   names[s->state], names[state]);
+
+    s->state = state;
+}
+
+
+/* Our close frame is in the output or out: the session waits to end. */
+
+static ngx_uint_t
+ngx_http_dwrtc_session_closing(ngx_http_dwrtc_session_t *s)
+{
+    return s->state == NGX_HTTP_DWRTC_CLOSE_SENT
+           || s->state == NGX_HTTP_DWRTC_RAW_CLOSE;
 }
 
 
@@ -262,7 +374,7 @@ ngx_http_dwrtc_read_handler(ngx_http_request_t *r)
 
     s = ngx_http_get_module_ctx(r, ngx_http_dwrtc_module);
 
-    if (s == NULL || s->finished) {
+    if (s == NULL || s->state == NGX_HTTP_DWRTC_DONE) {
         return;
     }
 
@@ -279,7 +391,7 @@ ngx_http_dwrtc_write_handler(ngx_http_request_t *r)
     c = r->connection;
     s = ngx_http_get_module_ctx(r, ngx_http_dwrtc_module);
 
-    if (s == NULL || s->finished) {
+    if (s == NULL || s->state == NGX_HTTP_DWRTC_DONE) {
         return;
     }
 
@@ -305,22 +417,19 @@ ngx_http_dwrtc_write_handler(ngx_http_request_t *r)
 static void
 ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
 {
-    int                        rc;
     size_t                     limit;
-    uint16_t                   code;
     ngx_int_t                  flushed;
     ngx_uint_t                 throttled;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
     ngx_http_core_loc_conf_t  *clcf;
 
-    static u_char  protocol_error[] = { 0x88, 0x02, 0x03, 0xea };
-
     r = s->request;
     c = r->connection;
 
-    if (s->ws_failed) {
-        goto abort;
+    if (s->state == NGX_HTTP_DWRTC_LOST) {
+        ngx_http_dwrtc_session_abort(s);
+        return;
     }
 
     /*
@@ -331,81 +440,169 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     limit = ngx_http_dwrtc_out_limit(s);
     throttled = ((size_t) (s->out_last - s->out_pos) >= limit);
 
-    if (!s->raw_close
-        && !throttled
-        && (c->read->ready || r->header_in->pos < r->header_in->last)
-        && ngx_http_dwrtc_ws_get(s) == NGX_OK
-        && wslay_event_want_read(s->ws))
+    if (!throttled && ngx_http_dwrtc_session_read(s) != NGX_OK) {
+        ngx_http_dwrtc_session_abort(s);
+        return;
+    }
+
+    flushed = ngx_http_dwrtc_session_write(s);
+
+    if (flushed == NGX_ERROR) {
+        ngx_http_dwrtc_session_abort(s);
+        return;
+    }
+
+    if (ngx_http_dwrtc_session_finish(s, flushed) == NGX_DONE) {
+        return;
+    }
+
+    if (throttled
+        && (size_t) (s->out_last - s->out_pos) < limit
+        && (c->read->ready || r->header_in->pos < r->header_in->last))
     {
-        s->read_budget = NGX_HTTP_DWRTC_READ_BUDGET;
-        s->budget_spent = 0;
+        /* the client took its data: read what it sent meanwhile */
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
 
-        rc = wslay_event_recv(s->ws);
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_dwrtc_session_abort(s);
+        return;
+    }
 
-        if (s->eof || s->io_error) {
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                           "dwrtc: session %*s: client closed connection",
-                           (size_t) DWRTC_SESSION_ID_LEN, s->id);
-            goto abort;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (flushed == NGX_AGAIN) {
+        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+            ngx_http_dwrtc_session_abort(s);
+            return;
         }
 
-        if (rc != 0) {
-            /*
-             * libwslay stops at a malformed frame header (a control frame
-             * that is fragmented or longer than 125 bytes, a length not in
-             * its shortest form) with an empty close frame; RFC 6455 asks
-             * for 1002. The output holds whole frames only, so ours follows.
-             */
+        /* send_timeout is between two writes, as in ngx_http_writer() */
 
-            if (ngx_http_dwrtc_out_reserve(s, sizeof(protocol_error))
-                != NGX_OK)
-            {
-                goto abort;
-            }
-
-            s->out_last = ngx_cpymem(s->out_last, protocol_error,
-                                     sizeof(protocol_error));
-            s->raw_close = 1;
-
-            if (!s->close_logged) {
-                s->close_logged = 1;
-                ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                              "dwrtc: client sent invalid frame (malformed "
-                              "header), closing with 1002");
-            }
+        if (!c->write->timer_set || s->sent) {
+            ngx_add_timer(c->write, clcf->send_timeout);
         }
 
-        if (s->scan.too_big && !s->close_logged) {
+    } else if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    ngx_http_dwrtc_ws_release(s);
+}
+
+
+/*
+ * Hands what the client sent to libwslay, up to the read budget: NGX_OK,
+ * or NGX_ERROR when the session is lost.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_session_read(ngx_http_dwrtc_session_t *s)
+{
+    int                  rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    static u_char  protocol_error[] = { 0x88, 0x02, 0x03, 0xea };
+
+    r = s->request;
+    c = r->connection;
+
+    if (s->state == NGX_HTTP_DWRTC_RAW_CLOSE
+        || !(c->read->ready || r->header_in->pos < r->header_in->last)
+        || ngx_http_dwrtc_ws_get(s) != NGX_OK
+        || !wslay_event_want_read(s->ws))
+    {
+        return (s->state == NGX_HTTP_DWRTC_LOST) ? NGX_ERROR : NGX_OK;
+    }
+
+    s->read_budget = NGX_HTTP_DWRTC_READ_BUDGET;
+    s->budget_spent = 0;
+
+    rc = wslay_event_recv(s->ws);
+
+    if (s->state == NGX_HTTP_DWRTC_LOST) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "dwrtc: session %*s: client closed connection",
+                       (size_t) DWRTC_SESSION_ID_LEN, s->id);
+        return NGX_ERROR;
+    }
+
+    if (rc != 0) {
+        /*
+         * libwslay stops at a malformed frame header (a control frame that
+         * is fragmented or longer than 125 bytes, a length not in its
+         * shortest form) with an empty close frame; RFC 6455 asks for 1002.
+         * The output holds whole frames only, so ours follows.
+         */
+
+        if (ngx_http_dwrtc_out_reserve(s, sizeof(protocol_error)) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        s->out_last = ngx_cpymem(s->out_last, protocol_error,
+                                 sizeof(protocol_error));
+
+        ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_RAW_CLOSE);
+
+        if (!s->close_logged) {
+            s->close_logged = 1;
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "dwrtc: client sent invalid frame (message too big, "
-                          "%uL bytes declared), closing with 1009",
-                          s->scan.msg_len);
-
-            ngx_http_dwrtc_close(s, WSLAY_CODE_MESSAGE_TOO_BIG, NULL);
-        }
-
-        if (s->budget_spent) {
-            /* more to read: after the other ready events had their turn */
-            ngx_post_event(c->read, &ngx_posted_next_events);
+                          "dwrtc: client sent invalid frame (malformed "
+                          "header), closing with 1002");
         }
     }
 
-    if (s->ws_failed) {
-        goto abort;
+    if (s->scan.too_big && !s->close_logged) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: client sent invalid frame (message too big, "
+                      "%uL bytes declared), closing with 1009",
+                      s->scan.msg_len);
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_MESSAGE_TOO_BIG, NULL);
     }
+
+    if (s->budget_spent) {
+        /* more to read: after the other ready events had their turn */
+        ngx_post_event(c->read, &ngx_posted_next_events);
+    }
+
+    return (s->state == NGX_HTTP_DWRTC_LOST) ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * Lets libwslay frame what is queued, and writes the output: NGX_OK when
+ * all is out, NGX_AGAIN, or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_session_write(ngx_http_dwrtc_session_t *s)
+{
+    int                rc;
+    uint16_t           code;
+    ngx_connection_t  *c;
+
+    c = s->request->connection;
 
     /* without a context nothing is queued */
 
-    if (!s->raw_close && s->ws) {
+    if (s->state != NGX_HTTP_DWRTC_RAW_CLOSE && s->ws) {
         rc = wslay_event_send(s->ws);
 
         if (rc != 0) {
             ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                           "dwrtc: wslay_event_send() failed: %d", rc);
-            goto abort;
+            return NGX_ERROR;
         }
 
-        if (wslay_event_get_close_sent(s->ws) && !s->close_logged) {
+        if (s->state == NGX_HTTP_DWRTC_OPEN
+            && wslay_event_get_close_sent(s->ws))
+        {
+            ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_CLOSE_SENT);
+        }
+
+        if (s->state == NGX_HTTP_DWRTC_CLOSE_SENT && !s->close_logged) {
             s->close_logged = 1;
             code = wslay_event_get_status_code_sent(s->ws);
 
@@ -432,74 +629,64 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     }
 
     s->sent = 0;
-    flushed = ngx_http_dwrtc_flush(s);
 
-    if (flushed == NGX_ERROR) {
-        goto abort;
+    return ngx_http_dwrtc_flush(s);
+}
+
+
+/*
+ * Ends a closing session once its close frame is out: nginx's lingering
+ * close then shuts down our side and reads until the client's close and
+ * FIN. NGX_DONE when the session is gone, NGX_OK when it lives on.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_session_finish(ngx_http_dwrtc_session_t *s, ngx_int_t flushed)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (!ngx_http_dwrtc_session_closing(s)) {
+        return NGX_OK;
     }
 
-    if (s->raw_close || (s->ws && wslay_event_get_close_sent(s->ws))) {
+    r = s->request;
+    c = r->connection;
 
-        if (s->ping.timer_set) {
-            ngx_del_timer(&s->ping);
-        }
-
-        if (flushed == NGX_OK) {
-            /*
-             * Our close frame is out. Let nginx's lingering close shut
-             * down our side and read until the client's close and FIN.
-             */
-            ngx_http_dwrtc_session_free(s);
-
-            r->lingering_close = 1;
-
-            if (c->read->timer_set) {
-                ngx_del_timer(c->read);
-            }
-
-            if (c->write->timer_set) {
-                ngx_del_timer(c->write);
-            }
-
-            ngx_http_finalize_request(r, NGX_DONE);
-            return;
-        }
+    if (s->ping.timer_set) {
+        ngx_del_timer(&s->ping);
     }
 
-    if (throttled
-        && (size_t) (s->out_last - s->out_pos) < limit
-        && (c->read->ready || r->header_in->pos < r->header_in->last))
-    {
-        /* the client took its data: read what it sent meanwhile */
-        ngx_post_event(c->read, &ngx_posted_events);
+    if (flushed != NGX_OK) {
+        return NGX_OK;
     }
 
-    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        goto abort;
+    ngx_http_dwrtc_session_free(s);
+
+    r->lingering_close = 1;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (flushed == NGX_AGAIN) {
-        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-            goto abort;
-        }
-
-        /* send_timeout is between two writes, as in ngx_http_writer() */
-
-        if (!c->write->timer_set || s->sent) {
-            ngx_add_timer(c->write, clcf->send_timeout);
-        }
-
-    } else if (c->write->timer_set) {
+    if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
 
-    ngx_http_dwrtc_ws_release(s);
+    ngx_http_finalize_request(r, NGX_DONE);
 
-    return;
+    return NGX_DONE;
+}
 
-abort:
+
+/* Ends the session and its request at once, without a close handshake. */
+
+static void
+ngx_http_dwrtc_session_abort(ngx_http_dwrtc_session_t *s)
+{
+    ngx_http_request_t  *r;
+
+    r = s->request;
 
     ngx_http_dwrtc_session_free(s);
     ngx_http_finalize_request(r, s->eof ? NGX_HTTP_CLIENT_CLOSED_REQUEST
@@ -635,7 +822,7 @@ ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s)
         return NGX_OK;
     }
 
-    if (s->ws_failed) {
+    if (s->state == NGX_HTTP_DWRTC_LOST || s->state == NGX_HTTP_DWRTC_DONE) {
         return NGX_ERROR;
     }
 
@@ -646,7 +833,11 @@ ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s)
         ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
                       "dwrtc: wslay_event_context_server_init() failed");
         s->ws = NULL;
-        s->ws_failed = 1;
+
+        if (s->state != NGX_HTTP_DWRTC_NEW) {
+            ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_LOST);
+        }
+
         return NGX_ERROR;
     }
 
@@ -661,27 +852,21 @@ ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s)
  * Frees the libwslay context of a session at rest, when a fresh one would
  * behave the same: the client's bytes so far end at a message boundary (no
  * fragment, frame or header is half read) and libwslay has parsed them all
- * (it saw the end of as many frames as the scanner), nothing is queued or
- * half sent, no close was queued, sent or received, and reading and
- * writing are on. The output is written too, so our own close frame never
- * has to follow frames of a context that is gone.
+ * (it saw the end of as many frames as the scanner), the session is OPEN
+ * (not closing), and libwslay itself is idle. The output is written too,
+ * so our own close frame never has to follow frames of a context that is
+ * gone.
  */
 
 static void
 ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s)
 {
     if (s->ws == NULL
-        || s->finished
-        || s->raw_close
+        || s->state != NGX_HTTP_DWRTC_OPEN
         || s->out_pos != s->out_last
         || !ngx_http_dwrtc_frame_scan_idle(&s->scan)
         || s->frames != s->scan.frames
-        || !wslay_event_get_read_enabled(s->ws)
-        || !wslay_event_get_write_enabled(s->ws)
-        || wslay_event_get_close_received(s->ws)
-        || wslay_event_get_close_sent(s->ws)
-        || wslay_event_get_queued_msg_count(s->ws) != 0
-        || wslay_event_want_write(s->ws))
+        || !ngx_http_dwrtc_ws_idle(s->ws))
     {
         return;
     }
@@ -692,6 +877,23 @@ ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s)
 
     wslay_event_context_free(s->ws);
     s->ws = NULL;
+}
+
+
+/*
+ * libwslay holds nothing: no message queued or half sent, no close queued,
+ * sent or received, reading and writing on.
+ */
+
+static ngx_uint_t
+ngx_http_dwrtc_ws_idle(wslay_event_context_ptr ws)
+{
+    return wslay_event_get_read_enabled(ws)
+           && wslay_event_get_write_enabled(ws)
+           && !wslay_event_get_close_received(ws)
+           && !wslay_event_get_close_sent(ws)
+           && wslay_event_get_queued_msg_count(ws) == 0
+           && !wslay_event_want_write(ws);
 }
 
 
@@ -734,9 +936,8 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
     size_t             pending, limit;
     ngx_connection_t  *c;
 
-    if (s->finished || s->raw_close
-        || (s->ws && (wslay_event_get_close_sent(s->ws)
-                      || !wslay_event_get_write_enabled(s->ws))))
+    if (s->state != NGX_HTTP_DWRTC_OPEN
+        || (s->ws && !wslay_event_get_write_enabled(s->ws)))
     {
         return;
     }
@@ -786,7 +987,9 @@ ngx_http_dwrtc_post_write(ngx_http_dwrtc_session_t *s)
 static void
 ngx_http_dwrtc_close(ngx_http_dwrtc_session_t *s, uint16_t code, char *reason)
 {
-    if (s->raw_close || ngx_http_dwrtc_ws_get(s) != NGX_OK) {
+    if (s->state == NGX_HTTP_DWRTC_RAW_CLOSE
+        || ngx_http_dwrtc_ws_get(s) != NGX_OK)
+    {
         return;
     }
 
@@ -815,7 +1018,7 @@ ngx_http_dwrtc_ping_handler(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    if (s->finished) {
+    if (s->state == NGX_HTTP_DWRTC_DONE) {
         return;
     }
 
@@ -891,9 +1094,11 @@ ngx_http_dwrtc_no_shutdown_timeout(void)
 static void
 ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s)
 {
-    if (s->open) {
-        s->open = 0;
+    if (s->state == NGX_HTTP_DWRTC_DONE) {
+        return;
+    }
 
+    if (s->state != NGX_HTTP_DWRTC_NEW) {
         ngx_http_dwrtc_session_unregister(&s->sn);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
@@ -922,7 +1127,7 @@ ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s)
         s->out_end = NULL;
     }
 
-    s->finished = 1;
+    ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_DONE);
 }
 
 
@@ -986,10 +1191,8 @@ ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
 
     c = s->request->connection;
 
-    if (s->finished || !s->upgraded || c->fd == (ngx_socket_t) -1
-        || s->raw_close || (s->ws && wslay_event_get_close_sent(s->ws))
-        || s->out_pos != s->out_last || c->buffered
-        || s->eof || s->io_error || !c->write->ready)
+    if (s->state != NGX_HTTP_DWRTC_OPEN || c->fd == (ngx_socket_t) -1
+        || s->out_pos != s->out_last || c->buffered || !c->write->ready)
     {
         return;
     }
@@ -997,7 +1200,7 @@ ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
     n = c->send(c, going_away, sizeof(going_away));
 
     if (n == sizeof(going_away)) {
-        s->raw_close = 1;
+        ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_RAW_CLOSE);
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
@@ -1146,12 +1349,13 @@ ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 
         if (n == 0) {
             s->eof = 1;
+            ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_LOST);
             wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
             return -1;
         }
 
         if (n == NGX_ERROR) {
-            s->io_error = 1;
+            ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_LOST);
             wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
             return -1;
         }
