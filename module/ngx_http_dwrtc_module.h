@@ -2,11 +2,17 @@
 /*
  * DWRTC: decentralized WebRTC signaling for nginx.
  *
- * Shared declarations of the module's three parts:
- *   ngx_http_dwrtc_module.c     directives, the per-worker dhtcore node
- *   ngx_http_dwrtc_websocket.c  the WebSocket sessions at dwrtc_signal
+ * Shared declarations of the module's parts:
+ *   ngx_http_dwrtc_module.c     directives, configuration, variables
+ *   ngx_http_dwrtc_worker.c     the worker's dhtcore node and its sessions
+ *   ngx_http_dwrtc_handshake.c  the WebSocket handshake at dwrtc_signal
+ *   ngx_http_dwrtc_session.c    an upgraded session: frames in and out
  *   ngx_http_dwrtc_ice.c        dwrtc_ice_servers and TURN credentials
  *   ngx_http_dwrtc_frame.c      frame-header scanner, plain C (fuzzed)
+ *
+ * No file reaches into another's structures: a session is opaque outside
+ * ngx_http_dwrtc_session.c, the worker's state outside
+ * ngx_http_dwrtc_worker.c.
  */
 
 
@@ -19,7 +25,6 @@
 #include <ngx_http.h>
 
 #include <dwrtc/dwrtc.h>
-#include <wslay/wslay.h>
 
 
 typedef struct {
@@ -67,29 +72,31 @@ typedef struct {
 typedef struct ngx_http_dwrtc_session_s  ngx_http_dwrtc_session_t;
 
 
-/* State of this worker's node; nothing here is shared between processes. */
-
-typedef struct {
-    dwrtc_node                     *node;
-    ngx_connection_t               *notify;    /* wraps the core's eventfd */
-    ngx_rbtree_t                    sessions;  /* ngx_str_node_t by id */
-    ngx_rbtree_node_t               sentinel;
-    ngx_uint_t                      nsessions;
-    ngx_log_t                      *log;
-    unsigned                        failed:1;  /* start failed: 503 */
-} ngx_http_dwrtc_worker_t;
+extern ngx_module_t  ngx_http_dwrtc_module;
 
 
-extern ngx_module_t             ngx_http_dwrtc_module;
-extern ngx_http_dwrtc_worker_t  ngx_http_dwrtc_worker;
+/* ngx_http_dwrtc_worker.c */
+ngx_int_t ngx_http_dwrtc_init_process(ngx_cycle_t *cycle);
+void ngx_http_dwrtc_exit_process(ngx_cycle_t *cycle);
+dwrtc_node *ngx_http_dwrtc_node(void);
+char *ngx_http_dwrtc_node_unavailable(void);
+ngx_uint_t ngx_http_dwrtc_nsessions(void);
+ngx_int_t ngx_http_dwrtc_session_register(ngx_str_node_t *sn, u_char *id,
+    ngx_log_t *log);
+void ngx_http_dwrtc_session_unregister(ngx_str_node_t *sn);
+ngx_str_node_t *ngx_http_dwrtc_session_lookup(u_char *id, size_t len);
 
-
-/* ngx_http_dwrtc_module.c */
-ngx_http_dwrtc_session_t *ngx_http_dwrtc_session_lookup(u_char *id,
-    size_t len);
-
-/* ngx_http_dwrtc_websocket.c */
+/* ngx_http_dwrtc_handshake.c */
 ngx_int_t ngx_http_dwrtc_handler(ngx_http_request_t *r);
+
+/* ngx_http_dwrtc_session.c */
+ngx_int_t ngx_http_dwrtc_session_create(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *user,
+    ngx_http_dwrtc_session_t **sp);
+void ngx_http_dwrtc_session_start(ngx_http_dwrtc_session_t *s);
+ngx_int_t ngx_http_dwrtc_session_send_text(ngx_http_dwrtc_session_t *s,
+    u_char *data, size_t len);
+ngx_http_dwrtc_session_t *ngx_http_dwrtc_session_of(ngx_str_node_t *sn);
 void ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s,
     const char *data, size_t len);
 void ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s);

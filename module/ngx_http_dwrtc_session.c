@@ -2,11 +2,13 @@
 /*
  * DWRTC: decentralized WebRTC signaling for nginx.
  *
- * The WebSocket server side (RFC 6455) of a dwrtc_signal location: the
- * handshake, then the upgraded connection, driven by libwslay's event API
- * inside the worker's event loop. The request stays alive for the session
- * (r->main->count is held, as nginx's own upgraded proxy connections do) and
- * its read and write event handlers drive the session.
+ * A session: the upgraded connection of a dwrtc_signal location after its
+ * handshake (ngx_http_dwrtc_handshake.c), driven by libwslay's event API
+ * inside the worker's event loop. Reading, writing, pings, the rate limit,
+ * and the messages into dwrtc_submit() and out of the node's deliveries.
+ * The request stays alive for the session (r->main->count is held, as
+ * nginx's own upgraded proxy connections do) and its read and write event
+ * handlers drive the session.
  *
  * libwslay parses and checks frames (masking, opcodes, fragmentation with
  * control frames in between, UTF-8 of text, message size, close codes) and
@@ -15,7 +17,7 @@
  * libwslay's send callback only appends whole frames to the session's
  * output buffer, which is then written with c->send(); so the buffer always
  * holds complete frames, and a close frame of our own can follow them when
- * libwslay cannot send it (see ngx_http_dwrtc_session_run()).
+ * libwslay cannot send it (see ngx_http_dwrtc_session_read()).
  *
  * A session at rest holds no libwslay context and no output buffer. The
  * context (two 4 KB buffers) is freed whenever the session rests at a
@@ -30,13 +32,12 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <ngx_sha1.h>
+
+#include <wslay/wslay.h>
 
 #include "ngx_http_dwrtc_module.h"
 #include "ngx_http_dwrtc_frame.h"
 
-
-#define NGX_HTTP_DWRTC_WS_GUID       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* bytes read from one session before other events get their turn */
 #define NGX_HTTP_DWRTC_READ_BUDGET   (256 * 1024)
@@ -47,8 +48,47 @@
 /* liveness tick while dwrtc_ping_interval is off, for worker shutdown */
 #define NGX_HTTP_DWRTC_IDLE_TICK     30000
 
-/* bytes of a dwrtc_session_user value kept; the rest is cut off */
-#define NGX_HTTP_DWRTC_USER_MAX      256
+
+/*
+ * A session's life. It moves only in ngx_http_dwrtc_session_set_state(),
+ * which knows the legal moves:
+ *
+ *   NEW -> REGISTERED -> OPEN -> CLOSE_SENT -> RAW_CLOSE
+ *                          \____________________^
+ *   REGISTERED, OPEN, CLOSE_SENT, RAW_CLOSE -> LOST
+ *   any but DONE -> DONE
+ *
+ * NEW         allocated; not known to the node.
+ * REGISTERED  open in the node and in the worker's table; no 101 yet.
+ * OPEN        101 sent; messages go both ways.
+ * CLOSE_SENT  libwslay wrote our close frame to the output, and reads on
+ *             for the client's; nothing more is delivered.
+ * RAW_CLOSE   a close frame of our own (1002 for a malformed header, 1001
+ *             going away) went around libwslay, which is done with: nothing
+ *             more is read, queued or delivered.
+ * LOST        the connection failed (the client's FIN, a read error), or no
+ *             libwslay context could be made: the next run ends it.
+ * DONE        out of the node and the table; context, output and timer
+ *             freed. Only the pooled memory is left; no handler acts.
+ *
+ * Invariants: the session is in the node and the worker's table exactly in
+ * REGISTERED, OPEN, CLOSE_SENT, RAW_CLOSE and LOST; its request's handlers
+ * and ctx are the session's from OPEN on; "closing" is CLOSE_SENT or
+ * RAW_CLOSE and nothing else; libwslay's context is freed at rest only in
+ * OPEN; wslay_event_send() is followed by the move to CLOSE_SENT when it
+ * wrote our close, so libwslay's close_sent and CLOSE_SENT never disagree
+ * between two events.
+ */
+
+typedef enum {
+    NGX_HTTP_DWRTC_NEW = 0,
+    NGX_HTTP_DWRTC_REGISTERED,
+    NGX_HTTP_DWRTC_OPEN,
+    NGX_HTTP_DWRTC_CLOSE_SENT,
+    NGX_HTTP_DWRTC_RAW_CLOSE,
+    NGX_HTTP_DWRTC_LOST,
+    NGX_HTTP_DWRTC_DONE
+} ngx_http_dwrtc_state_e;
 
 
 struct ngx_http_dwrtc_session_s {
@@ -76,21 +116,16 @@ struct ngx_http_dwrtc_session_s {
     ngx_msec_t                      rate_error_sent;
     size_t                          read_budget;
 
-    unsigned                        open:1;    /* in the core and the tree */
+    unsigned                        state:3;   /* ngx_http_dwrtc_state_e */
+    unsigned                        eof:1;     /* LOST by the client's FIN */
     unsigned                        pong_wait:1;
     unsigned                        active:1;  /* a message since last tick */
-    unsigned                        eof:1;
-    unsigned                        io_error:1;
-    unsigned                        raw_close:1;  /* wslay done, own close */
     unsigned                        close_logged:1;
     unsigned                        rate_logged:1;
     unsigned                        rate_error:1;
     unsigned                        budget_spent:1;
     unsigned                        submit_logged:1;
-    unsigned                        finished:1;
     unsigned                        sent:1;    /* flush() wrote something */
-    unsigned                        upgraded:1;   /* 101 sent */
-    unsigned                        ws_failed:1;  /* no libwslay context */
     unsigned                        has_user:1;   /* a user session, below */
 };
 
@@ -107,23 +142,19 @@ typedef struct {
 } ngx_http_dwrtc_user_session_t;
 
 
-static ngx_int_t ngx_http_dwrtc_refuse(ngx_http_request_t *r,
-    ngx_uint_t status, char *reason, ngx_str_t *name, ngx_str_t *value);
-static ngx_table_elt_t *ngx_http_dwrtc_find_header(ngx_http_request_t *r,
-    char *name, size_t len, ngx_uint_t *count);
-static ngx_int_t ngx_http_dwrtc_has_token(ngx_http_request_t *r,
-    char *name, size_t name_len, char *token, size_t len);
-static ngx_int_t ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
-    ngx_http_dwrtc_loc_conf_t *dlcf);
-static ngx_int_t ngx_http_dwrtc_accept(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_http_dwrtc_loc_conf_t *dlcf);
-static ngx_int_t ngx_http_dwrtc_welcome(ngx_http_dwrtc_session_t *s);
-
 static void ngx_http_dwrtc_read_handler(ngx_http_request_t *r);
 static void ngx_http_dwrtc_write_handler(ngx_http_request_t *r);
 static void ngx_http_dwrtc_ping_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_dwrtc_no_shutdown_timeout(void);
+static void ngx_http_dwrtc_session_set_state(ngx_http_dwrtc_session_t *s,
+    ngx_uint_t state);
+static ngx_uint_t ngx_http_dwrtc_session_closing(ngx_http_dwrtc_session_t *s);
 static void ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_session_read(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_session_write(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_session_finish(ngx_http_dwrtc_session_t *s,
+    ngx_int_t flushed);
+static void ngx_http_dwrtc_session_abort(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_flush(ngx_http_dwrtc_session_t *s);
 static void ngx_http_dwrtc_close(ngx_http_dwrtc_session_t *s,
     uint16_t code, char *reason);
@@ -136,10 +167,9 @@ static ngx_int_t ngx_http_dwrtc_rate_check(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
     size_t len);
 static size_t ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s);
-static ngx_int_t ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s,
-    u_char *data, size_t len);
 static ngx_int_t ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s);
 static void ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s);
+static ngx_uint_t ngx_http_dwrtc_ws_idle(wslay_event_context_ptr ws);
 
 static ssize_t ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx,
     uint8_t *buf, size_t len, int flags, void *user_data);
@@ -164,213 +194,28 @@ static struct wslay_event_callbacks  ngx_http_dwrtc_ws_callbacks = {
 };
 
 
-static ngx_str_t  ngx_http_dwrtc_upgrade_name = ngx_string("Upgrade");
-static ngx_str_t  ngx_http_dwrtc_websocket = ngx_string("websocket");
-static ngx_str_t  ngx_http_dwrtc_version_name =
-    ngx_string("Sec-WebSocket-Version");
-static ngx_str_t  ngx_http_dwrtc_version = ngx_string("13");
-
+/*
+ * Makes the session of an upgrade request and registers it with the node:
+ * NGX_OK and *sp, or the HTTP status to answer with.
+ */
 
 ngx_int_t
-ngx_http_dwrtc_handler(ngx_http_request_t *r)
+ngx_http_dwrtc_session_create(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *user,
+    ngx_http_dwrtc_session_t **sp)
 {
-    u_char                     *p, *last, buf[18];
-    ngx_str_t                   key, decoded;
-    ngx_uint_t                  n;
-    ngx_table_elt_t            *h;
-    ngx_http_dwrtc_worker_t    *w;
-    ngx_http_dwrtc_loc_conf_t  *dlcf;
-
-    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_dwrtc_module);
-    w = &ngx_http_dwrtc_worker;
-
-    if (r != r->main) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "dwrtc: dwrtc_signal in a subrequest");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (r->http_version > NGX_HTTP_VERSION_11) {
-        /* no Upgrade in HTTP/2; browsers open WebSockets over HTTP/1.1 */
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "WebSocket needs HTTP/1.1, not HTTP/2",
-                                     NULL, NULL);
-    }
-
-    h = ngx_http_dwrtc_find_header(r, "Upgrade", sizeof("Upgrade") - 1, &n);
-
-    if (h == NULL) {
-
-        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-            return ngx_http_dwrtc_refuse(r, 426,
-                                         "this location speaks WebSocket "
-                                         "(DWRTC signaling)",
-                                         &ngx_http_dwrtc_upgrade_name,
-                                         &ngx_http_dwrtc_websocket);
-        }
-
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "a WebSocket handshake is a GET with "
-                                     "\"Upgrade: websocket\"", NULL, NULL);
-    }
-
-    if (r->method != NGX_HTTP_GET) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "a WebSocket handshake is a GET",
-                                     NULL, NULL);
-    }
-
-    if (r->http_version != NGX_HTTP_VERSION_11) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "a WebSocket handshake needs HTTP/1.1",
-                                     NULL, NULL);
-    }
-
-    if (ngx_http_dwrtc_has_token(r, "Upgrade", sizeof("Upgrade") - 1,
-                                 "websocket", sizeof("websocket") - 1)
-        != NGX_OK)
-    {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "\"Upgrade\" is not \"websocket\"",
-                                     NULL, NULL);
-    }
-
-    if (ngx_http_dwrtc_has_token(r, "Connection", sizeof("Connection") - 1,
-                                 "upgrade", sizeof("upgrade") - 1)
-        != NGX_OK)
-    {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "\"Connection\" lacks \"upgrade\"",
-                                     NULL, NULL);
-    }
-
-    h = ngx_http_dwrtc_find_header(r, "Sec-WebSocket-Version",
-                                   sizeof("Sec-WebSocket-Version") - 1, &n);
-
-    if (h == NULL || n != 1
-        || h->value.len != 2 || ngx_strncmp(h->value.data, "13", 2) != 0)
-    {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "\"Sec-WebSocket-Version\" must be 13",
-                                     &ngx_http_dwrtc_version_name,
-                                     &ngx_http_dwrtc_version);
-    }
-
-    h = ngx_http_dwrtc_find_header(r, "Sec-WebSocket-Key",
-                                   sizeof("Sec-WebSocket-Key") - 1, &n);
-
-    if (h == NULL || n != 1) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "one \"Sec-WebSocket-Key\" is required",
-                                     NULL, NULL);
-    }
-
-    p = h->value.data;
-    last = p + h->value.len;
-
-    while (p < last && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
-
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-        last--;
-    }
-
-    key.data = p;
-    key.len = last - p;
-
-    if (key.len != 24 || key.data[22] != '=' || key.data[23] != '=') {
-        goto invalid_key;
-    }
-
-    decoded.data = buf;
-
-    if (ngx_decode_base64(&decoded, &key) != NGX_OK || decoded.len != 16) {
-        goto invalid_key;
-    }
-
-    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                     "a WebSocket handshake has no body",
-                                     NULL, NULL);
-    }
-
-    if (ngx_http_dwrtc_origin_allowed(r, dlcf) != NGX_OK) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_FORBIDDEN,
-                                     "origin not allowed", NULL, NULL);
-    }
-
-    if (w->node == NULL) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     w->failed ? "signaling node not running"
-                                               : "signaling not enabled",
-                                     NULL, NULL);
-    }
-
-    if (ngx_exiting || ngx_terminate) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "server is shutting down", NULL, NULL);
-    }
-
-    if (w->nsessions >= dlcf->max_sessions) {
-        return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "too many sessions (dwrtc_max_sessions)",
-                                     NULL, NULL);
-    }
-
-    return ngx_http_dwrtc_accept(r, &key, dlcf);
-
-invalid_key:
-
-    return ngx_http_dwrtc_refuse(r, NGX_HTTP_BAD_REQUEST,
-                                 "\"Sec-WebSocket-Key\" is not 16 bytes "
-                                 "in base64", NULL, NULL);
-}
-
-
-static ngx_int_t
-ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_http_dwrtc_loc_conf_t *dlcf)
-{
-    int                             rc;
-    u_char                          hash[20];
-    ngx_str_t                       src, user;
-    ngx_sha1_t                      sha1;
-    ngx_table_elt_t                *h;
-    ngx_connection_t               *c;
+    ngx_int_t                       rc;
     ngx_http_cleanup_t             *cln;
-    ngx_http_dwrtc_worker_t        *w;
     ngx_http_dwrtc_session_t       *s;
-    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_dwrtc_user_session_t  *us;
 
-    c = r->connection;
-    w = &ngx_http_dwrtc_worker;
-
-    /* after every access check: auth_request_set variables are set */
-
-    user.len = 0;
-
-    if (dlcf->session_user
-        && ngx_http_complex_value(r, dlcf->session_user, &user) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (user.len > NGX_HTTP_DWRTC_USER_MAX) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "dwrtc: dwrtc_session_user value of %uz bytes "
-                      "cut to %d", user.len, NGX_HTTP_DWRTC_USER_MAX);
-        user.len = NGX_HTTP_DWRTC_USER_MAX;
-    }
-
-    if (user.len) {
+    if (user->len) {
         us = ngx_pcalloc(r->pool, sizeof(ngx_http_dwrtc_user_session_t));
         if (us == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        us->user = user;
+        us->user = *user;
         s = &us->session;
         s->has_user = 1;
 
@@ -398,83 +243,36 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
 
     ngx_http_dwrtc_frame_scan_init(&s->scan, dlcf->max_message_size);
 
-    rc = dwrtc_session_open(w->node, (char *) s->id);
+    rc = ngx_http_dwrtc_session_register(&s->sn, s->id, r->connection->log);
 
-    if (rc != DWRTC_OK) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "dwrtc: dwrtc_session_open() failed: %s",
-                      dwrtc_strerror(rc));
-
-        return (rc == DWRTC_ELIMIT) ? NGX_HTTP_SERVICE_UNAVAILABLE
+    if (rc != NGX_OK) {
+        return (rc == NGX_DECLINED) ? NGX_HTTP_SERVICE_UNAVAILABLE
                                     : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    s->sn.str.data = s->id;
-    s->sn.str.len = DWRTC_SESSION_ID_LEN;
-    s->sn.node.key = ngx_crc32_short(s->id, DWRTC_SESSION_ID_LEN);
+    ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_REGISTERED);
 
-    ngx_rbtree_insert(&w->sessions, &s->sn.node);
-    w->nsessions++;
-    s->open = 1;
+    *sp = s;
 
-    /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
+    return NGX_OK;
+}
 
-    ngx_sha1_init(&sha1);
-    ngx_sha1_update(&sha1, key->data, key->len);
-    ngx_sha1_update(&sha1, NGX_HTTP_DWRTC_WS_GUID,
-                    sizeof(NGX_HTTP_DWRTC_WS_GUID) - 1);
-    ngx_sha1_final(hash, &sha1);
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+/*
+ * The 101 response is out: the connection's events are the session's from
+ * now on.
+ */
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Upgrade");
-    ngx_str_set(&h->value, "websocket");
+void
+ngx_http_dwrtc_session_start(ngx_http_dwrtc_session_t *s)
+{
+    ngx_http_request_t         *r;
+    ngx_http_dwrtc_loc_conf_t  *dlcf;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    r = s->request;
+    dlcf = s->conf;
 
-    h->value.data = ngx_pnalloc(r->pool, ngx_base64_encoded_length(20));
-    if (h->value.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    src.data = hash;
-    src.len = 20;
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Sec-WebSocket-Accept");
-    ngx_encode_base64(&h->value, &src);
-
-    /* the header filter adds "Connection: upgrade" for 101 */
-
-    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
-    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
-    r->headers_out.content_length_n = -1;
-    r->keepalive = 0;
-
-    if (ngx_http_send_header(r) == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    s->upgraded = 1;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    c->log->action = "serving dwrtc session";
+    ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_OPEN);
 
     ngx_http_set_ctx(r, s, ngx_http_dwrtc_module);
 
@@ -486,311 +284,86 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
 
     s->ping.handler = ngx_http_dwrtc_ping_handler;
     s->ping.data = s;
-    s->ping.log = c->log;
+    s->ping.log = r->connection->log;
 
     ngx_add_timer(&s->ping, dlcf->ping_interval ? dlcf->ping_interval
                                                 : NGX_HTTP_DWRTC_IDLE_TICK);
+}
 
-    if (ngx_http_dwrtc_welcome(s) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
-    /*
-     * Who opened which session is worth an info line; a session without a
-     * user is only traffic, a debug line like every other per-session one.
-     */
+/*
+ * The one place a session changes state. A move that is not in the table
+ * is a bug: it is logged as an alert (which fails every test that reads the
+ * error log) and made anyway, so that the session still ends.
+ */
 
-    if (s->has_user) {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "dwrtc: session %*s open, user \"%V\"",
+static void
+ngx_http_dwrtc_session_set_state(ngx_http_dwrtc_session_t *s,
+    ngx_uint_t state)
+{
+#define ngx_http_dwrtc_from(st)  (1 << NGX_HTTP_DWRTC_##st)
+
+    /* by new state, the states it may be entered from */
+
+    static ngx_uint_t  legal[] = {
+        0,                                              /* NEW */
+        ngx_http_dwrtc_from(NEW),                       /* REGISTERED */
+        ngx_http_dwrtc_from(REGISTERED),                /* OPEN */
+        ngx_http_dwrtc_from(OPEN),                      /* CLOSE_SENT */
+        ngx_http_dwrtc_from(OPEN)                       /* RAW_CLOSE */
+            | ngx_http_dwrtc_from(CLOSE_SENT),
+        ngx_http_dwrtc_from(REGISTERED)                 /* LOST */
+            | ngx_http_dwrtc_from(OPEN)
+            | ngx_http_dwrtc_from(CLOSE_SENT)
+            | ngx_http_dwrtc_from(RAW_CLOSE),
+        ngx_http_dwrtc_from(NEW)                        /* DONE */
+            | ngx_http_dwrtc_from(REGISTERED)
+            | ngx_http_dwrtc_from(OPEN)
+            | ngx_http_dwrtc_from(CLOSE_SENT)
+            | ngx_http_dwrtc_from(RAW_CLOSE)
+            | ngx_http_dwrtc_from(LOST)
+    };
+
+#undef ngx_http_dwrtc_from
+
+    static char  *names[] = {
+        "new", "registered", "open", "close sent", "raw close", "lost",
+        "done"
+    };
+
+    if ((legal[state] & (1 << s->state)) == 0) {
+        ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
+                      "dwrtc: session %*s: illegal state move %s -> %s",
                       (size_t) DWRTC_SESSION_ID_LEN, s->id,
-                      &((ngx_http_dwrtc_user_session_t *) s)->user);
-
-    } else {
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "dwrtc: session %*s open",
-                       (size_t) DWRTC_SESSION_ID_LEN, s->id);
+                      names[s->state], names[state]);
     }
 
-    /*
-     * The session outlives the content phase: hold the request, and let
-     * the read handler run from the posted events, where it also takes
-     * frames the client sent right behind the handshake.
-     */
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+                   "dwrtc: session %*s: %s -> %s",
+                   (size_t) DWRTC_SESSION_ID_LEN, s->id,
+                   names[s->state], names[state]);
 
-    r->main->count++;
-
-    ngx_post_event(c->read, &ngx_posted_events);
-
-    return NGX_DONE;
+    s->state = state;
 }
 
 
-static ngx_int_t
-ngx_http_dwrtc_welcome(ngx_http_dwrtc_session_t *s)
+/* Our close frame is in the output or out: the session waits to end. */
+
+static ngx_uint_t
+ngx_http_dwrtc_session_closing(ngx_http_dwrtc_session_t *s)
 {
-    u_char      *p, *msg;
-    size_t       len;
-    ngx_int_t    rc;
-    ngx_log_t   *log;
-
-    log = s->request->connection->log;
-
-    len = sizeof("{\"type\":\"WebSocketIdMessage\",\"id\":\"\"}") - 1
-          + DWRTC_SESSION_ID_LEN;
-
-    if (s->conf->ice) {
-        len += sizeof(",\"iceServers\":") - 1
-               + ngx_http_dwrtc_ice_json_len(s->conf->ice);
-    }
-
-    msg = ngx_alloc(len, log);
-    if (msg == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(msg, "{\"type\":\"WebSocketIdMessage\",\"id\":\"",
-                   sizeof("{\"type\":\"WebSocketIdMessage\",\"id\":\"") - 1);
-    p = ngx_cpymem(p, s->id, DWRTC_SESSION_ID_LEN);
-    *p++ = '"';
-
-    if (s->conf->ice) {
-        p = ngx_cpymem(p, ",\"iceServers\":", sizeof(",\"iceServers\":") - 1);
-        p = ngx_http_dwrtc_ice_json(s->conf->ice, p, s->id, log);
-
-        if (p == NULL) {
-            ngx_free(msg);
-            return NGX_ERROR;
-        }
-    }
-
-    *p++ = '}';
-
-    rc = ngx_http_dwrtc_queue_text(s, msg, p - msg);
-
-    ngx_free(msg);
-
-    return rc;
+    return s->state == NGX_HTTP_DWRTC_CLOSE_SENT
+           || s->state == NGX_HTTP_DWRTC_RAW_CLOSE;
 }
 
 
-static ngx_int_t
-ngx_http_dwrtc_refuse(ngx_http_request_t *r, ngx_uint_t status, char *reason,
-    ngx_str_t *name, ngx_str_t *value)
+/* The session whose registry node sn is. */
+
+ngx_http_dwrtc_session_t *
+ngx_http_dwrtc_session_of(ngx_str_node_t *sn)
 {
-    size_t            len;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "dwrtc: websocket handshake refused with %ui: %s",
-                  status, reason);
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* the client meant to leave HTTP on this connection: end it */
-    r->keepalive = 0;
-
-    r->headers_out.status = status;
-
-    if (status == 426) {
-        ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
-    }
-
-    if (name) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        h->key = *name;
-        h->value = *value;
-    }
-
-    len = ngx_strlen(reason) + 1;
-
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_length_n = len;
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, reason, len - 1);
-    *b->last++ = LF;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-static ngx_table_elt_t *
-ngx_http_dwrtc_find_header(ngx_http_request_t *r, char *name, size_t len,
-    ngx_uint_t *count)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
-
-    found = NULL;
-    *count = 0;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            if (found == NULL) {
-                found = &h[i];
-            }
-
-            (*count)++;
-        }
-    }
-
-    return found;
-}
-
-
-/* a comma-separated header holds the token, case-insensitively */
-
-static ngx_int_t
-ngx_http_dwrtc_has_token(ngx_http_request_t *r, char *name, size_t name_len,
-    char *token, size_t len)
-{
-    u_char           *p, *last, *start, *end;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != name_len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, name_len) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
-
-        while (p < last) {
-
-            while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
-                p++;
-            }
-
-            start = p;
-
-            while (p < last && *p != ',') {
-                p++;
-            }
-
-            end = p;
-
-            while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
-                end--;
-            }
-
-            if ((size_t) (end - start) == len
-                && ngx_strncasecmp(start, (u_char *) token, len) == 0)
-            {
-                return NGX_OK;
-            }
-        }
-    }
-
-    return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
-    ngx_http_dwrtc_loc_conf_t *dlcf)
-{
-    ngx_str_t        *allowed, origin;
-    ngx_uint_t        i, n;
-    ngx_table_elt_t  *h;
-
-    if (dlcf->allowed_origins == NULL) {
-        return NGX_OK;
-    }
-
-    h = ngx_http_dwrtc_find_header(r, "Origin", sizeof("Origin") - 1, &n);
-
-    if (h == NULL) {
-        /* not a browser: the Origin check protects browsers' users */
-        return NGX_OK;
-    }
-
-    if (n != 1) {
-        return NGX_DECLINED;
-    }
-
-    origin = h->value;
-
-    if (origin.len > 1 && origin.data[origin.len - 1] == '/') {
-        origin.len--;
-    }
-
-    allowed = dlcf->allowed_origins->elts;
-
-    for (i = 0; i < dlcf->allowed_origins->nelts; i++) {
-        if (allowed[i].len == origin.len
-            && ngx_strncasecmp(allowed[i].data, origin.data, origin.len) == 0)
-        {
-            return NGX_OK;
-        }
-    }
-
-    return NGX_DECLINED;
+    return (ngx_http_dwrtc_session_t *)
+               ((u_char *) sn - offsetof(ngx_http_dwrtc_session_t, sn));
 }
 
 
@@ -801,7 +374,7 @@ ngx_http_dwrtc_read_handler(ngx_http_request_t *r)
 
     s = ngx_http_get_module_ctx(r, ngx_http_dwrtc_module);
 
-    if (s == NULL || s->finished) {
+    if (s == NULL || s->state == NGX_HTTP_DWRTC_DONE) {
         return;
     }
 
@@ -818,7 +391,7 @@ ngx_http_dwrtc_write_handler(ngx_http_request_t *r)
     c = r->connection;
     s = ngx_http_get_module_ctx(r, ngx_http_dwrtc_module);
 
-    if (s == NULL || s->finished) {
+    if (s == NULL || s->state == NGX_HTTP_DWRTC_DONE) {
         return;
     }
 
@@ -844,22 +417,19 @@ ngx_http_dwrtc_write_handler(ngx_http_request_t *r)
 static void
 ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
 {
-    int                        rc;
     size_t                     limit;
-    uint16_t                   code;
     ngx_int_t                  flushed;
     ngx_uint_t                 throttled;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
     ngx_http_core_loc_conf_t  *clcf;
 
-    static u_char  protocol_error[] = { 0x88, 0x02, 0x03, 0xea };
-
     r = s->request;
     c = r->connection;
 
-    if (s->ws_failed) {
-        goto abort;
+    if (s->state == NGX_HTTP_DWRTC_LOST) {
+        ngx_http_dwrtc_session_abort(s);
+        return;
     }
 
     /*
@@ -870,81 +440,169 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     limit = ngx_http_dwrtc_out_limit(s);
     throttled = ((size_t) (s->out_last - s->out_pos) >= limit);
 
-    if (!s->raw_close
-        && !throttled
-        && (c->read->ready || r->header_in->pos < r->header_in->last)
-        && ngx_http_dwrtc_ws_get(s) == NGX_OK
-        && wslay_event_want_read(s->ws))
+    if (!throttled && ngx_http_dwrtc_session_read(s) != NGX_OK) {
+        ngx_http_dwrtc_session_abort(s);
+        return;
+    }
+
+    flushed = ngx_http_dwrtc_session_write(s);
+
+    if (flushed == NGX_ERROR) {
+        ngx_http_dwrtc_session_abort(s);
+        return;
+    }
+
+    if (ngx_http_dwrtc_session_finish(s, flushed) == NGX_DONE) {
+        return;
+    }
+
+    if (throttled
+        && (size_t) (s->out_last - s->out_pos) < limit
+        && (c->read->ready || r->header_in->pos < r->header_in->last))
     {
-        s->read_budget = NGX_HTTP_DWRTC_READ_BUDGET;
-        s->budget_spent = 0;
+        /* the client took its data: read what it sent meanwhile */
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
 
-        rc = wslay_event_recv(s->ws);
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_dwrtc_session_abort(s);
+        return;
+    }
 
-        if (s->eof || s->io_error) {
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                           "dwrtc: session %*s: client closed connection",
-                           (size_t) DWRTC_SESSION_ID_LEN, s->id);
-            goto abort;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (flushed == NGX_AGAIN) {
+        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+            ngx_http_dwrtc_session_abort(s);
+            return;
         }
 
-        if (rc != 0) {
-            /*
-             * libwslay stops at a malformed frame header (a control frame
-             * that is fragmented or longer than 125 bytes, a length not in
-             * its shortest form) with an empty close frame; RFC 6455 asks
-             * for 1002. The output holds whole frames only, so ours follows.
-             */
+        /* send_timeout is between two writes, as in ngx_http_writer() */
 
-            if (ngx_http_dwrtc_out_reserve(s, sizeof(protocol_error))
-                != NGX_OK)
-            {
-                goto abort;
-            }
-
-            s->out_last = ngx_cpymem(s->out_last, protocol_error,
-                                     sizeof(protocol_error));
-            s->raw_close = 1;
-
-            if (!s->close_logged) {
-                s->close_logged = 1;
-                ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                              "dwrtc: client sent invalid frame (malformed "
-                              "header), closing with 1002");
-            }
+        if (!c->write->timer_set || s->sent) {
+            ngx_add_timer(c->write, clcf->send_timeout);
         }
 
-        if (s->scan.too_big && !s->close_logged) {
+    } else if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    ngx_http_dwrtc_ws_release(s);
+}
+
+
+/*
+ * Hands what the client sent to libwslay, up to the read budget: NGX_OK,
+ * or NGX_ERROR when the session is lost.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_session_read(ngx_http_dwrtc_session_t *s)
+{
+    int                  rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    static u_char  protocol_error[] = { 0x88, 0x02, 0x03, 0xea };
+
+    r = s->request;
+    c = r->connection;
+
+    if (s->state == NGX_HTTP_DWRTC_RAW_CLOSE
+        || !(c->read->ready || r->header_in->pos < r->header_in->last)
+        || ngx_http_dwrtc_ws_get(s) != NGX_OK
+        || !wslay_event_want_read(s->ws))
+    {
+        return (s->state == NGX_HTTP_DWRTC_LOST) ? NGX_ERROR : NGX_OK;
+    }
+
+    s->read_budget = NGX_HTTP_DWRTC_READ_BUDGET;
+    s->budget_spent = 0;
+
+    rc = wslay_event_recv(s->ws);
+
+    if (s->state == NGX_HTTP_DWRTC_LOST) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "dwrtc: session %*s: client closed connection",
+                       (size_t) DWRTC_SESSION_ID_LEN, s->id);
+        return NGX_ERROR;
+    }
+
+    if (rc != 0) {
+        /*
+         * libwslay stops at a malformed frame header (a control frame that
+         * is fragmented or longer than 125 bytes, a length not in its
+         * shortest form) with an empty close frame; RFC 6455 asks for 1002.
+         * The output holds whole frames only, so ours follows.
+         */
+
+        if (ngx_http_dwrtc_out_reserve(s, sizeof(protocol_error)) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        s->out_last = ngx_cpymem(s->out_last, protocol_error,
+                                 sizeof(protocol_error));
+
+        ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_RAW_CLOSE);
+
+        if (!s->close_logged) {
+            s->close_logged = 1;
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "dwrtc: client sent invalid frame (message too big, "
-                          "%uL bytes declared), closing with 1009",
-                          s->scan.msg_len);
-
-            ngx_http_dwrtc_close(s, WSLAY_CODE_MESSAGE_TOO_BIG, NULL);
-        }
-
-        if (s->budget_spent) {
-            /* more to read: after the other ready events had their turn */
-            ngx_post_event(c->read, &ngx_posted_next_events);
+                          "dwrtc: client sent invalid frame (malformed "
+                          "header), closing with 1002");
         }
     }
 
-    if (s->ws_failed) {
-        goto abort;
+    if (s->scan.too_big && !s->close_logged) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: client sent invalid frame (message too big, "
+                      "%uL bytes declared), closing with 1009",
+                      s->scan.msg_len);
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_MESSAGE_TOO_BIG, NULL);
     }
+
+    if (s->budget_spent) {
+        /* more to read: after the other ready events had their turn */
+        ngx_post_event(c->read, &ngx_posted_next_events);
+    }
+
+    return (s->state == NGX_HTTP_DWRTC_LOST) ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * Lets libwslay frame what is queued, and writes the output: NGX_OK when
+ * all is out, NGX_AGAIN, or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_session_write(ngx_http_dwrtc_session_t *s)
+{
+    int                rc;
+    uint16_t           code;
+    ngx_connection_t  *c;
+
+    c = s->request->connection;
 
     /* without a context nothing is queued */
 
-    if (!s->raw_close && s->ws) {
+    if (s->state != NGX_HTTP_DWRTC_RAW_CLOSE && s->ws) {
         rc = wslay_event_send(s->ws);
 
         if (rc != 0) {
             ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                           "dwrtc: wslay_event_send() failed: %d", rc);
-            goto abort;
+            return NGX_ERROR;
         }
 
-        if (wslay_event_get_close_sent(s->ws) && !s->close_logged) {
+        if (s->state == NGX_HTTP_DWRTC_OPEN
+            && wslay_event_get_close_sent(s->ws))
+        {
+            ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_CLOSE_SENT);
+        }
+
+        if (s->state == NGX_HTTP_DWRTC_CLOSE_SENT && !s->close_logged) {
             s->close_logged = 1;
             code = wslay_event_get_status_code_sent(s->ws);
 
@@ -971,74 +629,64 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     }
 
     s->sent = 0;
-    flushed = ngx_http_dwrtc_flush(s);
 
-    if (flushed == NGX_ERROR) {
-        goto abort;
+    return ngx_http_dwrtc_flush(s);
+}
+
+
+/*
+ * Ends a closing session once its close frame is out: nginx's lingering
+ * close then shuts down our side and reads until the client's close and
+ * FIN. NGX_DONE when the session is gone, NGX_OK when it lives on.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_session_finish(ngx_http_dwrtc_session_t *s, ngx_int_t flushed)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (!ngx_http_dwrtc_session_closing(s)) {
+        return NGX_OK;
     }
 
-    if (s->raw_close || (s->ws && wslay_event_get_close_sent(s->ws))) {
+    r = s->request;
+    c = r->connection;
 
-        if (s->ping.timer_set) {
-            ngx_del_timer(&s->ping);
-        }
-
-        if (flushed == NGX_OK) {
-            /*
-             * Our close frame is out. Let nginx's lingering close shut
-             * down our side and read until the client's close and FIN.
-             */
-            ngx_http_dwrtc_session_free(s);
-
-            r->lingering_close = 1;
-
-            if (c->read->timer_set) {
-                ngx_del_timer(c->read);
-            }
-
-            if (c->write->timer_set) {
-                ngx_del_timer(c->write);
-            }
-
-            ngx_http_finalize_request(r, NGX_DONE);
-            return;
-        }
+    if (s->ping.timer_set) {
+        ngx_del_timer(&s->ping);
     }
 
-    if (throttled
-        && (size_t) (s->out_last - s->out_pos) < limit
-        && (c->read->ready || r->header_in->pos < r->header_in->last))
-    {
-        /* the client took its data: read what it sent meanwhile */
-        ngx_post_event(c->read, &ngx_posted_events);
+    if (flushed != NGX_OK) {
+        return NGX_OK;
     }
 
-    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        goto abort;
+    ngx_http_dwrtc_session_free(s);
+
+    r->lingering_close = 1;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (flushed == NGX_AGAIN) {
-        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-            goto abort;
-        }
-
-        /* send_timeout is between two writes, as in ngx_http_writer() */
-
-        if (!c->write->timer_set || s->sent) {
-            ngx_add_timer(c->write, clcf->send_timeout);
-        }
-
-    } else if (c->write->timer_set) {
+    if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
 
-    ngx_http_dwrtc_ws_release(s);
+    ngx_http_finalize_request(r, NGX_DONE);
 
-    return;
+    return NGX_DONE;
+}
 
-abort:
+
+/* Ends the session and its request at once, without a close handshake. */
+
+static void
+ngx_http_dwrtc_session_abort(ngx_http_dwrtc_session_t *s)
+{
+    ngx_http_request_t  *r;
+
+    r = s->request;
 
     ngx_http_dwrtc_session_free(s);
     ngx_http_finalize_request(r, s->eof ? NGX_HTTP_CLIENT_CLOSED_REQUEST
@@ -1174,7 +822,7 @@ ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s)
         return NGX_OK;
     }
 
-    if (s->ws_failed) {
+    if (s->state == NGX_HTTP_DWRTC_LOST || s->state == NGX_HTTP_DWRTC_DONE) {
         return NGX_ERROR;
     }
 
@@ -1185,7 +833,11 @@ ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s)
         ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
                       "dwrtc: wslay_event_context_server_init() failed");
         s->ws = NULL;
-        s->ws_failed = 1;
+
+        if (s->state != NGX_HTTP_DWRTC_NEW) {
+            ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_LOST);
+        }
+
         return NGX_ERROR;
     }
 
@@ -1200,27 +852,21 @@ ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s)
  * Frees the libwslay context of a session at rest, when a fresh one would
  * behave the same: the client's bytes so far end at a message boundary (no
  * fragment, frame or header is half read) and libwslay has parsed them all
- * (it saw the end of as many frames as the scanner), nothing is queued or
- * half sent, no close was queued, sent or received, and reading and
- * writing are on. The output is written too, so our own close frame never
- * has to follow frames of a context that is gone.
+ * (it saw the end of as many frames as the scanner), the session is OPEN
+ * (not closing), and libwslay itself is idle. The output is written too,
+ * so our own close frame never has to follow frames of a context that is
+ * gone.
  */
 
 static void
 ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s)
 {
     if (s->ws == NULL
-        || s->finished
-        || s->raw_close
+        || s->state != NGX_HTTP_DWRTC_OPEN
         || s->out_pos != s->out_last
         || !ngx_http_dwrtc_frame_scan_idle(&s->scan)
         || s->frames != s->scan.frames
-        || !wslay_event_get_read_enabled(s->ws)
-        || !wslay_event_get_write_enabled(s->ws)
-        || wslay_event_get_close_received(s->ws)
-        || wslay_event_get_close_sent(s->ws)
-        || wslay_event_get_queued_msg_count(s->ws) != 0
-        || wslay_event_want_write(s->ws))
+        || !ngx_http_dwrtc_ws_idle(s->ws))
     {
         return;
     }
@@ -1234,8 +880,25 @@ ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s)
 }
 
 
-static ngx_int_t
-ngx_http_dwrtc_queue_text(ngx_http_dwrtc_session_t *s, u_char *data,
+/*
+ * libwslay holds nothing: no message queued or half sent, no close queued,
+ * sent or received, reading and writing on.
+ */
+
+static ngx_uint_t
+ngx_http_dwrtc_ws_idle(wslay_event_context_ptr ws)
+{
+    return wslay_event_get_read_enabled(ws)
+           && wslay_event_get_write_enabled(ws)
+           && !wslay_event_get_close_received(ws)
+           && !wslay_event_get_close_sent(ws)
+           && wslay_event_get_queued_msg_count(ws) == 0
+           && !wslay_event_want_write(ws);
+}
+
+
+ngx_int_t
+ngx_http_dwrtc_session_send_text(ngx_http_dwrtc_session_t *s, u_char *data,
     size_t len)
 {
     int                     rc;
@@ -1273,9 +936,8 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
     size_t             pending, limit;
     ngx_connection_t  *c;
 
-    if (s->finished || s->raw_close
-        || (s->ws && (wslay_event_get_close_sent(s->ws)
-                      || !wslay_event_get_write_enabled(s->ws))))
+    if (s->state != NGX_HTTP_DWRTC_OPEN
+        || (s->ws && !wslay_event_get_write_enabled(s->ws)))
     {
         return;
     }
@@ -1299,7 +961,7 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
                    "dwrtc: session %*s: delivery of %uz bytes",
                    (size_t) DWRTC_SESSION_ID_LEN, s->id, len);
 
-    if (ngx_http_dwrtc_queue_text(s, (u_char *) data, len) != NGX_OK) {
+    if (ngx_http_dwrtc_session_send_text(s, (u_char *) data, len) != NGX_OK) {
         ngx_http_dwrtc_close(s, WSLAY_CODE_INTERNAL_SERVER_ERROR, NULL);
     }
 
@@ -1325,7 +987,9 @@ ngx_http_dwrtc_post_write(ngx_http_dwrtc_session_t *s)
 static void
 ngx_http_dwrtc_close(ngx_http_dwrtc_session_t *s, uint16_t code, char *reason)
 {
-    if (s->raw_close || ngx_http_dwrtc_ws_get(s) != NGX_OK) {
+    if (s->state == NGX_HTTP_DWRTC_RAW_CLOSE
+        || ngx_http_dwrtc_ws_get(s) != NGX_OK)
+    {
         return;
     }
 
@@ -1354,7 +1018,7 @@ ngx_http_dwrtc_ping_handler(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    if (s->finished) {
+    if (s->state == NGX_HTTP_DWRTC_DONE) {
         return;
     }
 
@@ -1430,20 +1094,12 @@ ngx_http_dwrtc_no_shutdown_timeout(void)
 static void
 ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s)
 {
-    ngx_http_dwrtc_worker_t  *w;
+    if (s->state == NGX_HTTP_DWRTC_DONE) {
+        return;
+    }
 
-    w = &ngx_http_dwrtc_worker;
-
-    if (s->open) {
-        s->open = 0;
-
-        ngx_rbtree_delete(&w->sessions, &s->sn.node);
-        w->nsessions--;
-
-        if (w->node) {
-            (void) dwrtc_session_close(w->node, (char *) s->id,
-                                       DWRTC_SESSION_ID_LEN);
-        }
+    if (s->state != NGX_HTTP_DWRTC_NEW) {
+        ngx_http_dwrtc_session_unregister(&s->sn);
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
                        "dwrtc: session %*s closed",
@@ -1471,7 +1127,7 @@ ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s)
         s->out_end = NULL;
     }
 
-    s->finished = 1;
+    ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_DONE);
 }
 
 
@@ -1535,10 +1191,8 @@ ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
 
     c = s->request->connection;
 
-    if (s->finished || !s->upgraded || c->fd == (ngx_socket_t) -1
-        || s->raw_close || (s->ws && wslay_event_get_close_sent(s->ws))
-        || s->out_pos != s->out_last || c->buffered
-        || s->eof || s->io_error || !c->write->ready)
+    if (s->state != NGX_HTTP_DWRTC_OPEN || c->fd == (ngx_socket_t) -1
+        || s->out_pos != s->out_last || c->buffered || !c->write->ready)
     {
         return;
     }
@@ -1546,7 +1200,7 @@ ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
     n = c->send(c, going_away, sizeof(going_away));
 
     if (n == sizeof(going_away)) {
-        s->raw_close = 1;
+        ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_RAW_CLOSE);
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
@@ -1559,6 +1213,7 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
     size_t len)
 {
     int                 rc;
+    dwrtc_node         *node;
     ngx_connection_t   *c;
 
     static u_char  rate_limited[] =
@@ -1586,18 +1241,20 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
             s->rate_error = 1;
             s->rate_error_sent = ngx_current_msec;
 
-            (void) ngx_http_dwrtc_queue_text(s, rate_limited,
+            (void) ngx_http_dwrtc_session_send_text(s, rate_limited,
                                              sizeof(rate_limited) - 1);
         }
 
         return;
     }
 
-    if (ngx_http_dwrtc_worker.node == NULL) {
+    node = ngx_http_dwrtc_node();
+
+    if (node == NULL) {
         return;
     }
 
-    rc = dwrtc_submit(ngx_http_dwrtc_worker.node, (char *) s->id,
+    rc = dwrtc_submit(node, (char *) s->id,
                       DWRTC_SESSION_ID_LEN, (char *) msg, len);
 
     if (rc != DWRTC_OK && !s->submit_logged) {
@@ -1692,12 +1349,13 @@ ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 
         if (n == 0) {
             s->eof = 1;
+            ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_LOST);
             wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
             return -1;
         }
 
         if (n == NGX_ERROR) {
-            s->io_error = 1;
+            ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_LOST);
             wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
             return -1;
         }
@@ -1793,3 +1451,4 @@ ngx_http_dwrtc_ws_msg(wslay_event_context_ptr ctx,
         break;
     }
 }
+

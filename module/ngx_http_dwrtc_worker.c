@@ -1,0 +1,637 @@
+
+/*
+ * DWRTC: decentralized WebRTC signaling for nginx.
+ *
+ * The worker's node adapter: every worker process runs one dhtcore node,
+ * started in init_process and stopped and joined in exit_process. The
+ * node's threads hand deliveries and log records back through an eventfd,
+ * which is wrapped as an nginx connection and drained in the worker's event
+ * loop; nothing from the core's threads touches nginx objects. The table of
+ * this worker's sessions (register, unregister, lookup by id) lives here
+ * too, and so does the bookkeeping of session ids with the node.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_dwrtc_module.h"
+
+
+/* Records handed out per eventfd wakeup; the rest wait for the next one. */
+#define NGX_HTTP_DWRTC_DRAIN_MAX        1024
+
+/* Local DHT ports of sibling workers tried as bootstrap nodes at most. */
+#define NGX_HTTP_DWRTC_SIBLINGS_MAX     16
+
+
+/* State of this worker's node; nothing here is shared between processes. */
+
+typedef struct {
+    dwrtc_node                     *node;
+    ngx_connection_t               *notify;    /* wraps the core's eventfd */
+    ngx_rbtree_t                    sessions;  /* ngx_str_node_t by id */
+    ngx_rbtree_node_t               sentinel;
+    ngx_uint_t                      nsessions;
+    ngx_log_t                      *log;
+    unsigned                        failed:1;  /* start failed: 503 */
+} ngx_http_dwrtc_worker_t;
+
+
+static ngx_int_t ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf);
+static ngx_int_t ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf, dwrtc_options *opt);
+static ngx_int_t ngx_http_dwrtc_notify_add(ngx_cycle_t *cycle);
+static void ngx_http_dwrtc_notify_del(void);
+static void ngx_http_dwrtc_notify_handler(ngx_event_t *rev);
+static void ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id,
+    size_t id_len, const char *data, size_t len);
+static void ngx_http_dwrtc_on_log(void *ctx, int level, const char *msg,
+    size_t len);
+
+
+static ngx_http_dwrtc_worker_t  ngx_http_dwrtc_worker;
+
+
+ngx_int_t
+ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
+{
+    int                          rc;
+    ngx_http_dwrtc_worker_t     *w;
+    ngx_http_dwrtc_main_conf_t  *dmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        /* cache manager and loader processes are not nodes */
+        return NGX_OK;
+    }
+
+    w = &ngx_http_dwrtc_worker;
+
+    ngx_memzero(w, sizeof(ngx_http_dwrtc_worker_t));
+    ngx_rbtree_init(&w->sessions, &w->sentinel, ngx_str_rbtree_insert_value);
+    w->log = cycle->log;
+
+    dmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_dwrtc_module);
+
+    if (dmcf == NULL || !dmcf->enabled) {
+        return NGX_OK;
+    }
+
+    /* from here on, a failure leaves the node out and the worker serving */
+
+    w->failed = 1;
+
+    if (ngx_http_dwrtc_node_start(cycle, dmcf) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_dwrtc_notify_add(cycle) != NGX_OK) {
+        dwrtc_node_destroy(w->node);
+        w->node = NULL;
+        return NGX_OK;
+    }
+
+    /*
+     * A message between two sessions of this worker, and an answer to the
+     * sender, go to their session within dwrtc_submit(): no eventfd and no
+     * extra turn of the event loop.
+     */
+
+    rc = dwrtc_node_set_local_delivery(w->node, ngx_http_dwrtc_on_delivery,
+                                       NULL);
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: dwrtc_node_set_local_delivery() failed: %s",
+                      dwrtc_strerror(rc));
+    }
+
+    w->failed = 0;
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "dwrtc: node %s started, dht port %ud, link port %ud",
+                  dwrtc_node_id(w->node), dwrtc_node_dht_port(w->node),
+                  dwrtc_node_link_port(w->node));
+
+    /* records logged while starting */
+    ngx_http_dwrtc_notify_handler(w->notify->read);
+
+    return NGX_OK;
+}
+
+
+/* Makes and starts the node with the options of the configuration. */
+
+static ngx_int_t
+ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf)
+{
+    int                       rc;
+    dwrtc_options            *opt;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    opt = dwrtc_options_create();
+    if (opt == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: dwrtc_options_create() failed");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_dwrtc_set_options(cycle, dmcf, opt) != NGX_OK) {
+        dwrtc_options_destroy(opt);
+        return NGX_ERROR;
+    }
+
+    rc = dwrtc_node_create(opt, &w->node);
+
+    dwrtc_options_destroy(opt);
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: dwrtc_node_create() failed: %s",
+                      dwrtc_strerror(rc));
+        w->node = NULL;
+        return NGX_ERROR;
+    }
+
+    rc = dwrtc_node_start(w->node);
+
+    if (rc != DWRTC_OK) {
+        /* the core's own log records say which port or step failed */
+        (void) dwrtc_node_drain(w->node, 0, NULL, ngx_http_dwrtc_on_log, NULL);
+
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: node did not start: %s "
+                      "(dwrtc_dht_port %ui-%ui, dwrtc_link_port %ui-%ui, "
+                      "dwrtc_bind_address \"%V\"); "
+                      "this worker answers 503 at dwrtc_signal locations",
+                      dwrtc_strerror(rc),
+                      dmcf->dht_port.from, dmcf->dht_port.to,
+                      dmcf->link_port.from, dmcf->link_port.to,
+                      &dmcf->bind_address);
+
+        dwrtc_node_destroy(w->node);
+        w->node = NULL;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf, dwrtc_options *opt)
+{
+    int          rc, level;
+    u_char      *p, buf[NGX_SOCKADDR_STRLEN + sizeof(":65535")];
+    ngx_str_t   *b, host;
+    ngx_uint_t   i, port, last;
+
+    rc = dwrtc_options_set_dht_ports(opt, dmcf->dht_port.from,
+                                     dmcf->dht_port.to);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_link_ports(opt, dmcf->link_port.from,
+                                      dmcf->link_port.to);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_bind_address(opt,
+                                        (char *) dmcf->bind_address.data,
+                                        dmcf->bind_address.len);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_public_address(opt,
+                                          (char *) dmcf->public_address.data,
+                                          dmcf->public_address.len);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_max_message_size(opt, dmcf->max_message_size);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    if (dmcf->dht_rate_set) {
+        rc = dwrtc_options_set_dht_rate_limits(opt, dmcf->dht_rate_per_ip,
+                                               dmcf->dht_rate_total);
+        if (rc != DWRTC_OK) {
+            goto failed;
+        }
+    }
+
+    if (dmcf->network_key.len) {
+        rc = dwrtc_options_set_network_key(opt,
+                                           (char *) dmcf->network_key.data,
+                                           dmcf->network_key.len);
+        if (rc != DWRTC_OK) {
+            goto failed;
+        }
+    }
+
+    rc = dwrtc_options_set_link_handshake_timeout(opt,
+                                  (unsigned) dmcf->link_handshake_timeout);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_link_idle_timeout(opt,
+                                       (unsigned) dmcf->link_idle_timeout);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    if (dmcf->bootstrap) {
+        b = dmcf->bootstrap->elts;
+        for (i = 0; i < dmcf->bootstrap->nelts; i++) {
+            rc = dwrtc_options_add_bootstrap(opt, (char *) b[i].data,
+                                             b[i].len);
+            if (rc != DWRTC_OK) {
+                goto failed;
+            }
+        }
+    }
+
+    /*
+     * The workers of one nginx (and, during a reload, the old and the new
+     * ones) are nodes of one network: each also joins through the first
+     * ports of its own DHT range on this host. A node ignores itself.
+     */
+
+    if (dmcf->dht_port.from != 0) {
+
+        if (ngx_strcmp(dmcf->bind_address.data, "0.0.0.0") == 0) {
+            ngx_str_set(&host, "127.0.0.1");
+
+        } else if (ngx_strcmp(dmcf->bind_address.data, "::") == 0) {
+            ngx_str_set(&host, "[::1]");
+
+        } else {
+            host = dmcf->bind_address;
+        }
+
+        last = ngx_min(dmcf->dht_port.to,
+                       dmcf->dht_port.from + NGX_HTTP_DWRTC_SIBLINGS_MAX - 1);
+
+        for (port = dmcf->dht_port.from; port <= last; port++) {
+
+            if (ngx_strlchr(host.data, host.data + host.len, ':') != NULL
+                && host.data[0] != '[')
+            {
+                p = ngx_snprintf(buf, sizeof(buf), "[%V]:%ui", &host, port);
+
+            } else {
+                p = ngx_snprintf(buf, sizeof(buf), "%V:%ui", &host, port);
+            }
+
+            rc = dwrtc_options_add_bootstrap(opt, (char *) buf, p - buf);
+            if (rc != DWRTC_OK) {
+                goto failed;
+            }
+        }
+    }
+
+    if (cycle->log->log_level & NGX_LOG_DEBUG_ALL
+        || cycle->log->log_level >= NGX_LOG_DEBUG)
+    {
+        level = DWRTC_LOG_DEBUG;
+
+    } else if (cycle->log->log_level >= NGX_LOG_INFO) {
+        level = DWRTC_LOG_INFO;
+
+    } else if (cycle->log->log_level >= NGX_LOG_WARN) {
+        level = DWRTC_LOG_WARN;
+
+    } else {
+        level = DWRTC_LOG_ERROR;
+    }
+
+    rc = dwrtc_options_set_log_level(opt, level);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                  "dwrtc: setting node options failed: %s",
+                  dwrtc_strerror(rc));
+
+    return NGX_ERROR;
+}
+
+/*
+ * Registers the node's eventfd in the worker's event loop, wrapped as a
+ * connection as nginx's channel is.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_notify_add(ngx_cycle_t *cycle)
+{
+    ngx_int_t                 rc;
+    ngx_connection_t         *c;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    c = ngx_get_connection(dwrtc_node_event_fd(w->node), cycle->log);
+    if (c == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: no free connection for the node's event fd");
+        return NGX_ERROR;
+    }
+
+    c->pool = cycle->pool;
+
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+
+    /* like nginx's channel: not a client, never closed as idle */
+    c->read->channel = 1;
+    c->write->channel = 1;
+
+    c->read->handler = ngx_http_dwrtc_notify_handler;
+
+    if (ngx_add_conn && (ngx_event_flags & NGX_USE_EPOLL_EVENT) == 0) {
+        rc = ngx_add_conn(c);
+
+    } else {
+        /* level-triggered: drain() may leave records for the next round */
+        rc = ngx_add_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dwrtc: adding the node's event fd failed");
+        c->fd = (ngx_socket_t) -1;
+        ngx_free_connection(c);
+        return NGX_ERROR;
+    }
+
+    w->notify = c;
+
+    return NGX_OK;
+}
+
+
+/* Takes the eventfd out of the event loop; the core owns and closes it. */
+
+static void
+ngx_http_dwrtc_notify_del(void)
+{
+    ngx_connection_t         *c;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+    c = w->notify;
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (ngx_del_conn) {
+        (void) ngx_del_conn(c, 0);
+
+    } else {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+
+    w->notify = NULL;
+}
+
+
+void
+ngx_http_dwrtc_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_rbtree_node_t        *node;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node == NULL) {
+        return;
+    }
+
+    /* a fast shutdown leaves sessions open: tell their clients */
+
+    if (w->sessions.root != w->sessions.sentinel) {
+        for (node = ngx_rbtree_min(w->sessions.root, w->sessions.sentinel);
+             node;
+             node = ngx_rbtree_next(&w->sessions, node))
+        {
+            ngx_http_dwrtc_session_going_away(
+                           ngx_http_dwrtc_session_of((ngx_str_node_t *) node));
+        }
+    }
+
+    ngx_http_dwrtc_notify_del();
+
+    /* joins the core's threads; then hand out what they logged last */
+
+    dwrtc_node_stop(w->node);
+    (void) dwrtc_node_drain(w->node, 0, NULL, ngx_http_dwrtc_on_log, NULL);
+
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "dwrtc: node %s stopped", dwrtc_node_id(w->node));
+
+    dwrtc_node_destroy(w->node);
+    w->node = NULL;
+}
+
+
+static void
+ngx_http_dwrtc_notify_handler(ngx_event_t *rev)
+{
+    size_t                    n;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node == NULL) {
+        return;
+    }
+
+    n = dwrtc_node_drain(w->node, NGX_HTTP_DWRTC_DRAIN_MAX,
+                         ngx_http_dwrtc_on_delivery, ngx_http_dwrtc_on_log,
+                         NULL);
+
+    if (n == NGX_HTTP_DWRTC_DRAIN_MAX) {
+        /* the core signals the eventfd again for the rest */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rev->log, 0,
+                       "dwrtc: drained %uz records, more wait", n);
+    }
+}
+
+
+static void
+ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id, size_t id_len,
+    const char *data, size_t len)
+{
+    ngx_str_node_t  *sn;
+
+    sn = ngx_http_dwrtc_session_lookup((u_char *) session_id, id_len);
+
+    if (sn == NULL) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_http_dwrtc_worker.log, 0,
+                       "dwrtc: delivery for gone session %*s",
+                       id_len, session_id);
+        return;
+    }
+
+    ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_of(sn), data,
+                                   len);
+}
+
+
+static void
+ngx_http_dwrtc_on_log(void *ctx, int level, const char *msg, size_t len)
+{
+    ngx_uint_t  ngx_level;
+
+    switch (level) {
+
+    case DWRTC_LOG_ERROR:
+        ngx_level = NGX_LOG_ERR;
+        break;
+
+    case DWRTC_LOG_WARN:
+        ngx_level = NGX_LOG_WARN;
+        break;
+
+    case DWRTC_LOG_INFO:
+        ngx_level = NGX_LOG_INFO;
+        break;
+
+    default:
+        ngx_level = NGX_LOG_DEBUG;
+        break;
+    }
+
+    ngx_log_error(ngx_level, ngx_cycle->log, 0, "dwrtc: %*s", len, msg);
+}
+
+/* The node, or NULL when it is not running in this worker. */
+
+dwrtc_node *
+ngx_http_dwrtc_node(void)
+{
+    return ngx_http_dwrtc_worker.node;
+}
+
+
+/* Why this worker takes no sessions, or NULL when it does. */
+
+char *
+ngx_http_dwrtc_node_unavailable(void)
+{
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node) {
+        return NULL;
+    }
+
+    return w->failed ? "signaling node not running" : "signaling not enabled";
+}
+
+
+ngx_uint_t
+ngx_http_dwrtc_nsessions(void)
+{
+    return ngx_http_dwrtc_worker.nsessions;
+}
+
+
+/*
+ * Opens a session with the node, which writes its id to id, and enters it
+ * in the worker's table under that id: NGX_OK, NGX_DECLINED when the node
+ * takes no more sessions, or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_dwrtc_session_register(ngx_str_node_t *sn, u_char *id,
+    ngx_log_t *log)
+{
+    int                       rc;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = dwrtc_session_open(w->node, (char *) id);
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "dwrtc: dwrtc_session_open() failed: %s",
+                      dwrtc_strerror(rc));
+
+        return (rc == DWRTC_ELIMIT) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    sn->str.data = id;
+    sn->str.len = DWRTC_SESSION_ID_LEN;
+    sn->node.key = ngx_crc32_short(id, DWRTC_SESSION_ID_LEN);
+
+    ngx_rbtree_insert(&w->sessions, &sn->node);
+    w->nsessions++;
+
+    return NGX_OK;
+}
+
+
+/* Takes a registered session out of the table and closes it in the node. */
+
+void
+ngx_http_dwrtc_session_unregister(ngx_str_node_t *sn)
+{
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    ngx_rbtree_delete(&w->sessions, &sn->node);
+    w->nsessions--;
+
+    if (w->node) {
+        (void) dwrtc_session_close(w->node, (char *) sn->str.data,
+                                   sn->str.len);
+    }
+}
+
+
+ngx_str_node_t *
+ngx_http_dwrtc_session_lookup(u_char *id, size_t len)
+{
+    ngx_str_t  key;
+
+    key.data = id;
+    key.len = len;
+
+    return ngx_str_rbtree_lookup(&ngx_http_dwrtc_worker.sessions, &key,
+                                 ngx_crc32_short(id, len));
+}
