@@ -1,7 +1,7 @@
 // Sessions at rest keep no libwslay context: a session whose bytes so far
 // end at a message boundary, with nothing queued, frees it, and a fresh one
 // takes over when the client sends again, a message is delivered or a ping
-// is due (module/ngx_http_dwrtc_websocket.c, ngx_http_dwrtc_ws_release()).
+// is due (module/ngx_http_dwrtc_session.c, ngx_http_dwrtc_ws_release()).
 // Here clients rest at every point where a fresh context would lose state
 // (inside a fragmented message, a frame header, a payload): the context
 // must be kept there, freed after, and nothing may be lost either way.
