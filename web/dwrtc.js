@@ -50,7 +50,9 @@
  *   error         The node reported an error (a WebSocketErrorMessage).
  *                 detail: { error, recipientSessionId, message }
  *                 error is 'not found' (no such recipient; recipientSessionId
- *                 names it), 'rate limited', or 'invalid message: <why>'.
+ *                 names it), 'unreachable' (the link to its node broke with
+ *                 the message on it), 'queue full', 'rate limited', or
+ *                 'invalid message: <why>'.
  *                 `message` is the whole message from the node. A frame
  *                 from the node that is not JSON gives error 'unparsable
  *                 message from the node' (message: its text).
