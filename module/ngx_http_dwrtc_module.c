@@ -875,21 +875,21 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
     u_char  *p;
 
     if (dmcf->dht_port.from == NGX_CONF_UNSET_UINT) {
-        dmcf->dht_port.from = 4222;
-        dmcf->dht_port.to = 4229;
+        dmcf->dht_port.from = DWRTC_DEFAULT_DHT_PORT_FROM;
+        dmcf->dht_port.to = DWRTC_DEFAULT_DHT_PORT_TO;
     }
 
     if (dmcf->link_port.from == NGX_CONF_UNSET_UINT) {
-        dmcf->link_port.from = 4230;
-        dmcf->link_port.to = 4237;
+        dmcf->link_port.from = DWRTC_DEFAULT_LINK_PORT_FROM;
+        dmcf->link_port.to = DWRTC_DEFAULT_LINK_PORT_TO;
     }
 
     if (dmcf->public_address.data == NULL) {
-        ngx_str_set(&dmcf->public_address, "127.0.0.1");
+        ngx_str_set(&dmcf->public_address, DWRTC_DEFAULT_PUBLIC_ADDRESS);
     }
 
     if (dmcf->bind_address.data == NULL) {
-        ngx_str_set(&dmcf->bind_address, "0.0.0.0");
+        ngx_str_set(&dmcf->bind_address, DWRTC_DEFAULT_BIND_ADDRESS);
 
     } else {
         /* NUL-terminated for the comparisons in init_process */
@@ -905,10 +905,11 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (dmcf->max_message_size == 0) {
-        dmcf->max_message_size = 65536;
+        dmcf->max_message_size = DWRTC_DEFAULT_MAX_MESSAGE_SIZE;
     }
 
-    ngx_conf_init_msec_value(dmcf->link_handshake_timeout, 5000);
+    ngx_conf_init_msec_value(dmcf->link_handshake_timeout,
+                             DWRTC_DEFAULT_LINK_HANDSHAKE_MS);
 
     if (dmcf->link_handshake_timeout == 0
         || dmcf->link_handshake_timeout > 24 * 86400000)
@@ -919,7 +920,8 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_conf_init_value(dmcf->link_idle_timeout, 60);
+    ngx_conf_init_value(dmcf->link_idle_timeout,
+                        DWRTC_DEFAULT_LINK_IDLE_SECONDS);
 
     if (dmcf->link_idle_timeout <= 0 || dmcf->link_idle_timeout > 86400) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -976,7 +978,8 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_size_value(conf->max_message_size,
-                              prev->max_message_size, 65536);
+                              prev->max_message_size,
+                              DWRTC_DEFAULT_MAX_MESSAGE_SIZE);
 
     if (conf->max_message_size == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
