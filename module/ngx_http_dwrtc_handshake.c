@@ -333,51 +333,60 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
     return NGX_DONE;
 }
 
-/* {"type":"WebSocketIdMessage","id":"...","iceServers":[...]} */
+/*
+ * {"type":"WebSocketIdMessage","id":"...","iceServers":[...]}: the core
+ * writes the message (dwrtc_format_welcome()), this module the ICE servers
+ * of its configuration, with fresh TURN credentials.
+ */
 
 static ngx_int_t
 ngx_http_dwrtc_welcome(ngx_http_request_t *r, ngx_http_dwrtc_session_t *s,
     ngx_http_dwrtc_loc_conf_t *dlcf)
 {
-    u_char      *p, *msg, *id;
-    size_t       len;
+    u_char      *ice, *end, *msg, *id;
+    size_t       len, ice_len;
     ngx_int_t    rc;
     ngx_log_t   *log;
 
     log = r->connection->log;
     id = ngx_http_dwrtc_session_id(r);
 
-    len = sizeof("{\"type\":\"WebSocketIdMessage\",\"id\":\"\"}") - 1
-          + DWRTC_SESSION_ID_LEN;
+    ice = NULL;
+    ice_len = 0;
 
     if (dlcf->ice) {
-        len += sizeof(",\"iceServers\":") - 1
-               + ngx_http_dwrtc_ice_json_len(dlcf->ice);
+        ice = ngx_alloc(ngx_http_dwrtc_ice_json_len(dlcf->ice), log);
+        if (ice == NULL) {
+            return NGX_ERROR;
+        }
+
+        end = ngx_http_dwrtc_ice_json(dlcf->ice, ice, id, log);
+        if (end == NULL) {
+            ngx_free(ice);
+            return NGX_ERROR;
+        }
+
+        ice_len = end - ice;
     }
 
-    msg = ngx_alloc(len, log);
-    if (msg == NULL) {
+    len = dwrtc_format_welcome((char *) id, DWRTC_SESSION_ID_LEN,
+                               (char *) ice, ice_len, NULL, 0);
+
+    msg = len ? ngx_alloc(len, log) : NULL;
+
+    if (msg == NULL
+        || dwrtc_format_welcome((char *) id, DWRTC_SESSION_ID_LEN,
+                                (char *) ice, ice_len, (char *) msg, len)
+           != len)
+    {
+        ngx_free(msg);
+        ngx_free(ice);
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(msg, "{\"type\":\"WebSocketIdMessage\",\"id\":\"",
-                   sizeof("{\"type\":\"WebSocketIdMessage\",\"id\":\"") - 1);
-    p = ngx_cpymem(p, id, DWRTC_SESSION_ID_LEN);
-    *p++ = '"';
+    ngx_free(ice);
 
-    if (dlcf->ice) {
-        p = ngx_cpymem(p, ",\"iceServers\":", sizeof(",\"iceServers\":") - 1);
-        p = ngx_http_dwrtc_ice_json(dlcf->ice, p, id, log);
-
-        if (p == NULL) {
-            ngx_free(msg);
-            return NGX_ERROR;
-        }
-    }
-
-    *p++ = '}';
-
-    rc = ngx_http_dwrtc_session_send_text(s, msg, p - msg);
+    rc = ngx_http_dwrtc_session_send_text(s, msg, len);
 
     ngx_free(msg);
 

@@ -1213,11 +1213,10 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
     size_t len)
 {
     int                 rc;
+    size_t              n;
+    u_char              rate_limited[64];
     dwrtc_node         *node;
     ngx_connection_t   *c;
-
-    static u_char  rate_limited[] =
-        "{\"type\":\"WebSocketErrorMessage\",\"error\":\"rate limited\"}";
 
     c = s->request->connection;
     s->active = 1;
@@ -1241,8 +1240,14 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
             s->rate_error = 1;
             s->rate_error_sent = ngx_current_msec;
 
-            (void) ngx_http_dwrtc_session_send_text(s, rate_limited,
-                                             sizeof(rate_limited) - 1);
+            n = dwrtc_format_error("rate limited",
+                                   sizeof("rate limited") - 1,
+                                   (char *) rate_limited,
+                                   sizeof(rate_limited));
+
+            if (n && n <= sizeof(rate_limited)) {
+                (void) ngx_http_dwrtc_session_send_text(s, rate_limited, n);
+            }
         }
 
         return;

@@ -5,6 +5,7 @@
 
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/node.h"
+#include "dwrtc/protocol.h"
 
 using dwrtc::Node;
 using dwrtc::NodeConfig;
@@ -160,6 +161,34 @@ int dwrtc_options_set_log_level(dwrtc_options* opt, int level) {
     if (!opt || level < DWRTC_LOG_ERROR || level > DWRTC_LOG_DEBUG) return DWRTC_EINVAL;
     opt->config.logLevel = level;
     return DWRTC_OK;
+}
+
+size_t dwrtc_format_welcome(const char* id, size_t id_len, const char* ice, size_t ice_len,
+                            char* out, size_t cap) {
+    if (!id || id_len == 0 || (!ice && ice_len) || (!out && cap)) return 0;
+    try {
+        std::string text = dwrtc::serializeWelcome(std::string_view(id, id_len),
+                                                   std::string_view(ice ? ice : "", ice_len));
+        if (text.size() <= cap) {
+            std::memcpy(out, text.data(), text.size());
+        }
+        return text.size();
+    } catch (...) {
+        return 0;
+    }
+}
+
+size_t dwrtc_format_error(const char* error, size_t len, char* out, size_t cap) {
+    if (!error || len == 0 || (!out && cap)) return 0;
+    try {
+        std::string text = dwrtc::serializeNodeError(std::string_view(error, len));
+        if (text.size() <= cap) {
+            std::memcpy(out, text.data(), text.size());
+        }
+        return text.size();
+    } catch (...) {
+        return 0;
+    }
 }
 
 int dwrtc_node_create(const dwrtc_options* opt, dwrtc_node** out) {

@@ -146,7 +146,4 @@ private:
     PlacementSchedule placement_;
 };
 
-// Decodes a record value; false if it is not a well-formed DWRTC record.
-bool decodeNodeRecord(const std::string& text, NodeRecord& out, bool& gone);
-
 }  // namespace dwrtc

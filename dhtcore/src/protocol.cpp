@@ -77,6 +77,12 @@ public:
         out_ += std::to_string(value);
         return *this;
     }
+    // A value that is JSON already, copied as it is.
+    ObjectWriter& rawField(std::string_view key, std::string_view json) {
+        key_(key);
+        out_.append(json);
+        return *this;
+    }
     ObjectWriter& field(std::string_view key, int value) {
         return field(key, static_cast<std::int64_t>(value));
     }
@@ -246,10 +252,7 @@ std::string serializeNotFound(std::string_view recipient) {
 std::string serializeInvalid(std::string_view why) {
     std::string error = "invalid message: ";
     error.append(why);
-    return ObjectWriter(error.size())
-        .field("type", "WebSocketErrorMessage")
-        .field("error", error)
-        .done();
+    return serializeNodeError(error);
 }
 
 std::string serializeError(std::string_view error, std::string_view recipient) {
@@ -260,8 +263,20 @@ std::string serializeError(std::string_view error, std::string_view recipient) {
         .done();
 }
 
-std::string serializeWelcome(std::string_view id) {
-    return ObjectWriter(id.size()).field("type", "WebSocketIdMessage").field("id", id).done();
+std::string serializeWelcome(std::string_view id, std::string_view iceServers) {
+    ObjectWriter out(id.size() + iceServers.size());
+    out.field("type", "WebSocketIdMessage").field("id", id);
+    if (!iceServers.empty()) {
+        out.rawField("iceServers", iceServers);
+    }
+    return out.done();
+}
+
+std::string serializeNodeError(std::string_view error) {
+    return ObjectWriter(error.size())
+        .field("type", "WebSocketErrorMessage")
+        .field("error", error)
+        .done();
 }
 
 std::string serializeLinkHello(std::string_view node, const LinkProof& proof) {

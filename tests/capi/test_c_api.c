@@ -79,6 +79,31 @@ main(void)
     inbox_t         in;
 
     CHECK(strcmp(dwrtc_strerror(DWRTC_OK), "ok") == 0);
+
+    /* The node's own messages: the length is told even when out is short. */
+    {
+        char  buf[160];
+        const char *ice = "[{\"urls\":[\"stun:s.example.org\"]}]";
+        const char *want = "{\"type\":\"WebSocketErrorMessage\","
+                           "\"error\":\"rate limited\"}";
+
+        CHECK(dwrtc_format_error("rate limited", 12, NULL, 0) == strlen(want));
+        CHECK(dwrtc_format_error("rate limited", 12, buf, sizeof(buf))
+              == strlen(want));
+        CHECK(memcmp(buf, want, strlen(want)) == 0);
+        CHECK(dwrtc_format_error(NULL, 3, buf, sizeof(buf)) == 0);
+        CHECK(dwrtc_format_welcome("abc", 3, ice, strlen(ice), buf, 10)
+              > 10);
+        n = (int) dwrtc_format_welcome("abc", 3, ice, strlen(ice), buf,
+                                       sizeof(buf));
+        CHECK(n > 0 && (size_t) n < sizeof(buf));
+        buf[n] = '\0';
+        CHECK(strcmp(buf, "{\"type\":\"WebSocketIdMessage\",\"id\":\"abc\","
+                          "\"iceServers\":[{\"urls\":[\"stun:s.example.org\"]}]}")
+              == 0);
+        CHECK(dwrtc_format_welcome("abc", 3, NULL, 0, buf, sizeof(buf))
+              == strlen("{\"type\":\"WebSocketIdMessage\",\"id\":\"abc\"}"));
+    }
     CHECK(dwrtc_strerror(12345) != NULL);
 
     opt = dwrtc_options_create();

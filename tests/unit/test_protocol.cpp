@@ -248,9 +248,17 @@ TEST(ClientSerializers, ErrorNamesTheRecipient) {
                   kRecipient + "\"}");
 }
 
-TEST(ClientSerializers, WelcomeCarriesTheId) {
+TEST(ClientSerializers, WelcomeCarriesTheIdAndTheHostsIceServers) {
     EXPECT_EQ(serializeWelcome(kSender),
               "{\"type\":\"WebSocketIdMessage\",\"id\":\"" + kSender + "\"}");
+    EXPECT_EQ(serializeWelcome(kSender, "[{\"urls\":[\"stun:stun.example.org\"]}]"),
+              "{\"type\":\"WebSocketIdMessage\",\"id\":\"" + kSender +
+                  "\",\"iceServers\":[{\"urls\":[\"stun:stun.example.org\"]}]}");
+}
+
+TEST(ClientSerializers, NodeErrorNamesNoRecipient) {
+    EXPECT_EQ(serializeNodeError("rate limited"),
+              "{\"type\":\"WebSocketErrorMessage\",\"error\":\"rate limited\"}");
 }
 
 TEST(ClientSerializers, EscapingRoundTripsAnyText) {

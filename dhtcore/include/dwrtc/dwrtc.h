@@ -185,6 +185,23 @@ int dwrtc_session_close(dwrtc_node *node, const char *id, size_t id_len);
 int dwrtc_submit(dwrtc_node *node, const char *id, size_t id_len,
                  const char *msg, size_t len);
 
+/*
+ * The node's own messages to a client, written here so that one place
+ * writes the wire format. Each writes the message into out if it fits in
+ * cap bytes, and returns its length either way (call again with a buffer
+ * that large when it is more than cap); 0 for bad arguments.
+ */
+
+/* {"type":"WebSocketIdMessage","id":ID[,"iceServers":ICE]}; ice (may be
+ * NULL) is a JSON array the host wrote, copied as it is. */
+size_t dwrtc_format_welcome(const char *id, size_t id_len, const char *ice,
+                            size_t ice_len, char *out, size_t cap);
+
+/* {"type":"WebSocketErrorMessage","error":ERROR}, for an error about no
+ * one recipient, such as "rate limited". */
+size_t dwrtc_format_error(const char *error, size_t len, char *out,
+                          size_t cap);
+
 /* A message for a local session: write data as one WebSocket text frame. */
 typedef void (*dwrtc_delivery_fn)(void *ctx, const char *session_id,
                                   size_t id_len, const char *data,

@@ -45,8 +45,13 @@ std::string serializeNotFound(std::string_view recipient);
 std::string serializeInvalid(std::string_view why);
 // {"type":"WebSocketErrorMessage","error":"<error>","recipientSessionId":R}
 std::string serializeError(std::string_view error, std::string_view recipient);
-// {"type":"WebSocketIdMessage","id":ID}
-std::string serializeWelcome(std::string_view id);
+// {"type":"WebSocketIdMessage","id":ID[,"iceServers":ICE]}; ICE, when not
+// empty, is a JSON array the host made (from its configuration) and is
+// copied as it is.
+std::string serializeWelcome(std::string_view id, std::string_view iceServers = {});
+// {"type":"WebSocketErrorMessage","error":ERROR}, about no one recipient
+// ("rate limited").
+std::string serializeNodeError(std::string_view error);
 
 // --- Link protocol ---------------------------------------------------------
 //

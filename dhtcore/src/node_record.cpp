@@ -1,0 +1,64 @@
+#include "node_record.h"
+
+#include <jansson.h>
+
+#include <cstdlib>
+
+#include "dwrtc/session_id.h"
+
+namespace dwrtc {
+
+namespace {
+
+constexpr int kRecordVersion = 2;
+
+}  // namespace
+
+std::string encodeNodeRecord(const std::string& prefix, const std::vector<std::string>& links,
+                             bool gone) {
+    json_t* obj = json_object();
+    json_object_set_new(obj, "v", json_integer(kRecordVersion));
+    json_object_set_new(obj, "node", json_string(prefix.c_str()));
+    json_t* arr = json_array();
+    for (const std::string& l : links) {
+        json_array_append_new(arr, json_string(l.c_str()));
+    }
+    json_object_set_new(obj, "links", arr);
+    json_object_set_new(obj, "gone", json_boolean(gone));
+    char* text = json_dumps(obj, JSON_COMPACT);
+    std::string out = text ? text : "";
+    free(text);
+    json_decref(obj);
+    return out;
+}
+
+bool decodeNodeRecord(const std::string& text, NodeRecord& out, bool& gone) {
+    json_error_t err;
+    json_t* obj = json_loadb(text.data(), text.size(), 0, &err);
+    if (!obj) {
+        return false;
+    }
+    bool ok = false;
+    json_t* v = json_object_get(obj, "v");
+    json_t* node = json_object_get(obj, "node");
+    json_t* links = json_object_get(obj, "links");
+    json_t* goneField = json_object_get(obj, "gone");
+    if (json_is_object(obj) && json_is_integer(v) && json_integer_value(v) == kRecordVersion &&
+        json_is_string(node) && json_is_array(links)) {
+        out.prefix = json_string_value(node);
+        out.links.clear();
+        size_t i;
+        json_t* l;
+        json_array_foreach(links, i, l) {
+            if (json_is_string(l)) {
+                out.links.emplace_back(json_string_value(l));
+            }
+        }
+        gone = json_is_true(goneField);
+        ok = isValidNodePrefix(out.prefix);
+    }
+    json_decref(obj);
+    return ok;
+}
+
+}  // namespace dwrtc

@@ -1,0 +1,103 @@
+// libFuzzer target: what another node sends on a link, parseLinkFrame(). An
+// accepted frame must carry what its kind needs (a hello its key and proof,
+// an ack a count of at least one, a msg or notfound valid lowercase session
+// ids), and writing it again with the serializer of its kind must give a
+// frame that parses to the same fields.
+#include <cctype>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "check.h"
+#include "dwrtc/protocol.h"
+#include "dwrtc/session_id.h"
+
+namespace {
+
+using Kind = dwrtc::LinkFrame::Kind;
+
+bool isCanonicalSessionId(std::string_view id) {
+    if (!dwrtc::isValidSessionId(id)) {
+        return false;
+    }
+    for (char c : id) {
+        if (std::isupper(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string serialize(const dwrtc::LinkFrame& f) {
+    switch (f.kind) {
+        case Kind::Hello:
+            return dwrtc::serializeLinkHello(f.node, f.proof);
+        case Kind::Deliver:
+            return dwrtc::serializeLinkDeliver(f.node, f.sender, f.recipient, f.type, f.body);
+        case Kind::NotFound:
+            return dwrtc::serializeLinkNotFound(f.node, f.sender, f.recipient);
+        case Kind::Ack:
+            return dwrtc::serializeLinkAck(f.node, f.count);
+    }
+    return {};
+}
+
+// The fields a frame of this kind carries are equal.
+bool sameFrame(const dwrtc::LinkFrame& a, const dwrtc::LinkFrame& b) {
+    if (a.kind != b.kind || a.node != b.node) {
+        return false;
+    }
+    switch (a.kind) {
+        case Kind::Hello:
+            return a.proof.key == b.proof.key && a.proof.signature == b.proof.signature &&
+                   a.proof.networkMac == b.proof.networkMac;
+        case Kind::Deliver:
+            return a.sender == b.sender && a.recipient == b.recipient && a.type == b.type &&
+                   a.body == b.body;
+        case Kind::NotFound:
+            return a.sender == b.sender && a.recipient == b.recipient;
+        case Kind::Ack:
+            return a.count == b.count;
+    }
+    return false;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    std::string_view text(reinterpret_cast<const char*>(data), size);
+    dwrtc::LinkFrame frame;
+    std::string why;
+    if (!dwrtc::parseLinkFrame(text, frame, why)) {
+        FUZZ_CHECK(!why.empty(), "refused without a reason");
+        return 0;
+    }
+
+    FUZZ_CHECK(dwrtc::isValidNodePrefix(frame.node), "node is not a node id");
+    switch (frame.kind) {
+        case Kind::Hello:
+            FUZZ_CHECK(!frame.proof.key.empty(), "hello without a key");
+            FUZZ_CHECK(!frame.proof.signature.empty(), "hello without a proof");
+            break;
+        case Kind::Ack:
+            FUZZ_CHECK(frame.count >= 1, "ack of no message");
+            break;
+        case Kind::Deliver:
+            FUZZ_CHECK(!frame.type.empty(), "msg without a type");
+            FUZZ_CHECK(!dwrtc::isReservedType(frame.type), "msg of a reserved type");
+            [[fallthrough]];
+        case Kind::NotFound:
+            FUZZ_CHECK(isCanonicalSessionId(frame.sender), "sender is not a lowercase session id");
+            FUZZ_CHECK(isCanonicalSessionId(frame.recipient),
+                       "recipient is not a lowercase session id");
+            break;
+    }
+
+    std::string again = serialize(frame);
+    dwrtc::LinkFrame reread;
+    FUZZ_CHECK(dwrtc::parseLinkFrame(again, reread, why), "the frame written again is refused");
+    FUZZ_CHECK(sameFrame(frame, reread), "the frame written again parses to other fields");
+    FUZZ_CHECK(serialize(reread) == again, "writing is not stable");
+    return 0;
+}
