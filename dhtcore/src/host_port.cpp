@@ -24,7 +24,8 @@ bool parseHostPort(std::string_view text, HostPort& out) {
             return false;  // an IPv6 address needs its brackets
         }
     }
-    if (host.empty() || port.empty() || port.size() > 5) {
+    if (host.empty() || host.find_first_of("[]") != std::string_view::npos || port.empty() ||
+        port.size() > 5) {
         return false;
     }
     unsigned value = 0;
