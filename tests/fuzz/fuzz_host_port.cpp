@@ -1,7 +1,8 @@
 // libFuzzer target: addresses from the network and from configuration,
 // parseHostPort() (bootstrap addresses) and parseLinkUrl() (the links of a
 // node record). An accepted address has a host and a port of 1-65535, and
-// formatHostPort() writes it as text that parses to the same host and port.
+// formatHostPort() writes it as text that parses to the same host and port,
+// also as a link URL.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -22,6 +23,11 @@ void checkAddress(const dwrtc::HostPort& address) {
     FUZZ_CHECK(reread.host == address.host, "host changed");
     FUZZ_CHECK(reread.port == address.port, "port changed");
 
+    // A link URL ends its address at the first '/'; a host that holds one
+    // (parseHostPort takes any bytes) has no link form.
+    if (address.host.find('/') != std::string::npos) {
+        return;
+    }
     dwrtc::HostPort link;
     FUZZ_CHECK(dwrtc::parseLinkUrl("wss://" + text, link), "the address as a link is refused");
     FUZZ_CHECK(link.host == address.host && link.port == address.port,
