@@ -110,7 +110,8 @@ void makeTlsCredentials(std::string& certificatePem, std::string& keyPem) {
 
 }  // namespace
 
-// The once-a-second timer; lws hands back the sul, we find the service.
+// The service's timers (the once-a-second tick, callSoon()); lws hands back
+// the sul, we find the service.
 struct LinkService::TickTimer {
     lws_sorted_usec_list_t sul;  // first member, so the sul's address is ours
     LinkService* service;
@@ -119,6 +120,11 @@ struct LinkService::TickTimer {
 static void onTickTimer(lws_sorted_usec_list_t* sul) {
     auto* timer = reinterpret_cast<LinkService::TickTimer*>(sul);
     timer->service->tick();
+}
+
+static void onSoonTimer(lws_sorted_usec_list_t* sul) {
+    auto* timer = reinterpret_cast<LinkService::TickTimer*>(sul);
+    timer->service->soon();
 }
 
 void LinkService::SslCtxFree::operator()(ssl_ctx_st* ctx) const { SSL_CTX_free(ctx); }
@@ -213,6 +219,9 @@ bool LinkService::setUp(LinkEvents* events) {
     std::memset(&timer_->sul, 0, sizeof timer_->sul);
     timer_->service = this;
     lws_sul_schedule(context_, 0, &timer_->sul, onTickTimer, LWS_US_PER_SEC);
+    soon_ = std::make_unique<TickTimer>();
+    std::memset(&soon_->sul, 0, sizeof soon_->sul);
+    soon_->service = this;
 
     {
         std::lock_guard<std::mutex> lock(postMutex_);
@@ -249,6 +258,8 @@ void LinkService::stop() {
     // Destroying the context closes every link; nobody listens any more.
     events_ = nullptr;
     lws_sul_cancel(&timer_->sul);
+    lws_sul_cancel(&soon_->sul);
+    soonPending_ = false;
     lws_context_destroy(context_);
     context_ = nullptr;
     vhost_ = nullptr;
@@ -292,6 +303,22 @@ void LinkService::tick() {
     }
     if (context_ && !stopping_) {
         lws_sul_schedule(context_, 0, &timer_->sul, onTickTimer, LWS_US_PER_SEC);
+    }
+}
+
+void LinkService::callSoon(std::chrono::milliseconds delay) {
+    if (soonPending_ || !context_ || stopping_) {
+        return;
+    }
+    soonPending_ = true;
+    auto usec = std::chrono::duration_cast<std::chrono::microseconds>(delay).count();
+    lws_sul_schedule(context_, 0, &soon_->sul, onSoonTimer, static_cast<lws_usec_t>(usec));
+}
+
+void LinkService::soon() {
+    soonPending_ = false;
+    if (events_) {
+        events_->onSoon();
     }
 }
 

@@ -64,10 +64,12 @@ public:
     void close(LinkId id) override;
     void setProven(LinkId id) override;
     std::string peerAddress(LinkId id) const override;
+    void callSoon(std::chrono::milliseconds delay) override;
 
     // lws protocol callback; public so the C callback can reach it.
     int handle(lws* wsi, int reason, void* user, void* in, std::size_t len);
     void tick();
+    void soon();
 
     struct TickTimer;
 
@@ -125,6 +127,8 @@ private:
     std::unordered_map<LinkId, std::unique_ptr<Link>> links_;
     std::size_t unprovenInbound_ = 0;
     std::unique_ptr<TickTimer> timer_;
+    std::unique_ptr<TickTimer> soon_;
+    bool soonPending_ = false;
     std::vector<unsigned char> writeBuffer_;
 };
 

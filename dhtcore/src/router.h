@@ -49,6 +49,7 @@ public:
     void onLinkMessageEnd(LinkId id) override;
     void onLinkClosed(LinkId id, bool outbound, bool opened) override;
     void onTick() override;
+    void onSoon() override;
 
 private:
     struct Waiting {
@@ -107,6 +108,7 @@ private:
     };
     // The link is gone: whatever was in flight on it was lost.
     void forgetLink(LinkId id);
+    void sendAck(LinkId id, LinkState& state);
 
     RouterConfig config_;
     std::shared_ptr<const NodeKey> key_;
@@ -121,6 +123,7 @@ private:
     std::unordered_map<std::string, Peer> peers_;            // by node prefix
     std::unordered_map<LinkId, std::string> outbound_;       // link -> node prefix
     std::unordered_map<LinkId, LinkState> linkState_;
+    bool acksDue_ = false;  // a callSoon() for the acks waiting is pending
 };
 
 }  // namespace dwrtc

@@ -33,6 +33,8 @@ public:
     virtual void onLinkClosed(LinkId id, bool outbound, bool opened) = 0;
     // Once a second, for timers such as closing idle links.
     virtual void onTick() = 0;
+    // Once, after the delay a callSoon() asked for.
+    virtual void onSoon() = 0;
 };
 
 // What the router asks of the links. All calls on the link thread, except
@@ -51,6 +53,9 @@ public:
     virtual std::string peerAddress(LinkId id) const = 0;
     // Runs task on the link thread soon.
     virtual void post(std::function<void()> task) = 0;
+    // Calls LinkEvents::onSoon() once after delay; asking again before it
+    // has run changes nothing.
+    virtual void callSoon(std::chrono::milliseconds delay) = 0;
 };
 
 // Where a node can be reached: its id and link URLs ("wss://h:p").

@@ -65,6 +65,7 @@ public:
     void setProven(LinkId id) override { links[id].proven = true; }
     std::string peerAddress(LinkId) const override { return "192.0.2.1"; }
     void post(std::function<void()> task) override { posted.push_back(std::move(task)); }
+    void callSoon(std::chrono::milliseconds delay) override { soon.push_back(delay); }
 
     void runPosted() {
         while (!posted.empty()) {
@@ -75,6 +76,7 @@ public:
     }
 
     int refuseConnects = 0;
+    std::vector<std::chrono::milliseconds> soon;
     std::map<LinkId, Link> links;
     std::vector<LinkId> connects;
     std::deque<std::function<void()>> posted;
@@ -432,19 +434,41 @@ TEST_F(RouterTest, AckForMoreThanWasSentEndsTheLink) {
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
 }
 
-TEST_F(RouterTest, ReceiverAcksEachWebSocketMessageOnce) {
+TEST_F(RouterTest, ReceiverAcksBatchesAtOnceAndTheRestMomentsLater) {
     const LinkId in = 1000;
     router_.onLinkOpen(in, false, kBinding);
     peerSaysHello(in, *peerKey(), LinkRole::Initiator);
-    std::size_t before = links_.links[in].sent.size();
+    auto acks = [&] {
+        std::vector<std::uint32_t> out;
+        for (const std::string& f : links_.links[in].sent) {
+            LinkFrame frame;
+            std::string why;
+            if (parseLinkFrame(f, frame, why) && frame.kind == LinkFrame::Kind::Ack) {
+                out.push_back(frame.count);
+            }
+        }
+        return out;
+    };
     router_.onLinkMessageEnd(in);  // nothing handled: nothing to say
-    EXPECT_EQ(links_.links[in].sent.size(), before);
+    EXPECT_TRUE(links_.soon.empty());
     std::string gone = makeSessionId(selfKey()->id());
     router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, alice_, "offer", "a"));
     router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, gone, "offer", "b"));
     router_.onLinkMessageEnd(in);
-    ASSERT_EQ(links_.links[in].sent.size(), before + 2);  // the notfound, then one ack
-    EXPECT_EQ(links_.links[in].sent.back(), serializeLinkAck(selfKey()->id(), 2));
+    router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, alice_, "offer", "c"));
+    router_.onLinkMessageEnd(in);
+    EXPECT_TRUE(acks().empty());  // three wait: a moment later, in one ack
+    ASSERT_EQ(links_.soon.size(), 1u);
+    EXPECT_LE(links_.soon[0], std::chrono::milliseconds(50));
+    router_.onSoon();
+    EXPECT_EQ(acks(), std::vector<std::uint32_t>{3});
+    for (int i = 0; i < 70; ++i) {
+        router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, alice_, "c", "x"));
+    }
+    router_.onLinkMessageEnd(in);  // a batch: acknowledged at once
+    EXPECT_EQ(acks(), (std::vector<std::uint32_t>{3, 70}));
+    router_.onSoon();
+    EXPECT_EQ(acks().size(), 2u);
 }
 
 TEST_F(RouterTest, TickKeepsTheRecordPublished) {

@@ -66,9 +66,9 @@ std::string serializeNodeError(std::string_view error);
 // as lowercase hex (see trust.h). In "notfound", sender is the session that
 // must be told and recipient the session that does not exist. An "ack" says
 // that the node has handled the next K "msg" frames it got on this link
-// (delivered them, or answered "notfound"): what a sender has written and
-// not seen acknowledged when a link breaks was lost, and its senders are
-// told.
+// (delivered them, or answered "notfound"); a node sends one once 64 wait
+// for it at the end of a WebSocket message, and 25 ms later for fewer. What a sender has written and not seen acknowledged when a link
+// breaks may be lost, and its senders are told.
 
 constexpr int kLinkProtocolVersion = 2;
 
