@@ -120,6 +120,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_main_conf_t, link_handshake_timeout),
       NULL },
 
+    { ngx_string("dwrtc_link_max_unproven"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_max_unproven),
+      NULL },
+
     { ngx_string("dwrtc_link_idle_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -862,6 +869,7 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->link_port.from = NGX_CONF_UNSET_UINT;
     dmcf->link_handshake_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->link_idle_timeout = NGX_CONF_UNSET;
+    dmcf->link_max_unproven = NGX_CONF_UNSET;
 
     return dmcf;
 }
@@ -927,6 +935,16 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"dwrtc_link_idle_timeout\" must be at least "
                            "1s and at most 1d");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->link_max_unproven,
+                        DWRTC_DEFAULT_LINK_MAX_UNPROVEN);
+
+    if (dmcf->link_max_unproven <= 0 || dmcf->link_max_unproven > 65536) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_link_max_unproven\" must be at least 1 "
+                           "and at most 65536");
         return NGX_CONF_ERROR;
     }
 

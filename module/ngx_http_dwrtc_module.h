@@ -45,6 +45,7 @@ typedef struct {
     ngx_str_t                       network_key;      /* never logged */
     ngx_msec_t                      link_handshake_timeout;
     time_t                          link_idle_timeout;
+    ngx_int_t                       link_max_unproven;
 
     /* largest dwrtc_max_message_size of any signal location */
     size_t                          max_message_size;

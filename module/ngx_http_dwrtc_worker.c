@@ -254,6 +254,12 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_link_max_unproven(opt,
+                                       (unsigned) dmcf->link_max_unproven);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     if (dmcf->bootstrap) {
         b = dmcf->bootstrap->elts;
         for (i = 0; i < dmcf->bootstrap->nelts; i++) {

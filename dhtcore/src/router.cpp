@@ -193,7 +193,10 @@ void Router::failWaiting(Peer& peer) {
 }
 
 void Router::onLinkOpen(LinkId id, bool outbound, std::string_view binding) {
-    linkState_[id] = LinkState{outbound, std::string(binding), {}};
+    LinkState& state = linkState_[id];
+    state = LinkState();
+    state.outbound = outbound;
+    state.binding.assign(binding);
     // The node that opened the link speaks first. The other answers only
     // once that hello is proven, so an unproven peer never makes this node
     // sign anything.

@@ -45,6 +45,7 @@ http {
     dwrtc_network_key network.key;
     dwrtc_link_handshake_timeout 3s;
     dwrtc_link_idle_timeout 5m;
+    dwrtc_link_max_unproven 32;
 
     dwrtc_max_message_size 64k;
     dwrtc_rate 50 burst=200;
@@ -156,3 +157,5 @@ expect_refused "dwrtc_link_handshake_timeout 0;" \
     '"dwrtc_link_handshake_timeout" must be more than 0'
 expect_refused "dwrtc_link_idle_timeout 0;" \
     '"dwrtc_link_idle_timeout" must be at least 1s'
+expect_refused "dwrtc_link_max_unproven 0;" \
+    '"dwrtc_link_max_unproven" must be at least 1'
