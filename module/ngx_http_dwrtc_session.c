@@ -488,6 +488,12 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     }
 
     ngx_http_dwrtc_ws_release(s);
+
+    /* the end of a turn: what was read is dealt with (tests wait for it) */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "dwrtc: session %*s: turn done",
+                   (size_t) DWRTC_SESSION_ID_LEN, s->id);
 }
 
 

@@ -11,13 +11,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { startNode, waitUntil } from '../lib/nginx.mjs';
 import { openSession, rawUpgrade, frame, OP, terminateSessions } from '../lib/client.mjs';
 
 const MAX = 1024;   // dwrtc_max_message_size below
-const REST = 300;   // ms a client pauses: the worker is done with its bytes
 
 describe('sessions at rest', () => {
     let node, workers, bob;
@@ -48,6 +46,46 @@ describe('sessions at rest', () => {
     function freed(id) {
         const log = readFileSync(join(node.prefix, 'debug.log'), 'latin1');
         return log.split(`dwrtc: session ${id} at rest, context freed`).length - 1;
+    }
+
+    /** The connection number (the *N of the log lines) of a session. */
+    function connectionOf(id) {
+        const log = readFileSync(join(node.prefix, 'debug.log'), 'latin1');
+        const m = log.match(new RegExp(`\\*(\\d+) dwrtc: session ${id} at rest`));
+        assert.ok(m, `no log line names the connection of ${id}`);
+        return m[1];
+    }
+
+    /**
+     * Bytes the worker has read from connection number conn so far, and
+     * whether the session's turn that read them is over (its "turn done"
+     * line comes after the last read).
+     */
+    function readState(conn, id) {
+        const log = readFileSync(join(node.prefix, 'debug.log'), 'latin1');
+        let total = 0;
+        let last = -1;
+        for (const m of log.matchAll(new RegExp(`\\*${conn} recv: fd:\\d+ (\\d+) of`, 'g'))) {
+            total += Number(m[1]);
+            last = m.index;
+        }
+        const done = last >= 0 && log.indexOf(`dwrtc: session ${id}: turn done`, last) >= 0;
+        return { total, done };
+    }
+
+    /**
+     * Writes buf and waits until the worker has read all of it and finished
+     * with it: the moment a client that then pauses leaves the session at
+     * rest.
+     */
+    async function writeAndSettle(raw, buf) {
+        const conn = connectionOf(raw.id);
+        const before = readState(conn, raw.id).total;
+        raw.write(buf);
+        await waitUntil(() => {
+            const { total, done } = readState(conn, raw.id);
+            return total >= before + buf.length && done;
+        }, { what: `the worker to read ${buf.length} bytes from ${raw.id} and finish` });
     }
 
     /** A raw session whose context was freed after its welcome. */
@@ -94,16 +132,14 @@ describe('sessions at rest', () => {
         const bytes = message('one message in three fragments, with rests');
         const n0 = freed(raw.id);
 
-        raw.write(frame({ fin: false, opcode: OP.TEXT, payload: bytes.subarray(0, 12) }));
-        await sleep(REST);
-        raw.write(frame({ opcode: OP.PING, payload: 'between' }));
+        await writeAndSettle(raw, frame({ fin: false, opcode: OP.TEXT,
+                                          payload: bytes.subarray(0, 12) }));
+        await writeAndSettle(raw, frame({ opcode: OP.PING, payload: 'between' }));
         await raw.waitFrame((f) => f.opcode === OP.PONG, { what: 'a pong' });
-        await sleep(REST);
-        raw.write(frame({ fin: false, opcode: OP.CONT, payload: bytes.subarray(12, 30) }));
-        await sleep(REST);
+        await writeAndSettle(raw, frame({ fin: false, opcode: OP.CONT,
+                                          payload: bytes.subarray(12, 30) }));
         // an empty fragment: the message length alone cannot tell it goes on
-        raw.write(frame({ fin: false, opcode: OP.CONT, payload: '' }));
-        await sleep(REST);
+        await writeAndSettle(raw, frame({ fin: false, opcode: OP.CONT, payload: '' }));
         assert.equal(freed(raw.id), n0, 'context freed inside a fragmented message');
 
         raw.write(frame({ opcode: OP.CONT, payload: bytes.subarray(30) }));
@@ -119,8 +155,7 @@ describe('sessions at rest', () => {
 
         // 2 header bytes, 2 of the 16-bit length, 4 of the mask key
         for (const [from, to] of [[0, 1], [1, 3], [3, 6], [6, 100], [100, 200]]) {
-            raw.write(f.subarray(from, to));
-            await sleep(REST);
+            await writeAndSettle(raw, f.subarray(from, to));
             assert.equal(freed(raw.id), n0, `context freed after ${to} of ${f.length} bytes`);
         }
 
@@ -134,9 +169,8 @@ describe('sessions at rest', () => {
         const raw = await restingSession();
         const a = frame({ opcode: OP.TEXT, payload: message('first of two') });
         const b = frame({ opcode: OP.TEXT, payload: message('second of two') });
-        raw.write(Buffer.concat([a, b.subarray(0, 5)]));
+        await writeAndSettle(raw, Buffer.concat([a, b.subarray(0, 5)]));
         await assertDelivered(raw, 'first of two');
-        await sleep(REST);
         raw.write(b.subarray(5));
         await assertDelivered(raw, 'second of two');
         raw.destroy();
@@ -154,9 +188,9 @@ describe('sessions at rest', () => {
     it('pings a session at rest every interval, and it stays open', async () => {
         const s = await openSession(node.wsUrl('/ping'), { label: 'pinged' });
         const n0 = freed(s.id);
-        await sleep(3500);
-        // each ping made a context and its pong let it go again
-        assert.ok(freed(s.id) >= n0 + 2, `context freed ${freed(s.id) - n0} times in 3.5 s`);
+        // each ping (every second) makes a context, and its pong lets it go
+        await waitUntil(() => freed(s.id) >= n0 + 2,
+                        { what: 'two pings, each with its context freed after', timeout: 5000 });
         await s.deliver(bob, 'after pings');
         await s.close();
     });
