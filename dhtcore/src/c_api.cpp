@@ -32,6 +32,21 @@ int guarded(F&& f) {
     }
 }
 
+// Writes what format() makes into out when it fits in cap; returns its
+// length either way, 0 if making it failed.
+template <typename F>
+std::size_t copyOut(F&& format, char* out, std::size_t cap) {
+    try {
+        std::string text = format();
+        if (text.size() <= cap) {
+            std::memcpy(out, text.data(), text.size());
+        }
+        return text.size();
+    } catch (...) {
+        return 0;
+    }
+}
+
 int setRange(unsigned from, unsigned to, unsigned& outFrom, unsigned& outTo) {
     if (from > to || to > 65535 || (from == 0 && to != 0)) {
         return DWRTC_EINVAL;
@@ -166,29 +181,18 @@ int dwrtc_options_set_log_level(dwrtc_options* opt, int level) {
 size_t dwrtc_format_welcome(const char* id, size_t id_len, const char* ice, size_t ice_len,
                             char* out, size_t cap) {
     if (!id || id_len == 0 || (!ice && ice_len) || (!out && cap)) return 0;
-    try {
-        std::string text = dwrtc::serializeWelcome(std::string_view(id, id_len),
-                                                   std::string_view(ice ? ice : "", ice_len));
-        if (text.size() <= cap) {
-            std::memcpy(out, text.data(), text.size());
-        }
-        return text.size();
-    } catch (...) {
-        return 0;
-    }
+    return copyOut(
+        [&] {
+            return dwrtc::serializeWelcome(std::string_view(id, id_len),
+                                           std::string_view(ice ? ice : "", ice_len));
+        },
+        out, cap);
 }
 
 size_t dwrtc_format_error(const char* error, size_t len, char* out, size_t cap) {
     if (!error || len == 0 || (!out && cap)) return 0;
-    try {
-        std::string text = dwrtc::serializeNodeError(std::string_view(error, len));
-        if (text.size() <= cap) {
-            std::memcpy(out, text.data(), text.size());
-        }
-        return text.size();
-    } catch (...) {
-        return 0;
-    }
+    return copyOut([&] { return dwrtc::serializeNodeError(std::string_view(error, len)); }, out,
+                   cap);
 }
 
 int dwrtc_node_create(const dwrtc_options* opt, dwrtc_node** out) {
