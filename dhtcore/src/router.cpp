@@ -231,7 +231,7 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
             refuseLink(id, DWRTC_LOG_INFO, "a frame before a proven hello");
             return;
         }
-        handleHello(id, frame);
+        handleHello(id, state->second, frame);
         return;
     }
     const std::string& node = state->second.node;
@@ -241,9 +241,9 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
         refuseLink(id, DWRTC_LOG_WARN,
                    "node " + node + " sent a frame in the name of node " + frame.node);
     } else if (frame.kind == LinkFrame::Kind::Deliver) {
-        handleDeliver(id, frame);
+        handleDeliver(id, state->second, frame);
     } else if (frame.kind == LinkFrame::Kind::Ack) {
-        handleAck(id, frame.count);
+        handleAck(id, state->second, frame.count);
     } else if (frame.kind == LinkFrame::Kind::NotFound) {
         // Only the node a message went to can say its recipient is missing.
         if (nodePrefixOfCanonical(frame.recipient) != node) {
@@ -255,8 +255,7 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
     }
 }
 
-void Router::handleHello(LinkId id, const LinkFrame& frame) {
-    LinkState& state = linkState_[id];
+void Router::handleHello(LinkId id, LinkState& state, const LinkFrame& frame) {
     // The peer plays the role opposite to ours.
     LinkRole peerRole = state.outbound ? LinkRole::Responder : LinkRole::Initiator;
     std::string why;
@@ -299,7 +298,7 @@ void Router::helloFromPeer(LinkId id, const std::string& node) {
         log_(DWRTC_LOG_INFO, "link to node " + out->second + " reached node " + node +
                                  " instead; looking it up again");
         outbound_.erase(out);
-        linkState_.erase(id);
+        forgetLink(id);
         links_.close(id);
         connectFailed(it->first, peer);
         return;
@@ -309,7 +308,7 @@ void Router::helloFromPeer(LinkId id, const std::string& node) {
     flush(peer);
 }
 
-void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
+void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) {
     // A node speaks only for its own sessions: one that speaks for another
     // node's is not to be believed in anything else either.
     if (nodePrefixOfCanonical(frame.sender) != frame.node) {
@@ -318,7 +317,7 @@ void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
                        " of another node");
         return;
     }
-    ++linkState_[id].unacked;
+    ++state.unacked;
     if (nodePrefixOfCanonical(frame.recipient) == self_ && sessions_.count(frame.recipient)) {
         host_.pushDelivery(frame.recipient,
                            serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body));
@@ -327,11 +326,11 @@ void Router::handleDeliver(LinkId id, const LinkFrame& frame) {
     links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient));
 }
 
-void Router::handleAck(LinkId id, std::uint32_t count) {
-    auto& inflight = linkState_[id].inflight;
+void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
+    auto& inflight = state.inflight;
     if (count > inflight.size()) {
         refuseLink(id, DWRTC_LOG_WARN,
-                   "node " + linkState_[id].node + " acknowledged more than it was sent");
+                   "node " + state.node + " acknowledged more than it was sent");
         return;
     }
     inflight.erase(inflight.begin(), inflight.begin() + count);

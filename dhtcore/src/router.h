@@ -80,9 +80,6 @@ private:
     void flush(Peer& peer);
     void failWaiting(Peer& peer);
     void tellNotFound(const std::string& session, const std::string& recipient);
-    void handleDeliver(LinkId id, const LinkFrame& frame);
-    void handleHello(LinkId id, const LinkFrame& frame);
-    void handleAck(LinkId id, std::uint32_t count);
     void sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
                      std::string_view type, std::string_view body);
     void helloFromPeer(LinkId id, const std::string& node);
@@ -106,6 +103,11 @@ private:
         std::uint32_t unacked = 0;   // msg frames handled, not acknowledged yet
         std::deque<InFlight> inflight;  // msg frames sent, not acknowledged yet
     };
+    // The frame handlers get the link's state that onLinkFrame() found; it
+    // is gone once they refuse the link.
+    void handleHello(LinkId id, LinkState& state, const LinkFrame& frame);
+    void handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame);
+    void handleAck(LinkId id, LinkState& state, std::uint32_t count);
     // The link is gone: whatever was in flight on it was lost.
     void forgetLink(LinkId id);
     void sendAck(LinkId id, LinkState& state);
