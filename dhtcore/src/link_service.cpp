@@ -525,12 +525,9 @@ int LinkService::receive(lws* wsi, Link& link, const char* data, std::size_t len
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0) {
         return 0;
     }
+    // The message leaves the link: its buffer is freed once it is handled.
     std::string message;
     message.swap(link.rx);
-    if (!link.proven) {
-        // What an unproven peer sent is not kept once it has been read.
-        link.rx.shrink_to_fit();
-    }
     LinkId id = link.id;
     std::size_t start = 0;
     while (start <= message.size() && events_) {
