@@ -180,6 +180,10 @@ ngx_http_dwrtc_handler(ngx_http_request_t *r)
                                      unavailable, NULL, NULL);
     }
 
+    if (!ngx_http_dwrtc_node_ready() && !ngx_exiting && !ngx_terminate) {
+        return ngx_http_dwrtc_hold(r);
+    }
+
     if (ngx_exiting || ngx_terminate) {
         return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                      "server is shutting down", NULL, NULL);

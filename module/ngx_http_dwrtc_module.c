@@ -127,6 +127,34 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_main_conf_t, link_max_unproven),
       NULL },
 
+    { ngx_string("dwrtc_link_retry_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_retry_delay),
+      NULL },
+
+    { ngx_string("dwrtc_link_ack_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_ack_timeout),
+      NULL },
+
+    { ngx_string("dwrtc_queue_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, queue_limit),
+      NULL },
+
+    { ngx_string("dwrtc_publish_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, publish_wait),
+      NULL },
+
     { ngx_string("dwrtc_link_idle_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -868,6 +896,10 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->dht_port.from = NGX_CONF_UNSET_UINT;
     dmcf->link_port.from = NGX_CONF_UNSET_UINT;
     dmcf->link_handshake_timeout = NGX_CONF_UNSET_MSEC;
+    dmcf->link_retry_delay = NGX_CONF_UNSET_MSEC;
+    dmcf->link_ack_timeout = NGX_CONF_UNSET_MSEC;
+    dmcf->publish_wait = NGX_CONF_UNSET_MSEC;
+    dmcf->queue_limit = NGX_CONF_UNSET;
     dmcf->link_idle_timeout = NGX_CONF_UNSET;
     dmcf->link_max_unproven = NGX_CONF_UNSET;
 
@@ -925,6 +957,43 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"dwrtc_link_handshake_timeout\" must be "
                            "more than 0 and at most 24d");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(dmcf->link_retry_delay,
+                             DWRTC_DEFAULT_LINK_RETRY_MS);
+
+    if (dmcf->link_retry_delay == 0 || dmcf->link_retry_delay > 3600000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_link_retry_delay\" must be "
+                           "more than 0 and at most 1h");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(dmcf->link_ack_timeout,
+                             DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS);
+
+    if (dmcf->link_ack_timeout < 100 || dmcf->link_ack_timeout > 3600000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_link_ack_timeout\" must be "
+                           "at least 100ms and at most 1h");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(dmcf->publish_wait, 3000);
+
+    ngx_conf_init_value(dmcf->queue_limit, DWRTC_DEFAULT_QUEUE_LIMIT);
+
+    if (dmcf->queue_limit < 1 || dmcf->queue_limit > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_queue_limit\" must be "
+                           "from 1 to 1000000");
+        return NGX_CONF_ERROR;
+    }
+
+    if (dmcf->publish_wait > 60000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_publish_wait\" must be at most 1m");
         return NGX_CONF_ERROR;
     }
 

@@ -44,6 +44,10 @@ typedef struct {
     ngx_flag_t                      dht_rate_set;
     ngx_str_t                       network_key;      /* never logged */
     ngx_msec_t                      link_handshake_timeout;
+    ngx_msec_t                      link_retry_delay;
+    ngx_msec_t                      link_ack_timeout;
+    ngx_msec_t                      publish_wait;
+    ngx_int_t                       queue_limit;
     time_t                          link_idle_timeout;
     ngx_int_t                       link_max_unproven;
 
@@ -81,6 +85,8 @@ ngx_int_t ngx_http_dwrtc_init_process(ngx_cycle_t *cycle);
 void ngx_http_dwrtc_exit_process(ngx_cycle_t *cycle);
 dwrtc_node *ngx_http_dwrtc_node(void);
 char *ngx_http_dwrtc_node_unavailable(void);
+ngx_int_t ngx_http_dwrtc_node_ready(void);
+ngx_int_t ngx_http_dwrtc_hold(ngx_http_request_t *r);
 ngx_uint_t ngx_http_dwrtc_nsessions(void);
 ngx_int_t ngx_http_dwrtc_session_register(ngx_str_node_t *sn, u_char *id,
     ngx_log_t *log);

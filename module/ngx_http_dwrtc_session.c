@@ -1220,7 +1220,7 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
 {
     int                 rc;
     size_t              n;
-    u_char              rate_limited[64];
+    u_char              error[96];
     dwrtc_node         *node;
     ngx_connection_t   *c;
 
@@ -1248,11 +1248,11 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
 
             n = dwrtc_format_error("rate limited",
                                    sizeof("rate limited") - 1,
-                                   (char *) rate_limited,
-                                   sizeof(rate_limited));
+                                   (char *) error,
+                                   sizeof(error));
 
-            if (n && n <= sizeof(rate_limited)) {
-                (void) ngx_http_dwrtc_session_send_text(s, rate_limited, n);
+            if (n && n <= sizeof(error)) {
+                (void) ngx_http_dwrtc_session_send_text(s, error, n);
             }
         }
 
@@ -1261,17 +1261,28 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
 
     node = ngx_http_dwrtc_node();
 
-    if (node == NULL) {
+    rc = node ? dwrtc_submit(node, (char *) s->id,
+                             DWRTC_SESSION_ID_LEN, (char *) msg, len)
+              : DWRTC_ESTATE;
+
+    if (rc == DWRTC_OK) {
         return;
     }
 
-    rc = dwrtc_submit(node, (char *) s->id,
-                      DWRTC_SESSION_ID_LEN, (char *) msg, len);
-
-    if (rc != DWRTC_OK && !s->submit_logged) {
+    if (!s->submit_logged) {
         s->submit_logged = 1;
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "dwrtc: dwrtc_submit() failed: %s", dwrtc_strerror(rc));
+    }
+
+    /* the node did not take the message (it is stopping): say so */
+
+    n = dwrtc_format_error("not sent: node unavailable",
+                           sizeof("not sent: node unavailable") - 1,
+                           (char *) error, sizeof(error));
+
+    if (n && n <= sizeof(error)) {
+        (void) ngx_http_dwrtc_session_send_text(s, error, n);
     }
 }
 

@@ -25,6 +25,16 @@
 /* Local DHT ports of sibling workers tried as bootstrap nodes at most. */
 #define NGX_HTTP_DWRTC_SIBLINGS_MAX     16
 
+/* How often held handshakes look whether the node is published yet. */
+#define NGX_HTTP_DWRTC_READY_POLL       10
+
+/*
+ * A node that no other DHT node has answered by then is taken to be alone
+ * (the first node of a network): there is no one to store its record on,
+ * and no one who could route to its sessions, so it need not wait.
+ */
+#define NGX_HTTP_DWRTC_ALONE_AFTER      200
+
 
 /* State of this worker's node; nothing here is shared between processes. */
 
@@ -35,8 +45,22 @@ typedef struct {
     ngx_rbtree_node_t               sentinel;
     ngx_uint_t                      nsessions;
     ngx_log_t                      *log;
+
+    /* handshakes held until the node's record is stored */
+    ngx_queue_t                     held;      /* of ngx_http_dwrtc_held_t */
+    ngx_event_t                     ready_ev;
+    ngx_msec_t                      started;
+    ngx_msec_t                      publish_wait;
+
     unsigned                        failed:1;  /* start failed: 503 */
+    unsigned                        ready:1;   /* sessions welcomed at once */
 } ngx_http_dwrtc_worker_t;
+
+
+typedef struct {
+    ngx_queue_t                     queue;
+    ngx_http_request_t             *request;   /* NULL once resumed */
+} ngx_http_dwrtc_held_t;
 
 
 static ngx_int_t ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
@@ -50,6 +74,8 @@ static void ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id,
     size_t id_len, const char *data, size_t len);
 static void ngx_http_dwrtc_on_log(void *ctx, int level, const char *msg,
     size_t len);
+static void ngx_http_dwrtc_ready_handler(ngx_event_t *ev);
+static void ngx_http_dwrtc_held_cleanup(void *data);
 
 
 static ngx_http_dwrtc_worker_t  ngx_http_dwrtc_worker;
@@ -73,7 +99,16 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
 
     ngx_memzero(w, sizeof(ngx_http_dwrtc_worker_t));
     ngx_rbtree_init(&w->sessions, &w->sentinel, ngx_str_rbtree_insert_value);
+    ngx_queue_init(&w->held);
     w->log = cycle->log;
+
+    /*
+     * Not cancelable: a worker that shuts down while handshakes are held
+     * lets them run once more, to be refused with 503.
+     */
+    w->ready_ev.handler = ngx_http_dwrtc_ready_handler;
+    w->ready_ev.log = cycle->log;
+    w->ready_ev.data = w;
 
     dmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_dwrtc_module);
 
@@ -111,6 +146,9 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
     }
 
     w->failed = 0;
+    w->started = ngx_current_msec;
+    w->publish_wait = dmcf->publish_wait;
+    w->ready = (dmcf->publish_wait == 0);
 
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                   "dwrtc: node %s started, dht port %ud, link port %ud",
@@ -250,6 +288,23 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
 
     rc = dwrtc_options_set_link_idle_timeout(opt,
                                        (unsigned) dmcf->link_idle_timeout);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_queue_limit(opt, (size_t) dmcf->queue_limit);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_link_retry_delay(opt,
+                                        (unsigned) dmcf->link_retry_delay);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_link_ack_timeout(opt,
+                                        (unsigned) dmcf->link_ack_timeout);
     if (rc != DWRTC_OK) {
         goto failed;
     }
@@ -561,6 +616,148 @@ ngx_http_dwrtc_node_unavailable(void)
     }
 
     return w->failed ? "signaling node not running" : "signaling not enabled";
+}
+
+
+/*
+ * Whether a new session may be welcomed now. A session id is only worth
+ * having once other nodes can route to it: that is, once this node's
+ * record is stored in the DHT. Until then (a worker that has just started,
+ * after a reload or a respawn, for a few hundred milliseconds) handshakes
+ * wait, at most dwrtc_publish_wait from the worker's start; a node that no
+ * DHT peer answers is alone and does not wait.
+ */
+
+ngx_int_t
+ngx_http_dwrtc_node_ready(void)
+{
+    int                       status;
+    ngx_msec_t                elapsed;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->ready || w->node == NULL) {
+        return 1;
+    }
+
+    status = dwrtc_node_status(w->node);
+    elapsed = ngx_current_msec - w->started;
+
+    if (status == DWRTC_NODE_PUBLISHED) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                       "dwrtc: node published %M ms after start", elapsed);
+        w->ready = 1;
+        return 1;
+    }
+
+    if (status == DWRTC_NODE_ALONE && elapsed >= NGX_HTTP_DWRTC_ALONE_AFTER) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                       "dwrtc: no DHT peer answered within %M ms: "
+                       "welcoming sessions", elapsed);
+        w->ready = 1;
+        return 1;
+    }
+
+    if (elapsed >= w->publish_wait) {
+        ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                      "dwrtc: node record not stored within "
+                      "dwrtc_publish_wait (%M ms); welcoming sessions that "
+                      "other nodes may not reach for a while", elapsed);
+        w->ready = 1;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Holds a handshake until ngx_http_dwrtc_node_ready(): the request waits
+ * (its client may go away meanwhile), then ngx_http_dwrtc_handler() runs
+ * for it again from the start.
+ */
+
+ngx_int_t
+ngx_http_dwrtc_hold(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_dwrtc_held_t    *held;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    held = ngx_palloc(r->pool, sizeof(ngx_http_dwrtc_held_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (held == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    held->request = r;
+    ngx_queue_insert_tail(&w->held, &held->queue);
+
+    cln->handler = ngx_http_dwrtc_held_cleanup;
+    cln->data = held;
+
+    /* a client that closes while held ends its request */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+    r->main->count++;
+
+    if (!w->ready_ev.timer_set) {
+        ngx_add_timer(&w->ready_ev, NGX_HTTP_DWRTC_READY_POLL);
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "dwrtc: handshake held until the node is published");
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_dwrtc_ready_handler(ngx_event_t *ev)
+{
+    ngx_queue_t              *q;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_dwrtc_held_t    *held;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = ev->data;
+
+    if (!ngx_http_dwrtc_node_ready() && !ngx_exiting && !ngx_terminate) {
+        ngx_add_timer(ev, NGX_HTTP_DWRTC_READY_POLL);
+        return;
+    }
+
+    while (!ngx_queue_empty(&w->held)) {
+        q = ngx_queue_head(&w->held);
+        ngx_queue_remove(q);
+
+        held = ngx_queue_data(q, ngx_http_dwrtc_held_t, queue);
+        r = held->request;
+        held->request = NULL;
+
+        c = r->connection;
+        ngx_http_set_log_request(c->log, r);
+
+        ngx_http_finalize_request(r, ngx_http_dwrtc_handler(r));
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_dwrtc_held_cleanup(void *data)
+{
+    ngx_http_dwrtc_held_t  *held = data;
+
+    if (held->request) {
+        ngx_queue_remove(&held->queue);
+        held->request = NULL;
+    }
 }
 
 

@@ -49,10 +49,12 @@
  *                 handled by the calls and also show up here.
  *   error         The node reported an error (a WebSocketErrorMessage).
  *                 detail: { error, recipientSessionId, message }
- *                 error is 'not found' (no such recipient; recipientSessionId
- *                 names it), 'unreachable' (the link to its node broke with
- *                 the message on it), 'queue full', 'rate limited', or
- *                 'invalid message: <why>'.
+ *                 error is 'not found' (no such recipient, or its node left;
+ *                 recipientSessionId names it), 'unreachable' (its node
+ *                 could not be reached, or the link broke with the message
+ *                 on it: try again shortly), 'queue full', 'rate limited',
+ *                 or 'invalid message: <why>' (docs/web-developers.md,
+ *                 "What each error means").
  *                 `message` is the whole message from the node. A frame
  *                 from the node that is not JSON gives error 'unparsable
  *                 message from the node' (message: its text).

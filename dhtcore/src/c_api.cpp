@@ -166,6 +166,18 @@ int dwrtc_options_set_link_max_unproven(dwrtc_options* opt, unsigned links) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_link_retry_delay(dwrtc_options* opt, unsigned ms) {
+    if (!opt || ms == 0) return DWRTC_EINVAL;
+    opt->config.linkRetryMs = ms;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_link_ack_timeout(dwrtc_options* opt, unsigned ms) {
+    if (!opt || ms == 0) return DWRTC_EINVAL;
+    opt->config.linkAckTimeoutMs = ms;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_link_idle_timeout(dwrtc_options* opt, unsigned seconds) {
     if (!opt || seconds == 0) return DWRTC_EINVAL;
     opt->config.linkIdleSeconds = seconds;
@@ -232,6 +244,12 @@ unsigned dwrtc_node_link_port(const dwrtc_node* node) { return node ? node->node
 const char* dwrtc_node_id(const dwrtc_node* node) { return node ? node->node.id().c_str() : ""; }
 
 int dwrtc_node_event_fd(const dwrtc_node* node) { return node ? node->node.eventFd() : -1; }
+
+int dwrtc_node_status(const dwrtc_node* node) {
+    if (!node) return DWRTC_NODE_ALONE;
+    if (node->node.published()) return DWRTC_NODE_PUBLISHED;
+    return node->node.hasDhtPeers() ? DWRTC_NODE_JOINING : DWRTC_NODE_ALONE;
+}
 
 int dwrtc_session_open(dwrtc_node* node, char id[DWRTC_SESSION_ID_LEN]) {
     if (!node || !id) return DWRTC_EINVAL;

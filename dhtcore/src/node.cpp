@@ -8,6 +8,7 @@
 #include "dwrtc/session_id.h"
 #include "host_queue.h"
 #include "link_service.h"
+#include "log_limiter.h"
 #include "node_directory.h"
 #include "router.h"
 
@@ -16,6 +17,8 @@ namespace dwrtc {
 struct Node::Impl {
     NodeConfig config;
     HostQueue host;
+    // Before the parts that log through it, so it outlives them.
+    LogLimiter limiter;
     std::unique_ptr<NodeDirectory> directory;
     std::unique_ptr<LinkService> links;
     std::unique_ptr<Router> router;
@@ -40,10 +43,16 @@ struct Node::Impl {
     dwrtc::LogFn logger() {
         int max = config.logLevel;
         HostQueue* h = &host;
-        return [h, max](int level, std::string line) {
-            if (level <= max) {
-                h->pushLog(level, std::move(line));
+        LogLimiter* limiter = &this->limiter;
+        // Debug lines are for whoever turned them on: all of them.
+        return [h, max, limiter](int level, std::string line) {
+            if (level > max) {
+                return;
             }
+            if (level < DWRTC_LOG_DEBUG && !limiter->admit(line, LogLimiter::Clock::now())) {
+                return;
+            }
+            h->pushLog(level, std::move(line));
         };
     }
 };
@@ -92,6 +101,8 @@ bool Node::start() {
     RouterConfig rc;
     rc.queueLimit = d.config.queueLimit;
     rc.linkIdleTimeout = std::chrono::seconds(d.config.linkIdleSeconds);
+    rc.retryDelay = std::chrono::milliseconds(d.config.linkRetryMs);
+    rc.ackTimeout = std::chrono::milliseconds(d.config.linkAckTimeoutMs);
     rc.networkKey = d.config.networkKey;
     std::shared_ptr<const NodeKey> key(identity, &identity->key);
     d.router = std::make_unique<Router>(rc, key, *d.links, *d.directory, d.host, log);
@@ -127,6 +138,10 @@ void Node::stop() {
 }
 
 bool Node::running() const { return impl_->running; }
+bool Node::hasDhtPeers() const {
+    return impl_->directory && impl_->directory->hasPeers();
+}
+
 bool Node::published() const {
     return impl_->directory && impl_->directory->published();
 }

@@ -62,7 +62,14 @@ bool NodeDirectory::start() {
             bind.setAddress(config_.bindAddress.c_str());
             bind.setPort(static_cast<in_port_t>(port));
             (v6 ? config.bind6 : config.bind4) = bind;
-            runner->run(config, dht::DhtRunner::Context{});
+            dht::DhtRunner::Context context;
+            auto connected = connected_;
+            context.statusChangedCallback = [connected](dht::NodeStatus v4,
+                                                        dht::NodeStatus v6) {
+                connected->store(v4 == dht::NodeStatus::Connected ||
+                                 v6 == dht::NodeStatus::Connected);
+            };
+            runner->run(config, std::move(context));
             unsigned bound = runner->getBoundPort(v6 ? AF_INET6 : AF_INET);
             if (bound == 0) {
                 runner->join();

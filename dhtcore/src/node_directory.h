@@ -119,6 +119,8 @@ public:
     // periodically by the owner.
     void ensurePublished() override;
     bool published() const { return publishState_.load() == kStored; }
+    // True while some other DHT node answers this one.
+    bool hasPeers() const { return connected_->load(); }
 
     // Finds the live record of the node with this id. The callback gets
     // nullopt when no record signed by that node's key exists or it was
@@ -141,6 +143,8 @@ private:
     std::shared_ptr<std::atomic<int>> publishShared_ = std::make_shared<std::atomic<int>>(kNone);
     std::atomic<int>& publishState_ = *publishShared_;
     std::mutex publishMutex_;
+    // Set by OpenDHT's status callback, on its thread.
+    std::shared_ptr<std::atomic<bool>> connected_ = std::make_shared<std::atomic<bool>>(false);
     std::vector<std::string> links_;
     bool placed_ = false;  // the schedule runs for the record stored now
     PlacementSchedule placement_;

@@ -1,5 +1,7 @@
 #include "router.h"
 
+#include <vector>
+
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/host_port.h"
 #include "dwrtc/session_id.h"
@@ -22,6 +24,11 @@ constexpr auto kMissingLookupDelay = std::chrono::milliseconds(500);
 // "unreachable" for messages that did arrive.
 constexpr std::uint32_t kAckBatch = 64;
 constexpr auto kAckDelay = std::chrono::milliseconds(25);
+
+// A node found missing is remembered this long after its last message, so
+// that messages for it are answered at once rather than each costing a
+// lookup; then it is forgotten, so ids that no one uses take no memory.
+constexpr auto kForgetMissingAfter = std::chrono::seconds(30);
 
 }  // namespace
 
@@ -53,7 +60,28 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
         it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
     }
     Peer& peer = it->second;
-    peer.lastUsed = now_();
+    auto now = now_();
+    peer.lastUsed = now;
+
+    if (peer.state == Peer::State::Unreachable || peer.state == Peer::State::Missing) {
+        bool missing = peer.state == Peer::State::Missing;
+        if (now < peer.retryAt) {
+            if (sessions_.count(sender)) {
+                host_.pushDelivery(sender, missing ? serializeNotFound(message.recipient)
+                                                   : serializeError("unreachable",
+                                                                    message.recipient));
+            }
+            return;
+        }
+        // Time to try again, once: one lookup, or one connect to the
+        // address just looked up, decides.
+        peer.state = Peer::State::Idle;
+        if (missing) {
+            peer.missingLookups = kMissingLookupRetries;
+        } else {
+            peer.lookedUpAgain = true;
+        }
+    }
 
     if (peer.state == Peer::State::Open) {
         sendMessage(peer.link, sender, message.recipient, message.type, message.body);
@@ -105,8 +133,9 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
             return;
         }
         log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT");
-        failWaiting(peer);
-        peers_.erase(it);
+        failWaiting(peer, nullptr);
+        peer.state = Peer::State::Missing;
+        peer.retryAt = now_() + config_.retryDelay;
         return;
     }
     peer.missingLookups = 0;
@@ -143,9 +172,23 @@ void Router::connectFailed(const std::string& prefix, Peer& peer) {
         startLookup(prefix, peer);
         return;
     }
-    log_(DWRTC_LOG_INFO, "node " + prefix + " is unreachable");
-    failWaiting(peer);
-    peers_.erase(prefix);
+    markUnreachable(prefix, peer);
+}
+
+// Its link could not be made or broke: messages for it are answered at once
+// until the retry delay has passed, and it is logged once, not per message.
+void Router::markUnreachable(const std::string& prefix, Peer& peer) {
+    if (!peer.toldUnreachable) {
+        peer.toldUnreachable = true;
+        log_(DWRTC_LOG_INFO, "node " + prefix +
+                                 " is unreachable; messages for it are answered \"unreachable\" "
+                                 "and it is tried again at most every " +
+                                 std::to_string(config_.retryDelay.count()) + " ms");
+    }
+    failWaiting(peer, "unreachable");
+    peer.state = Peer::State::Unreachable;
+    peer.link = 0;
+    peer.retryAt = now_() + config_.retryDelay;
 }
 
 void Router::sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
@@ -154,7 +197,11 @@ void Router::sendMessage(LinkId id, const std::string& sender, const std::string
     InFlight sent;
     sender.copy(sent.sender, sizeof sent.sender);
     recipient.copy(sent.recipient, sizeof sent.recipient);
-    linkState_[id].inflight.push_back(sent);
+    LinkState& state = linkState_[id];
+    if (state.inflight.empty()) {
+        state.ackAwaitedSince = now_();
+    }
+    state.inflight.push_back(sent);
 }
 
 void Router::flush(Peer& peer) {
@@ -186,9 +233,14 @@ void Router::forgetLink(LinkId id) {
     }
 }
 
-void Router::failWaiting(Peer& peer) {
+// error: what their senders are told; nullptr for "not found".
+void Router::failWaiting(Peer& peer, const char* error) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
-        tellNotFound(w.sender, recipient);
+        if (!error) {
+            tellNotFound(w.sender, recipient);
+        } else if (sessions_.count(w.sender)) {
+            host_.pushDelivery(w.sender, serializeError(error, recipient));
+        }
     }
 }
 
@@ -305,6 +357,10 @@ void Router::helloFromPeer(LinkId id, const std::string& node) {
     }
     peer.state = Peer::State::Open;
     peer.lookedUpAgain = false;
+    if (peer.toldUnreachable) {
+        peer.toldUnreachable = false;
+        log_(DWRTC_LOG_INFO, "node " + node + " is reachable again");
+    }
     flush(peer);
 }
 
@@ -334,6 +390,40 @@ void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
         return;
     }
     inflight.erase(inflight.begin(), inflight.begin() + count);
+    if (count > 0) {
+        state.ackAwaitedSince = now_();  // the link moves: wait afresh for the rest
+    }
+}
+
+// A link that takes messages and acknowledges none for a while is as good
+// as broken: a partition, or a peer that hangs, can leave TCP silent for
+// many minutes. Its senders are told, and the node is tried again later.
+void Router::closeUnacknowledged() {
+    auto now = now_();
+    std::vector<LinkId> broken;
+    for (auto& [id, state] : linkState_) {
+        if (!state.inflight.empty() && now - state.ackAwaitedSince > config_.ackTimeout) {
+            broken.push_back(id);
+        }
+    }
+    for (LinkId id : broken) {
+        log_(DWRTC_LOG_INFO, "node " + linkState_[id].node + " acknowledged nothing for " +
+                                 std::to_string(config_.ackTimeout.count()) +
+                                 " ms; closing its link");
+        forgetLink(id);
+        links_.close(id);
+        auto out = outbound_.find(id);
+        if (out == outbound_.end()) {
+            continue;
+        }
+        std::string prefix = out->second;
+        outbound_.erase(out);
+        auto it = peers_.find(prefix);
+        if (it != peers_.end() && it->second.link == id) {
+            it->second.lookedUpAgain = true;  // its address is known; it did not answer
+            markUnreachable(prefix, it->second);
+        }
+    }
 }
 
 void Router::sendAck(LinkId id, LinkState& state) {
@@ -392,6 +482,7 @@ void Router::onLinkClosed(LinkId id, bool outbound, bool /*opened*/) {
 
 void Router::onTick() {
     directory_.ensurePublished();
+    closeUnacknowledged();
     auto now = now_();
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
@@ -408,7 +499,11 @@ void Router::onTick() {
             links_.close(peer.link);
             peer.state = Peer::State::Idle;
             peer.link = 0;
-        } else if (peer.state == Peer::State::Idle && unused > 10 * config_.linkIdleTimeout) {
+        } else if ((peer.state == Peer::State::Idle || peer.state == Peer::State::Unreachable) &&
+                   unused > 10 * config_.linkIdleTimeout) {
+            it = peers_.erase(it);
+            continue;
+        } else if (peer.state == Peer::State::Missing && unused > kForgetMissingAfter) {
             it = peers_.erase(it);
             continue;
         }

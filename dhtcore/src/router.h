@@ -27,6 +27,12 @@ namespace dwrtc {
 struct RouterConfig {
     std::size_t queueLimit = 0;  // waiting messages per recipient
     std::chrono::seconds linkIdleTimeout{0};
+    // How long a node that could not be reached, or could not be found, is
+    // answered for at once before the next message tries it again.
+    std::chrono::milliseconds retryDelay{0};
+    // A link whose messages have waited this long for an acknowledgement
+    // is taken as broken (a partition, a peer that hangs).
+    std::chrono::milliseconds ackTimeout{0};
     std::string networkKey;  // a private network's secret, or empty
 };
 
@@ -61,13 +67,25 @@ private:
 
     // A remote node as this node knows it.
     struct Peer {
-        enum class State { Idle, LookingUp, WaitingToRetry, Connecting, Open };
+        // Unreachable and Missing are remembered failures: until retryAt,
+        // messages for the node are answered at once ("unreachable", "not
+        // found") without a lookup, a connect or a log line each.
+        enum class State {
+            Idle,
+            LookingUp,
+            WaitingToRetry,
+            Connecting,
+            Open,
+            Unreachable,
+            Missing
+        };
         explicit Peer(std::size_t limit) : waiting(limit) {}
         State state = State::Idle;
         std::optional<NodeRecord> record;  // cached address, kept while it works
         LinkId link = 0;
         bool lookedUpAgain = false;  // an unreachable node is looked up once more
         int missingLookups = 0;      // lookups in a row that found no record
+        bool toldUnreachable = false;  // logged as unreachable, not reached since
         Clock::time_point retryAt;
         PendingQueue<Waiting> waiting;
         Clock::time_point lastUsed;
@@ -78,7 +96,9 @@ private:
     void connect(const std::string& prefix, Peer& peer);
     void connectFailed(const std::string& prefix, Peer& peer);
     void flush(Peer& peer);
-    void failWaiting(Peer& peer);
+    void failWaiting(Peer& peer, const char* error);
+    void markUnreachable(const std::string& prefix, Peer& peer);
+    void closeUnacknowledged();
     void tellNotFound(const std::string& session, const std::string& recipient);
     void sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
                      std::string_view type, std::string_view body);
@@ -102,6 +122,7 @@ private:
         std::string node;            // set once the peer's hello is proven
         std::uint32_t unacked = 0;   // msg frames handled, not acknowledged yet
         std::deque<InFlight> inflight;  // msg frames sent, not acknowledged yet
+        Clock::time_point ackAwaitedSince;  // of the oldest of them, or the last ack
     };
     // The frame handlers get the link's state that onLinkFrame() found; it
     // is gone once they refuse the link.

@@ -46,6 +46,10 @@ http {
     dwrtc_link_handshake_timeout 3s;
     dwrtc_link_idle_timeout 5m;
     dwrtc_link_max_unproven 32;
+    dwrtc_link_retry_delay 500ms;
+    dwrtc_link_ack_timeout 2s;
+    dwrtc_publish_wait 5s;
+    dwrtc_queue_limit 256;
 
     dwrtc_max_message_size 64k;
     dwrtc_rate 50 burst=200;
@@ -157,5 +161,13 @@ expect_refused "dwrtc_link_handshake_timeout 0;" \
     '"dwrtc_link_handshake_timeout" must be more than 0'
 expect_refused "dwrtc_link_idle_timeout 0;" \
     '"dwrtc_link_idle_timeout" must be at least 1s'
+expect_refused "dwrtc_link_retry_delay 0;" \
+    '"dwrtc_link_retry_delay" must be more than 0'
+expect_refused "dwrtc_link_ack_timeout 50ms;" \
+    '"dwrtc_link_ack_timeout" must be at least 100ms'
+expect_refused "dwrtc_queue_limit 0;" \
+    '"dwrtc_queue_limit" must be from 1 to 1000000'
+expect_refused "dwrtc_publish_wait 2m;" \
+    '"dwrtc_publish_wait" must be at most 1m'
 expect_refused "dwrtc_link_max_unproven 0;" \
     '"dwrtc_link_max_unproven" must be at least 1'

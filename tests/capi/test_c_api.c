@@ -125,6 +125,10 @@ main(void)
     CHECK(dwrtc_options_set_link_handshake_timeout(opt, 2000) == DWRTC_OK);
     CHECK(dwrtc_options_set_link_max_unproven(opt, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_link_max_unproven(opt, 8) == DWRTC_OK);
+    CHECK(dwrtc_options_set_link_retry_delay(opt, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_link_retry_delay(opt, 500) == DWRTC_OK);
+    CHECK(dwrtc_options_set_link_ack_timeout(opt, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_link_ack_timeout(opt, 2000) == DWRTC_OK);
 
     CHECK(dwrtc_node_create(opt, &node) == DWRTC_OK);
     dwrtc_options_destroy(opt);
@@ -137,6 +141,9 @@ main(void)
     CHECK(dwrtc_node_dht_port(node) != 0);
     CHECK(dwrtc_node_link_port(node) != 0);
     CHECK(strlen(dwrtc_node_id(node)) == 32);
+    /* A node with no bootstrap has no one to store its record on. */
+    CHECK(dwrtc_node_status(node) == DWRTC_NODE_ALONE);
+    CHECK(dwrtc_node_status(NULL) == DWRTC_NODE_ALONE);
 
     CHECK(dwrtc_session_open(node, alice) == DWRTC_OK);
     CHECK(dwrtc_session_open(node, bob) == DWRTC_OK);

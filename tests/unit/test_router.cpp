@@ -120,6 +120,8 @@ protected:
         RouterConfig c;
         c.queueLimit = 3;
         c.linkIdleTimeout = std::chrono::seconds(60);
+        c.retryDelay = std::chrono::seconds(1);
+        c.ackTimeout = std::chrono::seconds(3);
         return c;
     }
 
@@ -262,13 +264,119 @@ TEST_F(RouterTest, RecordThatAppearsOnRetryIsUsed) {
     EXPECT_TRUE(deliveries(alice_).empty());
 }
 
-TEST_F(RouterTest, UnreachableNodeIsLookedUpOnceMoreThenNotFound) {
+TEST_F(RouterTest, UnreachableNodeIsLookedUpOnceMoreThenReportedUnreachable) {
     links_.refuseConnects = 2;
     send(bob_, "anyone?");
     answerLookup(peerRecord());
     EXPECT_EQ(directory_.asked.size(), 2u);  // the cached address may be stale
     answerLookup(peerRecord());
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("unreachable", bob_)});
+}
+
+TEST_F(RouterTest, UnreachableNodeIsAnsweredAtOnceUntilTheRetryDelayThenTriedAgain) {
+    links_.refuseConnects = 2;
+    send(bob_, "1");
+    answerLookup(peerRecord());
+    answerLookup(peerRecord());
+    ASSERT_EQ(deliveries(alice_).size(), 1u);
+    // Within the retry delay: no lookup, no connect, no new log line.
+    std::string logged = log_;
+    for (const char* body : {"2", "3", "4", "5"}) {
+        send(bob_, body);
+    }
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>(4, serializeError("unreachable", bob_)));
+    EXPECT_EQ(directory_.asked.size(), 2u);
+    EXPECT_TRUE(links_.connects.empty());
+    EXPECT_EQ(log_, logged);
+    // After it, the next message tries the known address once, without a
+    // lookup; the node is back.
+    now_ += std::chrono::milliseconds(1001);
+    send(bob_, "6");
+    ASSERT_EQ(links_.connects.size(), 1u);
+    EXPECT_EQ(directory_.asked.size(), 2u);
+    LinkId id = openAndProve();
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"6"});
+    EXPECT_NE(log_.find("is reachable again"), std::string::npos);
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterTest, RetryThatFailsAgainIsAnsweredAtOnceAgainAndLoggedOnce) {
+    links_.refuseConnects = 3;
+    send(bob_, "1");
+    answerLookup(peerRecord());
+    answerLookup(peerRecord());
+    now_ += std::chrono::milliseconds(1001);
+    send(bob_, "2");  // one connect, refused: no second lookup
+    EXPECT_EQ(directory_.asked.size(), 2u);
+    send(bob_, "3");
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>(3, serializeError("unreachable", bob_)));
+    std::size_t lines = 0;
+    for (std::size_t at = 0; (at = log_.find("is unreachable", at)) != std::string::npos; ++at) {
+        ++lines;
+    }
+    EXPECT_EQ(lines, 1u);
+}
+
+TEST_F(RouterTest, MissingNodeIsAnsweredNotFoundAtOnceThenLookedUpOnce) {
+    send(bob_, "1");
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(600));
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(600));
+    answerLookup(std::nullopt);
+    ASSERT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    ASSERT_EQ(directory_.asked.size(), 3u);
+    send(bob_, "2");
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    EXPECT_EQ(directory_.asked.size(), 3u);
+    now_ += std::chrono::milliseconds(1001);
+    send(bob_, "3");
+    ASSERT_EQ(directory_.asked.size(), 4u);
+    answerLookup(std::nullopt);  // one miss is the answer now
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    // Forgotten once unused for a while: a later message starts afresh.
+    tick(std::chrono::seconds(31));
+    send(bob_, "4");
+    EXPECT_EQ(directory_.asked.size(), 5u);
+}
+
+TEST_F(RouterTest, LinkThatAcknowledgesNothingIsClosedAndItsSendersTold) {
+    send(bob_, "1");
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    send(bob_, "2");
+    tick(std::chrono::seconds(2));
+    EXPECT_FALSE(links_.links[id].closed);
+    tick(std::chrono::milliseconds(1500));
+    EXPECT_TRUE(links_.links[id].closed);
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>(2, serializeError("unreachable", bob_)));
+    // Answered at once for the retry delay, then tried again.
+    send(bob_, "3");
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("unreachable", bob_)});
+    EXPECT_EQ(links_.connects.size(), 1u);
+    now_ += std::chrono::milliseconds(1001);
+    send(bob_, "4");
+    ASSERT_EQ(links_.connects.size(), 2u);
+    LinkId second = openAndProve();
+    EXPECT_EQ(messageFrames(second), std::vector<std::string>{"4"});
+}
+
+TEST_F(RouterTest, AcknowledgementsKeepABusyLinkOpen) {
+    send(bob_, "1");
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    for (int i = 0; i < 5; ++i) {
+        send(bob_, "more");
+        router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 1));
+        tick(std::chrono::seconds(2));
+    }
+    EXPECT_FALSE(links_.links[id].closed);
+    EXPECT_TRUE(deliveries(alice_).empty());
 }
 
 TEST_F(RouterTest, ConnectThatFailsLaterCountsAsUnreachable) {
@@ -316,13 +424,15 @@ TEST_F(RouterTest, HelloThatProvesNothingClosesTheLinkAndSendsNothing) {
     EXPECT_TRUE(links_.links[second].closed);
     router_.onLinkClosed(second, true, true);
     // Two links that proved nothing: the sender is told.
-    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("unreachable", bob_)});
 }
 
 TEST_F(RouterTest, IdleLinkIsClosedAndTheNextMessageReconnectsWithoutLookup) {
     send(bob_, "first");
     answerLookup(peerRecord());
     LinkId first = openAndProve();
+    router_.onLinkFrame(first, serializeLinkAck(peerKey()->id(), 1));
     tick(std::chrono::seconds(30));
     EXPECT_FALSE(links_.links[first].closed);
     tick(std::chrono::seconds(31));

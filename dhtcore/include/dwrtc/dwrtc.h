@@ -70,6 +70,8 @@ extern "C" {
 #define DWRTC_DEFAULT_LINK_IDLE_SECONDS 60
 #define DWRTC_DEFAULT_LINK_HANDSHAKE_MS 5000
 #define DWRTC_DEFAULT_LINK_MAX_UNPROVEN 64
+#define DWRTC_DEFAULT_LINK_RETRY_MS 1000
+#define DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS 3000
 
 /* Log levels of the records the core hands out through drain(). */
 #define DWRTC_LOG_ERROR 0
@@ -141,11 +143,27 @@ int dwrtc_options_set_link_handshake_timeout(dwrtc_options *opt,
  * at once; more are refused at accept. */
 int dwrtc_options_set_link_max_unproven(dwrtc_options *opt, unsigned links);
 
+/* Milliseconds a node that could not be reached (or whose record could not
+ * be found) is remembered so: messages for it are answered "unreachable"
+ * (or "not found") at once, and the first message after that tries it
+ * again. Bounds both the cost of a dead node and the time to heal. */
+int dwrtc_options_set_link_retry_delay(dwrtc_options *opt, unsigned ms);
+
+/* Milliseconds messages on a link may wait for their acknowledgement
+ * before the link is taken as broken: it is closed and the senders of what
+ * it held are told "unreachable". */
+int dwrtc_options_set_link_ack_timeout(dwrtc_options *opt, unsigned ms);
+
 /* Seconds an unused node-to-node link stays open. */
 int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);
 
 /* Records above this level are not produced at all. */
 int dwrtc_options_set_log_level(dwrtc_options *opt, int level);
+
+/* Where a running node stands in the DHT (dwrtc_node_status()). */
+#define DWRTC_NODE_ALONE 0      /* no other DHT node answers it (yet) */
+#define DWRTC_NODE_JOINING 1    /* it has DHT peers; its record is not stored */
+#define DWRTC_NODE_PUBLISHED 2  /* its record is stored: others can reach it */
 
 /* Node lifecycle. create() only allocates and checks the options; start()
  * binds the ports, joins the DHT and starts the core's threads; stop()
@@ -168,6 +186,11 @@ const char *dwrtc_node_id(const dwrtc_node *node);
  * deliveries or log records are waiting. Register it for reading and call
  * dwrtc_node_drain() when it fires. Never read or close it yourself. */
 int dwrtc_node_event_fd(const dwrtc_node *node);
+
+/* DWRTC_NODE_ALONE, _JOINING or _PUBLISHED. A host can hold new sessions
+ * back until the node is published, so that every session it welcomes can
+ * be reached from other nodes at once. Call from the owner thread. */
+int dwrtc_node_status(const dwrtc_node *node);
 
 /* Opens a session on this node and writes its new id (DWRTC_SESSION_ID_LEN
  * characters, not NUL-terminated) into id. */

@@ -33,6 +33,11 @@ struct NodeConfig {
     unsigned linkHandshakeMs = DWRTC_DEFAULT_LINK_HANDSHAKE_MS;
     // Inbound links not proven yet, at most at once.
     unsigned linkMaxUnproven = DWRTC_DEFAULT_LINK_MAX_UNPROVEN;
+    // A node that could not be reached or found is answered for at once
+    // this long before the next message tries it again.
+    unsigned linkRetryMs = DWRTC_DEFAULT_LINK_RETRY_MS;
+    // Messages unacknowledged this long mean a broken link.
+    unsigned linkAckTimeoutMs = DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
@@ -61,6 +66,9 @@ public:
     // True once the node's record is stored in the DHT: from then on other
     // nodes can reach its sessions.
     bool published() const;
+    // Whether some other DHT node answers this one (before the record is
+    // stored: whether there is anyone to store it on).
+    bool hasDhtPeers() const;
 
     const std::string& id() const;  // 32 hex characters, valid after start()
     unsigned dhtPort() const;
