@@ -224,6 +224,9 @@ void Router::forgetLink(LinkId id) {
                                  " messages not acknowledged; their senders are told");
     }
     for (const InFlight& m : lost) {
+        if (m.answered) {
+            continue;
+        }
         std::string sender(m.sender, sizeof m.sender);
         if (sessions_.count(sender)) {
             host_.pushDelivery(sender, serializeError("unreachable",
@@ -234,6 +237,20 @@ void Router::forgetLink(LinkId id) {
 }
 
 // error: what their senders are told; nullptr for "not found".
+// A "not found" came back, on the link the message went out on, before its
+// ack: if the link breaks before the ack, the sender must not hear
+// "unreachable" too.
+void Router::markAnswered(LinkState& state, const std::string& sender,
+                          const std::string& recipient) {
+    for (InFlight& m : state.inflight) {
+        if (!m.answered && sender.compare(0, sender.size(), m.sender, sizeof m.sender) == 0 &&
+            recipient.compare(0, recipient.size(), m.recipient, sizeof m.recipient) == 0) {
+            m.answered = true;
+            return;
+        }
+    }
+}
+
 void Router::failWaiting(Peer& peer, const char* error) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
         if (!error) {
@@ -303,6 +320,7 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
                        "node " + node + " answered for a session of another node");
             return;
         }
+        markAnswered(state->second, frame.sender, frame.recipient);
         tellNotFound(frame.sender, frame.recipient);
     }
 }

@@ -98,6 +98,7 @@ private:
     void flush(Peer& peer);
     void failWaiting(Peer& peer, const char* error);
     void markUnreachable(const std::string& prefix, Peer& peer);
+
     void closeUnacknowledged();
     void tellNotFound(const std::string& session, const std::string& recipient);
     void sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
@@ -111,6 +112,7 @@ private:
     struct InFlight {
         char sender[kSessionIdLength];
         char recipient[kSessionIdLength];
+        bool answered = false;  // its sender heard "not found" already
     };
 
     // A link as the router sees it: who opened it, the TLS session's
@@ -129,6 +131,8 @@ private:
     void handleHello(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleAck(LinkId id, LinkState& state, std::uint32_t count);
+    void markAnswered(LinkState& state, const std::string& sender,
+                      const std::string& recipient);
     // The link is gone: whatever was in flight on it was lost.
     void forgetLink(LinkId id);
     void sendAck(LinkId id, LinkState& state);

@@ -509,6 +509,19 @@ TEST_F(RouterTest, NotFoundFromThePeerReachesTheSender) {
     EXPECT_TRUE(deliveries(alice_).empty());
 }
 
+TEST_F(RouterTest, NotFoundBeforeTheAckIsTheOnlyAnswerWhenTheLinkThenBreaks) {
+    send(bob_, "to a closed session");
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    send(bob_, "to a closed session, again");
+    router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, bob_));
+    router_.onLinkClosed(id, true, true);  // before the ack
+    // One "not found" for the first, one "unreachable" for the second.
+    EXPECT_EQ(deliveries(alice_),
+              (std::vector<std::string>{serializeNotFound(bob_),
+                                        serializeError("unreachable", bob_)}));
+}
+
 TEST_F(RouterTest, WhatTheLinkLostBeforeItsAckIsReportedToItsSenders) {
     send(bob_, "1");
     send(bob_, "2");
