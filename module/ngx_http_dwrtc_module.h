@@ -104,7 +104,7 @@ void ngx_http_dwrtc_session_start(ngx_http_dwrtc_session_t *s);
 ngx_int_t ngx_http_dwrtc_session_send_text(ngx_http_dwrtc_session_t *s,
     u_char *data, size_t len);
 ngx_http_dwrtc_session_t *ngx_http_dwrtc_session_of(ngx_str_node_t *sn);
-void ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s,
+ngx_int_t ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s,
     const char *data, size_t len);
 void ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s);
 u_char *ngx_http_dwrtc_session_id(ngx_http_request_t *r);

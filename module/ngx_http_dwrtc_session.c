@@ -935,7 +935,7 @@ ngx_http_dwrtc_session_send_text(ngx_http_dwrtc_session_t *s, u_char *data,
 }
 
 
-void
+ngx_int_t
 ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
     size_t len)
 {
@@ -945,7 +945,7 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
     if (s->state != NGX_HTTP_DWRTC_OPEN
         || (s->ws && !wslay_event_get_write_enabled(s->ws)))
     {
-        return;
+        return NGX_DECLINED;
     }
 
     c = s->request->connection;
@@ -960,7 +960,7 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
                       "(%uz bytes waiting), closing with 1008", pending);
         ngx_http_dwrtc_close(s, WSLAY_CODE_POLICY_VIOLATION, "too slow");
         ngx_http_dwrtc_post_write(s);
-        return;
+        return NGX_DECLINED;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
@@ -969,9 +969,13 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
 
     if (ngx_http_dwrtc_session_send_text(s, (u_char *) data, len) != NGX_OK) {
         ngx_http_dwrtc_close(s, WSLAY_CODE_INTERNAL_SERVER_ERROR, NULL);
+        ngx_http_dwrtc_post_write(s);
+        return NGX_DECLINED;
     }
 
     ngx_http_dwrtc_post_write(s);
+
+    return NGX_OK;
 }
 
 

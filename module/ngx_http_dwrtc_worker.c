@@ -70,7 +70,7 @@ static ngx_int_t ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
 static ngx_int_t ngx_http_dwrtc_notify_add(ngx_cycle_t *cycle);
 static void ngx_http_dwrtc_notify_del(void);
 static void ngx_http_dwrtc_notify_handler(ngx_event_t *rev);
-static void ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id,
+static int ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id,
     size_t id_len, const char *data, size_t len);
 static void ngx_http_dwrtc_on_log(void *ctx, int level, const char *msg,
     size_t len);
@@ -546,7 +546,7 @@ ngx_http_dwrtc_notify_handler(ngx_event_t *rev)
 }
 
 
-static void
+static int
 ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id, size_t id_len,
     const char *data, size_t len)
 {
@@ -558,11 +558,13 @@ ngx_http_dwrtc_on_delivery(void *ctx, const char *session_id, size_t id_len,
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_http_dwrtc_worker.log, 0,
                        "dwrtc: delivery for gone session %*s",
                        id_len, session_id);
-        return;
+        return 1;
     }
 
-    ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_of(sn), data,
-                                   len);
+    /* a session that is closing takes nothing: the core tells the sender */
+
+    return ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_of(sn),
+                                          data, len) == NGX_OK ? 0 : 1;
 }
 
 

@@ -292,8 +292,11 @@ int dwrtc_node_set_local_delivery(dwrtc_node* node, dwrtc_delivery_fn on_deliver
         if (!on_delivery) {
             node->node.setLocalDelivery(nullptr);
         } else {
-            node->node.setLocalDelivery([on_delivery, ctx](std::string_view s, std::string_view d) {
-                on_delivery(ctx, s.data(), s.size(), d.data(), d.size());
+            dwrtc::Node* n = &node->node;
+            n->setLocalDelivery([n, on_delivery, ctx](std::string_view s, std::string_view d) {
+                if (on_delivery(ctx, s.data(), s.size(), d.data(), d.size()) != 0) {
+                    n->undeliverable(s, d);
+                }
             });
         }
         return DWRTC_OK;
@@ -307,8 +310,10 @@ size_t dwrtc_node_drain(dwrtc_node* node, size_t max, dwrtc_delivery_fn on_deliv
         return node->node.drain(
             max,
             [&](std::string_view session, std::string_view data) {
-                if (on_delivery) {
-                    on_delivery(ctx, session.data(), session.size(), data.data(), data.size());
+                if (on_delivery &&
+                    on_delivery(ctx, session.data(), session.size(), data.data(), data.size()) !=
+                        0) {
+                    node->node.undeliverable(session, data);
                 }
             },
             [&](int level, std::string_view line) {

@@ -4,6 +4,7 @@
 
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/host_port.h"
+#include "dwrtc/json_reader.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "host_queue.h"
@@ -226,6 +227,33 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
         router->routeRemote(sender, std::move(m));
     });
     return Submit::Ok;
+}
+
+void Node::undeliverable(std::string_view session, std::string_view data) {
+    Impl& d = *impl_;
+    if (!d.running) {
+        return;
+    }
+    JsonObjectReader json({"senderSessionId"});
+    if (json.read(data) != JsonObjectReader::Status::Ok ||
+        json.kind(0) != JsonObjectReader::Kind::String) {
+        return;
+    }
+    std::string sender = json.string(0);
+    if (!isValidSessionId(sender) || !isValidSessionId(session)) {
+        return;
+    }
+    std::string recipient(session);
+    if (nodePrefixOfCanonical(sender) == d.id) {
+        if (d.sessions.count(sender)) {
+            deliverLocal(sender, serializeNotFound(recipient));
+        }
+        return;
+    }
+    Router* router = d.router.get();
+    d.links->post([router, sender = std::move(sender), recipient = std::move(recipient)] {
+        router->tellRemoteNotFound(sender, recipient);
+    });
 }
 
 std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const LogFn& onLog) {

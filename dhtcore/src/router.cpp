@@ -53,6 +53,19 @@ void Router::tellNotFound(const std::string& session, const std::string& recipie
     }
 }
 
+void Router::tellRemoteNotFound(const std::string& sender, const std::string& recipient) {
+    // Any proven link with the sender's node will do: it knows who we are.
+    std::string_view node = nodePrefixOfCanonical(sender);
+    for (auto& [id, state] : linkState_) {
+        if (state.node == node) {
+            links_.send(id, serializeLinkNotFound(self_, sender, recipient));
+            return;
+        }
+    }
+    log_(DWRTC_LOG_DEBUG, "no link left to node " + std::string(node) +
+                              " to say session " + recipient + " is gone");
+}
+
 void Router::routeRemote(const std::string& sender, ClientMessage message) {
     std::string prefix(nodePrefixOfCanonical(message.recipient));
     auto it = peers_.find(prefix);

@@ -49,6 +49,9 @@ public:
     // A validated message from local session `sender` to a session on
     // another node.
     void routeRemote(const std::string& sender, ClientMessage message);
+    // A message from remote session `sender` reached this node but not its
+    // local recipient (it closed meanwhile): tell the sender's node.
+    void tellRemoteNotFound(const std::string& sender, const std::string& recipient);
 
     void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override;
     void onLinkFrame(LinkId id, std::string_view frame) override;

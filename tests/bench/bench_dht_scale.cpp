@@ -328,15 +328,15 @@ private:
         }
     }
 
-    static void onDelivery(void *ctx, const char *sid, size_t sidLen,
-                           const char *data, size_t len)
+    static int onDelivery(void *ctx, const char *sid, size_t sidLen,
+                          const char *data, size_t len)
     {
         auto *c = static_cast<DrainCtx *>(ctx);
         Child *self = static_cast<Child *>(c->owner);
         std::string_view d(data, len);
         size_t at = d.find("LG1 ");
         if (at == std::string_view::npos)
-            return;
+            return 0;
         char tmp[64];
         size_t n = std::min(d.size() - at - 4, sizeof tmp - 1);
         std::memcpy(tmp, d.data() + at + 4, n);
@@ -346,6 +346,7 @@ private:
         std::snprintf(out, sizeof out, "got %.*s %llu %llu", int(sidLen), sid,
                       seq, (unsigned long long)nowNs());
         self->ch_.send(out);
+        return 0;
     }
 
     // One pass of the event loop; false when the parent is gone.
@@ -494,14 +495,17 @@ private:
         std::string to;
     };
 
-    static void onDelivery(void *ctx, const char *, size_t, const char *data,
-                           size_t len)
+    static int onDelivery(void *ctx, const char *, size_t, const char *data,
+                          size_t len)
     {
         auto *c = static_cast<DrainCtx *>(ctx);
         Parent *self = static_cast<Parent *>(c->owner);
         std::string_view d(data, len);
-        if (d.find("not found") != std::string_view::npos)
+        // Either answer for a message that was not delivered.
+        if (d.find("\"not found\"") != std::string_view::npos ||
+            d.find("\"unreachable\"") != std::string_view::npos)
             ++self->notFound_;
+        return 0;
     }
 
     // The probe logs at debug level: its router's lines tell why a message

@@ -206,12 +206,13 @@ struct Node {
     }
 };
 
-void deliveryTrampoline(void *ctx, const char *sid, size_t sidLen,
-                        const char *data, size_t len)
+int deliveryTrampoline(void *ctx, const char *sid, size_t sidLen,
+                       const char *data, size_t len)
 {
     Node *n = static_cast<Node *>(ctx);
     n->bench->onDelivery(*n, std::string_view(sid, sidLen),
                          std::string_view(data, len));
+    return 0;
 }
 
 void logTrampoline(void *ctx, int level, const char *msg, size_t len)

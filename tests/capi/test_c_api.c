@@ -26,13 +26,20 @@ typedef struct {
     char data[1024];
     int deliveries;
     int logs;
+    const char *closing;  /* a session that takes no deliveries, or NULL */
 } inbox_t;
 
-static void
+static int
 on_delivery(void *ctx, const char *id, size_t id_len, const char *data,
     size_t len)
 {
     inbox_t *in = ctx;
+
+    if (in->closing && id_len == DWRTC_SESSION_ID_LEN
+        && memcmp(id, in->closing, id_len) == 0)
+    {
+        return 1;
+    }
 
     if (id_len == DWRTC_SESSION_ID_LEN && len < sizeof(in->data)) {
         memcpy(in->session, id, id_len);
@@ -40,6 +47,7 @@ on_delivery(void *ctx, const char *id, size_t id_len, const char *data,
         in->data[len] = '\0';
     }
     in->deliveries++;
+    return 0;
 }
 
 static void
@@ -74,6 +82,7 @@ main(void)
     dwrtc_options  *opt;
     dwrtc_node     *node;
     char            alice[DWRTC_SESSION_ID_LEN], bob[DWRTC_SESSION_ID_LEN];
+    const char     *named;
     char            msg[256];
     int             n;
     inbox_t         in;
@@ -190,6 +199,16 @@ main(void)
     CHECK(dwrtc_node_drain(node, 0, on_delivery, NULL, &in) == 0
           || in.deliveries == 2);
     CHECK(in.deliveries == 2);
+
+    /* A session that cannot take a delivery: its sender hears "not found". */
+    in.closing = bob;
+    CHECK(dwrtc_submit(node, alice, DWRTC_SESSION_ID_LEN, msg, n) == DWRTC_OK);
+    CHECK(in.deliveries == 3);
+    CHECK(memcmp(in.session, alice, DWRTC_SESSION_ID_LEN) == 0);
+    CHECK(strstr(in.data, "\"error\":\"not found\"") != NULL);
+    named = strstr(in.data, "\"recipientSessionId\":\"");
+    CHECK(named != NULL && memcmp(named + 22, bob, DWRTC_SESSION_ID_LEN) == 0);
+    in.closing = NULL;
     CHECK(dwrtc_node_set_local_delivery(node, NULL, NULL) == DWRTC_OK);
 
     /* Unknown and closed sessions. */

@@ -95,6 +95,35 @@ describe('limits', () => {
         await Promise.all([s.close(), peer.close()]);
     });
 
+    it('closes a session that does not read with 1008 and tells the senders of what it '
+       + 'could not take', async () => {
+        const slow = await rawUpgrade(node.httpPort);
+        slow.socket.pause();   // reads nothing more: the kernel buffers fill, then the node's
+        const sender = await openSession(node.wsUrl(), { label: 'sender' });
+        const body = 'x'.repeat(16 * 1024);
+        const total = 2000;    // 32 MiB: more than the socket buffers and the 4 MiB output limit
+        let answered = 0;
+        const notFound = sender.waitFor((m) => m.error === 'not found'
+                                        && m.recipientSessionId === slow.id,
+                                        { timeout: 60_000, what: '"not found" for the slow session' });
+        for (let i = 0; i < total; i++) {
+            sender.to(slow.id, body);
+            if (i % 100 === 99) {
+                await sender.ping();   // keep the sender's own socket flowing
+            }
+        }
+        await notFound;
+        await waitUntil(() => node.logLines().some((l) => /does not read its messages .*1008/
+                                                   .test(l.text)),
+                        { what: 'the 1008 log line' });
+        await sender.ping();   // what the node answered is in the inbox by now
+        answered = 1 + sender.inbox.queue.filter((m) => m.error === 'not found').length;
+        console.log(`# ${total} messages of 16 KiB to a session that reads nothing: `
+                    + `closed with 1008, ${answered} answered "not found"`);
+        slow.destroy();
+        await sender.close();
+    });
+
     it('keeps the worker and logs no [alert], [crit] or [emerg]', async () => {
         assert.deepEqual(node.workerPids(), workers, 'the worker pid changed: a worker died');
         await node.quit();

@@ -225,10 +225,12 @@ size_t dwrtc_format_welcome(const char *id, size_t id_len, const char *ice,
 size_t dwrtc_format_error(const char *error, size_t len, char *out,
                           size_t cap);
 
-/* A message for a local session: write data as one WebSocket text frame. */
-typedef void (*dwrtc_delivery_fn)(void *ctx, const char *session_id,
-                                  size_t id_len, const char *data,
-                                  size_t len);
+/* A message for a local session: write data as one WebSocket text frame.
+ * Return 0 when the session took it; nonzero when it is gone or cannot take
+ * it (it is closing), and the core tells the message's sender "not found". */
+typedef int (*dwrtc_delivery_fn)(void *ctx, const char *session_id,
+                                 size_t id_len, const char *data,
+                                 size_t len);
 
 /*
  * Optional: deliveries that a dwrtc_submit() call produces for sessions of

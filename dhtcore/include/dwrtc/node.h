@@ -87,6 +87,11 @@ public:
     // eventfd and no trip round the host's event loop. fn runs on the owner
     // thread inside submit(); it must not call back into the node.
     void setLocalDelivery(DeliveryFn fn);
+    // A delivery the owner could not hand to its session (gone, closing):
+    // the message's sender hears "not found", wherever it is. Deliveries
+    // that are the node's own answers (errors) have no sender; nothing
+    // happens for them.
+    void undeliverable(std::string_view session, std::string_view data);
 
     // Hands out waiting deliveries and log records, up to max (0: all).
     std::size_t drain(std::size_t max, const DeliveryFn& onDelivery, const LogFn& onLog);
