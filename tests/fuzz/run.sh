@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs every dhtcore fuzz target long: by default 10 million executions
-# each, in libFuzzer's fork mode with one worker per core (at most two),
+# Runs every fuzz target (dhtcore's parsers and the module's frame scanner)
+# long: by default 10 million executions each, in libFuzzer's fork mode with one worker per core (at most two),
 # going on after a crash so that one run counts them all. Each target keeps
 # its corpus between runs in the build tree, starting from the committed
 # seeds (tests/fuzz/corpus/<target>/, which this never writes to); crashing
@@ -19,7 +19,8 @@ runs=${1:-10000000}
 build=${2:-$src/build-fuzz}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
-targets="client_message link_frame node_record host_port"
+dhtcore_targets="client_message link_frame node_record host_port"
+targets="$dhtcore_targets frame_scanner"
 
 cores=$(nproc 2>/dev/null || echo 1)
 workers=${FUZZ_WORKERS:-$(( cores < 2 ? cores : 2 ))}
@@ -29,17 +30,24 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
         -DDWRTC_BUILD_MODULE=OFF >/dev/null
 fi
 build_targets=""
-for t in $targets; do
+for t in $dhtcore_targets; do
     build_targets="$build_targets fuzz_$t"
 done
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$workers" --target $build_targets >/dev/null
+# The module's frame-header scanner is plain C without nginx: built here,
+# with the same sanitizers as the dhtcore targets.
+mkdir -p "$build/tests/fuzz"
+clang -O1 -g -fsanitize=fuzzer,address,undefined -I "$src/module" \
+    "$src/module/tests/frame_fuzz.c" "$src/module/ngx_http_dwrtc_frame.c" \
+    -o "$build/tests/fuzz/fuzz_frame_scanner"
 
 max_len() {
     case $1 in
         client_message|link_frame) echo 8192 ;;
         node_record) echo 4096 ;;
         host_port) echo 256 ;;
+        frame_scanner) echo 4096 ;;
     esac
 }
 
