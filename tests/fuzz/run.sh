@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every fuzz target (dhtcore's parsers and the module's frame scanner)
-# long: by default 10 million executions each, in libFuzzer's fork mode with one worker per core (at most two),
-# going on after a crash so that one run counts them all. Each target keeps
+# long: by default 10 million executions each, in libFuzzer's fork mode
+# with one worker per core (at most two), going on after a crash so that
+# one run counts them all. Each target keeps
 # its corpus between runs in the build tree, starting from the committed
 # seeds (tests/fuzz/corpus/<target>/, which this never writes to); crashing
 # inputs land beside it. Prints, per target: executions, crashes (and
