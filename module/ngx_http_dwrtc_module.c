@@ -32,6 +32,11 @@ static char *ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_dwrtc_check_port_ranges(ngx_conf_t *cf,
+    ngx_http_dwrtc_main_conf_t *dmcf);
+static ngx_int_t ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
+    ngx_http_dwrtc_main_conf_t *dmcf);
+static ngx_int_t ngx_http_dwrtc_is_origin(ngx_str_t *s);
 static char *ngx_http_dwrtc_network_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_dwrtc_network_key_cleanup(void *data);
@@ -857,6 +862,16 @@ ngx_http_dwrtc_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd,
             value[i].len--;
         }
 
+        if (ngx_http_dwrtc_is_origin(&value[i]) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" is not an origin: \"%V\" takes "
+                               "origins as browsers send them, "
+                               "SCHEME://HOST[:PORT], such as "
+                               "\"https://example.com\"",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
         origin = ngx_array_push(dlcf->allowed_origins);
         if (origin == NULL) {
             return NGX_CONF_ERROR;
@@ -946,6 +961,12 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (dmcf->max_message_size == 0) {
         dmcf->max_message_size = DWRTC_DEFAULT_MAX_MESSAGE_SIZE;
+    }
+
+    if (ngx_http_dwrtc_check_addresses(cf, dmcf) != NGX_OK
+        || ngx_http_dwrtc_check_port_ranges(cf, dmcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_init_msec_value(dmcf->link_handshake_timeout,
@@ -1056,6 +1077,8 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_dwrtc_loc_conf_t *prev = parent;
     ngx_http_dwrtc_loc_conf_t *conf = child;
 
+    ngx_uint_t                   explicit;
+    ngx_event_conf_t            *ecf;
     ngx_http_dwrtc_main_conf_t  *dmcf;
 
     /* dwrtc_signal is not inherited: nested locations serve what they say */
@@ -1084,7 +1107,29 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->burst = prev->burst;
     }
 
+    explicit = (conf->max_sessions != NGX_CONF_UNSET_UINT);
+
     ngx_conf_merge_uint_value(conf->max_sessions, prev->max_sessions, 10000);
+
+    /* every session holds a connection of its worker */
+
+    if (explicit && conf->signal
+        && cf->cycle->conf_ctx[ngx_events_module.index] != NULL)
+    {
+        ecf = ngx_event_get_conf(cf->cycle->conf_ctx, ngx_event_core_module);
+
+        if (ecf && ecf->connections != NGX_CONF_UNSET_UINT
+            && conf->max_sessions >= ecf->connections)
+        {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "\"dwrtc_max_sessions %ui\" is not below "
+                               "\"worker_connections %ui\": a worker runs "
+                               "out of connections before it refuses "
+                               "sessions with 503",
+                               conf->max_sessions, ecf->connections);
+        }
+    }
+
     ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
                               30000);
     ngx_conf_merge_ptr_value(conf->allowed_origins, prev->allowed_origins,
@@ -1105,4 +1150,201 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Addresses that cannot work are refused at "nginx -t"; names that do not
+ * resolve here are only warned about (the resolver may come up later, and
+ * the public name is for other nodes), but said loudly, because a node that
+ * cannot be reached looks fine from inside.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
+    ngx_http_dwrtc_main_conf_t *dmcf)
+{
+    u_char      *p, *last;
+    ngx_str_t   *b, *pub;
+    ngx_url_t    u;
+    ngx_uint_t   i, colons;
+    ngx_addr_t   addr;
+
+    if (ngx_parse_addr(cf->pool, &addr, dmcf->bind_address.data,
+                       ngx_strlen(dmcf->bind_address.data))
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_bind_address\" must be an IP address "
+                           "of this host, or 0.0.0.0 or ::, not \"%V\"",
+                           &dmcf->bind_address);
+        return NGX_ERROR;
+    }
+
+    pub = &dmcf->public_address;
+    last = pub->data + pub->len;
+    colons = 0;
+
+    for (p = pub->data; p < last; p++) {
+
+        if (*p == '/' || *p == '[' || *p == ']' || *p == '@' || *p <= ' ') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"dwrtc_public_address\" takes the host "
+                               "name or IP address other nodes reach this "
+                               "server at, without scheme, port, path or "
+                               "brackets, not \"%V\"", pub);
+            return NGX_ERROR;
+        }
+
+        if (*p == ':') {
+            colons++;
+        }
+    }
+
+    if (pub->len == 0 || colons == 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_public_address\" takes a host name or "
+                           "IP address without a port (the port is "
+                           "dwrtc_link_port's), not \"%V\"", pub);
+        return NGX_ERROR;
+    }
+
+    if (colons == 0
+        && ngx_parse_addr(cf->pool, &addr, pub->data, pub->len) != NGX_OK)
+    {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = *pub;
+        u.default_port = 1;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "\"dwrtc_public_address\" \"%V\" does not "
+                               "resolve here (%s): other nodes must be able "
+                               "to resolve it to reach this node",
+                               pub, u.err ? u.err : "error");
+        }
+    }
+
+    if (dmcf->bootstrap == NULL) {
+        return NGX_OK;
+    }
+
+    b = dmcf->bootstrap->elts;
+
+    for (i = 0; i < dmcf->bootstrap->nelts; i++) {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = b[i];
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "\"dwrtc_bootstrap\" \"%V\": %s; the node "
+                               "does not join through it",
+                               &b[i], u.err ? u.err : "error");
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* SCHEME://HOST[:PORT], or "null", as an Origin header has it */
+
+static ngx_int_t
+ngx_http_dwrtc_is_origin(ngx_str_t *s)
+{
+    u_char  *p, *last, *host;
+
+    if (s->len == 4 && ngx_strncmp(s->data, "null", 4) == 0) {
+        return NGX_OK;
+    }
+
+    p = s->data;
+    last = s->data + s->len;
+
+    if (p == last || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+        return NGX_DECLINED;
+    }
+
+    while (p < last && *p != ':') {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '+' || *p == '-'
+              || *p == '.'))
+        {
+            return NGX_DECLINED;
+        }
+
+        p++;
+    }
+
+    if (last - p < 4 || p[1] != '/' || p[2] != '/') {
+        return NGX_DECLINED;
+    }
+
+    host = p + 3;
+
+    for (p = host; p < last; p++) {
+        if (*p == '/' || *p == '?' || *p == '#' || *p == '@' || *p <= ' ') {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every worker's node takes a port of each range, and during a reload the
+ * old workers keep theirs until they exit, so a range needs a port per
+ * worker and should have two. worker_processes is read as it stands at the
+ * end of the http block (it comes before it in every usual layout; unset,
+ * it is 1).
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_check_port_ranges(ngx_conf_t *cf,
+    ngx_http_dwrtc_main_conf_t *dmcf)
+{
+    ngx_int_t                     n;
+    ngx_uint_t                    i, have, workers;
+    ngx_core_conf_t              *ccf;
+    ngx_http_dwrtc_port_range_t  *range;
+    static const char            *names[] = { "dwrtc_dht_port",
+                                              "dwrtc_link_port" };
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+    n = ccf ? ccf->worker_processes : NGX_CONF_UNSET;
+    workers = (n == NGX_CONF_UNSET || n < 1) ? 1 : (ngx_uint_t) n;
+
+    for (i = 0; i < 2; i++) {
+        range = (i == 0) ? &dmcf->dht_port : &dmcf->link_port;
+
+        if (range->from == 0) {
+            continue;   /* any port the system picks */
+        }
+
+        have = range->to - range->from + 1;
+
+        if (have < workers) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s %ui-%ui\" has %ui port%s for %ui "
+                               "workers: every worker's node needs one (and "
+                               "a reload another)", names[i], range->from,
+                               range->to, have, have == 1 ? "" : "s",
+                               workers);
+            return NGX_ERROR;
+        }
+
+        if (have < 2 * workers) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "\"%s %ui-%ui\" has %ui port%s for %ui "
+                               "workers: during a reload the old workers "
+                               "keep their ports until they exit, and new "
+                               "ones wait for them; give it %ui",
+                               names[i], range->from, range->to, have,
+                               have == 1 ? "" : "s", workers, 2 * workers);
+        }
+    }
+
+    return NGX_OK;
 }

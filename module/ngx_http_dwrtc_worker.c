@@ -25,6 +25,14 @@
 /* Local DHT ports of sibling workers tried as bootstrap nodes at most. */
 #define NGX_HTTP_DWRTC_SIBLINGS_MAX     16
 
+/*
+ * A worker whose port ranges are all taken (during a reload the old workers
+ * hold theirs until they exit) tries again after this long, doubling up to
+ * the longest.
+ */
+#define NGX_HTTP_DWRTC_RETRY_FIRST      250
+#define NGX_HTTP_DWRTC_RETRY_LONGEST    5000
+
 /* How often held handshakes look whether the node is published yet. */
 #define NGX_HTTP_DWRTC_READY_POLL       10
 
@@ -52,6 +60,12 @@ typedef struct {
     ngx_msec_t                      started;
     ngx_msec_t                      publish_wait;
 
+    /* a start that found no free port, tried again */
+    ngx_event_t                     retry_ev;
+    ngx_msec_t                      retry_delay;
+    ngx_uint_t                      retries;
+    ngx_cycle_t                    *cycle;
+
     unsigned                        failed:1;  /* start failed: 503 */
     unsigned                        ready:1;   /* sessions welcomed at once */
 } ngx_http_dwrtc_worker_t;
@@ -63,6 +77,9 @@ typedef struct {
 } ngx_http_dwrtc_held_t;
 
 
+static ngx_int_t ngx_http_dwrtc_node_up(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf);
+static void ngx_http_dwrtc_retry_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
     ngx_http_dwrtc_main_conf_t *dmcf);
 static ngx_int_t ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
@@ -84,7 +101,6 @@ static ngx_http_dwrtc_worker_t  ngx_http_dwrtc_worker;
 ngx_int_t
 ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
 {
-    int                          rc;
     ngx_http_dwrtc_worker_t     *w;
     ngx_http_dwrtc_main_conf_t  *dmcf;
 
@@ -119,15 +135,46 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
     /* from here on, a failure leaves the node out and the worker serving */
 
     w->failed = 1;
+    w->cycle = cycle;
 
-    if (ngx_http_dwrtc_node_start(cycle, dmcf) != NGX_OK) {
-        return NGX_OK;
+    w->retry_ev.handler = ngx_http_dwrtc_retry_handler;
+    w->retry_ev.log = cycle->log;
+    w->retry_ev.data = w;
+    w->retry_ev.cancelable = 1;
+
+    if (ngx_http_dwrtc_node_up(cycle, dmcf) == NGX_BUSY) {
+        w->retry_delay = NGX_HTTP_DWRTC_RETRY_FIRST;
+        ngx_add_timer(&w->retry_ev, w->retry_delay);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Starts the node and hooks it into the event loop: NGX_OK, NGX_BUSY when
+ * no port of a range was free, or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_node_up(ngx_cycle_t *cycle, ngx_http_dwrtc_main_conf_t *dmcf)
+{
+    int                       rc;
+    ngx_int_t                 started;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    started = ngx_http_dwrtc_node_start(cycle, dmcf);
+
+    if (started != NGX_OK) {
+        return started;
     }
 
     if (ngx_http_dwrtc_notify_add(cycle) != NGX_OK) {
         dwrtc_node_destroy(w->node);
         w->node = NULL;
-        return NGX_OK;
+        return NGX_ERROR;
     }
 
     /*
@@ -151,14 +198,45 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
     w->ready = (dmcf->publish_wait == 0);
 
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                  "dwrtc: node %s started, dht port %ud, link port %ud",
-                  dwrtc_node_id(w->node), dwrtc_node_dht_port(w->node),
-                  dwrtc_node_link_port(w->node));
+                  "dwrtc: node %s started, dht port %ud, link port %ud"
+                  "%s", dwrtc_node_id(w->node), dwrtc_node_dht_port(w->node),
+                  dwrtc_node_link_port(w->node),
+                  w->retries ? " (after waiting for a free port)" : "");
 
     /* records logged while starting */
     ngx_http_dwrtc_notify_handler(w->notify->read);
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_dwrtc_retry_handler(ngx_event_t *ev)
+{
+    ngx_int_t                    rc;
+    ngx_http_dwrtc_worker_t     *w;
+    ngx_http_dwrtc_main_conf_t  *dmcf;
+
+    w = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    w->retries++;
+
+    dmcf = ngx_http_cycle_get_module_main_conf(w->cycle,
+                                               ngx_http_dwrtc_module);
+
+    rc = ngx_http_dwrtc_node_up(w->cycle, dmcf);
+
+    if (rc != NGX_BUSY) {
+        return;
+    }
+
+    w->retry_delay = ngx_min(2 * w->retry_delay,
+                             NGX_HTTP_DWRTC_RETRY_LONGEST);
+    ngx_add_timer(ev, w->retry_delay);
 }
 
 
@@ -169,6 +247,7 @@ ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
     ngx_http_dwrtc_main_conf_t *dmcf)
 {
     int                       rc;
+    ngx_uint_t                level;
     dwrtc_options            *opt;
     ngx_http_dwrtc_worker_t  *w;
 
@@ -200,23 +279,42 @@ ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
 
     rc = dwrtc_node_start(w->node);
 
+    if (rc == DWRTC_EBIND && w->retries > 0) {
+        /* still no port: said once already, at the first attempt */
+        (void) dwrtc_node_drain(w->node, 0, NULL, NULL, NULL);
+        dwrtc_node_destroy(w->node);
+        w->node = NULL;
+        return NGX_BUSY;
+    }
+
     if (rc != DWRTC_OK) {
         /* the core's own log records say which port or step failed */
         (void) dwrtc_node_drain(w->node, 0, NULL, ngx_http_dwrtc_on_log, NULL);
 
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+        /*
+         * No free port is what a reload with tight ranges looks like until
+         * the old workers exit: it is tried again. Anything else is final.
+         */
+
+        level = (rc == DWRTC_EBIND) ? NGX_LOG_WARN : NGX_LOG_ALERT;
+
+        ngx_log_error(level, cycle->log, 0,
                       "dwrtc: node did not start: %s "
                       "(dwrtc_dht_port %ui-%ui, dwrtc_link_port %ui-%ui, "
-                      "dwrtc_bind_address \"%V\"); "
+                      "dwrtc_bind_address \"%V\"); %s"
                       "this worker answers 503 at dwrtc_signal locations",
                       dwrtc_strerror(rc),
                       dmcf->dht_port.from, dmcf->dht_port.to,
                       dmcf->link_port.from, dmcf->link_port.to,
-                      &dmcf->bind_address);
+                      &dmcf->bind_address,
+                      rc == DWRTC_EBIND
+                          ? "trying again (the old workers of a reload hold "
+                            "their ports until they exit); meanwhile "
+                          : "");
 
         dwrtc_node_destroy(w->node);
         w->node = NULL;
-        return NGX_ERROR;
+        return (rc == DWRTC_EBIND) ? NGX_BUSY : NGX_ERROR;
     }
 
     return NGX_OK;

@@ -171,3 +171,65 @@ expect_refused "dwrtc_publish_wait 2m;" \
     '"dwrtc_publish_wait" must be at most 1m'
 expect_refused "dwrtc_link_max_unproven 0;" \
     '"dwrtc_link_max_unproven" must be at least 1'
+
+# Mistakes an operator makes, as nginx -t reports them: LEVEL (emerg: the
+# configuration is refused; warn: it passes, with the warning), the lines of
+# the main context, of events, of http, and the message expected.
+expect_test() {   # LEVEL MAIN EVENTS HTTP EXPECTED_MESSAGE
+    cat > "$prefix/conf/bad.conf" <<CONF
+load_module $module;
+error_log $prefix/logs/error.log;
+pid $prefix/logs/nginx.pid;
+$2
+events { $3 }
+http {
+    access_log off;
+    client_body_temp_path $prefix/tmp/body;
+    $4
+    server { listen 127.0.0.1:18080; location / { dwrtc_signal; } }
+}
+CONF
+    if out=$("$nginx" -t -p "$prefix" -c conf/bad.conf 2>&1); then
+        passed=1
+    else
+        passed=0
+    fi
+    if [ "$1" = emerg ] && [ "$passed" = 1 ]; then
+        echo "bad configuration ($2 $4) passed nginx -t:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    if [ "$1" = warn ] && [ "$passed" = 0 ]; then
+        echo "configuration ($2 $4) was refused, a warning was expected:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    if ! grep -q "\[$1\].*$5" <<<"$out"; then
+        echo "expected [$1] \"$5\" for $2 $4, got:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
+    echo "$1: $2 $3 $4: ok"
+}
+
+expect_test emerg "" "" "dwrtc_public_address https://node.example/;" \
+    '"dwrtc_public_address" takes the host name or IP address other nodes'
+expect_test emerg "" "" "dwrtc_public_address node.example:4230;" \
+    '"dwrtc_public_address" takes a host name or IP address without a port'
+expect_test warn "" "" "dwrtc_public_address no-such-host.invalid;" \
+    '"dwrtc_public_address" "no-such-host.invalid" does not resolve here'
+expect_test emerg "" "" "dwrtc_bind_address not-an-ip;" \
+    '"dwrtc_bind_address" must be an IP address of this host'
+expect_test warn "" "" "dwrtc_bootstrap no-such-host.invalid:4222;" \
+    '"dwrtc_bootstrap" "no-such-host.invalid:4222": host not found'
+expect_test emerg "" "" "dwrtc_allowed_origins example.com;" \
+    '"example.com" is not an origin: "dwrtc_allowed_origins" takes origins'
+expect_test emerg "" "" "dwrtc_allowed_origins https://example.com/app;" \
+    '"https://example.com/app" is not an origin'
+expect_test emerg "worker_processes 3;" "" "dwrtc_dht_port 4222-4223;" \
+    '"dwrtc_dht_port 4222-4223" has 2 ports for 3 workers'
+expect_test warn "worker_processes 2;" "" "dwrtc_link_port 4230-4232;" \
+    '"dwrtc_link_port 4230-4232" has 3 ports for 2 workers: during a reload'
+expect_test warn "" "worker_connections 64;" \
+    "server { listen 127.0.0.1:18081; location / { dwrtc_signal; dwrtc_max_sessions 100; } }" \
+    '"dwrtc_max_sessions 100" is not below "worker_connections 64"'

@@ -51,13 +51,14 @@ describe('nginx -s quit', () => {
 });
 
 describe('a node whose port range is taken', () => {
-    it('logs which range is exhausted, answers 503 at dwrtc_signal and keeps serving',
+    it('logs which range is exhausted, answers 503 at dwrtc_signal, keeps serving, and '
+       + 'starts its node once the port is free',
        async (t) => {
         // hold the only DHT port of the node's range
         const [port] = await freePortRange(1);
         const holder = createSocket('udp4');
         await new Promise((res) => holder.bind({ port, address: '127.0.0.1' }, res));
-        t.after(() => holder.close());
+        t.after(() => { try { holder.close(); } catch { /* closed by the test */ } });
 
         const node = await NginxNode.create({ name: 'taken', dhtPorts: [port, port],
                                               server: 'location = /ok { return 200 "ok\\n"; }' });
@@ -82,6 +83,22 @@ describe('a node whose port range is taken', () => {
         ok.socket.destroy();
         assert.equal(ok.status, 200, 'the rest of the server still works');
         assert.deepEqual(node.workerPids(), workers);
+
+        // The port comes free (as when the old workers of a reload exit):
+        // the worker tries again on its own and starts its node.
+        const freed = Date.now();
+        await new Promise((res) => holder.close(res));
+        await waitUntil(() => /dwrtc: node [0-9a-f]+ started, .*after waiting for a free port/
+            .test(node.errorLog()), { timeout: 15_000, what: 'the node to start once the port is free',
+                                      detail: () => node.describe() });
+        console.log(`# the node started ${Date.now() - freed} ms after its port came free`);
+        const s = await openSession(node.wsUrl());
+        assert.match(s.id, /^[0-9a-f]{32}-/);
+        await s.close();
+        assert.deepEqual(node.workerPids(), workers, 'the same worker, not a restart');
+        assert.equal(node.logLines().filter((l) => /no free UDP port/.test(l.text)).length, 1,
+                     'the exhausted range is logged once, not at every attempt');
         await node.quit();
+        node.assertNoAlerts();
     });
 });
