@@ -118,7 +118,7 @@ export function removeStale() {
         }
     }
     for (const name of linkNames()) {
-        const m = new RegExp(`^${LINK_PREFIX}(\\d+)(b|h\\d+)$`).exec(name);
+        const m = new RegExp(`^${LINK_PREFIX}(\\d+)(b|[hp]\\d+)$`).exec(name);
         if (m && stale(m[1])) {
             ipQuiet('link', 'del', name);
         }
