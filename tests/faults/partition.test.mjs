@@ -75,7 +75,8 @@ describe('a host cut off for 10 s and healed', () => {
         const ms = (x) => (x === null ? 'none' : `${Math.round(x)} ms`);
         const errorsIn = (from, to) => ledger.errorLog.filter((e) => e.at > from && e.at < to);
         const firstError = errorsIn(cutAt, Infinity)[0];
-        report(`${host.name} cut off for ${CUT_FOR / 1000} s (${traffic.rate} msg/s): all ${line(all)}`);
+        report(`${host.name} cut off for ${CUT_FOR / 1000} s (${traffic.rate} msg/s): `
+               + `all ${line(all)}`);
         for (const [what, filter] of [['into the cut-off host', inward],
                                       ['out of the cut-off host', outward],
                                       ['between the other hosts', elsewhere]]) {

@@ -60,9 +60,12 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
                     fresh.waitFor((m) => m.messageBody === `first ${round}`,
                                   { timeout: FIRST_WAIT })
                         .then(() => ({ delivered: true, ms: now() - welcomedAt })),
-                    probe.waitError((e) => true, { timeout: FIRST_WAIT + 1000 })
+                    probe.waitFor((m) => m.type === 'WebSocketErrorMessage'
+                                        && m.recipientSessionId === fresh.id,
+                                  { timeout: FIRST_WAIT + 1000 })
                         .then((e) => ({ error: e.error })),
-                ]).catch((err) => ({ error: err.message }));
+                ]).catch(() => ({
+                    error: `neither delivered nor answered within ${FIRST_WAIT} ms` }));
                 firsts.push({ host: h.name, round, ...r, newWorker: h.node.currentNodes()
                     .some((n) => n.nodeId === nodeOf(fresh.id)) });
                 fresh.terminate();

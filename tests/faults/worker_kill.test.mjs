@@ -104,9 +104,12 @@ describe('kill -9 of one worker under steady traffic', () => {
         const first = await Promise.race([
             fresh.waitFor((m) => m.messageBody === 'first', { timeout: FIRST_WAIT })
                 .then(() => ({ delivered: true, at: now() })),
-            probe.waitError((e) => true, { timeout: FIRST_WAIT + 1000 })
+            probe.waitFor((m) => m.type === 'WebSocketErrorMessage'
+                                        && m.recipientSessionId === fresh.id,
+                                  { timeout: FIRST_WAIT + 1000 })
                 .then((e) => ({ error: e })),
-        ]).catch((err) => ({ error: err.message }));
+        ]).catch(() => ({
+            error: `neither delivered nor answered within ${FIRST_WAIT} ms` }));
 
         const moved = await Promise.all(orphans.map((p) => p.newSession(oldIds.get(p))));
         await sleep(AFTER);
@@ -121,7 +124,8 @@ describe('kill -9 of one worker under steady traffic', () => {
         const d = ledger.summary(toDead);
         const firstError = ledger.errorLog.find((e) => e.at > killedAt && dead(e.toId));
         report(`kill -9 of worker ${killedPid} of ${victim.name} (${traffic.rate} msg/s, `
-               + `${orphans.length} of ${local.length} local sessions on it): survivors ${line(s)}`);
+               + `${orphans.length} of ${local.length} local sessions on it): `
+               + `survivors ${line(s)}`);
         report(`  to the killed worker's sessions: ${line(d)}`);
         report(`  time to first error: ${firstError
             ? `${Math.round(firstError.at - killedAt)} ms (${firstError.kind})` : 'no error'}`);
