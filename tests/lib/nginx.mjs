@@ -20,6 +20,11 @@
 //                  and error log) after the test; they are always kept, and
 //                  their path printed, when a node fails to start.
 //
+// A node may also run on another address than 127.0.0.1 (option `address`:
+// it listens, binds its DHT and link ports and publishes there) and inside
+// a network namespace (option `netns`: every nginx command is run as
+// `ip netns exec NS nginx ...`); tests/lib/hosts.mjs uses both.
+//
 // Nodes are stopped when the test given as `t` ends (also on failure), and
 // a watchdog process kills a node's nginx if this Node.js process dies
 // without stopping it (a CTest timeout, say), so no nginx outlives a run.
@@ -212,12 +217,14 @@ process.on('exit', () => {
 /**
  * The nginx.conf of a test node. `o` holds: module, prefix, workers,
  * httpPort, dhtPorts [from, to], linkPorts [from, to], bootstrap (array of
- * "host:port"), and extra text for the main context (`main`), the http
+ * "host:port"), address (default 127.0.0.1: where it listens, binds and
+ * what it publishes), and extra text for the main context (`main`), the http
  * block (`http`), the server block (`server`) and the signal location
  * (`signal`). `signalPath` names the location (default /signal).
  */
 export function nodeConfig(o) {
     const range = ([from, to]) => (from === to ? `${from}` : `${from}-${to}`);
+    const address = o.address ?? '127.0.0.1';
     const indent = (text, n) => (text ?? '').split('\n')
         .map((l) => (l.trim() ? ' '.repeat(n) + l.trim() : '')).join('\n');
     return `# DWRTC test node (written by tests/lib/nginx.mjs)
@@ -256,14 +263,14 @@ http {
 
     dwrtc_dht_port ${range(o.dhtPorts)};
     dwrtc_link_port ${range(o.linkPorts)};
-    dwrtc_bind_address 127.0.0.1;
-    dwrtc_public_address 127.0.0.1;
-    # every node of a test network is on 127.0.0.1: no per-IP DHT limit
+    dwrtc_bind_address ${address};
+    dwrtc_public_address ${address};
+    # the nodes of a test network share few addresses: no per-IP DHT limit
     dwrtc_dht_rate_limit off off;
 ${o.bootstrap?.length ? `    dwrtc_bootstrap ${o.bootstrap.join(' ')};\n` : ''}${indent(o.http, 4)}
 
     server {
-        listen 127.0.0.1:${o.httpPort}${o.reuseport ? ' reuseport' : ''};
+        listen ${address}:${o.httpPort}${o.reuseport ? ' reuseport' : ''};
 
         location ${o.signalPath ?? '/signal'} {
             dwrtc_signal;
@@ -295,7 +302,8 @@ export class NginxNode {
      * bootstrap (["127.0.0.1:PORT"]), reuseport, conf (a whole
      * configuration, replacing the template; then httpPort is required and
      * `{{PREFIX}}` in it is replaced by the prefix), httpPort, dhtPorts,
-     * linkPorts (set by create()).
+     * linkPorts (set by create()), address (default 127.0.0.1), netns (a
+     * network namespace to run nginx in).
      */
     constructor(opts) {
         this.opts = opts;
@@ -304,6 +312,8 @@ export class NginxNode {
         this.httpPort = opts.httpPort;
         this.dhtPorts = opts.dhtPorts;
         this.linkPorts = opts.linkPorts;
+        this.address = opts.address ?? '127.0.0.1';
+        this.netns = opts.netns ?? null;
         this.prefix = mkdtempSync(join(tmpdir(), `dwrtc-${this.name}-`));
         chmodSync(this.prefix, 0o755);
         mkdirSync(join(this.prefix, 'tmp'));
@@ -341,17 +351,23 @@ export class NginxNode {
 
     /** ws:// URL of a path on this node (default the signal location). */
     wsUrl(path = '/signal') {
-        return `ws://127.0.0.1:${this.httpPort}${path}`;
+        return `ws://${this.address}:${this.httpPort}${path}`;
     }
 
     httpUrl(path = '/') {
-        return `http://127.0.0.1:${this.httpPort}${path}`;
+        return `http://${this.address}:${this.httpPort}${path}`;
+    }
+
+    // [command, args] that run nginx with `args`, in this node's namespace.
+    command(args) {
+        return this.netns ? ['ip', ['netns', 'exec', this.netns, NGINX, ...args]]
+            : [NGINX, args];
     }
 
     /** Runs `nginx -t` on the configuration; returns { ok, output }. */
     configTest() {
-        const r = spawnSync(NGINX, ['-t', '-p', this.prefix, '-c', this.confPath,
-                                    '-e', this.errorLogPath],
+        const r = spawnSync(...this.command(['-t', '-p', this.prefix, '-c', this.confPath,
+                                             '-e', this.errorLogPath]),
                             { encoding: 'utf8', timeout: 30_000 });
         return { ok: r.status === 0, output: (r.stdout ?? '') + (r.stderr ?? '') };
     }
@@ -363,8 +379,9 @@ export class NginxNode {
      * dwrtc_signal).
      */
     async start({ timeout = START_TIMEOUT, waitWorkers = true } = {}) {
-        const child = spawn(NGINX, ['-p', this.prefix, '-c', this.confPath,
-                                    '-e', this.errorLogPath],
+        // `ip netns exec` execs nginx in place: the child is still the master
+        const child = spawn(...this.command(['-p', this.prefix, '-c', this.confPath,
+                                             '-e', this.errorLogPath]),
                             { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
         this.master = child;
         this.masterPid = child.pid;
@@ -394,7 +411,7 @@ export class NginxNode {
                 if (this.exited) {
                     throw new Error(`nginx exited (${this.exitCode}) while starting`);
                 }
-                return portAccepts(this.httpPort);
+                return portAccepts(this.httpPort, this.address);
             }, { timeout, what: `${this.name} to accept on port ${this.httpPort}` });
             if (waitWorkers) {
                 await this.waitWorkersStarted({ timeout });
@@ -558,13 +575,13 @@ export class NginxNode {
         if (!n) {
             throw new Error(`${this.name} has no running node`);
         }
-        return `127.0.0.1:${n.dhtPort}`;
+        return `${this.address}:${n.dhtPort}`;
     }
 
     /** Runs `nginx -s SIGNAL` for this node's prefix and configuration. */
     signal(sig) {
-        return execFileSync(NGINX, ['-p', this.prefix, '-c', this.confPath,
-                                    '-e', this.errorLogPath, '-s', sig],
+        return execFileSync(...this.command(['-p', this.prefix, '-c', this.confPath,
+                                             '-e', this.errorLogPath, '-s', sig]),
                             { encoding: 'utf8', stdio: 'pipe', timeout: 30_000 });
     }
 
@@ -652,9 +669,9 @@ export class NginxNode {
     }
 }
 
-function portAccepts(port) {
+function portAccepts(port, host = '127.0.0.1') {
     return new Promise((res) => {
-        const s = tcpConnect({ port, host: '127.0.0.1' });
+        const s = tcpConnect({ port, host });
         s.once('connect', () => { s.destroy(); res(true); });
         s.once('error', () => res(false));
     });
