@@ -111,6 +111,17 @@ bool NodeDirectory::start() {
     return true;
 }
 
+// OpenDHT's putSigned() first runs a whole get for an older version of the
+// value, and only then puts: two searches in a row, each of which waits
+// about a second for every node that left without a word (during a reload,
+// that is every old worker). This node's value id is new at every start,
+// so there is nothing older to find: sign here, with a sequence number of
+// our own, and put at once. Readers check the signature as before.
+void NodeDirectory::signRecord(dht::Value& value) {
+    value.seq = ++seq_;
+    value.sign(*identity_->dhtKey);
+}
+
 std::string NodeDirectory::encodeRecord(const std::vector<std::string>& links, bool gone) const {
     return encodeNodeRecord(prefix_, links, gone);
 }
@@ -138,7 +149,8 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
     }
     // permanent: OpenDHT keeps the record stored and refreshed while we run.
     placed_ = false;  // a new put: its schedule starts once it is stored
-    runner_->putSigned(
+    signRecord(*value);
+    runner_->put(
         key, value,
         [log, prefix, state, retry](bool ok) {
             if (ok) {
@@ -153,7 +165,7 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
                 }
             }
         },
-        true);
+        dht::time_point::max(), true);
     published_ = true;
 }
 
@@ -288,7 +300,8 @@ void NodeDirectory::stop() {
             auto stored = std::make_shared<std::promise<void>>();
             auto future = stored->get_future();
             auto once = std::make_shared<std::once_flag>();
-            runner_->putSigned(key, value, [stored, once](bool) {
+            signRecord(*value);
+            runner_->put(key, value, [stored, once](bool) {
                 std::call_once(*once, [&] { stored->set_value(); });
             });
             future.wait_for(kWithdrawWait);

@@ -19,6 +19,7 @@
 
 namespace dht {
 class DhtRunner;
+struct Value;
 namespace crypto {
 class PrivateKey;
 class Certificate;
@@ -130,6 +131,7 @@ public:
 private:
     std::string recordKey(const std::string& prefix) const;
     std::string encodeRecord(const std::vector<std::string>& links, bool gone) const;
+    void signRecord(dht::Value& value);  // under publishMutex_, or in stop()
 
     DirectoryConfig config_;
     std::shared_ptr<const NodeIdentity> identity_;
@@ -138,6 +140,7 @@ private:
     std::string prefix_;
     unsigned port_ = 0;
     std::uint64_t valueId_ = 0;
+    std::uint16_t seq_ = 0;  // of the last version of the record put
     bool published_ = false;
     enum : int { kNone, kStoring, kStored, kFailed };
     std::shared_ptr<std::atomic<int>> publishShared_ = std::make_shared<std::atomic<int>>(kNone);

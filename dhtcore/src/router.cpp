@@ -11,9 +11,14 @@ namespace dwrtc {
 namespace {
 
 // How often, and how far apart, a node whose record is missing is looked up
-// again before its waiting senders get "not found" (the tick runs once a
-// second, so the delay is a lower bound).
-constexpr int kMissingLookupRetries = 2;
+// again before its waiting senders get "not found": 0.5, 1 and 2 s after
+// the misses before (the tick runs once a second, so these are lower
+// bounds). A node welcomes sessions once its record is stored, or after
+// dwrtc_publish_wait (3 s) when storing takes longer, as it can while many
+// nodes have just left (each silent departure costs a DHT search about a
+// second): the retries span that wait. A node that left on purpose has a
+// withdrawn record, answered "not found" at once.
+constexpr int kMissingLookupRetries = 3;
 constexpr auto kMissingLookupDelay = std::chrono::milliseconds(500);
 
 // A receiver acknowledges at the end of a WebSocket message once this many
@@ -140,9 +145,9 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
         // its record is stored: ask again a few times before answering
         // "not found" for a node that may have only just started.
         if (peer.missingLookups < kMissingLookupRetries) {
-            ++peer.missingLookups;
             peer.state = Peer::State::WaitingToRetry;
-            peer.retryAt = now_() + kMissingLookupDelay;
+            peer.retryAt = now_() + kMissingLookupDelay * (1 << peer.missingLookups);
+            ++peer.missingLookups;
             return;
         }
         log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT");

@@ -142,6 +142,18 @@ protected:
         links_.runPosted();
     }
 
+    // The lookup asked for now, and every retry after it, finds no record:
+    // four lookups, 0.5, 1 and 2 s apart.
+    void missEveryLookup() {
+        answerLookup(std::nullopt);
+        tick(std::chrono::milliseconds(600));
+        answerLookup(std::nullopt);
+        tick(std::chrono::milliseconds(1100));
+        answerLookup(std::nullopt);
+        tick(std::chrono::milliseconds(2100));
+        answerLookup(std::nullopt);
+    }
+
     // The far end of link `id` answers our hello with its own, as `key`.
     void peerSaysHello(LinkId id, const NodeKey& key, LinkRole role = LinkRole::Responder,
                        const std::string& binding = kBinding) {
@@ -246,8 +258,13 @@ TEST_F(RouterTest, MissingRecordIsAskedForAgainThenNotFound) {
     tick(std::chrono::milliseconds(500));
     EXPECT_EQ(directory_.asked.size(), 2u);
     answerLookup(std::nullopt);
-    tick(std::chrono::milliseconds(600));
+    tick(std::chrono::milliseconds(600));  // now 1 s between them
+    EXPECT_EQ(directory_.asked.size(), 2u);
+    tick(std::chrono::milliseconds(500));
     EXPECT_EQ(directory_.asked.size(), 3u);
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(2100));  // then 2 s
+    EXPECT_EQ(directory_.asked.size(), 4u);
     EXPECT_TRUE(deliveries(alice_).empty());
     answerLookup(std::nullopt);
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
@@ -322,25 +339,21 @@ TEST_F(RouterTest, RetryThatFailsAgainIsAnsweredAtOnceAgainAndLoggedOnce) {
 
 TEST_F(RouterTest, MissingNodeIsAnsweredNotFoundAtOnceThenLookedUpOnce) {
     send(bob_, "1");
-    answerLookup(std::nullopt);
-    tick(std::chrono::milliseconds(600));
-    answerLookup(std::nullopt);
-    tick(std::chrono::milliseconds(600));
-    answerLookup(std::nullopt);
+    missEveryLookup();
     ASSERT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
-    ASSERT_EQ(directory_.asked.size(), 3u);
+    ASSERT_EQ(directory_.asked.size(), 4u);
     send(bob_, "2");
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
-    EXPECT_EQ(directory_.asked.size(), 3u);
+    EXPECT_EQ(directory_.asked.size(), 4u);
     now_ += std::chrono::milliseconds(1001);
     send(bob_, "3");
-    ASSERT_EQ(directory_.asked.size(), 4u);
+    ASSERT_EQ(directory_.asked.size(), 5u);
     answerLookup(std::nullopt);  // one miss is the answer now
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
     // Forgotten once unused for a while: a later message starts afresh.
     tick(std::chrono::seconds(31));
     send(bob_, "4");
-    EXPECT_EQ(directory_.asked.size(), 5u);
+    EXPECT_EQ(directory_.asked.size(), 6u);
 }
 
 TEST_F(RouterTest, LinkThatAcknowledgesNothingIsClosedAndItsSendersTold) {
@@ -457,11 +470,7 @@ TEST_F(RouterTest, NodeThatWentAwayIsReconnectedAndThenLookedUp) {
     ASSERT_EQ(links_.connects.size(), 2u);  // the cached address first
     router_.onLinkClosed(links_.connects[1], true, false);
     ASSERT_EQ(directory_.asked.size(), 2u);  // then the DHT
-    answerLookup(std::nullopt);
-    tick(std::chrono::milliseconds(600));
-    answerLookup(std::nullopt);
-    tick(std::chrono::milliseconds(600));
-    answerLookup(std::nullopt);
+    missEveryLookup();
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
 }
 
