@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 
 #include <cstddef>
 #include <cstring>
@@ -402,6 +403,20 @@ std::string LinkService::peerAddress(LinkId id) const {
 
 // Links whose peer has not proven itself in time are closed: an unproven
 // peer may hold a little memory for a few seconds, no more.
+void LinkService::abort(LinkId id) {
+    auto it = links_.find(id);
+    if (it == links_.end()) {
+        return;
+    }
+    Link& link = *it->second;
+    link.closing = true;
+    link.aborting = true;
+    link.outbox.clear();
+    if (link.wsi) {
+        lws_callback_on_writable(link.wsi);
+    }
+}
+
 void LinkService::closeOverdue() {
     auto now = std::chrono::steady_clock::now();
     for (auto& [id, link] : links_) {
@@ -465,7 +480,15 @@ int LinkService::writeSome(Link& link) {
         // A proven peer gets a proper close. An unproven one is cut off at
         // once: a close handshake would have lws read (and throw away)
         // whatever it still sends for seconds.
-        if (link.proven) {
+        if (link.aborting) {
+            // No linger: the close resets the connection and the kernel
+            // drops what it still holds for the peer.
+            linger off{1, 0};
+            int fd = lws_get_socket_fd(link.wsi);
+            if (fd >= 0) {
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof off);
+            }
+        } else if (link.proven) {
             lws_close_reason(link.wsi, LWS_CLOSE_STATUS_NORMAL, nullptr, 0);
         }
         return -1;

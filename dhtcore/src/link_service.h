@@ -62,6 +62,7 @@ public:
     // Frames go out in order, several per WebSocket message.
     void send(LinkId id, std::string frame) override;
     void close(LinkId id) override;
+    void abort(LinkId id) override;
     void setProven(LinkId id) override;
     std::string peerAddress(LinkId id) const override;
     void callSoon(std::chrono::milliseconds delay) override;
@@ -80,6 +81,7 @@ private:
         bool outbound = false;
         bool open = false;
         bool closing = false;
+        bool aborting = false;  // closing with a reset, the outbox dropped
         bool proven = false;
         std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
         std::string peer;  // address, for log lines

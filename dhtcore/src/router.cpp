@@ -447,7 +447,7 @@ void Router::closeUnacknowledged() {
                                  std::to_string(config_.ackTimeout.count()) +
                                  " ms; closing its link");
         forgetLink(id);
-        links_.close(id);
+        links_.abort(id);
         auto out = outbound_.find(id);
         if (out == outbound_.end()) {
             continue;

@@ -47,6 +47,10 @@ public:
     // Queues one frame; frames go out in order.
     virtual void send(LinkId id, std::string frame) = 0;
     virtual void close(LinkId id) = 0;
+    // Ends the link at once and throws away what it has not sent yet (a
+    // TCP reset): for a link taken as broken, whose senders are told, so
+    // that nothing on it arrives late, after they were told.
+    virtual void abort(LinkId id) = 0;
     // The peer proved who it is: lift the limits of an unproven link.
     virtual void setProven(LinkId id) = 0;
     // The peer's address, for log lines ("" once the link is gone).

@@ -70,7 +70,7 @@ extern "C" {
 #define DWRTC_DEFAULT_LINK_IDLE_SECONDS 60
 #define DWRTC_DEFAULT_LINK_HANDSHAKE_MS 5000
 #define DWRTC_DEFAULT_LINK_MAX_UNPROVEN 64
-#define DWRTC_DEFAULT_LINK_RETRY_MS 1000
+#define DWRTC_DEFAULT_LINK_RETRY_MS 500
 #define DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS 3000
 
 /* Log levels of the records the core hands out through drain(). */
