@@ -43,6 +43,9 @@
 extern "C" {
 #endif
 
+/* The project's version: the one place it is written (CMake reads it). */
+#define DWRTC_VERSION "0.1.0"
+
 #define DWRTC_SESSION_ID_LEN 49
 
 /* Status codes. */
