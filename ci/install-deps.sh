@@ -15,6 +15,7 @@ PACKAGES="
     nodejs npm
     chromium
     openssl iproute2 procps curl
+    prometheus
 "
 
 missing=""

@@ -167,6 +167,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_main_conf_t, link_idle_timeout),
       NULL },
 
+    { ngx_string("dwrtc_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_dwrtc_status,
+      0,
+      0,
+      NULL },
+
     { ngx_string("dwrtc_signal"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_dwrtc_signal,
@@ -964,7 +971,8 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (ngx_http_dwrtc_check_addresses(cf, dmcf) != NGX_OK
-        || ngx_http_dwrtc_check_port_ranges(cf, dmcf) != NGX_OK)
+        || ngx_http_dwrtc_check_port_ranges(cf, dmcf) != NGX_OK
+        || ngx_http_dwrtc_status_add_zone(cf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }

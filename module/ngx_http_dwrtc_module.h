@@ -77,6 +77,17 @@ typedef struct {
 typedef struct ngx_http_dwrtc_session_s  ngx_http_dwrtc_session_t;
 
 
+/* Where a worker's node stands, as the status page shows it. */
+typedef enum {
+    NGX_HTTP_DWRTC_NODE_NONE = 0,
+    NGX_HTTP_DWRTC_NODE_STARTING,
+    NGX_HTTP_DWRTC_NODE_WAITING,      /* for a free port */
+    NGX_HTTP_DWRTC_NODE_RUNNING,
+    NGX_HTTP_DWRTC_NODE_FAILED,
+    NGX_HTTP_DWRTC_NODE_DISABLED      /* no dwrtc_signal location */
+} ngx_http_dwrtc_node_state_e;
+
+
 extern ngx_module_t  ngx_http_dwrtc_module;
 
 
@@ -92,6 +103,15 @@ ngx_int_t ngx_http_dwrtc_session_register(ngx_str_node_t *sn, u_char *id,
     ngx_log_t *log);
 void ngx_http_dwrtc_session_unregister(ngx_str_node_t *sn);
 ngx_str_node_t *ngx_http_dwrtc_session_lookup(u_char *id, size_t len);
+
+void ngx_http_dwrtc_status_refresh(void);
+
+/* ngx_http_dwrtc_status.c */
+ngx_int_t ngx_http_dwrtc_status_add_zone(ngx_conf_t *cf);
+void ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
+    dwrtc_node *node);
+char *ngx_http_dwrtc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+extern uint64_t  ngx_http_dwrtc_rate_limited;
 
 /* ngx_http_dwrtc_handshake.c */
 ngx_int_t ngx_http_dwrtc_handler(ngx_http_request_t *r);

@@ -1237,6 +1237,8 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
 
     if (ngx_http_dwrtc_rate_check(s) != NGX_OK) {
 
+        ngx_http_dwrtc_rate_limited++;
+
         if (!s->rate_logged) {
             s->rate_logged = 1;
             ngx_log_error(NGX_LOG_INFO, c->log, 0,

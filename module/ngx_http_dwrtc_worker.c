@@ -66,6 +66,11 @@ typedef struct {
     ngx_uint_t                      retries;
     ngx_cycle_t                    *cycle;
 
+    /* the status page's slot, written every second */
+    ngx_event_t                     status_ev;
+    ngx_uint_t                      state;     /* ngx_http_dwrtc_node_state_e */
+    const char                     *reason;
+
     unsigned                        failed:1;  /* start failed: 503 */
     unsigned                        ready:1;   /* sessions welcomed at once */
 } ngx_http_dwrtc_worker_t;
@@ -80,6 +85,8 @@ typedef struct {
 static ngx_int_t ngx_http_dwrtc_node_up(ngx_cycle_t *cycle,
     ngx_http_dwrtc_main_conf_t *dmcf);
 static void ngx_http_dwrtc_retry_handler(ngx_event_t *ev);
+static void ngx_http_dwrtc_status_handler(ngx_event_t *ev);
+static void ngx_http_dwrtc_set_state(ngx_uint_t state, const char *reason);
 static ngx_int_t ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
     ngx_http_dwrtc_main_conf_t *dmcf);
 static ngx_int_t ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
@@ -128,7 +135,20 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
 
     dmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_dwrtc_module);
 
-    if (dmcf == NULL || !dmcf->enabled) {
+    if (dmcf == NULL) {
+        return NGX_OK;
+    }
+
+    w->status_ev.handler = ngx_http_dwrtc_status_handler;
+    w->status_ev.log = cycle->log;
+    w->status_ev.data = w;
+    w->status_ev.cancelable = 1;
+
+    ngx_http_dwrtc_status_publish(NGX_HTTP_DWRTC_NODE_STARTING, NULL, NULL);
+
+    if (!dmcf->enabled) {
+        ngx_http_dwrtc_set_state(NGX_HTTP_DWRTC_NODE_DISABLED,
+                                 "no location has dwrtc_signal");
         return NGX_OK;
     }
 
@@ -136,15 +156,30 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
 
     w->failed = 1;
     w->cycle = cycle;
+    w->state = NGX_HTTP_DWRTC_NODE_STARTING;
+    ngx_add_timer(&w->status_ev, 1000);
 
     w->retry_ev.handler = ngx_http_dwrtc_retry_handler;
     w->retry_ev.log = cycle->log;
     w->retry_ev.data = w;
     w->retry_ev.cancelable = 1;
 
-    if (ngx_http_dwrtc_node_up(cycle, dmcf) == NGX_BUSY) {
+    switch (ngx_http_dwrtc_node_up(cycle, dmcf)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_BUSY:
         w->retry_delay = NGX_HTTP_DWRTC_RETRY_FIRST;
         ngx_add_timer(&w->retry_ev, w->retry_delay);
+        ngx_http_dwrtc_set_state(NGX_HTTP_DWRTC_NODE_WAITING,
+                                 "no free port in dwrtc_dht_port or "
+                                 "dwrtc_link_port yet");
+        break;
+
+    default:
+        ngx_http_dwrtc_set_state(NGX_HTTP_DWRTC_NODE_FAILED,
+                                 "the node did not start: see the error log");
     }
 
     return NGX_OK;
@@ -203,10 +238,53 @@ ngx_http_dwrtc_node_up(ngx_cycle_t *cycle, ngx_http_dwrtc_main_conf_t *dmcf)
                   dwrtc_node_link_port(w->node),
                   w->retries ? " (after waiting for a free port)" : "");
 
+    ngx_http_dwrtc_set_state(NGX_HTTP_DWRTC_NODE_RUNNING, NULL);
+
     /* records logged while starting */
     ngx_http_dwrtc_notify_handler(w->notify->read);
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_dwrtc_set_state(ngx_uint_t state, const char *reason)
+{
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    w->state = state;
+    w->reason = reason;
+
+    ngx_http_dwrtc_status_refresh();
+}
+
+
+/* This worker's slot of the status page, as of now. */
+
+void
+ngx_http_dwrtc_status_refresh(void)
+{
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->state != NGX_HTTP_DWRTC_NODE_NONE) {
+        ngx_http_dwrtc_status_publish(w->state, w->reason, w->node);
+    }
+}
+
+
+static void
+ngx_http_dwrtc_status_handler(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_http_dwrtc_status_refresh();
+    ngx_add_timer(ev, 1000);
 }
 
 

@@ -6,6 +6,7 @@
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/node.h"
 #include "dwrtc/protocol.h"
+#include "node_stats.h"
 
 using dwrtc::Node;
 using dwrtc::NodeConfig;
@@ -244,6 +245,39 @@ unsigned dwrtc_node_link_port(const dwrtc_node* node) { return node ? node->node
 const char* dwrtc_node_id(const dwrtc_node* node) { return node ? node->node.id().c_str() : ""; }
 
 int dwrtc_node_event_fd(const dwrtc_node* node) { return node ? node->node.eventFd() : -1; }
+
+unsigned dwrtc_lookup_bucket_ms(size_t i) {
+    return i < dwrtc::kLookupBucketsMs.size() ? dwrtc::kLookupBucketsMs[i] : 0;
+}
+
+int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
+    if (!node || !out) return DWRTC_EINVAL;
+    if (!node->node.running()) return DWRTC_ESTATE;
+    return guarded([&] {
+        dwrtc::NodeStatsSnapshot s = node->node.stats();
+        std::memset(out, 0, sizeof *out);
+        out->sessions = s.sessions;
+        out->links_in = s.linksIn;
+        out->links_out = s.linksOut;
+        out->from_clients = s.fromClients;
+        out->delivered_locally = s.deliveredLocally;
+        out->sent_over_links = s.sentOverLinks;
+        out->received_over_links = s.receivedOverLinks;
+        out->not_found = s.notFound;
+        out->unreachable = s.unreachable;
+        out->invalid = s.invalid;
+        out->queue_full = s.queueFull;
+        out->lookups = s.lookups;
+        out->lookups_failed = s.lookupsFailed;
+        out->lookup_us_sum = s.lookupUsSum;
+        for (std::size_t i = 0; i < DWRTC_LOOKUP_BUCKETS; ++i) {
+            out->lookup_buckets[i] = s.lookupBuckets[i];
+        }
+        out->dht_good = s.dhtGood;
+        out->dht_dubious = s.dhtDubious;
+        return DWRTC_OK;
+    });
+}
 
 int dwrtc_node_status(const dwrtc_node* node) {
     if (!node) return DWRTC_NODE_ALONE;

@@ -656,7 +656,11 @@ int LinkService::handle(lws* wsi, int reason, void* user, void* in, std::size_t 
 
         case LWS_CALLBACK_CLOSED:
         case LWS_CALLBACK_CLIENT_CLOSED:
-            closed(wsi, true);
+            // "opened" means the router heard onLinkOpen() for it: not so
+            // for a link refused in opened() (not TLS 1.3).
+            if (Link* link = linkOf(wsi)) {
+                closed(wsi, link->open);
+            }
             return 0;
 
         case LWS_CALLBACK_WSI_DESTROY:

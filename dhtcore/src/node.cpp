@@ -11,6 +11,7 @@
 #include "link_service.h"
 #include "log_limiter.h"
 #include "node_directory.h"
+#include "node_stats.h"
 #include "router.h"
 
 namespace dwrtc {
@@ -18,6 +19,7 @@ namespace dwrtc {
 struct Node::Impl {
     NodeConfig config;
     HostQueue host;
+    NodeStats stats;
     // Before the parts that log through it, so it outlives them.
     LogLimiter limiter;
     std::unique_ptr<NodeDirectory> directory;
@@ -106,7 +108,9 @@ bool Node::start() {
     rc.ackTimeout = std::chrono::milliseconds(d.config.linkAckTimeoutMs);
     rc.networkKey = d.config.networkKey;
     std::shared_ptr<const NodeKey> key(identity, &identity->key);
-    d.router = std::make_unique<Router>(rc, key, *d.links, *d.directory, d.host, log);
+    d.router = std::make_unique<Router>(
+        rc, key, *d.links, *d.directory, d.host, log, [] { return RouterClock::now(); },
+        &d.stats);
 
     if (!d.links->start(d.router.get())) {
         d.router.reset();
@@ -139,6 +143,35 @@ void Node::stop() {
 }
 
 bool Node::running() const { return impl_->running; }
+NodeStatsSnapshot Node::stats() const {
+    const Impl& d = *impl_;
+    const NodeStats& s = d.stats;
+    auto get = [](const NodeStats::Counter& c) { return NodeStats::get(c); };
+    NodeStatsSnapshot out;
+    out.sessions = d.sessions.size();
+    out.linksIn = get(s.links.linksIn);
+    out.linksOut = get(s.links.linksOut);
+    out.fromClients = get(s.owner.fromClients);
+    out.deliveredLocally = get(s.owner.deliveredLocally) + get(s.links.deliveredFromLinks);
+    out.sentOverLinks = get(s.links.sentOverLinks);
+    out.receivedOverLinks = get(s.links.receivedOverLinks);
+    out.notFound = get(s.owner.notFound) + get(s.links.notFound);
+    out.unreachable = get(s.links.unreachable);
+    out.invalid = get(s.owner.invalid);
+    out.queueFull = get(s.links.queueFull);
+    out.lookups = get(s.links.lookups);
+    out.lookupsFailed = get(s.links.lookupsFailed);
+    out.lookupUsSum = get(s.links.lookupUsSum);
+    static_assert(DWRTC_LOOKUP_BUCKETS == kLookupBucketsMs.size() + 1);
+    for (std::size_t i = 0; i < DWRTC_LOOKUP_BUCKETS; ++i) {
+        out.lookupBuckets[i] = get(s.links.lookupBuckets[i]);
+    }
+    if (d.directory) {
+        d.directory->peerCounts(out.dhtGood, out.dhtDubious);
+    }
+    return out;
+}
+
 bool Node::hasDhtPeers() const {
     return impl_->directory && impl_->directory->hasPeers();
 }
@@ -200,7 +233,9 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
         return Submit::UnknownSession;
     }
     const std::string& sender = *it;
+    NodeStats::add(d.stats.owner.fromClients);
     if (text.size() > d.config.maxMessageSize) {
+        NodeStats::add(d.stats.owner.invalid);
         deliverLocal(sender, serializeInvalid("larger than " +
                                                      std::to_string(d.config.maxMessageSize) +
                                                      " bytes"));
@@ -209,15 +244,18 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     ClientMessage message;
     std::string why;
     if (!parseClientMessage(text, message, why)) {
+        NodeStats::add(d.stats.owner.invalid);
         deliverLocal(sender, serializeInvalid(why));
         return Submit::Ok;
     }
     if (nodePrefixOfCanonical(message.recipient) == d.id) {
         std::string recipient = message.recipient;
         if (d.sessions.count(recipient)) {
+            NodeStats::add(d.stats.owner.deliveredLocally);
             deliverLocal(recipient, serializeDelivery(message.type, sender, recipient,
                                                              message.body));
         } else {
+            NodeStats::add(d.stats.owner.notFound);
             deliverLocal(sender, serializeNotFound(recipient));
         }
         return Submit::Ok;
@@ -246,6 +284,7 @@ void Node::undeliverable(std::string_view session, std::string_view data) {
     std::string recipient(session);
     if (nodePrefixOfCanonical(sender) == d.id) {
         if (d.sessions.count(sender)) {
+            NodeStats::add(d.stats.owner.notFound);
             deliverLocal(sender, serializeNotFound(recipient));
         }
         return;

@@ -35,6 +35,18 @@ NodeDirectory::NodeDirectory(DirectoryConfig config, std::shared_ptr<const NodeI
 
 NodeDirectory::~NodeDirectory() { stop(); }
 
+void NodeDirectory::peerCounts(unsigned& good, unsigned& dubious) const {
+    good = dubious = 0;
+    if (!runner_) {
+        return;
+    }
+    for (sa_family_t af : {AF_INET, AF_INET6}) {
+        dht::NodeStats s = runner_->getNodesStats(af);
+        good += s.good_nodes;
+        dubious += s.dubious_nodes;
+    }
+}
+
 std::string NodeDirectory::recordKey(const std::string& prefix) const {
     return nodeRecordName(config_.networkKey, prefix);
 }

@@ -122,6 +122,8 @@ public:
     bool published() const { return publishState_.load() == kStored; }
     // True while some other DHT node answers this one.
     bool hasPeers() const { return connected_->load(); }
+    // The DHT nodes this one knows, good (answered lately) and dubious.
+    void peerCounts(unsigned& good, unsigned& dubious) const;
 
     // Finds the live record of the node with this id. The callback gets
     // nullopt when no record signed by that node's key exists or it was

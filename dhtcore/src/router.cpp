@@ -38,8 +38,9 @@ constexpr auto kForgetMissingAfter = std::chrono::seconds(30);
 }  // namespace
 
 Router::Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTransport& links,
-               Directory& directory, HostQueue& host, LogFn log, NowFn now)
-    : config_(std::move(config)),
+               Directory& directory, HostQueue& host, LogFn log, NowFn now, NodeStats* stats)
+    : stats_(stats ? stats : &unusedStats_),
+      config_(std::move(config)),
       key_(std::move(key)),
       self_(key_->id()),
       links_(links),
@@ -52,9 +53,25 @@ void Router::openSession(const std::string& id) { sessions_.insert(id); }
 
 void Router::closeSession(const std::string& id) { sessions_.erase(id); }
 
-void Router::tellNotFound(const std::string& session, const std::string& recipient) {
-    if (sessions_.count(session)) {
-        host_.pushDelivery(session, serializeNotFound(recipient));
+// Every answer to a local sender about a message it sent goes through here,
+// and is counted.
+void Router::tell(const std::string& session, Answer answer, std::string_view recipient) {
+    if (!sessions_.count(session)) {
+        return;
+    }
+    switch (answer) {
+        case Answer::NotFound:
+            NodeStats::add(stats_->links.notFound);
+            host_.pushDelivery(session, serializeNotFound(recipient));
+            return;
+        case Answer::Unreachable:
+            NodeStats::add(stats_->links.unreachable);
+            host_.pushDelivery(session, serializeError("unreachable", recipient));
+            return;
+        case Answer::QueueFull:
+            NodeStats::add(stats_->links.queueFull);
+            host_.pushDelivery(session, serializeError("queue full", recipient));
+            return;
     }
 }
 
@@ -84,11 +101,7 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
     if (peer.state == Peer::State::Unreachable || peer.state == Peer::State::Missing) {
         bool missing = peer.state == Peer::State::Missing;
         if (now < peer.retryAt) {
-            if (sessions_.count(sender)) {
-                host_.pushDelivery(sender, missing ? serializeNotFound(message.recipient)
-                                                   : serializeError("unreachable",
-                                                                    message.recipient));
-            }
+            tell(sender, missing ? Answer::NotFound : Answer::Unreachable, message.recipient);
             return;
         }
         // Time to try again, once: one lookup, or one connect to the
@@ -110,9 +123,7 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
     std::string recipient = message.recipient;
     if (!peer.waiting.push(recipient,
                            Waiting{sender, std::move(message.type), std::move(message.body)})) {
-        if (sessions_.count(sender)) {
-            host_.pushDelivery(sender, serializeError("queue full", recipient));
-        }
+        tell(sender, Answer::QueueFull, recipient);
         return;
     }
     if (peer.state == Peer::State::Idle) {
@@ -127,6 +138,7 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
 void Router::startLookup(const std::string& prefix, Peer& peer) {
     peer.state = Peer::State::LookingUp;
     peer.record.reset();
+    peer.lookupStarted = now_();
     LinkTransport* links = &links_;
     directory_.lookup(prefix, [this, links, prefix](std::optional<NodeRecord> record) {
         // On an OpenDHT thread: hand the answer to the routing thread.
@@ -140,7 +152,9 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
         return;
     }
     Peer& peer = it->second;
-    if (!record || record->links.empty()) {
+    bool found = record && !record->links.empty();
+    stats_->addLookup(now_() - peer.lookupStarted, found);
+    if (!found) {
         // A node hands out session ids as soon as it runs, a moment before
         // its record is stored: ask again a few times before answering
         // "not found" for a node that may have only just started.
@@ -151,7 +165,7 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
             return;
         }
         log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT");
-        failWaiting(peer, nullptr);
+        failWaiting(peer, Answer::NotFound);
         peer.state = Peer::State::Missing;
         peer.retryAt = now_() + config_.retryDelay;
         return;
@@ -203,7 +217,7 @@ void Router::markUnreachable(const std::string& prefix, Peer& peer) {
                                  "and it is tried again at most every " +
                                  std::to_string(config_.retryDelay.count()) + " ms");
     }
-    failWaiting(peer, "unreachable");
+    failWaiting(peer, Answer::Unreachable);
     peer.state = Peer::State::Unreachable;
     peer.link = 0;
     peer.retryAt = now_() + config_.retryDelay;
@@ -212,6 +226,7 @@ void Router::markUnreachable(const std::string& prefix, Peer& peer) {
 void Router::sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
                          std::string_view type, std::string_view body) {
     links_.send(id, serializeLinkDeliver(self_, sender, recipient, type, body));
+    NodeStats::add(stats_->links.sentOverLinks);
     InFlight sent;
     sender.copy(sent.sender, sizeof sent.sender);
     recipient.copy(sent.recipient, sizeof sent.recipient);
@@ -245,16 +260,11 @@ void Router::forgetLink(LinkId id) {
         if (m.answered) {
             continue;
         }
-        std::string sender(m.sender, sizeof m.sender);
-        if (sessions_.count(sender)) {
-            host_.pushDelivery(sender, serializeError("unreachable",
-                                                      std::string_view(m.recipient,
-                                                                       sizeof m.recipient)));
-        }
+        tell(std::string(m.sender, sizeof m.sender), Answer::Unreachable,
+             std::string_view(m.recipient, sizeof m.recipient));
     }
 }
 
-// error: what their senders are told; nullptr for "not found".
 // A "not found" came back, on the link the message went out on, before its
 // ack: if the link breaks before the ack, the sender must not hear
 // "unreachable" too.
@@ -269,17 +279,15 @@ void Router::markAnswered(LinkState& state, const std::string& sender,
     }
 }
 
-void Router::failWaiting(Peer& peer, const char* error) {
+// What waited for the node is answered, each to its sender.
+void Router::failWaiting(Peer& peer, Answer answer) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
-        if (!error) {
-            tellNotFound(w.sender, recipient);
-        } else if (sessions_.count(w.sender)) {
-            host_.pushDelivery(w.sender, serializeError(error, recipient));
-        }
+        tell(w.sender, answer, recipient);
     }
 }
 
 void Router::onLinkOpen(LinkId id, bool outbound, std::string_view binding) {
+    NodeStats::add(outbound ? stats_->links.linksOut : stats_->links.linksIn);
     LinkState& state = linkState_[id];
     state = LinkState();
     state.outbound = outbound;
@@ -339,7 +347,7 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
             return;
         }
         markAnswered(state->second, frame.sender, frame.recipient);
-        tellNotFound(frame.sender, frame.recipient);
+        tell(frame.sender, Answer::NotFound, frame.recipient);
     }
 }
 
@@ -410,7 +418,9 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
         return;
     }
     ++state.unacked;
+    NodeStats::add(stats_->links.receivedOverLinks);
     if (nodePrefixOfCanonical(frame.recipient) == self_ && sessions_.count(frame.recipient)) {
+        NodeStats::add(stats_->links.deliveredFromLinks);
         host_.pushDelivery(frame.recipient,
                            serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body));
         return;
@@ -489,7 +499,11 @@ void Router::onSoon() {
     }
 }
 
-void Router::onLinkClosed(LinkId id, bool outbound, bool /*opened*/) {
+void Router::onLinkClosed(LinkId id, bool outbound, bool opened) {
+    if (opened) {
+        (outbound ? stats_->links.linksOut : stats_->links.linksIn)
+            .fetch_sub(1, std::memory_order_relaxed);
+    }
     forgetLink(id);
     if (!outbound) {
         return;

@@ -19,6 +19,7 @@
 #include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
 #include "host_queue.h"
+#include "node_stats.h"
 #include "router_ports.h"
 
 namespace dwrtc {
@@ -42,7 +43,7 @@ class Router : public LinkEvents {
 public:
     Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTransport& links,
            Directory& directory, HostQueue& host, LogFn log,
-           NowFn now = [] { return RouterClock::now(); });
+           NowFn now = [] { return RouterClock::now(); }, NodeStats* stats = nullptr);
 
     void openSession(const std::string& id);
     void closeSession(const std::string& id);
@@ -90,6 +91,7 @@ private:
         int missingLookups = 0;      // lookups in a row that found no record
         bool toldUnreachable = false;  // logged as unreachable, not reached since
         Clock::time_point retryAt;
+        Clock::time_point lookupStarted;
         PendingQueue<Waiting> waiting;
         Clock::time_point lastUsed;
     };
@@ -99,11 +101,13 @@ private:
     void connect(const std::string& prefix, Peer& peer);
     void connectFailed(const std::string& prefix, Peer& peer);
     void flush(Peer& peer);
-    void failWaiting(Peer& peer, const char* error);
+    // What a local sender is told about one of its messages.
+    enum class Answer { NotFound, Unreachable, QueueFull };
+    void tell(const std::string& session, Answer answer, std::string_view recipient);
+    void failWaiting(Peer& peer, Answer answer);
     void markUnreachable(const std::string& prefix, Peer& peer);
 
     void closeUnacknowledged();
-    void tellNotFound(const std::string& session, const std::string& recipient);
     void sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
                      std::string_view type, std::string_view body);
     void helloFromPeer(LinkId id, const std::string& node);
@@ -140,6 +144,8 @@ private:
     void forgetLink(LinkId id);
     void sendAck(LinkId id, LinkState& state);
 
+    NodeStats unusedStats_;  // counted into when no stats are given
+    NodeStats* stats_;
     RouterConfig config_;
     std::shared_ptr<const NodeKey> key_;
     std::string self_;

@@ -29,7 +29,7 @@ public:
     virtual void onLinkFrame(LinkId id, std::string_view frame) = 0;
     // The frames of one WebSocket message have all been handed over.
     virtual void onLinkMessageEnd(LinkId id) = 0;
-    // The link is gone; opened says whether it ever got connected.
+    // The link is gone; opened says whether onLinkOpen() was called for it.
     virtual void onLinkClosed(LinkId id, bool outbound, bool opened) = 0;
     // Once a second, for timers such as closing idle links.
     virtual void onTick() = 0;

@@ -211,6 +211,23 @@ main(void)
     in.closing = NULL;
     CHECK(dwrtc_node_set_local_delivery(node, NULL, NULL) == DWRTC_OK);
 
+    /* What the node counted: the messages submitted above, one delivered
+     * here and one refused as invalid at least, no lookups. */
+    {
+        dwrtc_stats st;
+
+        CHECK(dwrtc_node_stats(NULL, &st) == DWRTC_EINVAL);
+        CHECK(dwrtc_node_stats(node, &st) == DWRTC_OK);
+        CHECK(st.sessions == 2);
+        CHECK(st.from_clients >= 4);
+        CHECK(st.delivered_locally >= 2);
+        CHECK(st.invalid >= 2);
+        CHECK(st.not_found >= 1);
+        CHECK(st.lookups == 0 && st.links_out == 0);
+        CHECK(dwrtc_lookup_bucket_ms(0) == 1);
+        CHECK(dwrtc_lookup_bucket_ms(DWRTC_LOOKUP_BUCKETS - 1) == 0);
+    }
+
     /* Unknown and closed sessions. */
     CHECK(dwrtc_submit(node, "nope", 4, "{}", 2) == DWRTC_ENOTFOUND);
     CHECK(dwrtc_session_close(node, bob, DWRTC_SESSION_ID_LEN) == DWRTC_OK);

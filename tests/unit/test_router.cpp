@@ -112,7 +112,8 @@ class RouterTest : public ::testing::Test {
 protected:
     RouterTest()
         : router_(config(), selfKey(), links_, directory_, host_,
-                  [this](int, std::string line) { log_ += line + "\n"; }, [this] { return now_; }) {
+                  [this](int, std::string line) { log_ += line + "\n"; }, [this] { return now_; },
+                  &stats_) {
         alice_ = makeSessionId(selfKey()->id());
         bob_ = makeSessionId(peerKey()->id());
         router_.openSession(alice_);
@@ -205,6 +206,7 @@ protected:
     HostQueue host_;
     std::string log_;
     RouterClock::time_point now_ = RouterClock::time_point() + std::chrono::hours(1);
+    NodeStats stats_;
     Router router_;
     std::string alice_, bob_;
 };
@@ -609,6 +611,36 @@ TEST_F(RouterTest, TickKeepsTheRecordPublished) {
     tick(std::chrono::seconds(1));
     tick(std::chrono::seconds(1));
     EXPECT_EQ(directory_.ticks, 2);
+}
+
+TEST_F(RouterTest, CountsWhatItDoesForTheStatusPage) {
+    auto get = [](const NodeStats::Counter& c) { return NodeStats::get(c); };
+    send(bob_, "1");
+    now_ += std::chrono::milliseconds(7);  // the lookup takes 7 ms
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    send(bob_, "2");
+    EXPECT_EQ(get(stats_.links.sentOverLinks), 2u);
+    EXPECT_EQ(get(stats_.links.linksOut), 1u);
+    EXPECT_EQ(get(stats_.links.lookups), 1u);
+    EXPECT_EQ(get(stats_.links.lookupsFailed), 0u);
+    EXPECT_EQ(get(stats_.links.lookupUsSum), 7000u);
+    EXPECT_EQ(get(stats_.links.lookupBuckets[2]), 1u);  // (5, 10] ms
+    // A message in from the peer for alice, one for a closed session.
+    router_.onLinkFrame(id, serializeLinkDeliver(peerKey()->id(), bob_, alice_, "t", "hi"));
+    router_.onLinkFrame(id, serializeLinkDeliver(peerKey()->id(), bob_,
+                                                 makeSessionId(selfKey()->id()), "t", "?"));
+    EXPECT_EQ(get(stats_.links.receivedOverLinks), 2u);
+    EXPECT_EQ(get(stats_.links.deliveredFromLinks), 1u);
+    // The link breaks with both unacknowledged: two "unreachable".
+    router_.onLinkClosed(id, true, true);
+    EXPECT_EQ(get(stats_.links.unreachable), 2u);
+    EXPECT_EQ(get(stats_.links.linksOut), 0u);
+    std::string carol = makeSessionId(otherKey()->id());  // a node to look up: waits
+    for (const char* body : {"3", "4", "5", "6"}) {
+        send(carol, body);
+    }
+    EXPECT_EQ(get(stats_.links.queueFull), 1u);
 }
 
 }  // namespace

@@ -38,6 +38,7 @@
 #define DWRTC_DWRTC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -167,6 +168,36 @@ int dwrtc_options_set_log_level(dwrtc_options *opt, int level);
 #define DWRTC_NODE_ALONE 0      /* no other DHT node answers it (yet) */
 #define DWRTC_NODE_JOINING 1    /* it has DHT peers; its record is not stored */
 #define DWRTC_NODE_PUBLISHED 2  /* its record is stored: others can reach it */
+
+/* Lookup latency buckets of dwrtc_stats: bucket i holds lookups of at most
+ * dwrtc_lookup_bucket_ms(i) milliseconds (and more than bucket i-1's); the
+ * last, for which it returns 0, holds the rest. */
+#define DWRTC_LOOKUP_BUCKETS 10
+unsigned dwrtc_lookup_bucket_ms(size_t i);
+
+/* What a node counted since it started (counters) and holds now (the rest). */
+typedef struct {
+    uint64_t sessions;             /* open now */
+    uint64_t links_in;             /* node links open now, accepted */
+    uint64_t links_out;            /* node links open now, opened by us */
+    uint64_t from_clients;         /* client messages taken */
+    uint64_t delivered_locally;    /* messages delivered to sessions here */
+    uint64_t sent_over_links;      /* messages written to node links */
+    uint64_t received_over_links;  /* messages read from node links */
+    uint64_t not_found;            /* "not found" told to senders here */
+    uint64_t unreachable;          /* "unreachable" told to senders here */
+    uint64_t invalid;              /* client messages refused as invalid */
+    uint64_t queue_full;           /* "queue full" told to senders here */
+    uint64_t lookups;              /* DHT lookups of node records */
+    uint64_t lookups_failed;       /* of those, no record found */
+    uint64_t lookup_us_sum;        /* their total time, microseconds */
+    uint64_t lookup_buckets[DWRTC_LOOKUP_BUCKETS];
+    unsigned dht_good;             /* DHT nodes known, answering lately */
+    unsigned dht_dubious;          /* DHT nodes known, not heard lately */
+} dwrtc_stats;
+
+/* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */
+int dwrtc_node_stats(const dwrtc_node *node, dwrtc_stats *out);
 
 /* Node lifecycle. create() only allocates and checks the options; start()
  * binds the ports, joins the DHT and starts the core's threads; stop()

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,6 +47,15 @@ struct NodeConfig {
 // Owner thread: the one thread that calls the methods below (an nginx
 // worker's event loop). The node runs its own threads between start() and
 // stop(); results come back through eventFd() and drain().
+struct NodeStatsSnapshot {
+    std::uint64_t sessions = 0, linksIn = 0, linksOut = 0;
+    std::uint64_t fromClients = 0, deliveredLocally = 0, sentOverLinks = 0, receivedOverLinks = 0;
+    std::uint64_t notFound = 0, unreachable = 0, invalid = 0, queueFull = 0;
+    std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
+    std::uint64_t lookupBuckets[DWRTC_LOOKUP_BUCKETS] = {};
+    unsigned dhtGood = 0, dhtDubious = 0;
+};
+
 class Node {
 public:
     enum class Submit { Ok, UnknownSession, NotRunning };
@@ -69,6 +79,8 @@ public:
     // Whether some other DHT node answers this one (before the record is
     // stored: whether there is anyone to store it on).
     bool hasDhtPeers() const;
+    // What the node counted since it started, and where it stands now.
+    NodeStatsSnapshot stats() const;
 
     const std::string& id() const;  // 32 hex characters, valid after start()
     unsigned dhtPort() const;

@@ -1,0 +1,594 @@
+
+/*
+ * DWRTC: decentralized WebRTC signaling for nginx.
+ *
+ * The status page: "dwrtc_status" in a location answers with the state of
+ * every worker's node of this nginx, as JSON, or as Prometheus text with
+ * "?format=prometheus" (or an Accept header that asks for text/plain and
+ * not JSON). Workers are separate processes: each writes its own slot of a
+ * shared memory zone (ngx_http_dwrtc_status_zone) once a second and when
+ * its node's state changes, the way stub_status shares its counters, and
+ * the worker that answers reads all the slots. It answers 503 while any
+ * worker's node is not running, so it is also the health check.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_dwrtc_module.h"
+
+
+/* Slots in the zone: workers beyond this many are not shown. */
+#define NGX_HTTP_DWRTC_STATUS_SLOTS     128
+
+/* A slot not written for this long belongs to a worker that is stuck. */
+#define NGX_HTTP_DWRTC_STATUS_STALE     10
+
+
+/*
+ * One worker's slot. A seqlock keeps readers from seeing half a write: the
+ * writer makes seq odd, writes, and makes it even again; a reader copies
+ * the slot and keeps the copy only if seq was even and unchanged.
+ */
+
+typedef struct {
+    ngx_atomic_t                    seq;
+    ngx_pid_t                       pid;
+    ngx_uint_t                      state;     /* ngx_http_dwrtc_node_state_e */
+    time_t                          started;
+    time_t                          updated;
+    ngx_uint_t                      dht_port;
+    ngx_uint_t                      link_port;
+    u_char                          node[33];
+    u_char                          reason[95];
+    uint64_t                        rate_limited;
+    dwrtc_stats                     stats;
+} ngx_http_dwrtc_status_slot_t;
+
+
+static ngx_int_t ngx_http_dwrtc_status_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_dwrtc_status_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_dwrtc_status_read(ngx_http_dwrtc_status_slot_t *out,
+    ngx_uint_t n);
+static ngx_uint_t ngx_http_dwrtc_status_wants_prometheus(
+    ngx_http_request_t *r);
+static u_char *ngx_http_dwrtc_status_json(u_char *p,
+    ngx_http_dwrtc_status_slot_t *slots, ngx_uint_t n);
+static u_char *ngx_http_dwrtc_status_prometheus(u_char *p,
+    ngx_http_dwrtc_status_slot_t *slots, ngx_uint_t n);
+
+
+static ngx_shm_zone_t                *ngx_http_dwrtc_status_zone;
+static ngx_http_dwrtc_status_slot_t  *ngx_http_dwrtc_status_slots;
+
+/* counted by the sessions of this worker, published with its slot */
+uint64_t  ngx_http_dwrtc_rate_limited;
+
+
+static const char  *ngx_http_dwrtc_state_names[] = {
+    "none", "starting", "waiting for a port", "running", "failed",
+    "disabled"
+};
+
+
+/* Adds the zone; from the http block's main configuration. */
+
+ngx_int_t
+ngx_http_dwrtc_status_add_zone(ngx_conf_t *cf)
+{
+    ngx_str_t  name = ngx_string("dwrtc_status");
+
+    ngx_http_dwrtc_status_zone = ngx_shared_memory_add(cf, &name,
+        8 * ngx_pagesize
+        + NGX_HTTP_DWRTC_STATUS_SLOTS * sizeof(ngx_http_dwrtc_status_slot_t),
+        &ngx_http_dwrtc_module);
+
+    if (ngx_http_dwrtc_status_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_dwrtc_status_zone->init = ngx_http_dwrtc_status_init_zone;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        /* a reload: the new workers take over the slots as they start */
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shm_zone->data = ngx_slab_calloc(shpool, NGX_HTTP_DWRTC_STATUS_SLOTS
+                                     * sizeof(ngx_http_dwrtc_status_slot_t));
+    if (shm_zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = shm_zone->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Writes this worker's slot: its node's state, why it is not running (or
+ * NULL), and the node's figures when it runs. A worker of an older
+ * configuration, on its way out, leaves the slot to the one that took it.
+ */
+
+void
+ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
+    dwrtc_node *node)
+{
+    size_t                         len;
+    ngx_http_dwrtc_status_slot_t  *slot;
+
+    if (ngx_http_dwrtc_status_zone == NULL
+        || ngx_http_dwrtc_status_zone->data == NULL
+        || ngx_worker >= NGX_HTTP_DWRTC_STATUS_SLOTS)
+    {
+        return;
+    }
+
+    ngx_http_dwrtc_status_slots = ngx_http_dwrtc_status_zone->data;
+    slot = &ngx_http_dwrtc_status_slots[ngx_worker];
+
+    if (state == NGX_HTTP_DWRTC_NODE_STARTING) {
+        /* claimed at the worker's start, over whatever was there */
+        slot->pid = ngx_pid;
+
+    } else if (slot->pid != ngx_pid || ngx_exiting) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&slot->seq, 1);
+    ngx_memory_barrier();
+
+    if (state == NGX_HTTP_DWRTC_NODE_STARTING) {
+        slot->started = ngx_time();
+        slot->rate_limited = 0;
+        ngx_memzero(&slot->stats, sizeof(dwrtc_stats));
+        ngx_memzero(slot->node, sizeof(slot->node));
+        slot->dht_port = 0;
+        slot->link_port = 0;
+    }
+
+    slot->state = state;
+    slot->updated = ngx_time();
+    slot->rate_limited = ngx_http_dwrtc_rate_limited;
+
+    len = reason ? ngx_min(ngx_strlen(reason), sizeof(slot->reason) - 1) : 0;
+    ngx_memcpy(slot->reason, reason ? reason : "", len);
+    slot->reason[len] = '\0';
+
+    if (node && state == NGX_HTTP_DWRTC_NODE_RUNNING) {
+        ngx_cpystrn(slot->node, (u_char *) dwrtc_node_id(node),
+                    sizeof(slot->node));
+        slot->dht_port = dwrtc_node_dht_port(node);
+        slot->link_port = dwrtc_node_link_port(node);
+        (void) dwrtc_node_stats(node, &slot->stats);
+    }
+
+    ngx_memory_barrier();
+    (void) ngx_atomic_fetch_add(&slot->seq, 1);
+}
+
+
+char *
+ngx_http_dwrtc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_dwrtc_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_status_handler(ngx_http_request_t *r)
+{
+    size_t                         size;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i, n, workers, prometheus, healthy;
+    ngx_buf_t                     *b;
+    ngx_chain_t                    out;
+    ngx_core_conf_t               *ccf;
+    ngx_http_dwrtc_status_slot_t  *slots;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
+    workers = (ccf->master && ccf->worker_processes > 0)
+              ? (ngx_uint_t) ccf->worker_processes : 1;
+    workers = ngx_min(workers, NGX_HTTP_DWRTC_STATUS_SLOTS);
+
+    /* this worker's own figures as of now */
+    ngx_http_dwrtc_status_refresh();
+
+    slots = ngx_palloc(r->pool, workers * sizeof(ngx_http_dwrtc_status_slot_t));
+    if (slots == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = ngx_http_dwrtc_status_read(slots, workers);
+
+    healthy = (n == workers);
+
+    for (i = 0; i < n; i++) {
+        if (slots[i].state != NGX_HTTP_DWRTC_NODE_RUNNING
+            || ngx_time() - slots[i].updated > NGX_HTTP_DWRTC_STATUS_STALE)
+        {
+            healthy = 0;
+        }
+    }
+
+    prometheus = ngx_http_dwrtc_status_wants_prometheus(r);
+
+    /* generous: every figure at its longest */
+    size = 1024 + n * (prometheus ? 8192 : 2048);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = prometheus ? ngx_http_dwrtc_status_prometheus(b->pos, slots, n)
+                         : ngx_http_dwrtc_status_json(b->pos, slots, n);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = healthy ? NGX_HTTP_OK
+                                    : NGX_HTTP_SERVICE_UNAVAILABLE;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (prometheus) {
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; version=0.0.4; charset=utf-8");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* figures of the moment: no cache may keep them */
+    r->headers_out.last_modified_time = -1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* Copies the slots of the first n workers; returns how many were there. */
+
+static ngx_uint_t
+ngx_http_dwrtc_status_read(ngx_http_dwrtc_status_slot_t *out, ngx_uint_t n)
+{
+    ngx_uint_t                     i, tries, seen;
+    ngx_atomic_uint_t              seq;
+    ngx_http_dwrtc_status_slot_t  *slot;
+
+    if (ngx_http_dwrtc_status_zone == NULL
+        || ngx_http_dwrtc_status_zone->data == NULL)
+    {
+        return 0;
+    }
+
+    slot = ngx_http_dwrtc_status_zone->data;
+    seen = 0;
+
+    for (i = 0; i < n; i++) {
+
+        for (tries = 0; tries < 100; tries++) {
+            seq = slot[i].seq;
+            ngx_memory_barrier();
+            ngx_memcpy(&out[seen], &slot[i],
+                       sizeof(ngx_http_dwrtc_status_slot_t));
+            ngx_memory_barrier();
+
+            if ((seq & 1) == 0 && seq == slot[i].seq) {
+                break;
+            }
+
+            ngx_cpu_pause();
+        }
+
+        if (out[seen].pid == 0) {
+            out[seen].state = NGX_HTTP_DWRTC_NODE_NONE;
+        }
+
+        out[seen].seq = i;   /* the copy keeps its worker's number here */
+        seen++;
+    }
+
+    return seen;
+}
+
+
+static ngx_uint_t
+ngx_http_dwrtc_status_wants_prometheus(ngx_http_request_t *r)
+{
+    ngx_str_t         format;
+    ngx_table_elt_t  *accept;
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
+        return format.len == 10
+               && ngx_strncasecmp(format.data, (u_char *) "prometheus", 10)
+                  == 0;
+    }
+
+#if (NGX_HTTP_HEADERS)
+    accept = r->headers_in.accept;
+#else
+    accept = NULL;
+#endif
+
+    if (accept == NULL) {
+        return 0;
+    }
+
+    return ngx_strlcasestrn(accept->value.data,
+                            accept->value.data + accept->value.len,
+                            (u_char *) "text/plain", 10 - 1) != NULL
+           && ngx_strlcasestrn(accept->value.data,
+                               accept->value.data + accept->value.len,
+                               (u_char *) "json", 4 - 1) == NULL;
+}
+
+
+static u_char *
+ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
+    ngx_uint_t n)
+{
+    ngx_uint_t     i, k;
+    dwrtc_stats   *st;
+
+    p = ngx_sprintf(p, "{\"version\":\"%s\",\"nginx\":\"%s\",\"workers\":[",
+                    DWRTC_VERSION, NGINX_VERSION);
+
+    for (i = 0; i < n; i++) {
+        st = &slots[i].stats;
+
+        p = ngx_sprintf(p, "%s{\"worker\":%uA,\"pid\":%P,\"state\":\"%s\","
+                        "\"reason\":\"%s\",\"node\":\"%s\","
+                        "\"dht_port\":%ui,\"link_port\":%ui,"
+                        "\"uptime\":%T,\"updated_ago\":%T,",
+                        i ? "," : "", slots[i].seq, slots[i].pid,
+                        ngx_http_dwrtc_state_names[slots[i].state],
+                        slots[i].reason, slots[i].node,
+                        slots[i].dht_port, slots[i].link_port,
+                        slots[i].started ? ngx_time() - slots[i].started : 0,
+                        slots[i].updated ? ngx_time() - slots[i].updated : 0);
+
+        p = ngx_sprintf(p, "\"dht_peers\":{\"good\":%ud,\"dubious\":%ud},"
+                        "\"sessions\":%uL,"
+                        "\"links\":{\"in\":%uL,\"out\":%uL},"
+                        "\"messages\":{\"from_clients\":%uL,"
+                        "\"delivered_locally\":%uL,"
+                        "\"sent_over_links\":%uL,"
+                        "\"received_over_links\":%uL},"
+                        "\"errors\":{\"not_found\":%uL,\"unreachable\":%uL,"
+                        "\"invalid\":%uL,\"rate_limited\":%uL,"
+                        "\"queue_full\":%uL},",
+                        st->dht_good, st->dht_dubious, st->sessions,
+                        st->links_in, st->links_out, st->from_clients,
+                        st->delivered_locally, st->sent_over_links,
+                        st->received_over_links, st->not_found,
+                        st->unreachable, st->invalid, slots[i].rate_limited,
+                        st->queue_full);
+
+        p = ngx_sprintf(p, "\"lookups\":{\"total\":%uL,\"failed\":%uL,"
+                        "\"us_total\":%uL,\"latency_ms\":{",
+                        st->lookups, st->lookups_failed, st->lookup_us_sum);
+
+        for (k = 0; k < DWRTC_LOOKUP_BUCKETS; k++) {
+            if (dwrtc_lookup_bucket_ms(k)) {
+                p = ngx_sprintf(p, "%s\"le_%ud\":%uL", k ? "," : "",
+                                dwrtc_lookup_bucket_ms(k),
+                                st->lookup_buckets[k]);
+
+            } else {
+                p = ngx_sprintf(p, ",\"more\":%uL", st->lookup_buckets[k]);
+            }
+        }
+
+        *p++ = '}'; *p++ = '}'; *p++ = '}';
+    }
+
+    p = ngx_sprintf(p, "]}\n");
+
+    return p;
+}
+
+
+/*
+ * The Prometheus text format, version 0.0.4. Each worker is a series
+ * labelled worker="N"; its pid and node id, which change with every start,
+ * are labels of dwrtc_node_info only, so the other series last across
+ * reloads.
+ */
+
+static u_char *
+ngx_http_dwrtc_status_prometheus(u_char *p,
+    ngx_http_dwrtc_status_slot_t *slots, ngx_uint_t n)
+{
+    uint64_t       sum;
+    ngx_uint_t     i, k;
+    dwrtc_stats   *st;
+
+#define ngx_http_dwrtc_metric_head(name, type, help)                          \
+    p = ngx_sprintf(p, "# HELP " name " " help "\n# TYPE " name " " type "\n")
+
+#define ngx_http_dwrtc_metric_each(name, fmt, value)                          \
+    for (i = 0; i < n; i++) {                                                 \
+        st = &slots[i].stats;                                                 \
+        p = ngx_sprintf(p, name "{worker=\"%uA\"} " fmt "\n",                 \
+                        slots[i].seq, value);                                 \
+    }
+
+    (void) st;
+
+    ngx_http_dwrtc_metric_head("dwrtc_info", "gauge",
+                               "The DWRTC module's version.");
+    p = ngx_sprintf(p, "dwrtc_info{version=\"%s\",nginx=\"%s\"} 1\n",
+                    DWRTC_VERSION, NGINX_VERSION);
+
+    ngx_http_dwrtc_metric_head("dwrtc_node_info", "gauge",
+                               "The node each worker runs, by pid and id.");
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "dwrtc_node_info{worker=\"%uA\",pid=\"%P\","
+                        "node=\"%s\",state=\"%s\"} 1\n", slots[i].seq,
+                        slots[i].pid, slots[i].node,
+                        ngx_http_dwrtc_state_names[slots[i].state]);
+    }
+
+    ngx_http_dwrtc_metric_head("dwrtc_node_up", "gauge",
+                               "1 while the worker's node runs, else 0.");
+    ngx_http_dwrtc_metric_each("dwrtc_node_up", "%d",
+        slots[i].state == NGX_HTTP_DWRTC_NODE_RUNNING ? 1 : 0);
+
+    ngx_http_dwrtc_metric_head("dwrtc_uptime_seconds", "gauge",
+                               "Seconds since the worker started.");
+    ngx_http_dwrtc_metric_each("dwrtc_uptime_seconds", "%T",
+        slots[i].started ? ngx_time() - slots[i].started : 0);
+
+    ngx_http_dwrtc_metric_head("dwrtc_sessions", "gauge",
+                               "Client sessions open.");
+    ngx_http_dwrtc_metric_each("dwrtc_sessions", "%uL", st->sessions);
+
+    ngx_http_dwrtc_metric_head("dwrtc_dht_peers", "gauge",
+                               "DHT nodes known, by whether they answered "
+                               "lately.");
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "dwrtc_dht_peers{worker=\"%uA\",kind=\"good\"} "
+                        "%ud\ndwrtc_dht_peers{worker=\"%uA\",kind=\"dubious\"}"
+                        " %ud\n", slots[i].seq, slots[i].stats.dht_good,
+                        slots[i].seq, slots[i].stats.dht_dubious);
+    }
+
+    ngx_http_dwrtc_metric_head("dwrtc_links", "gauge",
+                               "Links to other nodes open, by who opened "
+                               "them.");
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "dwrtc_links{worker=\"%uA\",direction=\"in\"} "
+                        "%uL\ndwrtc_links{worker=\"%uA\",direction=\"out\"} "
+                        "%uL\n", slots[i].seq, slots[i].stats.links_in,
+                        slots[i].seq, slots[i].stats.links_out);
+    }
+
+    ngx_http_dwrtc_metric_head("dwrtc_client_messages_total", "counter",
+                               "Messages taken from clients.");
+    ngx_http_dwrtc_metric_each("dwrtc_client_messages_total", "%uL",
+                               st->from_clients);
+
+    ngx_http_dwrtc_metric_head("dwrtc_delivered_total", "counter",
+                               "Messages delivered to clients of this "
+                               "worker.");
+    ngx_http_dwrtc_metric_each("dwrtc_delivered_total", "%uL",
+                               st->delivered_locally);
+
+    ngx_http_dwrtc_metric_head("dwrtc_link_messages_total", "counter",
+                               "Messages over links to other nodes, by "
+                               "direction.");
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, "dwrtc_link_messages_total{worker=\"%uA\","
+                        "direction=\"sent\"} %uL\n"
+                        "dwrtc_link_messages_total{worker=\"%uA\","
+                        "direction=\"received\"} %uL\n",
+                        slots[i].seq, slots[i].stats.sent_over_links,
+                        slots[i].seq, slots[i].stats.received_over_links);
+    }
+
+    ngx_http_dwrtc_metric_head("dwrtc_errors_total", "counter",
+                               "Errors told to clients, by error.");
+    for (i = 0; i < n; i++) {
+        st = &slots[i].stats;
+        p = ngx_sprintf(p,
+            "dwrtc_errors_total{worker=\"%uA\",error=\"not_found\"} %uL\n"
+            "dwrtc_errors_total{worker=\"%uA\",error=\"unreachable\"} %uL\n"
+            "dwrtc_errors_total{worker=\"%uA\",error=\"invalid\"} %uL\n"
+            "dwrtc_errors_total{worker=\"%uA\",error=\"rate_limited\"} %uL\n"
+            "dwrtc_errors_total{worker=\"%uA\",error=\"queue_full\"} %uL\n",
+            slots[i].seq, st->not_found, slots[i].seq, st->unreachable,
+            slots[i].seq, st->invalid, slots[i].seq, slots[i].rate_limited,
+            slots[i].seq, st->queue_full);
+    }
+
+    ngx_http_dwrtc_metric_head("dwrtc_lookup_failures_total", "counter",
+                               "DHT lookups of node records that found "
+                               "none.");
+    ngx_http_dwrtc_metric_each("dwrtc_lookup_failures_total", "%uL",
+                               st->lookups_failed);
+
+    ngx_http_dwrtc_metric_head("dwrtc_lookup_duration_seconds", "histogram",
+                               "DHT lookups of node records, by how long "
+                               "they took.");
+    for (i = 0; i < n; i++) {
+        st = &slots[i].stats;
+        sum = 0;
+
+        for (k = 0; k < DWRTC_LOOKUP_BUCKETS; k++) {
+            sum += st->lookup_buckets[k];
+
+            if (dwrtc_lookup_bucket_ms(k)) {
+                p = ngx_sprintf(p, "dwrtc_lookup_duration_seconds_bucket"
+                                "{worker=\"%uA\",le=\"%ud.%03ud\"} %uL\n",
+                                slots[i].seq, dwrtc_lookup_bucket_ms(k) / 1000,
+                                dwrtc_lookup_bucket_ms(k) % 1000, sum);
+
+            } else {
+                p = ngx_sprintf(p, "dwrtc_lookup_duration_seconds_bucket"
+                                "{worker=\"%uA\",le=\"+Inf\"} %uL\n",
+                                slots[i].seq, sum);
+            }
+        }
+
+        p = ngx_sprintf(p, "dwrtc_lookup_duration_seconds_sum{worker=\"%uA\"}"
+                        " %uL.%06uL\n"
+                        "dwrtc_lookup_duration_seconds_count{worker=\"%uA\"}"
+                        " %uL\n", slots[i].seq, st->lookup_us_sum / 1000000,
+                        st->lookup_us_sum % 1000000, slots[i].seq,
+                        st->lookups);
+    }
+
+#undef ngx_http_dwrtc_metric_head
+#undef ngx_http_dwrtc_metric_each
+
+    return p;
+}
