@@ -29,11 +29,13 @@ echo "== dhtcore suites under ASan+UBSan =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j 1 \
-          -LE 'module|integration|web'
+          -LE 'module|integration|web|faults'
 
 # Every nginx process of these tests writes its sanitizer reports to a file
 # (tests/sanitize/run-checked.sh), and a test fails on any report it does
-# not know. The browser tests (web) stay with the normal build.
+# not know. The browser tests (web) and the fault tests on network
+# namespaces (faults: their figures are about timing) stay with the normal
+# build.
 echo "== module and nginx integration suites under ASan+UBSan =="
 ctest --test-dir build-asan --output-on-failure -j 1 -L 'module|integration' \
       -LE web
