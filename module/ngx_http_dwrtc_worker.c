@@ -234,11 +234,18 @@ ngx_http_dwrtc_node_up(ngx_cycle_t *cycle, ngx_http_dwrtc_main_conf_t *dmcf)
 
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                   "dwrtc: node %s started, dht port %ud, link port %ud"
-                  "%s", dwrtc_node_id(w->node), dwrtc_node_dht_port(w->node),
-                  dwrtc_node_link_port(w->node),
-                  w->retries ? " (after waiting for a free port)" : "");
+                  "%s (DWRTC %s)", dwrtc_node_id(w->node),
+                  dwrtc_node_dht_port(w->node), dwrtc_node_link_port(w->node),
+                  w->retries ? " after waiting for a free port" : "",
+                  DWRTC_VERSION);
 
     ngx_http_dwrtc_set_state(NGX_HTTP_DWRTC_NODE_RUNNING, NULL);
+
+    /* look for the record being stored, to say "ready" when it is */
+
+    if (!w->ready && !w->ready_ev.timer_set) {
+        ngx_add_timer(&w->ready_ev, NGX_HTTP_DWRTC_READY_POLL);
+    }
 
     /* records logged while starting */
     ngx_http_dwrtc_notify_handler(w->notify->read);
@@ -823,16 +830,20 @@ ngx_http_dwrtc_node_ready(void)
     elapsed = ngx_current_msec - w->started;
 
     if (status == DWRTC_NODE_PUBLISHED) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
-                       "dwrtc: node published %M ms after start", elapsed);
+        ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                      "dwrtc: node %s ready: its record is stored, other "
+                      "nodes reach its sessions (%M ms after its start)",
+                      dwrtc_node_id(w->node), elapsed);
         w->ready = 1;
         return 1;
     }
 
     if (status == DWRTC_NODE_ALONE && elapsed >= NGX_HTTP_DWRTC_ALONE_AFTER) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
-                       "dwrtc: no DHT peer answered within %M ms: "
-                       "welcoming sessions", elapsed);
+        ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                      "dwrtc: node %s ready, alone: no other DHT node "
+                      "answered within %M ms (the first node of its network, "
+                      "or dwrtc_bootstrap is wrong)",
+                      dwrtc_node_id(w->node), elapsed);
         w->ready = 1;
         return 1;
     }

@@ -113,7 +113,22 @@ bool NodeDirectory::start() {
             log_(DWRTC_LOG_WARN, "ignoring malformed bootstrap address \"" + b + "\"");
             continue;
         }
-        runner_->bootstrap(address.host, std::to_string(address.port));
+        // Resolved here, not by OpenDHT, which drops a name that does not
+        // resolve without a word: a node that joins through nothing looks
+        // healthy from inside.
+        std::vector<dht::SockAddr> addrs;
+        std::string why = "no address";
+        try {
+            addrs = dht::SockAddr::resolve(address.host, std::to_string(address.port));
+        } catch (const std::exception& e) {
+            why = e.what();
+        }
+        if (addrs.empty()) {
+            log_(DWRTC_LOG_WARN, "bootstrap node \"" + b + "\" does not resolve (" + why +
+                                     "); the node does not join through it");
+            continue;
+        }
+        runner_->bootstrap(addrs);
     }
 
     std::random_device rd;

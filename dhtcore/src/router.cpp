@@ -181,20 +181,20 @@ void Router::connect(const std::string& prefix, Peer& peer) {
         log_(DWRTC_LOG_WARN, "node " + prefix + " published an unusable link address \"" +
                                  peer.record->links.front() + "\"");
         peer.record.reset();
-        connectFailed(prefix, peer);
+        connectFailed(prefix, peer, "its link address is unusable");
         return;
     }
     peer.state = Peer::State::Connecting;
     LinkId id = links_.connect(address.host, address.port);
     if (id == 0) {
-        connectFailed(prefix, peer);
+        connectFailed(prefix, peer, "the connect failed at once");
         return;
     }
     peer.link = id;
     outbound_[id] = prefix;
 }
 
-void Router::connectFailed(const std::string& prefix, Peer& peer) {
+void Router::connectFailed(const std::string& prefix, Peer& peer, const char* why) {
     peer.link = 0;
     if (!peer.lookedUpAgain) {
         // The cached address may be stale (the node moved or restarted):
@@ -204,16 +204,21 @@ void Router::connectFailed(const std::string& prefix, Peer& peer) {
         startLookup(prefix, peer);
         return;
     }
-    markUnreachable(prefix, peer);
+    markUnreachable(prefix, peer, why);
 }
 
 // Its link could not be made or broke: messages for it are answered at once
-// until the retry delay has passed, and it is logged once, not per message.
-void Router::markUnreachable(const std::string& prefix, Peer& peer) {
+// until the retry delay has passed, and it is logged once, not per message,
+// with where it was tried and what went wrong: the operator's first clue
+// to a firewall or a wrong dwrtc_public_address on the other side.
+void Router::markUnreachable(const std::string& prefix, Peer& peer, const std::string& why) {
     if (!peer.toldUnreachable) {
         peer.toldUnreachable = true;
-        log_(DWRTC_LOG_INFO, "node " + prefix +
-                                 " is unreachable; messages for it are answered \"unreachable\" "
+        std::string at = peer.record && !peer.record->links.empty()
+                             ? " at " + peer.record->links.front()
+                             : std::string();
+        log_(DWRTC_LOG_WARN, "node " + prefix + at + " is unreachable (" + why +
+                                 "); messages for it are answered \"unreachable\" "
                                  "and it is tried again at most every " +
                                  std::to_string(config_.retryDelay.count()) + " ms");
     }
@@ -396,7 +401,7 @@ void Router::helloFromPeer(LinkId id, const std::string& node) {
         outbound_.erase(out);
         forgetLink(id);
         links_.close(id);
-        connectFailed(it->first, peer);
+        connectFailed(it->first, peer, "another node answers at its address");
         return;
     }
     peer.state = Peer::State::Open;
@@ -467,7 +472,9 @@ void Router::closeUnacknowledged() {
         auto it = peers_.find(prefix);
         if (it != peers_.end() && it->second.link == id) {
             it->second.lookedUpAgain = true;  // its address is known; it did not answer
-            markUnreachable(prefix, it->second);
+            markUnreachable(prefix, it->second,
+                            "it acknowledged nothing for " +
+                                std::to_string(config_.ackTimeout.count()) + " ms");
         }
     }
 }
@@ -520,7 +527,8 @@ void Router::onLinkClosed(LinkId id, bool outbound, bool opened) {
     }
     Peer& peer = it->second;
     if (peer.state == Peer::State::Connecting) {
-        connectFailed(prefix, peer);
+        connectFailed(prefix, peer,
+                      "no proven link: refused, timed out, or the TLS or hello failed");
         return;
     }
     // An open link went away (idle close, or the node left). Keep the

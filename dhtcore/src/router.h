@@ -99,13 +99,13 @@ private:
     void startLookup(const std::string& prefix, Peer& peer);
     void onLookup(const std::string& prefix, std::optional<NodeRecord> record);
     void connect(const std::string& prefix, Peer& peer);
-    void connectFailed(const std::string& prefix, Peer& peer);
+    void connectFailed(const std::string& prefix, Peer& peer, const char* why);
     void flush(Peer& peer);
     // What a local sender is told about one of its messages.
     enum class Answer { NotFound, Unreachable, QueueFull };
     void tell(const std::string& session, Answer answer, std::string_view recipient);
     void failWaiting(Peer& peer, Answer answer);
-    void markUnreachable(const std::string& prefix, Peer& peer);
+    void markUnreachable(const std::string& prefix, Peer& peer, const std::string& why);
 
     void closeUnacknowledged();
     void sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
