@@ -5,7 +5,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startNetwork, startNode, waitUntil, withTimeout, alive } from '../lib/nginx.mjs';
+import { startNetwork, startNode, waitUntil, withTimeout, alive, freePortRange }
+    from '../lib/nginx.mjs';
 import { openSession, nodeOf, terminateSessions } from '../lib/client.mjs';
 
 const ROUTE_WAIT = 60_000;
@@ -140,6 +141,48 @@ describe('an old worker with a session still open after a reload', () => {
             detail: () => node.describe() });
         // the new worker serves
         const s = await openSession(node.wsUrl());
+        await s.close();
+        await node.quit();
+        node.assertNoAlerts();
+    });
+});
+
+describe('a reload with one port in each range and one worker', () => {
+    it('has the new worker wait for the old one\'s ports and serve within seconds of its exit',
+       async (t) => {
+        const [dht] = await freePortRange(1);
+        const [link] = await freePortRange(1);
+        const node = await startNode({ t, name: 'reload-tight', shutdownTimeout: '60s',
+                                       dhtPorts: [dht, dht], linkPorts: [link, link],
+                                       server: 'location = /status { dwrtc_status; }' });
+        const open = await openSession(node.wsUrl(), { label: 'open' });
+        const oldPids = node.workerPids();
+        node.signal('reload');
+
+        // The new worker is up, its node waiting for a port (for a moment
+        // the old worker may still answer, and show the new one starting).
+        const waiting = await waitUntil(async () => {
+            const res = await fetch(`http://127.0.0.1:${node.httpPort}/status`);
+            const doc = await res.json();
+            return res.status === 503 && doc.workers[0].state === 'waiting for a port'
+                ? doc : null;
+        }, { timeout: 30_000, what: 'the new worker to report that it waits for a port' });
+        assert.ok(!oldPids.includes(waiting.workers[0].pid), 'the slot is the new worker\'s');
+        assert.match(waiting.workers[0].reason, /no free port/);
+
+        // The old worker exits once its session closes; the new node starts.
+        await open.close();
+        await waitUntil(() => oldPids.every((pid) => !alive(pid)), {
+            timeout: EXIT_WAIT, what: 'the old worker to exit', detail: () => node.describe() });
+        const exited = Date.now();
+        await waitUntil(() => /started, .* after waiting for a free port/.test(node.errorLog()), {
+            timeout: 15_000, what: 'the new worker to start its node',
+            detail: () => node.describe() });
+        const s = await openSession(node.wsUrl());
+        console.log(`# new worker's node started and welcomed a session `
+                    + `${Date.now() - exited} ms after the old worker exited`);
+        const res = await fetch(`http://127.0.0.1:${node.httpPort}/status`);
+        assert.equal(res.status, 200);
         await s.close();
         await node.quit();
         node.assertNoAlerts();
