@@ -462,6 +462,16 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                         slots[i].seq, value);                                 \
     }
 
+    /* a metric with a label of two values, a and b */
+#define ngx_http_dwrtc_metric_two(name, label, a, va, b, vb)                  \
+    for (i = 0; i < n; i++) {                                                 \
+        st = &slots[i].stats;                                                 \
+        p = ngx_sprintf(p, name "{worker=\"%uA\"," label "=\"" a "\"} %uL\n"  \
+                        name "{worker=\"%uA\"," label "=\"" b "\"} %uL\n",    \
+                        slots[i].seq, (uint64_t) (va), slots[i].seq,          \
+                        (uint64_t) (vb));                                     \
+    }
+
     (void) st;
 
     ngx_http_dwrtc_metric_head("dwrtc_info", "gauge",
@@ -495,22 +505,14 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
     ngx_http_dwrtc_metric_head("dwrtc_dht_peers", "gauge",
                                "DHT nodes known, by whether they answered "
                                "lately.");
-    for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "dwrtc_dht_peers{worker=\"%uA\",kind=\"good\"} "
-                        "%ud\ndwrtc_dht_peers{worker=\"%uA\",kind=\"dubious\"}"
-                        " %ud\n", slots[i].seq, slots[i].stats.dht_good,
-                        slots[i].seq, slots[i].stats.dht_dubious);
-    }
+    ngx_http_dwrtc_metric_two("dwrtc_dht_peers", "kind", "good",
+                              st->dht_good, "dubious", st->dht_dubious);
 
     ngx_http_dwrtc_metric_head("dwrtc_links", "gauge",
                                "Links to other nodes open, by who opened "
                                "them.");
-    for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "dwrtc_links{worker=\"%uA\",direction=\"in\"} "
-                        "%uL\ndwrtc_links{worker=\"%uA\",direction=\"out\"} "
-                        "%uL\n", slots[i].seq, slots[i].stats.links_in,
-                        slots[i].seq, slots[i].stats.links_out);
-    }
+    ngx_http_dwrtc_metric_two("dwrtc_links", "direction", "in", st->links_in,
+                              "out", st->links_out);
 
     ngx_http_dwrtc_metric_head("dwrtc_client_messages_total", "counter",
                                "Messages taken from clients.");
@@ -526,14 +528,9 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
     ngx_http_dwrtc_metric_head("dwrtc_link_messages_total", "counter",
                                "Messages over links to other nodes, by "
                                "direction.");
-    for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "dwrtc_link_messages_total{worker=\"%uA\","
-                        "direction=\"sent\"} %uL\n"
-                        "dwrtc_link_messages_total{worker=\"%uA\","
-                        "direction=\"received\"} %uL\n",
-                        slots[i].seq, slots[i].stats.sent_over_links,
-                        slots[i].seq, slots[i].stats.received_over_links);
-    }
+    ngx_http_dwrtc_metric_two("dwrtc_link_messages_total", "direction",
+                              "sent", st->sent_over_links,
+                              "received", st->received_over_links);
 
     ngx_http_dwrtc_metric_head("dwrtc_errors_total", "counter",
                                "Errors told to clients, by error.");
@@ -589,6 +586,7 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
 
 #undef ngx_http_dwrtc_metric_head
 #undef ngx_http_dwrtc_metric_each
+#undef ngx_http_dwrtc_metric_two
 
     return p;
 }
