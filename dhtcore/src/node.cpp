@@ -1,5 +1,8 @@
 #include "dwrtc/node.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <unordered_set>
 
 #include "dwrtc/dwrtc.h"
@@ -15,6 +18,27 @@
 #include "router.h"
 
 namespace dwrtc {
+
+namespace {
+
+// Other nodes connect to the public address this node publishes. A name
+// that does not resolve here most likely does not resolve for them either:
+// the node would run, and no one could reach it.
+void warnIfUnresolvable(const std::string& host, const LogFn& log) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (rc != 0) {
+        log(DWRTC_LOG_WARN, "dwrtc_public_address \"" + host + "\" does not resolve here (" +
+                                gai_strerror(rc) +
+                                "); other nodes must resolve it to reach this node");
+        return;
+    }
+    freeaddrinfo(found);
+}
+
+}  // namespace
 
 struct Node::Impl {
     NodeConfig config;
@@ -120,6 +144,7 @@ bool Node::start() {
         return false;
     }
 
+    warnIfUnresolvable(d.config.publicAddress, log);
     d.directory->publish({"wss://" + formatHostPort(d.config.publicAddress, d.links->port())});
     d.running = true;
     return true;
