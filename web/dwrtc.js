@@ -20,6 +20,7 @@
  *   client.addEventListener('incomingcall', (e) => e.detail.call.answer({ stream }));
  *
  * Every event is a CustomEvent; what it carries is in `event.detail`.
+ * TypeScript declarations of all of this are in dwrtc.d.ts, beside this file.
  *
  * Events of DwrtcClient
  * ---------------------
@@ -49,15 +50,18 @@
  *                 handled by the calls and also show up here.
  *   error         The node reported an error (a WebSocketErrorMessage).
  *                 detail: { error, recipientSessionId, message }
- *                 error is 'not found' (no such recipient, or its node left;
+ *                 error is the node's text, one of ErrorCode (below):
+ *                 'not found' (no such recipient, or its node left;
  *                 recipientSessionId names it), 'unreachable' (its node
  *                 could not be reached, or the link broke with the message
  *                 on it: try again shortly), 'queue full', 'rate limited',
- *                 or 'invalid message: <why>' (docs/web-developers.md,
- *                 "What each error means").
+ *                 'not sent: node unavailable', or 'invalid message: <why>'
+ *                 (docs/web-developers.md, "What each error means");
+ *                 errorCodeOf(error) gives the ErrorCode without the <why>.
  *                 `message` is the whole message from the node. A frame
  *                 from the node that is not JSON gives error 'unparsable
- *                 message from the node' (message: its text).
+ *                 message from the node' (ErrorCode.UNPARSABLE; message:
+ *                 its text).
  *   incomingcall  Someone called us: an offer from a session we are not in a
  *                 call with. Answer with detail.call.answer(options) or
  *                 refuse with detail.call.hangup('busy'). With the client's
@@ -83,11 +87,12 @@
  *                 becomes the callee: its own channel closes and this event
  *                 brings the partner's. call.dataChannel is the latest.
  *   error         Something went wrong in the call; it may still go on.
- *                 detail: { error, reason } (error: an Error or a string;
- *                 'not found' when the partner's session does not exist)
+ *                 detail: { error, reason } (error: an Error, or the node's
+ *                 error text about the partner: ErrorCode.NOT_FOUND when
+ *                 the partner's session does not exist, which ends the call)
  *   hangup        The call ended. detail: { by, reason }
  *                 by: 'local' (hangup() here), 'remote' (the partner hung
- *                 up), or 'error' (reason: 'not found', ...)
+ *                 up), or 'error' (reason: ErrorCode.NOT_FOUND)
  *
  * Wire protocol (compatible with the original DWRTC clients): the node
  * welcomes with {"type":"WebSocketIdMessage","id":ID,"iceServers":[...]};
@@ -102,6 +107,50 @@ export const SIGNALING_TYPE = 'SignalingMessage';
 const WELCOME_TYPE = 'WebSocketIdMessage';
 const ERROR_TYPE = 'WebSocketErrorMessage';
 const RESERVED_PREFIX = 'WebSocket';
+
+/**
+ * The errors of the `error` events, by name: the texts a node sends in its
+ * WebSocketErrorMessage (they are the wire protocol; docs/web-developers.md,
+ * "What each error means"), and the client's own for a frame it cannot
+ * read. An invalid message comes as 'invalid message: <why>': compare with
+ * errorCodeOf(error), which gives INVALID_MESSAGE for it. (dwrtc.d.ts
+ * declares each value as its literal type, and `ErrorCode` as the type of
+ * any of them.)
+ */
+export const ErrorCode = Object.freeze({
+    NOT_FOUND: 'not found',                         // no such recipient, or its node left
+    UNREACHABLE: 'unreachable',                     // its node could not be reached
+    QUEUE_FULL: 'queue full',                       // too many wait for that recipient
+    RATE_LIMITED: 'rate limited',                   // the sender exceeded dwrtc_rate
+    NODE_UNAVAILABLE: 'not sent: node unavailable', // the sender's node is stopping
+    INVALID_MESSAGE: 'invalid message',             // sent as 'invalid message: <why>'
+    UNKNOWN: 'unknown error',                       // an error message without a text
+    UNPARSABLE: 'unparsable message from the node', // a frame that is not JSON
+});
+
+const ERROR_CODES = new Set(Object.values(ErrorCode));
+
+/**
+ * The ErrorCode of an error text of an `error` event: the text itself when
+ * it is one of ErrorCode's, INVALID_MESSAGE for 'invalid message: <why>',
+ * and null for anything else (an Error, or a text this version does not
+ * know).
+ *
+ * @param {unknown} error
+ * @returns {string | null} one of ErrorCode's values, or null
+ */
+export function errorCodeOf(error) {
+    if (typeof error !== 'string') {
+        return null;
+    }
+    if (ERROR_CODES.has(error)) {
+        return error;
+    }
+    if (error.startsWith(`${ErrorCode.INVALID_MESSAGE}: `)) {
+        return ErrorCode.INVALID_MESSAGE;
+    }
+    return null;
+}
 
 /** Default reconnection backoff; see DwrtcClient options. */
 export const DEFAULT_BACKOFF = Object.freeze({
@@ -509,7 +558,7 @@ export class DwrtcClient extends EventTarget {
         try {
             msg = JSON.parse(typeof data === 'string' ? data : String(data));
         } catch {
-            this.#emit('error', { error: 'unparsable message from the node',
+            this.#emit('error', { error: ErrorCode.UNPARSABLE,
                                   recipientSessionId: null, message: data });
             return;
         }
@@ -519,7 +568,7 @@ export class DwrtcClient extends EventTarget {
         if (msg.type === WELCOME_TYPE && typeof msg.id === 'string') {
             this.#welcome(msg);
         } else if (msg.type === ERROR_TYPE) {
-            const detail = { error: String(msg.error ?? 'unknown error'),
+            const detail = { error: String(msg.error ?? ErrorCode.UNKNOWN),
                              recipientSessionId: msg.recipientSessionId ?? null,
                              message: msg };
             this.#emit('error', detail);
@@ -748,7 +797,7 @@ export class DwrtcCall extends EventTarget {
             return;
         }
         this.#emit('error', { error, reason: error });
-        if (error === 'not found') {
+        if (error === ErrorCode.NOT_FOUND) {
             this.#end('error', error);
         }
     }

@@ -1,0 +1,408 @@
+/*
+ * dwrtc.d.ts: TypeScript declarations of dwrtc.js, the browser client of
+ * DWRTC. Written by hand, beside the code they describe: a change to what
+ * dwrtc.js exports, to an option or to an event's detail changes this file
+ * in the same commit (tests/web/package.test.mjs compiles an app against it
+ * and compares its exports and members with those of dwrtc.js).
+ *
+ * Events are typed through an event map per class, as the DOM's own
+ * EventTargets are: `client.addEventListener('id', (e) => e.detail.id)`
+ * knows that `e` is a CustomEvent<IdDetail>.
+ */
+
+/// <reference lib="dom" />
+
+// --- error codes ----------------------------------------------------------
+
+/**
+ * The errors of the `error` events by name. The values are the texts the
+ * node sends (the wire protocol), plus UNPARSABLE, the client's own for a
+ * frame that is not JSON. An invalid message arrives as
+ * `'invalid message: <why>'`; errorCodeOf() maps it to INVALID_MESSAGE.
+ */
+export declare const ErrorCode: Readonly<{
+    /** No such recipient session, or its node left the network. */
+    NOT_FOUND: 'not found';
+    /** The recipient's node could not be reached; try again shortly. */
+    UNREACHABLE: 'unreachable';
+    /** Too many messages wait for that recipient; this one was not sent. */
+    QUEUE_FULL: 'queue full';
+    /** The sender went over the node's `dwrtc_rate`; messages were dropped. */
+    RATE_LIMITED: 'rate limited';
+    /** The sender's node is stopping; the session closes next. */
+    NODE_UNAVAILABLE: 'not sent: node unavailable';
+    /** The node refused a malformed message; sent as 'invalid message: <why>'. */
+    INVALID_MESSAGE: 'invalid message';
+    /** A WebSocketErrorMessage without an `error` text. */
+    UNKNOWN: 'unknown error';
+    /** A frame from the node that is not JSON (the client's own error). */
+    UNPARSABLE: 'unparsable message from the node';
+}>;
+
+/** Any one of ErrorCode's values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * The `error` text of an error event: an ErrorCode value, an invalid
+ * message with its reason, or a text a newer node may send.
+ */
+export type ErrorText =
+    | Exclude<ErrorCode, typeof ErrorCode.INVALID_MESSAGE>
+    | `invalid message: ${string}`
+    | (string & {});
+
+/**
+ * The ErrorCode of an error text: the text itself when it is one of
+ * ErrorCode's values, INVALID_MESSAGE for 'invalid message: <why>', null
+ * for anything else (an Error object, an unknown text).
+ */
+export declare function errorCodeOf(error: unknown): ErrorCode | null;
+
+// --- constants and helpers ------------------------------------------------
+
+/** Message type of call signaling (SDP, ICE candidates, hang-up). */
+export declare const SIGNALING_TYPE: 'SignalingMessage';
+
+/** Waits between connection attempts, in milliseconds. */
+export interface Backoff {
+    /** Wait before the first retry. */
+    initial: number;
+    /** No wait is longer than this. */
+    max: number;
+    /** Each failed attempt in a row multiplies the wait by this. */
+    factor: number;
+    /** The wait is randomly shortened by up to this share (0 to 1). */
+    jitter: number;
+}
+
+/** { initial: 500, max: 30000, factor: 2, jitter: 0.5 } */
+export declare const DEFAULT_BACKOFF: Readonly<Backoff>;
+
+/**
+ * The WebSocket URL of a signaling location: `url` resolved against `base`
+ * (by default the page's location), http:/https: turned into ws:/wss:.
+ * Throws a TypeError for any other scheme.
+ */
+export declare function signalUrl(url: string, base?: string): string;
+
+/** The node part of a session id: its 32 hex digits before the dash. */
+export declare function nodeIdOf(sessionId: string): string;
+
+/** True if `text` has the form of a session id (32 hex, '-', 16 hex). */
+export declare function isSessionId(text: unknown): text is string;
+
+/**
+ * The wait before the next connection attempt, in ms: `initial` for 0 or 1
+ * failures in a row, `factor` times longer for each further one, at most
+ * `max`, shortened by up to `jitter` times `random()`.
+ */
+export declare function backoffDelay(
+    failures: number,
+    backoff?: Partial<Backoff>,
+    random?: () => number,
+): number;
+
+// --- what the client takes ------------------------------------------------
+
+/**
+ * The part of a WebSocket that the client uses. The browser's WebSocket
+ * and the `ws` package's (Node.js) both have it.
+ */
+export interface WebSocketLike {
+    send(data: string): void;
+    close(code?: number): void;
+    addEventListener(type: 'message' | 'close' | 'error', listener: (event: any) => void): void;
+}
+
+/** A WebSocket constructor: `WebSocket` in a browser, `ws` in Node.js. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** An RTCPeerConnection constructor (the browser's, or a stand-in). */
+export type RTCPeerConnectionConstructor =
+    new (configuration: RTCConfiguration) => RTCPeerConnection;
+
+/** Options of `new DwrtcClient(options)`. */
+export interface DwrtcClientOptions {
+    /** WebSocket constructor; default the global one (Node.js: pass `ws`'s). */
+    WebSocket?: WebSocketConstructor;
+    /** For calls; default the global one. */
+    RTCPeerConnection?: RTCPeerConnectionConstructor;
+    /** Base for relative node URLs; default the page's location. */
+    base?: string;
+    /** Reconnection waits; what is left out is DEFAULT_BACKOFF's. */
+    backoff?: Partial<Backoff>;
+    /** Ms to wait for the node's welcome before trying again; default 10000. */
+    openTimeout?: number;
+    /**
+     * A session lost less than this many ms after its welcome counts as a
+     * failed attempt (backoff grows, next URL); default 5000.
+     */
+    stableAfter?: number;
+    /** ICE servers for calls when the node sends none; default []. */
+    iceServers?: RTCIceServer[];
+    /**
+     * Answer incoming calls at once (true, or with these call options) when
+     * no other call is active, then announce them in 'incomingcall'; a call
+     * during another one is refused with hangup('busy'). Default false.
+     */
+    autoAnswer?: boolean | CallOptions;
+}
+
+/** Options of DwrtcClient.call() and DwrtcCall.answer(). */
+export interface CallOptions {
+    /** Local media to send (not stopped when the call ends). */
+    stream?: MediaStream;
+    /**
+     * Caller only: open a data channel (true, a label, or an
+     * RTCDataChannelInit with an optional label; the default label is
+     * 'dwrtc'). The callee gets it in 'datachannel'.
+     */
+    dataChannel?: boolean | string | (RTCDataChannelInit & { label?: string });
+    /** Receive video even when sending none; default true. */
+    receiveVideo?: boolean;
+    /** Receive audio even when sending none; default true. */
+    receiveAudio?: boolean;
+    /** For the RTCPeerConnection; default { iceServers: client.iceServers }. */
+    rtcConfig?: RTCConfiguration;
+}
+
+// --- events of DwrtcClient ------------------------------------------------
+
+/** The client's connection state. */
+export type ClientState = 'idle' | 'connecting' | 'open' | 'disconnected' | 'closed';
+
+/** detail of the client's 'state' event. */
+export interface ClientStateDetail {
+    state: ClientState;
+    previous: ClientState;
+    /** The node this state is about (for 'disconnected': the one lost). */
+    url: string | null;
+    /** Failed attempts in a row (0 after a lasting session was lost). */
+    attempt: number;
+    /** 'disconnected': ms until the next attempt; else null. */
+    retryIn: number | null;
+    /** 'disconnected': what went wrong; else null. */
+    reason: string | null;
+}
+
+/** detail of the 'id' event: the node welcomed a new session. */
+export interface IdDetail {
+    id: string;
+    /** The session id before this one, or null for the first. */
+    previousId: string | null;
+    nodeId: string;
+    url: string | null;
+    /** The ICE servers calls use from now on. */
+    iceServers: RTCIceServer[];
+}
+
+/** A message from another session, as the node delivered it. */
+export interface Message {
+    type: string;
+    senderSessionId: string;
+    recipientSessionId: string;
+    messageBody: string;
+}
+
+/** The node's error message, as it came. */
+export interface NodeErrorMessage {
+    type: 'WebSocketErrorMessage';
+    error?: string;
+    recipientSessionId?: string;
+    [field: string]: unknown;
+}
+
+/** detail of the client's 'error' event. */
+export interface ClientErrorDetail {
+    /** What went wrong; see ErrorCode and errorCodeOf(). */
+    error: ErrorText;
+    /** The recipient the error is about, or null. */
+    recipientSessionId: string | null;
+    /** The node's whole message; for UNPARSABLE, the frame's text. */
+    message: NodeErrorMessage | string;
+}
+
+/** detail of 'incomingcall'. */
+export interface IncomingCallDetail {
+    call: DwrtcCall;
+    /** The caller's session id. */
+    from: string;
+}
+
+/** The events of DwrtcClient and the type of each. */
+export interface DwrtcClientEventMap {
+    state: CustomEvent<ClientStateDetail>;
+    id: CustomEvent<IdDetail>;
+    message: CustomEvent<Message>;
+    error: CustomEvent<ClientErrorDetail>;
+    incomingcall: CustomEvent<IncomingCallDetail>;
+}
+
+/**
+ * A connection to a DWRTC node, with reconnection and failover, and the
+ * calls made over it.
+ */
+export declare class DwrtcClient extends EventTarget {
+    constructor(options?: DwrtcClientOptions);
+
+    /** Connection state. */
+    readonly state: ClientState;
+    /** This session's id while the state is 'open', else null. */
+    readonly id: string | null;
+    /** The node part of the session id, or null. */
+    readonly nodeId: string | null;
+    /** WebSocket URL of the node in use, or null before connect(). */
+    readonly url: string | null;
+    /** Every node URL given to connect(), resolved (a copy). */
+    readonly urls: string[];
+    /** ICE servers for calls: the node's, or options.iceServers. */
+    readonly iceServers: RTCIceServer[];
+    /** Active calls by partner session id (a copy). */
+    readonly calls: Map<string, DwrtcCall>;
+
+    /**
+     * Connects and stays connected (retries with backoff, moves on to the
+     * next URL after a failed attempt). Resolves with the session id;
+     * rejects if close() comes first.
+     */
+    connect(urls: string | readonly string[]): Promise<string>;
+
+    /**
+     * Sends a message to a session on any node; a body that is not a
+     * string is sent as its JSON. Throws when not connected.
+     */
+    send(type: string, recipientId: string, body?: unknown): void;
+
+    /** Calls a session (or answers its ringing call to us). */
+    call(partnerId: string, options?: CallOptions): DwrtcCall;
+
+    /** Hangs up every call and disconnects for good (state 'closed'). */
+    close(): void;
+
+    addEventListener<K extends keyof DwrtcClientEventMap>(
+        type: K,
+        listener: (this: DwrtcClient, event: DwrtcClientEventMap[K]) => any,
+        options?: boolean | AddEventListenerOptions,
+    ): void;
+    addEventListener(
+        type: string,
+        listener: EventListenerOrEventListenerObject | null,
+        options?: boolean | AddEventListenerOptions,
+    ): void;
+    removeEventListener<K extends keyof DwrtcClientEventMap>(
+        type: K,
+        listener: (this: DwrtcClient, event: DwrtcClientEventMap[K]) => any,
+        options?: boolean | EventListenerOptions,
+    ): void;
+    removeEventListener(
+        type: string,
+        listener: EventListenerOrEventListenerObject | null,
+        options?: boolean | EventListenerOptions,
+    ): void;
+}
+
+// --- events of DwrtcCall --------------------------------------------------
+
+/**
+ * The call's state: 'ringing' (incoming, not answered), then its
+ * RTCPeerConnection's connectionState, finally 'ended'.
+ */
+export type CallState = 'ringing' | RTCPeerConnectionState | 'ended';
+
+/** detail of the call's 'state' event. */
+export interface CallStateDetail {
+    state: CallState;
+    previous: CallState;
+}
+
+/** detail of 'track'. */
+export interface TrackDetail {
+    track: MediaStreamTrack;
+    streams: readonly MediaStream[];
+}
+
+/** detail of 'remotestream'. */
+export interface RemoteStreamDetail {
+    stream: MediaStream;
+}
+
+/** detail of 'datachannel'. */
+export interface DataChannelDetail {
+    channel: RTCDataChannel;
+}
+
+/** detail of the call's 'error' event; the call may go on. */
+export interface CallErrorDetail {
+    /** An Error (WebRTC, signaling), or the node's error text about the partner. */
+    error: Error | ErrorText;
+    /** What failed ('offer failed', ...), or the node's error text. */
+    reason: string;
+}
+
+/** detail of 'hangup'. */
+export interface HangupDetail {
+    /** local: hangup() here; remote: the partner; error: e.g. NOT_FOUND. */
+    by: 'local' | 'remote' | 'error';
+    reason: string;
+}
+
+/** The events of DwrtcCall and the type of each. */
+export interface DwrtcCallEventMap {
+    state: CustomEvent<CallStateDetail>;
+    track: CustomEvent<TrackDetail>;
+    remotestream: CustomEvent<RemoteStreamDetail>;
+    datachannel: CustomEvent<DataChannelDetail>;
+    error: CustomEvent<CallErrorDetail>;
+    hangup: CustomEvent<HangupDetail>;
+}
+
+/**
+ * One call with one partner session (perfect negotiation, trickle ICE).
+ * Made by DwrtcClient.call() or delivered by 'incomingcall'.
+ */
+export declare class DwrtcCall extends EventTarget {
+    private constructor();
+
+    /** The partner's session id. */
+    readonly partnerId: string;
+    /** True if the partner called us. */
+    readonly incoming: boolean;
+    /** True if this side yields when both offer at once. */
+    readonly polite: boolean;
+    readonly state: CallState;
+    /** The RTCPeerConnection (null while ringing); it may be replaced once. */
+    readonly pc: RTCPeerConnection | null;
+    /** options.stream, if any. */
+    readonly localStream: MediaStream | null;
+    /** The partner's stream, once a track arrived. */
+    readonly remoteStream: MediaStream | null;
+    /** The latest data channel, once there is one. */
+    readonly dataChannel: RTCDataChannel | null;
+
+    /** Answers a ringing incoming call (options.dataChannel is ignored). */
+    answer(options?: CallOptions): void;
+
+    /** Ends the call and tells the partner; does nothing once ended. */
+    hangup(reason?: string): void;
+
+    addEventListener<K extends keyof DwrtcCallEventMap>(
+        type: K,
+        listener: (this: DwrtcCall, event: DwrtcCallEventMap[K]) => any,
+        options?: boolean | AddEventListenerOptions,
+    ): void;
+    addEventListener(
+        type: string,
+        listener: EventListenerOrEventListenerObject | null,
+        options?: boolean | AddEventListenerOptions,
+    ): void;
+    removeEventListener<K extends keyof DwrtcCallEventMap>(
+        type: K,
+        listener: (this: DwrtcCall, event: DwrtcCallEventMap[K]) => any,
+        options?: boolean | EventListenerOptions,
+    ): void;
+    removeEventListener(
+        type: string,
+        listener: EventListenerOrEventListenerObject | null,
+        options?: boolean | EventListenerOptions,
+    ): void;
+}
