@@ -1,0 +1,204 @@
+// An app written against the dwrtc package's types: what docs/web-developers.md
+// shows, in TypeScript. It is only compiled (tsc --noEmit --strict), never
+// run. The lines under `@ts-expect-error` are calls the types must refuse;
+// tsc fails if one of them compiles.
+
+import {
+    DwrtcClient,
+    DwrtcCall,
+    ErrorCode,
+    errorCodeOf,
+    signalUrl,
+    nodeIdOf,
+    isSessionId,
+    backoffDelay,
+    DEFAULT_BACKOFF,
+    SIGNALING_TYPE,
+} from 'dwrtc';
+import type {
+    Backoff,
+    CallOptions,
+    CallState,
+    ClientErrorDetail,
+    ClientState,
+    DwrtcClientOptions,
+    ErrorText,
+    WebSocketLike,
+} from 'dwrtc';
+
+// --- the client -------------------------------------------------------------
+
+const options: DwrtcClientOptions = {
+    backoff: { initial: 250 },
+    openTimeout: 5_000,
+    stableAfter: 2_000,
+    iceServers: [{ urls: 'stun:stun.example.com:3478' }],
+    autoAnswer: { receiveVideo: true },
+};
+const client = new DwrtcClient(options);
+
+client.addEventListener('state', (e) => {
+    const state: ClientState = e.detail.state;
+    if (state === 'disconnected') {
+        const wait: number | null = e.detail.retryIn;
+        console.log(`lost ${e.detail.url}: ${e.detail.reason}; again in ${wait} ms`);
+    }
+});
+client.addEventListener('id', (e) => {
+    const id: string = e.detail.id;
+    const before: string | null = e.detail.previousId;
+    console.log(id, before, e.detail.nodeId, e.detail.iceServers.length);
+});
+client.addEventListener('message', (e) => {
+    const { type, senderSessionId, messageBody } = e.detail;
+    if (type === 'chat') {
+        console.log(senderSessionId, messageBody.toUpperCase());
+    }
+});
+
+// errors: compared with ErrorCode, the invalid one through errorCodeOf
+function describe(detail: ClientErrorDetail): string {
+    const text: ErrorText = detail.error;
+    switch (errorCodeOf(text)) {
+        case ErrorCode.NOT_FOUND:
+            return `${detail.recipientSessionId} is gone`;
+        case ErrorCode.UNREACHABLE:
+        case ErrorCode.QUEUE_FULL:
+            return 'try again shortly';
+        case ErrorCode.RATE_LIMITED:
+            return 'slow down';
+        case ErrorCode.NODE_UNAVAILABLE:
+            return 'reconnect';
+        case ErrorCode.INVALID_MESSAGE:
+            return text.slice(ErrorCode.INVALID_MESSAGE.length + 2);
+        case ErrorCode.UNPARSABLE:
+        case ErrorCode.UNKNOWN:
+        case null:
+            return text;
+    }
+}
+client.addEventListener('error', (e) => console.warn(describe(e.detail)));
+if (ErrorCode.NOT_FOUND !== 'not found') {
+    throw new Error('the literal type is the wire text');
+}
+
+const id: string = await client.connect(['./signal', 'wss://b.example/signal']);
+client.connect('./signal').then((again: string) => console.log(again));
+console.log(id, client.state, client.id, client.nodeId, client.url, client.urls);
+client.send('chat', id, 'hello');
+client.send('chat', id, { any: ['json', 1] });
+
+// --- calls ------------------------------------------------------------------
+
+const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+const callOptions: CallOptions = { stream, dataChannel: { label: 'chat', ordered: true } };
+
+function watch(call: DwrtcCall): void {
+    call.addEventListener('state', (e) => {
+        const now: CallState = e.detail.state;
+        console.log(call.partnerId, e.detail.previous, '->', now);
+    });
+    call.addEventListener('remotestream', (e) => {
+        const video = document.querySelector('video');
+        if (video) {
+            video.srcObject = e.detail.stream;
+        }
+    });
+    call.addEventListener('track', (e) => {
+        console.log(e.detail.track.kind, e.detail.streams.length);
+    });
+    call.addEventListener('datachannel', (e) => {
+        e.detail.channel.addEventListener('open', () => e.detail.channel.send('hi'));
+    });
+    call.addEventListener('error', (e) => {
+        const { error } = e.detail;
+        console.warn(error instanceof Error ? error.message : error, e.detail.reason);
+    });
+    call.addEventListener('hangup', (e) => {
+        if (e.detail.by === 'error' && e.detail.reason === ErrorCode.NOT_FOUND) {
+            console.log('partner not found');
+        }
+    });
+}
+
+const call: DwrtcCall = client.call('0123456789abcdef0123456789abcdef-0123456789abcdef',
+                                    callOptions);
+watch(call);
+const pc: RTCPeerConnection | null = call.pc;
+const channel: RTCDataChannel | null = call.dataChannel;
+console.log(pc?.connectionState, channel?.label, call.incoming, call.polite, call.localStream,
+            call.remoteStream);
+
+client.addEventListener('incomingcall', (e) => {
+    const incoming: DwrtcCall = e.detail.call;
+    watch(incoming);
+    if (client.calls.size > 1) {
+        incoming.hangup('busy');
+    } else if (incoming.state === 'ringing') {
+        incoming.answer({ stream, receiveAudio: false });
+    }
+    console.log('call from', e.detail.from);
+});
+
+// listeners can be taken off again, typed the same way
+const onId = (e: CustomEvent<{ id: string }>) => console.log(e.detail.id);
+client.addEventListener('id', onId);
+client.removeEventListener('id', onId);
+
+// --- helpers and constants --------------------------------------------------
+
+const url: string = signalUrl('./signal', 'https://example.com/app/');
+const node: string = nodeIdOf(id);
+const maybe: unknown = new URLSearchParams(location.search).get('call');
+if (isSessionId(maybe)) {
+    const partner: string = maybe;
+    console.log(partner.length);
+}
+const wait: number = backoffDelay(3, { max: 10_000 }, () => 0.5);
+const backoff: Backoff = { ...DEFAULT_BACKOFF, initial: 100 };
+const signaling: 'SignalingMessage' = SIGNALING_TYPE;
+console.log(url, node, wait, backoff, signaling);
+
+// --- in Node.js: any WebSocket with the part the client uses (ws has it) ------
+
+class LoopbackSocket implements WebSocketLike {
+    constructor(readonly url: string) {}
+    send(data: string): void {
+        console.log(this.url, data);
+    }
+    close(code?: number): void {
+        console.log('closed', code);
+    }
+    addEventListener(type: 'message' | 'close' | 'error', listener: (event: any) => void): void {
+        console.log(type, listener);
+    }
+}
+new DwrtcClient({ WebSocket: LoopbackSocket, base: 'http://localhost:8080/' }).close();
+new DwrtcClient({ WebSocket, RTCPeerConnection }).close();
+
+// --- what the types refuse ----------------------------------------------------
+
+// @ts-expect-error: the recipient is missing
+client.send('chat');
+// @ts-expect-error: connect() takes URLs, not a number
+void client.connect(4222);
+// @ts-expect-error: an id event has no `error`
+client.addEventListener('id', (e) => e.detail.error);
+// @ts-expect-error: a call's detail has no `stream` in its state event
+call.addEventListener('state', (e) => e.detail.stream);
+// @ts-expect-error: ErrorCode is frozen
+ErrorCode.NOT_FOUND = 'gone';
+// @ts-expect-error: there is no such code
+void ErrorCode.TIMEOUT;
+// @ts-expect-error: the state is read-only
+client.state = 'open';
+// @ts-expect-error: not a client state
+const wrong: ClientState = 'connected';
+// @ts-expect-error: calls come from DwrtcClient.call() or 'incomingcall'
+new DwrtcCall();
+// @ts-expect-error: autoAnswer takes a boolean or call options
+new DwrtcClient({ autoAnswer: 'yes' });
+// @ts-expect-error: hangup's reason is a string
+call.hangup(486);
+
+console.log(wrong);
