@@ -11,7 +11,7 @@
 // For tests, window.dwrtcDemo holds the client, the current call and its
 // RTCPeerConnection.
 
-import { DwrtcClient, isSessionId, nodeIdOf } from './dwrtc.js';
+import { DwrtcClient, ErrorCode, errorCodeOf, isSessionId, nodeIdOf } from './dwrtc.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -152,10 +152,11 @@ client.addEventListener('id', (e) => {
 
 client.addEventListener('error', (e) => {
     const { error } = e.detail;
-    if (error === 'rate limited') {
+    const code = errorCodeOf(error);
+    if (code === ErrorCode.RATE_LIMITED) {
         showError('rate-limited', 'The node is limiting how fast this page sends messages. '
                   + 'Wait a moment and try again.');
-    } else if (error.startsWith('invalid message')) {
+    } else if (code === ErrorCode.INVALID_MESSAGE) {
         console.warn('dwrtc:', error);
     }
     // 'not found' is the call's business (see wireCall)
@@ -314,7 +315,7 @@ function setCall(c) {
         }
     });
     c.addEventListener('error', (e) => {
-        if (e.detail.error === 'not found') {
+        if (e.detail.error === ErrorCode.NOT_FOUND) {
             showError('not-found',
                       `No one with the call id ${c.partnerId} is connected. Check the id, or ask `
                       + 'your partner to send their link again: it changes every time their '
@@ -353,7 +354,7 @@ function callEnded({ by, reason }) {
     if (by === 'remote') {
         text = { busy: 'Your partner is in another call',
                  declined: 'Your partner declined the call' }[reason] ?? 'Your partner hung up';
-    } else if (by === 'error' && reason === 'not found') {
+    } else if (by === 'error' && reason === ErrorCode.NOT_FOUND) {
         text = 'Partner not found';
     }
     addSystemLine(`${text} (${partner.slice(0, 8)}…).`);
