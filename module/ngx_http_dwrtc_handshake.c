@@ -338,9 +338,10 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
 }
 
 /*
- * {"type":"WebSocketIdMessage","id":"...","iceServers":[...]}: the core
- * writes the message (dwrtc_format_welcome()), this module the ICE servers
- * of its configuration, with fresh TURN credentials.
+ * {"type":"WebSocketIdMessage","id":"...","challenge":"...","time":T,
+ * "iceServers":[...]}: the core writes the message (dwrtc_format_welcome()),
+ * with the challenge a client signs to claim a key-owned id; this module
+ * the ICE servers of its configuration, with fresh TURN credentials.
  */
 
 static ngx_int_t
@@ -349,8 +350,10 @@ ngx_http_dwrtc_welcome(ngx_http_request_t *r, ngx_http_dwrtc_session_t *s,
 {
     u_char      *ice, *end, *msg, *id;
     size_t       len, ice_len;
+    uint64_t     now;
     ngx_int_t    rc;
     ngx_log_t   *log;
+    ngx_time_t  *tp;
 
     log = r->connection->log;
     id = ngx_http_dwrtc_session_id(r);
@@ -373,14 +376,19 @@ ngx_http_dwrtc_welcome(ngx_http_request_t *r, ngx_http_dwrtc_session_t *s,
         ice_len = end - ice;
     }
 
-    len = dwrtc_format_welcome((char *) id, DWRTC_SESSION_ID_LEN,
-                               (char *) ice, ice_len, NULL, 0);
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    len = dwrtc_format_welcome(ngx_http_dwrtc_node(), (char *) id,
+                               DWRTC_SESSION_ID_LEN, now, (char *) ice,
+                               ice_len, NULL, 0);
 
     msg = len ? ngx_alloc(len, log) : NULL;
 
     if (msg == NULL
-        || dwrtc_format_welcome((char *) id, DWRTC_SESSION_ID_LEN,
-                                (char *) ice, ice_len, (char *) msg, len)
+        || dwrtc_format_welcome(ngx_http_dwrtc_node(), (char *) id,
+                                DWRTC_SESSION_ID_LEN, now, (char *) ice,
+                                ice_len, (char *) msg, len)
            != len)
     {
         ngx_free(msg);

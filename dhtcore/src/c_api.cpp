@@ -179,6 +179,13 @@ int dwrtc_options_set_link_ack_timeout(dwrtc_options* opt, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_hold(dwrtc_options* opt, size_t messages, unsigned ms) {
+    if (!opt || (messages > 0 && ms == 0)) return DWRTC_EINVAL;
+    opt->config.holdMessages = messages;
+    opt->config.holdMs = ms;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_link_idle_timeout(dwrtc_options* opt, unsigned seconds) {
     if (!opt || seconds == 0) return DWRTC_EINVAL;
     opt->config.linkIdleSeconds = seconds;
@@ -191,13 +198,22 @@ int dwrtc_options_set_log_level(dwrtc_options* opt, int level) {
     return DWRTC_OK;
 }
 
-size_t dwrtc_format_welcome(const char* id, size_t id_len, const char* ice, size_t ice_len,
-                            char* out, size_t cap) {
-    if (!id || id_len == 0 || (!ice && ice_len) || (!out && cap)) return 0;
+size_t dwrtc_format_welcome(dwrtc_node* node, const char* id, size_t id_len,
+                            uint64_t time_ms, const char* ice, size_t ice_len, char* out,
+                            size_t cap) {
+    if (!node || !id || id_len == 0 || (!ice && ice_len) || (!out && cap)) return 0;
+    std::string challenge;
+    try {
+        challenge = node->node.challenge(std::string_view(id, id_len));
+    } catch (...) {
+        return 0;
+    }
+    if (challenge.empty()) return 0;
     return copyOut(
         [&] {
             return dwrtc::serializeWelcome(std::string_view(id, id_len),
-                                           std::string_view(ice ? ice : "", ice_len));
+                                           std::string_view(ice ? ice : "", ice_len), challenge,
+                                           time_ms);
         },
         out, cap);
 }

@@ -3,11 +3,16 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <sys/random.h>
+
+#include <chrono>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/host_port.h"
 #include "dwrtc/json_reader.h"
+#include "dwrtc/owned_id.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "host_queue.h"
@@ -38,6 +43,12 @@ void warnIfUnresolvable(const std::string& host, const LogFn& log) {
     freeaddrinfo(found);
 }
 
+std::uint64_t wallClockMs() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
 }  // namespace
 
 struct Node::Impl {
@@ -57,8 +68,22 @@ struct Node::Impl {
     std::unordered_set<std::string> sessions;
     // Same-node deliveries made at once (setLocalDelivery), if set.
     Node::DeliveryFn localDelivery;
+    // Key-owned ids of sessions here: by the node's session id and back.
+    // Sessions are opened, closed and addressed by the host with the
+    // node's id; the core speaks of them by their owned id.
+    std::unordered_map<std::string, std::string> ownedIdOf;
+    std::unordered_map<std::string, std::string> sessionOfOwned;
+    // Keys the challenges of this node's sessions (owned_id.h).
+    std::string claimSecret;
+    std::string linkUrl;  // this node's, as its claims name it
     // Reused to look sessions up by a string_view without an allocation.
     std::string lookupKey;
+
+    // The id a session speaks as: its owned id if it has one.
+    const std::string& speaksAs(const std::string& session) const {
+        auto it = ownedIdOf.find(session);
+        return it == ownedIdOf.end() ? session : it->second;
+    }
 
     const std::string& key(std::string_view id) {
         lookupKey.assign(id.data(), id.size());
@@ -131,6 +156,16 @@ bool Node::start() {
     rc.retryDelay = std::chrono::milliseconds(d.config.linkRetryMs);
     rc.ackTimeout = std::chrono::milliseconds(d.config.linkAckTimeoutMs);
     rc.networkKey = d.config.networkKey;
+    rc.holdMessages = d.config.holdMessages;
+    rc.holdTime = std::chrono::milliseconds(d.config.holdMs);
+    d.claimSecret.assign(32, '\0');
+    if (getrandom(d.claimSecret.data(), d.claimSecret.size(), 0) !=
+        static_cast<ssize_t>(d.claimSecret.size())) {
+        log(DWRTC_LOG_ERROR, "getrandom failed; the node does not start");
+        d.directory->stop();
+        d.directory.reset();
+        return false;
+    }
     std::shared_ptr<const NodeKey> key(identity, &identity->key);
     d.router = std::make_unique<Router>(
         rc, key, *d.links, *d.directory, d.host, log, [] { return RouterClock::now(); },
@@ -145,7 +180,8 @@ bool Node::start() {
     }
 
     warnIfUnresolvable(d.config.publicAddress, log);
-    d.directory->publish({"wss://" + formatHostPort(d.config.publicAddress, d.links->port())});
+    d.linkUrl = "wss://" + formatHostPort(d.config.publicAddress, d.links->port());
+    d.directory->publish({d.linkUrl});
     d.running = true;
     return true;
 }
@@ -165,6 +201,8 @@ void Node::stop() {
     d.links.reset();
     d.directory.reset();
     d.sessions.clear();
+    d.ownedIdOf.clear();
+    d.sessionOfOwned.clear();
 }
 
 bool Node::running() const { return impl_->running; }
@@ -229,11 +267,85 @@ bool Node::closeSession(std::string_view id) {
     }
     std::string closed = *it;
     d.sessions.erase(it);
+    std::string owned;
+    auto o = d.ownedIdOf.find(closed);
+    if (o != d.ownedIdOf.end()) {
+        owned = std::move(o->second);
+        d.ownedIdOf.erase(o);
+        d.sessionOfOwned.erase(owned);
+    }
     if (d.running) {
         Router* router = d.router.get();
-        d.links->post([router, closed] { router->closeSession(closed); });
+        d.links->post([router, closed, owned] {
+            router->closeSession(closed);
+            if (!owned.empty()) {
+                router->closeOwned(owned);
+            }
+        });
     }
     return true;
+}
+
+std::string Node::challenge(std::string_view session) {
+    Impl& d = *impl_;
+    if (!d.running || !d.sessions.count(d.key(session))) {
+        return {};
+    }
+    return claimChallenge(d.claimSecret, session);
+}
+
+// A session claims a key-owned id. The claim must name this node and this
+// session's challenge, be signed by the id's key, and carry a time close to
+// this node's clock. A newer claim of an id wins over an older one: a
+// session here that had the id is told and speaks as itself again.
+void Node::claim(const std::string& session, std::string_view text) {
+    Impl& d = *impl_;
+    ClaimMessage message;
+    std::string why;
+    if (!parseClaimMessage(text, message, why)) {
+        NodeStats::add(d.stats.owner.invalid);
+        deliverLocal(session, serializeInvalid(why));
+        return;
+    }
+    IdClaim claim;
+    claim.id = ownedIdOfKey(message.key);
+    claim.key = std::move(message.key);
+    claim.node = d.id;
+    claim.challenge = claimChallenge(d.claimSecret, session);
+    claim.time = message.time;
+    claim.signature = std::move(message.signature);
+    claim.links = {d.linkUrl};
+    std::uint64_t now = wallClockMs();
+    auto refuse = [&](const std::string& reason) {
+        NodeStats::add(d.stats.owner.invalid);
+        deliverLocal(session, serializeNodeError("claim refused: " + reason));
+    };
+    if (claim.time + kClaimClockSkewMs < now || claim.time > now + kClaimClockSkewMs) {
+        refuse("its time is more than 5 minutes off this node's clock");
+        return;
+    }
+    if (!verifyClaim(claim, why)) {
+        refuse(why);
+        return;
+    }
+    auto mine = d.ownedIdOf.find(session);
+    if (mine != d.ownedIdOf.end() && mine->second != claim.id) {
+        refuse("this session owns id " + mine->second + " already");
+        return;
+    }
+    auto holder = d.sessionOfOwned.find(claim.id);
+    if (holder != d.sessionOfOwned.end() && holder->second != session) {
+        std::string older = holder->second;
+        d.ownedIdOf.erase(older);
+        d.sessionOfOwned.erase(holder);
+        deliverLocal(older, serializeNodeError("id " + claim.id +
+                                               " taken over by a newer session"));
+    }
+    d.ownedIdOf[session] = claim.id;
+    d.sessionOfOwned[claim.id] = session;
+    deliverLocal(session, serializeOwnedWelcome(claim.id, session));
+    Router* router = d.router.get();
+    d.links->post([router, claim = std::move(claim)] { router->openOwned(claim); });
 }
 
 void Node::setLocalDelivery(DeliveryFn fn) { impl_->localDelivery = std::move(fn); }
@@ -257,11 +369,16 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     if (it == d.sessions.end()) {
         return Submit::UnknownSession;
     }
-    const std::string& sender = *it;
+    const std::string& source = *it;
     NodeStats::add(d.stats.owner.fromClients);
+    if (isClaimMessage(text) && text.size() <= d.config.maxMessageSize) {
+        claim(source, text);
+        return Submit::Ok;
+    }
+    const std::string& sender = d.speaksAs(source);
     if (text.size() > d.config.maxMessageSize) {
         NodeStats::add(d.stats.owner.invalid);
-        deliverLocal(sender, serializeInvalid("larger than " +
+        deliverLocal(source, serializeInvalid("larger than " +
                                                      std::to_string(d.config.maxMessageSize) +
                                                      " bytes"));
         return Submit::Ok;
@@ -270,10 +387,12 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     std::string why;
     if (!parseClientMessage(text, message, why)) {
         NodeStats::add(d.stats.owner.invalid);
-        deliverLocal(sender, serializeInvalid(why));
+        deliverLocal(source, serializeInvalid(why));
         return Submit::Ok;
     }
-    if (nodePrefixOfCanonical(message.recipient) == d.id) {
+    // Key-owned ids always go through the router, even to a session here:
+    // it holds what waits for an id that is away, in order.
+    if (!isOwnedId(message.recipient) && nodePrefixOfCanonical(message.recipient) == d.id) {
         std::string recipient = message.recipient;
         if (d.sessions.count(recipient)) {
             NodeStats::add(d.stats.owner.deliveredLocally);
@@ -281,7 +400,7 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
                                                              message.body));
         } else {
             NodeStats::add(d.stats.owner.notFound);
-            deliverLocal(sender, serializeNotFound(recipient));
+            deliverLocal(source, serializeNotFound(recipient));
         }
         return Submit::Ok;
     }
@@ -306,11 +425,14 @@ void Node::undeliverable(std::string_view session, std::string_view data) {
     if (!isValidSessionId(sender) || !isValidSessionId(session)) {
         return;
     }
-    std::string recipient(session);
-    if (nodePrefixOfCanonical(sender) == d.id) {
-        if (d.sessions.count(sender)) {
+    std::string recipient = d.speaksAs(std::string(session));
+    if (isOwnedId(sender) ? d.sessionOfOwned.count(sender) > 0
+                          : nodePrefixOfCanonical(sender) == d.id) {
+        auto owner = d.sessionOfOwned.find(sender);
+        const std::string& to = owner == d.sessionOfOwned.end() ? sender : owner->second;
+        if (d.sessions.count(to)) {
             NodeStats::add(d.stats.owner.notFound);
-            deliverLocal(sender, serializeNotFound(recipient));
+            deliverLocal(to, serializeNotFound(recipient));
         }
         return;
     }
@@ -321,11 +443,23 @@ void Node::undeliverable(std::string_view session, std::string_view data) {
 }
 
 std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const LogFn& onLog) {
-    return impl_->host.drain(max, [&](const HostRecord& r) {
+    Impl& d = *impl_;
+    return d.host.drain(max, [&](const HostRecord& r) {
         if (r.kind == HostRecord::Kind::Delivery) {
-            if (onDelivery) {
-                onDelivery(r.sessionId, r.data);
+            if (!onDelivery) {
+                return;
             }
+            // The host knows its sessions by the node's ids.
+            if (isOwnedId(r.sessionId)) {
+                auto owner = d.sessionOfOwned.find(r.sessionId);
+                if (owner == d.sessionOfOwned.end()) {
+                    undeliverable(r.sessionId, r.data);
+                    return;
+                }
+                onDelivery(owner->second, r.data);
+                return;
+            }
+            onDelivery(r.sessionId, r.data);
         } else if (onLog) {
             onLog(r.level, r.data);
         }

@@ -310,6 +310,115 @@ void NodeDirectory::lookup(const std::string& prefix, LookupDone done) {
     runner_->get(dht::InfoHash::get(recordKey(prefix)), dht::GetCallbackSimple(onValue), onDone);
 }
 
+// Every claim is a value of its own: OpenDHT's storage does not let an
+// unsigned value be replaced by a newer one under the same value id, and
+// readers take the newest claim anyway. The claim put before is no longer
+// refreshed and expires.
+void NodeDirectory::publishId(const IdClaim& claim) {
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    if (!runner_) {
+        return;
+    }
+    dht::InfoHash key = dht::InfoHash::get(idRecordName(config_.networkKey, claim.id));
+    std::uint64_t valueId = (static_cast<std::uint64_t>(random_()) << 32) | random_();
+    auto old = ownedIds_.find(claim.id);
+    if (old != ownedIds_.end()) {
+        runner_->cancelPut(key, old->second);
+    }
+    ownedIds_[claim.id] = valueId;
+    std::string text = encodeIdClaim(claim);
+    auto value = std::make_shared<dht::Value>(
+        dht::ValueType::USER_DATA.id, reinterpret_cast<const std::uint8_t*>(text.data()),
+        text.size(), valueId);
+    LogFn log = log_;
+    std::string id = claim.id;
+    runner_->put(
+        key, value,
+        [log, id](bool ok) {
+            log(DWRTC_LOG_DEBUG, "claim of id " + id + (ok ? " stored" : " not stored yet"));
+        },
+        dht::time_point::max(), true);
+}
+
+// The claim is no longer refreshed and expires in the DHT; until then it
+// points here, and senders learn from this node that the id is away.
+void NodeDirectory::withdrawId(const std::string& id) {
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    auto it = ownedIds_.find(id);
+    if (!runner_ || it == ownedIds_.end()) {
+        return;
+    }
+    runner_->cancelPut(dht::InfoHash::get(idRecordName(config_.networkKey, id)), it->second);
+    ownedIds_.erase(it);
+}
+
+void NodeDirectory::lookupId(const std::string& id, IdLookupDone done) {
+    if (!runner_) {
+        done(std::nullopt);
+        return;
+    }
+    // Every value under the id is read: the newest good claim wins, and
+    // the DHT may hand an older one first.
+    struct State {
+        std::mutex mutex;
+        std::optional<IdClaim> best;
+        IdLookupDone done;
+    };
+    auto state = std::make_shared<State>();
+    state->done = std::move(done);
+    LogFn log = log_;
+    auto onValue = [state, id, log](const std::shared_ptr<dht::Value>& v) {
+        IdClaim claim;
+        std::string why;
+        if (!v || !decodeIdClaim(std::string_view(reinterpret_cast<const char*>(v->data.data()),
+                                                  v->data.size()),
+                                 claim)) {
+            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a malformed value");
+            return true;
+        }
+        auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count());
+        if (claim.id != id || claim.time > now + kClaimClockSkewMs) {
+            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim for another id "
+                                 "or from the future");
+            return true;
+        }
+        {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            if (state->best && state->best->time >= claim.time) {
+                return true;
+            }
+        }
+        // Only the id's own key can sign its claim: anything else under
+        // this key is someone's attempt to take the id over.
+        if (!verifyClaim(claim, why)) {
+            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim that does not "
+                                 "hold (" + why + ")");
+            return true;
+        }
+        std::lock_guard<std::mutex> lock(state->mutex);
+        if (!state->best || state->best->time < claim.time) {
+            state->best = std::move(claim);
+        }
+        return true;
+    };
+    auto onDone = [state](bool) {
+        IdLookupDone answer;
+        std::optional<IdClaim> best;
+        {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            answer = std::move(state->done);
+            best = state->best;
+        }
+        if (answer) {
+            answer(std::move(best));
+        }
+    };
+    runner_->get(dht::InfoHash::get(idRecordName(config_.networkKey, id)),
+                 dht::GetCallbackSimple(onValue), onDone);
+}
+
 void NodeDirectory::stop() {
     if (!runner_) {
         return;

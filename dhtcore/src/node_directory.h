@@ -11,7 +11,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dwrtc/trust.h"
@@ -130,6 +132,10 @@ public:
     // withdrawn.
     void lookup(const std::string& prefix, LookupDone done) override;
 
+    void lookupId(const std::string& id, IdLookupDone done) override;
+    void publishId(const IdClaim& claim) override;
+    void withdrawId(const std::string& id) override;
+
 private:
     std::string recordKey(const std::string& prefix) const;
     std::string encodeRecord(const std::vector<std::string>& links, bool gone) const;
@@ -153,6 +159,10 @@ private:
     std::vector<std::string> links_;
     bool placed_ = false;  // the schedule runs for the record stored now
     PlacementSchedule placement_;
+    // Key-owned ids whose claims this node keeps stored, with the value id
+    // each is stored under. Under publishMutex_.
+    std::unordered_map<std::string, std::uint64_t> ownedIds_;
+    std::mt19937 random_{std::random_device{}()};  // value ids, not secrets
 };
 
 }  // namespace dwrtc

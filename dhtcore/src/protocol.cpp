@@ -202,7 +202,8 @@ bool getType(const JsonObjectReader& json, std::size_t field, const char* key, s
 enum ClientField : std::size_t { kClientType, kClientRecipient, kClientBody };
 enum LinkField : std::size_t { kLinkV, kLinkT, kLinkNode, kLinkSender, kLinkRecipient,
                                kLinkType, kLinkBody, kLinkKey, kLinkProof, kLinkNet,
-                               kLinkCount };
+                               kLinkCount, kLinkClaim };
+enum ClaimField : std::size_t { kClaimType, kClaimKey, kClaimTime, kClaimSignature };
 
 // One reader per thread, so its setup stays off the per-message path; the
 // views it keeps into a text are read only within the parse of that text.
@@ -214,7 +215,12 @@ JsonObjectReader& clientReader() {
 JsonObjectReader& linkReader() {
     thread_local JsonObjectReader reader{"v",    "t",    "node", "sender", "recipient",
                                          "type", "body", "key",  "proof",  "net",
-                                         "count"};
+                                         "count", "claim"};
+    return reader;
+}
+
+JsonObjectReader& claimReader() {
+    thread_local JsonObjectReader reader{"type", "key", "time", "signature"};
     return reader;
 }
 
@@ -233,6 +239,44 @@ bool parseClientMessage(std::string_view text, ClientMessage& out, std::string& 
     return getType(json, kClientType, "type", out.type, why) &&
            getSessionId(json, kClientRecipient, "recipientSessionId", out.recipient, why) &&
            getString(json, kClientBody, "messageBody", out.body, why);
+}
+
+bool isClaimMessage(std::string_view text) {
+    return text.find("\"WebSocketClaimMessage\"") != std::string_view::npos;
+}
+
+bool parseClaimMessage(std::string_view text, ClaimMessage& out, std::string& why) {
+    JsonObjectReader& json = claimReader();
+    if (!refuse(json.read(text), why)) {
+        return false;
+    }
+    std::string type;
+    if (!getString(json, kClaimType, "type", type, why)) {
+        return false;
+    }
+    if (type != "WebSocketClaimMessage") {
+        why = "not a claim";
+        return false;
+    }
+    if (!getHex(json, kClaimKey, "key", out.key, why) ||
+        !getHex(json, kClaimSignature, "signature", out.signature, why)) {
+        return false;
+    }
+    if (json.kind(kClaimTime) != JsonObjectReader::Kind::Integer || json.integer(kClaimTime) <= 0) {
+        why = "\"time\" must be a positive integer";
+        return false;
+    }
+    out.time = static_cast<std::uint64_t>(json.integer(kClaimTime));
+    return true;
+}
+
+std::string serializeOwnedWelcome(std::string_view id, std::string_view nodeSessionId) {
+    return ObjectWriter(id.size() + nodeSessionId.size())
+        .field("type", "WebSocketIdMessage")
+        .field("id", id)
+        .rawField("owned", "true")
+        .field("nodeSessionId", nodeSessionId)
+        .done();
 }
 
 std::string serializeDelivery(std::string_view type, std::string_view sender,
@@ -263,9 +307,13 @@ std::string serializeError(std::string_view error, std::string_view recipient) {
         .done();
 }
 
-std::string serializeWelcome(std::string_view id, std::string_view iceServers) {
-    ObjectWriter out(id.size() + iceServers.size());
+std::string serializeWelcome(std::string_view id, std::string_view iceServers,
+                             std::string_view challenge, std::uint64_t timeMs) {
+    ObjectWriter out(id.size() + iceServers.size() + challenge.size() + 20);
     out.field("type", "WebSocketIdMessage").field("id", id);
+    if (!challenge.empty()) {
+        out.field("challenge", challenge).field("time", static_cast<std::int64_t>(timeMs));
+    }
     if (!iceServers.empty()) {
         out.rawField("iceServers", iceServers);
     }
@@ -295,16 +343,20 @@ std::string serializeLinkHello(std::string_view node, const LinkProof& proof) {
 
 std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
                                  std::string_view recipient, std::string_view type,
-                                 std::string_view body) {
-    return ObjectWriter(node.size() + sender.size() + recipient.size() + type.size() + body.size())
-        .field("v", kLinkProtocolVersion)
+                                 std::string_view body, std::string_view claim) {
+    ObjectWriter out(node.size() + sender.size() + recipient.size() + type.size() + body.size() +
+                     claim.size());
+    out.field("v", kLinkProtocolVersion)
         .field("t", "msg")
         .field("node", node)
         .field("sender", sender)
         .field("recipient", recipient)
         .field("type", type)
-        .field("body", body)
-        .done();
+        .field("body", body);
+    if (!claim.empty()) {
+        out.field("claim", claim);
+    }
+    return out.done();
 }
 
 std::string serializeLinkAck(std::string_view node, std::uint32_t count) {
@@ -393,8 +445,11 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
     if (out.kind == LinkFrame::Kind::NotFound) {
         return true;
     }
+    out.claim.clear();
     return getType(json, kLinkType, "type", out.type, why) &&
-           getString(json, kLinkBody, "body", out.body, why);
+           getString(json, kLinkBody, "body", out.body, why) &&
+           (json.kind(kLinkClaim) == JsonObjectReader::Kind::Absent ||
+            getString(json, kLinkClaim, "claim", out.claim, why));
 }
 
 }  // namespace dwrtc

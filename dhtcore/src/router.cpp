@@ -1,5 +1,6 @@
 #include "router.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "dwrtc/dwrtc.h"
@@ -34,6 +35,10 @@ constexpr auto kAckDelay = std::chrono::milliseconds(25);
 // that messages for it are answered at once rather than each costing a
 // lookup; then it is forgotten, so ids that no one uses take no memory.
 constexpr auto kForgetMissingAfter = std::chrono::seconds(30);
+
+// While a key-owned id is away, its claims are looked up this often: the
+// time from its return (a new claim) to the delivery of what waited for it.
+constexpr auto kAwayLookupInterval = std::chrono::milliseconds(250);
 
 }  // namespace
 
@@ -72,14 +77,20 @@ void Router::tell(const std::string& session, Answer answer, std::string_view re
             NodeStats::add(stats_->links.queueFull);
             host_.pushDelivery(session, serializeError("queue full", recipient));
             return;
+        case Answer::NotBackInTime:
+            NodeStats::add(stats_->links.notFound);
+            host_.pushDelivery(session, serializeError("not back in time", recipient));
+            return;
     }
 }
 
 void Router::tellRemoteNotFound(const std::string& sender, const std::string& recipient) {
     // Any proven link with the sender's node will do: it knows who we are.
-    std::string_view node = nodePrefixOfCanonical(sender);
+    // A key-owned sender's node is the one whose link brought its claim.
+    bool owned = isOwnedId(sender);
+    std::string_view node = owned ? std::string_view() : nodePrefixOfCanonical(sender);
     for (auto& [id, state] : linkState_) {
-        if (state.node == node) {
+        if (owned ? state.ownedSenders.count(sender) > 0 : state.node == node) {
             links_.send(id, serializeLinkNotFound(self_, sender, recipient));
             return;
         }
@@ -89,7 +100,18 @@ void Router::tellRemoteNotFound(const std::string& sender, const std::string& re
 }
 
 void Router::routeRemote(const std::string& sender, ClientMessage message) {
+    if (isOwnedId(message.recipient)) {
+        routeOwned(sender, std::move(message));
+        return;
+    }
     std::string prefix(nodePrefixOfCanonical(message.recipient));
+    routeToNode(prefix, sender, std::move(message.recipient), std::move(message.type),
+                std::move(message.body), 0);
+}
+
+void Router::routeToNode(const std::string& prefix, const std::string& sender,
+                         std::string recipient, std::string type, std::string body,
+                         std::uint64_t seq) {
     auto it = peers_.find(prefix);
     if (it == peers_.end()) {
         it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
@@ -101,7 +123,13 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
     if (peer.state == Peer::State::Unreachable || peer.state == Peer::State::Missing) {
         bool missing = peer.state == Peer::State::Missing;
         if (now < peer.retryAt) {
-            tell(sender, missing ? Answer::NotFound : Answer::Unreachable, message.recipient);
+            Answer answer = missing ? Answer::NotFound : Answer::Unreachable;
+            if (seq != 0) {
+                bounced(recipient, Held{seq, sender, std::move(type), std::move(body), now},
+                        static_cast<int>(answer));
+            } else {
+                tell(sender, answer, recipient);
+            }
             return;
         }
         // Time to try again, once: one lookup, or one connect to the
@@ -115,14 +143,13 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
     }
 
     if (peer.state == Peer::State::Open) {
-        sendMessage(peer.link, sender, message.recipient, message.type, message.body);
+        sendMessage(peer.link, sender, recipient, type, body, seq);
         return;
     }
     // Until the link is up, messages wait here in arrival order, so one
     // recipient sees them in the order they were sent.
-    std::string recipient = message.recipient;
     if (!peer.waiting.push(recipient,
-                           Waiting{sender, std::move(message.type), std::move(message.body)})) {
+                           Waiting{sender, std::move(type), std::move(body), seq})) {
         tell(sender, Answer::QueueFull, recipient);
         return;
     }
@@ -132,6 +159,198 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
         } else {
             startLookup(prefix, peer);
         }
+    }
+}
+
+// --- Key-owned ids -----------------------------------------------------------
+//
+// A message to a key-owned id goes where the id's newest claim says. If it
+// comes back (the session there closed, the node is gone), it is held, in
+// the order its sender sent it, until a newer claim shows where the id is
+// now, or the hold time runs out. All of it stays on this node, with the
+// sender: no node hands another node's messages on.
+
+void Router::openOwned(const IdClaim& claim) {
+    sessions_.insert(claim.id);
+    ownedSessions_[claim.id] = encodeIdClaim(claim);
+    directory_.publishId(claim);
+    auto it = idRoutes_.find(claim.id);
+    if (it == idRoutes_.end()) {
+        return;
+    }
+    IdRoute& route = it->second;
+    route.state = IdRoute::State::Known;
+    route.node = self_;
+    route.time = std::max(route.time, claim.time);
+    flushHeld(claim.id, route);
+}
+
+void Router::closeOwned(const std::string& id) {
+    sessions_.erase(id);
+    ownedSessions_.erase(id);
+    directory_.withdrawId(id);
+}
+
+void Router::routeOwned(const std::string& sender, ClientMessage message) {
+    const std::string& id = message.recipient;
+    auto now = now_();
+    auto [it, added] = idRoutes_.try_emplace(id);
+    IdRoute& route = it->second;
+    route.lastUsed = now;
+    Held held{route.nextSeq++, sender, std::move(message.type), std::move(message.body), now};
+    if (route.state == IdRoute::State::Known && route.held.empty()) {
+        dispatchOwned(id, route, std::move(held));
+        return;
+    }
+    std::size_t limit =
+        route.state == IdRoute::State::Away ? config_.holdMessages : config_.queueLimit;
+    if (route.held.size() >= limit) {
+        tell(sender, Answer::QueueFull, id);
+        return;
+    }
+    route.held.push_back(std::move(held));
+    if (added) {
+        startIdLookup(id, route);
+    }
+}
+
+void Router::dispatchOwned(const std::string& id, IdRoute& route, Held message) {
+    if (route.node == self_) {
+        if (sessions_.count(id)) {
+            NodeStats::add(stats_->links.deliveredFromLinks);
+            host_.pushDelivery(id, serializeDelivery(message.type, message.sender, id,
+                                                     message.body));
+            return;
+        }
+        bounced(id, std::move(message), static_cast<int>(Answer::NotFound));
+        return;
+    }
+    std::string node = route.node;
+    routeToNode(node, message.sender, id, std::move(message.type), std::move(message.body),
+                message.seq);
+}
+
+void Router::bounced(const std::string& id, Held message, int answer) {
+    auto it = idRoutes_.find(id);
+    if (it == idRoutes_.end() || config_.holdMessages == 0) {
+        if (it != idRoutes_.end()) {
+            it->second.state = IdRoute::State::LookingUp;  // ask the DHT next time
+            if (!it->second.looking) {
+                startIdLookup(id, it->second);
+            }
+        }
+        tell(message.sender, static_cast<Answer>(answer), id);
+        return;
+    }
+    IdRoute& route = it->second;
+    auto now = now_();
+    if (route.state != IdRoute::State::Away) {
+        route.state = IdRoute::State::Away;
+        route.awaySince = now;
+        route.lookupAt = now + kAwayLookupInterval;
+        links_.callSoon(kAwayLookupInterval);
+    }
+    if (route.held.size() >= config_.holdMessages) {
+        tell(message.sender, Answer::QueueFull, id);
+        return;
+    }
+    // In sequence order: messages that were in flight come back after
+    // later ones were held.
+    auto at = std::find_if(route.held.begin(), route.held.end(),
+                           [&](const Held& h) { return h.seq > message.seq; });
+    route.held.insert(at, std::move(message));
+}
+
+void Router::flushHeld(const std::string& id, IdRoute& route) {
+    // What is still on a link may yet come back: sending the rest first
+    // would let it overtake them.
+    if (route.inflight > 0 || route.state != IdRoute::State::Known) {
+        return;
+    }
+    std::deque<Held> held = std::move(route.held);
+    route.held.clear();
+    for (Held& h : held) {
+        dispatchOwned(id, route, std::move(h));
+    }
+}
+
+void Router::startIdLookup(const std::string& id, IdRoute& route) {
+    route.looking = true;
+    LinkTransport* links = &links_;
+    directory_.lookupId(id, [this, links, id](std::optional<IdClaim> claim) {
+        links->post([this, id, claim = std::move(claim)]() mutable {
+            onIdLookup(id, std::move(claim));
+        });
+    });
+}
+
+void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
+    auto it = idRoutes_.find(id);
+    if (it == idRoutes_.end()) {
+        return;
+    }
+    IdRoute& route = it->second;
+    route.looking = false;
+    bool away = route.state == IdRoute::State::Away;
+    if (claim && (!away || claim->time > route.time)) {
+        route.state = IdRoute::State::Known;
+        route.node = claim->node;
+        route.time = claim->time;
+        if (claim->node != self_) {
+            // The claim names the node's link address: a hint that saves a
+            // lookup of the node. The link's hello proves the node or not.
+            auto [peer, added] = peers_.try_emplace(claim->node, config_.queueLimit);
+            if (!peer->second.record && peer->second.state == Peer::State::Idle &&
+                !claim->links.empty()) {
+                peer->second.record = NodeRecord{claim->node, claim->links};
+            }
+        }
+        flushHeld(id, route);
+        return;
+    }
+    if (away) {
+        route.lookupAt = now_() + kAwayLookupInterval;
+        return;
+    }
+    // No one ever claimed the id, or not where this node can see it.
+    log_(DWRTC_LOG_DEBUG, "no claim of id " + id + " in the DHT");
+    std::deque<Held> held = std::move(route.held);
+    idRoutes_.erase(it);
+    for (Held& h : held) {
+        tell(h.sender, Answer::NotFound, id);
+    }
+}
+
+// Runs from onSoon(): lookups of ids that are away, and the end of their
+// hold time.
+void Router::pollAway() {
+    auto now = now_();
+    bool again = false;
+    for (auto it = idRoutes_.begin(); it != idRoutes_.end();) {
+        const std::string& id = it->first;
+        IdRoute& route = it->second;
+        if (route.state != IdRoute::State::Away) {
+            ++it;
+            continue;
+        }
+        while (!route.held.empty() && now - route.held.front().since >= config_.holdTime) {
+            Held h = std::move(route.held.front());
+            route.held.pop_front();
+            tell(h.sender, Answer::NotBackInTime, id);
+        }
+        if (route.held.empty() && route.inflight == 0) {
+            // Nothing waits: the next message looks the id up afresh.
+            it = idRoutes_.erase(it);
+            continue;
+        }
+        if (!route.looking && now >= route.lookupAt) {
+            startIdLookup(id, route);
+        }
+        again = true;
+        ++it;
+    }
+    if (again) {
+        links_.callSoon(kAwayLookupInterval);
     }
 }
 
@@ -229,22 +448,55 @@ void Router::markUnreachable(const std::string& prefix, Peer& peer, const std::s
 }
 
 void Router::sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
-                         std::string_view type, std::string_view body) {
-    links_.send(id, serializeLinkDeliver(self_, sender, recipient, type, body));
+                         std::string_view type, std::string_view body, std::uint64_t seq) {
+    LinkState& state = linkState_[id];
+    std::string_view claim;
+    if (isOwnedId(sender) && !state.claimsSent.count(sender)) {
+        // The first message of a key-owned id on a link carries the claim
+        // that lets this node speak for it.
+        auto c = ownedSessions_.find(sender);
+        if (c == ownedSessions_.end()) {
+            return;  // the session closed meanwhile: there is no one to tell
+        }
+        claim = c->second;
+        state.claimsSent.insert(sender);
+    }
+    links_.send(id, serializeLinkDeliver(self_, sender, recipient, type, body, claim));
     NodeStats::add(stats_->links.sentOverLinks);
     InFlight sent;
     sender.copy(sent.sender, sizeof sent.sender);
     recipient.copy(sent.recipient, sizeof sent.recipient);
-    LinkState& state = linkState_[id];
+    if (seq != 0) {
+        sent.copy = std::make_unique<Held>(
+            Held{seq, sender, std::string(type), std::string(body), now_()});
+        auto route = idRoutes_.find(recipient);
+        if (route != idRoutes_.end()) {
+            ++route->second.inflight;
+        }
+    }
     if (state.inflight.empty()) {
         state.ackAwaitedSince = now_();
     }
-    state.inflight.push_back(sent);
+    state.inflight.push_back(std::move(sent));
 }
 
 void Router::flush(Peer& peer) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
-        sendMessage(peer.link, w.sender, recipient, w.type, w.body);
+        sendMessage(peer.link, w.sender, recipient, w.type, w.body, w.seq);
+    }
+}
+
+// A message in flight to a key-owned id is settled (acknowledged, or come
+// back): once none is left, what was held for the id may go.
+void Router::settled(InFlight& message) {
+    if (!message.copy) {
+        return;
+    }
+    message.copy.reset();
+    auto route = idRoutes_.find(std::string(message.recipient, sizeof message.recipient));
+    if (route != idRoutes_.end() && route->second.inflight > 0 &&
+        --route->second.inflight == 0) {
+        flushHeld(route->first, route->second);
     }
 }
 
@@ -261,32 +513,45 @@ void Router::forgetLink(LinkId id) {
                                  std::to_string(lost.size()) +
                                  " messages not acknowledged; their senders are told");
     }
-    for (const InFlight& m : lost) {
+    for (InFlight& m : lost) {
         if (m.answered) {
             continue;
         }
-        tell(std::string(m.sender, sizeof m.sender), Answer::Unreachable,
-             std::string_view(m.recipient, sizeof m.recipient));
+        std::string recipient(m.recipient, sizeof m.recipient);
+        if (m.copy) {
+            Held held = std::move(*m.copy);
+            settled(m);
+            bounced(recipient, std::move(held), static_cast<int>(Answer::Unreachable));
+            continue;
+        }
+        tell(std::string(m.sender, sizeof m.sender), Answer::Unreachable, recipient);
     }
 }
 
 // A "not found" came back, on the link the message went out on, before its
 // ack: if the link breaks before the ack, the sender must not hear
 // "unreachable" too.
-void Router::markAnswered(LinkState& state, const std::string& sender,
-                          const std::string& recipient) {
+Router::InFlight* Router::markAnswered(LinkState& state, const std::string& sender,
+                                       const std::string& recipient) {
     for (InFlight& m : state.inflight) {
         if (!m.answered && sender.compare(0, sender.size(), m.sender, sizeof m.sender) == 0 &&
             recipient.compare(0, recipient.size(), m.recipient, sizeof m.recipient) == 0) {
             m.answered = true;
-            return;
+            return &m;
         }
     }
+    return nullptr;
 }
 
-// What waited for the node is answered, each to its sender.
+// What waited for the node is answered, each to its sender; messages to
+// key-owned ids are held instead when the id may turn up elsewhere.
 void Router::failWaiting(Peer& peer, Answer answer) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
+        if (w.seq != 0) {
+            bounced(recipient, Held{w.seq, w.sender, std::move(w.type), std::move(w.body), now_()},
+                    static_cast<int>(answer));
+            continue;
+        }
         tell(w.sender, answer, recipient);
     }
 }
@@ -344,6 +609,18 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
         handleDeliver(id, state->second, frame);
     } else if (frame.kind == LinkFrame::Kind::Ack) {
         handleAck(id, state->second, frame.count);
+    } else if (frame.kind == LinkFrame::Kind::NotFound && isOwnedId(frame.recipient)) {
+        // Only about a message that went out on this link.
+        InFlight* m = markAnswered(state->second, frame.sender, frame.recipient);
+        if (!m || !m->copy) {
+            if (m) {
+                tell(frame.sender, Answer::NotFound, frame.recipient);
+            }
+            return;
+        }
+        Held held = std::move(*m->copy);
+        settled(*m);
+        bounced(frame.recipient, std::move(held), static_cast<int>(Answer::NotFound));
     } else if (frame.kind == LinkFrame::Kind::NotFound) {
         // Only the node a message went to can say its recipient is missing.
         if (nodePrefixOfCanonical(frame.recipient) != node) {
@@ -415,8 +692,27 @@ void Router::helloFromPeer(LinkId id, const std::string& node) {
 
 void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) {
     // A node speaks only for its own sessions: one that speaks for another
-    // node's is not to be believed in anything else either.
-    if (nodePrefixOfCanonical(frame.sender) != frame.node) {
+    // node's is not to be believed in anything else either. For a key-owned
+    // id, its own session is one whose owner signed a claim naming it.
+    if (isOwnedId(frame.sender)) {
+        if (!frame.claim.empty()) {
+            IdClaim claim;
+            std::string why = "malformed";
+            if (!decodeIdClaim(frame.claim, claim) || claim.id != frame.sender ||
+                claim.node != frame.node || !verifyClaim(claim, why)) {
+                refuseLink(id, DWRTC_LOG_WARN,
+                           "node " + frame.node + " sent a message as id " + frame.sender +
+                               " with a claim that does not hold (" + why + ")");
+                return;
+            }
+            state.ownedSenders.insert(frame.sender);
+        } else if (!state.ownedSenders.count(frame.sender)) {
+            refuseLink(id, DWRTC_LOG_WARN,
+                       "node " + frame.node + " sent a message as id " + frame.sender +
+                           " without its claim");
+            return;
+        }
+    } else if (nodePrefixOfCanonical(frame.sender) != frame.node) {
         refuseLink(id, DWRTC_LOG_WARN,
                    "node " + frame.node + " sent a message as session " + frame.sender +
                        " of another node");
@@ -424,7 +720,8 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
     }
     ++state.unacked;
     NodeStats::add(stats_->links.receivedOverLinks);
-    if (nodePrefixOfCanonical(frame.recipient) == self_ && sessions_.count(frame.recipient)) {
+    bool here = isOwnedId(frame.recipient) || nodePrefixOfCanonical(frame.recipient) == self_;
+    if (here && sessions_.count(frame.recipient)) {
         NodeStats::add(stats_->links.deliveredFromLinks);
         host_.pushDelivery(frame.recipient,
                            serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body));
@@ -439,6 +736,9 @@ void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
         refuseLink(id, DWRTC_LOG_WARN,
                    "node " + state.node + " acknowledged more than it was sent");
         return;
+    }
+    for (std::uint32_t i = 0; i < count; ++i) {
+        settled(inflight[i]);
     }
     inflight.erase(inflight.begin(), inflight.begin() + count);
     if (count > 0) {
@@ -504,6 +804,7 @@ void Router::onSoon() {
             sendAck(id, state);
         }
     }
+    pollAway();
 }
 
 void Router::onLinkClosed(LinkId id, bool outbound, bool opened) {
@@ -541,7 +842,17 @@ void Router::onLinkClosed(LinkId id, bool outbound, bool opened) {
 void Router::onTick() {
     directory_.ensurePublished();
     closeUnacknowledged();
+    pollAway();
     auto now = now_();
+    for (auto it = idRoutes_.begin(); it != idRoutes_.end();) {
+        IdRoute& route = it->second;
+        if (route.state == IdRoute::State::Known && route.held.empty() && route.inflight == 0 &&
+            now - route.lastUsed > config_.linkIdleTimeout) {
+            it = idRoutes_.erase(it);
+            continue;
+        }
+        ++it;
+    }
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;

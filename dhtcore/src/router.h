@@ -35,6 +35,11 @@ struct RouterConfig {
     // is taken as broken (a partition, a peer that hangs).
     std::chrono::milliseconds ackTimeout{0};
     std::string networkKey;  // a private network's secret, or empty
+    // Messages for a key-owned id that is away (its session closed, its
+    // node gone) wait this long, at most this many per id, for the id to
+    // be claimed again; 0 messages: its senders hear "not found" at once.
+    std::size_t holdMessages = 0;
+    std::chrono::milliseconds holdTime{0};
 };
 
 // Service thread only, except the constructor and destructor. Sees the
@@ -47,6 +52,11 @@ public:
 
     void openSession(const std::string& id);
     void closeSession(const std::string& id);
+    // A session here now owns a key-owned id (the node checked the claim):
+    // the claim is stored in the DHT and sent along with the id's messages,
+    // and what waited for the id is delivered.
+    void openOwned(const IdClaim& claim);
+    void closeOwned(const std::string& id);
     // A validated message from local session `sender` to a session on
     // another node.
     void routeRemote(const std::string& sender, ClientMessage message);
@@ -66,8 +76,32 @@ private:
         std::string sender;
         std::string type;
         std::string body;
+        std::uint64_t seq = 0;  // to a key-owned id: its place in the id's order
     };
     using Clock = RouterClock;
+    // A message to a key-owned id this node still has in hand: waiting for
+    // a lookup of the id, held while the id is away, or in flight.
+    struct Held {
+        std::uint64_t seq = 0;  // messages to one id are delivered in this order
+        std::string sender;
+        std::string type;
+        std::string body;
+        Clock::time_point since;
+    };
+    // Where a key-owned id is, as far as this node knows.
+    struct IdRoute {
+        enum class State { LookingUp, Known, Away };
+        State state = State::LookingUp;
+        std::string node;        // of the newest claim known
+        std::uint64_t time = 0;  // that claim's time
+        std::deque<Held> held;   // by seq
+        std::uint64_t nextSeq = 1;
+        std::uint32_t inflight = 0;  // on links, not acknowledged or answered
+        bool looking = false;        // a lookup is under way
+        Clock::time_point awaySince;
+        Clock::time_point lookupAt;  // while away: the next lookup
+        Clock::time_point lastUsed;
+    };
 
     // A remote node as this node knows it.
     struct Peer {
@@ -96,20 +130,31 @@ private:
         Clock::time_point lastUsed;
     };
 
+    void routeToNode(const std::string& prefix, const std::string& sender, std::string recipient,
+                     std::string type, std::string body, std::uint64_t seq);
+    void routeOwned(const std::string& sender, ClientMessage message);
+    void dispatchOwned(const std::string& id, IdRoute& route, Held message);
+    // A message to a key-owned id came back undelivered: hold it while the
+    // id is away, or tell its sender.
+    void bounced(const std::string& id, Held message, int answer);
+    void flushHeld(const std::string& id, IdRoute& route);
+    void startIdLookup(const std::string& id, IdRoute& route);
+    void onIdLookup(const std::string& id, std::optional<IdClaim> claim);
+    void pollAway();
     void startLookup(const std::string& prefix, Peer& peer);
     void onLookup(const std::string& prefix, std::optional<NodeRecord> record);
     void connect(const std::string& prefix, Peer& peer);
     void connectFailed(const std::string& prefix, Peer& peer, const char* why);
     void flush(Peer& peer);
     // What a local sender is told about one of its messages.
-    enum class Answer { NotFound, Unreachable, QueueFull };
+    enum class Answer { NotFound, Unreachable, QueueFull, NotBackInTime };
     void tell(const std::string& session, Answer answer, std::string_view recipient);
     void failWaiting(Peer& peer, Answer answer);
     void markUnreachable(const std::string& prefix, Peer& peer, const std::string& why);
 
     void closeUnacknowledged();
     void sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
-                     std::string_view type, std::string_view body);
+                     std::string_view type, std::string_view body, std::uint64_t seq = 0);
     void helloFromPeer(LinkId id, const std::string& node);
     void refuseLink(LinkId id, int level, const std::string& why);
 
@@ -120,6 +165,9 @@ private:
         char sender[kSessionIdLength];
         char recipient[kSessionIdLength];
         bool answered = false;  // its sender heard "not found" already
+        // To a key-owned id: the message itself, so that it can be held if
+        // it comes back (null once it has).
+        std::unique_ptr<Held> copy;
     };
 
     // A link as the router sees it: who opened it, the TLS session's
@@ -132,14 +180,18 @@ private:
         std::uint32_t unacked = 0;   // msg frames handled, not acknowledged yet
         std::deque<InFlight> inflight;  // msg frames sent, not acknowledged yet
         Clock::time_point ackAwaitedSince;  // of the oldest of them, or the last ack
+        // Key-owned ids whose claim went out on this link / came in and held.
+        std::unordered_set<std::string> claimsSent;
+        std::unordered_set<std::string> ownedSenders;
     };
     // The frame handlers get the link's state that onLinkFrame() found; it
     // is gone once they refuse the link.
     void handleHello(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleAck(LinkId id, LinkState& state, std::uint32_t count);
-    void markAnswered(LinkState& state, const std::string& sender,
-                      const std::string& recipient);
+    InFlight* markAnswered(LinkState& state, const std::string& sender,
+                           const std::string& recipient);
+    void settled(InFlight& message);
     // The link is gone: whatever was in flight on it was lost.
     void forgetLink(LinkId id);
     void sendAck(LinkId id, LinkState& state);
@@ -160,6 +212,9 @@ private:
     std::unordered_map<LinkId, std::string> outbound_;       // link -> node prefix
     std::unordered_map<LinkId, LinkState> linkState_;
     bool acksDue_ = false;  // a callSoon() for the acks waiting is pending
+    // Key-owned ids of sessions here, with their claims as sent on links.
+    std::unordered_map<std::string, std::string> ownedSessions_;
+    std::unordered_map<std::string, IdRoute> idRoutes_;
 };
 
 }  // namespace dwrtc

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "dwrtc/owned_id.h"
+
 namespace dwrtc {
 
 using LogFn = std::function<void(int level, std::string line)>;
@@ -78,6 +80,16 @@ public:
     virtual void lookup(const std::string& prefix, LookupDone done) = 0;
     // Keeps this node's own record stored (called once a second).
     virtual void ensurePublished() = 0;
+
+    using IdLookupDone = std::function<void(std::optional<IdClaim>)>;
+    // Finds the newest claim of a key-owned id that its own key signed and
+    // whose time is not ahead of this node's clock by more than the skew
+    // allowed; nullopt when there is none. done may run on any thread.
+    virtual void lookupId(const std::string& id, IdLookupDone done) = 0;
+    // Stores the claim of a session here, and keeps it stored until
+    // withdrawId(): an id's newest claim is where it is.
+    virtual void publishId(const IdClaim& claim) = 0;
+    virtual void withdrawId(const std::string& id) = 0;
 };
 
 using RouterClock = std::chrono::steady_clock;

@@ -79,7 +79,21 @@ std::string makeSessionId(std::string_view nodePrefix) {
     return id;
 }
 
-bool isValidSessionId(std::string_view id) {
+bool isOwnedId(std::string_view id) {
+    if (id.size() != kOwnedIdLength || (id[0] != 'k' && id[0] != 'K')) {
+        return false;
+    }
+    for (std::size_t i = 1; i < id.size(); ++i) {
+        if (!isHex(id[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool isValidSessionId(std::string_view id) { return isNodeSessionId(id) || isOwnedId(id); }
+
+bool isNodeSessionId(std::string_view id) {
     if (id.size() != kSessionIdLength) {
         return false;
     }

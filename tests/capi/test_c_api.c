@@ -101,17 +101,9 @@ main(void)
               == strlen(want));
         CHECK(memcmp(buf, want, strlen(want)) == 0);
         CHECK(dwrtc_format_error(NULL, 3, buf, sizeof(buf)) == 0);
-        CHECK(dwrtc_format_welcome("abc", 3, ice, strlen(ice), buf, 10)
-              > 10);
-        n = (int) dwrtc_format_welcome("abc", 3, ice, strlen(ice), buf,
-                                       sizeof(buf));
-        CHECK(n > 0 && (size_t) n < sizeof(buf));
-        buf[n] = '\0';
-        CHECK(strcmp(buf, "{\"type\":\"WebSocketIdMessage\",\"id\":\"abc\","
-                          "\"iceServers\":[{\"urls\":[\"stun:s.example.org\"]}]}")
+        CHECK(dwrtc_format_welcome(NULL, "abc", 3, 1, ice, strlen(ice), buf,
+                                   sizeof(buf))
               == 0);
-        CHECK(dwrtc_format_welcome("abc", 3, NULL, 0, buf, sizeof(buf))
-              == strlen("{\"type\":\"WebSocketIdMessage\",\"id\":\"abc\"}"));
     }
     CHECK(dwrtc_strerror(12345) != NULL);
 
@@ -156,6 +148,40 @@ main(void)
 
     CHECK(dwrtc_session_open(node, alice) == DWRTC_OK);
     CHECK(dwrtc_session_open(node, bob) == DWRTC_OK);
+
+    /* The welcome: the length is told even when out is short; it carries
+     * a challenge of 32 hex digits and the time given; none for a session
+     * that is not open. */
+    {
+        char        buf[256];
+        const char *ice = "[{\"urls\":[\"stun:s.example.org\"]}]";
+        char        want[200];
+        size_t      wn;
+
+        CHECK(dwrtc_format_welcome(node, alice, DWRTC_SESSION_ID_LEN,
+                                   1700000000123ULL, ice, strlen(ice), buf, 10)
+              > 10);
+        n = (int) dwrtc_format_welcome(node, alice, DWRTC_SESSION_ID_LEN,
+                                       1700000000123ULL, ice, strlen(ice),
+                                       buf, sizeof(buf));
+        CHECK(n > 0 && (size_t) n < sizeof(buf));
+        buf[n] = '\0';
+        wn = (size_t) snprintf(want, sizeof(want),
+                               "{\"type\":\"WebSocketIdMessage\",\"id\":\"%.*s\","
+                               "\"challenge\":\"",
+                               DWRTC_SESSION_ID_LEN, alice);
+        CHECK(strncmp(buf, want, wn) == 0);
+        CHECK(strspn(buf + wn, "0123456789abcdef") == 32);
+        CHECK(strcmp(buf + wn + 32, "\",\"time\":1700000000123,"
+                     "\"iceServers\":[{\"urls\":[\"stun:s.example.org\"]}]}")
+              == 0);
+        CHECK(dwrtc_format_welcome(node, "abc", 3, 1, NULL, 0, buf,
+                                   sizeof(buf))
+              == 0);
+        CHECK(dwrtc_options_set_hold(opt, 8, 0) == DWRTC_EINVAL);
+        CHECK(dwrtc_options_set_hold(opt, 0, 0) == DWRTC_OK);
+        CHECK(dwrtc_options_set_hold(opt, 64, 30000) == DWRTC_OK);
+    }
     CHECK(memcmp(alice, dwrtc_node_id(node), 32) == 0);
     CHECK(memcmp(alice, bob, DWRTC_SESSION_ID_LEN) != 0);
 

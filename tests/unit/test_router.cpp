@@ -94,6 +94,25 @@ public:
         pending.push_back(std::move(done));
     }
     void ensurePublished() override { ++ticks; }
+    void lookupId(const std::string& id, IdLookupDone done) override {
+        askedIds.push_back(id);
+        pendingIds.push_back(std::move(done));
+    }
+    void publishId(const IdClaim& claim) override { published.push_back(claim); }
+    void withdrawId(const std::string& id) override { withdrawn.push_back(id); }
+
+    // Answers the oldest lookup of an id.
+    void answerId(std::optional<IdClaim> claim) {
+        ASSERT_FALSE(pendingIds.empty()) << "no lookup of an id to answer";
+        auto done = std::move(pendingIds.front());
+        pendingIds.pop_front();
+        done(std::move(claim));
+    }
+
+    std::vector<std::string> askedIds;
+    std::deque<IdLookupDone> pendingIds;
+    std::vector<IdClaim> published;
+    std::vector<std::string> withdrawn;
 
     // Answers the oldest lookup.
     void answer(std::optional<NodeRecord> record) {

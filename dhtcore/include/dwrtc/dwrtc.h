@@ -28,7 +28,9 @@
  *   - Session ids are DWRTC_SESSION_ID_LEN (49) ASCII characters: the
  *     node's id (32 hex digits), a dash, 16 random hex digits. Clients treat
  *     them as opaque strings. They are not NUL-terminated unless a function
- *     says so.
+ *     says so. A session may claim a key-owned id ('k' and 48 hex digits,
+ *     as long) by a message to the node; the host keeps knowing it by the
+ *     id it opened, and the core translates.
  *
  *   - Data handed to drain callbacks is valid only for the duration of the
  *     callback; copy what you keep.
@@ -76,6 +78,8 @@ extern "C" {
 #define DWRTC_DEFAULT_LINK_MAX_UNPROVEN 64
 #define DWRTC_DEFAULT_LINK_RETRY_MS 500
 #define DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS 3000
+#define DWRTC_DEFAULT_HOLD_MESSAGES 64
+#define DWRTC_DEFAULT_HOLD_MS 30000
 
 /* Log levels of the records the core hands out through drain(). */
 #define DWRTC_LOG_ERROR 0
@@ -157,6 +161,13 @@ int dwrtc_options_set_link_retry_delay(dwrtc_options *opt, unsigned ms);
  * before the link is taken as broken: it is closed and the senders of what
  * it held are told "unreachable". */
 int dwrtc_options_set_link_ack_timeout(dwrtc_options *opt, unsigned ms);
+
+/* Messages for a key-owned id whose session is away (closed, or its node
+ * gone) are held on the sender's node, at most `messages` per id and `ms`
+ * milliseconds each, and delivered in order when the id is claimed again;
+ * when the time runs out the sender hears "not back in time". 0 messages:
+ * "not found" at once. */
+int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
 
 /* Seconds an unused node-to-node link stays open. */
 int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);
@@ -249,10 +260,16 @@ int dwrtc_submit(dwrtc_node *node, const char *id, size_t id_len,
  * that large when it is more than cap); 0 for bad arguments.
  */
 
-/* {"type":"WebSocketIdMessage","id":ID[,"iceServers":ICE]}; ice (may be
- * NULL) is a JSON array the host wrote, copied as it is. */
-size_t dwrtc_format_welcome(const char *id, size_t id_len, const char *ice,
-                            size_t ice_len, char *out, size_t cap);
+/* The welcome of a session of this node:
+ * {"type":"WebSocketIdMessage","id":ID,"challenge":C,"time":T[,"iceServers":ICE]}.
+ * C is what the session signs to claim a key-owned id (docs/dhtcore.md,
+ * "Key-owned ids"), T is time_ms (the host's clock, milliseconds since
+ * 1970) for the client to date its claim by; pass the same time_ms to both
+ * calls of a length query and a write. ice (may be NULL) is a JSON array
+ * the host wrote, copied as it is. 0 also for a session that is not open. */
+size_t dwrtc_format_welcome(dwrtc_node *node, const char *id, size_t id_len,
+                            uint64_t time_ms, const char *ice, size_t ice_len,
+                            char *out, size_t cap);
 
 /* {"type":"WebSocketErrorMessage","error":ERROR}, for an error about no
  * one recipient, such as "rate limited". */

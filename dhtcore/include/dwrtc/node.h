@@ -39,6 +39,10 @@ struct NodeConfig {
     unsigned linkRetryMs = DWRTC_DEFAULT_LINK_RETRY_MS;
     // Messages unacknowledged this long mean a broken link.
     unsigned linkAckTimeoutMs = DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS;
+    // Messages for a key-owned id that is away are held this many per id,
+    // this long; 0 messages: its senders hear "not found" at once.
+    std::size_t holdMessages = DWRTC_DEFAULT_HOLD_MESSAGES;
+    unsigned holdMs = DWRTC_DEFAULT_HOLD_MS;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
@@ -89,6 +93,9 @@ public:
 
     // A new session on this node; empty when the node is not running.
     std::string openSession();
+    // What the session signs to claim a key-owned id (owned_id.h); empty
+    // for a session that is not open.
+    std::string challenge(std::string_view session);
     bool closeSession(std::string_view id);
     // One client message (WebSocket text) from a session.
     Submit submit(std::string_view session, std::string_view message);
@@ -110,6 +117,7 @@ public:
 
 private:
     void deliverLocal(const std::string& session, std::string data);
+    void claim(const std::string& session, std::string_view text);
 
     struct Impl;
     std::unique_ptr<Impl> impl_;

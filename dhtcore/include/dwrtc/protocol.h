@@ -36,6 +36,22 @@ bool isReservedType(std::string_view type);
 // as "not JSON" or "\"type\" must be a string" and leaves out unspecified.
 bool parseClientMessage(std::string_view json, ClientMessage& out, std::string& why);
 
+// A claim of a key-owned id (owned_id.h), sent by a client after the
+// welcome: {"type":"WebSocketClaimMessage","key":K,"time":T,"signature":S}
+// with the raw P-256 public key and the r||s signature as lowercase hex,
+// and T in milliseconds since 1970.
+struct ClaimMessage {
+    std::string key;
+    std::uint64_t time = 0;
+    std::string signature;
+};
+// A cheap test: may this text be a claim? (Then parseClaimMessage decides.)
+bool isClaimMessage(std::string_view text);
+bool parseClaimMessage(std::string_view json, ClaimMessage& out, std::string& why);
+// {"type":"WebSocketIdMessage","id":ID,"owned":true,"nodeSessionId":S}: the
+// claim holds, and the session is known by ID from now on.
+std::string serializeOwnedWelcome(std::string_view id, std::string_view nodeSessionId);
+
 // {"type":T,"senderSessionId":S,"recipientSessionId":R,"messageBody":B}
 std::string serializeDelivery(std::string_view type, std::string_view sender,
                               std::string_view recipient, std::string_view body);
@@ -45,10 +61,13 @@ std::string serializeNotFound(std::string_view recipient);
 std::string serializeInvalid(std::string_view why);
 // {"type":"WebSocketErrorMessage","error":"<error>","recipientSessionId":R}
 std::string serializeError(std::string_view error, std::string_view recipient);
-// {"type":"WebSocketIdMessage","id":ID[,"iceServers":ICE]}; ICE, when not
-// empty, is a JSON array the host made (from its configuration) and is
-// copied as it is.
-std::string serializeWelcome(std::string_view id, std::string_view iceServers = {});
+// {"type":"WebSocketIdMessage","id":ID[,"challenge":C,"time":T]
+//  [,"iceServers":ICE]}; ICE, when not empty, is a JSON array the host made
+// (from its configuration) and is copied as it is. C is what a client signs
+// to claim a key-owned id, T the node's clock (ms since 1970) for the
+// claim's time.
+std::string serializeWelcome(std::string_view id, std::string_view iceServers = {},
+                             std::string_view challenge = {}, std::uint64_t timeMs = 0);
 // {"type":"WebSocketErrorMessage","error":ERROR}, about no one recipient
 // ("rate limited").
 std::string serializeNodeError(std::string_view error);
@@ -59,7 +78,7 @@ std::string serializeNodeError(std::string_view error);
 // Every frame has "v" (protocol version), "t" (frame type) and "node" (the
 // sending node's id):
 //   {"v":2,"t":"hello","node":N,"key":K,"proof":P[,"net":M]}
-//   {"v":2,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B}
+//   {"v":2,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B[,"claim":C]}
 //   {"v":2,"t":"notfound","node":N,"sender":S,"recipient":R}
 //   {"v":2,"t":"ack","node":N,"count":K}
 // In a hello, K, P and M are the LinkProof's key, signature and network MAC
@@ -68,7 +87,10 @@ std::string serializeNodeError(std::string_view error);
 // that the node has handled the next K "msg" frames it got on this link
 // (delivered them, or answered "notfound"); a node sends one once 64 wait
 // for it at the end of a WebSocket message, and 25 ms later for fewer. What a sender has written and not seen acknowledged when a link
-// breaks may be lost, and its senders are told.
+// breaks may be lost, and its senders are told. A "msg" whose sender is a
+// key-owned id carries, the first time on a link, that id's claim (the
+// encodeIdClaim() JSON as a string): the receiver believes a node speaks
+// for a key-owned id only with the owner's signature naming that node.
 
 constexpr int kLinkProtocolVersion = 2;
 
@@ -80,6 +102,7 @@ struct LinkFrame {
     std::string recipient;  // Deliver: recipientSessionId. NotFound: the missing recipient
     std::string type;       // Deliver only
     std::string body;       // Deliver only
+    std::string claim;      // Deliver only, may be empty: the sender's IdClaim as JSON
     LinkProof proof;        // Hello only
     std::uint32_t count = 0;  // Ack only
 };
@@ -87,7 +110,7 @@ struct LinkFrame {
 std::string serializeLinkHello(std::string_view node, const LinkProof& proof);
 std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
                                  std::string_view recipient, std::string_view type,
-                                 std::string_view body);
+                                 std::string_view body, std::string_view claim = {});
 std::string serializeLinkNotFound(std::string_view node, std::string_view sender,
                                   std::string_view recipient);
 std::string serializeLinkAck(std::string_view node, std::uint32_t count);

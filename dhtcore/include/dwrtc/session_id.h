@@ -29,15 +29,24 @@ bool isValidNodePrefix(std::string_view prefix);
 // if getrandom fails.
 std::string makeSessionId(std::string_view nodePrefix);
 
-// 32 hex digits, '-', 16 hex digits (either case).
+// 32 hex digits, '-', 16 hex digits (either case): an id a node assigned.
+bool isNodeSessionId(std::string_view id);
+
+// A key-owned id (owned_id.h): 'k' and 48 hex digits (either case), as
+// long as a node's session id so both fit the same fixed-size slots.
+constexpr std::size_t kOwnedIdLength = kSessionIdLength;
+bool isOwnedId(std::string_view id);
+
+// Either kind of id: what a message may be addressed to or come from.
 bool isValidSessionId(std::string_view id);
 
 // A valid session id in canonical (lowercase) form, in place; ids are
 // compared as strings, so every id that enters the core goes through this.
 void canonicalizeSessionId(std::string& id);
 
-// The node id a session id names, for an id already checked and
-// lowercased (what the parsers of protocol.h hand out).
+// The node id a node's session id names, for an id already checked and
+// lowercased (what the parsers of protocol.h hand out). A key-owned id
+// names no node: check isOwnedId() first.
 inline std::string_view nodePrefixOfCanonical(std::string_view canonicalId) {
     return canonicalId.substr(0, kNodePrefixLength);
 }
