@@ -202,7 +202,7 @@ bool getType(const JsonObjectReader& json, std::size_t field, const char* key, s
 enum ClientField : std::size_t { kClientType, kClientRecipient, kClientBody };
 enum LinkField : std::size_t { kLinkV, kLinkT, kLinkNode, kLinkSender, kLinkRecipient,
                                kLinkType, kLinkBody, kLinkKey, kLinkProof, kLinkNet,
-                               kLinkCount, kLinkClaim };
+                               kLinkCount, kLinkClaim, kLinkNumber };
 enum ClaimField : std::size_t { kClaimType, kClaimKey, kClaimTime, kClaimSignature };
 
 // One reader per thread, so its setup stays off the per-message path; the
@@ -215,7 +215,7 @@ JsonObjectReader& clientReader() {
 JsonObjectReader& linkReader() {
     thread_local JsonObjectReader reader{"v",    "t",    "node", "sender", "recipient",
                                          "type", "body", "key",  "proof",  "net",
-                                         "count", "claim"};
+                                         "count", "claim", "n"};
     return reader;
 }
 
@@ -369,14 +369,17 @@ std::string serializeLinkAck(std::string_view node, std::uint32_t count) {
 }
 
 std::string serializeLinkNotFound(std::string_view node, std::string_view sender,
-                                  std::string_view recipient) {
-    return ObjectWriter(node.size() + sender.size() + recipient.size())
-        .field("v", kLinkProtocolVersion)
+                                  std::string_view recipient, std::uint64_t number) {
+    ObjectWriter out(node.size() + sender.size() + recipient.size());
+    out.field("v", kLinkProtocolVersion)
         .field("t", "notfound")
         .field("node", node)
         .field("sender", sender)
-        .field("recipient", recipient)
-        .done();
+        .field("recipient", recipient);
+    if (number > 0) {
+        out.field("n", static_cast<std::int64_t>(number));
+    }
+    return out.done();
 }
 
 bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
@@ -443,6 +446,16 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
         return false;
     }
     if (out.kind == LinkFrame::Kind::NotFound) {
+        out.number = 0;
+        if (json.kind(kLinkNumber) == JsonObjectReader::Kind::Absent) {
+            return true;
+        }
+        if (json.kind(kLinkNumber) != JsonObjectReader::Kind::Integer ||
+            json.integer(kLinkNumber) < 1) {
+            why = "\"n\" must be a positive integer";
+            return false;
+        }
+        out.number = static_cast<std::uint64_t>(json.integer(kLinkNumber));
         return true;
     }
     out.claim.clear();

@@ -294,6 +294,7 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     bool away = route.state == IdRoute::State::Away;
     if (claim && (!away || claim->time > route.time)) {
         route.state = IdRoute::State::Known;
+        route.missingLookups = 0;
         route.node = claim->node;
         route.time = claim->time;
         if (claim->node != self_) {
@@ -310,6 +311,14 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     }
     if (away) {
         route.lookupAt = now_() + kAwayLookupInterval;
+        return;
+    }
+    // A claim made a moment ago may not be stored yet: ask again a few
+    // times, as for a node's record, before "not found".
+    if (route.missingLookups < kMissingLookupRetries) {
+        route.lookupAt = now_() + kMissingLookupDelay * (1 << route.missingLookups);
+        ++route.missingLookups;
+        links_.callSoon(kAwayLookupInterval);
         return;
     }
     // No one ever claimed the id, or not where this node can see it.
@@ -329,6 +338,16 @@ void Router::pollAway() {
     for (auto it = idRoutes_.begin(); it != idRoutes_.end();) {
         const std::string& id = it->first;
         IdRoute& route = it->second;
+        if (route.state == IdRoute::State::LookingUp) {
+            if (!route.looking && route.missingLookups > 0) {
+                if (now >= route.lookupAt) {
+                    startIdLookup(id, route);
+                }
+                again = true;
+            }
+            ++it;
+            continue;
+        }
         if (route.state != IdRoute::State::Away) {
             ++it;
             continue;
@@ -610,8 +629,21 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
     } else if (frame.kind == LinkFrame::Kind::Ack) {
         handleAck(id, state->second, frame.count);
     } else if (frame.kind == LinkFrame::Kind::NotFound && isOwnedId(frame.recipient)) {
-        // Only about a message that went out on this link.
-        InFlight* m = markAnswered(state->second, frame.sender, frame.recipient);
+        // Only about a message that went out on this link, and the very one
+        // the frame numbers: another to the same id may have arrived.
+        LinkState& ls = state->second;
+        InFlight* m = nullptr;
+        if (frame.number > ls.acked && frame.number - ls.acked <= ls.inflight.size()) {
+            InFlight& candidate = ls.inflight[frame.number - ls.acked - 1];
+            if (!candidate.answered &&
+                frame.sender.compare(0, frame.sender.size(), candidate.sender,
+                                     sizeof candidate.sender) == 0 &&
+                frame.recipient.compare(0, frame.recipient.size(), candidate.recipient,
+                                        sizeof candidate.recipient) == 0) {
+                candidate.answered = true;
+                m = &candidate;
+            }
+        }
         if (!m || !m->copy) {
             if (m) {
                 tell(frame.sender, Answer::NotFound, frame.recipient);
@@ -719,6 +751,7 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
         return;
     }
     ++state.unacked;
+    ++state.received;
     NodeStats::add(stats_->links.receivedOverLinks);
     bool here = isOwnedId(frame.recipient) || nodePrefixOfCanonical(frame.recipient) == self_;
     if (here && sessions_.count(frame.recipient)) {
@@ -727,7 +760,7 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
                            serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body));
         return;
     }
-    links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient));
+    links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient, state.received));
 }
 
 void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
@@ -740,6 +773,7 @@ void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
     for (std::uint32_t i = 0; i < count; ++i) {
         settled(inflight[i]);
     }
+    state.acked += count;
     inflight.erase(inflight.begin(), inflight.begin() + count);
     if (count > 0) {
         state.ackAwaitedSince = now_();  // the link moves: wait afresh for the rest

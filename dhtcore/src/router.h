@@ -98,6 +98,7 @@ private:
         std::uint64_t nextSeq = 1;
         std::uint32_t inflight = 0;  // on links, not acknowledged or answered
         bool looking = false;        // a lookup is under way
+        int missingLookups = 0;      // lookups in a row that found no claim
         Clock::time_point awaySince;
         Clock::time_point lookupAt;  // while away: the next lookup
         Clock::time_point lastUsed;
@@ -178,6 +179,8 @@ private:
         std::string binding;
         std::string node;            // set once the peer's hello is proven
         std::uint32_t unacked = 0;   // msg frames handled, not acknowledged yet
+        std::uint64_t received = 0;  // msg frames got on this link
+        std::uint64_t acked = 0;     // msg frames sent and acknowledged
         std::deque<InFlight> inflight;  // msg frames sent, not acknowledged yet
         Clock::time_point ackAwaitedSince;  // of the oldest of them, or the last ack
         // Key-owned ids whose claim went out on this link / came in and held.

@@ -28,7 +28,7 @@ public:
     enum class Status { Ok, NotJson, NotObject, DuplicateKey };
     enum class Kind { Absent, String, Integer, Other };
 
-    static constexpr std::size_t kMaxFields = 12;
+    static constexpr std::size_t kMaxFields = 16;
     static constexpr std::size_t kMaxDepth = 2048;
 
     // The keys to look for, at most kMaxFields, in the order later calls

@@ -79,11 +79,13 @@ std::string serializeNodeError(std::string_view error);
 // sending node's id):
 //   {"v":2,"t":"hello","node":N,"key":K,"proof":P[,"net":M]}
 //   {"v":2,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B[,"claim":C]}
-//   {"v":2,"t":"notfound","node":N,"sender":S,"recipient":R}
+//   {"v":2,"t":"notfound","node":N,"sender":S,"recipient":R[,"n":K]}
 //   {"v":2,"t":"ack","node":N,"count":K}
 // In a hello, K, P and M are the LinkProof's key, signature and network MAC
 // as lowercase hex (see trust.h). In "notfound", sender is the session that
-// must be told and recipient the session that does not exist. An "ack" says
+// must be told and recipient the session that does not exist; K, when
+// given, says which "msg" it answers: the K-th this node got on the link
+// (a sender holding messages for a key-owned id takes back that one). An "ack" says
 // that the node has handled the next K "msg" frames it got on this link
 // (delivered them, or answered "notfound"); a node sends one once 64 wait
 // for it at the end of a WebSocket message, and 25 ms later for fewer. What a sender has written and not seen acknowledged when a link
@@ -105,6 +107,7 @@ struct LinkFrame {
     std::string claim;      // Deliver only, may be empty: the sender's IdClaim as JSON
     LinkProof proof;        // Hello only
     std::uint32_t count = 0;  // Ack only
+    std::uint64_t number = 0;  // NotFound only: which msg on the link it answers, 0 if not said
 };
 
 std::string serializeLinkHello(std::string_view node, const LinkProof& proof);
@@ -112,7 +115,7 @@ std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
                                  std::string_view recipient, std::string_view type,
                                  std::string_view body, std::string_view claim = {});
 std::string serializeLinkNotFound(std::string_view node, std::string_view sender,
-                                  std::string_view recipient);
+                                  std::string_view recipient, std::uint64_t number = 0);
 std::string serializeLinkAck(std::string_view node, std::uint32_t count);
 
 // Parses one link frame. Returns false with why "unsupported link protocol

@@ -1,0 +1,324 @@
+// Key-owned ids between real nodes (OpenDHT + libwebsockets) on loopback:
+// a claimed id is reached from any node, no one else can take it, and
+// messages sent while it is away arrive once each, in order, when it is
+// claimed again on the same node or another.
+#include <gtest/gtest.h>
+#include <jansson.h>
+#include <opendht.h>
+
+#include <chrono>
+#include <cstdio>
+#include <future>
+
+#include "dwrtc/owned_id.h"
+#include "dwrtc/session_id.h"
+#include "dwrtc/trust.h"
+#include "network.h"
+#include "owner_keys.h"
+
+using namespace std::chrono_literals;
+using dwrtc::IdClaim;
+using dwrtc::Node;
+using dwrtc::test::clientMessage;
+using dwrtc::test::Network;
+using dwrtc::test::OwnerKey;
+
+namespace {
+
+std::string field(const std::string& json, const char* name) {
+    json_error_t err;
+    json_t* obj = json_loads(json.c_str(), 0, &err);
+    std::string out;
+    if (obj) {
+        json_t* v = json_object_get(obj, name);
+        if (json_is_string(v)) out = json_string_value(v);
+        json_decref(obj);
+    }
+    return out;
+}
+
+std::string hex(const std::string& bytes) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+        out.push_back(digits[c >> 4]);
+        out.push_back(digits[c & 15]);
+    }
+    return out;
+}
+
+std::uint64_t nowMs() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+// The claim message a browser sends after its welcome.
+std::string claimMessage(const OwnerKey& key, Node& node, const std::string& session,
+                         std::uint64_t time = nowMs()) {
+    std::string challenge = node.challenge(session);
+    std::string sig = key.sign(dwrtc::claimSignedBytes(node.id(), challenge, time));
+    return "{\"type\":\"WebSocketClaimMessage\",\"key\":\"" + hex(key.publicKey()) +
+           "\",\"time\":" + std::to_string(time) + ",\"signature\":\"" + hex(sig) + "\"}";
+}
+
+// Bodies of the messages a session got, in order.
+std::vector<std::string> bodies(const std::vector<std::string>& inbox) {
+    std::vector<std::string> out;
+    for (const auto& m : inbox) {
+        if (field(m, "type") == "SignalingMessage") out.push_back(field(m, "messageBody"));
+    }
+    return out;
+}
+
+bool hasError(const std::vector<std::string>& inbox, const std::string& error,
+              const std::string& recipient = {}) {
+    for (const auto& m : inbox) {
+        if (field(m, "type") == "WebSocketErrorMessage" &&
+            field(m, "error").rfind(error, 0) == 0 &&
+            (recipient.empty() || field(m, "recipientSessionId") == recipient)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+class OwnedIds : public ::testing::Test {
+protected:
+    void SetUp() override {
+        for (int i = 0; i < 4; ++i) {
+            dwrtc::NodeConfig c = Network::loopbackConfig();
+            c.holdMs = 20000;
+            net.addNode(c);
+        }
+        ASSERT_TRUE(net.waitPublished()) << "not every node stored its DHT record";
+    }
+
+    // Opens a session on node i and claims key's id with it; returns the
+    // node's session id (how the host knows it).
+    std::string claimOn(std::size_t i, const OwnerKey& key) {
+        Node& node = net.node(i);
+        std::string session = node.openSession();
+        EXPECT_EQ(node.submit(session, claimMessage(key, node, session)), Node::Submit::Ok);
+        EXPECT_TRUE(net.waitFor([&] {
+            for (const auto& m : net.inbox(session)) {
+                if (field(m, "type") == "WebSocketIdMessage" && field(m, "id") == key.id())
+                    return true;
+            }
+            return false;
+        })) << net.log();
+        return session;
+    }
+
+    Network net;
+};
+
+}  // namespace
+
+TEST_F(OwnedIds, AClaimedIdIsReachedFromAnotherNodeAndSpeaksAsItself) {
+    OwnerKey alice;
+    std::string a = claimOn(0, alice);
+    std::string bob = net.node(2).openSession();
+    net.node(2).submit(bob, clientMessage(alice.id(), "hello alice"));
+    ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(a)).empty(); })) << net.log();
+    EXPECT_EQ(bodies(net.inbox(a)), std::vector<std::string>{"hello alice"});
+    const std::string& got = net.inbox(a).back();
+    EXPECT_EQ(field(got, "recipientSessionId"), alice.id());
+    EXPECT_EQ(field(got, "senderSessionId"), bob);
+
+    // Her answer carries her owned id, proven to node 2 by her claim.
+    net.node(0).submit(a, clientMessage(bob, "hi bob"));
+    ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(bob)).empty(); })) << net.log();
+    EXPECT_EQ(field(net.inbox(bob).back(), "senderSessionId"), alice.id());
+}
+
+TEST_F(OwnedIds, SameNodeMessagesToAnOwnedIdArrive) {
+    OwnerKey alice;
+    std::string a = claimOn(1, alice);
+    std::string bob = net.node(1).openSession();
+    net.node(1).submit(bob, clientMessage(alice.id(), "next door"));
+    ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(a)).empty(); })) << net.log();
+    EXPECT_EQ(bodies(net.inbox(a)).front(), "next door");
+}
+
+TEST_F(OwnedIds, AClaimThatDoesNotHoldIsRefused) {
+    OwnerKey alice;
+    Node& node = net.node(0);
+    std::string s1 = node.openSession();
+    std::string s2 = node.openSession();
+    // Signed for another session's challenge (a replay).
+    node.submit(s1, claimMessage(alice, node, s2));
+    // Signed for another node.
+    std::string otherNodeClaim = claimMessage(alice, net.node(1), s2);
+    node.submit(s2, otherNodeClaim);
+    // Dated an hour ago.
+    node.submit(s1, claimMessage(alice, node, s1, nowMs() - 3600 * 1000));
+    ASSERT_TRUE(net.waitFor([&] {
+        return hasError(net.inbox(s1), "claim refused: the signature does not hold") &&
+               hasError(net.inbox(s2), "claim refused: the signature does not hold") &&
+               hasError(net.inbox(s1), "claim refused: its time is more than 5 minutes off");
+    })) << net.log();
+    // The id stays unclaimed: a message to it is "not found".
+    std::string bob = net.node(3).openSession();
+    net.node(3).submit(bob, clientMessage(alice.id(), "anyone?"));
+    ASSERT_TRUE(net.waitFor([&] { return hasError(net.inbox(bob), "not found", alice.id()); }))
+        << net.log();
+}
+
+TEST_F(OwnedIds, AClaimSignedByAnotherKeyIsIgnored) {
+    OwnerKey alice, mallory;
+    std::string a = claimOn(0, alice);
+
+    // Mallory stores, under Alice's id, a newer claim naming node 1, signed
+    // with her own key (and one with Alice's key beside her signature).
+    dht::DhtRunner rogue;
+    dht::DhtRunner::Config config;
+    config.threaded = true;
+    config.dht_config.node_config.network = dwrtc::kOpenNetworkId;
+    config.dht_config.node_config.max_peer_req_per_sec = -1;
+    config.dht_config.node_config.max_req_per_sec = -1;
+    rogue.run(0, config);
+    rogue.bootstrap("127.0.0.1", std::to_string(net.node(0).dhtPort()));
+    auto key = dht::InfoHash::get(dwrtc::idRecordName({}, alice.id()));
+    IdClaim forged = mallory.claim(net.node(1).id(), "x", nowMs() + 1000);
+    forged.id = alice.id();
+    IdClaim borrowed = forged;
+    borrowed.key = alice.publicKey();
+    for (const IdClaim& c : {forged, borrowed}) {
+        std::string text = dwrtc::encodeIdClaim(c);
+        std::promise<bool> stored;
+        rogue.put(key,
+                  dht::Value(dht::ValueType::USER_DATA.id,
+                             reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                  [&](bool ok) { stored.set_value(ok); });
+        ASSERT_TRUE(stored.get_future().get()) << "the forged claim was not even stored";
+    }
+
+    std::string bob = net.node(3).openSession();
+    net.node(3).submit(bob, clientMessage(alice.id(), "to the real alice"));
+    ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(a)).empty(); }, 30s)) << net.log();
+    EXPECT_EQ(bodies(net.inbox(a)).front(), "to the real alice");
+    rogue.join();
+}
+
+TEST_F(OwnedIds, AwayMessagesArriveInOrderAfterAReconnectOnAnotherNode) {
+    OwnerKey alice;
+    std::string a = claimOn(0, alice);
+    std::string bob = net.node(3).openSession();
+    net.node(3).submit(bob, clientMessage(alice.id(), "m0"));
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a)).size() == 1; })) << net.log();
+
+    net.node(0).closeSession(a);
+    for (int i = 1; i <= 5; ++i) {
+        net.node(3).submit(bob, clientMessage(alice.id(), "m" + std::to_string(i)));
+        net.pump(20ms);
+    }
+    net.pump(300ms);
+    EXPECT_FALSE(hasError(net.inbox(bob), "not found")) << "held messages were refused";
+
+    auto claimed = std::chrono::steady_clock::now();
+    std::string a2 = claimOn(2, alice);
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a2)).size() >= 5; })) << net.log();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - claimed)
+                  .count();
+    std::printf("reconnect on another node: claim to all held messages delivered %lld ms\n",
+                static_cast<long long>(ms));
+    net.pump(300ms);
+    EXPECT_EQ(bodies(net.inbox(a2)), (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5"}));
+    EXPECT_FALSE(hasError(net.inbox(bob), "")) << "bob was told something went wrong";
+
+    // And the next message goes straight there.
+    net.node(3).submit(bob, clientMessage(alice.id(), "m6"));
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a2)).size() == 6; })) << net.log();
+}
+
+TEST_F(OwnedIds, AwayMessagesArriveAfterAReconnectOnTheSameNode) {
+    OwnerKey alice;
+    std::string a = claimOn(1, alice);
+    std::string remote = net.node(0).openSession();
+    std::string local = net.node(1).openSession();
+    net.node(0).submit(remote, clientMessage(alice.id(), "r0"));
+    net.node(1).submit(local, clientMessage(alice.id(), "l0"));
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a)).size() == 2; })) << net.log();
+
+    net.node(1).closeSession(a);
+    net.node(0).submit(remote, clientMessage(alice.id(), "r1"));
+    net.node(1).submit(local, clientMessage(alice.id(), "l1"));
+    net.node(0).submit(remote, clientMessage(alice.id(), "r2"));
+    net.node(1).submit(local, clientMessage(alice.id(), "l2"));
+    net.pump(500ms);
+    std::string a2 = claimOn(1, alice);
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a2)).size() >= 4; })) << net.log();
+    net.pump(300ms);
+    std::vector<std::string> got = bodies(net.inbox(a2));
+    ASSERT_EQ(got.size(), 4u);
+    // Each sender's messages in the order it sent them.
+    auto before = [&](const char* x, const char* y) {
+        return std::find(got.begin(), got.end(), x) < std::find(got.begin(), got.end(), y);
+    };
+    EXPECT_TRUE(before("r1", "r2"));
+    EXPECT_TRUE(before("l1", "l2"));
+}
+
+TEST(OwnedIdHold, TheSenderHearsWhenTheHoldTimeRunsOut) {
+    Network net;
+    dwrtc::NodeConfig c = Network::loopbackConfig();
+    c.holdMs = 1500;
+    net.addNode(c);
+    net.addNode(c);
+    ASSERT_TRUE(net.waitPublished());
+    OwnerKey alice;
+    Node& home = net.node(0);
+    std::string a = home.openSession();
+    home.submit(a, claimMessage(alice, home, a));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(a).empty(); }));
+    std::string bob = net.node(1).openSession();
+    net.node(1).submit(bob, clientMessage(alice.id(), "first"));
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a)).size() == 1; })) << net.log();
+    home.closeSession(a);
+    net.node(1).submit(bob, clientMessage(alice.id(), "into the void"));
+    net.pump(800ms);
+    EXPECT_FALSE(hasError(net.inbox(bob), "")) << "told before the hold time ran out";
+    ASSERT_TRUE(net.waitFor([&] { return hasError(net.inbox(bob), "not back in time", alice.id()); },
+                            10s))
+        << net.log();
+}
+
+TEST(OwnedIdHold, WithoutAHoldTheSenderHearsNotFound) {
+    Network net;
+    dwrtc::NodeConfig c = Network::loopbackConfig();
+    c.holdMessages = 0;
+    net.addNode(c);
+    net.addNode(c);
+    ASSERT_TRUE(net.waitPublished());
+    OwnerKey alice;
+    Node& home = net.node(0);
+    std::string a = home.openSession();
+    home.submit(a, claimMessage(alice, home, a));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(a).empty(); }));
+    std::string bob = net.node(1).openSession();
+    net.node(1).submit(bob, clientMessage(alice.id(), "first"));
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a)).size() == 1; })) << net.log();
+    home.closeSession(a);
+    net.node(1).submit(bob, clientMessage(alice.id(), "gone?"));
+    ASSERT_TRUE(net.waitFor([&] { return hasError(net.inbox(bob), "not found", alice.id()); }))
+        << net.log();
+}
+
+TEST_F(OwnedIds, ANewerSessionTakesTheIdOverAndTheOlderIsTold) {
+    OwnerKey alice;
+    std::string first = claimOn(0, alice);
+    std::string second = claimOn(0, alice);
+    ASSERT_TRUE(net.waitFor([&] { return hasError(net.inbox(first), "id " + alice.id() +
+                                                                  " taken over"); }))
+        << net.log();
+    std::string bob = net.node(1).openSession();
+    net.node(1).submit(bob, clientMessage(alice.id(), "to the newer"));
+    ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(second)).empty(); })) << net.log();
+    EXPECT_TRUE(bodies(net.inbox(first)).empty());
+    // The older one speaks as its own node session id again.
+    net.node(0).submit(first, clientMessage(bob, "still here"));
+    ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(bob)).empty(); })) << net.log();
+    EXPECT_EQ(field(net.inbox(bob).back(), "senderSessionId"), first);
+}
