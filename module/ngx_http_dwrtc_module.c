@@ -30,6 +30,8 @@ static char *ngx_http_dwrtc_port_range(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_dwrtc_check_port_ranges(ngx_conf_t *cf,
@@ -151,6 +153,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_dwrtc_main_conf_t, queue_limit),
+      NULL },
+
+    { ngx_string("dwrtc_hold"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_dwrtc_hold_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("dwrtc_publish_wait"),
@@ -526,6 +535,61 @@ ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     dmcf->dht_rate_set = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * dwrtc_hold MESSAGES TIME | off: messages for a key-owned id whose session
+ * is away wait on the sender's node, at most MESSAGES per id and TIME each.
+ */
+
+static char *
+ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+    ngx_int_t   n;
+    ngx_msec_t  t;
+
+    if (dmcf->hold_messages != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0)
+    {
+        dmcf->hold_messages = 0;
+        dmcf->hold_time = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts != 3) {
+        return "takes MESSAGES TIME, or off";
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n < 1 || n > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" messages must be from 1 to 100000, "
+                           "not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    t = ngx_parse_time(&value[2], 0);
+    if (t == (ngx_msec_t) NGX_ERROR || t < 100 || t > 3600000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" time must be from 100ms to 1h, "
+                           "not \"%V\"", &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->hold_messages = n;
+    dmcf->hold_time = t;
 
     return NGX_CONF_OK;
 }
@@ -922,6 +986,8 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->link_ack_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->publish_wait = NGX_CONF_UNSET_MSEC;
     dmcf->queue_limit = NGX_CONF_UNSET;
+    dmcf->hold_messages = NGX_CONF_UNSET;
+    dmcf->hold_time = NGX_CONF_UNSET_MSEC;
     dmcf->link_idle_timeout = NGX_CONF_UNSET;
     dmcf->link_max_unproven = NGX_CONF_UNSET;
 
@@ -1010,6 +1076,9 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_msec_value(dmcf->publish_wait, 3000);
+
+    ngx_conf_init_value(dmcf->hold_messages, DWRTC_DEFAULT_HOLD_MESSAGES);
+    ngx_conf_init_msec_value(dmcf->hold_time, DWRTC_DEFAULT_HOLD_MS);
 
     ngx_conf_init_value(dmcf->queue_limit, DWRTC_DEFAULT_QUEUE_LIMIT);
 

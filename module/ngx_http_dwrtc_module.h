@@ -48,6 +48,8 @@ typedef struct {
     ngx_msec_t                      link_ack_timeout;
     ngx_msec_t                      publish_wait;
     ngx_int_t                       queue_limit;
+    ngx_int_t                       hold_messages;    /* 0: off */
+    ngx_msec_t                      hold_time;
     time_t                          link_idle_timeout;
     ngx_int_t                       link_max_unproven;
 

@@ -480,6 +480,12 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_hold(opt, (size_t) dmcf->hold_messages,
+                                (unsigned) dmcf->hold_time);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_link_retry_delay(opt,
                                         (unsigned) dmcf->link_retry_delay);
     if (rc != DWRTC_OK) {

@@ -41,8 +41,15 @@
  *                                   see options.stableAfter).
  *                   'closed'        close() was called; nothing more happens
  *   id            The node gave us a session id: after the first connect and
- *                 after every reconnect (a new session has a new id).
- *                 detail: { id, previousId, nodeId, url, iceServers }
+ *                 after every reconnect. A node-assigned id is new with
+ *                 every session; with options.identity the id is the
+ *                 key's (see ownedIdOf) and the same after every
+ *                 reconnect, on any node.
+ *                 detail: { id, previousId, nodeId, url, iceServers, owned,
+ *                           nodeSessionId }
+ *                 (owned: whether id is key-owned; nodeSessionId: the id
+ *                 the node gave this session, the same as id when not
+ *                 owned)
  *   message       A message from another session, as the node delivered it.
  *                 detail: { type, senderSessionId, recipientSessionId,
  *                           messageBody }
@@ -95,7 +102,11 @@
  *                 up), or 'error' (reason: ErrorCode.NOT_FOUND)
  *
  * Wire protocol (compatible with the original DWRTC clients): the node
- * welcomes with {"type":"WebSocketIdMessage","id":ID,"iceServers":[...]};
+ * welcomes with {"type":"WebSocketIdMessage","id":ID,"challenge":C,
+ * "time":T,"iceServers":[...]}; with an identity we then claim our key's id
+ * with {"type":"WebSocketClaimMessage","key":K,"time":T,"signature":S} and
+ * the node answers {"type":"WebSocketIdMessage","id":OWNED,"owned":true,
+ * "nodeSessionId":ID} (docs/web-developers.md, "Ids that last");
  * we send {"type":T,"recipientSessionId":R,"messageBody":B}; calls use type
  * "SignalingMessage" with B = JSON text of {"type":"offer"|"answer","sdp"},
  * {"type":"candidate","candidate":{...}} or {"type":"hangup","reason"}.
@@ -123,6 +134,9 @@ export const ErrorCode = Object.freeze({
     QUEUE_FULL: 'queue full',                       // too many wait for that recipient
     RATE_LIMITED: 'rate limited',                   // the sender exceeded dwrtc_rate
     NODE_UNAVAILABLE: 'not sent: node unavailable', // the sender's node is stopping
+    NOT_BACK_IN_TIME: 'not back in time',           // a key-owned recipient stayed away too long
+    CLAIM_REFUSED: 'claim refused',                 // sent as 'claim refused: <why>'
+    TAKEN_OVER: 'id taken over by a newer session', // our id is in use by a newer session
     INVALID_MESSAGE: 'invalid message',             // sent as 'invalid message: <why>'
     UNKNOWN: 'unknown error',                       // an error message without a text
     UNPARSABLE: 'unparsable message from the node', // a frame that is not JSON
@@ -148,6 +162,9 @@ export function errorCodeOf(error) {
     }
     if (error.startsWith(`${ErrorCode.INVALID_MESSAGE}: `)) {
         return ErrorCode.INVALID_MESSAGE;
+    }
+    if (error.startsWith(`${ErrorCode.CLAIM_REFUSED}: `)) {
+        return ErrorCode.CLAIM_REFUSED;
     }
     return null;
 }
@@ -184,27 +201,131 @@ export function signalUrl(url, base = globalThis.location?.href) {
 }
 
 /**
- * The node part of a session id: its 32 hex digits before the dash.
- * Sessions on the same DWRTC node (nginx worker) share it.
+ * The node part of a node-assigned session id: its 32 hex digits before
+ * the dash. Sessions on the same DWRTC node (nginx worker) share it. A
+ * key-owned id names no node: null.
  *
  * @param {string} sessionId
- * @returns {string}
+ * @returns {string | null}
  */
 export function nodeIdOf(sessionId) {
+    if (isOwnedId(sessionId)) {
+        return null;
+    }
     return String(sessionId).slice(0, 32).toLowerCase();
 }
 
-const SESSION_ID = /^[0-9a-f]{32}-[0-9a-f]{16}$/i;
+const NODE_SESSION_ID = /^[0-9a-f]{32}-[0-9a-f]{16}$/i;
+const OWNED_ID = /^k[0-9a-f]{48}$/i;
 
 /**
- * True if `text` has the form of a session id: the node's id (32 hex
- * digits), a dash, 16 random hex digits.
+ * True if `text` has the form of a session id: one a node assigned (the
+ * node's id, 32 hex digits, a dash, 16 random hex digits) or a key-owned
+ * one ('k' and 48 hex digits, see ownedIdOf).
  *
  * @param {string} text
  * @returns {boolean}
  */
 export function isSessionId(text) {
-    return typeof text === 'string' && SESSION_ID.test(text);
+    return typeof text === 'string' && (NODE_SESSION_ID.test(text) || OWNED_ID.test(text));
+}
+
+/**
+ * True if `text` has the form of a key-owned id.
+ *
+ * @param {string} text
+ * @returns {boolean}
+ */
+export function isOwnedId(text) {
+    return typeof text === 'string' && OWNED_ID.test(text);
+}
+
+const ECDSA = Object.freeze({ name: 'ECDSA', namedCurve: 'P-256' });
+const ECDSA_SIGN = Object.freeze({ name: 'ECDSA', hash: 'SHA-256' });
+const KEY_DB = 'dwrtc';
+const KEY_STORE = 'keys';
+
+function hexOf(buffer) {
+    return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function subtle() {
+    const s = globalThis.crypto?.subtle;
+    if (!s) {
+        throw new Error('no WebCrypto here (a page must be served over https or from localhost)');
+    }
+    return s;
+}
+
+/**
+ * The id a key pair owns: 'k' and the first 48 hex digits of the SHA-256 of
+ * its public key (uncompressed P-256 point). Every node derives it the same
+ * way, so it is known before connecting and is the same on every node.
+ *
+ * @param {CryptoKeyPair} keyPair an ECDSA P-256 key pair
+ * @returns {Promise<string>}
+ */
+export async function ownedIdOf(keyPair) {
+    const raw = await subtle().exportKey('raw', keyPair.publicKey);
+    const digest = await subtle().digest('SHA-256', raw);
+    return `k${hexOf(digest).slice(0, 48)}`;
+}
+
+/**
+ * A new ECDSA P-256 key pair whose private key cannot be exported: it
+ * can sign claims, and nothing on the page can read it out.
+ *
+ * @returns {Promise<CryptoKeyPair>}
+ */
+export function generateIdentity() {
+    return subtle().generateKey(ECDSA, false, ['sign', 'verify']);
+}
+
+function keyDb() {
+    return new Promise((resolve, reject) => {
+        const open = globalThis.indexedDB.open(KEY_DB, 1);
+        open.onupgradeneeded = () => open.result.createObjectStore(KEY_STORE);
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+    });
+}
+
+function keyDbRequest(db, mode, run) {
+    return new Promise((resolve, reject) => {
+        const tx = db.transaction(KEY_STORE, mode);
+        const req = run(tx.objectStore(KEY_STORE));
+        tx.oncomplete = () => resolve(req.result);
+        tx.onerror = () => reject(tx.error);
+        tx.onabort = () => reject(tx.error);
+    });
+}
+
+/**
+ * The key pair stored under `name` in this origin's IndexedDB, made and
+ * stored on first use. The private key is not extractable: the browser
+ * keeps it, the page can only sign with it. Another page of the same
+ * origin gets the same pair (and so the same id); pick another name for
+ * a second identity.
+ *
+ * @param {string} [name='default']
+ * @returns {Promise<CryptoKeyPair>}
+ */
+export async function loadIdentity(name = 'default') {
+    if (!globalThis.indexedDB) {
+        throw new Error('no IndexedDB here to keep an identity in; pass a CryptoKeyPair');
+    }
+    const db = await keyDb();
+    try {
+        const stored = await keyDbRequest(db, 'readonly', (s) => s.get(name));
+        if (stored?.privateKey && stored?.publicKey) {
+            return stored;
+        }
+        const made = await generateIdentity();
+        await keyDbRequest(db, 'readwrite', (s) => s.put(made, name));
+        return made;
+    } finally {
+        db.close();
+    }
 }
 
 /**
@@ -240,7 +361,13 @@ export class DwrtcClient extends EventTarget {
     #stableAfter;
     #fallbackIceServers;
     #autoAnswer;
+    #identityOption;
 
+    #identity = null;       // CryptoKeyPair, once loaded
+    #ownedId = null;        // its id
+    #claimPending = false;  // a claim is out; the welcome waits for its answer
+    #lastClaimTime = 0;
+    #nodeSessionId = null;
     #urls = [];
     #index = 0;
     #failures = 0;
@@ -278,6 +405,12 @@ export class DwrtcClient extends EventTarget {
      *        calls at once (with these options) when no other call is
      *        active, then announce them in 'incomingcall'; a call that comes
      *        in during another one is refused with hangup('busy')
+     * @param {boolean|string|CryptoKeyPair} [options.identity=false] own an
+     *        id by a key, so that it stays the same across reloads,
+     *        reconnects and nodes: true keeps a key pair in IndexedDB under
+     *        'default' (made on first use), a string under that name, or
+     *        pass an ECDSA P-256 CryptoKeyPair. false: the node assigns a
+     *        new id to every session.
      */
     constructor(options = {}) {
         super();
@@ -289,6 +422,7 @@ export class DwrtcClient extends EventTarget {
         this.#stableAfter = options.stableAfter ?? 5_000;
         this.#fallbackIceServers = options.iceServers ?? [];
         this.#autoAnswer = options.autoAnswer ?? false;
+        this.#identityOption = options.identity ?? false;
         if (typeof this.#WebSocket !== 'function') {
             throw new TypeError('no WebSocket implementation: pass options.WebSocket');
         }
@@ -304,9 +438,15 @@ export class DwrtcClient extends EventTarget {
         return this.#id;
     }
 
-    /** The node part of the session id (see nodeIdOf), or null. */
+    /** The id of the node we are connected to while 'open', else null. */
     get nodeId() {
-        return this.#id ? nodeIdOf(this.#id) : null;
+        return this.#id && this.#nodeSessionId ? nodeIdOf(this.#nodeSessionId) : null;
+    }
+
+    /** With options.identity: the key's id (known once connect() has
+     *  loaded the key), else null. */
+    get ownedId() {
+        return this.#ownedId;
     }
 
     /** WebSocket URL of the node we are connected or connecting to. */
@@ -352,8 +492,31 @@ export class DwrtcClient extends EventTarget {
         this.#index = 0;
         this.#failures = 0;
         const ready = this.#nextId();
-        this.#attempt();
+        if (this.#identityOption && !this.#identity) {
+            this.#loadIdentity().then(() => this.#attempt(), (err) => {
+                const e = new Error(`no identity: ${err.message}`);
+                for (const w of this.#waiters.splice(0)) {
+                    w.reject(e);
+                }
+            });
+        } else {
+            this.#attempt();
+        }
         return ready;
+    }
+
+    async #loadIdentity() {
+        const option = this.#identityOption;
+        let pair;
+        if (option === true || typeof option === 'string') {
+            pair = await loadIdentity(option === true ? 'default' : option);
+        } else if (option?.privateKey && option?.publicKey) {
+            pair = option;
+        } else {
+            throw new TypeError('options.identity must be true, a name or a CryptoKeyPair');
+        }
+        this.#ownedId = await ownedIdOf(pair);
+        this.#identity = pair;
     }
 
     /**
@@ -485,6 +648,7 @@ export class DwrtcClient extends EventTarget {
         const ws = this.#ws;
         this.#ws = null;
         this.#id = null;
+        this.#claimPending = false;
         if (ws) {
             try {
                 ws.close(1000);
@@ -533,6 +697,7 @@ export class DwrtcClient extends EventTarget {
         this.#openTimer = null;
         this.#ws = null;
         this.#id = null;
+        this.#claimPending = false;
         if (ws) {
             try {
                 ws.close();
@@ -571,6 +736,17 @@ export class DwrtcClient extends EventTarget {
             const detail = { error: String(msg.error ?? ErrorCode.UNKNOWN),
                              recipientSessionId: msg.recipientSessionId ?? null,
                              message: msg };
+            const code = errorCodeOf(detail.error);
+            if (code === ErrorCode.CLAIM_REFUSED && this.#claimPending) {
+                // the node would not let us own the id: go on with the
+                // session's own id, and say so
+                this.#claimPending = false;
+                this.#open(this.#nodeSessionId, false);
+            } else if (code === ErrorCode.TAKEN_OVER && this.#id === this.#ownedId) {
+                // a newer session (another tab, say) owns the id now; this
+                // one speaks as its own session id from here on
+                this.#id = this.#nodeSessionId;
+            }
             this.#emit('error', detail);
             const call = detail.recipientSessionId && this.#calls.get(detail.recipientSessionId);
             if (call) {
@@ -585,19 +761,70 @@ export class DwrtcClient extends EventTarget {
     }
 
     #welcome(msg) {
+        if (msg.owned === true) {
+            // the answer to our claim
+            if (this.#claimPending && msg.id === this.#ownedId) {
+                this.#claimPending = false;
+                this.#open(msg.id, true);
+            }
+            return;
+        }
+        this.#nodeSessionId = msg.id;
+        this.#iceServers = Array.isArray(msg.iceServers) && msg.iceServers.length
+            ? msg.iceServers : this.#fallbackIceServers;
+        if (this.#identity && typeof msg.challenge === 'string') {
+            this.#claim(msg).catch((err) => {
+                if (this.#claimPending) {
+                    this.#claimPending = false;
+                    this.#emit('error', { error: err, recipientSessionId: null, message: null });
+                    this.#open(msg.id, false);
+                }
+            });
+            return;
+        }
+        this.#open(msg.id, false);
+    }
+
+    // Proves the key to the node: signs the node's id, the challenge it gave
+    // this session and a time (the node's clock, so a browser with a wrong
+    // clock can still claim; later than our last claim, so it is newer).
+    async #claim(welcome) {
+        const ws = this.#ws;
+        this.#claimPending = true;
+        const time = Math.max(Number(welcome.time) || Date.now(), this.#lastClaimTime + 1);
+        this.#lastClaimTime = time;
+        const node = nodeIdOf(welcome.id);
+        const text = `dwrtc-claim-v1\n${node}\n${welcome.challenge}\n${time}`;
+        const raw = await subtle().exportKey('raw', this.#identity.publicKey);
+        const signature = await subtle().sign(ECDSA_SIGN, this.#identity.privateKey,
+                                              new TextEncoder().encode(text));
+        if (this.#ws !== ws || !this.#claimPending) {
+            return;     // that session is gone
+        }
+        ws.send(JSON.stringify({ type: 'WebSocketClaimMessage', key: hexOf(raw), time,
+                                 signature: hexOf(signature) }));
+    }
+
+    #open(id, owned) {
         clearTimeout(this.#openTimer);
         this.#openTimer = null;
         const previousId = this.#lastId;
-        this.#id = msg.id;
-        this.#lastId = msg.id;
+        this.#id = id;
+        this.#lastId = id;
         this.#openedAt = Date.now();
-        this.#iceServers = Array.isArray(msg.iceServers) && msg.iceServers.length
-            ? msg.iceServers : this.#fallbackIceServers;
         this.#setState('open', {});
-        this.#emit('id', { id: msg.id, previousId, nodeId: nodeIdOf(msg.id), url: this.url,
-                           iceServers: this.#iceServers });
+        this.#emit('id', { id, previousId, nodeId: nodeIdOf(this.#nodeSessionId), url: this.url,
+                           iceServers: this.#iceServers, owned,
+                           nodeSessionId: this.#nodeSessionId });
         for (const w of this.#waiters.splice(0)) {
-            w.resolve(msg.id);
+            w.resolve(id);
+        }
+        if (owned && previousId === id) {
+            // back with the same id: calls whose media broke meanwhile
+            // (the network changed) negotiate a new path
+            for (const call of this.#calls.values()) {
+                call._reconnected();
+            }
         }
     }
 
@@ -799,6 +1026,15 @@ export class DwrtcCall extends EventTarget {
         this.#emit('error', { error, reason: error });
         if (error === ErrorCode.NOT_FOUND) {
             this.#end('error', error);
+        }
+    }
+
+    /** @internal */
+    _reconnected() {
+        const pc = this.#pc;
+        if (pc && this.#state !== 'ended'
+            && (pc.connectionState === 'disconnected' || pc.connectionState === 'failed')) {
+            pc.restartIce();
         }
     }
 

@@ -22,9 +22,12 @@ HostQueue::~HostQueue() {
     }
 }
 
-void HostQueue::pushDelivery(std::string sessionId, std::string data) {
+void HostQueue::pushDelivery(std::string sessionId, std::string data, std::uint64_t link,
+                             std::uint64_t number) {
     HostRecord r;
     r.kind = HostRecord::Kind::Delivery;
+    r.link = link;
+    r.number = number;
     r.sessionId = std::move(sessionId);
     r.data = std::move(data);
     push(std::move(r));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -16,6 +17,11 @@ struct HostRecord {
     int level = 0;          // Log only
     std::string sessionId;  // Delivery only
     std::string data;       // frame text or log line
+    // A delivery that came over a link: the link and the message's number
+    // on it, so that if the host cannot hand it over the sender's node
+    // learns which message it was. 0 otherwise.
+    std::uint64_t link = 0;
+    std::uint64_t number = 0;
 };
 
 // Any thread may push; one host thread drains. The eventfd is readable while
@@ -29,7 +35,8 @@ public:
 
     int fd() const { return fd_; }
 
-    void pushDelivery(std::string sessionId, std::string data);
+    void pushDelivery(std::string sessionId, std::string data, std::uint64_t link = 0,
+                      std::uint64_t number = 0);
     void pushLog(int level, std::string line);
 
     // Hands out up to max records (0: all) in push order; returns the count.

@@ -78,6 +78,9 @@ struct Node::Impl {
     std::string linkUrl;  // this node's, as its claims name it
     // Reused to look sessions up by a string_view without an allocation.
     std::string lookupKey;
+    // The delivery drain() is handing out, for undeliverable() called from
+    // within its callback.
+    const HostRecord* handingOut = nullptr;
 
     // The id a session speaks as: its owned id if it has one.
     const std::string& speaksAs(const std::string& session) const {
@@ -338,8 +341,7 @@ void Node::claim(const std::string& session, std::string_view text) {
         std::string older = holder->second;
         d.ownedIdOf.erase(older);
         d.sessionOfOwned.erase(holder);
-        deliverLocal(older, serializeNodeError("id " + claim.id +
-                                               " taken over by a newer session"));
+        deliverLocal(older, serializeNodeError("id taken over by a newer session"));
     }
     d.ownedIdOf[session] = claim.id;
     d.sessionOfOwned[claim.id] = session;
@@ -436,10 +438,15 @@ void Node::undeliverable(std::string_view session, std::string_view data) {
         }
         return;
     }
+    LinkId link = 0;
+    std::uint64_t number = 0;
+    if (d.handingOut && d.handingOut->data == data) {
+        link = d.handingOut->link;
+        number = d.handingOut->number;
+    }
     Router* router = d.router.get();
-    d.links->post([router, sender = std::move(sender), recipient = std::move(recipient)] {
-        router->tellRemoteNotFound(sender, recipient);
-    });
+    d.links->post([router, sender = std::move(sender), recipient = std::move(recipient), link,
+                   number] { router->tellRemoteNotFound(sender, recipient, link, number); });
 }
 
 std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const LogFn& onLog) {
@@ -449,6 +456,11 @@ std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const Log
             if (!onDelivery) {
                 return;
             }
+            struct HandingOut {
+                const HostRecord*& slot;
+                ~HandingOut() { slot = nullptr; }
+            } handing{d.handingOut};
+            d.handingOut = &r;
             // The host knows its sessions by the node's ids.
             if (isOwnedId(r.sessionId)) {
                 auto owner = d.sessionOfOwned.find(r.sessionId);

@@ -40,6 +40,13 @@ constexpr auto kForgetMissingAfter = std::chrono::seconds(30);
 // time from its return (a new claim) to the delivery of what waited for it.
 constexpr auto kAwayLookupInterval = std::chrono::milliseconds(250);
 
+// A message to a key-owned id is kept this long after its acknowledgement
+// (and at most this many per link): the receiving node hands it to its
+// session a moment after it acknowledges it, and a session that is just
+// closing cannot take it. Then it comes back, numbered, and is held.
+constexpr auto kKeepAcked = std::chrono::seconds(5);
+constexpr std::size_t kKeepAckedMax = 1024;
+
 }  // namespace
 
 Router::Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTransport& links,
@@ -84,7 +91,15 @@ void Router::tell(const std::string& session, Answer answer, std::string_view re
     }
 }
 
-void Router::tellRemoteNotFound(const std::string& sender, const std::string& recipient) {
+void Router::tellRemoteNotFound(const std::string& sender, const std::string& recipient,
+                                LinkId link, std::uint64_t number) {
+    if (link != 0 && number != 0) {
+        auto it = linkState_.find(link);
+        if (it != linkState_.end() && !it->second.node.empty()) {
+            links_.send(link, serializeLinkNotFound(self_, sender, recipient, number));
+            return;
+        }
+    }
     // Any proven link with the sender's node will do: it knows who we are.
     // A key-owned sender's node is the one whose link brought its claim.
     bool owned = isOwnedId(sender);
@@ -644,9 +659,25 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
                 m = &candidate;
             }
         }
+        if (!m && frame.number > 0 && frame.number <= ls.acked) {
+            // Acknowledged, then not taken: its session was closing.
+            for (auto a = ls.recentlyAcked.begin(); a != ls.recentlyAcked.end(); ++a) {
+                if (a->number == frame.number && a->recipient == frame.recipient &&
+                    a->message.sender == frame.sender) {
+                    Held held = std::move(a->message);
+                    ls.recentlyAcked.erase(a);
+                    bounced(frame.recipient, std::move(held), static_cast<int>(Answer::NotFound));
+                    return;
+                }
+            }
+        }
         if (!m || !m->copy) {
-            if (m) {
-                tell(frame.sender, Answer::NotFound, frame.recipient);
+            if (m || frame.number == 0) {
+                // Unnumbered: a node that cannot say which; the sender at
+                // least hears of it.
+                if (sessions_.count(frame.sender)) {
+                    tell(frame.sender, Answer::NotFound, frame.recipient);
+                }
             }
             return;
         }
@@ -757,7 +788,8 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
     if (here && sessions_.count(frame.recipient)) {
         NodeStats::add(stats_->links.deliveredFromLinks);
         host_.pushDelivery(frame.recipient,
-                           serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body));
+                           serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body),
+                           id, state.received);
         return;
     }
     links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient, state.received));
@@ -770,10 +802,22 @@ void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
                    "node " + state.node + " acknowledged more than it was sent");
         return;
     }
+    auto now = now_();
     for (std::uint32_t i = 0; i < count; ++i) {
-        settled(inflight[i]);
+        InFlight& m = inflight[i];
+        if (m.copy) {
+            state.recentlyAcked.push_back(LinkState::Acked{
+                state.acked + i + 1, std::string(m.recipient, sizeof m.recipient), *m.copy});
+            state.recentlyAcked.back().message.since = now;
+        }
+        settled(m);
     }
     state.acked += count;
+    while (!state.recentlyAcked.empty() &&
+           (state.recentlyAcked.size() > kKeepAckedMax ||
+            now - state.recentlyAcked.front().message.since > kKeepAcked)) {
+        state.recentlyAcked.pop_front();
+    }
     inflight.erase(inflight.begin(), inflight.begin() + count);
     if (count > 0) {
         state.ackAwaitedSince = now_();  // the link moves: wait afresh for the rest

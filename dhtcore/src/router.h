@@ -62,7 +62,10 @@ public:
     void routeRemote(const std::string& sender, ClientMessage message);
     // A message from remote session `sender` reached this node but not its
     // local recipient (it closed meanwhile): tell the sender's node.
-    void tellRemoteNotFound(const std::string& sender, const std::string& recipient);
+    // link and number, when known, say which message it was (the delivery
+    // came over that link as that msg frame).
+    void tellRemoteNotFound(const std::string& sender, const std::string& recipient,
+                            LinkId link = 0, std::uint64_t number = 0);
 
     void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override;
     void onLinkFrame(LinkId id, std::string_view frame) override;
@@ -183,6 +186,15 @@ private:
         std::uint64_t acked = 0;     // msg frames sent and acknowledged
         std::deque<InFlight> inflight;  // msg frames sent, not acknowledged yet
         Clock::time_point ackAwaitedSince;  // of the oldest of them, or the last ack
+        // Messages to key-owned ids that were acknowledged a moment ago, by
+        // their number on the link: the node that acknowledged one may
+        // still find that its session closed before it could take it.
+        struct Acked {
+            std::uint64_t number;
+            std::string recipient;
+            Held message;
+        };
+        std::deque<Acked> recentlyAcked;
         // Key-owned ids whose claim went out on this link / came in and held.
         std::unordered_set<std::string> claimsSent;
         std::unordered_set<std::string> ownedSenders;

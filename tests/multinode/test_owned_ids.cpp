@@ -310,8 +310,8 @@ TEST_F(OwnedIds, ANewerSessionTakesTheIdOverAndTheOlderIsTold) {
     OwnerKey alice;
     std::string first = claimOn(0, alice);
     std::string second = claimOn(0, alice);
-    ASSERT_TRUE(net.waitFor([&] { return hasError(net.inbox(first), "id " + alice.id() +
-                                                                  " taken over"); }))
+    ASSERT_TRUE(net.waitFor(
+        [&] { return hasError(net.inbox(first), "id taken over by a newer session"); }))
         << net.log();
     std::string bob = net.node(1).openSession();
     net.node(1).submit(bob, clientMessage(alice.id(), "to the newer"));

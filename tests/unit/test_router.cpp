@@ -513,10 +513,12 @@ TEST_F(RouterTest, InboundPeerIsAnsweredOnlyOnceProvenAndSpeaksForItsOwnSessions
     router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, alice_, "offer", "sdp"));
     EXPECT_EQ(deliveries(alice_),
               std::vector<std::string>{serializeDelivery("offer", bob_, alice_, "sdp")});
-    // A session that is not here is answered on the same link.
+    // A session that is not here is answered on the same link, naming the
+    // message: the second on this link.
     std::string gone = makeSessionId(selfKey()->id());
     router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), bob_, gone, "offer", "sdp"));
-    EXPECT_EQ(links_.links[in].sent.back(), serializeLinkNotFound(selfKey()->id(), bob_, gone));
+    EXPECT_EQ(links_.links[in].sent.back(),
+              serializeLinkNotFound(selfKey()->id(), bob_, gone, 2));
 
     std::string carol = makeSessionId(otherKey()->id());
     router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), carol, alice_, "offer", "x"));
