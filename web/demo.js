@@ -24,6 +24,8 @@ const ui = {
     errorDetail: $('error-detail'),
     errorDetailText: $('error-detail-text'),
     errorActions: $('error-actions'),
+    videos: $('videos'),
+    videoPlaceholder: $('video-placeholder'),
     remoteVideo: $('remote-video'),
     localVideo: $('local-video'),
     callState: $('call-state'),
@@ -304,6 +306,7 @@ function withMedia(then) {
             localStream = stream;
             ui.localVideo.srcObject = stream;
             resetToggles();
+            updateVideos();
             updateControls();
             hideError('camera');
             return stream;
@@ -330,6 +333,23 @@ function stopMedia() {
     }
     localStream = null;
     ui.localVideo.srcObject = null;
+    updateVideos();
+}
+
+// ---------------------------------------------------------------------------
+// What the video area shows: a video only once it has a stream, otherwise a
+// line of text (no empty black box)
+
+function updateVideos() {
+    const local = Boolean(localStream?.getVideoTracks().length);
+    const remote = Boolean(ui.remoteVideo.srcObject);
+    ui.localVideo.hidden = !local;
+    ui.remoteVideo.hidden = !remote;
+    ui.videoPlaceholder.hidden = local || remote;
+    ui.videos.dataset.media = remote ? 'remote' : (local ? 'local' : 'none');
+    ui.videoPlaceholder.textContent = call || waiting || joining
+        ? 'Your partner\'s video will show here.'
+        : 'Your camera starts when you start or join a call.';
 }
 
 // ---------------------------------------------------------------------------
@@ -379,6 +399,7 @@ function setCall(c) {
     document.body.dataset.call = 'active';
     showCallState(c.state);
     updateControls();
+    updateVideos();
     c.addEventListener('state', (e) => {
         if (c !== call) {
             return;
@@ -458,6 +479,7 @@ function callEnded({ by, reason }) {
     ui.partnerLine.hidden = true;
     document.body.dataset.call = 'none';
     setChatEnabled(false);
+    updateVideos();
     updateControls();
     let text = 'Call ended';
     if (by === 'remote') {
@@ -552,6 +574,7 @@ function join(text) {
     joining = id;
     const mine = cancels;
     updateControls();
+    updateVideos();
     withMedia((stream) => {
         if (!cancelled(mine)) {
             whenOpen(() => {
@@ -601,6 +624,7 @@ function showRemote(stream) {
     const v = ui.remoteVideo;
     v.srcObject = stream;
     v.muted = false;
+    updateVideos();
     v.play().catch(() => {
         // autoplay with sound needs a click on this page first: play muted
         v.muted = true;
@@ -701,6 +725,7 @@ ui.startBtn.addEventListener('click', () => {
             showCallState('waiting');
         }
         updateControls();
+        updateVideos();
         ui.shareLink.select();
     });
 });
@@ -785,6 +810,7 @@ try {
               `${signalUrls.join(' ')}: ${err.message}`);
 }
 
+updateVideos();
 updateControls();
 
 const wanted = params.get('call');

@@ -1,8 +1,8 @@
 // What the demo page says and shows to a person, in headless Chromium with
 // its fake camera (tests/web/browser.mjs), on two real nginx nodes: plain
 // words in the top bar with the node's id and URL under "Details", the call
-// link first with a Copy button, and Cancel while waiting (the called
-// partner gets the hangup).
+// link first with a Copy button, Cancel while waiting (the called partner
+// gets the hangup), and no empty video box before there is video.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -135,6 +135,31 @@ describe('the demo page in plain words', () => {
         await p.click('#copy-btn');
         await p.waitForSelector('#copy-btn:text-is("Copied")', { timeout: WAIT });
         assert.equal(await p.evaluate(() => navigator.clipboard.readText()), link);
+        await p.close();
+    });
+
+    it('shows no empty video box before the camera starts, the preview once it has',
+       async () => {
+        const p = await page('videos');
+        await openDemo(p, n1.httpUrl('/'));
+        assert.deepEqual(await videoArea(p), {
+            local: false, remote: false,
+            placeholder: 'Your camera starts when you start or join a call.',
+            localHasStream: false, remoteHasStream: false });
+
+        await p.click('#start-btn');
+        await waitState(p, '#call-state', 'waiting');
+        assert.deepEqual(await videoArea(p), {
+            local: true, remote: false, placeholder: null,
+            localHasStream: true, remoteHasStream: false });
+
+        // Cancel turns the camera off: back to the text
+        await p.click('#hangup-btn');
+        await waitState(p, '#call-state', 'idle');
+        assert.deepEqual(await videoArea(p), {
+            local: false, remote: false,
+            placeholder: 'Your camera starts when you start or join a call.',
+            localHasStream: false, remoteHasStream: false });
         await p.close();
     });
 
