@@ -54,6 +54,7 @@ const ui = {
     chatForm: $('chat-form'),
     chatInput: $('chat-input'),
     chatSend: $('chat-send'),
+    mediaPath: $('media-path'),
 };
 
 const params = new URLSearchParams(location.search);
@@ -353,6 +354,74 @@ function updateVideos() {
 }
 
 // ---------------------------------------------------------------------------
+// How the media travels: read from the connection's selected ICE candidate
+// pair once connected, never claimed before
+
+let pathTimer = null;
+
+/** 'direct', 'relayed' (a TURN server in the path) or null (not known yet). */
+async function mediaPathOf(pc) {
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+            pair ??= stats.get(s.selectedCandidatePairId);
+        }
+    });
+    if (!pair) {
+        stats.forEach((s) => {
+            if (s.type === 'candidate-pair'
+                && (s.selected || (s.nominated && s.state === 'succeeded'))) {
+                pair ??= s;
+            }
+        });
+    }
+    if (!pair) {
+        return null;
+    }
+    const ends = [stats.get(pair.localCandidateId), stats.get(pair.remoteCandidateId)];
+    if (ends.some((c) => !c?.candidateType)) {
+        return null;
+    }
+    return ends.some((c) => c.candidateType === 'relay') ? 'relayed' : 'direct';
+}
+
+const pathLabels = {
+    none: 'During a call, this line says how video, sound and chat travel between you.',
+    direct: 'This call is direct: video, sound and chat go straight between the two browsers.',
+    relayed: 'This call is relayed through a TURN server: the browsers could not reach each '
+        + 'other directly, so video, sound and chat pass through it (still encrypted).',
+};
+
+function showPath(path) {
+    ui.mediaPath.dataset.path = path;
+    ui.mediaPath.textContent = pathLabels[path];
+}
+
+/** While c is connected, shows its path now and every few seconds. */
+function watchPath(c) {
+    clearTimeout(pathTimer);
+    const check = async () => {
+        if (c !== call || c.state !== 'connected' || !c.pc) {
+            return;
+        }
+        let path = null;
+        try {
+            path = await mediaPathOf(c.pc);
+        } catch {
+            // closed meanwhile
+        }
+        if (c === call && c.state === 'connected') {
+            if (path) {
+                showPath(path);
+            }
+            pathTimer = setTimeout(check, path ? 5000 : 500);
+        }
+    };
+    check();
+}
+
+// ---------------------------------------------------------------------------
 // Calls
 
 const callLabels = {
@@ -411,6 +480,7 @@ function setCall(c) {
             ui.partnerText.textContent = 'In a call';
             hideError('call-failed');
             hideError('partner-unreachable');
+            watchPath(c);
         } else if (state === 'failed') {
             showError('call-failed',
                       'The connection to your partner failed: a firewall or network may be '
@@ -473,6 +543,8 @@ function callEnded({ by, reason }) {
     call = null;
     connected = false;
     chat = null;
+    clearTimeout(pathTimer);
+    showPath('none');
     ui.incoming.hidden = true;
     ui.remoteVideo.srcObject = null;
     ui.unmuteBtn.hidden = true;

@@ -2,7 +2,8 @@
 // its fake camera (tests/web/browser.mjs), on two real nginx nodes: plain
 // words in the top bar with the node's id and URL under "Details", the call
 // link first with a Copy button, Cancel while waiting (the called partner
-// gets the hangup), and no empty video box before there is video.
+// gets the hangup), no empty video box before there is video, and how the
+// media travels, said only once a call is connected.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -216,6 +217,83 @@ describe('the demo page in plain words', () => {
         assert.equal(await b.evaluate(() => window.dwrtcDemo.call), null);
         const hangups = await b.evaluate(() => window.signals.filter((s) => s.body.type === 'hangup'));
         assert.deepEqual(hangups, [{ from: aId, body: { type: 'hangup', reason: 'hangup' } }]);
+        await a.close();
+        await b.close();
+    });
+
+    it('says how media travels only once a call is connected: "direct" on loopback',
+       async () => {
+        const a = await page('path-a');
+        const b = await page('path-b');
+        await openDemo(a, n1.httpUrl('/'));
+        await openDemo(b, n2.httpUrl('/'));
+        for (const p of [a, b]) {
+            assert.equal(await p.getAttribute('#media-path', 'data-path'), 'none');
+            assert.doesNotMatch(await p.innerText('footer'), /direct|straight|relay|TURN/i,
+                                'no claim before a call');
+        }
+        await a.click('#start-btn');
+        await waitState(a, '#call-state', 'waiting');
+        await b.goto(await a.inputValue('#share-link'));     // joins by itself
+        await Promise.all([waitState(a, '#call-state', 'connected'),
+                           waitState(b, '#call-state', 'connected')]);
+        for (const p of [a, b]) {
+            await p.waitForSelector('#media-path[data-path="direct"]', { timeout: WAIT });
+            assert.match(await p.innerText('footer'), /This call is direct/);
+            assert.doesNotMatch(await p.innerText('footer'), /relay|TURN/i);
+            // what the label rests on: the selected pair has no relay end
+            const types = await p.evaluate(async () => {
+                const stats = await window.dwrtcDemo.pc.getStats();
+                const out = [];
+                stats.forEach((s) => {
+                    if (s.type === 'transport' && s.selectedCandidatePairId) {
+                        const pair = stats.get(s.selectedCandidatePairId);
+                        out.push(stats.get(pair.localCandidateId).candidateType,
+                                 stats.get(pair.remoteCandidateId).candidateType);
+                    }
+                });
+                return out;
+            });
+            assert.ok(types.length && !types.includes('relay'), `candidate types ${types}`);
+        }
+        assert.equal(await b.textContent('#hangup-btn'), 'Hang up');
+        await b.click('#hangup-btn');
+        for (const p of [a, b]) {
+            await waitState(p, '#call-state', 'ended');
+            assert.equal(await p.getAttribute('#media-path', 'data-path'), 'none');
+            assert.doesNotMatch(await p.innerText('footer'), /direct|relay/i);
+        }
+        await a.close();
+        await b.close();
+    });
+
+    it('says "relayed through a TURN server" when the selected pair has a relay end',
+       async () => {
+        // There is no TURN server here: page A's getStats() reports its
+        // local candidates as relay candidates, as they are through TURN.
+        const a = await page('relay-a');
+        await a.addInitScript(() => {
+            const getStats = RTCPeerConnection.prototype.getStats;
+            RTCPeerConnection.prototype.getStats = async function (...args) {
+                const report = await getStats.apply(this, args);
+                const copy = new Map();
+                report.forEach((s, key) => copy.set(key, s.type === 'local-candidate'
+                    ? { ...s, candidateType: 'relay' } : s));
+                return copy;
+            };
+        });
+        const b = await page('relay-b');
+        await openDemo(a, n1.httpUrl('/'));
+        await openDemo(b, n2.httpUrl('/'));
+        await a.click('#start-btn');
+        await waitState(a, '#call-state', 'waiting');
+        await b.goto(await a.inputValue('#share-link'));
+        await Promise.all([waitState(a, '#call-state', 'connected'),
+                           waitState(b, '#call-state', 'connected')]);
+        await a.waitForSelector('#media-path[data-path="relayed"]', { timeout: WAIT });
+        assert.match(await a.innerText('footer'), /This call is relayed through a TURN server/);
+        assert.doesNotMatch(await a.innerText('footer'), /direct:/);
+        await b.waitForSelector('#media-path[data-path="direct"]', { timeout: WAIT });
         await a.close();
         await b.close();
     });
