@@ -215,7 +215,8 @@ describe('the demo page in plain words', () => {
         assert.equal(await b.textContent('#call-state'), 'The caller hung up');
         assert.equal(await b.isVisible('#incoming'), false);
         assert.equal(await b.evaluate(() => window.dwrtcDemo.call), null);
-        const hangups = await b.evaluate(() => window.signals.filter((s) => s.body.type === 'hangup'));
+        const hangups = await b.evaluate(
+            () => window.signals.filter((s) => s.body.type === 'hangup'));
         assert.deepEqual(hangups, [{ from: aId, body: { type: 'hangup', reason: 'hangup' } }]);
         await a.close();
         await b.close();
