@@ -203,17 +203,16 @@ client.addEventListener('id', (e) => {
     }
 });
 
-// Errors about this page's own messages. Those about a partner (not found,
-// unreachable, queue full) are the call's business (see setCall); without a
-// call they concern one that is over, and are no news.
-const pageErrors = new Set([ErrorCode.RATE_LIMITED, ErrorCode.NODE_UNAVAILABLE,
-                            ErrorCode.INVALID_MESSAGE, ErrorCode.UNPARSABLE,
-                            ErrorCode.UNKNOWN]);
+// Errors about a partner are the call's business (see setCall); without a
+// call they concern one that is over, and are no news. Every other error
+// from the node is about this page, told in a sentence (errorSentence).
+const partnerErrors = new Set([ErrorCode.NOT_FOUND, ErrorCode.UNREACHABLE,
+                               ErrorCode.QUEUE_FULL]);
 
 client.addEventListener('error', (e) => {
     const { error } = e.detail;
-    const code = errorCodeOf(error);
-    if (!pageErrors.has(code)) {
+    const code = errorCodeOf(error) ?? ErrorCode.UNKNOWN;
+    if (partnerErrors.has(code)) {
         return;
     }
     if (code !== ErrorCode.RATE_LIMITED && code !== ErrorCode.NODE_UNAVAILABLE) {

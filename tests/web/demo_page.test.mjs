@@ -1,6 +1,7 @@
 // What the demo page says and shows to a person, in headless Chromium with
 // its fake camera (tests/web/browser.mjs), on two real nginx nodes: plain
-// words in the top bar with the node's id and URL under "Details", the call
+// words in the top bar with the node's id and URL under "Details", the
+// node's errors as sentences with their codes under "Details", the call
 // link first with a Copy button, Cancel while waiting (the called partner
 // gets the hangup), no empty video box before there is video, and how the
 // media travels, said only once a call is connected.
@@ -115,6 +116,39 @@ describe('the demo page in plain words', () => {
         assert.equal(await badge.jsonValue(), 'Offline, retrying');
         const bar = await p.innerText('header');
         assert.ok(!bar.includes(`${deadPort}`), `no URL in the visible top bar: "${bar}"`);
+        await p.close();
+    });
+
+    it('tells a node\'s errors (ErrorCode) as sentences, the code under Details', async () => {
+        // the node's errors, as dwrtc.js announces them (an 'error' event)
+        const p = await page('errors');
+        await openDemo(p, n1.httpUrl('/'));
+        const shown = (error) => p.evaluate((err) => {
+            document.getElementById('error').hidden = true;
+            window.dwrtcDemo.client.dispatchEvent(new CustomEvent('error', {
+                detail: { error: err, recipientSessionId: null, message: {} } }));
+            const box = document.getElementById('error');
+            return box.hidden ? null : { kind: box.dataset.kind,
+                                         text: document.getElementById('error-text').textContent,
+                                         detail: document.getElementById('error-detail-text')
+                                             .textContent };
+        }, error);
+        const plain = {
+            'rate limited': /^This page sent messages too quickly/,
+            'not sent: node unavailable': /^The call server is restarting/,
+            'invalid message: no recipientSessionId': /^The call server refused a message/,
+            'unparsable message from the node': /^The call server sent something/,
+            'something new': /^Something went wrong at the call server/,
+        };
+        for (const [error, sentence] of Object.entries(plain)) {
+            const got = await shown(error);
+            assert.ok(got, `an error box for "${error}"`);
+            assert.match(got.text, sentence, error);
+            assert.ok(!got.text.includes(error), `"${error}" is not in the sentence`);
+            assert.equal(got.detail, `The call server said: ${error}.`);
+        }
+        // about a partner, and no call: nothing to tell
+        assert.equal(await shown('not found'), null);
         await p.close();
     });
 
