@@ -50,6 +50,7 @@ const ui = {
     partnerText: $('partner-text'),
     partnerId: $('partner-id'),
     partnerNode: $('partner-node'),
+    partnerNodeLine: $('partner-node-line'),
     chatLog: $('chat-log'),
     chatForm: $('chat-form'),
     chatInput: $('chat-input'),
@@ -461,7 +462,11 @@ function setCall(c) {
     connected = false;
     chat = null;
     ui.partnerId.textContent = c.partnerId;
-    ui.partnerNode.textContent = nodeIdOf(c.partnerId);
+    // an id a node gave names that node (its part before the dash); an id
+    // of another kind (a key-owned one, say) names none
+    const onNode = c.partnerId.includes('-');
+    ui.partnerNode.textContent = onNode ? nodeIdOf(c.partnerId) : '';
+    ui.partnerNodeLine.hidden = !onNode;
     ui.partnerText.textContent = c.incoming ? 'Call from someone' : 'Calling your partner';
     ui.partnerLine.hidden = false;
     document.body.dataset.call = 'active';
