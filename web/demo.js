@@ -21,7 +21,11 @@ const ui = {
     nodeUrl: $('node-url'),
     error: $('error'),
     errorText: $('error-text'),
+    errorDetail: $('error-detail'),
+    errorDetailText: $('error-detail-text'),
     errorActions: $('error-actions'),
+    videos: $('videos'),
+    videoPlaceholder: $('video-placeholder'),
     remoteVideo: $('remote-video'),
     localVideo: $('local-video'),
     callState: $('call-state'),
@@ -43,12 +47,15 @@ const ui = {
     joinForm: $('join-form'),
     joinId: $('join-id'),
     partnerLine: $('partner-line'),
+    partnerText: $('partner-text'),
     partnerId: $('partner-id'),
     partnerNode: $('partner-node'),
+    partnerNodeLine: $('partner-node-line'),
     chatLog: $('chat-log'),
     chatForm: $('chat-form'),
     chatInput: $('chat-input'),
     chatSend: $('chat-send'),
+    mediaPath: $('media-path'),
 };
 
 const params = new URLSearchParams(location.search);
@@ -58,9 +65,13 @@ const client = new DwrtcClient();
 let localStream = null;     // camera and microphone, once allowed
 let withoutCamera = false;  // the person chose to go on without them
 let call = null;            // the current DwrtcCall
+let connected = false;      // the current call has been connected
 let chat = null;            // its data channel
 let waiting = false;        // "Start a call" pressed: answer whoever joins
 let joining = null;         // the id this page is joining (Join pressed)
+let cancels = 0;            // counts Cancel presses: a late callback of a Start
+                            // or Join sees whether it was cancelled
+let cancelling = false;     // cancel() is hanging up: it says what happened
 
 window.dwrtcDemo = {
     client,
@@ -73,12 +84,17 @@ window.dwrtcDemo = {
 // Errors a person can act on
 
 /**
- * Shows an error with buttons. kind names it for tests (data-kind);
- * actions are [label, function] pairs; a Dismiss button is always there.
+ * Shows an error with buttons. kind names it for tests (data-kind); text is
+ * for anyone; detail (optional) is the technical part, folded away under
+ * "Details"; actions are [label, function] pairs; a Dismiss button is
+ * always there.
  */
-function showError(kind, text, actions = []) {
+function showError(kind, text, actions = [], detail = '') {
     ui.error.dataset.kind = kind;
     ui.errorText.textContent = text;
+    ui.errorDetailText.textContent = detail;
+    ui.errorDetail.hidden = !detail;
+    ui.errorDetail.open = false;
     const buttons = [...actions, ['Dismiss', () => {}]].map(([label, run]) => {
         const b = document.createElement('button');
         b.type = 'button';
@@ -100,19 +116,54 @@ function hideError(kind) {
     }
 }
 
+/** What an error from the node (an ErrorCode) means, for the person. */
+function errorSentence(code) {
+    switch (code) {
+    case ErrorCode.NOT_FOUND:
+        return 'Your partner is not there: they may have closed or reloaded their page. Ask '
+            + 'them to send their link again (it changes every time their page is opened).';
+    case ErrorCode.UNREACHABLE:
+        return 'Your partner\'s server could not be reached just now. Try again in a moment.';
+    case ErrorCode.QUEUE_FULL:
+        return 'Too many messages are waiting for your partner. Try again in a moment.';
+    case ErrorCode.RATE_LIMITED:
+        return 'This page sent messages too quickly, so the server is holding it back. Wait a '
+            + 'moment and try again.';
+    case ErrorCode.NODE_UNAVAILABLE:
+        return 'The call server is restarting. This page reconnects by itself; try again in '
+            + 'a moment.';
+    case ErrorCode.INVALID_MESSAGE:
+        return 'The call server refused a message from this page. Reload the page; if this '
+            + 'goes on, tell the site\'s operator.';
+    case ErrorCode.UNPARSABLE:
+        return 'The call server sent something this page cannot read. Reload the page; if '
+            + 'this goes on, tell the site\'s operator.';
+    default:
+        return 'Something went wrong at the call server. Reload the page; if this goes on, '
+            + 'tell the site\'s operator.';
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The node
 
 const connLabels = {
-    idle: 'not connected',
-    connecting: 'connecting',
-    open: 'connected',
-    disconnected: 'disconnected',
-    closed: 'closed',
+    idle: 'Not connected',
+    connecting: 'Connecting…',
+    open: 'Connected',
+    disconnected: 'Offline, retrying',
+    closed: 'Disconnected',
 };
 
+/** The badge's tooltip: the details, for those who hover. */
+function updateNodeTitle() {
+    const id = ui.nodeId.textContent;
+    ui.connState.title = `Call server ${ui.nodeUrl.textContent}`
+        + (id && id !== '…' ? `, node ${id}` : '');
+}
+
 client.addEventListener('state', (e) => {
-    const { state, url, attempt, retryIn, reason } = e.detail;
+    const { state, url, attempt: failures, retryIn, reason } = e.detail;
     ui.connState.dataset.state = state;
     ui.connState.textContent = connLabels[state] ?? state;
     if (state === 'connecting') {
@@ -122,19 +173,21 @@ client.addEventListener('state', (e) => {
         const next = client.url;
         const seconds = Math.max(1, Math.round(retryIn / 1000));
         const elsewhere = next !== url ? ` Next try: ${next}.` : '';
-        if (attempt === 0) {
-            addSystemLine('Lost the connection to the node; reconnecting…');
+        if (failures === 0) {
+            addSystemLine('Lost the connection to the call server; reconnecting…');
         } else {
             showError('node-unreachable',
-                      `Cannot reach the signaling node at ${url} (${reason}). Trying again in `
-                      + `${seconds} s.${elsewhere} Check your network connection. If this goes `
-                      + 'on, the node may be down: ask the site\'s operator, or open this page '
-                      + 'on another DWRTC server.',
-                      [['Try now', () => client.connect(client.urls)]]);
+                      `This page cannot reach its call server. It tries again in ${seconds} s. `
+                      + 'Check your network connection. If this goes on, the server may be '
+                      + 'down: ask the site\'s operator, or open this call page on another '
+                      + 'DWRTC server.',
+                      [['Try now', () => client.connect(client.urls)]],
+                      `Call server ${url}: ${reason}.${elsewhere}`);
         }
     } else if (state === 'open') {
         hideError('node-unreachable');
     }
+    updateNodeTitle();
 });
 
 client.addEventListener('id', (e) => {
@@ -142,24 +195,32 @@ client.addEventListener('id', (e) => {
     ui.myId.textContent = id;
     ui.nodeId.textContent = nodeId;
     ui.nodeUrl.textContent = url;
+    updateNodeTitle();
     updateShareLink();
     if (previousId) {
         addSystemLine(waiting
             ? 'Reconnected. Your call link changed: send the new one.'
-            : 'Reconnected to the node.');
+            : 'Reconnected.');
     }
 });
 
+// Errors about a partner are the call's business (see setCall); without a
+// call they concern one that is over, and are no news. Every other error
+// from the node is about this page, told in a sentence (errorSentence).
+const partnerErrors = new Set([ErrorCode.NOT_FOUND, ErrorCode.UNREACHABLE,
+                               ErrorCode.QUEUE_FULL]);
+
 client.addEventListener('error', (e) => {
     const { error } = e.detail;
-    const code = errorCodeOf(error);
-    if (code === ErrorCode.RATE_LIMITED) {
-        showError('rate-limited', 'The node is limiting how fast this page sends messages. '
-                  + 'Wait a moment and try again.');
-    } else if (code === ErrorCode.INVALID_MESSAGE) {
+    const code = errorCodeOf(error) ?? ErrorCode.UNKNOWN;
+    if (partnerErrors.has(code)) {
+        return;
+    }
+    if (code !== ErrorCode.RATE_LIMITED && code !== ErrorCode.NODE_UNAVAILABLE) {
         console.warn('dwrtc:', error);
     }
-    // 'not found' is the call's business (see wireCall)
+    showError(`server-${code.replace(/\W+/g, '-')}`, errorSentence(code), [],
+              `The call server said: ${error}.`);
 });
 
 client.addEventListener('incomingcall', (e) => {
@@ -177,6 +238,7 @@ client.addEventListener('incomingcall', (e) => {
         ui.incoming.hidden = false;
         ui.answerBtn.focus();
     }
+    updateControls();
 });
 
 // ---------------------------------------------------------------------------
@@ -206,26 +268,29 @@ async function getMedia() {
     }
 }
 
+/** [what to tell the person, the technical detail] for a camera error. */
 function cameraMessage(err) {
     const without = ' Or continue without camera: you will still see and hear your partner.';
+    const detail = `${err.name}: ${err.message}`;
     switch (err.name) {
     case 'NotAllowedError':
     case 'SecurityError':
-        return 'Camera and microphone access was denied. Allow them for this site (the camera '
+        return ['Camera and microphone access was denied. Allow them for this site (the camera '
             + 'icon in the address bar, or the browser\'s site settings), then press Try again.'
-            + without;
+            + without, detail];
     case 'NotFoundError':
     case 'OverconstrainedError':
-        return 'No camera or microphone was found. Connect one, then press Try again.' + without;
+        return ['No camera or microphone was found. Connect one, then press Try again.'
+            + without, detail];
     case 'NotReadableError':
     case 'AbortError':
-        return 'The camera or microphone could not be started; another application may be '
-            + 'using it. Close that application, then press Try again.' + without;
+        return ['The camera or microphone could not be started; another application may be '
+            + 'using it. Close that application, then press Try again.' + without, detail];
     case 'InsecureContextError':
-        return 'The browser allows the camera only on secure pages: open this page with '
-            + 'https:// (or on localhost).' + without;
+        return ['The browser allows the camera only on secure pages: open this page with '
+            + 'https:// (or on localhost).' + without, detail];
     default:
-        return `The camera could not be started (${err.name}: ${err.message}).` + without;
+        return ['The camera could not be started.' + without, detail];
     }
 }
 
@@ -241,6 +306,9 @@ function withMedia(then) {
         mediaRequest = getMedia().then((stream) => {
             localStream = stream;
             ui.localVideo.srcObject = stream;
+            resetToggles();
+            updateVideos();
+            updateControls();
             hideError('camera');
             return stream;
         }).finally(() => {
@@ -248,14 +316,109 @@ function withMedia(then) {
         });
     }
     mediaRequest.then(then, (err) => {
-        showError('camera', cameraMessage(err), [
+        const [text, detail] = cameraMessage(err);
+        showError('camera', text, [
             ['Try again', () => withMedia(then)],
             ['Continue without camera', () => {
                 withoutCamera = true;
                 then(null);
             }],
-        ]);
+        ], detail);
     });
+}
+
+/** Turns the camera and microphone off (their light too). */
+function stopMedia() {
+    for (const t of localStream?.getTracks() ?? []) {
+        t.stop();
+    }
+    localStream = null;
+    ui.localVideo.srcObject = null;
+    updateVideos();
+}
+
+// ---------------------------------------------------------------------------
+// What the video area shows: a video only once it has a stream, otherwise a
+// line of text (no empty black box)
+
+function updateVideos() {
+    const local = Boolean(localStream?.getVideoTracks().length);
+    const remote = Boolean(ui.remoteVideo.srcObject);
+    ui.localVideo.hidden = !local;
+    ui.remoteVideo.hidden = !remote;
+    ui.videoPlaceholder.hidden = local || remote;
+    ui.videos.dataset.media = remote ? 'remote' : (local ? 'local' : 'none');
+    ui.videoPlaceholder.textContent = call || waiting || joining
+        ? 'Your partner\'s video will show here.'
+        : 'Your camera starts when you start or join a call.';
+}
+
+// ---------------------------------------------------------------------------
+// How the media travels: read from the connection's selected ICE candidate
+// pair once connected, never claimed before
+
+let pathTimer = null;
+
+/** 'direct', 'relayed' (a TURN server in the path) or null (not known yet). */
+async function mediaPathOf(pc) {
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+            pair ??= stats.get(s.selectedCandidatePairId);
+        }
+    });
+    if (!pair) {
+        stats.forEach((s) => {
+            if (s.type === 'candidate-pair'
+                && (s.selected || (s.nominated && s.state === 'succeeded'))) {
+                pair ??= s;
+            }
+        });
+    }
+    if (!pair) {
+        return null;
+    }
+    const ends = [stats.get(pair.localCandidateId), stats.get(pair.remoteCandidateId)];
+    if (ends.some((c) => !c?.candidateType)) {
+        return null;
+    }
+    return ends.some((c) => c.candidateType === 'relay') ? 'relayed' : 'direct';
+}
+
+const pathLabels = {
+    none: 'During a call, this line says how video, sound and chat travel between you.',
+    direct: 'This call is direct: video, sound and chat go straight between the two browsers.',
+    relayed: 'This call is relayed through a TURN server: the browsers could not reach each '
+        + 'other directly, so video, sound and chat pass through it (still encrypted).',
+};
+
+function showPath(path) {
+    ui.mediaPath.dataset.path = path;
+    ui.mediaPath.textContent = pathLabels[path];
+}
+
+/** While c is connected, shows its path now and every few seconds. */
+function watchPath(c) {
+    clearTimeout(pathTimer);
+    const check = async () => {
+        if (c !== call || c.state !== 'connected' || !c.pc) {
+            return;
+        }
+        let path = null;
+        try {
+            path = await mediaPathOf(c.pc);
+        } catch {
+            // closed meanwhile
+        }
+        if (c === call && c.state === 'connected') {
+            if (path) {
+                showPath(path);
+            }
+            pathTimer = setTimeout(check, path ? 5000 : 500);
+        }
+    };
+    check();
 }
 
 // ---------------------------------------------------------------------------
@@ -264,12 +427,12 @@ function withMedia(then) {
 const callLabels = {
     idle: 'No call yet',
     waiting: 'Waiting for someone to join',
-    joining: 'Connecting to the node…',
-    ringing: 'Incoming call',
+    joining: 'Connecting to the call server…',
+    ringing: 'Someone is calling you',
     new: 'Calling…',
     connecting: 'Connecting…',
     connected: 'Connected',
-    disconnected: 'Connection interrupted, recovering…',
+    disconnected: 'Connection interrupted, reconnecting…',
     failed: 'Connection failed',
     ended: 'Call ended',
 };
@@ -279,30 +442,58 @@ function showCallState(state, text = callLabels[state] ?? state) {
     ui.callState.textContent = text;
 }
 
+/**
+ * The buttons under the video: there while the page waits for a partner or
+ * is in a call, except while a call rings (it has Answer and Decline). The
+ * red one cancels until a call has connected, then hangs up.
+ */
+function updateControls() {
+    const ringing = call?.incoming && call.state === 'ringing';
+    ui.controls.hidden = !(waiting || joining || call) || ringing;
+    ui.hangupBtn.textContent = connected ? 'Hang up' : 'Cancel';
+    ui.hangupBtn.dataset.action = connected ? 'hangup' : 'cancel';
+    for (const [kind, button] of [['audio', ui.micBtn], ['video', ui.cameraBtn]]) {
+        button.disabled = !localStream?.getTracks().some((t) => t.kind === kind);
+    }
+}
+
 function setCall(c) {
     call = c;
+    connected = false;
     chat = null;
     ui.partnerId.textContent = c.partnerId;
-    ui.partnerNode.textContent = nodeIdOf(c.partnerId);
+    // an id a node gave names that node (its part before the dash); an id
+    // of another kind (a key-owned one, say) names none
+    const onNode = c.partnerId.includes('-');
+    ui.partnerNode.textContent = onNode ? nodeIdOf(c.partnerId) : '';
+    ui.partnerNodeLine.hidden = !onNode;
+    ui.partnerText.textContent = c.incoming ? 'Call from someone' : 'Calling your partner';
     ui.partnerLine.hidden = false;
-    ui.controls.hidden = false;
     document.body.dataset.call = 'active';
     showCallState(c.state);
+    updateControls();
+    updateVideos();
     c.addEventListener('state', (e) => {
         if (c !== call) {
             return;
         }
-        showCallState(e.detail.state,
-                      e.detail.state === 'new' && c.incoming ? 'Answering…' : undefined);
-        if (e.detail.state === 'connected') {
+        const { state } = e.detail;
+        showCallState(state, state === 'new' && c.incoming ? 'Answering…' : undefined);
+        if (state === 'connected') {
+            connected = true;
+            ui.partnerText.textContent = 'In a call';
             hideError('call-failed');
-        } else if (e.detail.state === 'failed') {
+            hideError('partner-unreachable');
+            watchPath(c);
+        } else if (state === 'failed') {
             showError('call-failed',
-                      'The connection to your partner failed: a firewall or network may block '
-                      + 'direct connections between you. Try again from another network; the '
-                      + 'site\'s operator can also add a TURN relay (dwrtc_ice_servers).',
-                      [['Hang up', () => c.hangup()]]);
+                      'The connection to your partner failed: a firewall or network may be '
+                      + 'blocking it. Try again from another network. If it keeps failing, ask '
+                      + 'the site\'s operator to add a relay (a TURN server).',
+                      [['Hang up', () => c.hangup()]],
+                      'ICE failed. A TURN server is configured with dwrtc_ice_servers.');
         }
+        updateControls();
     });
     c.addEventListener('remotestream', (e) => {
         if (c === call) {
@@ -315,13 +506,23 @@ function setCall(c) {
         }
     });
     c.addEventListener('error', (e) => {
-        if (e.detail.error === ErrorCode.NOT_FOUND) {
+        if (c !== call) {
+            return;
+        }
+        const { error, reason } = e.detail;
+        const code = typeof error === 'string' ? errorCodeOf(error) : null;
+        if (code === ErrorCode.NOT_FOUND) {
             showError('not-found',
-                      `No one with the call id ${c.partnerId} is connected. Check the id, or ask `
-                      + 'your partner to send their link again: it changes every time their '
-                      + 'page is opened.');
-        } else {
-            console.warn('dwrtc call:', e.detail.reason, e.detail.error);
+                      c.incoming || connected ? errorSentence(code)
+                          : 'No one is waiting at that link: your partner may have closed '
+                            + 'their page. Ask them to send their link again: it changes every '
+                            + 'time their page is opened.',
+                      [], `Call id ${c.partnerId}: ${error}.`);
+        } else if (code === ErrorCode.UNREACHABLE || code === ErrorCode.QUEUE_FULL) {
+            showError('partner-unreachable', errorSentence(code), [],
+                      `Call id ${c.partnerId}: ${error}.`);
+        } else if (!code) {
+            console.warn('dwrtc call:', reason, error);
         }
     });
     c.addEventListener('hangup', (e) => {
@@ -337,28 +538,77 @@ function answer(c, stream) {
     }
     ui.incoming.hidden = true;
     c.answer({ stream });
+    updateControls();
 }
 
 function callEnded({ by, reason }) {
-    const partner = call.partnerId;
+    const wasIncoming = call.incoming;
+    const wasConnected = connected;
     call = null;
+    connected = false;
     chat = null;
+    clearTimeout(pathTimer);
+    showPath('none');
     ui.incoming.hidden = true;
     ui.remoteVideo.srcObject = null;
     ui.unmuteBtn.hidden = true;
-    ui.controls.hidden = true;
     ui.partnerLine.hidden = true;
     document.body.dataset.call = 'none';
     setChatEnabled(false);
+    updateVideos();
+    updateControls();
     let text = 'Call ended';
     if (by === 'remote') {
         text = { busy: 'Your partner is in another call',
-                 declined: 'Your partner declined the call' }[reason] ?? 'Your partner hung up';
+                 declined: 'Your partner declined the call' }[reason]
+            ?? (wasIncoming && !wasConnected ? 'The caller hung up' : 'Your partner hung up');
     } else if (by === 'error' && reason === ErrorCode.NOT_FOUND) {
         text = 'Partner not found';
     }
-    addSystemLine(`${text} (${partner.slice(0, 8)}…).`);
-    showCallState('ended', waiting ? `${text}. Waiting for someone to join` : text);
+    if (!cancelling) {
+        addSystemLine(`${text}.`);
+        showCallState('ended', waiting ? `${text}. Waiting for someone to join` : text);
+    }
+}
+
+/**
+ * Cancel: stops waiting for a partner and any call that has not connected
+ * (the partner, if one was called or is calling, gets the hangup), turns the
+ * camera off and goes back to the start.
+ */
+function cancel() {
+    cancels++;
+    const was = call ? 'You cancelled the call.' : 'You stopped waiting.';
+    waiting = false;
+    joining = null;
+    cancelling = true;
+    try {
+        call?.hangup();
+    } finally {
+        cancelling = false;
+    }
+    ui.share.hidden = true;
+    ui.startBtn.disabled = false;
+    ui.incoming.hidden = true;
+    stopMedia();
+    updateControls();
+    addSystemLine(was);
+    showCallState('idle', 'No call');
+}
+
+/**
+ * True if a Start or Join made when cancels was `mine` was cancelled
+ * meanwhile; then the camera, if it started late, goes off again.
+ */
+function cancelled(mine) {
+    if (mine === cancels) {
+        return false;
+    }
+    if (!waiting && !joining && !call) {
+        stopMedia();
+        updateControls();
+    }
+    return true;
 }
 
 function parseCallId(text) {
@@ -380,14 +630,15 @@ function parseCallId(text) {
 function join(text) {
     const id = parseCallId(text);
     if (!id) {
-        showError('bad-id', 'That is not a call link or id. A call id looks like '
-                  + '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d: ask your partner to copy their '
-                  + 'link again.');
+        showError('bad-id', 'That is not a call link. Ask your partner to copy their link '
+                  + 'again (the Copy button on their page) and send it to you.', [],
+                  'A call link ends with ?call= and an id like '
+                  + '0a1b2c3d4e5f60718293a4b5c6d7e8f9-0a1b2c3d4e5f6071.');
         return;
     }
     if (id === client.id) {
-        showError('bad-id', 'That is your own call id: send it to the person you want to '
-                  + 'talk to, and they join with it.');
+        showError('bad-id', 'That is your own call link: send it to the person you want to '
+                  + 'talk to, and they open it.');
         return;
     }
     if (call && !(call.partnerId === id && call.state === 'ringing')) {
@@ -397,7 +648,18 @@ function join(text) {
     // (if this person is ringing us right now, joining them answers)
     hideError();
     joining = id;
-    withMedia((stream) => whenOpen(() => startCall(id, stream)));
+    const mine = cancels;
+    updateControls();
+    updateVideos();
+    withMedia((stream) => {
+        if (!cancelled(mine)) {
+            whenOpen(() => {
+                if (mine === cancels) {
+                    startCall(id, stream);
+                }
+            });
+        }
+    });
 }
 
 function whenOpen(run) {
@@ -412,6 +674,7 @@ function whenOpen(run) {
 function startCall(partnerId, stream) {
     joining = null;
     if (call && (call.partnerId !== partnerId || call.state !== 'ringing')) {
+        updateControls();
         return;     // in a call already (maybe with this partner: answered)
     }
     let c;
@@ -419,21 +682,25 @@ function startCall(partnerId, stream) {
         // if the partner is ringing us meanwhile, this answers them
         c = client.call(partnerId, { stream, dataChannel: 'chat' });
     } catch (err) {
-        showError('call', `Could not start the call: ${err.message}`);
+        showError('call', 'This page could not start the call. Reload the page and try again.',
+                  [], err.message);
+        updateControls();
         return;
     }
     if (c === call) {
         ui.incoming.hidden = true;
+        updateControls();
         return;
     }
     setCall(c);
-    addSystemLine(`Calling ${partnerId.slice(0, 8)}… on node ${nodeIdOf(partnerId)}.`);
+    addSystemLine('Calling your partner…');
 }
 
 function showRemote(stream) {
     const v = ui.remoteVideo;
     v.srcObject = stream;
     v.muted = false;
+    updateVideos();
     v.play().catch(() => {
         // autoplay with sound needs a click on this page first: play muted
         v.muted = true;
@@ -521,7 +788,11 @@ function updateShareLink() {
 }
 
 ui.startBtn.addEventListener('click', () => {
+    const mine = cancels;
     withMedia(() => {
+        if (cancelled(mine)) {
+            return;     // while the camera was starting
+        }
         waiting = true;
         ui.share.hidden = false;
         ui.startBtn.disabled = true;
@@ -529,6 +800,8 @@ ui.startBtn.addEventListener('click', () => {
         if (!call) {
             showCallState('waiting');
         }
+        updateControls();
+        updateVideos();
         ui.shareLink.select();
     });
 });
@@ -558,13 +831,28 @@ ui.declineBtn.addEventListener('click', () => {
     call?.hangup('declined');
 });
 
-ui.hangupBtn.addEventListener('click', () => call?.hangup());
+// Cancel before a call has connected, Hang up after (waiting, if the page
+// waits, goes on: Cancel then stops it)
+ui.hangupBtn.addEventListener('click', () => {
+    if (connected) {
+        call.hangup();
+    } else {
+        cancel();
+    }
+});
 
 ui.unmuteBtn.addEventListener('click', () => {
     ui.remoteVideo.muted = false;
     ui.remoteVideo.play().catch(() => {});
     ui.unmuteBtn.hidden = true;
 });
+
+function resetToggles() {
+    ui.micBtn.setAttribute('aria-pressed', 'false');
+    ui.micBtn.textContent = 'Mute mic';
+    ui.cameraBtn.setAttribute('aria-pressed', 'false');
+    ui.cameraBtn.textContent = 'Camera off';
+}
 
 function toggleTracks(kind, button, onLabel, offLabel) {
     const tracks = localStream?.getTracks().filter((t) => t.kind === kind) ?? [];
@@ -593,9 +881,13 @@ addEventListener('pagehide', () => call?.hangup('left'));
 try {
     client.connect(signalUrls);
 } catch (err) {
-    showError('config', `The signal URL ${signalUrls.join(' ')} is not valid (${err.message}). `
-              + 'Fix the ?signal= part of the address, or leave it out.');
+    showError('config', 'The address of this page names a call server that is not valid (the '
+              + '?signal= part). Fix it, or leave it out.', [],
+              `${signalUrls.join(' ')}: ${err.message}`);
 }
+
+updateVideos();
+updateControls();
 
 const wanted = params.get('call');
 if (wanted) {
