@@ -31,6 +31,12 @@ export declare const ErrorCode: Readonly<{
     RATE_LIMITED: 'rate limited';
     /** The sender's node is stopping; the session closes next. */
     NODE_UNAVAILABLE: 'not sent: node unavailable';
+    /** A key-owned recipient was away longer than the sender's node holds messages (dwrtc_hold). */
+    NOT_BACK_IN_TIME: 'not back in time';
+    /** The node would not let this session own its key's id; sent as 'claim refused: <why>'. */
+    CLAIM_REFUSED: 'claim refused';
+    /** A newer session (another tab, say) owns this client's id now. */
+    TAKEN_OVER: 'id taken over by a newer session';
     /** The node refused a malformed message; sent as 'invalid message: <why>'. */
     INVALID_MESSAGE: 'invalid message';
     /** A WebSocketErrorMessage without an `error` text. */
@@ -47,8 +53,9 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
  * message with its reason, or a text a newer node may send.
  */
 export type ErrorText =
-    | Exclude<ErrorCode, typeof ErrorCode.INVALID_MESSAGE>
+    | Exclude<ErrorCode, typeof ErrorCode.INVALID_MESSAGE | typeof ErrorCode.CLAIM_REFUSED>
     | `invalid message: ${string}`
+    | `claim refused: ${string}`
     | (string & {});
 
 /**
@@ -85,11 +92,27 @@ export declare const DEFAULT_BACKOFF: Readonly<Backoff>;
  */
 export declare function signalUrl(url: string, base?: string): string;
 
-/** The node part of a session id: its 32 hex digits before the dash. */
-export declare function nodeIdOf(sessionId: string): string;
+/** The node part of a node-assigned session id: its 32 hex digits before
+ *  the dash; null for a key-owned id, which names no node. */
+export declare function nodeIdOf(sessionId: string): string | null;
 
-/** True if `text` has the form of a session id (32 hex, '-', 16 hex). */
+/** True if `text` has the form of a session id: node-assigned (32 hex,
+ *  '-', 16 hex) or key-owned ('k' and 48 hex). */
 export declare function isSessionId(text: unknown): text is string;
+
+/** True if `text` has the form of a key-owned id ('k' and 48 hex). */
+export declare function isOwnedId(text: unknown): text is string;
+
+/** The id an ECDSA P-256 key pair owns: 'k' and the first 48 hex digits
+ *  of the SHA-256 of its raw public key. */
+export declare function ownedIdOf(keyPair: CryptoKeyPair): Promise<string>;
+
+/** A new ECDSA P-256 key pair whose private key cannot be exported. */
+export declare function generateIdentity(): Promise<CryptoKeyPair>;
+
+/** The key pair kept in this origin's IndexedDB under `name` ('default'),
+ *  made and stored on first use. */
+export declare function loadIdentity(name?: string): Promise<CryptoKeyPair>;
 
 /**
  * The wait before the next connection attempt, in ms: `initial` for 0 or 1
@@ -146,6 +169,10 @@ export interface DwrtcClientOptions {
      * during another one is refused with hangup('busy'). Default false.
      */
     autoAnswer?: boolean | CallOptions;
+    /** Own an id by a key, the same across reloads, reconnects and nodes:
+     *  true (a key pair kept in IndexedDB under 'default'), a name, or a
+     *  CryptoKeyPair. Default false: a new node-assigned id per session. */
+    identity?: boolean | string | CryptoKeyPair;
 }
 
 /** Options of DwrtcClient.call() and DwrtcCall.answer(). */
@@ -190,10 +217,15 @@ export interface IdDetail {
     id: string;
     /** The session id before this one, or null for the first. */
     previousId: string | null;
-    nodeId: string;
+    /** The id of the node this session is on. */
+    nodeId: string | null;
     url: string | null;
     /** The ICE servers calls use from now on. */
     iceServers: RTCIceServer[];
+    /** Whether `id` is owned by the client's key (options.identity). */
+    owned: boolean;
+    /** The id the node gave this session (the same as `id` when not owned). */
+    nodeSessionId: string;
 }
 
 /** A message from another session, as the node delivered it. */
@@ -249,8 +281,10 @@ export declare class DwrtcClient extends EventTarget {
     readonly state: ClientState;
     /** This session's id while the state is 'open', else null. */
     readonly id: string | null;
-    /** The node part of the session id, or null. */
+    /** The id of the node this session is on while 'open', or null. */
     readonly nodeId: string | null;
+    /** With options.identity: the key's id, once connect() has loaded the key. */
+    readonly ownedId: string | null;
     /** WebSocket URL of the node in use, or null before connect(). */
     readonly url: string | null;
     /** Every node URL given to connect(), resolved (a copy). */

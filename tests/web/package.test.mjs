@@ -124,6 +124,9 @@ describe('the dwrtc package (web/)', () => {
             QUEUE_FULL: 'queue full',
             RATE_LIMITED: 'rate limited',
             NODE_UNAVAILABLE: 'not sent: node unavailable',
+            NOT_BACK_IN_TIME: 'not back in time',
+            CLAIM_REFUSED: 'claim refused',
+            TAKEN_OVER: 'id taken over by a newer session',
             INVALID_MESSAGE: 'invalid message',
             UNKNOWN: 'unknown error',
             UNPARSABLE: 'unparsable message from the node',
@@ -135,6 +138,8 @@ describe('the dwrtc package (web/)', () => {
                      dwrtc.ErrorCode.INVALID_MESSAGE);
         assert.equal(dwrtc.errorCodeOf('invalid message'), dwrtc.ErrorCode.INVALID_MESSAGE);
         assert.equal(dwrtc.errorCodeOf('invalid messages'), null);
+        assert.equal(dwrtc.errorCodeOf('claim refused: the signature does not hold'),
+                     dwrtc.ErrorCode.CLAIM_REFUSED);
         assert.equal(dwrtc.errorCodeOf('something new'), null);
         assert.equal(dwrtc.errorCodeOf(new Error('not found')), null);
         assert.equal(dwrtc.errorCodeOf(undefined), null);

@@ -11,6 +11,10 @@ import {
     signalUrl,
     nodeIdOf,
     isSessionId,
+    isOwnedId,
+    ownedIdOf,
+    generateIdentity,
+    loadIdentity,
     backoffDelay,
     DEFAULT_BACKOFF,
     SIGNALING_TYPE,
@@ -69,6 +73,12 @@ function describe(detail: ClientErrorDetail): string {
             return 'slow down';
         case ErrorCode.NODE_UNAVAILABLE:
             return 'reconnect';
+        case ErrorCode.NOT_BACK_IN_TIME:
+            return `${detail.recipientSessionId} did not come back in time`;
+        case ErrorCode.CLAIM_REFUSED:
+            return text.slice(ErrorCode.CLAIM_REFUSED.length + 2);
+        case ErrorCode.TAKEN_OVER:
+            return 'this id is in use in another tab';
         case ErrorCode.INVALID_MESSAGE:
             return text.slice(ErrorCode.INVALID_MESSAGE.length + 2);
         case ErrorCode.UNPARSABLE:
@@ -148,7 +158,7 @@ client.removeEventListener('id', onId);
 // --- helpers and constants --------------------------------------------------
 
 const url: string = signalUrl('./signal', 'https://example.com/app/');
-const node: string = nodeIdOf(id);
+const node: string | null = nodeIdOf(id);
 const maybe: unknown = new URLSearchParams(location.search).get('call');
 if (isSessionId(maybe)) {
     const partner: string = maybe;
@@ -202,3 +212,28 @@ new DwrtcClient({ autoAnswer: 'yes' });
 call.hangup(486);
 
 console.log(wrong);
+
+// --- ids that last ----------------------------------------------------------
+
+async function lasting(): Promise<void> {
+    const pair: CryptoKeyPair = await loadIdentity('work');
+    const mine: string = await ownedIdOf(pair);
+    const c = new DwrtcClient({ identity: pair });
+    const again = new DwrtcClient({ identity: true });
+    const named = new DwrtcClient({ identity: 'work' });
+    c.addEventListener('id', (e) => {
+        const owned: boolean = e.detail.owned;
+        const given: string = e.detail.nodeSessionId;
+        console.log(owned, given, isOwnedId(e.detail.id), e.detail.id === mine);
+    });
+    c.addEventListener('error', (e) => {
+        if (errorCodeOf(e.detail.error) === ErrorCode.NOT_BACK_IN_TIME) {
+            console.log('away too long:', e.detail.recipientSessionId);
+        }
+    });
+    const ownedNow: string | null = c.ownedId;
+    console.log(ownedNow, again.state, named.state, await generateIdentity());
+    // @ts-expect-error an identity is a key pair, a name or a flag
+    new DwrtcClient({ identity: 42 });
+}
+void lasting;
