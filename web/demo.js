@@ -61,7 +61,12 @@ const ui = {
 const params = new URLSearchParams(location.search);
 const signalUrls = (params.get('signal') ?? './signal').split(/[\s,]+/).filter(Boolean);
 
-const client = new DwrtcClient();
+// The page owns its id by a key the browser keeps (IndexedDB), so its call
+// link stays the same across reloads, reconnects and server restarts. Where
+// the browser offers no WebCrypto (a page served over plain http from a
+// public address) the server gives a new id per visit instead.
+const lasting = Boolean(globalThis.crypto?.subtle && globalThis.indexedDB);
+const client = new DwrtcClient(lasting ? { identity: 'demo' } : {});
 let localStream = null;     // camera and microphone, once allowed
 let withoutCamera = false;  // the person chose to go on without them
 let call = null;            // the current DwrtcCall
@@ -120,8 +125,16 @@ function hideError(kind) {
 function errorSentence(code) {
     switch (code) {
     case ErrorCode.NOT_FOUND:
-        return 'Your partner is not there: they may have closed or reloaded their page. Ask '
-            + 'them to send their link again (it changes every time their page is opened).';
+        return lasting
+            ? 'Your partner is not there: their page may be closed. Ask them to open it again.'
+            : 'Your partner is not there: they may have closed or reloaded their page. Ask '
+              + 'them to send their link again (it changes every time their page is opened).';
+    case ErrorCode.NOT_BACK_IN_TIME:
+        return 'Your partner left and did not come back in time. Ask them to open their page '
+            + 'again, then call again.';
+    case ErrorCode.TAKEN_OVER:
+        return 'Your call link is now open in another tab or window, which gets the calls. '
+            + 'Use that one, or reload this page to take it back.';
     case ErrorCode.UNREACHABLE:
         return 'Your partner\'s server could not be reached just now. Try again in a moment.';
     case ErrorCode.QUEUE_FULL:
@@ -198,7 +211,7 @@ client.addEventListener('id', (e) => {
     updateNodeTitle();
     updateShareLink();
     if (previousId) {
-        addSystemLine(waiting
+        addSystemLine(waiting && previousId !== id
             ? 'Reconnected. Your call link changed: send the new one.'
             : 'Reconnected.');
     }
@@ -208,7 +221,7 @@ client.addEventListener('id', (e) => {
 // call they concern one that is over, and are no news. Every other error
 // from the node is about this page, told in a sentence (errorSentence).
 const partnerErrors = new Set([ErrorCode.NOT_FOUND, ErrorCode.UNREACHABLE,
-                               ErrorCode.QUEUE_FULL]);
+                               ErrorCode.QUEUE_FULL, ErrorCode.NOT_BACK_IN_TIME]);
 
 client.addEventListener('error', (e) => {
     const { error } = e.detail;
@@ -511,12 +524,15 @@ function setCall(c) {
         }
         const { error, reason } = e.detail;
         const code = typeof error === 'string' ? errorCodeOf(error) : null;
-        if (code === ErrorCode.NOT_FOUND) {
+        if (code === ErrorCode.NOT_FOUND || code === ErrorCode.NOT_BACK_IN_TIME) {
+            const notThere = lasting
+                ? 'No one is at that link: your partner\'s page is closed. Ask them to open '
+                  + 'their link again, then call again.'
+                : 'No one is waiting at that link: your partner may have closed their page. '
+                  + 'Ask them to send their link again: it changes every time their page is '
+                  + 'opened.';
             showError('not-found',
-                      c.incoming || connected ? errorSentence(code)
-                          : 'No one is waiting at that link: your partner may have closed '
-                            + 'their page. Ask them to send their link again: it changes every '
-                            + 'time their page is opened.',
+                      c.incoming || connected ? errorSentence(code) : notThere,
                       [], `Call id ${c.partnerId}: ${error}.`);
         } else if (code === ErrorCode.UNREACHABLE || code === ErrorCode.QUEUE_FULL) {
             showError('partner-unreachable', errorSentence(code), [],
@@ -564,6 +580,8 @@ function callEnded({ by, reason }) {
             ?? (wasIncoming && !wasConnected ? 'The caller hung up' : 'Your partner hung up');
     } else if (by === 'error' && reason === ErrorCode.NOT_FOUND) {
         text = 'Partner not found';
+    } else if (by === 'error' && reason === ErrorCode.NOT_BACK_IN_TIME) {
+        text = 'Your partner did not come back in time';
     }
     if (!cancelling) {
         addSystemLine(`${text}.`);

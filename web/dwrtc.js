@@ -96,7 +96,9 @@
  *   error         Something went wrong in the call; it may still go on.
  *                 detail: { error, reason } (error: an Error, or the node's
  *                 error text about the partner: ErrorCode.NOT_FOUND when
- *                 the partner's session does not exist, which ends the call)
+ *                 the partner's session does not exist, or NOT_BACK_IN_TIME
+ *                 when a key-owned partner stayed away too long; both end
+ *                 the call)
  *   hangup        The call ended. detail: { by, reason }
  *                 by: 'local' (hangup() here), 'remote' (the partner hung
  *                 up), or 'error' (reason: ErrorCode.NOT_FOUND)
@@ -1024,7 +1026,7 @@ export class DwrtcCall extends EventTarget {
             return;
         }
         this.#emit('error', { error, reason: error });
-        if (error === ErrorCode.NOT_FOUND) {
+        if (error === ErrorCode.NOT_FOUND || error === ErrorCode.NOT_BACK_IN_TIME) {
             this.#end('error', error);
         }
     }
