@@ -165,6 +165,21 @@ describe('idle sessions release their request', () => {
         assert.equal(end.writing, base.writing, JSON.stringify({ base, end }));
     });
 
+    it('frees the large header buffers of a handshake with long headers', async () => {
+        // over client_header_buffer_size (1k): nginx reads the headers into
+        // large_client_header_buffers, which the release frees too
+        const headers = { Cookie: `session=${'c'.repeat(3000)}`, 'X-Test-User': 'carol' };
+        const big = await openSession(node.wsUrl('/named'), { label: 'long headers', headers });
+        const peer = await openSession(node.wsUrl(), { label: 'peer' });
+        await waitDebug(`dwrtc: session ${big.id}: request released`);
+        assert.match(await waitUntil(() => linesOf(big.id)[0], { what: 'the line of big' }),
+                     / user="carol"$/);
+        await big.deliver(peer, 'headers gone');
+        await peer.deliver(big, 'still here');
+        await Promise.all([big.close(), peer.close()]);
+        await waitDebug(`dwrtc: session ${big.id} closed`);
+    });
+
     it('limit_conn: a session keeps its request to the end, and is logged at the handshake',
        async () => {
         const c = await openSession(node.wsUrl('/counted'), { label: 'counted' });
