@@ -327,7 +327,9 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
     /*
      * The session outlives the content phase: hold the request, and let
      * the read handler run from the posted events, where it also takes
-     * frames the client sent right behind the handshake.
+     * frames the client sent right behind the handshake. At the end of
+     * that turn the session writes the access log line and releases the
+     * request (ngx_http_dwrtc_session_upgraded()).
      */
 
     r->main->count++;

@@ -6,9 +6,18 @@
  * handshake (ngx_http_dwrtc_handshake.c), driven by libwslay's event API
  * inside the worker's event loop. Reading, writing, pings, the rate limit,
  * and the messages into dwrtc_submit() and out of the node's deliveries.
- * The request stays alive for the session (r->main->count is held, as
- * nginx's own upgraded proxy connections do) and its read and write event
- * handlers drive the session.
+ *
+ * The session lives in the connection's pool. Until the handshake is done
+ * the request is held (r->main->count, as nginx's upgraded proxy
+ * connections do) and its read and write event handlers drive the session.
+ * At the end of the first turn that finds the 101 response out and the
+ * bytes behind the handshake read, the request's access log line is
+ * written (ngx_http_dwrtc_session_upgraded()); then, unless something else
+ * holds the request (a pool cleanup such as limit_conn's, a subrequest),
+ * the request is freed as ngx_http_set_keepalive() frees an idle keepalive
+ * connection's: its pool, the header buffers, TLS buffers. From then on
+ * the connection's own event handlers drive the session, which ends the
+ * connection itself (ngx_http_dwrtc_session_close()).
  *
  * libwslay parses and checks frames (masking, opcodes, fragmentation with
  * control frames in between, UTF-8 of text, message size, close codes) and
@@ -25,7 +34,8 @@
  * fresh one, which then goes on exactly as the old one would have, is made
  * when the client sends again, a message is delivered or a ping is due
  * (ngx_http_dwrtc_ws_get()). The output buffer is freed once all of it is
- * written.
+ * written. So an idle session with its request released holds only the
+ * connection, its pool (with the session in it) and the kernel's socket.
  */
 
 
@@ -69,11 +79,13 @@
  * LOST        the connection failed (the client's FIN, a read error), or no
  *             libwslay context could be made: the next run ends it.
  * DONE        out of the node and the table; context, output and timer
- *             freed. Only the pooled memory is left; no handler acts.
+ *             freed. Only the pooled memory is left, until the connection
+ *             closes; no handler acts.
  *
  * Invariants: the session is in the node and the worker's table exactly in
  * REGISTERED, OPEN, CLOSE_SENT, RAW_CLOSE and LOST; its request's handlers
- * and ctx are the session's from OPEN on; "closing" is CLOSE_SENT or
+ * and ctx are the session's from OPEN on, and the request is released only
+ * in OPEN (then c->data is the session); "closing" is CLOSE_SENT or
  * RAW_CLOSE and nothing else; libwslay's context is freed at rest only in
  * OPEN; wslay_event_send() is followed by the move to CLOSE_SENT when it
  * wrote our close, so libwslay's close_sent and CLOSE_SENT never disagree
@@ -95,8 +107,11 @@ struct ngx_http_dwrtc_session_s {
     ngx_str_node_t                  sn;        /* first: keyed by the id */
     u_char                          id[DWRTC_SESSION_ID_LEN];
 
-    ngx_http_request_t             *request;
+    ngx_connection_t               *connection;
+    ngx_http_request_t             *request;   /* NULL once released */
     ngx_http_dwrtc_loc_conf_t      *conf;
+    ngx_http_core_loc_conf_t       *clcf;      /* the request's location */
+    ngx_str_t                      *server;    /* its server_name, for logs */
     wslay_event_context_ptr         ws;        /* NULL while idle */
 
     /* output: whole frames waiting for c->send() */
@@ -114,7 +129,9 @@ struct ngx_http_dwrtc_session_s {
     ngx_uint_t                      tokens;    /* rate bucket, 1/1000 msgs */
     ngx_msec_t                      refilled;
     ngx_msec_t                      rate_error_sent;
+    ngx_msec_t                      registered;   /* for the close line */
     size_t                          read_budget;
+    time_t                          lingering_time;
 
     unsigned                        state:3;   /* ngx_http_dwrtc_state_e */
     unsigned                        eof:1;     /* LOST by the client's FIN */
@@ -127,13 +144,15 @@ struct ngx_http_dwrtc_session_s {
     unsigned                        submit_logged:1;
     unsigned                        sent:1;    /* flush() wrote something */
     unsigned                        has_user:1;   /* a user session, below */
+    unsigned                        keep_request:1;  /* held by others */
+    unsigned                        stat_writing:1;  /* as r->stat_writing */
 };
 
 
 /*
  * A session that dwrtc_session_user gave a value: the user follows the
  * session in the same allocation, so that other sessions pay nothing for
- * it. The value itself lives in the request's pool, as the session does.
+ * it. The value is copied to the connection's pool, as the session is.
  */
 
 typedef struct {
@@ -144,6 +163,18 @@ typedef struct {
 
 static void ngx_http_dwrtc_read_handler(ngx_http_request_t *r);
 static void ngx_http_dwrtc_write_handler(ngx_http_request_t *r);
+static void ngx_http_dwrtc_read_event(ngx_event_t *rev);
+static void ngx_http_dwrtc_write_event(ngx_event_t *wev);
+static void ngx_http_dwrtc_session_upgraded(ngx_http_dwrtc_session_t *s);
+static ngx_uint_t ngx_http_dwrtc_request_held(ngx_http_dwrtc_session_t *s);
+static void ngx_http_dwrtc_session_release(ngx_http_dwrtc_session_t *s);
+static void ngx_http_dwrtc_session_close(ngx_http_dwrtc_session_t *s,
+    ngx_int_t rc);
+static void ngx_http_dwrtc_lingering_close(ngx_connection_t *c);
+static void ngx_http_dwrtc_lingering_handler(ngx_event_t *rev);
+static u_char *ngx_http_dwrtc_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+static ngx_uint_t ngx_http_dwrtc_in_pending(ngx_http_dwrtc_session_t *s);
 static void ngx_http_dwrtc_ping_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_dwrtc_no_shutdown_timeout(void);
 static void ngx_http_dwrtc_session_set_state(ngx_http_dwrtc_session_t *s,
@@ -205,29 +236,47 @@ ngx_http_dwrtc_session_create(ngx_http_request_t *r,
     ngx_http_dwrtc_session_t **sp)
 {
     ngx_int_t                       rc;
+    ngx_connection_t               *c;
     ngx_http_cleanup_t             *cln;
     ngx_http_dwrtc_session_t       *s;
+    ngx_http_core_srv_conf_t       *cscf;
     ngx_http_dwrtc_user_session_t  *us;
 
+    /* the session outlives the request: it lives with the connection */
+
+    c = r->connection;
+
     if (user->len) {
-        us = ngx_pcalloc(r->pool, sizeof(ngx_http_dwrtc_user_session_t));
+        us = ngx_pcalloc(c->pool, sizeof(ngx_http_dwrtc_user_session_t));
         if (us == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        us->user = *user;
+        us->user.data = ngx_pnalloc(c->pool, user->len);
+        if (us->user.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        us->user.len = user->len;
+        ngx_memcpy(us->user.data, user->data, user->len);
+
         s = &us->session;
         s->has_user = 1;
 
     } else {
-        s = ngx_pcalloc(r->pool, sizeof(ngx_http_dwrtc_session_t));
+        s = ngx_pcalloc(c->pool, sizeof(ngx_http_dwrtc_session_t));
         if (s == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    s->connection = c;
     s->request = r;
     s->conf = dlcf;
+    s->clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    s->server = &cscf->server_name;
 
     cln = ngx_http_cleanup_add(r, 0);
     if (cln == NULL) {
@@ -243,7 +292,7 @@ ngx_http_dwrtc_session_create(ngx_http_request_t *r,
 
     ngx_http_dwrtc_frame_scan_init(&s->scan, dlcf->max_message_size);
 
-    rc = ngx_http_dwrtc_session_register(&s->sn, s->id, r->connection->log);
+    rc = ngx_http_dwrtc_session_register(&s->sn, s->id, c->log);
 
     if (rc != NGX_OK) {
         return (rc == NGX_DECLINED) ? NGX_HTTP_SERVICE_UNAVAILABLE
@@ -251,6 +300,8 @@ ngx_http_dwrtc_session_create(ngx_http_request_t *r,
     }
 
     ngx_http_dwrtc_session_set_state(s, NGX_HTTP_DWRTC_REGISTERED);
+
+    s->registered = ngx_current_msec;
 
     *sp = s;
 
@@ -284,7 +335,7 @@ ngx_http_dwrtc_session_start(ngx_http_dwrtc_session_t *s)
 
     s->ping.handler = ngx_http_dwrtc_ping_handler;
     s->ping.data = s;
-    s->ping.log = r->connection->log;
+    s->ping.log = s->connection->log;
 
     ngx_add_timer(&s->ping, dlcf->ping_interval ? dlcf->ping_interval
                                                 : NGX_HTTP_DWRTC_IDLE_TICK);
@@ -332,13 +383,13 @@ ngx_http_dwrtc_session_set_state(ngx_http_dwrtc_session_t *s,
     };
 
     if ((legal[state] & (1 << s->state)) == 0) {
-        ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, s->connection->log, 0,
                       "dwrtc: session %*s: illegal state move %s -> %s",
                       (size_t) DWRTC_SESSION_ID_LEN, s->id,
                       names[s->state], names[state]);
     }
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
                    "dwrtc: session %*s: %s -> %s",
                    (size_t) DWRTC_SESSION_ID_LEN, s->id,
                    names[s->state], names[state]);
@@ -400,7 +451,67 @@ ngx_http_dwrtc_write_handler(ngx_http_request_t *r)
                       "dwrtc: client timed out reading its messages");
         c->timedout = 1;
         ngx_http_dwrtc_session_free(s);
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        ngx_http_dwrtc_session_close(s, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    ngx_http_dwrtc_session_run(s);
+}
+
+
+/*
+ * The connection's read and write handlers once the request is released
+ * (c->data is the session then), as ngx_http_request_handler() is before.
+ */
+
+static void
+ngx_http_dwrtc_read_event(ngx_event_t *rev)
+{
+    ngx_connection_t          *c;
+    ngx_http_dwrtc_session_t  *s;
+
+    c = rev->data;
+    s = c->data;
+
+    if (c->close) {
+        /*
+         * worker_shutdown_timeout, as the request's cleanup handler does
+         * for a session that still has its request
+         */
+
+        ngx_http_dwrtc_session_going_away(s);
+        ngx_http_dwrtc_session_free(s);
+        ngx_http_dwrtc_session_close(s, NGX_ERROR);
+        return;
+    }
+
+    if (s->state == NGX_HTTP_DWRTC_DONE) {
+        return;
+    }
+
+    ngx_http_dwrtc_session_run(s);
+}
+
+
+static void
+ngx_http_dwrtc_write_event(ngx_event_t *wev)
+{
+    ngx_connection_t          *c;
+    ngx_http_dwrtc_session_t  *s;
+
+    c = wev->data;
+    s = c->data;
+
+    if (s->state == NGX_HTTP_DWRTC_DONE) {
+        return;
+    }
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "dwrtc: client timed out reading its messages");
+        c->timedout = 1;
+        ngx_http_dwrtc_session_free(s);
+        ngx_http_dwrtc_session_close(s, NGX_HTTP_REQUEST_TIME_OUT);
         return;
     }
 
@@ -421,11 +532,8 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     ngx_int_t                  flushed;
     ngx_uint_t                 throttled;
     ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_core_loc_conf_t  *clcf;
 
-    r = s->request;
-    c = r->connection;
+    c = s->connection;
 
     if (s->state == NGX_HTTP_DWRTC_LOST) {
         ngx_http_dwrtc_session_abort(s);
@@ -458,7 +566,7 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
 
     if (throttled
         && (size_t) (s->out_last - s->out_pos) < limit
-        && (c->read->ready || r->header_in->pos < r->header_in->last))
+        && (c->read->ready || ngx_http_dwrtc_in_pending(s)))
     {
         /* the client took its data: read what it sent meanwhile */
         ngx_post_event(c->read, &ngx_posted_events);
@@ -469,8 +577,6 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
         return;
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
     if (flushed == NGX_AGAIN) {
         if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
             ngx_http_dwrtc_session_abort(s);
@@ -480,7 +586,7 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
         /* send_timeout is between two writes, as in ngx_http_writer() */
 
         if (!c->write->timer_set || s->sent) {
-            ngx_add_timer(c->write, clcf->send_timeout);
+            ngx_add_timer(c->write, s->clcf->send_timeout);
         }
 
     } else if (c->write->timer_set) {
@@ -488,6 +594,10 @@ ngx_http_dwrtc_session_run(ngx_http_dwrtc_session_t *s)
     }
 
     ngx_http_dwrtc_ws_release(s);
+
+    if (s->request) {
+        ngx_http_dwrtc_session_upgraded(s);
+    }
 
     /* the end of a turn: what was read is dealt with (tests wait for it) */
 
@@ -507,15 +617,13 @@ ngx_http_dwrtc_session_read(ngx_http_dwrtc_session_t *s)
 {
     int                  rc;
     ngx_connection_t    *c;
-    ngx_http_request_t  *r;
 
     static u_char  protocol_error[] = { 0x88, 0x02, 0x03, 0xea };
 
-    r = s->request;
-    c = r->connection;
+    c = s->connection;
 
     if (s->state == NGX_HTTP_DWRTC_RAW_CLOSE
-        || !(c->read->ready || r->header_in->pos < r->header_in->last)
+        || !(c->read->ready || ngx_http_dwrtc_in_pending(s))
         || ngx_http_dwrtc_ws_get(s) != NGX_OK
         || !wslay_event_want_read(s->ws))
     {
@@ -589,7 +697,7 @@ ngx_http_dwrtc_session_write(ngx_http_dwrtc_session_t *s)
     uint16_t           code;
     ngx_connection_t  *c;
 
-    c = s->request->connection;
+    c = s->connection;
 
     /* without a context nothing is queued */
 
@@ -649,15 +757,13 @@ ngx_http_dwrtc_session_write(ngx_http_dwrtc_session_t *s)
 static ngx_int_t
 ngx_http_dwrtc_session_finish(ngx_http_dwrtc_session_t *s, ngx_int_t flushed)
 {
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_connection_t  *c;
 
     if (!ngx_http_dwrtc_session_closing(s)) {
         return NGX_OK;
     }
 
-    r = s->request;
-    c = r->connection;
+    c = s->connection;
 
     if (s->ping.timer_set) {
         ngx_del_timer(&s->ping);
@@ -669,8 +775,6 @@ ngx_http_dwrtc_session_finish(ngx_http_dwrtc_session_t *s, ngx_int_t flushed)
 
     ngx_http_dwrtc_session_free(s);
 
-    r->lingering_close = 1;
-
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
     }
@@ -679,7 +783,7 @@ ngx_http_dwrtc_session_finish(ngx_http_dwrtc_session_t *s, ngx_int_t flushed)
         ngx_del_timer(c->write);
     }
 
-    ngx_http_finalize_request(r, NGX_DONE);
+    ngx_http_dwrtc_session_close(s, NGX_DONE);
 
     return NGX_DONE;
 }
@@ -690,13 +794,443 @@ ngx_http_dwrtc_session_finish(ngx_http_dwrtc_session_t *s, ngx_int_t flushed)
 static void
 ngx_http_dwrtc_session_abort(ngx_http_dwrtc_session_t *s)
 {
+    ngx_http_dwrtc_session_free(s);
+    ngx_http_dwrtc_session_close(s, s->eof ? NGX_HTTP_CLIENT_CLOSED_REQUEST
+                                           : NGX_ERROR);
+}
+
+
+/*
+ * The end of a turn of a session that still has its request. Once the 101
+ * response is out (nothing buffered in the request's filters or TLS) and
+ * every byte the client sent behind its handshake is read, the handshake
+ * is done: its access log line is written now, with the request's
+ * variables ($status 101, $request_time of the handshake, $bytes_sent up
+ * to here, $dwrtc_session_id), since a released request cannot be logged
+ * at the end. Then the request is released, unless something else holds
+ * it (ngx_http_dwrtc_request_held()): such a session keeps it to the end.
+ */
+
+static void
+ngx_http_dwrtc_session_upgraded(ngx_http_dwrtc_session_t *s)
+{
+    ngx_uint_t                  i, n;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_handler_pt        *log_handler;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    r = s->request;
+    c = s->connection;
+
+    if (s->state != NGX_HTTP_DWRTC_OPEN || s->keep_request
+        || c->buffered || r->out || ngx_http_dwrtc_in_pending(s))
+    {
+        return;
+    }
+
+    if (!r->logged) {
+        /* as ngx_http_free_request() would, at the end of the session */
+
+        cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+        log_handler = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+        n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+
+        c->log->action = "logging request";
+
+        for (i = 0; i < n; i++) {
+            log_handler[i](r);
+        }
+
+        r->logged = 1;
+
+        c->log->action = "serving dwrtc session";
+    }
+
+    if (ngx_http_dwrtc_request_held(s)) {
+        s->keep_request = 1;
+        return;
+    }
+
+    ngx_http_dwrtc_session_release(s);
+}
+
+
+/*
+ * Something other than the session holds its request, and would lose it
+ * if the request were freed before the session ends: a pool cleanup with
+ * a handler (limit_conn counts the session until its request's pool goes),
+ * a cleanup handler other than the session's, a subrequest or a posted
+ * request, a blocked (AIO, thread) operation.
+ */
+
+static ngx_uint_t
+ngx_http_dwrtc_request_held(ngx_http_dwrtc_session_t *s)
+{
+    ngx_pool_cleanup_t  *pcln;
+    ngx_http_cleanup_t  *cln;
     ngx_http_request_t  *r;
 
     r = s->request;
 
-    ngx_http_dwrtc_session_free(s);
-    ngx_http_finalize_request(r, s->eof ? NGX_HTTP_CLIENT_CLOSED_REQUEST
-                                        : NGX_ERROR);
+    for (pcln = r->pool->cleanup; pcln; pcln = pcln->next) {
+        if (pcln->handler) {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                           "dwrtc: session %*s keeps its request: "
+                           "pool cleanup",
+                           (size_t) DWRTC_SESSION_ID_LEN, s->id);
+            return 1;
+        }
+    }
+
+    for (cln = r->cleanup; cln; cln = cln->next) {
+        if (cln->handler
+            && !(cln->handler == ngx_http_dwrtc_session_cleanup
+                 && cln->data == s))
+        {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                           "dwrtc: session %*s keeps its request: cleanup",
+                           (size_t) DWRTC_SESSION_ID_LEN, s->id);
+            return 1;
+        }
+    }
+
+    if (r != r->main || r->count != 1 || r->blocked || r->postponed
+        || r->posted_requests)
+    {
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                       "dwrtc: session %*s keeps its request: count:%d "
+                       "blk:%d",
+                       (size_t) DWRTC_SESSION_ID_LEN, s->id,
+                       r->count, r->blocked);
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Frees the request of an OPEN session whose handshake is done, as
+ * ngx_http_set_keepalive() frees a request before the connection waits
+ * for the next one: the request's pool with everything in it, the
+ * connection's header buffer and large header buffers (all read, see
+ * ngx_http_dwrtc_session_upgraded()), the TLS buffers. The connection's
+ * pool and the session in it stay; the connection's handlers and its
+ * error log context become the session's.
+ */
+
+static void
+ngx_http_dwrtc_session_release(ngx_http_dwrtc_session_t *s)
+{
+    ngx_buf_t              *b;
+    ngx_chain_t            *cl, *ln;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_connection_t  *hc;
+
+    r = s->request;
+    c = s->connection;
+    hc = r->http_connection;
+
+    /* the session's cleanup is for a request that ends with the session */
+
+    r->cleanup = NULL;
+    s->request = NULL;
+
+#if (NGX_STAT_STUB)
+    s->stat_writing = r->stat_writing;
+#endif
+
+    ngx_http_free_request(r, 0);
+
+#if (NGX_STAT_STUB)
+    /* stub_status counts the session as "writing", as it did its request */
+
+    if (s->stat_writing) {
+        (void) ngx_atomic_fetch_add(ngx_stat_writing, 1);
+    }
+#endif
+
+    /*
+     * The log's context becomes the session (in the connection's pool, as
+     * the log is): c->data changes once the connection is closed, while
+     * the pool's debug lines still use the log.
+     */
+
+    c->data = s;
+    c->log->data = s;
+    c->log->handler = ngx_http_dwrtc_log_error;
+    c->log->action = "serving dwrtc session";
+
+    c->read->handler = ngx_http_dwrtc_read_event;
+    c->write->handler = ngx_http_dwrtc_write_event;
+
+    b = c->buffer;
+
+    if (b && b->start && ngx_pfree(c->pool, b->start) == NGX_OK) {
+        b->start = NULL;
+        b->pos = NULL;
+        b->last = NULL;
+        b->end = NULL;
+    }
+
+    for (cl = hc->free; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+        ngx_free_chain(c->pool, ln);
+    }
+
+    hc->free = NULL;
+
+    for (cl = hc->busy; cl; /* void */) {
+        ln = cl;
+        cl = cl->next;
+        ngx_pfree(c->pool, ln->buf->start);
+        ngx_free_chain(c->pool, ln);
+    }
+
+    hc->busy = NULL;
+    hc->nbusy = 0;
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_ssl_free_buffer(c);
+    }
+#endif
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "dwrtc: session %*s: request released",
+                   (size_t) DWRTC_SESSION_ID_LEN, s->id);
+}
+
+
+/*
+ * Ends the connection of a session that is DONE. While the session has
+ * its request, through the request (which is logged then, if the
+ * handshake's line was not written yet). Without one, as nginx ends an
+ * idle keepalive connection, with the lingering close and
+ * reset_timedout_connection of the request's location. rc: NGX_DONE for a
+ * lingering close after our close frame, else the status of the request.
+ */
+
+static void
+ngx_http_dwrtc_session_close(ngx_http_dwrtc_session_t *s, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+    struct linger        linger;
+
+    r = s->request;
+    c = s->connection;
+
+    if (r) {
+        if (rc == NGX_DONE) {
+            r->lingering_close = 1;
+        }
+
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (rc == NGX_DONE && s->clcf->lingering_close != NGX_HTTP_LINGERING_OFF)
+    {
+        ngx_http_dwrtc_lingering_close(c);
+        return;
+    }
+
+    if (c->timedout && s->clcf->reset_timedout_connection) {
+        linger.l_onoff = 1;
+        linger.l_linger = 0;
+
+        if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER,
+                       (const void *) &linger, sizeof(struct linger)) == -1)
+        {
+            ngx_log_error(NGX_LOG_ALERT, c->log, ngx_socket_errno,
+                          "setsockopt(SO_LINGER) failed");
+        }
+    }
+
+    ngx_http_close_connection(c);
+}
+
+
+/*
+ * ngx_http_set_lingering_close() for a connection without a request: our
+ * side is shut down, and what the client still sends is read and dropped
+ * until its FIN, lingering_timeout between reads or lingering_time in all.
+ */
+
+static void
+ngx_http_dwrtc_lingering_close(ngx_connection_t *c)
+{
+    ngx_event_t               *rev, *wev;
+    ngx_http_dwrtc_session_t  *s;
+
+    s = c->data;
+
+    if (s->lingering_time == 0) {
+        s->lingering_time = ngx_time()
+                            + (time_t) (s->clcf->lingering_time / 1000);
+    }
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_int_t  rc;
+
+        c->ssl->shutdown_without_free = 1;
+
+        rc = ngx_ssl_shutdown(c);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_close_connection(c);
+            return;
+        }
+
+        if (rc == NGX_AGAIN) {
+            c->ssl->handler = ngx_http_dwrtc_lingering_close;
+            return;
+        }
+    }
+#endif
+
+    rev = c->read;
+    rev->handler = ngx_http_dwrtc_lingering_handler;
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    wev = c->write;
+    wev->handler = ngx_http_empty_handler;
+
+    if (wev->active && (ngx_event_flags & NGX_USE_LEVEL_EVENT)) {
+        if (ngx_del_event(wev, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            ngx_http_close_connection(c);
+            return;
+        }
+    }
+
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_connection_error(c, ngx_socket_errno,
+                             ngx_shutdown_socket_n " failed");
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    c->close = 0;
+    ngx_reusable_connection(c, 1);
+
+    ngx_add_timer(rev, s->clcf->lingering_timeout);
+
+    if (rev->ready) {
+        ngx_http_dwrtc_lingering_handler(rev);
+    }
+}
+
+
+static void
+ngx_http_dwrtc_lingering_handler(ngx_event_t *rev)
+{
+    ssize_t                    n;
+    ngx_msec_t                 timer;
+    ngx_connection_t          *c;
+    ngx_http_dwrtc_session_t  *s;
+    u_char                     buffer[NGX_HTTP_LINGERING_BUFFER_SIZE];
+
+    c = rev->data;
+    s = c->data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "dwrtc: lingering close handler");
+
+    if (rev->timedout || c->close) {
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    timer = (ngx_msec_t) s->lingering_time - (ngx_msec_t) ngx_time();
+
+    if ((ngx_msec_int_t) timer <= 0) {
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    do {
+        n = c->recv(c, buffer, NGX_HTTP_LINGERING_BUFFER_SIZE);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "dwrtc: lingering read: %z", n);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_close_connection(c);
+            return;
+        }
+
+    } while (rev->ready);
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    timer *= 1000;
+
+    if (timer > s->clcf->lingering_timeout) {
+        timer = s->clcf->lingering_timeout;
+    }
+
+    ngx_add_timer(rev, timer);
+}
+
+
+/*
+ * The error log context of a session without its request: the client,
+ * the server and the session, where a request's lines have the request
+ * line and the host.
+ */
+
+static u_char *
+ngx_http_dwrtc_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char                    *p;
+    ngx_http_dwrtc_session_t  *s;
+
+    if (log->action) {
+        p = ngx_snprintf(buf, len, " while %s", log->action);
+        len -= p - buf;
+        buf = p;
+    }
+
+    s = log->data;
+
+    return ngx_snprintf(buf, len, ", client: %V, server: %V, session: %*s",
+                        &s->connection->addr_text, s->server,
+                        (size_t) DWRTC_SESSION_ID_LEN, s->id);
+}
+
+
+/* Bytes the client sent right behind its handshake, not yet read. */
+
+static ngx_uint_t
+ngx_http_dwrtc_in_pending(ngx_http_dwrtc_session_t *s)
+{
+    ngx_buf_t  *b;
+
+    if (s->request == NULL) {
+        return 0;
+    }
+
+    b = s->request->header_in;
+
+    return b->pos < b->last;
 }
 
 
@@ -710,9 +1244,11 @@ ngx_http_dwrtc_flush(ngx_http_dwrtc_session_t *s)
     ngx_http_request_t  *r;
 
     r = s->request;
-    c = r->connection;
+    c = s->connection;
 
-    if (c->buffered) {
+    /* a released request left nothing buffered */
+
+    if (r && c->buffered) {
         /* the 101 response, or TLS records, not yet out */
 
         if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
@@ -785,7 +1321,7 @@ ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s, size_t len)
 
     size = ngx_max(ngx_max(size * 2, used + len), 4096);
 
-    p = ngx_alloc(size, s->request->connection->log);
+    p = ngx_alloc(size, s->connection->log);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -836,7 +1372,7 @@ ngx_http_dwrtc_ws_get(ngx_http_dwrtc_session_t *s)
                                         s)
         != 0)
     {
-        ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, s->connection->log, 0,
                       "dwrtc: wslay_event_context_server_init() failed");
         s->ws = NULL;
 
@@ -877,7 +1413,7 @@ ngx_http_dwrtc_ws_release(ngx_http_dwrtc_session_t *s)
         return;
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
                    "dwrtc: session %*s at rest, context freed",
                    (size_t) DWRTC_SESSION_ID_LEN, s->id);
 
@@ -926,7 +1462,7 @@ ngx_http_dwrtc_session_send_text(ngx_http_dwrtc_session_t *s, u_char *data,
     }
 
     if (rc != 0) {
-        ngx_log_error(NGX_LOG_ALERT, s->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, s->connection->log, 0,
                       "dwrtc: wslay_event_queue_msg() failed: %d", rc);
         return NGX_ERROR;
     }
@@ -948,7 +1484,7 @@ ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
         return NGX_DECLINED;
     }
 
-    c = s->request->connection;
+    c = s->connection;
 
     pending = (s->ws ? wslay_event_get_queued_msg_length(s->ws) : 0)
               + (s->out_last - s->out_pos);
@@ -986,7 +1522,7 @@ ngx_http_dwrtc_post_write(ngx_http_dwrtc_session_t *s)
 {
     ngx_connection_t  *c;
 
-    c = s->request->connection;
+    c = s->connection;
 
     if (!c->write->posted) {
         ngx_post_event(c->write, &ngx_posted_events);
@@ -1023,13 +1559,15 @@ ngx_http_dwrtc_ping_handler(ngx_event_t *ev)
 
     s = ev->data;
     r = s->request;
-    c = r->connection;
+    c = s->connection;
     dlcf = s->conf;
-
-    ngx_http_set_log_request(c->log, r);
 
     if (s->state == NGX_HTTP_DWRTC_DONE) {
         return;
+    }
+
+    if (r) {
+        ngx_http_set_log_request(c->log, r);
     }
 
     if (s->pong_wait) {
@@ -1044,8 +1582,12 @@ ngx_http_dwrtc_ping_handler(ngx_event_t *ev)
 
         c->timedout = 1;
         ngx_http_dwrtc_session_free(s);
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
-        ngx_http_run_posted_requests(c);
+        ngx_http_dwrtc_session_close(s, NGX_HTTP_REQUEST_TIME_OUT);
+
+        if (r) {
+            ngx_http_run_posted_requests(c);
+        }
+
         return;
     }
 
@@ -1061,7 +1603,11 @@ ngx_http_dwrtc_ping_handler(ngx_event_t *ev)
 
         ngx_http_dwrtc_close(s, WSLAY_CODE_GOING_AWAY, "server restarting");
         ngx_http_dwrtc_session_run(s);
-        ngx_http_run_posted_requests(c);
+
+        if (r) {
+            ngx_http_run_posted_requests(c);
+        }
+
         return;
     }
 
@@ -1083,7 +1629,10 @@ ngx_http_dwrtc_ping_handler(ngx_event_t *ev)
                                                 : NGX_HTTP_DWRTC_IDLE_TICK);
 
     ngx_http_dwrtc_session_run(s);
-    ngx_http_run_posted_requests(c);
+
+    if (r) {
+        ngx_http_run_posted_requests(c);
+    }
 }
 
 
@@ -1111,10 +1660,37 @@ ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s)
     if (s->state != NGX_HTTP_DWRTC_NEW) {
         ngx_http_dwrtc_session_unregister(&s->sn);
 
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
-                       "dwrtc: session %*s closed",
-                       (size_t) DWRTC_SESSION_ID_LEN, s->id);
+        /*
+         * How long it lasted, which its access log line (written at the
+         * handshake) cannot say: at info for a session with a user, as its
+         * "open" line is.
+         */
+
+        if (s->has_user) {
+            ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                          "dwrtc: session %*s closed after %M ms, "
+                          "%O bytes sent, user \"%V\"",
+                          (size_t) DWRTC_SESSION_ID_LEN, s->id,
+                          ngx_current_msec - s->registered,
+                          s->connection->sent,
+                          &((ngx_http_dwrtc_user_session_t *) s)->user);
+
+        } else {
+            ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
+                           "dwrtc: session %*s closed after %M ms, "
+                           "%O bytes sent",
+                           (size_t) DWRTC_SESSION_ID_LEN, s->id,
+                           ngx_current_msec - s->registered,
+                           s->connection->sent);
+        }
     }
+
+#if (NGX_STAT_STUB)
+    if (s->stat_writing) {
+        (void) ngx_atomic_fetch_add(ngx_stat_writing, -1);
+        s->stat_writing = 0;
+    }
+#endif
 
     if (s->ping.timer_set) {
         ngx_del_timer(&s->ping);
@@ -1199,7 +1775,7 @@ ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s)
 
     static u_char  going_away[] = { 0x88, 0x02, 0x03, 0xe9 };
 
-    c = s->request->connection;
+    c = s->connection;
 
     if (s->state != NGX_HTTP_DWRTC_OPEN || c->fd == (ngx_socket_t) -1
         || s->out_pos != s->out_last || c->buffered || !c->write->ready)
@@ -1228,7 +1804,7 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
     dwrtc_node         *node;
     ngx_connection_t   *c;
 
-    c = s->request->connection;
+    c = s->connection;
     s->active = 1;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
@@ -1342,11 +1918,9 @@ ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     ssize_t              n;
     ngx_buf_t           *b;
     ngx_connection_t    *c;
-    ngx_http_request_t  *r;
 
-    r = s->request;
-    c = r->connection;
-    b = r->header_in;
+    c = s->connection;
+    b = s->request ? s->request->header_in : NULL;
 
     if (s->scan.too_big) {
         /* nothing more until the 1009 close is queued */
@@ -1356,7 +1930,7 @@ ngx_http_dwrtc_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 
     /* frames the client sent right behind its handshake */
 
-    if (b->pos < b->last) {
+    if (b && b->pos < b->last) {
         n = ngx_min((size_t) (b->last - b->pos), len);
         ngx_memcpy(buf, b->pos, n);
         b->pos += n;
@@ -1427,13 +2001,13 @@ ngx_http_dwrtc_ws_frame_start(wslay_event_context_ptr ctx,
 {
     ngx_http_dwrtc_session_t *s = user_data;
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
                    "dwrtc: frame opcode:%ud fin:%ud rsv:%ud len:%uL",
                    (unsigned) arg->opcode, (unsigned) arg->fin,
                    (unsigned) arg->rsv, arg->payload_length);
 
     if (arg->opcode == WSLAY_BINARY_FRAME) {
-        ngx_log_error(NGX_LOG_INFO, s->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                       "dwrtc: client sent invalid frame (binary data), "
                       "closing with 1003");
 
@@ -1469,7 +2043,7 @@ ngx_http_dwrtc_ws_msg(wslay_event_context_ptr ctx,
         break;
 
     case WSLAY_CONNECTION_CLOSE:
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->request->connection->log, 0,
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, s->connection->log, 0,
                        "dwrtc: client close frame, status %ud",
                        (unsigned) arg->status_code);
         break;

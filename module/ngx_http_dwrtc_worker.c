@@ -79,6 +79,7 @@ typedef struct {
 typedef struct {
     ngx_queue_t                     queue;
     ngx_http_request_t             *request;   /* NULL once resumed */
+    ngx_pool_cleanup_t             *cleanup;   /* no handler once resumed */
 } ngx_http_dwrtc_held_t;
 
 
@@ -890,6 +891,7 @@ ngx_http_dwrtc_hold(ngx_http_request_t *r)
     }
 
     held->request = r;
+    held->cleanup = cln;
     ngx_queue_insert_tail(&w->held, &held->queue);
 
     cln->handler = ngx_http_dwrtc_held_cleanup;
@@ -934,6 +936,9 @@ ngx_http_dwrtc_ready_handler(ngx_event_t *ev)
         held = ngx_queue_data(q, ngx_http_dwrtc_held_t, queue);
         r = held->request;
         held->request = NULL;
+
+        /* nothing to clean up: the session may release the request */
+        held->cleanup->handler = NULL;
 
         c = r->connection;
         ngx_http_set_log_request(c->log, r);

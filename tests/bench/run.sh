@@ -23,6 +23,8 @@
 #   REPEAT     runs of each latency/throughput measurement (default: 1); the
 #              table takes the one least disturbed by other processes
 #   SKIP_BUILD=1  use what is in BUILD_DIR as it is
+#   ONLY=idle  only the idle-session memory runs (PeerJS, DWRTC with the
+#              defaults and with request_pool_size 1k), then the table
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,6 +32,7 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 JOBS=${JOBS:-2}
 SECS=${SECS:-10}
 REPEAT=${REPEAT:-1}
+ONLY=${ONLY:-}
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 
@@ -58,6 +61,13 @@ RESULTS=$OUT/results.jsonl
 WORK=$(mktemp -d /tmp/dwrtc-bench-run.XXXXXX)
 
 log() { printf '== %s\n' "$*" >&2; }
+
+# want PART: whether this run measures PART (idle, or everything else: all)
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+case "$ONLY" in
+    ""|idle) ;;
+    *) echo "ONLY=$ONLY: only ONLY=idle is known" >&2; exit 2 ;;
+esac
 
 # ---------------------------------------------------------------- cleanup
 
@@ -269,13 +279,15 @@ log "results in $OUT"
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg.txt"
 
 log "PeerJS server $(jq -r .version "$ROOT/node_modules/peer/package.json")"
-start_peerjs
 PJ_URL="ws://127.0.0.1:$PJ_PORT/"
-msgs_suite peerjs peerjs "$PJ_URL" "$PJ_URL" "$PJ_PID"
-run_lg peerjs --proto peerjs --mode accept --url-a "$PJ_URL" \
-    --sessions "$ACCEPT" --concurrency 100 --seconds 120 --src-ips 4 \
-    --server-pid "$PJ_PID"
-stop_pid "$PJ_PID"
+if want all; then
+    start_peerjs
+    msgs_suite peerjs peerjs "$PJ_URL" "$PJ_URL" "$PJ_PID"
+    run_lg peerjs --proto peerjs --mode accept --url-a "$PJ_URL" \
+        --sessions "$ACCEPT" --concurrency 100 --seconds 120 --src-ips 4 \
+        --server-pid "$PJ_PID"
+    stop_pid "$PJ_PID"
+fi
 start_peerjs # a fresh process for the memory baseline
 sleep 1
 run_lg peerjs --proto peerjs --mode idle --url-a "$PJ_URL" --sessions "$IDLE" \
@@ -286,18 +298,20 @@ HAVE_MODULE=0
 [ -f "$MODULE" ] && HAVE_MODULE=1
 if [ "$HAVE_MODULE" = 1 ]; then
     log "DWRTC nodes (nginx $(nginx -v 2>&1 | sed 's|.*/||'))"
-    start_node 0
-    A_MASTER=$NODE_MASTER A_WORKER=$NODE_WORKER
-    start_node 1
-    B_MASTER=$NODE_MASTER B_WORKER=$NODE_WORKER
-    msgs_suite dwrtc-same dwrtc "$(node_url 0)" "$(node_url 0)" "$A_WORKER"
-    msgs_suite dwrtc-cross dwrtc "$(node_url 0)" "$(node_url 1)" \
-        "$A_WORKER,$B_WORKER"
-    run_lg dwrtc-same --proto dwrtc --mode accept --url-a "$(node_url 0)" \
-        --sessions "$ACCEPT" --concurrency 100 --seconds 120 --src-ips 4 \
-        --server-pid "$A_WORKER"
-    check_alive "the message and accept runs" "$A_WORKER" "$B_WORKER"
-    stop_pid "$B_MASTER" QUIT
+    if want all; then
+        start_node 0
+        A_MASTER=$NODE_MASTER A_WORKER=$NODE_WORKER
+        start_node 1
+        B_MASTER=$NODE_MASTER B_WORKER=$NODE_WORKER
+        msgs_suite dwrtc-same dwrtc "$(node_url 0)" "$(node_url 0)" "$A_WORKER"
+        msgs_suite dwrtc-cross dwrtc "$(node_url 0)" "$(node_url 1)" \
+            "$A_WORKER,$B_WORKER"
+        run_lg dwrtc-same --proto dwrtc --mode accept --url-a "$(node_url 0)" \
+            --sessions "$ACCEPT" --concurrency 100 --seconds 120 --src-ips 4 \
+            --server-pid "$A_WORKER"
+        check_alive "the message and accept runs" "$A_WORKER" "$B_WORKER"
+        stop_pid "$B_MASTER" QUIT
+    fi
 
     # Idle sessions on a fresh node (its worker's RSS only).
     start_node 2
@@ -317,6 +331,7 @@ if [ "$HAVE_MODULE" = 1 ]; then
 
     # First message to a cold node: rounds of fresh nginx nodes that node A
     # never talked to.
+    want all || COLD_ROUNDS=0
     for round in $(seq "$COLD_ROUNDS"); do
         urls=() masters=()
         for j in $(seq "$COLD_NODES"); do
@@ -330,8 +345,10 @@ if [ "$HAVE_MODULE" = 1 ]; then
         for m in "${masters[@]}"; do kill -QUIT "$m" 2>/dev/null || true; done
         for m in "${masters[@]}"; do stop_pid "$m" QUIT; done
     done
-    check_alive "the cold-node runs" "$A_WORKER"
-    stop_pid "$A_MASTER" QUIT
+    if want all; then
+        check_alive "the cold-node runs" "$A_WORKER"
+        stop_pid "$A_MASTER" QUIT
+    fi
     grep -h '\[alert\]\|\[crit\]\|\[emerg\]' "$WORK"/node*/logs/error.log \
         >"$OUT/nginx-alerts.log" 2>/dev/null || true
 else
@@ -340,7 +357,9 @@ fi
 
 cut -d' ' -f1-3 /proc/loadavg >>"$OUT/loadavg.txt"
 
-if [ -x "$BENCH_CORE" ]; then
+if ! want all; then
+    log "ONLY=$ONLY: dhtcore benches skipped"
+elif [ -x "$BENCH_CORE" ]; then
     log "dhtcore in-process bench"
     for r in $(seq "$REPEAT"); do
         timeout 900 "$BENCH_CORE" --seconds "$SECS" --cold 0 \

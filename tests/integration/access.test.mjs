@@ -107,7 +107,10 @@ describe('access checks in front of dwrtc_signal', () => {
         }
     }
 
-    /** Waits for the access log line matching re (written when a request ends). */
+    /**
+     * Waits for the access log line matching re (written when a request
+     * ends, or for a session when its handshake is done).
+     */
     function waitAccessLine(re, what) {
         return waitUntil(() => accessLog().find((l) => re.test(l)),
                          { what: `the access log line of ${what}`,
@@ -197,7 +200,7 @@ describe('access checks in front of dwrtc_signal', () => {
         await a.deliver(b, 'past the auth server');
         await Promise.all([a.close(), b.close()]);
 
-        // the access log line, written when the session ended
+        // the access log line, written when the handshake was done
         const line = await waitAccessLine(new RegExp(`session=${a.id}$`), `session ${a.id}`);
         assert.match(line, new RegExp(`^127\\.0\\.0\\.1 "GET /signal\\?token=${TOKEN} HTTP/1.1" `
                                       + `101 user="${USER}" session=${a.id}$`));
