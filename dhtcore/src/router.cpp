@@ -449,6 +449,20 @@ void Router::connect(const std::string& prefix, Peer& peer) {
 
 void Router::connectFailed(const std::string& prefix, Peer& peer, const char* why) {
     peer.link = 0;
+    // A key-owned id on a node that cannot be reached may be back on
+    // another node already: its messages wait for its next claim rather
+    // than for this node to be looked up again and again.
+    if (config_.holdMessages > 0) {
+        for (auto& [recipient, w] : peer.waiting.takeAll()) {
+            if (w.seq != 0) {
+                bounced(recipient,
+                        Held{w.seq, w.sender, std::move(w.type), std::move(w.body), now_()},
+                        static_cast<int>(Answer::Unreachable));
+            } else {
+                peer.waiting.push(recipient, std::move(w));
+            }
+        }
+    }
     if (!peer.lookedUpAgain) {
         // The cached address may be stale (the node moved or restarted):
         // drop it and ask the DHT once more.

@@ -60,7 +60,9 @@ describe('ids that last, in the browser', () => {
     }
 
     before(async () => {
-        net = await startNetwork(3, { name: 'lasting' });
+        // node 1 is stopped under a call: its sessions hear 1001 after
+        // worker_shutdown_timeout (a graceful stop keeps them till then)
+        net = await startNetwork(3, { name: 'lasting', nodes: [{ shutdownTimeout: '1s' }] });
         [n1, n2, n3] = net.nodes;
         ({ browser } = await launchBrowser());
     });
@@ -115,8 +117,18 @@ describe('ids that last, in the browser', () => {
         await Promise.all([waitState(a, '#call-state', 'connected'),
                            waitState(b, '#call-state', 'connected')]);
 
+        await a.evaluate(() => {
+            window.lostAt = null;
+            window.dwrtcDemo.client.addEventListener('state', (e) => {
+                if (e.detail.state === 'disconnected' && window.lostAt === null) {
+                    window.lostAt = Date.now();
+                }
+            });
+        });
         const stoppedAt = Date.now();
         await n1.stop();
+        console.log(`# node 1 stopped in ${Date.now() - stoppedAt} ms; A lost it after `
+                    + `${(await a.evaluate(() => window.lostAt)) - stoppedAt} ms`);
         const secondNode = await until(async () => {
             const now = await a.evaluate(() => window.dwrtcDemo.client.state === 'open'
                                                 && window.dwrtcDemo.client.nodeId);
