@@ -186,6 +186,13 @@ int dwrtc_options_set_hold(dwrtc_options* opt, size_t messages, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_room_limits(dwrtc_options* opt, size_t members, size_t per_session) {
+    if (!opt || members == 0 || per_session == 0) return DWRTC_EINVAL;
+    opt->config.roomMembers = members;
+    opt->config.roomsPerSession = per_session;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_link_idle_timeout(dwrtc_options* opt, unsigned seconds) {
     if (!opt || seconds == 0) return DWRTC_EINVAL;
     opt->config.linkIdleSeconds = seconds;

@@ -6,6 +6,7 @@
 #include <sys/random.h>
 
 #include <chrono>
+#include <future>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -20,6 +21,7 @@
 #include "log_limiter.h"
 #include "node_directory.h"
 #include "node_stats.h"
+#include "rooms.h"
 #include "router.h"
 
 namespace dwrtc {
@@ -60,6 +62,7 @@ struct Node::Impl {
     std::unique_ptr<NodeDirectory> directory;
     std::unique_ptr<LinkService> links;
     std::unique_ptr<Router> router;
+    std::unique_ptr<Rooms> rooms;
     std::string id;
     bool running = false;
     // Sessions open on this node, as the owner thread sees them: lets
@@ -174,7 +177,13 @@ bool Node::start() {
         rc, key, *d.links, *d.directory, d.host, log, [] { return RouterClock::now(); },
         &d.stats);
 
+    Router* routing = d.router.get();
+    d.rooms = std::make_unique<Rooms>(
+        RoomLimits{d.config.roomMembers, d.config.roomsPerSession}, d.id, *d.directory, d.host,
+        *d.links, log, [routing](const std::string& id) { return routing->claimOf(id); });
+
     if (!d.links->start(d.router.get())) {
+        d.rooms.reset();
         d.router.reset();
         d.links.reset();
         d.directory->stop();
@@ -195,11 +204,22 @@ void Node::stop() {
         return;
     }
     d.running = false;
-    // Links first: after this no routing runs, and DHT answers that still
+    // Members of rooms leave first, while the links' thread (where rooms
+    // live) still runs, so that the others hear it now.
+    auto left = std::make_shared<std::promise<void>>();
+    std::future<void> leaving = left->get_future();
+    Rooms* rooms = d.rooms.get();
+    d.links->post([rooms, left] {
+        rooms->leaveEverything();
+        left->set_value();
+    });
+    leaving.wait_for(std::chrono::seconds(1));
+    // Links next: after this no routing runs, and DHT answers that still
     // arrive are dropped by the stopped service. Then leave the DHT, which
     // withdraws the record and joins OpenDHT's threads.
     d.links->stop();
     d.directory->stop();
+    d.rooms.reset();
     d.router.reset();
     d.links.reset();
     d.directory.reset();
@@ -279,14 +299,39 @@ bool Node::closeSession(std::string_view id) {
     }
     if (d.running) {
         Router* router = d.router.get();
-        d.links->post([router, closed, owned] {
+        Rooms* rooms = d.rooms.get();
+        d.links->post([router, rooms, closed, owned] {
+            rooms->leaveAll(closed);
             router->closeSession(closed);
             if (!owned.empty()) {
+                rooms->leaveAll(owned);
                 router->closeOwned(owned);
             }
         });
     }
     return true;
+}
+
+// A session joins or leaves a room; what comes of it (the member list, an
+// error) comes back as deliveries.
+void Node::roomRequest(const std::string& session, std::string_view text) {
+    Impl& d = *impl_;
+    RoomRequest request;
+    std::string why;
+    if (!parseRoomRequest(text, request, why)) {
+        NodeStats::add(d.stats.owner.invalid);
+        deliverLocal(session, serializeInvalid(why));
+        return;
+    }
+    Rooms* rooms = d.rooms.get();
+    std::string id = d.speaksAs(session);
+    d.links->post([rooms, id, request = std::move(request)] {
+        if (request.join) {
+            rooms->join(id, request.room);
+        } else {
+            rooms->leave(id, request.room);
+        }
+    });
 }
 
 std::string Node::challenge(std::string_view session) {
@@ -375,6 +420,10 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     NodeStats::add(d.stats.owner.fromClients);
     if (isClaimMessage(text) && text.size() <= d.config.maxMessageSize) {
         claim(source, text);
+        return Submit::Ok;
+    }
+    if (isRoomRequest(text) && text.size() <= d.config.maxMessageSize) {
+        roomRequest(source, text);
         return Submit::Ok;
     }
     const std::string& sender = d.speaksAs(source);

@@ -17,6 +17,41 @@ namespace {
 // How long stop() waits for the withdrawal to be stored before leaving.
 constexpr auto kWithdrawWait = std::chrono::milliseconds(1000);
 
+// Room members are values of a type of their own: they expire a minute
+// after their node stops refreshing them (a node that died), not after
+// OpenDHT's default ten.
+constexpr dht::ValueType::Id kRoomMemberType = 0x4452;
+constexpr auto kRoomMemberLifetime = std::chrono::seconds(60);
+
+// The members under a room that hold: signed by their node, naming it.
+RoomStore::Members membersOf(const std::vector<std::shared_ptr<dht::Value>>& values,
+                             const std::string& room, const LogFn& log) {
+    RoomStore::Members out;
+    for (const auto& v : values) {
+        RoomMember m;
+        std::string why;
+        if (!v || !v->owner ||
+            !decodeRoomMember(std::string_view(reinterpret_cast<const char*>(v->data.data()),
+                                               v->data.size()),
+                              m) ||
+            m.room != room) {
+            log(DWRTC_LOG_DEBUG, "room \"" + room + "\": ignoring an unsigned or malformed value");
+            continue;
+        }
+        dht::Blob owner;
+        v->owner->pack(owner);
+        std::string signer = nodeIdOfPublicKey(
+            std::string_view(reinterpret_cast<const char*>(owner.data()), owner.size()));
+        if (!memberBindingHolds(m, signer, why)) {
+            log(DWRTC_LOG_DEBUG, "room \"" + room + "\": ignoring member " + m.id + " (" + why +
+                                     ")");
+            continue;
+        }
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
 }  // namespace
 
 std::shared_ptr<const NodeIdentity> NodeIdentity::make() {
@@ -130,6 +165,9 @@ bool NodeDirectory::start() {
         }
         runner_->bootstrap(addrs);
     }
+
+    runner_->registerType(dht::ValueType(kRoomMemberType, "dwrtc-room-member",
+                                         kRoomMemberLifetime));
 
     std::random_device rd;
     valueId_ = (static_cast<std::uint64_t>(rd()) << 32) | rd();
@@ -417,6 +455,91 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done) {
     };
     runner_->get(dht::InfoHash::get(idRecordName(config_.networkKey, id)),
                  dht::GetCallbackSimple(onValue), onDone);
+}
+
+void NodeDirectory::putMember(const RoomMember& m) {
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    if (!runner_) {
+        return;
+    }
+    std::string name = roomRecordName(config_.networkKey, m.room);
+    dht::InfoHash key = dht::InfoHash::get(name);
+    dht::InfoHash hash = dht::InfoHash::get(name + "/" + m.id + "/" + prefix_);
+    std::uint64_t valueId = 0;
+    for (int i = 0; i < 8; ++i) {
+        valueId = (valueId << 8) | hash[i];
+    }
+    std::string text = encodeRoomMember(m);
+    auto value = std::make_shared<dht::Value>(
+        kRoomMemberType, reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), valueId);
+    // The same value id for a member's join and leave, signed with a
+    // higher sequence number: the leave replaces the join where it is
+    // stored, and listeners see it.
+    value->seq = ++memberSeq_[valueId];
+    value->sign(*identity_->dhtKey);
+    if (m.gone) {
+        runner_->cancelPut(key, valueId);
+        memberSeq_.erase(valueId);
+    }
+    runner_->put(key, value, [](bool) {}, dht::time_point::max(), !m.gone);
+}
+
+void NodeDirectory::getRoom(const std::string& room, std::function<void(Members)> done) {
+    if (!runner_) {
+        done({});
+        return;
+    }
+    auto found = std::make_shared<std::vector<std::shared_ptr<dht::Value>>>();
+    auto mutex = std::make_shared<std::mutex>();
+    LogFn log = log_;
+    runner_->get(
+        dht::InfoHash::get(roomRecordName(config_.networkKey, room)),
+        [found, mutex](const std::vector<std::shared_ptr<dht::Value>>& values) {
+            std::lock_guard<std::mutex> lock(*mutex);
+            found->insert(found->end(), values.begin(), values.end());
+            return true;
+        },
+        [found, mutex, room, log, done = std::move(done)](bool) {
+            std::vector<std::shared_ptr<dht::Value>> values;
+            {
+                std::lock_guard<std::mutex> lock(*mutex);
+                values = *found;
+            }
+            done(membersOf(values, room, log));
+        });
+}
+
+std::uint64_t NodeDirectory::listenRoom(const std::string& room,
+                                        std::function<void(Members, bool expired)> changed) {
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    if (!runner_) {
+        return 0;
+    }
+    LogFn log = log_;
+    auto future = runner_->listen(
+        dht::InfoHash::get(roomRecordName(config_.networkKey, room)),
+        dht::ValueCallback([room, log, changed = std::move(changed)](
+                               const std::vector<std::shared_ptr<dht::Value>>& values,
+                               bool expired) {
+            changed(membersOf(values, room, log), expired);
+            return true;
+        }));
+    std::uint64_t token = nextListen_++;
+    roomListens_.emplace(token, future.share());
+    return token;
+}
+
+void NodeDirectory::cancelRoom(const std::string& room, std::uint64_t token) {
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    auto it = roomListens_.find(token);
+    if (it == roomListens_.end()) {
+        return;
+    }
+    if (runner_) {
+        runner_->cancelListen(dht::InfoHash::get(roomRecordName(config_.networkKey, room)),
+                              it->second);
+    }
+    roomListens_.erase(it);
 }
 
 void NodeDirectory::stop() {

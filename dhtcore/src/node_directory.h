@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "dwrtc/trust.h"
+#include "rooms.h"
 #include "router_ports.h"
 
 namespace dht {
@@ -95,7 +97,7 @@ private:
 
 // start() and stop() from the owner's thread; publish() and lookup() from any
 // thread. Lookup callbacks run on an OpenDHT thread.
-class NodeDirectory : public Directory {
+class NodeDirectory : public Directory, public RoomStore {
 public:
     NodeDirectory(DirectoryConfig config, std::shared_ptr<const NodeIdentity> identity,
                   LogFn log);
@@ -136,6 +138,12 @@ public:
     void publishId(const IdClaim& claim) override;
     void withdrawId(const std::string& id) override;
 
+    void putMember(const RoomMember& m) override;
+    void getRoom(const std::string& room, std::function<void(Members)> done) override;
+    std::uint64_t listenRoom(const std::string& room,
+                             std::function<void(Members, bool expired)> changed) override;
+    void cancelRoom(const std::string& room, std::uint64_t token) override;
+
 private:
     std::string recordKey(const std::string& prefix) const;
     std::string encodeRecord(const std::vector<std::string>& links, bool gone) const;
@@ -163,6 +171,11 @@ private:
     // each is stored under. Under publishMutex_.
     std::unordered_map<std::string, std::uint64_t> ownedIds_;
     std::mt19937 random_{std::random_device{}()};  // value ids, not secrets
+    // Room members: the sequence number of each member value put, by value
+    // id; the listens, by token. Under publishMutex_.
+    std::unordered_map<std::uint64_t, std::uint16_t> memberSeq_;
+    std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> roomListens_;
+    std::uint64_t nextListen_ = 1;
 };
 
 }  // namespace dwrtc

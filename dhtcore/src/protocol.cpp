@@ -219,6 +219,11 @@ JsonObjectReader& linkReader() {
     return reader;
 }
 
+JsonObjectReader& roomReader() {
+    thread_local JsonObjectReader reader{"type", "room"};
+    return reader;
+}
+
 JsonObjectReader& claimReader() {
     thread_local JsonObjectReader reader{"type", "key", "time", "signature"};
     return reader;
@@ -239,6 +244,79 @@ bool parseClientMessage(std::string_view text, ClientMessage& out, std::string& 
     return getType(json, kClientType, "type", out.type, why) &&
            getSessionId(json, kClientRecipient, "recipientSessionId", out.recipient, why) &&
            getString(json, kClientBody, "messageBody", out.body, why);
+}
+
+bool isRoomRequest(std::string_view text) {
+    return text.find("\"WebSocketJoinMessage\"") != std::string_view::npos ||
+           text.find("\"WebSocketLeaveMessage\"") != std::string_view::npos;
+}
+
+bool parseRoomRequest(std::string_view text, RoomRequest& out, std::string& why) {
+    JsonObjectReader& json = roomReader();
+    if (!refuse(json.read(text), why)) {
+        return false;
+    }
+    std::string type;
+    if (!getString(json, 0, "type", type, why)) {
+        return false;
+    }
+    if (type == "WebSocketJoinMessage") {
+        out.join = true;
+    } else if (type == "WebSocketLeaveMessage") {
+        out.join = false;
+    } else {
+        why = "not a room message";
+        return false;
+    }
+    if (!getString(json, 1, "room", out.room, why)) {
+        return false;
+    }
+    if (out.room.empty() || out.room.size() > 64) {
+        why = "\"room\" must be 1 to 64 bytes";
+        return false;
+    }
+    for (char c : out.room) {
+        if (c < 0x20 || c > 0x7e) {
+            why = "\"room\" must be printable ASCII";
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string serializeRoomMembers(std::string_view room, const std::vector<std::string>& ids) {
+    std::string list = "[";
+    for (const std::string& id : ids) {
+        if (list.size() > 1) {
+            list.push_back(',');
+        }
+        appendString(list, id);
+    }
+    list.push_back(']');
+    return ObjectWriter(room.size() + list.size())
+        .field("type", "WebSocketRoomMessage")
+        .field("room", room)
+        .field("event", "members")
+        .rawField("members", list)
+        .done();
+}
+
+std::string serializeRoomEvent(std::string_view room, std::string_view event,
+                               std::string_view id) {
+    return ObjectWriter(room.size() + id.size())
+        .field("type", "WebSocketRoomMessage")
+        .field("room", room)
+        .field("event", event)
+        .field("id", id)
+        .done();
+}
+
+std::string serializeRoomError(std::string_view error, std::string_view room) {
+    return ObjectWriter(error.size() + room.size())
+        .field("type", "WebSocketErrorMessage")
+        .field("error", error)
+        .field("room", room)
+        .done();
 }
 
 bool isClaimMessage(std::string_view text) {

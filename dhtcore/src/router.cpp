@@ -200,6 +200,11 @@ void Router::openOwned(const IdClaim& claim) {
     flushHeld(claim.id, route);
 }
 
+std::string Router::claimOf(const std::string& id) const {
+    auto it = ownedSessions_.find(id);
+    return it == ownedSessions_.end() ? std::string() : it->second;
+}
+
 void Router::closeOwned(const std::string& id) {
     sessions_.erase(id);
     ownedSessions_.erase(id);

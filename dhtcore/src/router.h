@@ -57,6 +57,8 @@ public:
     // and what waited for the id is delivered.
     void openOwned(const IdClaim& claim);
     void closeOwned(const std::string& id);
+    // The id record (claim) of a key-owned session here, or "".
+    std::string claimOf(const std::string& id) const;
     // A validated message from local session `sender` to a session on
     // another node.
     void routeRemote(const std::string& sender, ClientMessage message);

@@ -80,6 +80,8 @@ extern "C" {
 #define DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS 3000
 #define DWRTC_DEFAULT_HOLD_MESSAGES 64
 #define DWRTC_DEFAULT_HOLD_MS 30000
+#define DWRTC_DEFAULT_ROOM_MEMBERS 64
+#define DWRTC_DEFAULT_ROOMS_PER_SESSION 8
 
 /* Log levels of the records the core hands out through drain(). */
 #define DWRTC_LOG_ERROR 0
@@ -168,6 +170,13 @@ int dwrtc_options_set_link_ack_timeout(dwrtc_options *opt, unsigned ms);
  * when the time runs out the sender hears "not back in time". 0 messages:
  * "not found" at once. */
 int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
+
+/* Rooms (docs/dhtcore.md, "Rooms"): a room holds at most `members`
+ * members as this node knows them (a join beyond gets "room full"), and a
+ * session is in at most `per_session` rooms at once ("too many rooms").
+ * Both at least 1. */
+int dwrtc_options_set_room_limits(dwrtc_options *opt, size_t members,
+                                  size_t per_session);
 
 /* Seconds an unused node-to-node link stays open. */
 int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);

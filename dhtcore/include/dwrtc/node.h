@@ -43,6 +43,9 @@ struct NodeConfig {
     // this long; 0 messages: its senders hear "not found" at once.
     std::size_t holdMessages = DWRTC_DEFAULT_HOLD_MESSAGES;
     unsigned holdMs = DWRTC_DEFAULT_HOLD_MS;
+    // Members of a room as this node knows them; rooms of one session.
+    std::size_t roomMembers = DWRTC_DEFAULT_ROOM_MEMBERS;
+    std::size_t roomsPerSession = DWRTC_DEFAULT_ROOMS_PER_SESSION;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
@@ -118,6 +121,7 @@ public:
 private:
     void deliverLocal(const std::string& session, std::string data);
     void claim(const std::string& session, std::string_view text);
+    void roomRequest(const std::string& session, std::string_view text);
 
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "dwrtc/trust.h"
 
@@ -51,6 +52,25 @@ bool parseClaimMessage(std::string_view json, ClaimMessage& out, std::string& wh
 // {"type":"WebSocketIdMessage","id":ID,"owned":true,"nodeSessionId":S}: the
 // claim holds, and the session is known by ID from now on.
 std::string serializeOwnedWelcome(std::string_view id, std::string_view nodeSessionId);
+
+// Rooms: {"type":"WebSocketJoinMessage","room":R} and
+// {"type":"WebSocketLeaveMessage","room":R}; R is 1 to 64 bytes of
+// printable ASCII.
+struct RoomRequest {
+    bool join = true;
+    std::string room;
+};
+bool isRoomRequest(std::string_view text);
+bool parseRoomRequest(std::string_view json, RoomRequest& out, std::string& why);
+// {"type":"WebSocketRoomMessage","room":R,"event":"members","members":[ID,...]}:
+// who is in the room (the joiner too), for the session that joined.
+std::string serializeRoomMembers(std::string_view room, const std::vector<std::string>& ids);
+// {"type":"WebSocketRoomMessage","room":R,"event":"join"|"leave","id":ID}
+std::string serializeRoomEvent(std::string_view room, std::string_view event,
+                               std::string_view id);
+// {"type":"WebSocketErrorMessage","error":ERROR,"room":R}: "room full",
+// "too many rooms".
+std::string serializeRoomError(std::string_view error, std::string_view room);
 
 // {"type":T,"senderSessionId":S,"recipientSessionId":R,"messageBody":B}
 std::string serializeDelivery(std::string_view type, std::string_view sender,
