@@ -162,6 +162,20 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("dwrtc_room_members"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, room_members),
+      NULL },
+
+    { ngx_string("dwrtc_rooms_per_session"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, rooms_per_session),
+      NULL },
+
     { ngx_string("dwrtc_publish_wait"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -987,6 +1001,8 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->publish_wait = NGX_CONF_UNSET_MSEC;
     dmcf->queue_limit = NGX_CONF_UNSET;
     dmcf->hold_messages = NGX_CONF_UNSET;
+    dmcf->room_members = NGX_CONF_UNSET;
+    dmcf->rooms_per_session = NGX_CONF_UNSET;
     dmcf->hold_time = NGX_CONF_UNSET_MSEC;
     dmcf->link_idle_timeout = NGX_CONF_UNSET;
     dmcf->link_max_unproven = NGX_CONF_UNSET;
@@ -1078,6 +1094,23 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(dmcf->publish_wait, 3000);
 
     ngx_conf_init_value(dmcf->hold_messages, DWRTC_DEFAULT_HOLD_MESSAGES);
+
+    ngx_conf_init_value(dmcf->room_members, DWRTC_DEFAULT_ROOM_MEMBERS);
+
+    if (dmcf->room_members < 1 || dmcf->room_members > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_room_members\" must be from 1 to 100000");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->rooms_per_session,
+                        DWRTC_DEFAULT_ROOMS_PER_SESSION);
+
+    if (dmcf->rooms_per_session < 1 || dmcf->rooms_per_session > 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_rooms_per_session\" must be from 1 to 1000");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_init_msec_value(dmcf->hold_time, DWRTC_DEFAULT_HOLD_MS);
 
     ngx_conf_init_value(dmcf->queue_limit, DWRTC_DEFAULT_QUEUE_LIMIT);

@@ -50,6 +50,8 @@ typedef struct {
     ngx_int_t                       queue_limit;
     ngx_int_t                       hold_messages;    /* 0: off */
     ngx_msec_t                      hold_time;
+    ngx_int_t                       room_members;
+    ngx_int_t                       rooms_per_session;
     time_t                          link_idle_timeout;
     ngx_int_t                       link_max_unproven;
 

@@ -487,6 +487,12 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_room_limits(opt, (size_t) dmcf->room_members,
+                                       (size_t) dmcf->rooms_per_session);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_link_retry_delay(opt,
                                         (unsigned) dmcf->link_retry_delay);
     if (rc != DWRTC_OK) {

@@ -37,6 +37,10 @@ export declare const ErrorCode: Readonly<{
     CLAIM_REFUSED: 'claim refused';
     /** A newer session (another tab, say) owns this client's id now. */
     TAKEN_OVER: 'id taken over by a newer session';
+    /** The room has as many members as the node allows (dwrtc_room_members). */
+    ROOM_FULL: 'room full';
+    /** This session is in as many rooms as the node allows (dwrtc_rooms_per_session). */
+    TOO_MANY_ROOMS: 'too many rooms';
     /** The node refused a malformed message; sent as 'invalid message: <why>'. */
     INVALID_MESSAGE: 'invalid message';
     /** A WebSocketErrorMessage without an `error` text. */
@@ -261,6 +265,17 @@ export interface IncomingCallDetail {
     from: string;
 }
 
+/** detail of 'room': the node's news of a room this client joined. */
+export interface RoomDetail {
+    room: string;
+    /** 'members': the whole list (on joining); 'join', 'leave': one member. */
+    event: 'members' | 'join' | 'leave';
+    /** Who joined or left; null for 'members'. */
+    id: string | null;
+    /** The members after this event. */
+    members: string[];
+}
+
 /** The events of DwrtcClient and the type of each. */
 export interface DwrtcClientEventMap {
     state: CustomEvent<ClientStateDetail>;
@@ -268,6 +283,7 @@ export interface DwrtcClientEventMap {
     message: CustomEvent<Message>;
     error: CustomEvent<ClientErrorDetail>;
     incomingcall: CustomEvent<IncomingCallDetail>;
+    room: CustomEvent<RoomDetail>;
 }
 
 /**
@@ -293,6 +309,8 @@ export declare class DwrtcClient extends EventTarget {
     readonly iceServers: RTCIceServer[];
     /** Active calls by partner session id (a copy). */
     readonly calls: Map<string, DwrtcCall>;
+    /** The rooms joined, each with its members as last heard (copies). */
+    readonly rooms: Map<string, Set<string>>;
 
     /**
      * Connects and stays connected (retries with backoff, moves on to the
@@ -312,6 +330,12 @@ export declare class DwrtcClient extends EventTarget {
 
     /** Hangs up every call and disconnects for good (state 'closed'). */
     close(): void;
+    /** Joins a room (1 to 64 printable ASCII characters): resolves with its
+     *  members once the node has the list; rejects with an Error whose
+     *  `code` is ROOM_FULL or TOO_MANY_ROOMS. Joined again after reconnects. */
+    join(room: string): Promise<string[]>;
+    /** Leaves a room; the others hear 'leave'. */
+    leave(room: string): void;
 
     addEventListener<K extends keyof DwrtcClientEventMap>(
         type: K,

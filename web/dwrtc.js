@@ -69,6 +69,11 @@
  *                 from the node that is not JSON gives error 'unparsable
  *                 message from the node' (ErrorCode.UNPARSABLE; message:
  *                 its text).
+ *   room          Who is in a room we joined (join()): event 'members' with the
+ *                 whole list when we joined (again after a reconnect), then
+ *                 'join' and 'leave' as others come and go, on any node.
+ *                 detail: { room, event, id, members } (id: who joined or
+ *                 left, null for 'members'; members: the list after it)
  *   incomingcall  Someone called us: an offer from a session we are not in a
  *                 call with. Answer with detail.call.answer(options) or
  *                 refuse with detail.call.hangup('busy'). With the client's
@@ -118,6 +123,7 @@
 export const SIGNALING_TYPE = 'SignalingMessage';
 
 const WELCOME_TYPE = 'WebSocketIdMessage';
+const ROOM_TYPE = 'WebSocketRoomMessage';
 const ERROR_TYPE = 'WebSocketErrorMessage';
 const RESERVED_PREFIX = 'WebSocket';
 
@@ -139,6 +145,8 @@ export const ErrorCode = Object.freeze({
     NOT_BACK_IN_TIME: 'not back in time',           // a key-owned recipient stayed away too long
     CLAIM_REFUSED: 'claim refused',                 // sent as 'claim refused: <why>'
     TAKEN_OVER: 'id taken over by a newer session', // our id is in use by a newer session
+    ROOM_FULL: 'room full',                         // the room has dwrtc_room_members members
+    TOO_MANY_ROOMS: 'too many rooms',               // this session is in dwrtc_rooms_per_session
     INVALID_MESSAGE: 'invalid message',             // sent as 'invalid message: <why>'
     UNKNOWN: 'unknown error',                       // an error message without a text
     UNPARSABLE: 'unparsable message from the node', // a frame that is not JSON
@@ -370,6 +378,7 @@ export class DwrtcClient extends EventTarget {
     #claimPending = false;  // a claim is out; the welcome waits for its answer
     #lastClaimTime = 0;
     #nodeSessionId = null;
+    #rooms = new Map();     // room -> { members: Set, waiters: [{resolve, reject}] }
     #urls = [];
     #index = 0;
     #failures = 0;
@@ -466,6 +475,58 @@ export class DwrtcClient extends EventTarget {
         return this.#iceServers;
     }
 
+    /** The rooms joined, each with its members as last heard (copies). */
+    get rooms() {
+        return new Map([...this.#rooms].map(([name, r]) => [name, new Set(r.members)]));
+    }
+
+    /**
+     * Joins a room: everyone in it, on any node, hears 'join', and this
+     * client gets the member list and then a 'room' event for each join
+     * and leave. Rooms are joined again after every reconnect. Room names
+     * are 1 to 64 characters of printable ASCII; whoever knows a name can
+     * join (the names are not secret).
+     *
+     * @param {string} room
+     * @returns {Promise<string[]>} the members (this session among them)
+     *          once the node has the list; rejects with the node's error
+     *          ('room full', 'too many rooms') or when the client closes
+     */
+    join(room) {
+        if (typeof room !== 'string' || !/^[\x20-\x7e]{1,64}$/.test(room)) {
+            throw new TypeError('a room name is 1 to 64 characters of printable ASCII');
+        }
+        let r = this.#rooms.get(room);
+        if (!r) {
+            r = { members: new Set(), waiters: [], joined: false };
+            this.#rooms.set(room, r);
+        }
+        const p = new Promise((resolve, reject) => r.waiters.push({ resolve, reject }));
+        if (this.#state === 'open') {
+            this.#ws.send(JSON.stringify({ type: 'WebSocketJoinMessage', room }));
+        }
+        return p;
+    }
+
+    /**
+     * Leaves a room; the others hear 'leave'.
+     *
+     * @param {string} room
+     */
+    leave(room) {
+        const r = this.#rooms.get(room);
+        if (!r) {
+            return;
+        }
+        this.#rooms.delete(room);
+        for (const w of r.waiters.splice(0)) {
+            w.reject(new Error(`left room ${room}`));
+        }
+        if (this.#state === 'open') {
+            this.#ws.send(JSON.stringify({ type: 'WebSocketLeaveMessage', room }));
+        }
+    }
+
     /** Active calls (not ended), by partner session id. */
     get calls() {
         return new Map(this.#calls);
@@ -557,6 +618,12 @@ export class DwrtcClient extends EventTarget {
         for (const call of [...this.#calls.values()]) {
             call.hangup('closed');
         }
+        for (const [room, r] of this.#rooms) {
+            for (const w of r.waiters.splice(0)) {
+                w.reject(new Error(`client closed before joining ${room}`));
+            }
+        }
+        this.#rooms.clear();
         this.#drop();
         const err = new Error('client closed');
         for (const w of this.#waiters.splice(0)) {
@@ -734,6 +801,8 @@ export class DwrtcClient extends EventTarget {
         }
         if (msg.type === WELCOME_TYPE && typeof msg.id === 'string') {
             this.#welcome(msg);
+        } else if (msg.type === ROOM_TYPE && typeof msg.room === 'string') {
+            this.#roomMessage(msg);
         } else if (msg.type === ERROR_TYPE) {
             const detail = { error: String(msg.error ?? ErrorCode.UNKNOWN),
                              recipientSessionId: msg.recipientSessionId ?? null,
@@ -744,6 +813,14 @@ export class DwrtcClient extends EventTarget {
                 // session's own id, and say so
                 this.#claimPending = false;
                 this.#open(this.#nodeSessionId, false);
+            } else if (typeof msg.room === 'string' && this.#rooms.has(msg.room)) {
+                // a join the node refused: that room is not joined
+                const r = this.#rooms.get(msg.room);
+                this.#rooms.delete(msg.room);
+                for (const w of r.waiters.splice(0)) {
+                    w.reject(Object.assign(new Error(`${detail.error}: ${msg.room}`),
+                                           { code: detail.error }));
+                }
             } else if (code === ErrorCode.TAKEN_OVER && this.#id === this.#ownedId) {
                 // a newer session (another tab, say) owns the id now; this
                 // one speaks as its own session id from here on
@@ -815,6 +892,7 @@ export class DwrtcClient extends EventTarget {
         this.#lastId = id;
         this.#openedAt = Date.now();
         this.#setState('open', {});
+        this.#rejoin();
         this.#emit('id', { id, previousId, nodeId: nodeIdOf(this.#nodeSessionId), url: this.url,
                            iceServers: this.#iceServers, owned,
                            nodeSessionId: this.#nodeSessionId });
@@ -827,6 +905,42 @@ export class DwrtcClient extends EventTarget {
             for (const call of this.#calls.values()) {
                 call._reconnected();
             }
+        }
+    }
+
+    // The node's news of a room: the member list, a join, a leave.
+    #roomMessage(msg) {
+        const r = this.#rooms.get(msg.room);
+        if (!r) {
+            return;     // left meanwhile
+        }
+        let id = null;
+        if (msg.event === 'members' && Array.isArray(msg.members)) {
+            r.members = new Set(msg.members.filter((m) => typeof m === 'string'));
+            r.joined = true;
+        } else if ((msg.event === 'join' || msg.event === 'leave') && typeof msg.id === 'string') {
+            id = msg.id;
+            if (msg.event === 'join') {
+                r.members.add(id);
+            } else {
+                r.members.delete(id);
+            }
+        } else {
+            return;
+        }
+        const members = [...r.members];
+        this.#emit('room', { room: msg.room, event: msg.event, id, members });
+        if (msg.event === 'members') {
+            for (const w of r.waiters.splice(0)) {
+                w.resolve(members);
+            }
+        }
+    }
+
+    // After a reconnect the new session is in no room yet: join them again.
+    #rejoin() {
+        for (const room of this.#rooms.keys()) {
+            this.#ws.send(JSON.stringify({ type: 'WebSocketJoinMessage', room }));
         }
     }
 

@@ -127,6 +127,8 @@ describe('the dwrtc package (web/)', () => {
             NOT_BACK_IN_TIME: 'not back in time',
             CLAIM_REFUSED: 'claim refused',
             TAKEN_OVER: 'id taken over by a newer session',
+            ROOM_FULL: 'room full',
+            TOO_MANY_ROOMS: 'too many rooms',
             INVALID_MESSAGE: 'invalid message',
             UNKNOWN: 'unknown error',
             UNPARSABLE: 'unparsable message from the node',

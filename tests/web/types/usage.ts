@@ -79,6 +79,9 @@ function describe(detail: ClientErrorDetail): string {
             return text.slice(ErrorCode.CLAIM_REFUSED.length + 2);
         case ErrorCode.TAKEN_OVER:
             return 'this id is in use in another tab';
+        case ErrorCode.ROOM_FULL:
+        case ErrorCode.TOO_MANY_ROOMS:
+            return 'try another room';
         case ErrorCode.INVALID_MESSAGE:
             return text.slice(ErrorCode.INVALID_MESSAGE.length + 2);
         case ErrorCode.UNPARSABLE:
@@ -237,3 +240,20 @@ async function lasting(): Promise<void> {
     new DwrtcClient({ identity: 42 });
 }
 void lasting;
+
+// --- rooms --------------------------------------------------------------------
+
+async function lobby(): Promise<void> {
+    const members: string[] = await client.join('lobby');
+    client.addEventListener('room', (e) => {
+        const kind: 'members' | 'join' | 'leave' = e.detail.event;
+        const who: string | null = e.detail.id;
+        console.log(e.detail.room, kind, who, e.detail.members.length);
+    });
+    const now: Set<string> | undefined = client.rooms.get('lobby');
+    console.log(members, now?.size);
+    client.leave('lobby');
+    // @ts-expect-error a room is named by a string
+    await client.join(7);
+}
+void lobby;
