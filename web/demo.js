@@ -4,6 +4,7 @@
 //
 // Query parameters:
 //   ?call=<id>      join this call as soon as the page is connected
+//   ?room=<name>    enter this room as soon as the page is connected
 //   ?signal=<url>   the node's signal location (default ./signal, relative to
 //                   the page); may be a list separated by spaces or commas,
 //                   tried in turn
@@ -56,6 +57,14 @@ const ui = {
     chatInput: $('chat-input'),
     chatSend: $('chat-send'),
     mediaPath: $('media-path'),
+    myIdNote: $('my-id-note'),
+    roomForm: $('room-form'),
+    roomName: $('room-name'),
+    room: $('room'),
+    roomTitle: $('room-title'),
+    roomLeave: $('room-leave'),
+    roomMembers: $('room-members'),
+    roomEmpty: $('room-empty'),
 };
 
 const params = new URLSearchParams(location.search);
@@ -78,8 +87,11 @@ let cancels = 0;            // counts Cancel presses: a late callback of a Start
                             // or Join sees whether it was cancelled
 let cancelling = false;     // cancel() is hanging up: it says what happened
 
+let room = null;            // the room this page is in, if any
+
 window.dwrtcDemo = {
     client,
+    get room() { return room; },
     get call() { return call; },
     get pc() { return call?.pc ?? null; },
     get localStream() { return localStream; },
@@ -132,6 +144,10 @@ function errorSentence(code) {
     case ErrorCode.NOT_BACK_IN_TIME:
         return 'Your partner left and did not come back in time. Ask them to open their page '
             + 'again, then call again.';
+    case ErrorCode.ROOM_FULL:
+        return 'That room is full. Try another room name.';
+    case ErrorCode.TOO_MANY_ROOMS:
+        return 'This page is in too many rooms at once. Leave one first.';
     case ErrorCode.TAKEN_OVER:
         return 'Your call link is now open in another tab or window, which gets the calls. '
             + 'Use that one, or reload this page to take it back.';
@@ -204,8 +220,12 @@ client.addEventListener('state', (e) => {
 });
 
 client.addEventListener('id', (e) => {
-    const { id, previousId, nodeId, url } = e.detail;
+    const { id, previousId, nodeId, url, owned } = e.detail;
     ui.myId.textContent = id;
+    ui.myIdNote.textContent = owned
+        ? 'it stays the same when you reload this page'
+        : 'it changes every time this page is opened';
+    showRoom();
     ui.nodeId.textContent = nodeId;
     ui.nodeUrl.textContent = url;
     updateNodeTitle();
@@ -788,6 +808,95 @@ ui.chatForm.addEventListener('submit', (e) => {
 });
 
 // ---------------------------------------------------------------------------
+// Rooms: who is here, on any server, and a Call button for each
+
+/** How a member is named to a person: no names here, so a short tag. */
+function memberLabel(id) {
+    return id === client.id ? 'You' : `Guest ${id.slice(-6)}`;
+}
+
+function showRoom() {
+    ui.room.hidden = !room;
+    ui.roomForm.hidden = Boolean(room);
+    if (!room) {
+        return;
+    }
+    ui.roomTitle.textContent = room;
+    const members = [...(client.rooms.get(room) ?? [])]
+        .sort((a, b) => (a === client.id ? -1 : b === client.id ? 1 : a.localeCompare(b)));
+    const items = members.map((id) => {
+        const li = document.createElement('li');
+        li.dataset.member = id;
+        const name = document.createElement('span');
+        name.textContent = memberLabel(id);
+        name.title = id;
+        li.append(name);
+        if (id !== client.id) {
+            const b = document.createElement('button');
+            b.type = 'button';
+            b.textContent = 'Call';
+            b.dataset.testid = 'call-member';
+            b.addEventListener('click', () => join(id));
+            li.append(b);
+        }
+        return li;
+    });
+    ui.roomMembers.replaceChildren(...items);
+    ui.roomEmpty.hidden = members.some((id) => id !== client.id);
+}
+
+async function enterRoom(name) {
+    const wanted = name.trim();
+    if (!wanted || !/^[\x20-\x7e]{1,64}$/.test(wanted)) {
+        showError('bad-room', 'A room name is up to 64 letters, digits or signs, without '
+                  + 'accents.');
+        return;
+    }
+    if (room) {
+        client.leave(room);
+    }
+    room = wanted;
+    showRoom();
+    try {
+        await client.join(wanted);
+    } catch (err) {
+        if (room === wanted) {
+            room = null;
+            showRoom();
+        }
+        const code = err.code ?? ErrorCode.UNKNOWN;
+        if (code === ErrorCode.ROOM_FULL || code === ErrorCode.TOO_MANY_ROOMS) {
+            showError('room', errorSentence(code), [], `The call server said: ${err.message}.`);
+        }
+    }
+}
+
+client.addEventListener('room', (e) => {
+    if (e.detail.room !== room) {
+        return;
+    }
+    showRoom();
+    if (e.detail.event === 'join') {
+        addSystemLine(`${memberLabel(e.detail.id)} entered the room.`);
+    } else if (e.detail.event === 'leave') {
+        addSystemLine(`${memberLabel(e.detail.id)} left the room.`);
+    }
+});
+
+ui.roomForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    enterRoom(ui.roomName.value);
+});
+
+ui.roomLeave.addEventListener('click', () => {
+    if (room) {
+        client.leave(room);
+        room = null;
+        showRoom();
+    }
+});
+
+// ---------------------------------------------------------------------------
 // Buttons
 
 function updateShareLink() {
@@ -911,4 +1020,10 @@ const wanted = params.get('call');
 if (wanted) {
     ui.joinId.value = wanted;
     join(wanted);
+}
+
+const roomWanted = params.get('room');
+if (roomWanted) {
+    ui.roomName.value = roomWanted;
+    enterRoom(roomWanted);
 }

@@ -462,7 +462,8 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         await p.fill('#join-id', `${n1.httpUrl('/')}?call=${nobody}`);   // a link works too
         await p.click('#join-btn');
         await p.waitForSelector('#error[data-kind="not-found"]:not([hidden])', { timeout: WAIT });
-        assert.match(await p.textContent('#error-text'), /^No one is waiting at that link/);
+        // the demo owns its ids by a key: links last, so the page says to open it again
+        assert.match(await p.textContent('#error-text'), /^No one is at that link: your partner's page is closed/);
         assert.equal(await p.isVisible('#error-detail-text'), false, 'the id is under Details');
         assert.match(await p.textContent('#error-detail-text'), new RegExp(`Call id ${nobody}`));
         await waitState(p, '#call-state', 'ended');

@@ -1,7 +1,8 @@
-// Ids that last, in headless Chromium on real nginx nodes: the demo owns
-// its id by a key kept in IndexedDB, so its call link still reaches it after
-// a reload, and a call goes on (and negotiates again) when its page's node
-// is stopped and the page reconnects to another node with the same id.
+// Ids that last, and rooms, in headless Chromium on real nginx nodes: the
+// demo owns its id by a key kept in IndexedDB, so its call link still
+// reaches it after a reload, and a call goes on (and negotiates again) when
+// its page's node is stopped and the page reconnects to another node with
+// the same id; two pages on different nodes meet in a room and call.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,6 +73,39 @@ describe('ids that last, in the browser', () => {
         await net?.stop();
         const problems = pages.flatMap((p) => p.problems);
         assert.deepEqual(problems, [], 'no uncaught exceptions or console errors in the pages');
+    });
+
+    it('shows two pages on different nodes to each other in a room, and they call',
+       async () => {
+        const a = await page('roomA');
+        const aId = await openDemo(a, n2.httpUrl('/?room=team'));
+        await a.waitForSelector('#room:not([hidden])');
+        assert.equal(await a.textContent('#room-title'), 'team');
+        assert.equal(await a.isVisible('#room-empty'), true, 'alone in the room at first');
+
+        const b = await page('roomB');
+        await openDemo(b, n3.httpUrl('/'));
+        await b.fill('#room-name', 'team');
+        await b.click('#room-btn');
+        // each sees the other, named in plain words, with a Call button
+        await a.waitForSelector('#room-members [data-testid="call-member"]', { timeout: WAIT });
+        await b.waitForSelector(`#room-members li[data-member="${aId}"] button`,
+                                { timeout: WAIT });
+        assert.equal(await b.textContent(`#room-members li[data-member="${aId}"] span`),
+                     `Guest ${aId.slice(-6)}`);
+        assert.equal(await a.isVisible('#room-empty'), false);
+
+        await b.click(`#room-members li[data-member="${aId}"] button`);
+        await a.waitForSelector('#incoming:not([hidden])', { timeout: WAIT });
+        await a.click('#answer-btn');
+        await Promise.all([waitState(a, '#call-state', 'connected'),
+                           waitState(b, '#call-state', 'connected')]);
+
+        // B leaves the room: A's list empties
+        await b.click('#room-leave');
+        await a.waitForSelector('#room-empty:not([hidden])', { timeout: WAIT });
+        await b.click('#hangup-btn');
+        await Promise.all([a.close(), b.close()]);
     });
 
     it('keeps the call link of a page that reloads while it waits', async () => {
