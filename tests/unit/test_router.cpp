@@ -17,6 +17,7 @@
 #include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
 #include "node_keys.h"
+#include "owner_keys.h"
 
 namespace dwrtc {
 namespace {
@@ -662,6 +663,149 @@ TEST_F(RouterTest, CountsWhatItDoesForTheStatusPage) {
         send(carol, body);
     }
     EXPECT_EQ(get(stats_.links.queueFull), 1u);
+}
+
+// --- Key-owned ids -------------------------------------------------------------
+
+// A router of its own per test (r), which holds messages for ids that are
+// away: up to 4 per id, for 2 s.
+class RouterOwnedIdTest : public RouterTest {
+protected:
+    static RouterConfig ownedConfig() {
+        RouterConfig c = config();
+        c.holdMessages = 4;
+        c.holdTime = std::chrono::seconds(2);
+        return c;
+    }
+
+    IdClaim claimOn(const NodeKey& node, std::uint64_t time) {
+        IdClaim c = carol_.claim(node.id(), "challenge", time);
+        c.links = {"wss://127.0.0.1:4230"};
+        return c;
+    }
+
+    void sendTo(Router& r, const std::string& to, const std::string& body) {
+        ClientMessage m;
+        m.type = "SignalingMessage";
+        m.recipient = to;
+        m.body = body;
+        r.routeRemote(alice_, std::move(m));
+    }
+
+    void answerId(std::optional<IdClaim> claim) {
+        directory_.answerId(std::move(claim));
+        links_.runPosted();
+    }
+
+    test::OwnerKey carol_;
+};
+
+TEST_F(RouterOwnedIdTest, IsRoutedByItsClaimWithoutALookupOfTheNode) {
+    Router r(ownedConfig(), selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; });
+    r.openSession(alice_);
+    sendTo(r, carol_.id(), "hi carol");
+    ASSERT_EQ(directory_.askedIds, std::vector<std::string>{carol_.id()});
+    answerId(claimOn(*peerKey(), 1000));
+    EXPECT_TRUE(directory_.asked.empty()) << "the claim's link address is used";
+    ASSERT_EQ(links_.connects.size(), 1u);
+    LinkId id = links_.connects[0];
+    r.onLinkOpen(id, true, kBinding);
+    r.onLinkFrame(id, serializeLinkHello(peerKey()->id(),
+                                         makeLinkProof(*peerKey(), LinkRole::Responder, kBinding, {})));
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi carol"});
+}
+
+TEST_F(RouterOwnedIdTest, WhatComesBackIsHeldInOrderAndGoesWhereTheNewerClaimSays) {
+    Router r(ownedConfig(), selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; });
+    r.openSession(alice_);
+    sendTo(r, carol_.id(), "m1");
+    answerId(claimOn(*peerKey(), 1000));
+    LinkId first = links_.connects[0];
+    r.onLinkOpen(first, true, kBinding);
+    r.onLinkFrame(first, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                            LinkRole::Responder, kBinding, {})));
+    sendTo(r, carol_.id(), "m2");
+    ASSERT_EQ(messageFrames(first), (std::vector<std::string>{"m1", "m2"}));
+    // Carol's session there closed: the node answers both, the second first.
+    r.onLinkFrame(first, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 2));
+    sendTo(r, carol_.id(), "m3");  // while she is away: held, after m2
+    r.onLinkFrame(first, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 1));
+    r.onLinkFrame(first, serializeLinkAck(peerKey()->id(), 2));
+    EXPECT_TRUE(deliveries(alice_).empty()) << "no one is told while the id may come back";
+
+    // The id's claim is looked up while it is away: the same claim is no news.
+    now_ += std::chrono::milliseconds(300);
+    r.onSoon();
+    ASSERT_EQ(directory_.askedIds.size(), 2u);
+    answerId(claimOn(*peerKey(), 1000));
+    EXPECT_EQ(links_.connects.size(), 1u);
+    // Then she claims the id on another node.
+    now_ += std::chrono::milliseconds(300);
+    r.onSoon();
+    ASSERT_EQ(directory_.askedIds.size(), 3u);
+    answerId(claimOn(*otherKey(), 2000));
+    ASSERT_EQ(links_.connects.size(), 2u);
+    LinkId second = links_.connects[1];
+    r.onLinkOpen(second, true, kBinding);
+    r.onLinkFrame(second, serializeLinkHello(otherKey()->id(), makeLinkProof(*otherKey(),
+                                             LinkRole::Responder, kBinding, {})));
+    EXPECT_EQ(messageFrames(second), (std::vector<std::string>{"m1", "m2", "m3"}));
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterOwnedIdTest, TheSenderHearsNotBackInTimeWhenTheHoldEnds) {
+    Router r(ownedConfig(), selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; });
+    r.openSession(alice_);
+    sendTo(r, carol_.id(), "m1");
+    answerId(claimOn(*peerKey(), 1000));
+    LinkId id = links_.connects[0];
+    r.onLinkOpen(id, true, kBinding);
+    r.onLinkFrame(id, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                         LinkRole::Responder, kBinding, {})));
+    r.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 1));
+    now_ += std::chrono::milliseconds(1900);
+    r.onSoon();
+    EXPECT_TRUE(deliveries(alice_).empty());
+    now_ += std::chrono::milliseconds(200);
+    r.onSoon();
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("not back in time", carol_.id())});
+}
+
+TEST_F(RouterOwnedIdTest, ANodeSpeaksForAKeyOwnedIdOnlyWithItsClaim) {
+    router_.onLinkOpen(7, false, kBinding);
+    router_.onLinkFrame(7, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                              LinkRole::Initiator, kBinding, {})));
+    ASSERT_TRUE(links_.links[7].proven);
+    // A claim that names another node: the link is refused.
+    std::string elsewhere = encodeIdClaim(claimOn(*otherKey(), 1000));
+    router_.onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                                elsewhere));
+    EXPECT_TRUE(links_.links[7].closed);
+    EXPECT_TRUE(deliveries(alice_).empty());
+
+    // Without any claim: refused too.
+    router_.onLinkOpen(8, false, kBinding);
+    router_.onLinkFrame(8, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                              LinkRole::Initiator, kBinding, {})));
+    router_.onLinkFrame(8, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x"));
+    EXPECT_TRUE(links_.links[8].closed);
+
+    // With her claim naming the node: delivered, and later ones need none.
+    router_.onLinkOpen(9, false, kBinding);
+    router_.onLinkFrame(9, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                              LinkRole::Initiator, kBinding, {})));
+    std::string here = encodeIdClaim(claimOn(*peerKey(), 1000));
+    router_.onLinkFrame(9, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "1",
+                                                here));
+    router_.onLinkFrame(9, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "2"));
+    EXPECT_FALSE(links_.links[9].closed);
+    EXPECT_EQ(deliveries(alice_),
+              (std::vector<std::string>{serializeDelivery("t", carol_.id(), alice_, "1"),
+                                        serializeDelivery("t", carol_.id(), alice_, "2")}));
 }
 
 }  // namespace
