@@ -1,0 +1,63 @@
+// libFuzzer target: the records of key-owned ids and rooms as the DHT and
+// node links hand them back (anyone can store any value under any key),
+// and the claim and room messages a browser sends. decodeIdClaim() and
+// decodeRoomMember() must accept only what encodes again to the same
+// fields; verifyClaim() and memberBindingHolds() must answer for anything
+// accepted without failing; the client parsers must accept only what the
+// node can act on (a 65-byte key and 64-byte signature, a valid room name).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "check.h"
+#include "dwrtc/owned_id.h"
+#include "dwrtc/protocol.h"
+#include "dwrtc/session_id.h"
+#include "rooms.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    std::string text(reinterpret_cast<const char*>(data), size);
+
+    dwrtc::IdClaim claim;
+    if (dwrtc::decodeIdClaim(text, claim)) {
+        FUZZ_CHECK(dwrtc::isOwnedId(claim.id), "claim of no owned id");
+        FUZZ_CHECK(dwrtc::isValidNodePrefix(claim.node), "claim of no node id");
+        std::string why;
+        bool holds = dwrtc::verifyClaim(claim, why);
+        FUZZ_CHECK(holds || !why.empty(), "a claim refused without a reason");
+        dwrtc::IdClaim again;
+        FUZZ_CHECK(dwrtc::decodeIdClaim(dwrtc::encodeIdClaim(claim), again),
+                   "the claim encoded again is refused");
+        FUZZ_CHECK(again.id == claim.id && again.key == claim.key && again.node == claim.node &&
+                       again.challenge == claim.challenge && again.time == claim.time &&
+                       again.signature == claim.signature && again.links == claim.links,
+                   "the claim changed");
+    }
+
+    dwrtc::RoomMember member;
+    if (dwrtc::decodeRoomMember(text, member)) {
+        FUZZ_CHECK(dwrtc::isValidRoomName(member.room), "member of no valid room");
+        FUZZ_CHECK(dwrtc::isValidSessionId(member.id), "member of no valid id");
+        std::string why;
+        (void) dwrtc::memberBindingHolds(member, member.node, why);
+        dwrtc::RoomMember again;
+        FUZZ_CHECK(dwrtc::decodeRoomMember(dwrtc::encodeRoomMember(member), again),
+                   "the member encoded again is refused");
+        FUZZ_CHECK(again.room == member.room && again.id == member.id &&
+                       again.node == member.node && again.gone == member.gone &&
+                       again.claim == member.claim,
+                   "the member changed");
+    }
+
+    dwrtc::ClaimMessage message;
+    std::string why;
+    if (dwrtc::parseClaimMessage(text, message, why)) {
+        FUZZ_CHECK(message.key.size() > 0 && message.signature.size() > 0 && message.time > 0,
+                   "an empty claim accepted");
+    }
+    dwrtc::RoomRequest request;
+    if (dwrtc::parseRoomRequest(text, request, why)) {
+        FUZZ_CHECK(dwrtc::isValidRoomName(request.room), "a bad room name accepted");
+    }
+    return 0;
+}
