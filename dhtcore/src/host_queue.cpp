@@ -33,6 +33,15 @@ void HostQueue::pushDelivery(std::string sessionId, std::string data, std::uint6
     push(std::move(r));
 }
 
+void HostQueue::pushUnbind(std::string ownedId, std::string notice) {
+    HostRecord r;
+    r.kind = HostRecord::Kind::Delivery;
+    r.sessionId = std::move(ownedId);
+    r.data = std::move(notice);
+    r.unbind = true;
+    push(std::move(r));
+}
+
 void HostQueue::pushLog(int level, std::string line) {
     HostRecord r;
     r.kind = HostRecord::Kind::Log;

@@ -22,6 +22,9 @@ struct HostRecord {
     // learns which message it was. 0 otherwise.
     std::uint64_t link = 0;
     std::uint64_t number = 0;
+    // A key-owned id a newer session on another node took over: the
+    // session here that had it is told (data) and speaks as itself again.
+    bool unbind = false;
 };
 
 // Any thread may push; one host thread drains. The eventfd is readable while
@@ -38,6 +41,7 @@ public:
     void pushDelivery(std::string sessionId, std::string data, std::uint64_t link = 0,
                       std::uint64_t number = 0);
     void pushLog(int level, std::string line);
+    void pushUnbind(std::string ownedId, std::string notice);
 
     // Hands out up to max records (0: all) in push order; returns the count.
     // If records remain, the eventfd is left readable.

@@ -510,6 +510,20 @@ std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const Log
                 ~HandingOut() { slot = nullptr; }
             } handing{d.handingOut};
             d.handingOut = &r;
+            if (r.unbind) {
+                auto owner = d.sessionOfOwned.find(r.sessionId);
+                if (owner == d.sessionOfOwned.end()) {
+                    return;
+                }
+                std::string session = owner->second;
+                d.sessionOfOwned.erase(owner);
+                d.ownedIdOf.erase(session);
+                // Its rooms are the newer session's business now.
+                Rooms* rooms = d.rooms.get();
+                d.links->post([rooms, id = r.sessionId] { rooms->leaveAll(id); });
+                onDelivery(session, r.data);
+                return;
+            }
             // The host knows its sessions by the node's ids.
             if (isOwnedId(r.sessionId)) {
                 auto owner = d.sessionOfOwned.find(r.sessionId);

@@ -390,7 +390,8 @@ void NodeDirectory::withdrawId(const std::string& id) {
     ownedIds_.erase(it);
 }
 
-void NodeDirectory::lookupId(const std::string& id, IdLookupDone done) {
+void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
+                             const std::string& notOn) {
     if (!runner_) {
         done(std::nullopt);
         return;
@@ -405,7 +406,7 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done) {
     auto state = std::make_shared<State>();
     state->done = std::move(done);
     LogFn log = log_;
-    auto onValue = [state, id, log](const std::shared_ptr<dht::Value>& v) {
+    auto onValue = [state, id, log, notOn](const std::shared_ptr<dht::Value>& v) {
         IdClaim claim;
         std::string why;
         if (!v || !decodeIdClaim(std::string_view(reinterpret_cast<const char*>(v->data.data()),
@@ -417,6 +418,9 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done) {
         auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                    std::chrono::system_clock::now().time_since_epoch())
                                                    .count());
+        if (!notOn.empty() && claim.node == notOn) {
+            return true;
+        }
         if (claim.id != id || claim.time > now + kClaimClockSkewMs) {
             log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim for another id "
                                  "or from the future");

@@ -134,7 +134,8 @@ public:
     // withdrawn.
     void lookup(const std::string& prefix, LookupDone done) override;
 
-    void lookupId(const std::string& id, IdLookupDone done) override;
+    void lookupId(const std::string& id, IdLookupDone done,
+                  const std::string& notOn = {}) override;
     void publishId(const IdClaim& claim) override;
     void withdrawId(const std::string& id) override;
 

@@ -537,7 +537,9 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
         return true;
     }
     out.claim.clear();
-    return getType(json, kLinkType, "type", out.type, why) &&
+    bool taken = getString(json, kLinkType, "type", out.type, why) && out.type == kIdTakenType &&
+                 out.sender == out.recipient && isOwnedId(out.sender);
+    return (taken || getType(json, kLinkType, "type", out.type, why)) &&
            getString(json, kLinkBody, "body", out.body, why) &&
            (json.kind(kLinkClaim) == JsonObjectReader::Kind::Absent ||
             getString(json, kLinkClaim, "claim", out.claim, why));

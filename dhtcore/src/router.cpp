@@ -68,7 +68,9 @@ void Router::closeSession(const std::string& id) { sessions_.erase(id); }
 // Every answer to a local sender about a message it sent goes through here,
 // and is counted.
 void Router::tell(const std::string& session, Answer answer, std::string_view recipient) {
-    if (!sessions_.count(session)) {
+    // A session's message to itself is a node's notice to another node
+    // (kIdTakenType): whether it arrives is no news to the session.
+    if (!sessions_.count(session) || session == recipient) {
         return;
     }
     switch (answer) {
@@ -189,6 +191,25 @@ void Router::openOwned(const IdClaim& claim) {
     sessions_.insert(claim.id);
     ownedSessions_[claim.id] = encodeIdClaim(claim);
     directory_.publishId(claim);
+    // A session of the id on another node is told that it was taken over,
+    // by its node: through a message of the id to itself, with this claim.
+    LinkTransport* links = &links_;
+    std::uint64_t time = claim.time;
+    std::string id = claim.id;
+    directory_.lookupId(
+        id,
+        [this, links, id, time](std::optional<IdClaim> older) {
+            if (!older || older->time >= time) {
+                return;
+            }
+            links->post([this, id, node = older->node] {
+                auto mine = ownedSessions_.find(id);
+                if (mine != ownedSessions_.end()) {
+                    routeToNode(node, id, id, std::string(kIdTakenType), mine->second, 0);
+                }
+            });
+        },
+        self_);
     auto it = idRoutes_.find(claim.id);
     if (it == idRoutes_.end()) {
         return;
@@ -803,6 +824,10 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
     ++state.unacked;
     ++state.received;
     NodeStats::add(stats_->links.receivedOverLinks);
+    if (frame.type == kIdTakenType) {
+        takenOver(frame);
+        return;
+    }
     bool here = isOwnedId(frame.recipient) || nodePrefixOfCanonical(frame.recipient) == self_;
     if (here && sessions_.count(frame.recipient)) {
         NodeStats::add(stats_->links.deliveredFromLinks);
@@ -812,6 +837,30 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
         return;
     }
     links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient, state.received));
+}
+
+// A newer session of a key-owned id on the frame's node: if the id is
+// here, under an older claim, its session here is told and unbound.
+void Router::takenOver(const LinkFrame& frame) {
+    const std::string& id = frame.sender;
+    auto mine = ownedSessions_.find(id);
+    if (mine == ownedSessions_.end()) {
+        return;
+    }
+    IdClaim newer, ours;
+    std::string why;
+    if (!decodeIdClaim(frame.body, newer) || newer.id != id || newer.node != frame.node ||
+        !decodeIdClaim(mine->second, ours) || newer.time <= ours.time ||
+        !verifyClaim(newer, why)) {
+        log_(DWRTC_LOG_DEBUG, "node " + frame.node + " said id " + id +
+                                  " was taken over, without a newer claim");
+        return;
+    }
+    log_(DWRTC_LOG_DEBUG, "id " + id + " was taken over by a session on node " + frame.node);
+    sessions_.erase(id);
+    ownedSessions_.erase(mine);
+    directory_.withdrawId(id);
+    host_.pushUnbind(id, serializeNodeError("id taken over by a newer session"));
 }
 
 void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {

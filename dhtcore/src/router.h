@@ -206,6 +206,7 @@ private:
     void handleHello(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleAck(LinkId id, LinkState& state, std::uint32_t count);
+    void takenOver(const LinkFrame& frame);
     InFlight* markAnswered(LinkState& state, const std::string& sender,
                            const std::string& recipient);
     void settled(InFlight& message);

@@ -84,8 +84,10 @@ public:
     using IdLookupDone = std::function<void(std::optional<IdClaim>)>;
     // Finds the newest claim of a key-owned id that its own key signed and
     // whose time is not ahead of this node's clock by more than the skew
-    // allowed; nullopt when there is none. done may run on any thread.
-    virtual void lookupId(const std::string& id, IdLookupDone done) = 0;
+    // allowed (and, if notOn is given, that names another node); nullopt
+    // when there is none. done may run on any thread.
+    virtual void lookupId(const std::string& id, IdLookupDone done,
+                          const std::string& notOn = {}) = 0;
     // Stores the claim of a session here, and keeps it stored until
     // withdrawId(): an id's newest claim is where it is.
     virtual void publishId(const IdClaim& claim) = 0;

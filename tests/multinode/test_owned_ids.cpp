@@ -322,3 +322,26 @@ TEST_F(OwnedIds, ANewerSessionTakesTheIdOverAndTheOlderIsTold) {
     ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(bob)).empty(); })) << net.log();
     EXPECT_EQ(field(net.inbox(bob).back(), "senderSessionId"), first);
 }
+
+TEST_F(OwnedIds, ANewerSessionOnAnotherNodeTakesTheIdOverAndTheOlderIsTold) {
+    OwnerKey alice;
+    std::string first = claimOn(0, alice);
+    std::string local = net.node(0).openSession();
+    net.node(0).submit(local, clientMessage(alice.id(), "before"));
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(first)).size() == 1; })) << net.log();
+
+    std::string second = claimOn(2, alice);
+    ASSERT_TRUE(net.waitFor(
+        [&] { return hasError(net.inbox(first), "id taken over by a newer session"); }))
+        << net.log();
+    // The older session speaks as its own id again, and what is sent to the
+    // id, from the older session's own node too, reaches the newer one.
+    net.node(0).submit(local, clientMessage(alice.id(), "after"));
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(second)).size() == 1; })) << net.log();
+    EXPECT_EQ(bodies(net.inbox(second)).front(), "after");
+    EXPECT_EQ(bodies(net.inbox(first)).size(), 1u);
+    std::string bob = net.node(3).openSession();
+    net.node(0).submit(first, clientMessage(bob, "as myself"));
+    ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(bob)).empty(); })) << net.log();
+    EXPECT_EQ(field(net.inbox(bob).back(), "senderSessionId"), first);
+}

@@ -95,7 +95,7 @@ public:
         pending.push_back(std::move(done));
     }
     void ensurePublished() override { ++ticks; }
-    void lookupId(const std::string& id, IdLookupDone done) override {
+    void lookupId(const std::string& id, IdLookupDone done, const std::string& = {}) override {
         askedIds.push_back(id);
         pendingIds.push_back(std::move(done));
     }

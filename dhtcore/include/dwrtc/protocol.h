@@ -116,6 +116,11 @@ std::string serializeNodeError(std::string_view error);
 
 constexpr int kLinkProtocolVersion = 2;
 
+// The one reserved type a "msg" may carry: from a key-owned id to the same
+// id, on the node where an older session of it is, with the newer claim as
+// body. That node tells its session the id was taken over, and unbinds it.
+constexpr std::string_view kIdTakenType = "WebSocketIdTaken";
+
 struct LinkFrame {
     enum class Kind { Hello, Deliver, NotFound, Ack };
     Kind kind = Kind::Hello;
