@@ -109,6 +109,12 @@ main(void)
 
     opt = dwrtc_options_create();
     CHECK(opt != NULL);
+    CHECK(dwrtc_options_set_hold(opt, 8, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_hold(opt, 0, 0) == DWRTC_OK);
+    CHECK(dwrtc_options_set_hold(opt, 64, 30000) == DWRTC_OK);
+    CHECK(dwrtc_options_set_room_limits(opt, 0, 1) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_room_limits(opt, 1, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_room_limits(opt, 64, 8) == DWRTC_OK);
     CHECK(dwrtc_options_set_dht_ports(opt, 10, 5) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_dht_ports(opt, 1, 70000) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_dht_ports(opt, 0, 0) == DWRTC_OK);
@@ -178,9 +184,6 @@ main(void)
         CHECK(dwrtc_format_welcome(node, "abc", 3, 1, NULL, 0, buf,
                                    sizeof(buf))
               == 0);
-        CHECK(dwrtc_options_set_hold(opt, 8, 0) == DWRTC_EINVAL);
-        CHECK(dwrtc_options_set_hold(opt, 0, 0) == DWRTC_OK);
-        CHECK(dwrtc_options_set_hold(opt, 64, 30000) == DWRTC_OK);
     }
     CHECK(memcmp(alice, dwrtc_node_id(node), 32) == 0);
     CHECK(memcmp(alice, bob, DWRTC_SESSION_ID_LEN) != 0);
