@@ -54,7 +54,11 @@
  *                 detail: { type, senderSessionId, recipientSessionId,
  *                           messageBody }
  *                 Signaling messages of calls ('SignalingMessage') are
- *                 handled by the calls and also show up here.
+ *                 handled by the calls and also show up here. With
+ *                 options.e2e, detail also has `encrypted`: true if it
+ *                 came end-to-end encrypted (decrypted and authenticated
+ *                 here), false if it came as plaintext; the key exchange
+ *                 and the ciphertext never show up.
  *   error         The node reported an error (a WebSocketErrorMessage).
  *                 detail: { error, recipientSessionId, message }
  *                 error is the node's text, one of ErrorCode (below):
@@ -68,7 +72,12 @@
  *                 `message` is the whole message from the node. A frame
  *                 from the node that is not JSON gives error 'unparsable
  *                 message from the node' (ErrorCode.UNPARSABLE; message:
- *                 its text).
+ *                 its text). With options.e2e, two errors of the client's
+ *                 own: 'e2e refused' (ErrorCode.E2E_REFUSED: what arrived
+ *                 did not hold and was not delivered; detail adds
+ *                 senderSessionId and reason) and 'no e2e key'
+ *                 (ErrorCode.E2E_NO_KEY: the recipient's key did not come,
+ *                 `count` messages were not sent; detail adds reason).
  *   incomingcall  Someone called us: an offer from a session we are not in a
  *                 call with. Answer with detail.call.answer(options) or
  *                 refuse with detail.call.hangup('busy'). With the client's
@@ -112,6 +121,9 @@
  * we send {"type":T,"recipientSessionId":R,"messageBody":B}; calls use type
  * "SignalingMessage" with B = JSON text of {"type":"offer"|"answer","sdp"},
  * {"type":"candidate","candidate":{...}} or {"type":"hangup","reason"}.
+ * With options.e2e, messages to key-owned ids go as types "DwrtcE2eKey"
+ * (signed key announcements) and "DwrtcE2eMessage" (ciphertext); see
+ * dwrtc-e2e.js.
  */
 
 import { E2eSessions, E2E_PREFIX } from './dwrtc-e2e.js';
