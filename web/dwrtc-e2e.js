@@ -246,6 +246,21 @@ export class E2eSessions {
         });
     }
 
+    /**
+     * The client was closed: messages still waiting for a key are dropped
+     * without an error, and no timer is left running.
+     */
+    stop() {
+        for (const p of this.#peers.values()) {
+            const wait = p.keyWait;
+            if (wait && wait.timer !== null) {
+                clearTimeout(wait.timer);
+                p.keyWait = null;
+                wait.reject(new Error('client closed'));
+            }
+        }
+    }
+
     /** The node's error about a recipient: a key request it could not deliver. */
     nodeError(recipient, code, definitive) {
         const p = recipient ? this.#peers.get(recipient) : null;

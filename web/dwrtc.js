@@ -601,6 +601,7 @@ export class DwrtcClient extends EventTarget {
         for (const call of [...this.#calls.values()]) {
             call.hangup('closed');
         }
+        this.#e2e?.stop();
         this.#drop();
         const err = new Error('client closed');
         for (const w of this.#waiters.splice(0)) {

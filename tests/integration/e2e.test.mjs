@@ -9,12 +9,17 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 
-import { startNetwork } from '../lib/nginx.mjs';
+import { startNetwork, REPO } from '../lib/nginx.mjs';
 import { openSession, terminateSessions } from '../lib/client.mjs';
 import { DwrtcClient, ErrorCode, generateIdentity, ownedIdOf } from '../../web/dwrtc.js';
 
 const WAIT = 30_000;
+const DWRTC_JS = fileURLToPath(new URL('../../web/dwrtc.js', import.meta.url));
+const run = promisify(execFile);
 const KEY_TYPE = 'DwrtcE2eKey';
 const MESSAGE_TYPE = 'DwrtcE2eMessage';
 
@@ -283,6 +288,33 @@ describe('end-to-end encryption between key-owned ids, on two nginx nodes', () =
         // the peer saw the key request as a message, and nothing else
         assert.deepEqual(plain.got.map((m) => m.type), [KEY_TYPE]);
         assert.ok(!plain.wire.received.some((f) => f.includes('never in plaintext')));
+    });
+
+    it('drops what waits for a key when closed, with no error and no timer left', async () => {
+        // in a process of its own, which must exit once its clients are
+        // closed: a 35 s key timer left running would keep it alive
+        const script = `
+            import WebSocket from 'ws';
+            import { DwrtcClient, generateIdentity } from ${JSON.stringify(DWRTC_JS)};
+            const sender = new DwrtcClient({ WebSocket, identity: await generateIdentity(),
+                                             e2e: true });
+            const silent = new DwrtcClient({ WebSocket, identity: await generateIdentity() });
+            const errors = [];
+            sender.addEventListener('error', (e) => errors.push(e.detail.error));
+            await sender.connect(${JSON.stringify(n1.wsUrl())});
+            const id = await silent.connect(${JSON.stringify(n2.wsUrl())});
+            const asked = new Promise((r) => silent.addEventListener('message', r));
+            sender.send('chat', id, 'waits for a key that never comes');
+            await asked;
+            sender.close();
+            silent.close();
+            setTimeout(() => console.log(JSON.stringify(errors)), 100);
+        `;
+        const started = Date.now();
+        const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script],
+                                     { cwd: REPO, timeout: 20_000 });
+        assert.ok(Date.now() - started < 10_000, `it exited after ${Date.now() - started} ms`);
+        assert.equal(stdout.trim(), '[]', 'no error for what was dropped');
     });
 
     it('with e2e "require", sends and takes no plaintext; with e2e true, plaintext to and '
