@@ -73,9 +73,11 @@ const signalUrls = (params.get('signal') ?? './signal').split(/[\s,]+/).filter(B
 // The page owns its id by a key the browser keeps (IndexedDB), so its call
 // link stays the same across reloads, reconnects and server restarts. Where
 // the browser offers no WebCrypto (a page served over plain http from a
-// public address) the server gives a new id per visit instead.
+// public address) the server gives a new id per visit instead. With its key
+// the page also encrypts the call's signaling end to end to partners whose
+// id is key-owned too (e2e): the servers pass on what they cannot read.
 const lasting = Boolean(globalThis.crypto?.subtle && globalThis.indexedDB);
-const client = new DwrtcClient(lasting ? { identity: 'demo' } : {});
+const client = new DwrtcClient(lasting ? { identity: 'demo', e2e: true } : {});
 let localStream = null;     // camera and microphone, once allowed
 let withoutCamera = false;  // the person chose to go on without them
 let call = null;            // the current DwrtcCall
@@ -167,6 +169,12 @@ function errorSentence(code) {
     case ErrorCode.UNPARSABLE:
         return 'The call server sent something this page cannot read. Reload the page; if '
             + 'this goes on, tell the site\'s operator.';
+    case ErrorCode.E2E_REFUSED:
+        return 'A message for this call was changed on the way, or did not come from your '
+            + 'partner, so this page ignored it. If the call does not work, call again.';
+    case ErrorCode.E2E_NO_KEY:
+        return 'Your partner\'s page did not answer the secure key exchange. Ask them to '
+            + 'open their link again, then call again.';
     default:
         return 'Something went wrong at the call server. Reload the page; if this goes on, '
             + 'tell the site\'s operator.';
@@ -241,7 +249,8 @@ client.addEventListener('id', (e) => {
 // call they concern one that is over, and are no news. Every other error
 // from the node is about this page, told in a sentence (errorSentence).
 const partnerErrors = new Set([ErrorCode.NOT_FOUND, ErrorCode.UNREACHABLE,
-                               ErrorCode.QUEUE_FULL, ErrorCode.NOT_BACK_IN_TIME]);
+                               ErrorCode.QUEUE_FULL, ErrorCode.NOT_BACK_IN_TIME,
+                               ErrorCode.E2E_NO_KEY]);
 
 client.addEventListener('error', (e) => {
     const { error } = e.detail;
@@ -557,6 +566,9 @@ function setCall(c) {
         } else if (code === ErrorCode.UNREACHABLE || code === ErrorCode.QUEUE_FULL) {
             showError('partner-unreachable', errorSentence(code), [],
                       `Call id ${c.partnerId}: ${error}.`);
+        } else if (code === ErrorCode.E2E_NO_KEY) {
+            showError('partner-no-key', errorSentence(code), [],
+                      `Call id ${c.partnerId}: ${error}.`);
         } else if (!code) {
             console.warn('dwrtc call:', reason, error);
         }
@@ -602,6 +614,8 @@ function callEnded({ by, reason }) {
         text = 'Partner not found';
     } else if (by === 'error' && reason === ErrorCode.NOT_BACK_IN_TIME) {
         text = 'Your partner did not come back in time';
+    } else if (by === 'error' && reason === ErrorCode.E2E_NO_KEY) {
+        text = 'Your partner\'s page did not answer the secure key exchange';
     }
     if (!cancelling) {
         addSystemLine(`${text}.`);

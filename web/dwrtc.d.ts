@@ -47,6 +47,19 @@ export declare const ErrorCode: Readonly<{
     UNKNOWN: 'unknown error';
     /** A frame from the node that is not JSON (the client's own error). */
     UNPARSABLE: 'unparsable message from the node';
+    /**
+     * options.e2e: something that arrived did not hold and was not
+     * delivered (altered, replayed, under an unknown key, plaintext from a
+     * peer that encrypts, a key announcement that does not hold);
+     * `senderSessionId` and `reason` say from whom and why.
+     */
+    E2E_REFUSED: 'e2e refused';
+    /**
+     * options.e2e: the recipient's key did not come (no answer within
+     * e2eKeyTimeout, or the node could not reach it); `count` messages
+     * that waited for it were not sent.
+     */
+    E2E_NO_KEY: 'no e2e key';
 }>;
 
 /** Any one of ErrorCode's values. */
@@ -177,6 +190,15 @@ export interface DwrtcClientOptions {
      *  true (a key pair kept in IndexedDB under 'default'), a name, or a
      *  CryptoKeyPair. Default false: a new node-assigned id per session. */
     identity?: boolean | string | CryptoKeyPair;
+    /**
+     * End-to-end encryption (needs `identity`): true encrypts every message
+     * to a key-owned id (call signaling included) and refuses plaintext in
+     * the name of a peer that encrypts; 'require' also refuses to send or
+     * take plaintext at all. Default false.
+     */
+    e2e?: boolean | 'require';
+    /** Ms to wait for a recipient's e2e key; default 35000 (beyond dwrtc_hold's 30 s). */
+    e2eKeyTimeout?: number;
 }
 
 /** Options of DwrtcClient.call() and DwrtcCall.answer(). */
@@ -238,6 +260,8 @@ export interface Message {
     senderSessionId: string;
     recipientSessionId: string;
     messageBody: string;
+    /** With options.e2e: whether it came end-to-end encrypted (absent without). */
+    encrypted?: boolean;
 }
 
 /** The node's error message, as it came. */
@@ -254,8 +278,18 @@ export interface ClientErrorDetail {
     error: ErrorText;
     /** The recipient the error is about, or null. */
     recipientSessionId: string | null;
-    /** The node's whole message; for UNPARSABLE, the frame's text. */
-    message: NodeErrorMessage | string;
+    /**
+     * The node's whole message; for UNPARSABLE, the frame's text; for
+     * E2E_REFUSED, the message refused as it came (or null); null for
+     * E2E_NO_KEY and for errors of the client's own.
+     */
+    message: NodeErrorMessage | Message | string | null;
+    /** E2E_REFUSED: who sent what was refused. */
+    senderSessionId?: string | null;
+    /** E2E_REFUSED and E2E_NO_KEY: why, in words. */
+    reason?: string;
+    /** E2E_NO_KEY: how many messages waited for the key and were not sent. */
+    count?: number;
 }
 
 /** detail of 'incomingcall'. */

@@ -54,7 +54,11 @@
  *                 detail: { type, senderSessionId, recipientSessionId,
  *                           messageBody }
  *                 Signaling messages of calls ('SignalingMessage') are
- *                 handled by the calls and also show up here.
+ *                 handled by the calls and also show up here. With
+ *                 options.e2e, detail also has `encrypted`: true if it
+ *                 came end-to-end encrypted (decrypted and authenticated
+ *                 here), false if it came as plaintext; the key exchange
+ *                 and the ciphertext never show up.
  *   error         The node reported an error (a WebSocketErrorMessage).
  *                 detail: { error, recipientSessionId, message }
  *                 error is the node's text, one of ErrorCode (below):
@@ -68,7 +72,12 @@
  *                 `message` is the whole message from the node. A frame
  *                 from the node that is not JSON gives error 'unparsable
  *                 message from the node' (ErrorCode.UNPARSABLE; message:
- *                 its text).
+ *                 its text). With options.e2e, two errors of the client's
+ *                 own: 'e2e refused' (ErrorCode.E2E_REFUSED: what arrived
+ *                 did not hold and was not delivered; detail adds
+ *                 senderSessionId and reason) and 'no e2e key'
+ *                 (ErrorCode.E2E_NO_KEY: the recipient's key did not come,
+ *                 `count` messages were not sent; detail adds reason).
  *   room          Who is in a room we joined (join()): event 'members' with the
  *                 whole list when we joined (again after a reconnect), then
  *                 'join' and 'leave' as others come and go, on any node.
@@ -117,7 +126,12 @@
  * we send {"type":T,"recipientSessionId":R,"messageBody":B}; calls use type
  * "SignalingMessage" with B = JSON text of {"type":"offer"|"answer","sdp"},
  * {"type":"candidate","candidate":{...}} or {"type":"hangup","reason"}.
+ * With options.e2e, messages to key-owned ids go as types "DwrtcE2eKey"
+ * (signed key announcements) and "DwrtcE2eMessage" (ciphertext); see
+ * dwrtc-e2e.js.
  */
+
+import { E2eSessions, E2E_PREFIX } from './dwrtc-e2e.js';
 
 /** Message type of call signaling (SDP, ICE candidates, hang-up). */
 export const SIGNALING_TYPE = 'SignalingMessage';
@@ -150,6 +164,8 @@ export const ErrorCode = Object.freeze({
     INVALID_MESSAGE: 'invalid message',             // sent as 'invalid message: <why>'
     UNKNOWN: 'unknown error',                       // an error message without a text
     UNPARSABLE: 'unparsable message from the node', // a frame that is not JSON
+    E2E_REFUSED: 'e2e refused',                     // options.e2e: a message or key that did not hold
+    E2E_NO_KEY: 'no e2e key',                       // options.e2e: the recipient's key did not come
 });
 
 const ERROR_CODES = new Set(Object.values(ErrorCode));
@@ -372,6 +388,9 @@ export class DwrtcClient extends EventTarget {
     #fallbackIceServers;
     #autoAnswer;
     #identityOption;
+    #e2eOption;
+    #e2eKeyTimeout;
+    #e2e = null;            // E2eSessions, with options.e2e once the identity is loaded
 
     #identity = null;       // CryptoKeyPair, once loaded
     #ownedId = null;        // its id
@@ -422,6 +441,15 @@ export class DwrtcClient extends EventTarget {
      *        'default' (made on first use), a string under that name, or
      *        pass an ECDSA P-256 CryptoKeyPair. false: the node assigns a
      *        new id to every session.
+     * @param {boolean|'require'} [options.e2e=false] with an identity:
+     *        encrypt messages (call signaling included) end to end to
+     *        key-owned ids, and refuse what arrives altered, replayed or in
+     *        plaintext from a peer that encrypts; 'require' also refuses to
+     *        send or take plaintext at all. See docs/web-developers.md,
+     *        "End-to-end encryption".
+     * @param {number} [options.e2eKeyTimeout=35000] ms to wait for a
+     *        recipient's key before its waiting messages fail with
+     *        ErrorCode.E2E_NO_KEY
      */
     constructor(options = {}) {
         super();
@@ -434,8 +462,18 @@ export class DwrtcClient extends EventTarget {
         this.#fallbackIceServers = options.iceServers ?? [];
         this.#autoAnswer = options.autoAnswer ?? false;
         this.#identityOption = options.identity ?? false;
+        this.#e2eOption = options.e2e ?? false;
+        this.#e2eKeyTimeout = options.e2eKeyTimeout ?? 35_000;
         if (typeof this.#WebSocket !== 'function') {
             throw new TypeError('no WebSocket implementation: pass options.WebSocket');
+        }
+        if (this.#e2eOption !== false && this.#e2eOption !== true
+            && this.#e2eOption !== 'require') {
+            throw new TypeError("options.e2e must be true, 'require' or false");
+        }
+        if (this.#e2eOption && !this.#identityOption) {
+            throw new TypeError('options.e2e needs options.identity: keys are exchanged '
+                                + 'between key-owned ids');
         }
     }
 
@@ -580,6 +618,9 @@ export class DwrtcClient extends EventTarget {
         }
         this.#ownedId = await ownedIdOf(pair);
         this.#identity = pair;
+        if (this.#e2eOption) {
+            await this.#startE2e();
+        }
     }
 
     /**
@@ -607,6 +648,9 @@ export class DwrtcClient extends EventTarget {
         if (this.#state !== 'open') {
             throw new Error(`not connected to a node (state ${this.#state})`);
         }
+        if (this.#e2e && this.#e2eSend(type, recipientId, messageBody)) {
+            return;
+        }
         this.#ws.send(JSON.stringify({ type, recipientSessionId: recipientId, messageBody }));
     }
 
@@ -624,6 +668,7 @@ export class DwrtcClient extends EventTarget {
             }
         }
         this.#rooms.clear();
+        this.#e2e?.stop();
         this.#drop();
         const err = new Error('client closed');
         for (const w of this.#waiters.splice(0)) {
@@ -831,11 +876,24 @@ export class DwrtcClient extends EventTarget {
             if (call) {
                 call._nodeError(detail.error);
             }
+            this.#e2e?.nodeError(detail.recipientSessionId, code,
+                                 code === ErrorCode.NOT_FOUND
+                                 || code === ErrorCode.NOT_BACK_IN_TIME);
         } else if (typeof msg.type === 'string' && !msg.type.startsWith(RESERVED_PREFIX)) {
-            this.#emit('message', msg);
-            if (msg.type === SIGNALING_TYPE && typeof msg.senderSessionId === 'string') {
-                this.#signal(msg);
+            if (this.#e2e) {
+                this.#e2e.receive(msg, { require: this.#e2eOption === 'require' });
+            } else {
+                this.#deliver(msg);
             }
+        }
+    }
+
+    // A message from another session: the 'message' event, and to the
+    // calls if it is call signaling.
+    #deliver(msg) {
+        this.#emit('message', msg);
+        if (msg.type === SIGNALING_TYPE && typeof msg.senderSessionId === 'string') {
+            this.#signal(msg);
         }
     }
 
@@ -882,6 +940,63 @@ export class DwrtcClient extends EventTarget {
         }
         ws.send(JSON.stringify({ type: 'WebSocketClaimMessage', key: hexOf(raw), time,
                                  signature: hexOf(signature) }));
+    }
+
+    // --- end-to-end encryption (options.e2e; the work is in dwrtc-e2e.js) --
+
+    async #startE2e() {
+        if (this.#e2e) {
+            return;
+        }
+        const e2e = new E2eSessions(this.#e2eHost(), { keyTimeout: this.#e2eKeyTimeout });
+        await e2e.start();
+        this.#e2e = e2e;
+    }
+
+    // What dwrtc-e2e.js may do with this client.
+    #e2eHost() {
+        return {
+            ownedId: this.#ownedId,
+            identity: this.#identity,
+            isOpen: () => this.#state === 'open',
+            whenOpen: () => this.#nextId(),
+            sendRaw: (type, to, messageBody) => {
+                if (this.#state === 'open') {
+                    this.#ws.send(JSON.stringify({ type, recipientSessionId: to, messageBody }));
+                }
+            },
+            deliver: (msg) => this.#deliver(msg),
+            refused: (sender, reason, message) => {
+                this.#emit('error', { error: ErrorCode.E2E_REFUSED, recipientSessionId: null,
+                                      senderSessionId: sender, reason, message });
+            },
+            noKey: (recipient, reason, count) => {
+                this.#emit('error', { error: ErrorCode.E2E_NO_KEY, recipientSessionId: recipient,
+                                      reason, count, message: null });
+                this.#calls.get(recipient)?._nodeError(ErrorCode.E2E_NO_KEY);
+            },
+        };
+    }
+
+    // With options.e2e: true if the message went the E2E way (a key-owned
+    // recipient, and this session speaks as its key's id); throws when
+    // e2e is 'require' and it cannot.
+    #e2eSend(type, recipientId, messageBody) {
+        if (type.startsWith(E2E_PREFIX)) {
+            throw new TypeError(`message types starting with "${E2E_PREFIX}" are end-to-end `
+                                + 'encryption\'s');
+        }
+        if (isOwnedId(recipientId) && this.#id === this.#ownedId) {
+            this.#e2e.send(recipientId, type, messageBody);
+            return true;
+        }
+        if (this.#e2eOption === 'require') {
+            throw new Error(this.#id === this.#ownedId
+                ? `not sent: ${recipientId} owns no key, and options.e2e is 'require'`
+                : "not sent: this session does not speak as its key's id, and options.e2e "
+                  + "is 'require'");
+        }
+        return false;
     }
 
     #open(id, owned) {
@@ -1140,7 +1255,8 @@ export class DwrtcCall extends EventTarget {
             return;
         }
         this.#emit('error', { error, reason: error });
-        if (error === ErrorCode.NOT_FOUND || error === ErrorCode.NOT_BACK_IN_TIME) {
+        if (error === ErrorCode.NOT_FOUND || error === ErrorCode.NOT_BACK_IN_TIME
+            || error === ErrorCode.E2E_NO_KEY) {
             this.#end('error', error);
         }
     }

@@ -1,6 +1,7 @@
 // web/ as the npm package "dwrtc": its package.json agrees with the
 // project's version (DWRTC_VERSION in dwrtc.h) and points at files it
-// ships, `npm pack` puts in dwrtc.js, dwrtc.d.ts and package.json and
+// ships, `npm pack` puts in dwrtc.js, dwrtc-e2e.js (its end-to-end
+// encryption, imported by dwrtc.js), dwrtc.d.ts and package.json and
 // nothing else, and an app written in TypeScript (tests/web/types/) compiles
 // with `tsc --noEmit --strict` against the packed package, imported by its
 // name. A generated file checks that dwrtc.d.ts declares exactly what
@@ -30,7 +31,7 @@ const TYPES_APP = join(REPO, 'tests', 'web', 'types');
 const TSC = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
 
 // what the tarball holds, and nothing else (the demo stays out)
-const PACKAGE_FILES = ['dwrtc.d.ts', 'dwrtc.js', 'package.json'];
+const PACKAGE_FILES = ['dwrtc-e2e.js', 'dwrtc.d.ts', 'dwrtc.js', 'package.json'];
 
 const pkg = JSON.parse(readFileSync(join(WEB, 'package.json'), 'utf8'));
 
@@ -109,7 +110,8 @@ describe('the dwrtc package (web/)', () => {
         }
     });
 
-    it('packs dwrtc.js, dwrtc.d.ts and package.json, nothing else (npm pack --dry-run)',
+    it('packs dwrtc.js, dwrtc-e2e.js, dwrtc.d.ts and package.json, nothing else '
+       + '(npm pack --dry-run)',
        async () => {
         const [report] = await npm('pack', '--dry-run');
         assert.equal(report.id, `dwrtc@${pkg.version}`);
@@ -132,6 +134,8 @@ describe('the dwrtc package (web/)', () => {
             INVALID_MESSAGE: 'invalid message',
             UNKNOWN: 'unknown error',
             UNPARSABLE: 'unparsable message from the node',
+            E2E_REFUSED: 'e2e refused',
+            E2E_NO_KEY: 'no e2e key',
         });
         for (const code of Object.values(dwrtc.ErrorCode)) {
             assert.equal(dwrtc.errorCodeOf(code), code);

@@ -84,6 +84,10 @@ function describe(detail: ClientErrorDetail): string {
             return 'try another room';
         case ErrorCode.INVALID_MESSAGE:
             return text.slice(ErrorCode.INVALID_MESSAGE.length + 2);
+        case ErrorCode.E2E_REFUSED:
+            return `refused from ${detail.senderSessionId}: ${detail.reason}`;
+        case ErrorCode.E2E_NO_KEY:
+            return `${detail.count} not sent to ${detail.recipientSessionId}: ${detail.reason}`;
         case ErrorCode.UNPARSABLE:
         case ErrorCode.UNKNOWN:
         case null:
@@ -257,3 +261,36 @@ async function lobby(): Promise<void> {
     await client.join(7);
 }
 void lobby;
+
+// --- end-to-end encryption --------------------------------------------------
+
+async function private_(): Promise<void> {
+    const sealed = new DwrtcClient({ identity: true, e2e: true, e2eKeyTimeout: 10_000 });
+    const strict = new DwrtcClient({ identity: await generateIdentity(), e2e: 'require' });
+    sealed.addEventListener('message', (e) => {
+        const encrypted: boolean | undefined = e.detail.encrypted;
+        if (encrypted) {
+            console.log('only the two browsers read this:', e.detail.messageBody);
+        }
+    });
+    sealed.addEventListener('error', (e) => {
+        switch (errorCodeOf(e.detail.error)) {
+            case ErrorCode.E2E_REFUSED: {
+                const from: string | null | undefined = e.detail.senderSessionId;
+                console.warn('refused from', from, e.detail.reason);
+                break;
+            }
+            case ErrorCode.E2E_NO_KEY: {
+                const lost: number | undefined = e.detail.count;
+                console.warn(lost, 'not sent to', e.detail.recipientSessionId);
+                break;
+            }
+        }
+    });
+    const partner = await sealed.connect('./signal');
+    sealed.send('chat', partner, 'sealed');
+    console.log(strict.state);
+    // @ts-expect-error e2e is true, false or 'require'
+    new DwrtcClient({ identity: true, e2e: 'yes' });
+}
+void private_;

@@ -1,0 +1,164 @@
+// An end-to-end encrypted call in headless Chromium, across two real nginx
+// nodes: two pages with dwrtc.js (identity and e2e: true) call each other,
+// and the connection comes up although no frame their sockets send or
+// receive holds an SDP or an ICE candidate: the nodes relayed only
+// ciphertext, and every signaling message the pages handled was decrypted
+// (encrypted: true). The demo, which enables e2e with its lasting id, is
+// then called from a second demo page the same way.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startNetwork } from '../lib/nginx.mjs';
+import { launchBrowser, newPage } from './browser.mjs';
+
+const WAIT = 60_000;
+
+// In the page: a dwrtc.js client with a fresh identity and e2e, on a
+// WebSocket that records every frame (window.frames_), and its messages.
+async function e2eClient() {
+    const { DwrtcClient, generateIdentity } = await import('./dwrtc.js');
+    window.frames_ = [];
+    window.messages_ = [];
+    window.errors_ = [];
+    class RecordingSocket extends WebSocket {
+        constructor(url) {
+            super(url);
+            this.addEventListener('message', (e) => window.frames_.push(String(e.data)));
+        }
+
+        send(data) {
+            window.frames_.push(data);
+            super.send(data);
+        }
+    }
+    const client = new DwrtcClient({ WebSocket: RecordingSocket, e2e: true,
+                                     identity: await generateIdentity() });
+    client.addEventListener('message', (e) => window.messages_.push(e.detail));
+    client.addEventListener('error', (e) => window.errors_.push(
+        `${e.detail.error}: ${e.detail.reason ?? ''}`));
+    window.client = client;
+    return client.connect('./signal');
+}
+
+// What a page's socket carried, and what its 'message' events said.
+const wireOf = (page) => page.evaluate(() => ({
+    frames: window.frames_,
+    messages: window.messages_.map((m) => ({ type: m.type, encrypted: m.encrypted })),
+    errors: window.errors_,
+}));
+
+function assertSealed(label, wire) {
+    assert.deepEqual(wire.errors, [], `${label}: no errors`);
+    const types = new Set(wire.frames.map((f) => JSON.parse(f).type));
+    assert.ok(types.has('DwrtcE2eMessage'), `${label}: ciphertext went by`);
+    assert.ok(!types.has('SignalingMessage'), `${label}: no signaling in plaintext`);
+    for (const needle of ['v=0', 'a=fingerprint', 'candidate:', '"offer"', '"answer"']) {
+        assert.ok(!wire.frames.some((f) => f.includes(needle)),
+                  `${label}: "${needle}" is in no frame`);
+    }
+    const signaling = wire.messages.filter((m) => m.type === 'SignalingMessage');
+    assert.ok(signaling.length >= 2, `${label}: it handled signaling (${signaling.length})`);
+    assert.ok(signaling.every((m) => m.encrypted === true),
+              `${label}: every signaling message came encrypted`);
+}
+
+describe('an end-to-end encrypted call in the browser', () => {
+    let net;
+    let n1, n2;
+    let browser;
+    const pages = [];
+
+    async function page(label) {
+        const p = await newPage(browser, { label });
+        pages.push(p);
+        return p;
+    }
+
+    before(async () => {
+        net = await startNetwork(2, { name: 'e2e-web' });
+        [n1, n2] = net.nodes;
+        ({ browser } = await launchBrowser());
+    });
+
+    after(async () => {
+        await browser?.close().catch(() => {});
+        await net?.stop();
+        const problems = pages.flatMap((p) => p.problems);
+        assert.deepEqual(problems, [], 'no uncaught exceptions or console errors in the pages');
+    });
+
+    it('connects a call whose signaling the nodes relay only as ciphertext', async () => {
+        const [a, b] = [await page('A'), await page('B')];
+        await Promise.all([a.goto(n1.httpUrl('/')), b.goto(n2.httpUrl('/'))]);
+        const [aId] = await Promise.all([a.evaluate(e2eClient), b.evaluate(e2eClient)]);
+        assert.match(aId, /^k[0-9a-f]{48}$/);
+        await a.evaluate(() => {
+            window.client.addEventListener('incomingcall', async (e) => {
+                const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+                window.call = e.detail.call;
+                e.detail.call.addEventListener('datachannel', ({ detail: { channel } }) => {
+                    channel.addEventListener('message', (m) => channel.send(`echo ${m.data}`));
+                });
+                e.detail.call.answer({ stream });
+            });
+        });
+        const echo = await b.evaluate(async (partner) => {
+            const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+            const call = window.client.call(partner, { stream, dataChannel: 'chat' });
+            window.call = call;
+            const dc = call.dataChannel;
+            await new Promise((res) => dc.addEventListener('open', res, { once: true }));
+            const reply = new Promise((res) => dc.addEventListener(
+                'message', (m) => res(m.data), { once: true }));
+            dc.send('ping');
+            return reply;
+        }, aId);
+        assert.equal(echo, 'echo ping');
+        for (const p of [a, b]) {
+            await p.waitForFunction(() => window.call?.state === 'connected', null,
+                                    { timeout: WAIT });
+        }
+        assertSealed('A', await wireOf(a));
+        assertSealed('B', await wireOf(b));
+        await b.evaluate(() => window.call.hangup());
+        await a.waitForFunction(() => window.call.state === 'ended', null, { timeout: WAIT });
+        assertSealed('A after the hang-up', await wireOf(a));
+        await Promise.all([a.close(), b.close()]);
+    });
+
+    it('the demo calls end to end encrypted: its key-owned id, e2e on', async () => {
+        const [a, b] = [await page('demo-A'), await page('demo-B')];
+        await a.goto(n1.httpUrl('/'));
+        await a.waitForSelector('#conn-state[data-state="open"]', { timeout: WAIT,
+                                                                   state: 'attached' });
+        await a.click('#start-btn');
+        await a.waitForSelector('#call-state[data-state="waiting"]', { timeout: WAIT,
+                                                                      state: 'attached' });
+        const aId = await a.evaluate(() => window.dwrtcDemo.client.id);
+        await a.evaluate(() => {
+            window.sealed_ = [];
+            window.dwrtcDemo.client.addEventListener('message', (e) => {
+                if (e.detail.type === 'SignalingMessage') {
+                    window.sealed_.push(e.detail.encrypted);
+                }
+            });
+        });
+        await b.goto(n2.httpUrl(`/?call=${aId}`));
+        for (const p of [a, b]) {
+            await p.waitForSelector('#call-state[data-state="connected"]',
+                                    { timeout: WAIT, state: 'attached' });
+        }
+        const sealed = await a.evaluate(() => window.sealed_);
+        assert.ok(sealed.length >= 1 && sealed.every((e) => e === true),
+                  `every signaling message of the demo's call came encrypted: ${sealed}`);
+        await b.click('#hangup-btn');
+        await a.waitForSelector('#call-state[data-state="ended"]', { timeout: WAIT,
+                                                                    state: 'attached' });
+        await Promise.all([a.close(), b.close()]);
+    });
+
+    it('logs nothing at [alert], [crit] or [emerg]', () => {
+        net.assertNoAlerts();
+    });
+});
