@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "dwrtc/session_id.h"
+#include "json_text.h"
 
 namespace dwrtc {
 
@@ -25,11 +26,7 @@ std::string encodeNodeRecord(const std::string& prefix, const std::vector<std::s
     }
     json_object_set_new(obj, "links", arr);
     json_object_set_new(obj, "gone", json_boolean(gone));
-    char* text = json_dumps(obj, JSON_COMPACT);
-    std::string out = text ? text : "";
-    free(text);
-    json_decref(obj);
-    return out;
+    return compactJson(obj);
 }
 
 bool decodeNodeRecord(const std::string& text, NodeRecord& out, bool& gone) {

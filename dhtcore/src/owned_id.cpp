@@ -14,6 +14,7 @@
 #include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
 #include "hex.h"
+#include "json_text.h"
 
 namespace dwrtc {
 
@@ -168,11 +169,7 @@ std::string encodeIdClaim(const IdClaim& claim) {
         json_array_append_new(links, json_string(l.c_str()));
     }
     json_object_set_new(obj, "links", links);
-    char* text = json_dumps(obj, JSON_COMPACT);
-    std::string out = text ? text : "";
-    free(text);
-    json_decref(obj);
-    return out;
+    return compactJson(obj);
 }
 
 bool decodeIdClaim(std::string_view text, IdClaim& out) {
@@ -216,14 +213,7 @@ bool decodeIdClaim(std::string_view text, IdClaim& out) {
 }
 
 std::string idRecordName(std::string_view networkKey, std::string_view id) {
-    std::string name = "dwrtc/id/";
-    if (networkKey.empty()) {
-        return name.append(id);
-    }
-    std::string data(kIdRecordContext);
-    data.push_back('\0');
-    data.append(id);
-    return name.append(toHex(hmacSha256(networkKey, data)));
+    return recordName("id", kIdRecordContext, networkKey, id);
 }
 
 }  // namespace dwrtc

@@ -9,7 +9,7 @@
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
-#include "hex.h"
+#include "json_text.h"
 
 namespace dwrtc {
 
@@ -30,11 +30,7 @@ std::string encodeRoomMember(const RoomMember& m) {
     if (!m.claim.empty()) {
         json_object_set_new(obj, "claim", json_stringn(m.claim.data(), m.claim.size()));
     }
-    char* text = json_dumps(obj, JSON_COMPACT);
-    std::string out = text ? text : "";
-    free(text);
-    json_decref(obj);
-    return out;
+    return compactJson(obj);
 }
 
 bool decodeRoomMember(std::string_view text, RoomMember& out) {
@@ -100,14 +96,7 @@ bool isValidRoomName(std::string_view name) {
 }
 
 std::string roomRecordName(std::string_view networkKey, std::string_view room) {
-    std::string name = "dwrtc/room/";
-    if (networkKey.empty()) {
-        return name.append(room);
-    }
-    std::string data(kRoomRecordContext);
-    data.push_back('\0');
-    data.append(room);
-    return name.append(toHex(hmacSha256(networkKey, data)));
+    return recordName("room", kRoomRecordContext, networkKey, room);
 }
 
 Rooms::Rooms(RoomLimits limits, std::string self, RoomStore& store, HostQueue& host,

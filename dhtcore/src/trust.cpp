@@ -185,15 +185,21 @@ std::uint32_t privateNetworkId(std::string_view networkKey) {
     return id;
 }
 
-std::string nodeRecordName(std::string_view networkKey, std::string_view node) {
-    std::string name = "dwrtc/node/";
+std::string recordName(std::string_view kind, std::string_view context,
+                       std::string_view networkKey, std::string_view key) {
+    std::string name = "dwrtc/";
+    name.append(kind).push_back('/');
     if (networkKey.empty()) {
-        return name.append(node);
+        return name.append(key);
     }
-    std::string data(kRecordContext);
+    std::string data(context);
     data.push_back('\0');
-    data.append(node);
+    data.append(key);
     return name.append(toHex(hmacSha256(networkKey, data)));
+}
+
+std::string nodeRecordName(std::string_view networkKey, std::string_view node) {
+    return recordName("node", kRecordContext, networkKey, node);
 }
 
 }  // namespace dwrtc

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 import { startNetwork, REPO } from '../lib/nginx.mjs';
-import { openSession, terminateSessions } from '../lib/client.mjs';
+import { openSession, terminateSessions, until } from '../lib/client.mjs';
 import { DwrtcClient, ErrorCode, generateIdentity, ownedIdOf } from '../../web/dwrtc.js';
 
 const WAIT = 30_000;
@@ -22,16 +22,6 @@ const DWRTC_JS = fileURLToPath(new URL('../../web/dwrtc.js', import.meta.url));
 const run = promisify(execFile);
 const KEY_TYPE = 'DwrtcE2eKey';
 const MESSAGE_TYPE = 'DwrtcE2eMessage';
-
-async function until(check, what, timeout = WAIT) {
-    const end = Date.now() + timeout;
-    while (!check()) {
-        if (Date.now() > end) {
-            throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
-        }
-        await new Promise((r) => setTimeout(r, 10));
-    }
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
 import { startNetwork, NginxNode } from '../lib/nginx.mjs';
-import { openSession, terminateSessions, SESSION_ID } from '../lib/client.mjs';
+import { openSession, terminateSessions, SESSION_ID, until } from '../lib/client.mjs';
 import { DwrtcClient, ErrorCode, generateIdentity, isOwnedId, ownedIdOf }
     from '../../web/dwrtc.js';
 
@@ -22,16 +22,6 @@ function keyClient(identity) {
     client.addEventListener('message', (e) => client.got.push(e.detail));
     client.addEventListener('error', (e) => client.errors.push(e.detail.error));
     return client;
-}
-
-async function until(check, what, timeout = WAIT) {
-    const end = Date.now() + timeout;
-    while (!check()) {
-        if (Date.now() > end) {
-            throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
-        }
-        await new Promise((r) => setTimeout(r, 10));
-    }
 }
 
 describe('key-owned ids on three nginx nodes', () => {

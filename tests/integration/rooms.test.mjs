@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
 import { startNetwork } from '../lib/nginx.mjs';
-import { openSession, terminateSessions } from '../lib/client.mjs';
+import { openSession, terminateSessions, until } from '../lib/client.mjs';
 import { DwrtcClient, ErrorCode, generateIdentity } from '../../web/dwrtc.js';
 
 const WAIT = 30_000;
@@ -18,16 +18,6 @@ function roomClient(identity) {
     client.news = [];
     client.addEventListener('room', (e) => client.news.push(e.detail));
     return client;
-}
-
-async function until(check, what, timeout = WAIT) {
-    const end = Date.now() + timeout;
-    while (!check()) {
-        if (Date.now() > end) {
-            throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
-        }
-        await new Promise((r) => setTimeout(r, 10));
-    }
 }
 
 const heard = (c, room, event, id) => c.news.some((n) => n.room === room && n.event === event

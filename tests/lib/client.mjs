@@ -17,6 +17,25 @@ import { randomBytes, createHash } from 'node:crypto';
 
 export const DEFAULT_WAIT = 15_000;
 
+/**
+ * Polls `check` (sync or async) every 10 ms until it returns something
+ * truthy, which is returned; after `timeout` ms throws an Error naming
+ * `what` (a string, or a function that says it then, with what it saw).
+ */
+export async function until(check, what, timeout = 30_000) {
+    const end = Date.now() + timeout;
+    for (;;) {
+        const value = await check();
+        if (value) {
+            return value;
+        }
+        if (Date.now() > end) {
+            throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // A DWRTC session over `ws`
 

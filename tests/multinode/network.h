@@ -2,6 +2,7 @@
 // bookkeeping the multi-node tests need: every delivery each session got.
 #pragma once
 
+#include <jansson.h>
 #include <poll.h>
 
 #include <chrono>
@@ -120,6 +121,19 @@ private:
     std::string lastLog_;
     std::string log_;
 };
+
+// Field `name` of a JSON delivery, "" if absent or not a string.
+inline std::string field(const std::string& json, const char* name) {
+    json_error_t err;
+    json_t* obj = json_loads(json.c_str(), 0, &err);
+    std::string out;
+    if (obj) {
+        json_t* v = json_object_get(obj, name);
+        if (json_is_string(v)) out = json_string_value(v);
+        json_decref(obj);
+    }
+    return out;
+}
 
 inline std::string clientMessage(const std::string& recipient, const std::string& body,
                                  const std::string& type = "SignalingMessage") {

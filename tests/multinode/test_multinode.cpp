@@ -13,22 +13,10 @@
 using namespace std::chrono_literals;
 using dwrtc::Node;
 using dwrtc::test::clientMessage;
+using dwrtc::test::field;
 using dwrtc::test::Network;
 
 namespace {
-
-// Field of a JSON delivery, "" if absent.
-std::string field(const std::string& json, const char* name) {
-    json_error_t err;
-    json_t* obj = json_loads(json.c_str(), 0, &err);
-    std::string out;
-    if (obj) {
-        json_t* v = json_object_get(obj, name);
-        if (json_is_string(v)) out = json_string_value(v);
-        json_decref(obj);
-    }
-    return out;
-}
 
 bool hasNotFoundFor(const std::vector<std::string>& inbox, const std::string& recipient) {
     for (const auto& m : inbox) {

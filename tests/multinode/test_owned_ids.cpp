@@ -20,22 +20,11 @@ using namespace std::chrono_literals;
 using dwrtc::IdClaim;
 using dwrtc::Node;
 using dwrtc::test::clientMessage;
+using dwrtc::test::field;
 using dwrtc::test::Network;
 using dwrtc::test::OwnerKey;
 
 namespace {
-
-std::string field(const std::string& json, const char* name) {
-    json_error_t err;
-    json_t* obj = json_loads(json.c_str(), 0, &err);
-    std::string out;
-    if (obj) {
-        json_t* v = json_object_get(obj, name);
-        if (json_is_string(v)) out = json_string_value(v);
-        json_decref(obj);
-    }
-    return out;
-}
 
 std::string hex(const std::string& bytes) {
     static const char* digits = "0123456789abcdef";
@@ -261,22 +250,34 @@ TEST_F(OwnedIds, AwayMessagesArriveAfterAReconnectOnTheSameNode) {
     EXPECT_TRUE(before("l1", "l2"));
 }
 
-TEST(OwnedIdHold, TheSenderHearsWhenTheHoldTimeRunsOut) {
+// Two nodes with this hold: Alice's id on node 0 has had one message from
+// Bob on node 1, and then her session closes.
+class OwnedIdHold : public ::testing::Test {
+protected:
+    void awayWith(std::size_t holdMessages, unsigned holdMs) {
+        dwrtc::NodeConfig c = Network::loopbackConfig();
+        c.holdMessages = holdMessages;
+        c.holdMs = holdMs;
+        net.addNode(c);
+        net.addNode(c);
+        ASSERT_TRUE(net.waitPublished());
+        Node& home = net.node(0);
+        std::string a = home.openSession();
+        home.submit(a, claimMessage(alice, home, a));
+        ASSERT_TRUE(net.waitFor([&] { return !net.inbox(a).empty(); }));
+        bob = net.node(1).openSession();
+        net.node(1).submit(bob, clientMessage(alice.id(), "first"));
+        ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a)).size() == 1; })) << net.log();
+        home.closeSession(a);
+    }
+
     Network net;
-    dwrtc::NodeConfig c = Network::loopbackConfig();
-    c.holdMs = 1500;
-    net.addNode(c);
-    net.addNode(c);
-    ASSERT_TRUE(net.waitPublished());
     OwnerKey alice;
-    Node& home = net.node(0);
-    std::string a = home.openSession();
-    home.submit(a, claimMessage(alice, home, a));
-    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(a).empty(); }));
-    std::string bob = net.node(1).openSession();
-    net.node(1).submit(bob, clientMessage(alice.id(), "first"));
-    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a)).size() == 1; })) << net.log();
-    home.closeSession(a);
+    std::string bob;
+};
+
+TEST_F(OwnedIdHold, TheSenderHearsWhenTheHoldTimeRunsOut) {
+    awayWith(DWRTC_DEFAULT_HOLD_MESSAGES, 1500);
     net.node(1).submit(bob, clientMessage(alice.id(), "into the void"));
     net.pump(800ms);
     EXPECT_FALSE(hasError(net.inbox(bob), "")) << "told before the hold time ran out";
@@ -285,22 +286,8 @@ TEST(OwnedIdHold, TheSenderHearsWhenTheHoldTimeRunsOut) {
         << net.log();
 }
 
-TEST(OwnedIdHold, WithoutAHoldTheSenderHearsNotFound) {
-    Network net;
-    dwrtc::NodeConfig c = Network::loopbackConfig();
-    c.holdMessages = 0;
-    net.addNode(c);
-    net.addNode(c);
-    ASSERT_TRUE(net.waitPublished());
-    OwnerKey alice;
-    Node& home = net.node(0);
-    std::string a = home.openSession();
-    home.submit(a, claimMessage(alice, home, a));
-    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(a).empty(); }));
-    std::string bob = net.node(1).openSession();
-    net.node(1).submit(bob, clientMessage(alice.id(), "first"));
-    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a)).size() == 1; })) << net.log();
-    home.closeSession(a);
+TEST_F(OwnedIdHold, WithoutAHoldTheSenderHearsNotFound) {
+    awayWith(0, DWRTC_DEFAULT_HOLD_MS);
     net.node(1).submit(bob, clientMessage(alice.id(), "gone?"));
     ASSERT_TRUE(net.waitFor([&] { return hasError(net.inbox(bob), "not found", alice.id()); }))
         << net.log();

@@ -10,34 +10,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startNetwork, freeTcpPort } from '../lib/nginx.mjs';
+import { openDemo, waitState, nodeOfPage } from './demo_helpers.mjs';
 import { launchBrowser, newPage } from './browser.mjs';
 
 // bounds on waits; a working build is far faster
 const WAIT = 60_000;
-
-// The demo owns its id by a key: the id names no node, the page knows it.
-function nodeOfPage(page) {
-    return page.evaluate(() => window.dwrtcDemo.client.nodeId);
-}
-
-/** Waits until the page's element `sel` has data-state `state`. */
-async function waitState(page, sel, state, timeout = WAIT) {
-    try {
-        await page.waitForSelector(`${sel}[data-state="${state}"]`, { timeout, state: 'attached' });
-    } catch (err) {
-        const now = await page.locator(sel).getAttribute('data-state').catch(() => '?');
-        const error = await page.locator('#error-text').textContent().catch(() => '');
-        throw new Error(`${page.label}: ${sel} did not reach "${state}" (it is "${now}"; `
-                        + `error shown: "${error}"): ${err.message.split('\n')[0]}`);
-    }
-}
-
-/** Opens the demo and waits until it is connected to its node; returns its id. */
-async function openDemo(page, url) {
-    await page.goto(url);
-    await waitState(page, '#conn-state', 'open');
-    return page.evaluate(() => window.dwrtcDemo.client.id);
-}
 
 /** The video area as a person sees it. */
 function videoArea(page) {

@@ -11,6 +11,7 @@ import { randomSessionId } from '../lib/client.mjs';
 import { copyFileSync } from 'node:fs';
 
 import { startNetwork, freeTcpPort, waitUntil, WEB_ROOT } from '../lib/nginx.mjs';
+import { openDemo, waitState, nodeOfPage } from './demo_helpers.mjs';
 import { launchBrowser, newPage, screenshot, framesDecoded } from './browser.mjs';
 
 const SUB = '/apps/call/';
@@ -18,35 +19,10 @@ const SUB = '/apps/call/';
 // one is far faster (the test prints how long things took).
 const WAIT = 60_000;
 
-// The demo owns its id by a key (dwrtc.js's identity option): the id names
-// no node, so the node is asked of the page.
-function nodeOfPage(page) {
-    return page.evaluate(() => window.dwrtcDemo.client.nodeId);
-}
-
-/** Waits until the page's element `sel` has data-state `state`. */
-async function waitState(page, sel, state, timeout = WAIT) {
-    try {
-        await page.waitForSelector(`${sel}[data-state="${state}"]`, { timeout });
-    } catch (err) {
-        const now = await page.locator(sel).getAttribute('data-state').catch(() => '?');
-        const error = await page.locator('#error-text').textContent().catch(() => '');
-        throw new Error(`${page.label}: ${sel} did not reach "${state}" (it is "${now}"; `
-                        + `error shown: "${error}"): ${err.message.split('\n')[0]}`);
-    }
-}
-
 /** Waits until a chat line of class `cls` with exactly `text` is shown. */
 function waitChat(page, cls, text) {
     return page.waitForFunction(([c, t]) => [...document.querySelectorAll(`#chat-log li.${c}`)]
         .some((li) => li.textContent === t), [cls, text], { timeout: WAIT });
-}
-
-/** Opens the demo and waits until it is connected to its node; returns its id. */
-async function openDemo(page, url) {
-    await page.goto(url);
-    await waitState(page, '#conn-state', 'open');
-    return page.evaluate(() => window.dwrtcDemo.client.id);
 }
 
 async function sendChat(page, text) {

@@ -8,43 +8,13 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startNetwork } from '../lib/nginx.mjs';
+import { until } from '../lib/client.mjs';
+import { openDemo, waitState, nodeOfPage } from './demo_helpers.mjs';
 import { launchBrowser, newPage, framesDecoded } from './browser.mjs';
 
 const WAIT = 60_000;
 const OWNED = /^k[0-9a-f]{48}$/;
 
-async function waitState(page, sel, state, timeout = WAIT) {
-    try {
-        await page.waitForSelector(`${sel}[data-state="${state}"]`, { timeout, state: 'attached' });
-    } catch (err) {
-        const now = await page.locator(sel).getAttribute('data-state').catch(() => '?');
-        const error = await page.locator('#error-text').textContent().catch(() => '');
-        throw new Error(`${page.label}: ${sel} did not reach "${state}" (it is "${now}"; `
-                        + `error shown: "${error}"): ${err.message.split('\n')[0]}`);
-    }
-}
-
-async function openDemo(page, url) {
-    await page.goto(url);
-    await waitState(page, '#conn-state', 'open');
-    return page.evaluate(() => window.dwrtcDemo.client.id);
-}
-
-const nodeOfPage = (page) => page.evaluate(() => window.dwrtcDemo.client.nodeId);
-
-async function until(check, what, timeout = WAIT) {
-    const end = Date.now() + timeout;
-    for (;;) {
-        const value = await check();
-        if (value) {
-            return value;
-        }
-        if (Date.now() > end) {
-            throw new Error(`timed out waiting for ${what}`);
-        }
-        await new Promise((r) => setTimeout(r, 50));
-    }
-}
 
 describe('ids that last, in the browser', () => {
     let net;

@@ -83,4 +83,10 @@ std::string hmacSha256(std::string_view key, std::string_view data);
 std::uint32_t privateNetworkId(std::string_view networkKey);
 std::string nodeRecordName(std::string_view networkKey, std::string_view node);
 
+// The name of any DWRTC record: "dwrtc/<kind>/<key>" in the open network;
+// in a private one the key is replaced by an HMAC of the network's secret
+// over the context string and the key, so only members can find it.
+std::string recordName(std::string_view kind, std::string_view context,
+                       std::string_view networkKey, std::string_view key);
+
 }  // namespace dwrtc
