@@ -30,32 +30,26 @@ std::string encodeNodeRecord(const std::string& prefix, const std::vector<std::s
 }
 
 bool decodeNodeRecord(const std::string& text, NodeRecord& out, bool& gone) {
-    json_error_t err;
-    json_t* obj = json_loadb(text.data(), text.size(), 0, &err);
-    if (!obj) {
+    JsonObject record = loadRecord(text, kRecordVersion);
+    if (!record) {
         return false;
     }
-    bool ok = false;
-    json_t* v = json_object_get(obj, "v");
-    json_t* node = json_object_get(obj, "node");
-    json_t* links = json_object_get(obj, "links");
-    json_t* goneField = json_object_get(obj, "gone");
-    if (json_is_object(obj) && json_is_integer(v) && json_integer_value(v) == kRecordVersion &&
-        json_is_string(node) && json_is_array(links)) {
-        out.prefix = json_string_value(node);
-        out.links.clear();
-        size_t i;
-        json_t* l;
-        json_array_foreach(links, i, l) {
-            if (json_is_string(l)) {
-                out.links.emplace_back(json_string_value(l));
-            }
-        }
-        gone = json_is_true(goneField);
-        ok = isValidNodePrefix(out.prefix);
+    json_t* node = json_object_get(record.get(), "node");
+    json_t* links = json_object_get(record.get(), "links");
+    if (!json_is_string(node) || !json_is_array(links)) {
+        return false;
     }
-    json_decref(obj);
-    return ok;
+    out.prefix = json_string_value(node);
+    out.links.clear();
+    std::size_t i;
+    json_t* l;
+    json_array_foreach(links, i, l) {
+        if (json_is_string(l)) {
+            out.links.emplace_back(json_string_value(l));
+        }
+    }
+    gone = json_is_true(json_object_get(record.get(), "gone"));
+    return isValidNodePrefix(out.prefix);
 }
 
 }  // namespace dwrtc

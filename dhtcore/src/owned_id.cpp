@@ -173,42 +173,39 @@ std::string encodeIdClaim(const IdClaim& claim) {
 }
 
 bool decodeIdClaim(std::string_view text, IdClaim& out) {
-    json_error_t err;
-    json_t* obj = json_loadb(text.data(), text.size(), 0, &err);
-    if (!obj) {
+    JsonObject record = loadRecord(text, kClaimVersion);
+    if (!record) {
         return false;
     }
-    bool ok = false;
-    json_t* v = json_object_get(obj, "v");
+    json_t* obj = record.get();
     json_t* id = json_object_get(obj, "id");
     json_t* node = json_object_get(obj, "node");
     json_t* challenge = json_object_get(obj, "challenge");
     json_t* time = json_object_get(obj, "time");
     json_t* links = json_object_get(obj, "links");
-    if (json_is_object(obj) && json_is_integer(v) && json_integer_value(v) == kClaimVersion &&
-        json_is_string(id) && json_is_string(node) && json_is_string(challenge) &&
-        json_is_integer(time) && json_integer_value(time) > 0 &&
-        hexField(obj, "key", out.key, kRawKeyLength) &&
-        hexField(obj, "sig", out.signature, kSignatureLength)) {
-        out.id = json_string_value(id);
-        out.node = json_string_value(node);
-        out.challenge = json_string_value(challenge);
-        out.time = static_cast<std::uint64_t>(json_integer_value(time));
-        out.links.clear();
-        if (json_is_array(links)) {
-            std::size_t i;
-            json_t* l;
-            json_array_foreach(links, i, l) {
-                if (json_is_string(l) && out.links.size() < kLinkHintsMax &&
-                    json_string_length(l) <= kLinkHintMaxLength) {
-                    out.links.emplace_back(json_string_value(l));
-                }
+    if (!json_is_string(id) || !json_is_string(node) || !json_is_string(challenge) ||
+        !json_is_integer(time) || json_integer_value(time) <= 0 ||
+        !hexField(obj, "key", out.key, kRawKeyLength) ||
+        !hexField(obj, "sig", out.signature, kSignatureLength)) {
+        return false;
+    }
+    out.id = json_string_value(id);
+    out.node = json_string_value(node);
+    out.challenge = json_string_value(challenge);
+    out.time = static_cast<std::uint64_t>(json_integer_value(time));
+    out.links.clear();
+    if (json_is_array(links)) {
+        std::size_t i;
+        json_t* l;
+        json_array_foreach(links, i, l) {
+            if (json_is_string(l) && out.links.size() < kLinkHintsMax &&
+                json_string_length(l) <= kLinkHintMaxLength) {
+                out.links.emplace_back(json_string_value(l));
             }
         }
-        ok = isOwnedId(out.id) && isValidNodePrefix(out.node) && out.challenge.size() <= 64;
-        canonicalizeSessionId(out.id);
     }
-    json_decref(obj);
+    bool ok = isOwnedId(out.id) && isValidNodePrefix(out.node) && out.challenge.size() <= 64;
+    canonicalizeSessionId(out.id);
     return ok;
 }
 

@@ -34,32 +34,29 @@ std::string encodeRoomMember(const RoomMember& m) {
 }
 
 bool decodeRoomMember(std::string_view text, RoomMember& out) {
-    json_error_t err;
-    json_t* obj = json_loadb(text.data(), text.size(), 0, &err);
-    if (!obj) {
+    JsonObject record = loadRecord(text, kMemberVersion);
+    if (!record) {
         return false;
     }
-    bool ok = false;
-    json_t* v = json_object_get(obj, "v");
+    json_t* obj = record.get();
     json_t* room = json_object_get(obj, "room");
     json_t* id = json_object_get(obj, "id");
     json_t* node = json_object_get(obj, "node");
     json_t* gone = json_object_get(obj, "gone");
     json_t* claim = json_object_get(obj, "claim");
-    if (json_is_object(obj) && json_is_integer(v) && json_integer_value(v) == kMemberVersion &&
-        json_is_string(room) && json_is_string(id) && json_is_string(node) &&
-        json_is_boolean(gone) && (!claim || json_is_string(claim))) {
-        out.room.assign(json_string_value(room), json_string_length(room));
-        out.id = json_string_value(id);
-        out.node = json_string_value(node);
-        out.gone = json_is_true(gone);
-        out.claim = claim ? std::string(json_string_value(claim), json_string_length(claim))
-                          : std::string();
-        ok = isValidRoomName(out.room) && isValidSessionId(out.id) &&
-             isValidNodePrefix(out.node);
-        canonicalizeSessionId(out.id);
+    if (!json_is_string(room) || !json_is_string(id) || !json_is_string(node) ||
+        !json_is_boolean(gone) || (claim && !json_is_string(claim))) {
+        return false;
     }
-    json_decref(obj);
+    out.room.assign(json_string_value(room), json_string_length(room));
+    out.id = json_string_value(id);
+    out.node = json_string_value(node);
+    out.gone = json_is_true(gone);
+    out.claim = claim ? std::string(json_string_value(claim), json_string_length(claim))
+                      : std::string();
+    bool ok = isValidRoomName(out.room) && isValidSessionId(out.id) &&
+              isValidNodePrefix(out.node);
+    canonicalizeSessionId(out.id);
     return ok;
 }
 
