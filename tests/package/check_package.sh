@@ -41,6 +41,7 @@ dpkg-deb -c "$DEB" | awk '{print $NF}' | sed 's#^\./#/#' > "$S/files"
 for f in /usr/lib/nginx/modules/ngx_http_dwrtc_module.so \
          /usr/share/nginx/modules-available/mod-http-dwrtc.conf \
          /usr/share/dwrtc/web/index.html /usr/share/dwrtc/web/dwrtc.js \
+         /usr/share/dwrtc/web/dwrtc-e2e.js \
          /usr/share/dwrtc/web/demo.js /usr/share/dwrtc/web/demo.css \
          /usr/share/dwrtc/examples/dwrtc-http /usr/share/dwrtc/examples/dwrtc-site \
          /usr/share/doc/libnginx-mod-http-dwrtc/copyright; do
