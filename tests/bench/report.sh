@@ -54,7 +54,7 @@ row() { # NAME PEERJS SAME CROSS DIGITS [noratio]
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
-dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)
+dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -1)
 [ -n "$dirty" ] && rev="$rev+uncommitted"
 
 echo "### DWRTC vs PeerJS server: $(date -u '+%Y-%m-%d %H:%M UTC')"
