@@ -99,6 +99,10 @@ row "server CPU per relayed message at ${rate:-?} msg/s (µs)" \
     "$(get peerjs latency server_cpu_us_per_msg)" \
     "$(get dwrtc-same latency server_cpu_us_per_msg)" \
     "$(get dwrtc-cross latency server_cpu_us_per_msg)" 1
+row "other processes' CPU during the ${rate:-?} msg/s run (cores)" \
+    "$(get peerjs latency other_busy_cores)" \
+    "$(get dwrtc-same latency other_busy_cores)" \
+    "$(get dwrtc-cross latency other_busy_cores)" 2 noratio
 row "other processes' CPU during the saturation run (cores)" \
     "$(get peerjs throughput other_busy_cores)" \
     "$(get dwrtc-same throughput other_busy_cores)" \
