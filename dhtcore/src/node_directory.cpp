@@ -200,13 +200,11 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
         links_ = links;
     }
     std::string text = encodeRecord(links, false);
-    auto value = std::make_shared<dht::Value>(
-        dht::ValueType::USER_DATA.id, reinterpret_cast<const std::uint8_t*>(text.data()),
-        text.size(), valueId_);
     LogFn log = log_;
     std::string prefix = prefix_;
     auto state = publishShared_;
     bool retry = published_;
+    bool failed = state->load() == kFailed;  // no DHT node stored the last put
     state->store(kStoring);
     dht::InfoHash key = dht::InfoHash::get(recordKey(prefix_));
     if (retry) {
@@ -214,7 +212,19 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
     }
     // permanent: OpenDHT keeps the record stored and refreshed while we run.
     placed_ = false;  // a new put: its schedule starts once it is stored
-    signRecord(*value);
+    // After a put that no DHT node stored, the same record goes again as
+    // it was signed: a node with no DHT peer tries every tick, and a new
+    // signature (RSA, a few ms of the link thread) each time took the
+    // worker's core.
+    std::shared_ptr<dht::Value> value = record_;
+    if (!failed || !value || text != recordText_) {
+        value = std::make_shared<dht::Value>(
+            dht::ValueType::USER_DATA.id, reinterpret_cast<const std::uint8_t*>(text.data()),
+            text.size(), valueId_);
+        signRecord(*value);
+        record_ = value;
+        recordText_ = text;
+    }
     runner_->put(
         key, value,
         [log, prefix, state, retry](bool ok) {

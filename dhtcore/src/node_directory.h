@@ -158,6 +158,11 @@ private:
     unsigned port_ = 0;
     std::uint64_t valueId_ = 0;
     std::uint16_t seq_ = 0;  // of the last version of the record put
+    // The last record signed and its text: a put that failed (no DHT peer
+    // answered, as for a node alone) is tried again with it, unsigned
+    // again. Under publishMutex_.
+    std::shared_ptr<dht::Value> record_;
+    std::string recordText_;
     bool published_ = false;
     enum : int { kNone, kStoring, kStored, kFailed };
     std::shared_ptr<std::atomic<int>> publishShared_ = std::make_shared<std::atomic<int>>(kNone);

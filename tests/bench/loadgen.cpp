@@ -42,6 +42,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -324,9 +325,14 @@ struct Options {
     int iterations = 0;              // cold: samples (default: one per URL)
     double connectTimeout = 60;
     int srcIps = 1; // bind to 127.0.0.1..N so ports do not run out
+    int srcIpFirst = 0; // of a child process: its first address, minus one
+    int procs = 1;      // idle: client processes (each its own fd limit)
+    int ctlIn = -1;     // of a child process: the parent's commands
+    int ctlOut = -1;    // of a child process: its reports to the parent
     std::vector<int> serverPids;
     std::string origin;
     std::string peerjsKey = "peerjs";
+    std::string samplesPath; // latency: every message's times, for traces
 };
 
 void usage()
@@ -349,10 +355,15 @@ void usage()
         "  --iterations N       cold: samples, cycling over --url-b\n"
         "  --connect-timeout S  give up opening sessions after S (60)\n"
         "  --src-ips N          spread client sockets over 127.0.0.1..N (1)\n"
+        "  --procs P            idle: open the sessions from P processes, each\n"
+        "                       with its own descriptor limit and --src-ips\n"
+        "                       addresses of its own (1)\n"
         "  --server-pid PID     server process to sample (repeatable)\n"
         "  --label TEXT         copied into every result line\n"
         "  --origin URL         Origin header (default http://HOST:PORT)\n"
-        "  --peerjs-key KEY     PeerJS key (peerjs)\n",
+        "  --peerjs-key KEY     PeerJS key (peerjs)\n"
+        "  --samples FILE       latency: write \"pair seq sent_ns rx_ns arrived_ns\"\n"
+        "                       of every message in the window (CLOCK_MONOTONIC)\n",
         stderr);
 }
 
@@ -449,6 +460,8 @@ Options parseOptions(int argc, char **argv)
             o.connectTimeout = std::atof(v.c_str());
         } else if (k == "--src-ips") {
             o.srcIps = std::atoi(v.c_str());
+        } else if (k == "--procs") {
+            o.procs = std::atoi(v.c_str());
         } else if (k == "--server-pid") {
             for (int pid : parseIntList(v))
                 o.serverPids.push_back(pid);
@@ -458,6 +471,8 @@ Options parseOptions(int argc, char **argv)
             o.origin = v;
         } else if (k == "--peerjs-key") {
             o.peerjsKey = v;
+        } else if (k == "--samples") {
+            o.samplesPath = v;
         } else {
             usage();
             die("unknown option %s", k.c_str());
@@ -473,6 +488,9 @@ Options parseOptions(int argc, char **argv)
     o.size = std::clamp(o.size, 0, 1 << 20);
     o.concurrency = std::clamp(o.concurrency, 1, 100000);
     o.srcIps = std::clamp(o.srcIps, 1, 250);
+    o.procs = std::clamp(o.procs, 1, 64);
+    if (o.procs > 1 && o.srcIps * o.procs > 250)
+        die("--src-ips times --procs is over 250 addresses");
     o.seconds = std::clamp(o.seconds, 0.1, 3600.0);
     o.warmup = std::clamp(o.warmup, 0.0, 600.0);
     o.drain = std::clamp(o.drain, 0.0, 60.0);
@@ -508,6 +526,7 @@ struct Conn {
     std::string frag;
     uint64_t tStart = 0; // connect() called
     uint64_t tOpen = 0;  // hello received
+    uint64_t rxNs = 0;   // kernel receive time of the last bytes read, or 0
     int pair = -1;       // benchmark pair, or -1
     bool receiver = false;
 };
@@ -603,13 +622,16 @@ private:
         conn.fd = fd;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (o_.srcIps > 1) {
+        if (o_.mode == Mode::Latency)
+            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+        if (o_.srcIps > 1 || o_.srcIpFirst > 0) {
             setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
                        sizeof one);
             sockaddr_in src{};
             src.sin_family = AF_INET;
             src.sin_addr.s_addr =
-                htonl(0x7f000001u + uint32_t(conn.index % unsigned(o_.srcIps)));
+                htonl(0x7f000001u + uint32_t(o_.srcIpFirst) +
+                      uint32_t(conn.index % unsigned(o_.srcIps)));
             if (bind(fd, reinterpret_cast<sockaddr *>(&src), sizeof src) < 0) {
                 failConn(conn, "bind", errno);
                 return conn;
@@ -832,10 +854,59 @@ private:
         flushDirty();
     }
 
+    // read(), or in latency mode recvmsg() with the kernel's receive
+    // timestamp of the bytes read (SO_TIMESTAMPNS: for TCP, that of the
+    // last segment taken) kept in c.rxNs on this process's monotonic clock.
+    ssize_t readSome(Conn &c)
+    {
+        if (o_.mode != Mode::Latency)
+            return ::read(c.fd, readBuf_.data(), readBuf_.size());
+        iovec iov{readBuf_.data(), readBuf_.size()};
+        alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(timespec))];
+        msghdr mh{};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl;
+        mh.msg_controllen = sizeof ctl;
+        ssize_t n = ::recvmsg(c.fd, &mh, 0);
+        c.rxNs = 0;
+        for (cmsghdr *cm = CMSG_FIRSTHDR(&mh); n > 0 && cm;
+             cm = CMSG_NXTHDR(&mh, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET &&
+                cm->cmsg_type == SCM_TIMESTAMPNS) {
+                timespec ts;
+                std::memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+                int64_t real = int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+                if (real > 0)
+                    c.rxNs = uint64_t(real - realMinusMono_);
+            }
+        }
+        return n;
+    }
+
+    // CLOCK_REALTIME - CLOCK_MONOTONIC, from the closest of a few readings.
+    void sampleClockOffset()
+    {
+        uint64_t best = UINT64_MAX;
+        for (int i = 0; i < 5; ++i) {
+            timespec a, r, b;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            clock_gettime(CLOCK_REALTIME, &r);
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            int64_t ma = int64_t(a.tv_sec) * 1000000000 + a.tv_nsec;
+            int64_t mb = int64_t(b.tv_sec) * 1000000000 + b.tv_nsec;
+            int64_t rr = int64_t(r.tv_sec) * 1000000000 + r.tv_nsec;
+            if (uint64_t(mb - ma) < best) {
+                best = uint64_t(mb - ma);
+                realMinusMono_ = rr - (ma + (mb - ma) / 2);
+            }
+        }
+    }
+
     void readConn(Conn &c)
     {
         for (;;) {
-            ssize_t n = ::read(c.fd, readBuf_.data(), readBuf_.size());
+            ssize_t n = readSome(c);
             if (n > 0) {
                 if (c.state == State::Upgrading) {
                     c.in.append(readBuf_.data(), size_t(n));
@@ -1064,6 +1135,10 @@ private:
         if (inWindow) {
             latency_.add(now - sent);
             ++receivedInWindow_;
+            if (c.rxNs >= sent && c.rxNs <= now)
+                rxLatency_.add(c.rxNs - sent);
+            if (!o_.samplesPath.empty() && samples_.size() < kMaxSamples)
+                samples_.push_back({uint32_t(pair), seq, sent, c.rxNs, now});
         }
         if (now >= measureStart_ && now < measureEnd_)
             ++arrivedInWindow_;
@@ -1086,7 +1161,9 @@ private:
         for (uint64_t i = 0; i < ticks; ++i) {
             Pair &p = pairs_[rr_];
             rr_ = (rr_ + 1) % pairs_.size();
-            sendBench(p, now);
+            // stamped and written at once: the time is the write's
+            sendBench(p, i ? nowNs() : now);
+            flush(*conns_[p.sender]);
         }
     }
 
@@ -1226,8 +1303,13 @@ private:
         uint64_t w0 = 0, w1 = 0;
         bool inWindow = false;
         uint64_t nextStallCheck = start + 100000000;
+        uint64_t nextClockSample = 0;
         for (;;) {
             uint64_t now = nowNs();
+            if (o_.mode == Mode::Latency && now >= nextClockSample) {
+                sampleClockOffset(); // follows NTP's slewing of the clock
+                nextClockSample = now + 100000000;
+            }
             if (!inWindow && now >= measureStart_ && w0 == 0) {
                 s0 = sampleProcs(o_.serverPids);
                 c0 = selfCpuUs();
@@ -1279,6 +1361,8 @@ private:
                     (unsigned long long)otherMessages_,
                     double(relayed) / windowS);
         printLatency(stdout, "", latency_);
+        if (o_.mode == Mode::Latency)
+            printLatency(stdout, "rx_", rxLatency_);
         if (!o_.serverPids.empty())
             std::printf(",\"server_cpu_s\":%.3f,\"server_cpu_util\":%.3f,"
                         "\"server_cpu_us_per_msg\":%.3f",
@@ -1291,7 +1375,27 @@ private:
                     "\"other_busy_cores\":%.2f}\n",
                     (c1 - c0) / 1e6 / windowS, machine, std::max(0.0, others));
         std::fflush(stdout);
+        writeSamples();
         return 0;
+    }
+
+    void writeSamples() const
+    {
+        if (o_.samplesPath.empty())
+            return;
+        FILE *f = std::fopen(o_.samplesPath.c_str(), "w");
+        if (!f) {
+            std::fprintf(stderr, "loadgen: cannot write %s\n",
+                         o_.samplesPath.c_str());
+            return;
+        }
+        for (const Sample &s : samples_)
+            std::fprintf(f, "%u %llu %llu %llu %llu\n", s.pair,
+                         (unsigned long long)s.seq,
+                         (unsigned long long)s.sent,
+                         (unsigned long long)s.rx,
+                         (unsigned long long)s.arrived);
+        std::fclose(f);
     }
 
     int64_t outstandingTotal() const
@@ -1369,6 +1473,17 @@ private:
                 openConn(o_.urlB[0]);
             });
             uint64_t opened = nowNs();
+            if (o_.ctlOut >= 0) {
+                // a child of --procs: the parent reads the servers
+                char line[128];
+                int n = std::snprintf(line, sizeof line, "%zu %d %d %.3f\n",
+                                      open_, failures_, complete ? 1 : 0,
+                                      double(opened - stepStart) / 1e9);
+                if (::write(o_.ctlOut, line, size_t(n)) != n ||
+                    settle(3600, true) != 'n')
+                    break;
+                continue;
+            }
             settle(o_.settle);
             ProcSample s = sampleProcs(o_.serverPids);
             printCommon(stdout, "idle");
@@ -1394,19 +1509,29 @@ private:
                 break;
             }
         }
-        settle(o_.hold);
+        if (o_.ctlOut < 0)
+            settle(o_.hold);
         closeAll();
         return rc;
     }
 
     // Runs the loop for a while (pings are answered, PeerJS sessions get
-    // a heartbeat every 20 s).
-    void settle(double seconds)
+    // a heartbeat every 20 s); with untilCommand, until the parent of
+    // --procs sends a command, which it returns (0 on timeout or EOF).
+    char settle(double seconds, bool untilCommand = false)
     {
         uint64_t end = nowNs() + uint64_t(seconds * 1e9);
         uint64_t nextBeat = nowNs() + 20000000000ull;
         while (nowNs() < end) {
             poll(50);
+            if (untilCommand) {
+                char cmd = 0;
+                ssize_t n = ::read(o_.ctlIn, &cmd, 1);
+                if (n == 1)
+                    return cmd;
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                    return 0;
+            }
             if (o_.proto == Proto::Peerjs && nowNs() >= nextBeat) {
                 nextBeat = nowNs() + 20000000000ull;
                 static const char beat[] = "{\"type\":\"HEARTBEAT\"}";
@@ -1415,6 +1540,7 @@ private:
                         sendText(*c, beat, sizeof beat - 1);
             }
         }
+        return 0;
     }
 
     void closeAll()
@@ -1543,7 +1669,16 @@ private:
     uint64_t otherMessages_ = 0;
     uint64_t stalls_ = 0;
     Histogram latency_;
+    Histogram rxLatency_; // to the receiving socket (kernel timestamp)
+    int64_t realMinusMono_ = 0;
     Histogram handshake_;
+
+    struct Sample {
+        uint32_t pair;
+        uint64_t seq, sent, rx, arrived;
+    };
+    static constexpr size_t kMaxSamples = 10000000;
+    std::vector<Sample> samples_;
 
     uint32_t coldSender_ = UINT32_MAX;
     uint32_t coldReceiver_ = UINT32_MAX;
@@ -1553,11 +1688,141 @@ private:
     uint64_t coldNotFound_ = 0;
 };
 
+// Idle mode over --procs client processes: each child opens its share of
+// every checkpoint from addresses of its own and reports; once all have,
+// this process reads the servers' memory, prints the line, and lets them
+// go on to the next checkpoint. One process can hold only as many
+// sessions as its descriptor limit allows.
+int runIdleProcs(const Options &o)
+{
+    struct Child {
+        pid_t pid = -1;
+        int cmd = -1;    // commands to it
+        FILE *in = nullptr; // its reports
+        size_t open = 0;
+        int failed = 0;
+        bool complete = false;
+        double openS = 0;
+    };
+    std::vector<Child> kids(size_t(o.procs));
+    ProcSample base = sampleProcs(o.serverPids);
+    std::fflush(stdout);
+    for (size_t i = 0; i < kids.size(); ++i) {
+        int down[2], up[2];
+        if (pipe2(down, O_CLOEXEC) < 0 || pipe2(up, O_CLOEXEC) < 0)
+            die("pipe failed");
+        pid_t pid = fork();
+        if (pid < 0)
+            die("fork failed");
+        if (pid == 0) {
+            for (size_t j = 0; j < i; ++j) {
+                ::close(kids[j].cmd);
+                std::fclose(kids[j].in);
+            }
+            ::close(down[1]);
+            ::close(up[0]);
+            fcntl(down[0], F_SETFL, O_NONBLOCK);
+            Options c = o;
+            c.procs = 1;
+            c.ctlIn = down[0];
+            c.ctlOut = up[1];
+            c.srcIpFirst = int(i) * o.srcIps;
+            c.serverPids.clear();
+            for (int &k : c.sessions)
+                k = k / o.procs + (int(i) < k % o.procs ? 1 : 0);
+            int rc;
+            {
+                Engine e(c);
+                rc = e.run();
+            }
+            std::fflush(stdout);
+            _exit(rc);
+        }
+        ::close(down[0]);
+        ::close(up[1]);
+        kids[i].pid = pid;
+        kids[i].cmd = down[1];
+        kids[i].in = fdopen(up[0], "r");
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uint64_t prevRss = base.rssKib;
+    size_t prevK = 0;
+    int rc = 0;
+    for (int target : o.sessions) {
+        size_t open = 0;
+        int failed = 0;
+        bool complete = true;
+        double openS = 0;
+        for (Child &k : kids) {
+            // each child gives up by itself after --connect-timeout
+            char line[128];
+            if (!k.in || !std::fgets(line, sizeof line, k.in)) {
+                complete = false;
+                continue;
+            }
+            int comp = 0;
+            std::sscanf(line, "%zu %d %d %lf", &k.open, &k.failed, &comp,
+                        &k.openS);
+            open += k.open;
+            failed += k.failed;
+            complete = complete && comp;
+            openS = std::max(openS, k.openS);
+        }
+        uint64_t end = nowNs() + uint64_t(o.settle * 1e9);
+        while (nowNs() < end)
+            usleep(50000);
+        ProcSample s = sampleProcs(o.serverPids);
+        std::printf(
+            "{\"bench\":\"idle\",\"label\":\"%s\",\"proto\":\"%s\","
+            "\"procs\":%d,\"url\":\"%s\",\"sessions\":%d,\"open\":%zu,"
+            "\"failed\":%d,\"complete\":%s,\"open_step_s\":%.2f,"
+            "\"rss_base_kib\":%llu,\"rss_kib\":%llu,"
+            "\"bytes_per_session\":%.0f,\"bytes_per_session_step\":%.0f}\n",
+            o.label.c_str(), o.proto == Proto::Dwrtc ? "dwrtc" : "peerjs",
+            o.procs, o.urlB[0].text.c_str(), target, open, failed,
+            complete ? "true" : "false", openS,
+            (unsigned long long)base.rssKib, (unsigned long long)s.rssKib,
+            open ? (double(s.rssKib) - double(base.rssKib)) * 1024.0 /
+                       double(open)
+                 : 0.0,
+            open > prevK ? (double(s.rssKib) - double(prevRss)) * 1024.0 /
+                               double(open - prevK)
+                         : 0.0);
+        std::fflush(stdout);
+        prevRss = s.rssKib;
+        prevK = open;
+        bool last = target == o.sessions.back();
+        if (!complete)
+            rc = 1;
+        char cmd = (complete && !last) ? 'n' : 'q';
+        if (cmd == 'q') {
+            uint64_t hold = nowNs() + uint64_t(o.hold * 1e9);
+            while (complete && nowNs() < hold)
+                usleep(50000);
+        }
+        for (Child &k : kids)
+            if (::write(k.cmd, &cmd, 1) != 1)
+                rc = 1;
+        if (cmd == 'q')
+            break;
+    }
+    for (Child &k : kids) {
+        ::close(k.cmd);
+        if (k.in)
+            std::fclose(k.in);
+        int st = 0;
+        waitpid(k.pid, &st, 0);
+    }
+    return rc;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
     Options o = parseOptions(argc, argv);
+    if (o.mode == Mode::Idle && o.procs > 1)
+        return runIdleProcs(o);
     Engine engine(o);
     return engine.run();
 }

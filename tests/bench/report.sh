@@ -54,7 +54,7 @@ row() { # NAME PEERJS SAME CROSS DIGITS [noratio]
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
-dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)
+dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -1)
 [ -n "$dirty" ] && rev="$rev+uncommitted"
 
 echo "### DWRTC vs PeerJS server: $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -76,6 +76,16 @@ for q in p50 p99 p999; do
     row "relay latency $name (µs)" "$(get peerjs latency ${q}_us)" \
         "$(get dwrtc-same latency ${q}_us)" "$(get dwrtc-cross latency ${q}_us)" 1
 done
+# the same messages, timed to the kernel's receive timestamp on the
+# receiving client's socket: without the client's own wake-up
+for q in p50 p99 p999; do
+    name=$q
+    [ "$q" = p999 ] && name=p99.9
+    [ -n "$(get peerjs latency rx_${q}_us)" ] || continue
+    row "relay latency to the receiving socket $name (µs)" \
+        "$(get peerjs latency rx_${q}_us)" "$(get dwrtc-same latency rx_${q}_us)" \
+        "$(get dwrtc-cross latency rx_${q}_us)" 1
+done
 row "saturation throughput (msg/s)" "$(get peerjs throughput msgs_per_s)" \
     "$(get dwrtc-same throughput msgs_per_s)" \
     "$(get dwrtc-cross throughput msgs_per_s)"
@@ -89,6 +99,10 @@ row "server CPU per relayed message at ${rate:-?} msg/s (µs)" \
     "$(get peerjs latency server_cpu_us_per_msg)" \
     "$(get dwrtc-same latency server_cpu_us_per_msg)" \
     "$(get dwrtc-cross latency server_cpu_us_per_msg)" 1
+row "other processes' CPU during the ${rate:-?} msg/s run (cores)" \
+    "$(get peerjs latency other_busy_cores)" \
+    "$(get dwrtc-same latency other_busy_cores)" \
+    "$(get dwrtc-cross latency other_busy_cores)" 2 noratio
 row "other processes' CPU during the saturation run (cores)" \
     "$(get peerjs throughput other_busy_cores)" \
     "$(get dwrtc-same throughput other_busy_cores)" \
@@ -100,12 +114,16 @@ row "server CPU per accepted session (µs)" \
     "$(get dwrtc-same accept server_cpu_us_per_accept)" "" 1
 for k in $(jq -rs '[.[] | select(.bench == "idle") | .sessions] | unique | .[]' "$RESULTS"); do
     sel="| select(.sessions == $k)"
-    row "memory per idle session, $k sessions (bytes)" \
+    # sessions that one process could not hold went to several workers
+    workers=$(get "" idle_setup workers "$sel")
+    on=""
+    [ "${workers:-1}" -gt 1 ] && on=" on $workers workers"
+    row "memory per idle session, $k sessions$on (bytes)" \
         "$(get peerjs idle bytes_per_session "$sel")" \
         "$(get dwrtc-same idle bytes_per_session "$sel")" ""
     small=$(get dwrtc-pool1k idle bytes_per_session "$sel")
     [ -n "$small" ] &&
-        row "memory per idle session, $k sessions, request_pool_size 1k (bytes)" \
+        row "memory per idle session, $k sessions$on, request_pool_size 1k (bytes)" \
             "$(get peerjs idle bytes_per_session "$sel")" "$small" ""
 done
 n1=$(cold_count 'cold-1$')

@@ -25,6 +25,8 @@
 #   SKIP_BUILD=1  use what is in BUILD_DIR as it is
 #   ONLY=idle  only the idle-session memory runs (PeerJS, DWRTC with the
 #              defaults and with request_pool_size 1k), then the table
+#   ONLY=latency  only the relay latency runs at $RATE msg/s (PeerJS, DWRTC
+#              same node and two nodes), then the table
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,7 +44,8 @@ RATE=1000        # latency: messages per second, all pairs together
 WINDOW=16        # throughput: outstanding messages per pair
 SIZE=256         # body padding bytes per message
 ACCEPT=10000     # accept rate: sessions opened
-IDLE=10000,18000 # idle sessions: checkpoints (RLIMIT_NOFILE caps near 20k)
+IDLE=10000,18000 # idle sessions on one worker: checkpoints
+IDLE_BIG=50000   # idle sessions on one node, from several client processes
 COLD_NODES=20    # fresh nginx nodes per cold round
 COLD_ROUNDS=3
 CORE_COLD=200    # cold samples in the in-process dhtcore bench
@@ -50,7 +53,7 @@ SCALE=100,300,1000  # DHT scale: network sizes (dhtcore nodes, many processes)
 SCALE_PROBES=200
 SCALE_CHURN_SECS=20
 if [ "$QUICK" = 1 ]; then
-    SECS=2 ACCEPT=2000 IDLE=1000,2000 COLD_NODES=4 COLD_ROUNDS=1 CORE_COLD=20
+    SECS=2 ACCEPT=2000 IDLE=1000,2000 IDLE_BIG=5000 COLD_NODES=4 COLD_ROUNDS=1 CORE_COLD=20
     SCALE=30,60 SCALE_PROBES=20 SCALE_CHURN_SECS=5
 fi
 
@@ -62,11 +65,13 @@ WORK=$(mktemp -d /tmp/dwrtc-bench-run.XXXXXX)
 
 log() { printf '== %s\n' "$*" >&2; }
 
-# want PART: whether this run measures PART (idle, or everything else: all)
+# want PART: whether this run measures PART (idle, latency, or everything
+# else: all)
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 case "$ONLY" in
-    ""|idle) ;;
-    *) echo "ONLY=$ONLY: only ONLY=idle is known" >&2; exit 2 ;;
+    ""|idle|latency) ;;
+    *) echo "ONLY=$ONLY: only ONLY=idle and ONLY=latency are known" >&2
+       exit 2 ;;
 esac
 
 # ---------------------------------------------------------------- cleanup
@@ -123,9 +128,18 @@ MODULE=$BUILD_DIR/module/ngx_http_dwrtc_module.so
 [ -x "$LOADGEN" ] || { echo "no loadgen in $BUILD_DIR" >&2; exit 1; }
 [ -d "$ROOT/node_modules/peer" ] || (cd "$ROOT" && npm ci --no-audit --no-fund)
 
-# Servers and clients hold one descriptor per session.
+# Servers and clients hold one descriptor per session: the soft limit goes
+# up to the hard one (raising the hard one needs CAP_SYS_RESOURCE).
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+
+# $IDLE_BIG sessions: one process (a worker, a client) takes at most 80% of
+# its descriptor limit; more sessions take more worker processes (one
+# node, the kernel spreading connections over them with reuseport) and
+# more client processes, each with source addresses of its own.
+PER_PROC=$((NOFILE * 8 / 10))
+BIG_PROCS=$(((IDLE_BIG + PER_PROC - 1) / PER_PROC))
 
 # ---------------------------------------------------------------- ports
 
@@ -183,7 +197,7 @@ start_node() {
     mkdir -p "$prefix/logs"
     cat >"$prefix/nginx.conf" <<EOF
 load_module $MODULE;
-worker_processes 1;
+worker_processes ${NODE_WORKERS:-1};
 worker_rlimit_nofile $NOFILE;
 pid $prefix/nginx.pid;
 error_log $prefix/logs/error.log info;
@@ -213,7 +227,7 @@ http {
     ${NODE_HTTP_EXTRA:-}
 
     server {
-        listen 127.0.0.1:$port backlog=4096;
+        listen 127.0.0.1:$port backlog=4096${NODE_LISTEN_EXTRA:-};
         location /signal {
             dwrtc_signal;
         }
@@ -225,15 +239,19 @@ EOF
     NODE_MASTER=$!
     PIDS+=("$NODE_MASTER")
     wait_port "$port" || { tail -20 "$prefix/logs/error.log" >&2; exit 1; }
+    # NODE_WORKER: its worker, or with NODE_WORKERS=N its N workers (a
+    # comma list)
+    local n=${NODE_WORKERS:-1}
     NODE_WORKER=""
     for _ in $(seq 100); do
-        NODE_WORKER=$(pgrep -P "$NODE_MASTER" | head -1 || true)
-        [ -n "$NODE_WORKER" ] && break
+        NODE_WORKER=$(pgrep -P "$NODE_MASTER" | head -"$n" | paste -sd, || true)
+        [ "$(echo "$NODE_WORKER" | tr , '\n' | grep -c .)" -ge "$n" ] && break
         sleep 0.05
     done
     # A node is routable once its record is in the DHT (the core logs it).
     for _ in $(seq 200); do
-        grep -q "published its record" "$prefix/logs/error.log" 2>/dev/null && break
+        [ "$(grep -c "published its record" "$prefix/logs/error.log" \
+            2>/dev/null)" -ge "$n" ] && break
         sleep 0.05
     done
 }
@@ -267,6 +285,7 @@ msgs_suite() { # LABEL PROTO URL_A URL_B PIDS
         run_lg "$label" --proto "$proto" --mode latency --url-a "$a" \
             --url-b "$b" --pairs "$PAIRS" --rate "$RATE" --seconds "$SECS" \
             --server-pid "$pids"
+        want all || continue
         run_lg "$label" --proto "$proto" --mode throughput --url-a "$a" \
             --url-b "$b" --pairs "$PAIRS" --window "$WINDOW" --seconds "$SECS" \
             --server-pid "$pids"
@@ -280,25 +299,37 @@ cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg.txt"
 
 log "PeerJS server $(jq -r .version "$ROOT/node_modules/peer/package.json")"
 PJ_URL="ws://127.0.0.1:$PJ_PORT/"
-if want all; then
+if want latency; then
     start_peerjs
     msgs_suite peerjs peerjs "$PJ_URL" "$PJ_URL" "$PJ_PID"
-    run_lg peerjs --proto peerjs --mode accept --url-a "$PJ_URL" \
-        --sessions "$ACCEPT" --concurrency 100 --seconds 120 --src-ips 4 \
+    if want all; then
+        run_lg peerjs --proto peerjs --mode accept --url-a "$PJ_URL" \
+            --sessions "$ACCEPT" --concurrency 100 --seconds 120 --src-ips 4 \
+            --server-pid "$PJ_PID"
+    fi
+    stop_pid "$PJ_PID"
+fi
+if want idle; then
+    # $IDLE_BIG too when one process can hold them; PeerJS is one process.
+    PJ_IDLE=$IDLE
+    if [ "$BIG_PROCS" = 1 ]; then
+        PJ_IDLE=$IDLE,$IDLE_BIG
+    else
+        echo "$IDLE_BIG idle sessions: one process holds at most $NOFILE descriptors here (hard RLIMIT_NOFILE; raising it needs CAP_SYS_RESOURCE), so DWRTC held them on $BIG_PROCS workers of one node, opened by $BIG_PROCS client processes; PeerJS, one Node.js process, could not be measured there" >>"$OUT/notes.txt"
+    fi
+    start_peerjs # a fresh process for the memory baseline
+    sleep 1
+    run_lg peerjs --proto peerjs --mode idle --url-a "$PJ_URL" \
+        --sessions "$PJ_IDLE" --concurrency 100 --settle 3 --src-ips 4 \
         --server-pid "$PJ_PID"
     stop_pid "$PJ_PID"
 fi
-start_peerjs # a fresh process for the memory baseline
-sleep 1
-run_lg peerjs --proto peerjs --mode idle --url-a "$PJ_URL" --sessions "$IDLE" \
-    --concurrency 100 --settle 3 --src-ips 4 --server-pid "$PJ_PID"
-stop_pid "$PJ_PID"
 
 HAVE_MODULE=0
 [ -f "$MODULE" ] && HAVE_MODULE=1
 if [ "$HAVE_MODULE" = 1 ]; then
     log "DWRTC nodes (nginx $(nginx -v 2>&1 | sed 's|.*/||'))"
-    if want all; then
+    if want latency; then
         start_node 0
         A_MASTER=$NODE_MASTER A_WORKER=$NODE_WORKER
         start_node 1
@@ -306,28 +337,47 @@ if [ "$HAVE_MODULE" = 1 ]; then
         msgs_suite dwrtc-same dwrtc "$(node_url 0)" "$(node_url 0)" "$A_WORKER"
         msgs_suite dwrtc-cross dwrtc "$(node_url 0)" "$(node_url 1)" \
             "$A_WORKER,$B_WORKER"
-        run_lg dwrtc-same --proto dwrtc --mode accept --url-a "$(node_url 0)" \
-            --sessions "$ACCEPT" --concurrency 100 --seconds 120 --src-ips 4 \
-            --server-pid "$A_WORKER"
+        if want all; then
+            run_lg dwrtc-same --proto dwrtc --mode accept \
+                --url-a "$(node_url 0)" --sessions "$ACCEPT" \
+                --concurrency 100 --seconds 120 --src-ips 4 \
+                --server-pid "$A_WORKER"
+        fi
         check_alive "the message and accept runs" "$A_WORKER" "$B_WORKER"
         stop_pid "$B_MASTER" QUIT
     fi
 
-    # Idle sessions on a fresh node (its worker's RSS only).
-    start_node 2
-    run_lg dwrtc-same --proto dwrtc --mode idle --url-a "$(node_url 2)" \
-        --sessions "$IDLE" --concurrency 100 --settle 3 --src-ips 4 \
-        --server-pid "$NODE_WORKER"
-    check_alive "the idle-session run" "$NODE_WORKER"
-    stop_pid "$NODE_MASTER" QUIT
-    # The same with nginx's request pool in 1 KB blocks, an operator's
-    # setting for nodes that hold many sessions (module/README.md).
-    NODE_HTTP_EXTRA="request_pool_size 1k;" start_node 3
-    run_lg dwrtc-pool1k --proto dwrtc --mode idle --url-a "$(node_url 3)" \
-        --sessions "$IDLE" --concurrency 100 --settle 3 --src-ips 4 \
-        --server-pid "$NODE_WORKER"
-    check_alive "the idle-session run with request_pool_size 1k" "$NODE_WORKER"
-    stop_pid "$NODE_MASTER" QUIT
+    if want idle; then
+        # Idle sessions on a fresh node (its worker's RSS only), and the
+        # same with nginx's request pool in 1 KB blocks, once an operator's
+        # setting for nodes that hold many sessions (module/README.md).
+        idle_node() { # LABEL INDEX SESSIONS WORKERS
+            local label=$1 i=$2 k=$3 w=$4 listen=""
+            [ "$w" -gt 1 ] && listen=" reuseport"
+            NODE_WORKERS=$w NODE_LISTEN_EXTRA=$listen start_node "$i"
+            run_lg "$label" --proto dwrtc --mode idle --url-a "$(node_url "$i")" \
+                --sessions "$k" --concurrency 100 --settle 3 --src-ips 4 \
+                --procs "$w" --server-pid "$NODE_WORKER"
+            check_alive "the idle-session run ($label, $w workers)" \
+                ${NODE_WORKER//,/ }
+            stop_pid "$NODE_MASTER" QUIT
+        }
+        for extra in "" "request_pool_size 1k;"; do
+            label=dwrtc-same
+            [ -n "$extra" ] && label=dwrtc-pool1k
+            if [ "$BIG_PROCS" = 1 ]; then
+                NODE_HTTP_EXTRA=$extra idle_node "$label" 2 "$IDLE,$IDLE_BIG" 1
+            else
+                NODE_HTTP_EXTRA=$extra idle_node "$label" 2 "$IDLE" 1
+                NODE_HTTP_EXTRA=$extra idle_node "$label" 3 "$IDLE_BIG" \
+                    "$BIG_PROCS"
+            fi
+        done
+        jq -nc --argjson k "$IDLE_BIG" --argjson w "$BIG_PROCS" \
+            --argjson n "$NOFILE" \
+            '{bench: "idle_setup", sessions: $k, workers: $w, nofile: $n}' \
+            >>"$RESULTS"
+    fi
 
     # First message to a cold node: rounds of fresh nginx nodes that node A
     # never talked to.
@@ -345,7 +395,7 @@ if [ "$HAVE_MODULE" = 1 ]; then
         for m in "${masters[@]}"; do kill -QUIT "$m" 2>/dev/null || true; done
         for m in "${masters[@]}"; do stop_pid "$m" QUIT; done
     done
-    if want all; then
+    if want latency; then
         check_alive "the cold-node runs" "$A_WORKER"
         stop_pid "$A_MASTER" QUIT
     fi
