@@ -1,9 +1,8 @@
 #include "dwrtc/node.h"
 
 #include <netdb.h>
-#include <sys/socket.h>
-
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <future>
