@@ -417,15 +417,6 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     }
     const std::string& source = *it;
     NodeStats::add(d.stats.owner.fromClients);
-    if (isClaimMessage(text) && text.size() <= d.config.maxMessageSize) {
-        claim(source, text);
-        return Submit::Ok;
-    }
-    if (isRoomRequest(text) && text.size() <= d.config.maxMessageSize) {
-        roomRequest(source, text);
-        return Submit::Ok;
-    }
-    const std::string& sender = d.speaksAs(source);
     if (text.size() > d.config.maxMessageSize) {
         NodeStats::add(d.stats.owner.invalid);
         deliverLocal(source, serializeInvalid("larger than " +
@@ -436,10 +427,19 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
     ClientMessage message;
     std::string why;
     if (!parseClientMessage(text, message, why)) {
-        NodeStats::add(d.stats.owner.invalid);
-        deliverLocal(source, serializeInvalid(why));
+        // The node's own messages (reserved types) are not client messages:
+        // looked for only here, off the path every message takes.
+        if (isClaimMessage(text)) {
+            claim(source, text);
+        } else if (isRoomRequest(text)) {
+            roomRequest(source, text);
+        } else {
+            NodeStats::add(d.stats.owner.invalid);
+            deliverLocal(source, serializeInvalid(why));
+        }
         return Submit::Ok;
     }
+    const std::string& sender = d.speaksAs(source);
     // Key-owned ids always go through the router, even to a session here:
     // it holds what waits for an id that is away, in order.
     if (!isOwnedId(message.recipient) && nodePrefixOfCanonical(message.recipient) == d.id) {

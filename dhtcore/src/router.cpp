@@ -143,7 +143,7 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
             Answer answer = missing ? Answer::NotFound : Answer::Unreachable;
             if (seq != 0) {
                 bounced(recipient, Held{seq, sender, std::move(type), std::move(body), now},
-                        static_cast<int>(answer));
+                        answer);
             } else {
                 tell(sender, answer, recipient);
             }
@@ -263,7 +263,7 @@ void Router::dispatchOwned(const std::string& id, IdRoute& route, Held message) 
                                                      message.body));
             return;
         }
-        bounced(id, std::move(message), static_cast<int>(Answer::NotFound));
+        bounced(id, std::move(message), Answer::NotFound);
         return;
     }
     std::string node = route.node;
@@ -271,7 +271,7 @@ void Router::dispatchOwned(const std::string& id, IdRoute& route, Held message) 
                 message.seq);
 }
 
-void Router::bounced(const std::string& id, Held message, int answer) {
+void Router::bounced(const std::string& id, Held message, Answer answer) {
     auto it = idRoutes_.find(id);
     if (it == idRoutes_.end() || config_.holdMessages == 0) {
         if (it != idRoutes_.end()) {
@@ -280,7 +280,7 @@ void Router::bounced(const std::string& id, Held message, int answer) {
                 startIdLookup(id, it->second);
             }
         }
-        tell(message.sender, static_cast<Answer>(answer), id);
+        tell(message.sender, answer, id);
         return;
     }
     IdRoute& route = it->second;
@@ -371,8 +371,8 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     }
 }
 
-// Runs from onSoon(): lookups of ids that are away, and the end of their
-// hold time.
+// Runs from onSoon() and onTick(): lookups of ids that are away or not
+// found yet, the end of their hold time, and forgetting ids unused.
 void Router::pollAway() {
     auto now = now_();
     bool again = false;
@@ -389,8 +389,12 @@ void Router::pollAway() {
             ++it;
             continue;
         }
-        if (route.state != IdRoute::State::Away) {
-            ++it;
+        if (route.state == IdRoute::State::Known) {
+            // An id no one has written to for a while is forgotten: the
+            // next message looks it up again.
+            bool idle = route.held.empty() && route.inflight == 0 &&
+                        now - route.lastUsed > config_.linkIdleTimeout;
+            it = idle ? idRoutes_.erase(it) : std::next(it);
             continue;
         }
         while (!route.held.empty() && now - route.held.front().since >= config_.holdTime) {
@@ -479,15 +483,7 @@ void Router::connectFailed(const std::string& prefix, Peer& peer, const char* wh
     // another node already: its messages wait for its next claim rather
     // than for this node to be looked up again and again.
     if (config_.holdMessages > 0) {
-        for (auto& [recipient, w] : peer.waiting.takeAll()) {
-            if (w.seq != 0) {
-                bounced(recipient,
-                        Held{w.seq, w.sender, std::move(w.type), std::move(w.body), now_()},
-                        static_cast<int>(Answer::Unreachable));
-            } else {
-                peer.waiting.push(recipient, std::move(w));
-            }
-        }
+        holdOwnedWaiting(peer, Answer::Unreachable);
     }
     if (!peer.lookedUpAgain) {
         // The cached address may be stale (the node moved or restarted):
@@ -595,7 +591,7 @@ void Router::forgetLink(LinkId id) {
         if (m.copy) {
             Held held = std::move(*m.copy);
             settled(m);
-            bounced(recipient, std::move(held), static_cast<int>(Answer::Unreachable));
+            bounced(recipient, std::move(held), Answer::Unreachable);
             continue;
         }
         tell(std::string(m.sender, sizeof m.sender), Answer::Unreachable, recipient);
@@ -608,8 +604,7 @@ void Router::forgetLink(LinkId id) {
 Router::InFlight* Router::markAnswered(LinkState& state, const std::string& sender,
                                        const std::string& recipient) {
     for (InFlight& m : state.inflight) {
-        if (!m.answered && sender.compare(0, sender.size(), m.sender, sizeof m.sender) == 0 &&
-            recipient.compare(0, recipient.size(), m.recipient, sizeof m.recipient) == 0) {
+        if (!m.answered && m.is(sender, recipient)) {
             m.answered = true;
             return &m;
         }
@@ -620,13 +615,20 @@ Router::InFlight* Router::markAnswered(LinkState& state, const std::string& send
 // What waited for the node is answered, each to its sender; messages to
 // key-owned ids are held instead when the id may turn up elsewhere.
 void Router::failWaiting(Peer& peer, Answer answer) {
+    holdOwnedWaiting(peer, answer);
+    for (auto& [recipient, w] : peer.waiting.takeAll()) {
+        tell(w.sender, answer, recipient);
+    }
+}
+
+void Router::holdOwnedWaiting(Peer& peer, Answer answer) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
         if (w.seq != 0) {
             bounced(recipient, Held{w.seq, w.sender, std::move(w.type), std::move(w.body), now_()},
-                    static_cast<int>(answer));
-            continue;
+                    answer);
+        } else {
+            peer.waiting.push(recipient, std::move(w));
         }
-        tell(w.sender, answer, recipient);
     }
 }
 
@@ -684,46 +686,7 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
     } else if (frame.kind == LinkFrame::Kind::Ack) {
         handleAck(id, state->second, frame.count);
     } else if (frame.kind == LinkFrame::Kind::NotFound && isOwnedId(frame.recipient)) {
-        // Only about a message that went out on this link, and the very one
-        // the frame numbers: another to the same id may have arrived.
-        LinkState& ls = state->second;
-        InFlight* m = nullptr;
-        if (frame.number > ls.acked && frame.number - ls.acked <= ls.inflight.size()) {
-            InFlight& candidate = ls.inflight[frame.number - ls.acked - 1];
-            if (!candidate.answered &&
-                frame.sender.compare(0, frame.sender.size(), candidate.sender,
-                                     sizeof candidate.sender) == 0 &&
-                frame.recipient.compare(0, frame.recipient.size(), candidate.recipient,
-                                        sizeof candidate.recipient) == 0) {
-                candidate.answered = true;
-                m = &candidate;
-            }
-        }
-        if (!m && frame.number > 0 && frame.number <= ls.acked) {
-            // Acknowledged, then not taken: its session was closing.
-            for (auto a = ls.recentlyAcked.begin(); a != ls.recentlyAcked.end(); ++a) {
-                if (a->number == frame.number && a->recipient == frame.recipient &&
-                    a->message.sender == frame.sender) {
-                    Held held = std::move(a->message);
-                    ls.recentlyAcked.erase(a);
-                    bounced(frame.recipient, std::move(held), static_cast<int>(Answer::NotFound));
-                    return;
-                }
-            }
-        }
-        if (!m || !m->copy) {
-            if (m || frame.number == 0) {
-                // Unnumbered: a node that cannot say which; the sender at
-                // least hears of it.
-                if (sessions_.count(frame.sender)) {
-                    tell(frame.sender, Answer::NotFound, frame.recipient);
-                }
-            }
-            return;
-        }
-        Held held = std::move(*m->copy);
-        settled(*m);
-        bounced(frame.recipient, std::move(held), static_cast<int>(Answer::NotFound));
+        handleOwnedNotFound(state->second, frame);
     } else if (frame.kind == LinkFrame::Kind::NotFound) {
         // Only the node a message went to can say its recipient is missing.
         if (nodePrefixOfCanonical(frame.recipient) != node) {
@@ -839,6 +802,42 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
     links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient, state.received));
 }
 
+void Router::handleOwnedNotFound(LinkState& state, const LinkFrame& frame) {
+    // Only about a message that went out on this link, and the very one the
+    // frame numbers: another to the same id may have arrived.
+    InFlight* m = nullptr;
+    if (frame.number > state.acked && frame.number - state.acked <= state.inflight.size()) {
+        InFlight& candidate = state.inflight[frame.number - state.acked - 1];
+        if (!candidate.answered && candidate.is(frame.sender, frame.recipient)) {
+            candidate.answered = true;
+            m = &candidate;
+        }
+    }
+    if (!m && frame.number > 0 && frame.number <= state.acked) {
+        // Acknowledged, then not taken: its session was closing.
+        for (auto a = state.recentlyAcked.begin(); a != state.recentlyAcked.end(); ++a) {
+            if (a->number == frame.number && a->recipient == frame.recipient &&
+                a->message.sender == frame.sender) {
+                Held held = std::move(a->message);
+                state.recentlyAcked.erase(a);
+                bounced(frame.recipient, std::move(held), Answer::NotFound);
+                return;
+            }
+        }
+    }
+    if (!m || !m->copy) {
+        if (m || frame.number == 0) {
+            // Unnumbered: a node that cannot say which; the sender at least
+            // hears of it.
+            tell(frame.sender, Answer::NotFound, frame.recipient);
+        }
+        return;
+    }
+    Held held = std::move(*m->copy);
+    settled(*m);
+    bounced(frame.recipient, std::move(held), Answer::NotFound);
+}
+
 // A newer session of a key-owned id on the frame's node: if the id is
 // here, under an older claim, its session here is told and unbound.
 void Router::takenOver(const LinkFrame& frame) {
@@ -875,7 +874,8 @@ void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
         InFlight& m = inflight[i];
         if (m.copy) {
             state.recentlyAcked.push_back(LinkState::Acked{
-                state.acked + i + 1, std::string(m.recipient, sizeof m.recipient), *m.copy});
+                state.acked + i + 1, std::string(m.recipient, sizeof m.recipient),
+                std::move(*m.copy)});
             state.recentlyAcked.back().message.since = now;
         }
         settled(m);
@@ -990,15 +990,6 @@ void Router::onTick() {
     closeUnacknowledged();
     pollAway();
     auto now = now_();
-    for (auto it = idRoutes_.begin(); it != idRoutes_.end();) {
-        IdRoute& route = it->second;
-        if (route.state == IdRoute::State::Known && route.held.empty() && route.inflight == 0 &&
-            now - route.lastUsed > config_.linkIdleTimeout) {
-            it = idRoutes_.erase(it);
-            continue;
-        }
-        ++it;
-    }
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;

@@ -136,13 +136,16 @@ private:
         Clock::time_point lastUsed;
     };
 
+    // What a local sender is told about one of its messages.
+    enum class Answer { NotFound, Unreachable, QueueFull, NotBackInTime };
+
     void routeToNode(const std::string& prefix, const std::string& sender, std::string recipient,
                      std::string type, std::string body, std::uint64_t seq);
     void routeOwned(const std::string& sender, ClientMessage message);
     void dispatchOwned(const std::string& id, IdRoute& route, Held message);
     // A message to a key-owned id came back undelivered: hold it while the
     // id is away, or tell its sender.
-    void bounced(const std::string& id, Held message, int answer);
+    void bounced(const std::string& id, Held message, Answer answer);
     void flushHeld(const std::string& id, IdRoute& route);
     void startIdLookup(const std::string& id, IdRoute& route);
     void onIdLookup(const std::string& id, std::optional<IdClaim> claim);
@@ -152,10 +155,11 @@ private:
     void connect(const std::string& prefix, Peer& peer);
     void connectFailed(const std::string& prefix, Peer& peer, const char* why);
     void flush(Peer& peer);
-    // What a local sender is told about one of its messages.
-    enum class Answer { NotFound, Unreachable, QueueFull, NotBackInTime };
     void tell(const std::string& session, Answer answer, std::string_view recipient);
     void failWaiting(Peer& peer, Answer answer);
+    // What waits for the node for key-owned ids goes to their holds; the
+    // rest stays.
+    void holdOwnedWaiting(Peer& peer, Answer answer);
     void markUnreachable(const std::string& prefix, Peer& peer, const std::string& why);
 
     void closeUnacknowledged();
@@ -174,6 +178,11 @@ private:
         // To a key-owned id: the message itself, so that it can be held if
         // it comes back (null once it has).
         std::unique_ptr<Held> copy;
+
+        bool is(const std::string& from, const std::string& to) const {
+            return from.compare(0, from.size(), sender, sizeof sender) == 0 &&
+                   to.compare(0, to.size(), recipient, sizeof recipient) == 0;
+        }
     };
 
     // A link as the router sees it: who opened it, the TLS session's
@@ -207,6 +216,9 @@ private:
     void handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleAck(LinkId id, LinkState& state, std::uint32_t count);
     void takenOver(const LinkFrame& frame);
+    // A "notfound" for a message to a key-owned id: the message it numbers
+    // comes back to its id's hold.
+    void handleOwnedNotFound(LinkState& state, const LinkFrame& frame);
     InFlight* markAnswered(LinkState& state, const std::string& sender,
                            const std::string& recipient);
     void settled(InFlight& message);
