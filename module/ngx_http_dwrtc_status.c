@@ -73,6 +73,15 @@ static const char  *ngx_http_dwrtc_state_names[] = {
     "disabled"
 };
 
+/* by DWRTC_NETWORK_ALONE, _JOINING, _IN */
+static const char  *ngx_http_dwrtc_network_names[] = {
+    "alone", "joining", "in network"
+};
+
+#define ngx_http_dwrtc_network_name(st)                                       \
+    ((st)->network_state >= 0 && (st)->network_state <= DWRTC_NETWORK_IN     \
+     ? ngx_http_dwrtc_network_names[(st)->network_state] : "unknown")
+
 
 /* Adds the zone; from the http block's main configuration. */
 
@@ -396,6 +405,12 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         slots[i].started ? ngx_time() - slots[i].started : 0,
                         slots[i].updated ? ngx_time() - slots[i].updated : 0);
 
+        p = ngx_sprintf(p, "\"network\":{\"state\":\"%s\","
+                        "\"dht_outside\":%ud,\"bootstrap_entries\":%ud,"
+                        "\"bootstrap_answered\":%ud},",
+                        ngx_http_dwrtc_network_name(st), st->dht_outside,
+                        st->bootstrap_entries, st->bootstrap_answered);
+
         p = ngx_sprintf(p, "\"dht_peers\":{\"good\":%ud,\"dubious\":%ud},"
                         "\"sessions\":%uL,"
                         "\"links\":{\"in\":%uL,\"out\":%uL},"
@@ -507,6 +522,33 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "lately.");
     ngx_http_dwrtc_metric_two("dwrtc_dht_peers", "kind", "good",
                               st->dht_good, "dubious", st->dht_dubious);
+
+    ngx_http_dwrtc_metric_head("dwrtc_network_state", "gauge",
+                               "1 for the state the worker's node is in: "
+                               "alone (no bootstrap names another node), "
+                               "joining (none answers yet), in_network.");
+    for (i = 0; i < n; i++) {
+        st = &slots[i].stats;
+        p = ngx_sprintf(p,
+            "dwrtc_network_state{worker=\"%uA\",state=\"alone\"} %d\n"
+            "dwrtc_network_state{worker=\"%uA\",state=\"joining\"} %d\n"
+            "dwrtc_network_state{worker=\"%uA\",state=\"in_network\"} %d\n",
+            slots[i].seq, st->network_state == DWRTC_NETWORK_ALONE,
+            slots[i].seq, st->network_state == DWRTC_NETWORK_JOINING,
+            slots[i].seq, st->network_state == DWRTC_NETWORK_IN);
+    }
+
+    ngx_http_dwrtc_metric_head("dwrtc_dht_outside_peers", "gauge",
+                               "DHT nodes outside this nginx that answer.");
+    ngx_http_dwrtc_metric_each("dwrtc_dht_outside_peers", "%ud",
+                               st->dht_outside);
+
+    ngx_http_dwrtc_metric_head("dwrtc_bootstrap_entries", "gauge",
+                               "dwrtc_bootstrap entries that name other "
+                               "nodes, by whether they answered.");
+    ngx_http_dwrtc_metric_two("dwrtc_bootstrap_entries", "kind", "total",
+                              st->bootstrap_entries, "answered",
+                              st->bootstrap_answered);
 
     ngx_http_dwrtc_metric_head("dwrtc_links", "gauge",
                                "Links to other nodes open, by who opened "

@@ -831,6 +831,7 @@ ngx_http_dwrtc_node_ready(void)
 {
     int                       status;
     ngx_msec_t                elapsed;
+    dwrtc_stats               stats;
     ngx_http_dwrtc_worker_t  *w;
 
     w = &ngx_http_dwrtc_worker;
@@ -852,11 +853,23 @@ ngx_http_dwrtc_node_ready(void)
     }
 
     if (status == DWRTC_NODE_ALONE && elapsed >= NGX_HTTP_DWRTC_ALONE_AFTER) {
-        ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
-                      "dwrtc: node %s ready, alone: no other DHT node "
-                      "answered within %M ms (the first node of its network, "
-                      "or dwrtc_bootstrap is wrong)",
-                      dwrtc_node_id(w->node), elapsed);
+
+        if (dwrtc_node_stats(w->node, &stats) == DWRTC_OK
+            && stats.bootstrap_entries > 0)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                          "dwrtc: node %s ready, not in the network yet: no "
+                          "dwrtc_bootstrap node answered within %M ms; it "
+                          "keeps trying and logs when one answers",
+                          dwrtc_node_id(w->node), elapsed);
+
+        } else {
+            ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                          "dwrtc: node %s ready, the first node of its "
+                          "network: no dwrtc_bootstrap names another node",
+                          dwrtc_node_id(w->node));
+        }
+
         w->ready = 1;
         return 1;
     }

@@ -298,6 +298,10 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         }
         out->dht_good = s.dhtGood;
         out->dht_dubious = s.dhtDubious;
+        out->network_state = s.networkState;
+        out->dht_outside = s.dhtOutside;
+        out->bootstrap_entries = s.bootstrapEntries;
+        out->bootstrap_answered = s.bootstrapAnswered;
         return DWRTC_OK;
     });
 }

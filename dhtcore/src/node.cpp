@@ -253,6 +253,13 @@ NodeStatsSnapshot Node::stats() const {
     }
     if (d.directory) {
         d.directory->peerCounts(out.dhtGood, out.dhtDubious);
+        BootstrapSnapshot net = d.directory->network();
+        out.networkState = net.state == NetworkState::InNetwork ? DWRTC_NETWORK_IN
+                           : net.state == NetworkState::Joining ? DWRTC_NETWORK_JOINING
+                                                                : DWRTC_NETWORK_ALONE;
+        out.dhtOutside = net.outside;
+        out.bootstrapEntries = net.entries;
+        out.bootstrapAnswered = net.answered;
     }
     return out;
 }

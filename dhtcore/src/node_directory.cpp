@@ -82,6 +82,10 @@ void NodeDirectory::peerCounts(unsigned& good, unsigned& dubious) const {
     }
 }
 
+BootstrapSnapshot NodeDirectory::network() const {
+    return bootstrapper_ ? bootstrapper_->snapshot() : BootstrapSnapshot{};
+}
+
 std::string NodeDirectory::recordKey(const std::string& prefix) const {
     return nodeRecordName(config_.networkKey, prefix);
 }
@@ -142,29 +146,9 @@ bool NodeDirectory::start() {
         return false;
     }
 
-    for (const std::string& b : config_.bootstrap) {
-        HostPort address;
-        if (!parseHostPort(b, address)) {
-            log_(DWRTC_LOG_WARN, "ignoring malformed bootstrap address \"" + b + "\"");
-            continue;
-        }
-        // Resolved here, not by OpenDHT, which drops a name that does not
-        // resolve without a word: a node that joins through nothing looks
-        // healthy from inside.
-        std::vector<dht::SockAddr> addrs;
-        std::string why = "no address";
-        try {
-            addrs = dht::SockAddr::resolve(address.host, std::to_string(address.port));
-        } catch (const std::exception& e) {
-            why = e.what();
-        }
-        if (addrs.empty()) {
-            log_(DWRTC_LOG_WARN, "bootstrap node \"" + b + "\" does not resolve (" + why +
-                                     "); the node does not join through it");
-            continue;
-        }
-        runner_->bootstrap(addrs);
-    }
+    bootstrapper_ = std::make_unique<Bootstrapper>(*runner_, config_.bootstrap, from, to, port_,
+                                                   log_);
+    bootstrapper_->start();
 
     runner_->registerType(dht::ValueType(kRoomMemberType, "dwrtc-room-member",
                                          kRoomMemberLifetime));
@@ -560,6 +544,7 @@ void NodeDirectory::stop() {
     if (!runner_) {
         return;
     }
+    bootstrapper_.reset();  // its thread uses the runner
     try {
         if (published_) {
             dht::InfoHash key = dht::InfoHash::get(recordKey(prefix_));

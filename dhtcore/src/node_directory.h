@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bootstrap.h"
 #include "dwrtc/trust.h"
 #include "rooms.h"
 #include "router_ports.h"
@@ -128,6 +129,8 @@ public:
     bool hasPeers() const { return connected_->load(); }
     // The DHT nodes this one knows, good (answered lately) and dubious.
     void peerCounts(unsigned& good, unsigned& dubious) const;
+    // Whether the node is in the network, and what its bootstrap entries did.
+    BootstrapSnapshot network() const;
 
     // Finds the live record of the node with this id. The callback gets
     // nullopt when no record signed by that node's key exists or it was
@@ -154,6 +157,7 @@ private:
     std::shared_ptr<const NodeIdentity> identity_;
     LogFn log_;
     std::unique_ptr<dht::DhtRunner> runner_;
+    std::unique_ptr<Bootstrapper> bootstrapper_;  // while runner_ runs
     std::string prefix_;
     unsigned port_ = 0;
     std::uint64_t valueId_ = 0;

@@ -42,9 +42,10 @@ public:
         return c;
     }
 
-    // Starts a node that bootstraps through the first node of the network.
-    Node& addNode(NodeConfig config = loopbackConfig()) {
-        if (!nodes_.empty() && nodes_.front()) {
+    // Starts a node that bootstraps through the first node of the network
+    // (unless throughFirst is false: then only through config.bootstrap).
+    Node& addNode(NodeConfig config = loopbackConfig(), bool throughFirst = true) {
+        if (throughFirst && !nodes_.empty() && nodes_.front()) {
             config.bootstrap.push_back("127.0.0.1:" + std::to_string(nodes_.front()->dhtPort()));
         }
         auto node = std::make_unique<Node>(config);

@@ -189,6 +189,15 @@ int dwrtc_options_set_log_level(dwrtc_options *opt, int level);
 #define DWRTC_NODE_JOINING 1    /* it has DHT peers; its record is not stored */
 #define DWRTC_NODE_PUBLISHED 2  /* its record is stored: others can reach it */
 
+/* Whether a node is in the network (dwrtc_stats.network_state). The DHT
+ * nodes of this nginx's other workers (ports of its own DHT range on this
+ * host) do not count: they are the same server. */
+#define DWRTC_NETWORK_ALONE 0    /* no outside DHT node, and no bootstrap
+                                    entry names one: a network's first node */
+#define DWRTC_NETWORK_JOINING 1  /* bootstrap entries name other nodes, none
+                                    answers yet: tried again every few s */
+#define DWRTC_NETWORK_IN 2       /* some DHT node outside this nginx answers */
+
 /* Lookup latency buckets of dwrtc_stats: bucket i holds lookups of at most
  * dwrtc_lookup_bucket_ms(i) milliseconds (and more than bucket i-1's); the
  * last, for which it returns 0, holds the rest. */
@@ -214,6 +223,10 @@ typedef struct {
     uint64_t lookup_buckets[DWRTC_LOOKUP_BUCKETS];
     unsigned dht_good;             /* DHT nodes known, answering lately */
     unsigned dht_dubious;          /* DHT nodes known, not heard lately */
+    int network_state;             /* DWRTC_NETWORK_ALONE, _JOINING or _IN */
+    unsigned dht_outside;          /* DHT nodes outside this nginx answering */
+    unsigned bootstrap_entries;    /* bootstrap entries naming other nodes */
+    unsigned bootstrap_answered;   /* of those, answered */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */

@@ -61,6 +61,11 @@ struct NodeStatsSnapshot {
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
     std::uint64_t lookupBuckets[DWRTC_LOOKUP_BUCKETS] = {};
     unsigned dhtGood = 0, dhtDubious = 0;
+    // Whether the node is in the network: DWRTC_NETWORK_*; DHT nodes
+    // outside this nginx that answer; bootstrap entries that name other
+    // nodes, and how many of them answered.
+    int networkState = DWRTC_NETWORK_ALONE;
+    unsigned dhtOutside = 0, bootstrapEntries = 0, bootstrapAnswered = 0;
 };
 
 class Node {

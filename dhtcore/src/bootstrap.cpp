@@ -1,0 +1,305 @@
+#include "bootstrap.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <opendht.h>
+
+#include "dwrtc/dwrtc.h"
+#include "dwrtc/host_port.h"
+#include "opendht_compat.h"
+
+namespace dwrtc {
+
+namespace {
+
+constexpr std::chrono::milliseconds kStep{500};
+constexpr std::chrono::seconds kLocalAddressesAge{30};
+constexpr int kProbeWaitMs = 500;
+
+// The address as text without the port; an IPv4-mapped IPv6 address as
+// IPv4, so that one host is one string whichever socket saw it.
+std::string ipText(const sockaddr* sa) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+    } else if (sa->sa_family == AF_INET6) {
+        const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&a)) {
+            inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf);
+        } else {
+            inet_ntop(AF_INET6, &a, buf, sizeof buf);
+        }
+    }
+    return buf;
+}
+
+std::string addressKey(const dht::SockAddr& a) {
+    return ipText(a.get()) + " " + std::to_string(a.getPort());
+}
+
+bool loopback(const std::string& ip) {
+    return ip.rfind("127.", 0) == 0 || ip == "::1";
+}
+
+// One non-blocking socket, closed on every path.
+struct Socket {
+    int fd = -1;
+    explicit Socket(int f) : fd(f) {}
+    ~Socket() {
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+};
+
+// Whether a datagram to the address is refused (an ICMP port unreachable
+// comes back): nothing listens on that UDP port.
+bool udpRefused(const dht::SockAddr& a) {
+    Socket s(socket(a.getFamily(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (s.fd < 0 || connect(s.fd, a.get(), a.getLength()) != 0) {
+        return errno == ECONNREFUSED;
+    }
+    char byte = 0;
+    if (send(s.fd, &byte, 1, 0) < 0) {
+        return errno == ECONNREFUSED;
+    }
+    pollfd p{s.fd, POLLIN, 0};
+    if (poll(&p, 1, kProbeWaitMs) <= 0) {
+        return false;
+    }
+    char buf[64];
+    return recv(s.fd, buf, sizeof buf, 0) < 0 && errno == ECONNREFUSED;
+}
+
+bool tcpAccepts(const dht::SockAddr& a) {
+    Socket s(socket(a.getFamily(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (s.fd < 0) {
+        return false;
+    }
+    if (connect(s.fd, a.get(), a.getLength()) == 0) {
+        return true;
+    }
+    if (errno != EINPROGRESS) {
+        return false;
+    }
+    pollfd p{s.fd, POLLOUT, 0};
+    if (poll(&p, 1, kProbeWaitMs) <= 0) {
+        return false;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    return getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+}
+
+}  // namespace
+
+Bootstrapper::Bootstrapper(dht::DhtRunner& runner, const std::vector<std::string>& entries,
+                           unsigned portFrom, unsigned portTo, unsigned ownPort, LogFn log)
+    : runner_(runner),
+      portFrom_(portFrom),
+      portTo_(portTo),
+      ownPort_(ownPort),
+      log_(std::move(log)),
+      plan_({}, Clock::now()) {
+    for (const std::string& e : entries) {
+        HostPort hp;
+        if (!parseHostPort(e, hp)) {
+            log_(DWRTC_LOG_WARN, "ignoring malformed bootstrap address \"" + e + "\"");
+            continue;
+        }
+        texts_.push_back(e);
+    }
+    plan_ = BootstrapPlan(texts_, Clock::now());
+    resolved_.resize(texts_.size());
+    probed_.resize(texts_.size(), false);
+    snapshot_.state = plan_.state();
+    snapshot_.entries = static_cast<unsigned>(texts_.size());
+    snapshot_.list = plan_.entries();
+}
+
+Bootstrapper::~Bootstrapper() { stop(); }
+
+void Bootstrapper::start() {
+    if (thread_.joinable()) {
+        return;
+    }
+    // The first tries go out now, before the node's record is put, so the
+    // put finds peers where there are any.
+    step(Clock::now());
+    thread_ = std::thread([this] { run(); });
+}
+
+void Bootstrapper::stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+BootstrapSnapshot Bootstrapper::snapshot() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return snapshot_;
+}
+
+void Bootstrapper::run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+        wake_.wait_for(lock, kStep);
+        if (stopping_) {
+            break;
+        }
+        lock.unlock();
+        try {
+            step(Clock::now());
+        } catch (const std::exception& e) {
+            log_(DWRTC_LOG_DEBUG, std::string("bootstrap step failed: ") + e.what());
+        }
+        lock.lock();
+    }
+}
+
+void Bootstrapper::refreshLocalAddresses(Clock::time_point now) {
+    if (!localIps_.empty() && now - localIpsAt_ < kLocalAddressesAge) {
+        return;
+    }
+    localIpsAt_ = now;
+    std::set<std::string> ips;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) == 0) {
+        for (ifaddrs* i = list; i; i = i->ifa_next) {
+            if (i->ifa_addr &&
+                (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6)) {
+                ips.insert(ipText(i->ifa_addr));
+            }
+        }
+        freeifaddrs(list);
+    }
+    localIps_ = std::move(ips);
+}
+
+// The workers of this nginx (and the old ones during a reload) bind ports
+// of the same range on this host.
+bool Bootstrapper::thisNginx(const dht::SockAddr& address) const {
+    unsigned port = address.getPort();
+    bool ours = (portFrom_ == 0 && portTo_ == 0) ? port == ownPort_
+                                                 : port >= portFrom_ && port <= portTo_;
+    if (!ours) {
+        return false;
+    }
+    std::string ip = ipText(address.get());
+    return loopback(ip) || localIps_.count(ip) > 0;
+}
+
+void Bootstrapper::tryEntry(std::size_t i) {
+    HostPort hp;
+    parseHostPort(texts_[i], hp);
+    std::vector<dht::SockAddr> addrs;
+    std::string why = "no address";
+    try {
+        addrs = dht::SockAddr::resolve(hp.host, std::to_string(hp.port));
+    } catch (const std::exception& e) {
+        why = e.what();
+    }
+    if (addrs.empty()) {
+        resolved_[i].clear();
+        plan_.tried(i, EntryOutcome::Unresolvable, why);
+        return;
+    }
+    std::vector<std::string> keys;
+    bool allLocal = true;
+    for (const dht::SockAddr& a : addrs) {
+        keys.push_back(addressKey(a));
+        allLocal = allLocal && thisNginx(a);
+    }
+    if (keys != resolved_[i]) {
+        probed_[i] = false;  // new addresses: a new reason to find
+        resolved_[i] = keys;
+    }
+    runner_.bootstrap(addrs);
+    plan_.tried(i, allLocal ? EntryOutcome::Local : EntryOutcome::NoAnswer);
+}
+
+void Bootstrapper::probe(std::size_t i) {
+    probed_[i] = true;
+    HostPort hp;
+    parseHostPort(texts_[i], hp);
+    std::vector<dht::SockAddr> addrs;
+    try {
+        addrs = dht::SockAddr::resolve(hp.host, std::to_string(hp.port));
+    } catch (const std::exception&) {
+    }
+    if (addrs.empty()) {
+        return;
+    }
+    const dht::SockAddr& a = addrs.front();
+    std::string port = std::to_string(hp.port);
+    std::string detail;
+    if (!udpRefused(a)) {
+        detail = "a UDP socket at " + a.toString() +
+                 " takes packets but does not answer as a DHT node of this network: a "
+                 "node with another dwrtc_network_key (or none where this node has one), "
+                 "or a firewall that drops them";
+    } else if (tcpAccepts(a)) {
+        detail = "nothing listens on UDP port " + port + " there, but TCP port " + port +
+                 " accepts connections: dwrtc_bootstrap takes a node's DHT port "
+                 "(dwrtc_dht_port, UDP), not its link port (dwrtc_link_port)";
+    } else {
+        detail = "nothing listens on UDP port " + port + " at " + a.toString() +
+                 ": is that node running, and is " + port + " in its dwrtc_dht_port range?";
+    }
+    plan_.tried(i, EntryOutcome::NoAnswer, detail);
+}
+
+void Bootstrapper::step(Clock::time_point now) {
+    refreshLocalAddresses(now);
+    for (std::size_t i : plan_.due(now)) {
+        tryEntry(i);
+    }
+
+    std::set<std::string> answering;
+    unsigned outside = 0;
+    for (const dht::NodeExport& n : runner_.exportNodes()) {
+        dht::SockAddr a = exportedAddress(n);
+        answering.insert(addressKey(a));
+        if (!thisNginx(a)) {
+            ++outside;
+        }
+    }
+    std::vector<bool> answered(texts_.size(), false);
+    for (std::size_t i = 0; i < texts_.size(); ++i) {
+        for (const std::string& k : resolved_[i]) {
+            answered[i] = answered[i] || answering.count(k) > 0;
+        }
+    }
+    for (const BootstrapPlan::LogLine& line : plan_.observe(now, answered, outside)) {
+        log_(line.warning ? DWRTC_LOG_WARN : DWRTC_LOG_INFO, line.text);
+    }
+    if (plan_.state() != NetworkState::InNetwork) {
+        for (std::size_t i = 0; i < texts_.size(); ++i) {
+            if (!probed_[i] && plan_.wantsProbe(i)) {
+                probe(i);
+            }
+        }
+    }
+
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshot_.state = plan_.state();
+    snapshot_.outside = outside;
+    snapshot_.entries = plan_.remoteEntries();
+    snapshot_.answered = plan_.answeredEntries();
+    snapshot_.list = plan_.entries();
+}
+
+}  // namespace dwrtc
