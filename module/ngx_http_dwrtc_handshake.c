@@ -605,6 +605,9 @@ ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
     }
 
     if (n != 1) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "dwrtc: handshake with %ui Origin headers refused "
+                      "with 403 (dwrtc_allowed_origins)", n);
         return NGX_DECLINED;
     }
 
@@ -623,6 +626,16 @@ ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
             return NGX_OK;
         }
     }
+
+    /*
+     * At notice, with the origin: an origin missing from the list is an
+     * operator's mistake as often as a stranger's page, and browsers show
+     * their users nothing but a failed connection.
+     */
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "dwrtc: origin \"%V\" is not in dwrtc_allowed_origins: "
+                  "handshake refused with 403", &h->value);
 
     return NGX_DECLINED;
 }

@@ -38,7 +38,17 @@ static ngx_int_t ngx_http_dwrtc_check_port_ranges(ngx_conf_t *cf,
     ngx_http_dwrtc_main_conf_t *dmcf);
 static ngx_int_t ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
     ngx_http_dwrtc_main_conf_t *dmcf);
-static ngx_int_t ngx_http_dwrtc_is_origin(ngx_str_t *s);
+static ngx_int_t ngx_http_dwrtc_normalize_origin(ngx_conf_t *cf,
+    ngx_str_t *origin, ngx_str_t *name);
+static char *ngx_http_dwrtc_note_where(ngx_conf_t *cf, void *post,
+    void *data);
+static void ngx_http_dwrtc_where_here(ngx_conf_t *cf,
+    ngx_http_dwrtc_conf_where_t *where);
+static void ngx_cdecl ngx_http_dwrtc_conf_error_at(ngx_uint_t level,
+    ngx_conf_t *cf, ngx_http_dwrtc_conf_where_t *where, ngx_err_t err,
+    const char *fmt, ...);
+static ngx_int_t ngx_http_dwrtc_check_bind_address(ngx_conf_t *cf,
+    ngx_http_dwrtc_main_conf_t *dmcf, ngx_addr_t *addr);
 static char *ngx_http_dwrtc_network_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_dwrtc_network_key_cleanup(void *data);
@@ -62,6 +72,12 @@ static char *ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_dwrtc_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+
+
+/* notes where dwrtc_public_address and dwrtc_bind_address were written */
+static ngx_conf_post_t  ngx_http_dwrtc_address_post = {
+    ngx_http_dwrtc_note_where
+};
 
 
 static ngx_conf_num_bounds_t  ngx_http_dwrtc_max_sessions_bounds = {
@@ -97,14 +113,14 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_dwrtc_main_conf_t, public_address),
-      NULL },
+      &ngx_http_dwrtc_address_post },
 
     { ngx_string("dwrtc_bind_address"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_dwrtc_main_conf_t, bind_address),
-      NULL },
+      &ngx_http_dwrtc_address_post },
 
     { ngx_string("dwrtc_dht_rate_limit"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
@@ -404,13 +420,15 @@ ngx_http_dwrtc_port_range(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid port range \"%V\" in \"%V\", "
-                           "expected PORT, FROM-TO, or 0 for any",
+                           "expected PORT, FROM-TO (ports 1-65535, FROM "
+                           "not above TO), or 0 for any",
                            &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
     range->from = from;
     range->to = to;
+    ngx_http_dwrtc_where_here(cf, &range->where);
 
     return NGX_CONF_OK;
 }
@@ -421,14 +439,21 @@ ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_dwrtc_main_conf_t *dmcf = conf;
 
-    u_char      *colon, *end;
-    ngx_str_t   *value, *b;
-    ngx_int_t    port;
-    ngx_uint_t   i;
+    u_char                       *colon, *end;
+    ngx_str_t                    *value, *b;
+    ngx_int_t                     port;
+    ngx_uint_t                    i;
+    ngx_http_dwrtc_conf_where_t  *where;
 
     if (dmcf->bootstrap == NULL) {
         dmcf->bootstrap = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
         if (dmcf->bootstrap == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        dmcf->bootstrap_where = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_dwrtc_conf_where_t));
+        if (dmcf->bootstrap_where == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -472,11 +497,13 @@ ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         b = ngx_array_push(dmcf->bootstrap);
-        if (b == NULL) {
+        where = ngx_array_push(dmcf->bootstrap_where);
+        if (b == NULL || where == NULL) {
             return NGX_CONF_ERROR;
         }
 
         *b = value[i];
+        ngx_http_dwrtc_where_here(cf, where);
     }
 
     return NGX_CONF_OK;
@@ -941,19 +968,9 @@ ngx_http_dwrtc_allowed_origins(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        /* "https://example.com/" and "https://example.com" are one origin */
-
-        if (value[i].len > 1 && value[i].data[value[i].len - 1] == '/') {
-            value[i].len--;
-        }
-
-        if (ngx_http_dwrtc_is_origin(&value[i]) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" is not an origin: \"%V\" takes "
-                               "origins as browsers send them, "
-                               "SCHEME://HOST[:PORT], such as "
-                               "\"https://example.com\"",
-                               &value[i], &cmd->name);
+        if (ngx_http_dwrtc_normalize_origin(cf, &value[i], &cmd->name)
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
 
@@ -1187,7 +1204,7 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_dwrtc_loc_conf_t *prev = parent;
     ngx_http_dwrtc_loc_conf_t *conf = child;
 
-    ngx_uint_t                   explicit;
+    ngx_uint_t                   connections;
     ngx_event_conf_t            *ecf;
     ngx_http_dwrtc_main_conf_t  *dmcf;
 
@@ -1217,27 +1234,38 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->burst = prev->burst;
     }
 
-    explicit = (conf->max_sessions != NGX_CONF_UNSET_UINT);
+    /*
+     * Every session holds a connection of its worker. Unless set, the
+     * limit is 10000, or 7/8 of worker_connections where that is lower
+     * (Debian's 768 gives 672), so that a worker refuses sessions with 503
+     * before it runs out of connections for its other requests.
+     */
 
-    ngx_conf_merge_uint_value(conf->max_sessions, prev->max_sessions, 10000);
+    connections = 0;
 
-    /* every session holds a connection of its worker */
-
-    if (explicit && conf->signal
-        && cf->cycle->conf_ctx[ngx_events_module.index] != NULL)
-    {
+    if (cf->cycle->conf_ctx[ngx_events_module.index] != NULL) {
         ecf = ngx_event_get_conf(cf->cycle->conf_ctx, ngx_event_core_module);
 
-        if (ecf && ecf->connections != NGX_CONF_UNSET_UINT
-            && conf->max_sessions >= ecf->connections)
-        {
-            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                               "\"dwrtc_max_sessions %ui\" is not below "
-                               "\"worker_connections %ui\": a worker runs "
-                               "out of connections before it refuses "
-                               "sessions with 503",
-                               conf->max_sessions, ecf->connections);
+        if (ecf && ecf->connections != NGX_CONF_UNSET_UINT) {
+            connections = ecf->connections;
         }
+    }
+
+    ngx_conf_merge_uint_value(conf->max_sessions, prev->max_sessions,
+                              connections
+                              ? ngx_min(10000, connections - connections / 8)
+                              : 10000);
+
+    /* only a value written can be too high */
+
+    if (conf->signal && connections && conf->max_sessions >= connections) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"dwrtc_max_sessions %ui\" is not below "
+                           "\"worker_connections %ui\": a worker runs out "
+                           "of connections before it refuses sessions with "
+                           "503; raise worker_connections, or leave "
+                           "dwrtc_max_sessions unset (7/8 of it)",
+                           conf->max_sessions, connections);
     }
 
     ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
@@ -1274,20 +1302,26 @@ static ngx_int_t
 ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
     ngx_http_dwrtc_main_conf_t *dmcf)
 {
-    u_char      *p, *last;
-    ngx_str_t   *b, *pub;
-    ngx_url_t    u;
-    ngx_uint_t   i, colons;
-    ngx_addr_t   addr;
+    u_char                       *p, *last;
+    ngx_str_t                    *b, *pub;
+    ngx_url_t                     u;
+    ngx_uint_t                    i, colons;
+    ngx_addr_t                    addr;
+    ngx_http_dwrtc_conf_where_t  *where;
 
     if (ngx_parse_addr(cf->pool, &addr, dmcf->bind_address.data,
                        ngx_strlen(dmcf->bind_address.data))
         != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"dwrtc_bind_address\" must be an IP address "
-                           "of this host, or 0.0.0.0 or ::, not \"%V\"",
-                           &dmcf->bind_address);
+        ngx_http_dwrtc_conf_error_at(NGX_LOG_EMERG, cf,
+                                     &dmcf->bind_address_where, 0,
+                                     "\"dwrtc_bind_address\" must be an IP "
+                                     "address of this host, or 0.0.0.0 or "
+                                     "::, not \"%V\"", &dmcf->bind_address);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_dwrtc_check_bind_address(cf, dmcf, &addr) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1298,11 +1332,12 @@ ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
     for (p = pub->data; p < last; p++) {
 
         if (*p == '/' || *p == '[' || *p == ']' || *p == '@' || *p <= ' ') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"dwrtc_public_address\" takes the host "
-                               "name or IP address other nodes reach this "
-                               "server at, without scheme, port, path or "
-                               "brackets, not \"%V\"", pub);
+            ngx_http_dwrtc_conf_error_at(NGX_LOG_EMERG, cf,
+                                     &dmcf->public_address_where, 0,
+                                     "\"dwrtc_public_address\" takes the host "
+                                     "name or IP address other nodes reach "
+                                     "this server at, without scheme, port, "
+                                     "path or brackets, not \"%V\"", pub);
             return NGX_ERROR;
         }
 
@@ -1312,10 +1347,12 @@ ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
     }
 
     if (pub->len == 0 || colons == 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"dwrtc_public_address\" takes a host name or "
-                           "IP address without a port (the port is "
-                           "dwrtc_link_port's), not \"%V\"", pub);
+        ngx_http_dwrtc_conf_error_at(NGX_LOG_EMERG, cf,
+                                     &dmcf->public_address_where, 0,
+                                     "\"dwrtc_public_address\" takes a host "
+                                     "name or IP address without a port (the "
+                                     "port is dwrtc_link_port's), not \"%V\"",
+                                     pub);
         return NGX_ERROR;
     }
 
@@ -1327,11 +1364,12 @@ ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
         u.default_port = 1;
 
         if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                               "\"dwrtc_public_address\" \"%V\" does not "
-                               "resolve here (%s): other nodes must be able "
-                               "to resolve it to reach this node",
-                               pub, u.err ? u.err : "error");
+            ngx_http_dwrtc_conf_error_at(NGX_LOG_WARN, cf,
+                                     &dmcf->public_address_where, 0,
+                                     "\"dwrtc_public_address\" \"%V\" does "
+                                     "not resolve here (%s): other nodes must "
+                                     "be able to resolve it to reach this node",
+                                     pub, u.err ? u.err : "error");
         }
     }
 
@@ -1340,16 +1378,18 @@ ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
     }
 
     b = dmcf->bootstrap->elts;
+    where = dmcf->bootstrap_where->elts;
 
     for (i = 0; i < dmcf->bootstrap->nelts; i++) {
         ngx_memzero(&u, sizeof(ngx_url_t));
         u.url = b[i];
 
         if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                               "\"dwrtc_bootstrap\" \"%V\": %s; the node "
-                               "does not join through it",
-                               &b[i], u.err ? u.err : "error");
+            ngx_http_dwrtc_conf_error_at(NGX_LOG_WARN, cf, &where[i], 0,
+                                     "\"dwrtc_bootstrap\" \"%V\": %s; the "
+                                     "node keeps trying it and joins through "
+                                     "it once it resolves",
+                                     &b[i], u.err ? u.err : "error");
         }
     }
 
@@ -1357,45 +1397,230 @@ ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
 }
 
 
-/* SCHEME://HOST[:PORT], or "null", as an Origin header has it */
+/*
+ * An origin as browsers send it in the Origin header: SCHEME://HOST or
+ * SCHEME://HOST:PORT, lowercase, with no path, and without the scheme's
+ * default port (a browser never sends ":443" for https). The handshake
+ * compares exact strings, so what a browser would never send is refused
+ * here with what to write instead, rather than answered 403 at run time.
+ */
 
 static ngx_int_t
-ngx_http_dwrtc_is_origin(ngx_str_t *s)
+ngx_http_dwrtc_normalize_origin(ngx_conf_t *cf, ngx_str_t *origin,
+    ngx_str_t *name)
 {
-    u_char  *p, *last, *host;
+    u_char     *p, *last, *host, *colon;
+    size_t      scheme_len;
+    ngx_int_t   port;
 
-    if (s->len == 4 && ngx_strncmp(s->data, "null", 4) == 0) {
-        return NGX_OK;
+    p = origin->data;
+    last = origin->data + origin->len;
+
+    /* "https://example.com/" and "https://example.com" are one origin */
+
+    if (last - p > 1 && last[-1] == '/') {
+        last--;
     }
 
-    p = s->data;
-    last = s->data + s->len;
-
-    if (p == last || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
-        return NGX_DECLINED;
+    if (last - p == 4 && ngx_strncasecmp(p, (u_char *) "null", 4) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" takes no \"null\": browsers send it for "
+                           "sandboxed frames, files and redirects, so any "
+                           "page on any site can make it; list the real "
+                           "origins, or \"*\" for any", name);
+        return NGX_ERROR;
     }
 
-    while (p < last && *p != ':') {
+    if (ngx_strlchr(p, last, '*') != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" in \"%V\": origins are matched exactly, "
+                           "there are no wildcards; list every origin, "
+                           "such as \"https://a.example.com "
+                           "https://b.example.com\", or \"*\" alone for any",
+                           origin, name);
+        return NGX_ERROR;
+    }
+
+    for ( /* void */ ; p < last && *p != ':'; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '+' || *p == '-'
-              || *p == '.'))
+              || (p > origin->data
+                  && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-'
+                      || *p == '.'))))
         {
-            return NGX_DECLINED;
+            goto invalid;
         }
-
-        p++;
     }
 
-    if (last - p < 4 || p[1] != '/' || p[2] != '/') {
-        return NGX_DECLINED;
+    scheme_len = p - origin->data;
+
+    if (scheme_len == 0 || last - p < 4 || p[1] != '/' || p[2] != '/') {
+        goto invalid;
     }
 
     host = p + 3;
+    colon = NULL;
 
     for (p = host; p < last; p++) {
         if (*p == '/' || *p == '?' || *p == '#' || *p == '@' || *p <= ' ') {
-            return NGX_DECLINED;
+            goto invalid;
         }
+
+        if (*p == ']') {
+            colon = NULL;
+
+        } else if (*p == ':') {
+            colon = p;
+        }
+    }
+
+    if (colon == host || (colon == NULL && host == last)) {
+        goto invalid;
+    }
+
+    if (colon) {
+        port = ngx_atoi(colon + 1, last - colon - 1);
+
+        if (port < 1 || port > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" in \"%V\": the port must be a number "
+                               "from 1 to 65535", origin, name);
+            return NGX_ERROR;
+        }
+
+        /* the scheme's default port is never sent: drop it */
+
+        if ((scheme_len == 5
+             && ngx_strncasecmp(origin->data, (u_char *) "https", 5) == 0
+             && port == 443)
+            || (scheme_len == 4
+                && ngx_strncasecmp(origin->data, (u_char *) "http", 4) == 0
+                && port == 80))
+        {
+            last = colon;
+        }
+    }
+
+    origin->len = last - origin->data;
+    ngx_strlow(origin->data, origin->data, origin->len);
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" is not an origin: \"%V\" takes origins as "
+                       "browsers send them, SCHEME://HOST[:PORT] with no "
+                       "path, such as \"https://example.com\"",
+                       origin, name);
+    return NGX_ERROR;
+}
+
+
+/* Notes where a dwrtc_public_address or dwrtc_bind_address is written. */
+
+static char *
+ngx_http_dwrtc_note_where(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t                   *field = data;
+    ngx_http_dwrtc_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_dwrtc_module);
+
+    ngx_http_dwrtc_where_here(cf, field == &dmcf->public_address
+                                  ? &dmcf->public_address_where
+                                  : &dmcf->bind_address_where);
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_dwrtc_where_here(ngx_conf_t *cf, ngx_http_dwrtc_conf_where_t *where)
+{
+    where->file = cf->conf_file->file.name;
+    where->line = cf->conf_file->line;
+}
+
+
+/*
+ * Like ngx_conf_log_error(), for checks made after the http block: the
+ * message names the file and line of the directive it is about, or, for a
+ * directive not written (a default), where the http block ends.
+ */
+
+static void ngx_cdecl
+ngx_http_dwrtc_conf_error_at(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_dwrtc_conf_where_t *where, ngx_err_t err, const char *fmt, ...)
+{
+    u_char   *p, *last, errstr[NGX_MAX_CONF_ERRSTR];
+    va_list   args;
+
+    last = errstr + NGX_MAX_CONF_ERRSTR;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, last, fmt, args);
+    va_end(args);
+
+    if (err) {
+        p = ngx_log_errno(p, last, err);
+    }
+
+    if (where == NULL || where->line == 0) {
+        ngx_conf_log_error(level, cf, 0, "%*s", p - errstr, errstr);
+        return;
+    }
+
+    ngx_log_error(level, cf->log, 0, "%*s in %V:%ui", p - errstr, errstr,
+                  &where->file, where->line);
+}
+
+
+/*
+ * A bind address that is not one of this host's would pass "nginx -t" and
+ * then leave every worker retrying its ports: try it here, as nginx tries
+ * its listen addresses when it starts.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_check_bind_address(ngx_conf_t *cf,
+    ngx_http_dwrtc_main_conf_t *dmcf, ngx_addr_t *addr)
+{
+    ngx_err_t        err;
+    ngx_socket_t     s;
+    struct sockaddr  *sa;
+    ngx_sockaddr_t   probe;
+
+    sa = addr->sockaddr;
+
+    if (addr->socklen > sizeof(probe)) {
+        return NGX_OK;
+    }
+
+    ngx_memcpy(&probe, sa, addr->socklen);
+    ngx_inet_set_port(&probe.sockaddr, 0);
+
+    s = ngx_socket(sa->sa_family, SOCK_DGRAM, 0);
+    if (s == (ngx_socket_t) -1) {
+        return NGX_OK;   /* no socket to try with: the workers will say */
+    }
+
+    err = 0;
+
+    if (bind(s, &probe.sockaddr, addr->socklen) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    ngx_close_socket(s);
+
+    if (err == EADDRNOTAVAIL) {
+        ngx_http_dwrtc_conf_error_at(NGX_LOG_EMERG, cf,
+                                     &dmcf->bind_address_where, err,
+                                     "\"dwrtc_bind_address %V\" is not an "
+                                     "address of this host: write one of its "
+                                     "addresses (ip -brief address), or "
+                                     "0.0.0.0 or :: for all of them",
+                                     &dmcf->bind_address);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -1436,23 +1661,28 @@ ngx_http_dwrtc_check_port_ranges(ngx_conf_t *cf,
         have = range->to - range->from + 1;
 
         if (have < workers) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_dwrtc_conf_error_at(NGX_LOG_EMERG, cf, &range->where, 0,
                                "\"%s %ui-%ui\" has %ui port%s for %ui "
-                               "workers: every worker's node needs one (and "
-                               "a reload another)", names[i], range->from,
+                               "workers: every worker's node needs one, and "
+                               "a reload one more; give it %ui ports, such "
+                               "as \"%s %ui-%ui\"", names[i], range->from,
                                range->to, have, have == 1 ? "" : "s",
-                               workers);
+                               workers, 2 * workers, names[i], range->from,
+                               ngx_min(range->from + 2 * workers - 1, 65535));
             return NGX_ERROR;
         }
 
         if (have < 2 * workers) {
-            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+            ngx_http_dwrtc_conf_error_at(NGX_LOG_WARN, cf, &range->where, 0,
                                "\"%s %ui-%ui\" has %ui port%s for %ui "
                                "workers: during a reload the old workers "
                                "keep their ports until they exit, and new "
-                               "ones wait for them; give it %ui",
+                               "ones wait for them; give it %ui ports, such "
+                               "as \"%s %ui-%ui\"",
                                names[i], range->from, range->to, have,
-                               have == 1 ? "" : "s", workers, 2 * workers);
+                               have == 1 ? "" : "s", workers, 2 * workers,
+                               names[i], range->from,
+                               ngx_min(range->from + 2 * workers - 1, 65535));
         }
     }
 

@@ -27,9 +27,22 @@
 #include <dwrtc/dwrtc.h>
 
 
+/*
+ * Where a directive was written (line 0: not written, a default), so that
+ * checks made when the http block ends name the directive's own file and
+ * line, as nginx does for its own.
+ */
+
+typedef struct {
+    ngx_str_t                       file;
+    ngx_uint_t                      line;
+} ngx_http_dwrtc_conf_where_t;
+
+
 typedef struct {
     ngx_uint_t                      from;
     ngx_uint_t                      to;
+    ngx_http_dwrtc_conf_where_t     where;
 } ngx_http_dwrtc_port_range_t;
 
 
@@ -37,8 +50,11 @@ typedef struct {
     ngx_http_dwrtc_port_range_t     dht_port;
     ngx_http_dwrtc_port_range_t     link_port;
     ngx_array_t                    *bootstrap;        /* of ngx_str_t */
+    ngx_array_t                    *bootstrap_where;  /* one per entry */
     ngx_str_t                       public_address;
     ngx_str_t                       bind_address;
+    ngx_http_dwrtc_conf_where_t     public_address_where;
+    ngx_http_dwrtc_conf_where_t     bind_address_where;
     ngx_int_t                       dht_rate_per_ip;  /* 0 OpenDHT's, -1 off */
     ngx_int_t                       dht_rate_total;
     ngx_flag_t                      dht_rate_set;

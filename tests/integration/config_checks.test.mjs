@@ -1,0 +1,147 @@
+// What `nginx -t` catches before browsers or workers would: origins no
+// browser sends (refused with what to write, or written as browsers send
+// them), a bind address that is not this host's, port ranges too narrow
+// for the workers (with the width they need), and every such message names
+// the file and line of the directive, not the end of the http block. A 403
+// for an origin is logged at notice with the origin it got.
+
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+
+import { NginxNode } from '../lib/nginx.mjs';
+import { openSession, rawRequest, handshakeRequest, terminateSessions } from '../lib/client.mjs';
+
+const nodes = [];
+after(async () => {
+    terminateSessions();
+    await Promise.all(nodes.map((n) => n.stop()));
+});
+
+/**
+ * A node whose configuration is the test harness's, with `edit` applied to
+ * its text (opts.edit), for lines the harness writes itself.
+ */
+async function node({ edit, ...opts } = {}) {
+    const n = await NginxNode.create({ name: 'checks', ...opts });
+    nodes.push(n);
+    if (edit) {
+        n.conf = edit(n.conf);
+        writeFileSync(n.confPath, n.conf);
+    }
+    return n;
+}
+
+const replace = (re, text) => (conf) => {
+    assert.match(conf, re);
+    return conf.replace(re, text);
+};
+
+/** The 1-based line of the configuration that holds `text`. */
+function lineOf(n, text) {
+    const i = n.conf.split('\n').findIndex((l) => l.includes(text));
+    assert.ok(i >= 0, `"${text}" is in the configuration`);
+    return i + 1;
+}
+
+async function refused(opts, pattern, directive) {
+    const n = await node(opts);
+    const t = n.configTest();
+    assert.equal(t.ok, false, `nginx -t passes, it should not:\n${t.output}`);
+    assert.match(t.output, pattern);
+    if (directive) {
+        assert.match(t.output, new RegExp(`in ${n.confPath}:${lineOf(n, directive)}\\b`),
+                     `the message names the directive's line:\n${t.output}`);
+    }
+    return t.output;
+}
+
+describe('nginx -t: origins as browsers send them', () => {
+    it('refuses "null", with why and what to write', async () => {
+        const out = await refused({ signal: 'dwrtc_allowed_origins null;' },
+                                  /takes no "null": .*any page on any site/,
+                                  'dwrtc_allowed_origins null');
+        assert.match(out, /\[emerg\]/);
+    });
+
+    it('refuses wildcards: origins match exactly', async () => {
+        await refused({ signal: 'dwrtc_allowed_origins https://*.example.com;' },
+                      /origins are matched exactly, there are no wildcards/,
+                      'dwrtc_allowed_origins https://*');
+    });
+
+    it('refuses a port out of range', async () => {
+        await refused({ signal: 'dwrtc_allowed_origins https://call.example.com:99999;' },
+                      /the port must be a number from 1 to 65535/);
+    });
+
+    it('refuses a path', async () => {
+        await refused({ signal: 'dwrtc_allowed_origins https://call.example.com/app;' },
+                      /is not an origin: .*SCHEME:\/\/HOST\[:PORT\] with no path/);
+    });
+
+    it('drops default ports and case, so the browser\'s Origin matches; logs a refusal at '
+       + 'notice with the origin', async () => {
+        const n = await node({ signal: 'dwrtc_allowed_origins HTTPS://Call.Example.COM:443 '
+                                       + 'http://127.0.0.1:80 http://127.0.0.1:8080/;' });
+        const t = n.configTest();
+        assert.equal(t.ok, true, t.output);
+        await n.start();
+        for (const origin of ['https://call.example.com', 'http://127.0.0.1',
+                              'http://127.0.0.1:8080']) {
+            const s = await openSession(n.wsUrl(), { origin });
+            s.terminate();
+        }
+        const res = await rawRequest(n.httpPort, handshakeRequest({
+            port: n.httpPort, headers: { Origin: 'https://evil.example' } }));
+        res.socket.destroy();
+        assert.equal(res.status, 403);
+        const lines = n.logLines().filter((l) => /origin "https:\/\/evil\.example" is not in /
+                                                    .test(l.text));
+        assert.equal(lines.length, 1, n.errorLog());
+        assert.equal(lines[0].level, 'notice');
+    });
+});
+
+describe('nginx -t: addresses and ports, at the directive\'s own line', () => {
+    it('refuses a bind address that is not this host\'s, with the cause', async () => {
+        await refused({ edit: replace(/dwrtc_bind_address .*;/, 'dwrtc_bind_address 192.0.2.1;') },
+                      /"dwrtc_bind_address 192\.0\.2\.1" is not an address of this host.*\(99: /,
+                      'dwrtc_bind_address 192.0.2.1');
+    });
+
+    it('names the line of a wrong dwrtc_public_address', async () => {
+        await refused({ edit: replace(/dwrtc_public_address .*;/,
+                                      'dwrtc_public_address wss://call.example.com:4230;') },
+                      /"dwrtc_public_address" takes the host name or IP address/,
+                      'dwrtc_public_address wss://');
+    });
+
+    it('says how wide a port range must be for the workers', async () => {
+        await refused({ workers: 16, dhtPorts: [31000, 31003] },
+                      /"dwrtc_dht_port 31000-31003" has 4 ports for 16 workers: .*give it 32 ports, such as "dwrtc_dht_port 31000-31031"/,
+                      'dwrtc_dht_port 31000-31003');
+    });
+
+    it('refuses a reversed range', async () => {
+        await refused({ dhtPorts: [31010, 31000] }, /invalid port range "31010-31000"/,
+                      'dwrtc_dht_port 31010-31000');
+    });
+});
+
+describe('nginx -t: dwrtc_max_sessions and worker_connections', () => {
+    it('the default fits worker_connections: no warning with Debian\'s 768', async () => {
+        const n = await node({ edit: replace(/worker_connections \d+;/, 'worker_connections 768;') });
+        const t = n.configTest();
+        assert.equal(t.ok, true, t.output);
+        assert.doesNotMatch(t.output, /dwrtc_max_sessions/);
+    });
+
+    it('a value written above worker_connections is warned about', async () => {
+        const n = await node({ signal: 'dwrtc_max_sessions 10000;',
+                               edit: replace(/worker_connections \d+;/, 'worker_connections 768;') });
+        const t = n.configTest();
+        assert.equal(t.ok, true, t.output);
+        assert.match(t.output, /\[warn\].*"dwrtc_max_sessions 10000" is not below "worker_connections 768"/);
+    });
+});
