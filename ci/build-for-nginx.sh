@@ -23,8 +23,13 @@
 #                (default: build/for-nginx in the repository)
 #   -- ARGS      more arguments for nginx's configure (after --with-compat)
 #
+# A source tree with a conf_flags file (NGX_CONF_FLAGS=( ... ), the form of
+# Debian's nginx-dev) is configured with those arguments instead of
+# --with-compat: the way to a module for an nginx built without it.
+#
 # Progress goes to stderr; the last line on stdout is the module's path,
-# DIR/nginx-VERSION/ngx_http_dwrtc_module.so, so that
+# DIR/nginx-VERSION/ngx_http_dwrtc_module.so (DIR/nginx-VERSION-flags-HASH/
+# for a conf_flags tree), so that
 #
 #   so=$(ci/build-for-nginx.sh --nginx /usr/sbin/nginx)
 #
@@ -74,19 +79,23 @@ if [ -n "$binary" ]; then
     [ -n "$want" ] || die "cannot read the version from \`$binary -V\`: $info"
     args=$(sed -n 's/^configure arguments: //p' <<<"$info")
     say "$binary is nginx $want"
+    # Without --with-compat only the binary's own arguments make a module
+    # it loads: a tree with them in conf_flags (nginx-configure.sh reads
+    # it, as Debian's nginx-dev ships it) is taken, nothing else.
     case " $args " in
         *" --with-compat "*) ;;
         *)
-            die "$binary was built without --with-compat (see \`$binary -V\`).
+            [ -d "$what" ] && [ -f "$what/conf_flags" ] || die "$binary was built without --with-compat (see \`$binary -V\`).
 A module loads into such an nginx only when it is built from the same
-version's source with exactly the same configure arguments (the
-arguments decide the module signature nginx checks). Build the module
-from nginx $want's source with those arguments, e.g.
-    cmake -S $REPO -B build-mine -DNGINX_SRC=/path/to/nginx-$want \\
-          -DNGINX_CONFIGURE_ARGS='<the configure arguments of $binary -V>'
-but note that module/nginx-configure.sh adds --with-compat, which such a
-binary lacks: rebuild nginx itself --with-compat instead (nginx.org's
-packages and Debian's are), then run this script again." ;;
+version's source with the same configure arguments as the binary. Either
+rebuild nginx with --with-compat (nginx.org's and Debian's packages have
+it), or put the binary's configure arguments (without --add-module,
+--add-dynamic-module and --with-...=dynamic) into a file conf_flags at the
+top of a copy of nginx $want's source, as Debian's nginx-dev does:
+    NGX_CONF_FLAGS=( --with-http_ssl_module ... )
+and pass that tree: $0 --nginx $binary /path/to/nginx-$want"
+            say "$binary was built without --with-compat: configuring with $what/conf_flags"
+            ;;
     esac
     [ -n "$what" ] || what=$want
 fi
@@ -200,9 +209,14 @@ say "nginx $version source: $tree"
 # --- dhtcore and the module ----------------------------------------------------
 
 out=$WORK/nginx-$version
+how="--with-compat ${extra[*]}"
+if [ -f "$tree/conf_flags" ]; then
+    how="$tree/conf_flags ${extra[*]}"
+    out=$out-flags-$(sha256sum < "$tree/conf_flags" | cut -c1-8)
+fi
 so=$out/ngx_http_dwrtc_module.so
 stamp="$tree
---with-compat ${extra[*]}"
+$how"
 mkdir -p "$out"
 newer=""
 if [ -f "$so" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -216,7 +230,7 @@ else
     exec 9> "$WORK/cmake.lock"
     flock 9
     start=$(date +%s)
-    say "configuring (dhtcore in $WORK/cmake, nginx $version --with-compat ${extra[*]})"
+    say "configuring (dhtcore in $WORK/cmake, nginx $version $how)"
     cmake -S "$REPO" -B "$WORK/cmake" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
           -DDWRTC_BUILD_TESTS=OFF -DDWRTC_SANITIZE=OFF \
           -DNGINX_SRC="$tree" -DNGINX_CONFIGURE_ARGS="${extra[*]}" \
