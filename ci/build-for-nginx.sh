@@ -19,8 +19,8 @@
 #                no source is given, the source) come from `BIN -V`; it must
 #                be built --with-compat; the module is loaded into it with
 #                `BIN -t` at the end
-#   --work DIR   where sources, the build and the modules go
-#                (default: build/for-nginx in the repository)
+#   --work DIR   where sources, the build and the modules go (default:
+#                $DWRTC_FOR_NGINX_WORK, else build/for-nginx in the repository)
 #   -- ARGS      more arguments for nginx's configure (after --with-compat)
 #
 # A source tree with a conf_flags file (NGX_CONF_FLAGS=( ... ), the form of
@@ -41,7 +41,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$REPO/build/for-nginx
+WORK=${DWRTC_FOR_NGINX_WORK:-$REPO/build/for-nginx}
 JOBS=${JOBS:-$(nproc)}
 SUITES=${DWRTC_DEBIAN_SUITES:-"bookworm trixie forky sid"}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg

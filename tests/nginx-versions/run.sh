@@ -31,6 +31,9 @@
 # the same for other versions (oldest first): versions the Debian mirror
 # has, source trees or tarballs (docs/nginx-versions.md).
 #
+# Last, the README's commands for any other nginx (the ```sh blocks marked
+# <!-- nginx-versions-step -->) run as written.
+#
 # Everything built is kept in CACHE (tarballs, nginx binaries, dhtcore, the
 # modules); a second run only rebuilds what changed. Each part says how
 # long it took.
@@ -207,4 +210,25 @@ if [ -n "$DEBIAN_MODULE" ] && [ -n "${binary[1.22.1]:-}" ]; then
     echo "ok: the module built for Debian's nginx 1.22.1 loads into nginx.org's 1.22.1 too"
 fi
 part "mistakes"
+
+# The README's commands for any other nginx: every ```sh block right after a
+# `<!-- nginx-versions-step -->` line runs as written, with bash -e in the
+# repository (their builds go to this test's cache).
+steps=$(awk '/^<!-- nginx-versions-step -->$/ { mark = 1; next }
+             mark && /^```sh$/ { on = 1; mark = 0; n++; next }
+             on && /^```$/ { on = 0; next }
+             on { print n "\t" $0 }
+             !on && !/^[[:space:]]*$/ { mark = 0 }' "$REPO/README.md")
+if [ -z "$steps" ]; then
+    echo "README.md has no block marked <!-- nginx-versions-step -->: none run"
+else
+    for n in $(cut -f1 <<<"$steps" | sort -un); do
+        block=$(awk -F'\t' -v n="$n" '$1 == n { sub(/^[^\t]*\t/, ""); print }' <<<"$steps")
+        echo "== README step $n:"
+        echo "$block"
+        (cd "$REPO" && DWRTC_FOR_NGINX_WORK=$CACHE/for-nginx bash -e -c "$block") \
+            || fail "README step $n"
+    done
+    part "the README's commands for any other nginx"
+fi
 echo "== nginx-versions: all parts: $(( $(date +%s) - t0 )) s"
