@@ -85,7 +85,7 @@ if [ -n "$binary" ]; then
     case " $args " in
         *" --with-compat "*) ;;
         *)
-            [ -d "$what" ] && [ -f "$what/conf_flags" ] || die "$binary was built without --with-compat (see \`$binary -V\`).
+            [ -f "$what/conf_flags" ] || die "$binary was built without --with-compat (see \`$binary -V\`).
 A module loads into such an nginx only when it is built from the same
 version's source with the same configure arguments as the binary. Either
 rebuild nginx with --with-compat (nginx.org's and Debian's packages have
@@ -125,13 +125,15 @@ unpack() {   # TARBALL: unpacks into WORK/src/, prints the tree
 # sha256 checked against the Sources index, whose own sha256 is checked
 # against the suite's InRelease, signed by a key of debian-archive-keyring.
 from_debian() {   # VERSION: prints the tarball, or nothing
-    local v=$1 mirror dir tmp s line sha size file
+    local v=$1 mirror dir tmp s line sha file
     mirror=$("$REPO/ci/lib/debian-mirror.sh") || return 0
     dir=$WORK/dl
     mkdir -p "$dir"
     tmp=$(mktemp -d "$WORK/dl/index.XXXXXX")
+    local read=""
     for s in $SUITES; do
         curl -fsS -o "$tmp/InRelease" "$mirror/dists/$s/InRelease" 2>/dev/null || continue
+        read="$read $s"
         if ! gpgv --keyring "$KEYRING" "$tmp/InRelease" >/dev/null 2>&1; then
             say "$s: InRelease does not verify with $KEYRING, skipped"
             continue
@@ -147,7 +149,7 @@ from_debian() {   # VERSION: prints the tarball, or nothing
             continue
         }
         # "sha size nginx_V.orig.tar.gz" of the nginx source package
-        read -r sha size file < <(xzcat "$tmp/Sources.xz" | awk -v f="nginx_$v.orig.tar.gz" '
+        read -r sha _ file < <(xzcat "$tmp/Sources.xz" | awk -v f="nginx_$v.orig.tar.gz" '
             BEGIN { RS = ""; FS = "\n" }
             $1 == "Package: nginx" {
                 on = 0
@@ -172,6 +174,7 @@ from_debian() {   # VERSION: prints the tarball, or nothing
         file=""
     done
     rm -rf "$tmp"
+    [ -n "$read" ] || say "no suite's index could be read from $mirror (no network?)"
 }
 
 if [ -d "$what" ]; then

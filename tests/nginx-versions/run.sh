@@ -222,6 +222,7 @@ steps=$(awk '/^<!-- nginx-versions-step -->$/ { mark = 1; next }
 if [ -z "$steps" ]; then
     echo "README.md has no block marked <!-- nginx-versions-step -->: none run"
 else
+    # shellcheck disable=SC2013  # block numbers, one word each
     for n in $(cut -f1 <<<"$steps" | sort -un); do
         block=$(awk -F'\t' -v n="$n" '$1 == n { sub(/^[^\t]*\t/, ""); print }' <<<"$steps")
         echo "== README step $n:"
