@@ -157,6 +157,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_main_conf_t, link_retry_delay),
       NULL },
 
+    { ngx_string("dwrtc_lookup_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, lookup_wait),
+      NULL },
+
     { ngx_string("dwrtc_link_ack_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1014,6 +1021,7 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->link_port.from = NGX_CONF_UNSET_UINT;
     dmcf->link_handshake_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->link_retry_delay = NGX_CONF_UNSET_MSEC;
+    dmcf->lookup_wait = NGX_CONF_UNSET_MSEC;
     dmcf->link_ack_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->publish_wait = NGX_CONF_UNSET_MSEC;
     dmcf->queue_limit = NGX_CONF_UNSET;
@@ -1095,6 +1103,16 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"dwrtc_link_retry_delay\" must be "
                            "more than 0 and at most 1h");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(dmcf->lookup_wait, DWRTC_DEFAULT_LOOKUP_WAIT_MS);
+
+    if (dmcf->lookup_wait == 0 || dmcf->lookup_wait > 60000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_lookup_wait\" must be more than 0 and "
+                           "at most 60s: messages wait that long for a node "
+                           "to be found");
         return NGX_CONF_ERROR;
     }
 

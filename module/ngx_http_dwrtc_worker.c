@@ -499,6 +499,11 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_lookup_wait(opt, (unsigned) dmcf->lookup_wait);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_link_ack_timeout(opt,
                                         (unsigned) dmcf->link_ack_timeout);
     if (rc != DWRTC_OK) {

@@ -173,6 +173,12 @@ int dwrtc_options_set_link_retry_delay(dwrtc_options* opt, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_lookup_wait(dwrtc_options* opt, unsigned ms) {
+    if (!opt || ms == 0) return DWRTC_EINVAL;
+    opt->config.lookupWaitMs = ms;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_link_ack_timeout(dwrtc_options* opt, unsigned ms) {
     if (!opt || ms == 0) return DWRTC_EINVAL;
     opt->config.linkAckTimeoutMs = ms;

@@ -160,6 +160,7 @@ bool Node::start() {
     rc.linkIdleTimeout = std::chrono::seconds(d.config.linkIdleSeconds);
     rc.retryDelay = std::chrono::milliseconds(d.config.linkRetryMs);
     rc.ackTimeout = std::chrono::milliseconds(d.config.linkAckTimeoutMs);
+    rc.lookupWait = std::chrono::milliseconds(d.config.lookupWaitMs);
     rc.networkKey = d.config.networkKey;
     rc.holdMessages = d.config.holdMessages;
     rc.holdTime = std::chrono::milliseconds(d.config.holdMs);

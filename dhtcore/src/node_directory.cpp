@@ -333,8 +333,9 @@ void NodeDirectory::lookup(const std::string& prefix, LookupDone done) {
             }
             state->answered = true;
             answer = std::move(state->done);
-            if (state->any && !state->bestGone) {
+            if (state->any) {
                 result = state->best;
+                result->gone = state->bestGone;
             }
         }
         answer(result);

@@ -11,16 +11,19 @@ namespace dwrtc {
 
 namespace {
 
-// How often, and how far apart, a node whose record is missing is looked up
-// again before its waiting senders get "not found": 0.5, 1 and 2 s after
-// the misses before (the tick runs once a second, so these are lower
-// bounds). A node welcomes sessions once its record is stored, or after
-// dwrtc_publish_wait (3 s) when storing takes longer, as it can while many
-// nodes have just left (each silent departure costs a DHT search about a
-// second): the retries span that wait. A node that left on purpose has a
-// withdrawn record, answered "not found" at once.
+// How often a node whose record is missing is looked up again while its
+// messages wait (RouterConfig::lookupWait): 0.5, 1, then every 2 s after
+// the misses before, and once more when the wait ends. A node welcomes
+// sessions once its record is stored, or after dwrtc_publish_wait when
+// storing takes longer, as it can while many nodes have just left (each
+// silent departure costs a DHT search about a second): a session that
+// exists must not be answered "not found" because its node's record is
+// late. A node that left on purpose has a withdrawn record, answered "not
+// found" at once. Key-owned ids (below) use the first three delays. The
+// retries run from the once-a-second tick, so the delays are lower bounds.
 constexpr int kMissingLookupRetries = 3;
 constexpr auto kMissingLookupDelay = std::chrono::milliseconds(500);
+constexpr auto kMissingLookupLongest = std::chrono::milliseconds(2000);
 
 // A receiver acknowledges at the end of a WebSocket message once this many
 // msg frames wait for it, and the rest after kAckDelay: an ack per
@@ -140,7 +143,7 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
     if (peer.state == Peer::State::Unreachable || peer.state == Peer::State::Missing) {
         bool missing = peer.state == Peer::State::Missing;
         if (now < peer.retryAt) {
-            Answer answer = missing ? Answer::NotFound : Answer::Unreachable;
+            Answer answer = missing && peer.gone ? Answer::NotFound : Answer::Unreachable;
             if (seq != 0) {
                 bounced(recipient, Held{seq, sender, std::move(type), std::move(body), now},
                         answer);
@@ -153,7 +156,9 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
         // address just looked up, decides.
         peer.state = Peer::State::Idle;
         if (missing) {
-            peer.missingLookups = kMissingLookupRetries;
+            // One lookup decides: the wait was spent already.
+            peer.missingLookups = 1;
+            peer.missingSince = now - config_.lookupWait;
         } else {
             peer.lookedUpAgain = true;
         }
@@ -435,24 +440,47 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
         return;
     }
     Peer& peer = it->second;
-    bool found = record && !record->links.empty();
-    stats_->addLookup(now_() - peer.lookupStarted, found);
+    bool gone = record && record->gone;
+    bool found = record && !gone && !record->links.empty();
+    auto now = now_();
+    stats_->addLookup(now - peer.lookupStarted, found);
+    if (gone) {
+        // The node stopped and said so: its sessions are gone with it.
+        log_(DWRTC_LOG_DEBUG, "node " + prefix + " withdrew its record");
+        failWaiting(peer, Answer::NotFound);
+        peer.state = Peer::State::Missing;
+        peer.gone = true;
+        peer.missingLookups = 0;
+        peer.retryAt = now + config_.retryDelay;
+        return;
+    }
     if (!found) {
         // A node hands out session ids as soon as it runs, a moment before
-        // its record is stored: ask again a few times before answering
-        // "not found" for a node that may have only just started.
-        if (peer.missingLookups < kMissingLookupRetries) {
+        // its record is stored or can be found: its messages wait while it
+        // is looked for, and are delivered once its record appears.
+        if (peer.missingLookups == 0) {
+            peer.missingSince = now;
+        }
+        auto deadline = peer.missingSince + config_.lookupWait;
+        if (now < deadline) {
+            auto delay = std::min<RouterClock::duration>(
+                kMissingLookupDelay * (1 << std::min(peer.missingLookups, 2)),
+                kMissingLookupLongest);
             peer.state = Peer::State::WaitingToRetry;
-            peer.retryAt = now_() + kMissingLookupDelay * (1 << peer.missingLookups);
+            peer.retryAt = std::min(now + delay, deadline);
             ++peer.missingLookups;
             return;
         }
-        log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT");
-        failWaiting(peer, Answer::NotFound);
+        log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT after " +
+                                  std::to_string(config_.lookupWait.count()) + " ms");
+        failWaiting(peer, Answer::Unreachable);
         peer.state = Peer::State::Missing;
-        peer.retryAt = now_() + config_.retryDelay;
+        peer.gone = false;
+        peer.missingLookups = 0;
+        peer.retryAt = now + config_.retryDelay;
         return;
     }
+    peer.gone = false;
     peer.missingLookups = 0;
     peer.record = std::move(record);
     connect(prefix, peer);
@@ -995,6 +1023,19 @@ void Router::onTick() {
         auto unused = now - peer.lastUsed;
         if (peer.state == Peer::State::WaitingToRetry && now >= peer.retryAt) {
             startLookup(it->first, peer);
+        } else if (peer.state == Peer::State::LookingUp &&
+                   now >= (peer.missingLookups > 0 ? peer.missingSince : peer.lookupStarted) +
+                              config_.lookupWait) {
+            // A DHT search can go on for long without an answer (a node
+            // whose only peers do not answer it): the wait bounds what the
+            // senders wait, answered or not. A late answer is ignored.
+            log_(DWRTC_LOG_DEBUG, "lookup of node " + it->first + " not answered within " +
+                                      std::to_string(config_.lookupWait.count()) + " ms");
+            failWaiting(peer, Answer::Unreachable);
+            peer.state = Peer::State::Missing;
+            peer.gone = false;
+            peer.missingLookups = 0;
+            peer.retryAt = now + config_.retryDelay;
         } else if (peer.state == Peer::State::Open && unused > config_.linkIdleTimeout) {
             log_(DWRTC_LOG_DEBUG, "closing idle link to node " + it->first);
             // Forget the link now, not when its close completes: a message

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "dwrtc/dwrtc.h"  // the defaults
 #include "dwrtc/pending_queue.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
@@ -40,6 +41,12 @@ struct RouterConfig {
     // be claimed again; 0 messages: its senders hear "not found" at once.
     std::size_t holdMessages = 0;
     std::chrono::milliseconds holdTime{0};
+    // A node whose record is not in the DHT (yet: a node that has just
+    // started, its record not stored or not yet found) is looked for this
+    // long while its messages wait; then they are answered "unreachable".
+    // "not found" is for a node that withdrew its record, or that says
+    // the session is not there.
+    std::chrono::milliseconds lookupWait{DWRTC_DEFAULT_LOOKUP_WAIT_MS};
 };
 
 // Service thread only, except the constructor and destructor. Sees the
@@ -129,6 +136,8 @@ private:
         LinkId link = 0;
         bool lookedUpAgain = false;  // an unreachable node is looked up once more
         int missingLookups = 0;      // lookups in a row that found no record
+        Clock::time_point missingSince;  // the first of them
+        bool gone = false;           // Missing: the node withdrew its record
         bool toldUnreachable = false;  // logged as unreachable, not reached since
         Clock::time_point retryAt;
         Clock::time_point lookupStarted;

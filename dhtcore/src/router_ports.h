@@ -68,6 +68,8 @@ public:
 struct NodeRecord {
     std::string prefix;
     std::vector<std::string> links;
+    // The node withdrew its record: it stopped, and its sessions with it.
+    bool gone = false;
 };
 
 // What the router asks of the directory; any thread.

@@ -6,7 +6,8 @@
 // sessions talk both ways. Two outsiders bootstrap to the first member too,
 // one with a key of its own and one with none (the open network): a message
 // between a member's session and an outsider's, either way, is answered
-// "not found" and never arrives. The key never reaches an error log, and no
+// "unreachable" (no record of the other's node can be found) and never
+// arrives. The key never reaches an error log, and no
 // node logs an [alert] or [crit].
 //
 // The keys live in a directory of this test (mode 0700, files 0600, as
@@ -23,8 +24,8 @@ import { join } from 'node:path';
 import { NginxNode, freePortRange } from '../lib/nginx.mjs';
 import { openSession, terminateSessions } from '../lib/client.mjs';
 
-// The first message to a node not yet known costs a DHT lookup, and a
-// "not found" comes only when that lookup has given up.
+// The first message to a node not yet known costs a DHT lookup, and an
+// "unreachable" comes only when the lookups have given up (dwrtc_lookup_wait).
 const ROUTE_WAIT = 60_000;
 
 // the message types sent across the border, one per direction and outsider
@@ -142,8 +143,9 @@ describe('a private network: dwrtc_network_key', () => {
     });
 
     /**
-     * `from` sends a message of `type` to `to`: the answer is "not found"
-     * for `to`, and `to` receives nothing of that type meanwhile.
+     * `from` sends a message of `type` to `to`: the answer is "unreachable"
+     * for `to` (its node's record is not in this network's DHT: after the
+     * lookup wait), and `to` receives nothing of that type meanwhile.
      */
     async function notFound(from, to, type) {
         const leak = to.inbox.watch((m) => m.type === type, { timeout: 2 ** 31 - 1 });
@@ -159,14 +161,14 @@ describe('a private network: dwrtc_network_key', () => {
                                     + JSON.stringify(m).slice(0, 200));
                 }),
             ]);
-            assert.deepEqual(e, { type: 'WebSocketErrorMessage', error: 'not found',
+            assert.deepEqual(e, { type: 'WebSocketErrorMessage', error: 'unreachable',
                                   recipientSessionId: to.id }, `the answer to ${type}`);
         } finally {
             leak.cancel();
         }
     }
 
-    it('answers "not found" between a member and a node with another key or none, '
+    it('answers "unreachable" between a member and a node with another key or none, '
        + 'both ways, and nothing crosses', async () => {
         const m = await open(member1, 'm');
         const peer = await open(member2, 'peer');
@@ -177,7 +179,7 @@ describe('a private network: dwrtc_network_key', () => {
         await k.deliver(k2, 'inside the other network');
         await o.deliver(o2, 'inside the open network');
 
-        // all four at once: each "not found" costs a lookup that gives up
+        // all four at once: each answer costs lookups that give up
         await Promise.all([
             notFound(m, k, 'to-other-key'),
             notFound(k, m, 'from-other-key'),

@@ -134,14 +134,19 @@ describe('a network of three nginx nodes', () => {
         await Promise.all([a.close(), b.close()]);
     });
 
-    it('answers "not found" for a session on a node that does not exist', async () => {
+    it('answers "unreachable", not "not found", for a session on a node whose record '
+       + 'never appears', async () => {
+        // The node may be one that has just started: only a node can say
+        // that a session does not exist.
         const a = await openSession(n3.wsUrl());
         const r = randomSessionId();
+        const sent = Date.now();
         a.to(r, 'anyone?');
-        const e = await a.waitError('not found', { timeout: ROUTE_WAIT,
-                                                   what: `"not found" for ${r} (no such node)` });
-        assert.deepEqual(e, { type: 'WebSocketErrorMessage', error: 'not found',
+        const e = await a.waitFor((m) => m.type === 'WebSocketErrorMessage',
+                                  { timeout: ROUTE_WAIT, what: `the answer for ${r} (no such node)` });
+        assert.deepEqual(e, { type: 'WebSocketErrorMessage', error: 'unreachable',
                               recipientSessionId: r });
+        assert.ok(Date.now() - sent >= 5000, 'the answer comes after dwrtc_lookup_wait (5 s)');
         // the session is still usable afterwards
         const b = await openSession(n1.wsUrl());
         await a.deliver(b, 'still here', { timeout: ROUTE_WAIT });

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <thread>
 
+#include "dwrtc/session_id.h"
 #include "network.h"
 
 namespace dwrtc::test {
@@ -205,6 +206,31 @@ TEST(Bootstrap, WrongEntriesAreToldApart) {
         << net.log();
     EXPECT_EQ(b.stats().networkState, DWRTC_NETWORK_JOINING);
     EXPECT_EQ(a.stats().networkState, DWRTC_NETWORK_ALONE);
+}
+
+}  // namespace
+}  // namespace dwrtc::test
+
+namespace dwrtc::test {
+namespace {
+
+// A node that no other DHT node answers still answers its senders: its
+// lookups give up, and after the lookup wait they hear "unreachable".
+TEST(Bootstrap, NodeAloneAnswersUnreachableForOtherNodes) {
+    Network net;
+    Node& a = net.addNode();
+    std::string alice = a.openSession();
+    std::string nowhere = dwrtc::makeSessionId("0123456789abcdef0123456789abcdef");
+    a.submit(alice, clientMessage(nowhere, "anyone?"));
+    EXPECT_TRUE(net.waitFor(
+        [&] {
+            for (const std::string& m : net.inbox(alice)) {
+                if (field(m, "error") == "unreachable") return true;
+            }
+            return false;
+        },
+        30s))
+        << net.log();
 }
 
 }  // namespace

@@ -18,14 +18,19 @@ using dwrtc::test::Network;
 
 namespace {
 
-bool hasNotFoundFor(const std::vector<std::string>& inbox, const std::string& recipient) {
+bool hasErrorFor(const std::vector<std::string>& inbox, const std::string& error,
+                 const std::string& recipient) {
     for (const auto& m : inbox) {
-        if (field(m, "type") == "WebSocketErrorMessage" && field(m, "error") == "not found" &&
+        if (field(m, "type") == "WebSocketErrorMessage" && field(m, "error") == error &&
             field(m, "recipientSessionId") == recipient) {
             return true;
         }
     }
     return false;
+}
+
+bool hasNotFoundFor(const std::vector<std::string>& inbox, const std::string& recipient) {
+    return hasErrorFor(inbox, "not found", recipient);
 }
 
 class MultiNode : public ::testing::Test {
@@ -91,11 +96,18 @@ TEST_F(MultiNode, UnknownRecipientOnLiveNodeGetsNotFound) {
     EXPECT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), ghost); }));
 }
 
-TEST_F(MultiNode, UnknownNodeGetsNotFound) {
+// A node whose record cannot be found may be one that has just started:
+// its messages wait the lookup wait, and then the answer says what is
+// known ("unreachable"), never "not found" (no node said so).
+TEST_F(MultiNode, UnknownNodeGetsUnreachableAfterTheLookupWait) {
     std::string alice = net.node(0).openSession();
     std::string nowhere = dwrtc::makeSessionId("0123456789abcdef0123456789abcdef");
+    auto sent = Network::Clock::now();
     net.node(0).submit(alice, clientMessage(nowhere, "anyone?"));
-    EXPECT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), nowhere); }, 60s));
+    ASSERT_TRUE(net.waitFor([&] { return hasErrorFor(net.inbox(alice), "unreachable", nowhere); },
+                            60s));
+    EXPECT_GE(Network::Clock::now() - sent, std::chrono::milliseconds(DWRTC_DEFAULT_LOOKUP_WAIT_MS));
+    EXPECT_FALSE(hasNotFoundFor(net.inbox(alice), nowhere));
 }
 
 TEST_F(MultiNode, SessionClosedOnOtherNodeIsNotFound) {
@@ -321,9 +333,12 @@ TEST(PrivateNetworks, MembersReachEachOtherAndNoOneElse) {
     red1.submit(r1, clientMessage(b2, "red to blue"));
     red1.submit(r1, clientMessage(o, "red to open"));
     open.submit(o, clientMessage(r2, "open to red"));
+    // No node of the other network can be found: "unreachable" once the
+    // lookup wait is over.
     EXPECT_TRUE(net.waitFor([&] {
-        return hasNotFoundFor(net.inbox(r1), b2) && hasNotFoundFor(net.inbox(r1), o) &&
-               hasNotFoundFor(net.inbox(o), r2);
+        return hasErrorFor(net.inbox(r1), "unreachable", b2) &&
+               hasErrorFor(net.inbox(r1), "unreachable", o) &&
+               hasErrorFor(net.inbox(o), "unreachable", r2);
     }, 60s)) << net.log();
     // Nothing crossed: each got only its own errors.
     auto relayed = [&](const std::string& session) {

@@ -167,15 +167,19 @@ protected:
 
     // The lookup asked for now, and every retry after it, finds no record:
     // four lookups, 0.5, 1 and 2 s apart.
+    // Answers every lookup of the record "none" until the lookup wait (5 s
+    // by default) is over, in ticks of 250 ms.
     void missEveryLookup() {
         answerLookup(std::nullopt);
-        tick(std::chrono::milliseconds(600));
-        answerLookup(std::nullopt);
-        tick(std::chrono::milliseconds(1100));
-        answerLookup(std::nullopt);
-        tick(std::chrono::milliseconds(2100));
-        answerLookup(std::nullopt);
+        for (int i = 0; i < 21; ++i) {
+            tick(std::chrono::milliseconds(250));
+            if (!directory_.pending.empty()) {
+                answerLookup(std::nullopt);
+            }
+        }
     }
+
+    NodeRecord goneRecord() { return NodeRecord{peerKey()->id(), {}, true}; }
 
     // The far end of link `id` answers our hello with its own, as `key`.
     void peerSaysHello(LinkId id, const NodeKey& key, LinkRole role = LinkRole::Responder,
@@ -273,26 +277,69 @@ TEST_F(RouterTest, QueueFullTellsTheSender) {
     EXPECT_EQ(messageFrames(links_.connects[0]), (std::vector<std::string>{"1", "2", "3"}));
 }
 
-TEST_F(RouterTest, MissingRecordIsAskedForAgainThenNotFound) {
+TEST_F(RouterTest, MissingRecordIsLookedForDuringTheWaitThenUnreachable) {
     send(bob_, "hello?");
     answerLookup(std::nullopt);
     EXPECT_EQ(directory_.asked.size(), 1u);
     tick(std::chrono::milliseconds(100));  // not yet: the retry waits 500 ms
     EXPECT_EQ(directory_.asked.size(), 1u);
-    tick(std::chrono::milliseconds(500));
+    tick(std::chrono::milliseconds(500));  // 0.6 s
     EXPECT_EQ(directory_.asked.size(), 2u);
     answerLookup(std::nullopt);
     tick(std::chrono::milliseconds(600));  // now 1 s between them
     EXPECT_EQ(directory_.asked.size(), 2u);
-    tick(std::chrono::milliseconds(500));
+    tick(std::chrono::milliseconds(500));  // 1.7 s
     EXPECT_EQ(directory_.asked.size(), 3u);
     answerLookup(std::nullopt);
-    tick(std::chrono::milliseconds(2100));  // then 2 s
+    tick(std::chrono::milliseconds(2100));  // then 2 s: 3.8 s
     EXPECT_EQ(directory_.asked.size(), 4u);
-    EXPECT_TRUE(deliveries(alice_).empty());
     answerLookup(std::nullopt);
-    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    tick(std::chrono::milliseconds(1100));  // the last at the end of the wait
+    EXPECT_EQ(directory_.asked.size(), 4u);
+    tick(std::chrono::milliseconds(100));  // 5 s
+    EXPECT_EQ(directory_.asked.size(), 5u);
+    EXPECT_TRUE(deliveries(alice_).empty()) << "nothing is answered while the wait lasts";
+    answerLookup(std::nullopt);
+    // The node may be live and not yet findable: "unreachable", never "not
+    // found", which would tell the sender the session does not exist.
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
     EXPECT_TRUE(links_.connects.empty());
+}
+
+TEST_F(RouterTest, RecordThatAppearsLateInTheWaitDeliversEverythingInOrder) {
+    send(bob_, "1");
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(600));
+    send(bob_, "2");
+    answerLookup(std::nullopt);
+    tick(std::chrono::milliseconds(1100));
+    answerLookup(std::nullopt);
+    send(bob_, "3");
+    tick(std::chrono::milliseconds(2100));
+    answerLookup(peerRecord());  // 3.8 s after the first message
+    LinkId id = openAndProve();
+    EXPECT_EQ(messageFrames(id), (std::vector<std::string>{"1", "2", "3"}));
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterTest, LookupThatIsNeverAnsweredEndsWithTheWait) {
+    send(bob_, "hello?");
+    tick(std::chrono::milliseconds(4900));
+    EXPECT_TRUE(deliveries(alice_).empty());
+    tick(std::chrono::milliseconds(200));
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
+    answerLookup(peerRecord());  // too late: ignored
+    EXPECT_TRUE(links_.connects.empty());
+}
+
+TEST_F(RouterTest, WithdrawnRecordIsNotFoundAtOnce) {
+    send(bob_, "hello?");
+    answerLookup(goneRecord());
+    EXPECT_EQ(directory_.asked.size(), 1u);
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    send(bob_, "again");  // remembered for the retry delay
+    EXPECT_EQ(directory_.asked.size(), 1u);
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
 }
 
 TEST_F(RouterTest, RecordThatAppearsOnRetryIsUsed) {
@@ -361,23 +408,24 @@ TEST_F(RouterTest, RetryThatFailsAgainIsAnsweredAtOnceAgainAndLoggedOnce) {
     EXPECT_EQ(lines, 1u);
 }
 
-TEST_F(RouterTest, MissingNodeIsAnsweredNotFoundAtOnceThenLookedUpOnce) {
+TEST_F(RouterTest, MissingNodeIsAnsweredUnreachableAtOnceThenLookedUpOnce) {
+    const std::vector<std::string> unreachable{serializeError("unreachable", bob_)};
     send(bob_, "1");
     missEveryLookup();
-    ASSERT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
-    ASSERT_EQ(directory_.asked.size(), 4u);
+    ASSERT_EQ(deliveries(alice_), unreachable);
+    ASSERT_EQ(directory_.asked.size(), 5u);
     send(bob_, "2");
-    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
-    EXPECT_EQ(directory_.asked.size(), 4u);
+    EXPECT_EQ(deliveries(alice_), unreachable);
+    EXPECT_EQ(directory_.asked.size(), 5u);
     now_ += std::chrono::milliseconds(1001);
     send(bob_, "3");
-    ASSERT_EQ(directory_.asked.size(), 5u);
+    ASSERT_EQ(directory_.asked.size(), 6u);
     answerLookup(std::nullopt);  // one miss is the answer now
-    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+    EXPECT_EQ(deliveries(alice_), unreachable);
     // Forgotten once unused for a while: a later message starts afresh.
     tick(std::chrono::seconds(31));
     send(bob_, "4");
-    EXPECT_EQ(directory_.asked.size(), 6u);
+    EXPECT_EQ(directory_.asked.size(), 7u);
 }
 
 TEST_F(RouterTest, LinkThatAcknowledgesNothingIsClosedAndItsSendersTold) {
@@ -494,7 +542,7 @@ TEST_F(RouterTest, NodeThatWentAwayIsReconnectedAndThenLookedUp) {
     ASSERT_EQ(links_.connects.size(), 2u);  // the cached address first
     router_.onLinkClosed(links_.connects[1], true, false);
     ASSERT_EQ(directory_.asked.size(), 2u);  // then the DHT
-    missEveryLookup();
+    answerLookup(goneRecord());              // it stopped, and said so
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
 }
 

@@ -78,6 +78,7 @@ extern "C" {
 #define DWRTC_DEFAULT_LINK_MAX_UNPROVEN 64
 #define DWRTC_DEFAULT_LINK_RETRY_MS 500
 #define DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS 3000
+#define DWRTC_DEFAULT_LOOKUP_WAIT_MS 5000
 #define DWRTC_DEFAULT_HOLD_MESSAGES 64
 #define DWRTC_DEFAULT_HOLD_MS 30000
 #define DWRTC_DEFAULT_ROOM_MEMBERS 64
@@ -158,6 +159,14 @@ int dwrtc_options_set_link_max_unproven(dwrtc_options *opt, unsigned links);
  * (or "not found") at once, and the first message after that tries it
  * again. Bounds both the cost of a dead node and the time to heal. */
 int dwrtc_options_set_link_retry_delay(dwrtc_options *opt, unsigned ms);
+
+/* Milliseconds a node whose record is not in the DHT is looked for while
+ * its messages wait (a node that has just started, after a reload or a
+ * respawn, may welcome sessions a moment before its record can be found).
+ * They are delivered as soon as the record appears; when the time is up
+ * their senders hear "unreachable". A node that withdrew its record (it
+ * stopped) is "not found" at once. At least 1. */
+int dwrtc_options_set_lookup_wait(dwrtc_options *opt, unsigned ms);
 
 /* Milliseconds messages on a link may wait for their acknowledgement
  * before the link is taken as broken: it is closed and the senders of what

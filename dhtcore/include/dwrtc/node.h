@@ -39,6 +39,9 @@ struct NodeConfig {
     unsigned linkRetryMs = DWRTC_DEFAULT_LINK_RETRY_MS;
     // Messages unacknowledged this long mean a broken link.
     unsigned linkAckTimeoutMs = DWRTC_DEFAULT_LINK_ACK_TIMEOUT_MS;
+    // A node whose record is not in the DHT is looked for this long while
+    // its messages wait; then they are answered "unreachable".
+    unsigned lookupWaitMs = DWRTC_DEFAULT_LOOKUP_WAIT_MS;
     // Messages for a key-owned id that is away are held this many per id,
     // this long; 0 messages: its senders hear "not found" at once.
     std::size_t holdMessages = DWRTC_DEFAULT_HOLD_MESSAGES;
