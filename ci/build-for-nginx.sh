@@ -233,6 +233,10 @@ else
     exec 9> "$WORK/cmake.lock"
     flock 9
     start=$(date +%s)
+    # a build made from another checkout (a cache kept across clones)
+    if ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$REPO" "$WORK/cmake/CMakeCache.txt" 2>/dev/null; then
+        rm -rf "${WORK:?}/cmake"
+    fi
     say "configuring (dhtcore in $WORK/cmake, nginx $version $how)"
     cmake -S "$REPO" -B "$WORK/cmake" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
           -DDWRTC_BUILD_TESTS=OFF -DDWRTC_SANITIZE=OFF \
