@@ -407,9 +407,10 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
 
         p = ngx_sprintf(p, "\"network\":{\"state\":\"%s\","
                         "\"dht_outside\":%ud,\"bootstrap_entries\":%ud,"
-                        "\"bootstrap_answered\":%ud},",
+                        "\"bootstrap_answered\":%ud},\"last_publish_ms\":%uL,",
                         ngx_http_dwrtc_network_name(st), st->dht_outside,
-                        st->bootstrap_entries, st->bootstrap_answered);
+                        st->bootstrap_entries, st->bootstrap_answered,
+                        st->last_publish_ms);
 
         p = ngx_sprintf(p, "\"dht_peers\":{\"good\":%ud,\"dubious\":%ud},"
                         "\"sessions\":%uL,"
@@ -542,6 +543,17 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "DHT nodes outside this nginx that answer.");
     ngx_http_dwrtc_metric_each("dwrtc_dht_outside_peers", "%ud",
                                st->dht_outside);
+
+    ngx_http_dwrtc_metric_head("dwrtc_last_publish_seconds", "gauge",
+                               "How long the last put of the node's record "
+                               "took until a DHT node stored it; 0 while "
+                               "none was stored.");
+    for (i = 0; i < n; i++) {
+        st = &slots[i].stats;
+        p = ngx_sprintf(p, "dwrtc_last_publish_seconds{worker=\"%uA\"} "
+                        "%uL.%03uL\n", slots[i].seq,
+                        st->last_publish_ms / 1000, st->last_publish_ms % 1000);
+    }
 
     ngx_http_dwrtc_metric_head("dwrtc_bootstrap_entries", "gauge",
                                "dwrtc_bootstrap entries that name other "

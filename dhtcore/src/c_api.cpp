@@ -308,6 +308,7 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->dht_outside = s.dhtOutside;
         out->bootstrap_entries = s.bootstrapEntries;
         out->bootstrap_answered = s.bootstrapAnswered;
+        out->last_publish_ms = s.lastPublishMs;
         return DWRTC_OK;
     });
 }

@@ -259,6 +259,7 @@ NodeStatsSnapshot Node::stats() const {
                            : net.state == NetworkState::Joining ? DWRTC_NETWORK_JOINING
                                                                 : DWRTC_NETWORK_ALONE;
         out.dhtOutside = net.outside;
+        out.lastPublishMs = static_cast<std::uint64_t>(d.directory->lastPublishMs());
         out.bootstrapEntries = net.entries;
         out.bootstrapAnswered = net.answered;
     }

@@ -190,6 +190,12 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
     bool retry = published_;
     bool failed = state->load() == kFailed;  // no DHT node stored the last put
     state->store(kStoring);
+    // A retry of a put no DHT node stored counts from the first try.
+    if (!failed) {
+        publishStarted_ = std::chrono::steady_clock::now();
+    }
+    auto started = publishStarted_;
+    auto took = publishMs_;
     dht::InfoHash key = dht::InfoHash::get(recordKey(prefix_));
     if (retry) {
         runner_->cancelPut(key, valueId_);
@@ -211,8 +217,12 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
     }
     runner_->put(
         key, value,
-        [log, prefix, state, retry](bool ok) {
+        [log, prefix, state, retry, started, took](bool ok) {
             if (ok) {
+                took->store(std::max<long long>(
+                    1, std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - started)
+                           .count()));
                 state->store(kStored);
                 log(DWRTC_LOG_INFO, "node " + prefix + " published its record");
             } else {

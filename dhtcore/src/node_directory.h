@@ -125,6 +125,9 @@ public:
     // periodically by the owner.
     void ensurePublished() override;
     bool published() const { return publishState_.load() == kStored; }
+    // How long the last put of the record took until a DHT node stored it,
+    // from its first try; 0 while none was stored.
+    long long lastPublishMs() const { return publishMs_->load(); }
     // True while some other DHT node answers this one.
     bool hasPeers() const { return connected_->load(); }
     // The DHT nodes this one knows, good (answered lately) and dubious.
@@ -171,6 +174,9 @@ private:
     enum : int { kNone, kStoring, kStored, kFailed };
     std::shared_ptr<std::atomic<int>> publishShared_ = std::make_shared<std::atomic<int>>(kNone);
     std::atomic<int>& publishState_ = *publishShared_;
+    std::chrono::steady_clock::time_point publishStarted_;  // under publishMutex_
+    std::shared_ptr<std::atomic<long long>> publishMs_ =
+        std::make_shared<std::atomic<long long>>(0);
     std::mutex publishMutex_;
     // Set by OpenDHT's status callback, on its thread.
     std::shared_ptr<std::atomic<bool>> connected_ = std::make_shared<std::atomic<bool>>(false);

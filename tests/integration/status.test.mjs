@@ -61,7 +61,16 @@ describe('dwrtc_status', () => {
             assert.equal(w.dht_port, n.dhtPort);
             assert.equal(w.link_port, n.linkPort);
             assert.ok(w.dht_peers.good >= 1, `worker ${w.worker} knows a DHT peer`);
+            // a's node bootstraps nothing; b bootstraps through a: a's
+            // workers are in the network once b's node answers them
+            assert.ok(['alone', 'in network'].includes(w.network.state), JSON.stringify(w));
+            assert.ok(w.last_publish_ms > 0, `worker ${w.worker} says how long its publish took`);
         }
+        const bs = JSON.parse((await status(b)).text);
+        assert.equal(bs.workers[0].network.state, 'in network', JSON.stringify(bs.workers[0]));
+        assert.equal(bs.workers[0].network.bootstrap_entries, 1);
+        assert.equal(bs.workers[0].network.bootstrap_answered, 1);
+        assert.ok(bs.workers[0].network.dht_outside >= 1);
     });
 
     it('counts sessions, messages, lookups and errors as they happen', async () => {

@@ -236,6 +236,9 @@ typedef struct {
     unsigned dht_outside;          /* DHT nodes outside this nginx answering */
     unsigned bootstrap_entries;    /* bootstrap entries naming other nodes */
     unsigned bootstrap_answered;   /* of those, answered */
+    uint64_t last_publish_ms;      /* the last put of the node's record until
+                                      it was stored, from its first try; 0
+                                      while none was stored */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */

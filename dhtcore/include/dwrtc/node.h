@@ -69,6 +69,9 @@ struct NodeStatsSnapshot {
     // nodes, and how many of them answered.
     int networkState = DWRTC_NETWORK_ALONE;
     unsigned dhtOutside = 0, bootstrapEntries = 0, bootstrapAnswered = 0;
+    // How long the last put of the node's record took until it was stored
+    // (from its first try), in ms; 0 while none was stored.
+    std::uint64_t lastPublishMs = 0;
 };
 
 class Node {
