@@ -76,21 +76,40 @@ if [ -x "$OUT/nginx/objs/nginx" ] && [ -f "$OUT/src/conf_flags" ] \
     exit 0
 fi
 
-# 1. deb-src entries, of the suites the system's own deb entries use.
+# 1. deb-src entries, of the mirrors and suites the system's own deb
+#    entries use (their stanzas, as deb-src): no host name of our own.
 srclist=/etc/apt/sources.list.d/dwrtc-deb-src.sources
+stanzas=$(
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] && [ "$f" != "$srclist" ] || continue
+        awk 'BEGIN { RS = ""; FS = "\n" }
+             {
+                 deb = 0; out = ""
+                 for (i = 1; i <= NF; i++) {
+                     line = $i
+                     if (line ~ /^Types:/) {
+                         if (line ~ /[ \t]deb([ \t]|$)/) deb = 1
+                         line = "Types: deb-src"
+                     }
+                     out = out line "\n"
+                 }
+                 if (deb) printf "%s\n", out
+             }' "$f"
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -r "$f" ] || continue
+        # one-line entries as stanzas: deb [opts] URI SUITE COMPONENTS...
+        sed -n 's/^[[:space:]]*deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\)[[:space:]]\{1,\}\([^[:space:]]*\)[[:space:]]*\(.*\)$/Types: deb-src\nURIs: \2\nSuites: \3\nComponents: \4\n/p' "$f"
+    done
+)
+if [ -z "$stanzas" ]; then
+    echo "nginx-asan: no deb entries in apt's sources to take deb-src entries from" >&2
+    exit 1
+fi
 want="# Written by DWRTC's ci/nginx-asan.sh: Debian's source packages, for
-# apt-get source nginx (the sanitizer build of nginx). Safe to remove.
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+# apt-get source nginx (the sanitizer build of nginx), from the mirrors
+# of this system's own entries. Safe to remove.
+$stanzas"
 if [ "$(cat "$srclist" 2>/dev/null)" != "$want" ]; then
     echo "nginx-asan: writing $srclist"
     printf '%s\n' "$want" | $SUDO tee "$srclist" >/dev/null
