@@ -126,6 +126,7 @@ void ngx_http_dwrtc_session_unregister(ngx_str_node_t *sn);
 ngx_str_node_t *ngx_http_dwrtc_session_lookup(u_char *id, size_t len);
 
 void ngx_http_dwrtc_status_refresh(void);
+void ngx_http_dwrtc_status_release(void);
 
 /* ngx_http_dwrtc_status.c */
 ngx_int_t ngx_http_dwrtc_status_add_zone(ngx_conf_t *cf);

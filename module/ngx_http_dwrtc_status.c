@@ -35,7 +35,10 @@
 
 typedef struct {
     ngx_atomic_t                    seq;
+    ngx_atomic_t                    owner;     /* the pid that claimed it */
     ngx_pid_t                       pid;
+    ngx_uint_t                      worker;    /* its ngx_worker */
+    ngx_uint_t                      exiting;   /* an old worker, serving on */
     ngx_uint_t                      state;     /* ngx_http_dwrtc_node_state_e */
     time_t                          started;
     time_t                          updated;
@@ -45,6 +48,8 @@ typedef struct {
     u_char                          reason[95];
     uint64_t                        rate_limited;
     dwrtc_stats                     stats;
+    /* a reader's copy only: its Prometheus labels, see _read() */
+    u_char                          label[32];
 } ngx_http_dwrtc_status_slot_t;
 
 
@@ -61,8 +66,13 @@ static u_char *ngx_http_dwrtc_status_prometheus(u_char *p,
     ngx_http_dwrtc_status_slot_t *slots, ngx_uint_t n);
 
 
+static ngx_http_dwrtc_status_slot_t *ngx_http_dwrtc_status_claim(void);
+static ngx_uint_t ngx_http_dwrtc_status_alive(ngx_atomic_uint_t pid);
+
+
 static ngx_shm_zone_t                *ngx_http_dwrtc_status_zone;
-static ngx_http_dwrtc_status_slot_t  *ngx_http_dwrtc_status_slots;
+/* this worker's slot, once claimed */
+static ngx_http_dwrtc_status_slot_t  *ngx_http_dwrtc_status_own;
 
 /* counted by the sessions of this worker, published with its slot */
 uint64_t  ngx_http_dwrtc_rate_limited;
@@ -149,27 +159,34 @@ ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
     ngx_http_dwrtc_status_slot_t  *slot;
 
     if (ngx_http_dwrtc_status_zone == NULL
-        || ngx_http_dwrtc_status_zone->data == NULL
-        || ngx_worker >= NGX_HTTP_DWRTC_STATUS_SLOTS)
+        || ngx_http_dwrtc_status_zone->data == NULL)
     {
         return;
     }
 
-    ngx_http_dwrtc_status_slots = ngx_http_dwrtc_status_zone->data;
-    slot = &ngx_http_dwrtc_status_slots[ngx_worker];
-
     if (state == NGX_HTTP_DWRTC_NODE_STARTING) {
-        /* claimed at the worker's start, over whatever was there */
-        slot->pid = ngx_pid;
+        ngx_http_dwrtc_status_own = ngx_http_dwrtc_status_claim();
+    }
 
-    } else if (slot->pid != ngx_pid || ngx_exiting) {
+    slot = ngx_http_dwrtc_status_own;
+
+    if (slot == NULL || slot->owner != (ngx_atomic_uint_t) ngx_pid) {
         return;
     }
 
     (void) ngx_atomic_fetch_add(&slot->seq, 1);
     ngx_memory_barrier();
 
+    /*
+     * A worker of an older configuration, on its way out, stays on the
+     * page, marked, for as long as it serves sessions.
+     */
+
+    slot->exiting = (ngx_exiting || ngx_quit) ? 1 : 0;
+
     if (state == NGX_HTTP_DWRTC_NODE_STARTING) {
+        slot->pid = ngx_pid;
+        slot->worker = ngx_worker;
         slot->started = ngx_time();
         slot->rate_limited = 0;
         ngx_memzero(&slot->stats, sizeof(dwrtc_stats));
@@ -199,6 +216,88 @@ ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
 }
 
 
+
+/*
+ * A slot for this worker: its own number's, unless another live worker
+ * holds it (an old worker of a reload, still serving sessions), else any
+ * slot whose worker is gone. Claimed with compare-and-set: new workers
+ * start at once.
+ */
+
+static ngx_http_dwrtc_status_slot_t *
+ngx_http_dwrtc_status_claim(void)
+{
+    ngx_uint_t                     i, k;
+    ngx_atomic_uint_t              owner;
+    ngx_http_dwrtc_status_slot_t  *slots;
+
+    slots = ngx_http_dwrtc_status_zone->data;
+
+    for (k = 0; k <= NGX_HTTP_DWRTC_STATUS_SLOTS; k++) {
+
+        /* first our own number, then every slot in order */
+        i = (k == 0) ? ngx_worker : k - 1;
+
+        if (i >= NGX_HTTP_DWRTC_STATUS_SLOTS) {
+            continue;
+        }
+
+        owner = slots[i].owner;
+
+        if (owner == (ngx_atomic_uint_t) ngx_pid) {
+            return &slots[i];
+        }
+
+        if (owner != 0 && ngx_http_dwrtc_status_alive(owner)) {
+            continue;
+        }
+
+        if (ngx_atomic_cmp_set(&slots[i].owner, owner, ngx_pid)) {
+            return &slots[i];
+        }
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "dwrtc: no free slot on the status page for this worker "
+                  "(%d workers at most, old ones of reloads included)",
+                  NGX_HTTP_DWRTC_STATUS_SLOTS);
+
+    return NULL;
+}
+
+
+/* Whether the worker of this pid runs (a killed one leaves its slot). */
+
+static ngx_uint_t
+ngx_http_dwrtc_status_alive(ngx_atomic_uint_t pid)
+{
+    return kill((ngx_pid_t) pid, 0) == 0 || ngx_errno == NGX_EPERM;
+}
+
+
+/* An exiting worker gives its slot back. */
+
+void
+ngx_http_dwrtc_status_release(void)
+{
+    ngx_http_dwrtc_status_slot_t  *slot;
+
+    slot = ngx_http_dwrtc_status_own;
+
+    if (slot == NULL || slot->owner != (ngx_atomic_uint_t) ngx_pid) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&slot->seq, 1);
+    ngx_memory_barrier();
+    slot->pid = 0;
+    ngx_memory_barrier();
+    (void) ngx_atomic_fetch_add(&slot->seq, 1);
+
+    (void) ngx_atomic_cmp_set(&slot->owner, ngx_pid, 0);
+    ngx_http_dwrtc_status_own = NULL;
+}
+
 char *
 ngx_http_dwrtc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -216,7 +315,8 @@ ngx_http_dwrtc_status_handler(ngx_http_request_t *r)
 {
     size_t                         size;
     ngx_int_t                      rc;
-    ngx_uint_t                     i, n, workers, prometheus, healthy;
+    ngx_uint_t                     i, n, workers, current, prometheus,
+                                   healthy;
     ngx_buf_t                     *b;
     ngx_chain_t                    out;
     ngx_core_conf_t               *ccf;
@@ -241,21 +341,41 @@ ngx_http_dwrtc_status_handler(ngx_http_request_t *r)
     /* this worker's own figures as of now */
     ngx_http_dwrtc_status_refresh();
 
-    slots = ngx_palloc(r->pool, workers * sizeof(ngx_http_dwrtc_status_slot_t));
+    slots = ngx_palloc(r->pool, NGX_HTTP_DWRTC_STATUS_SLOTS
+                                * sizeof(ngx_http_dwrtc_status_slot_t));
     if (slots == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = ngx_http_dwrtc_status_read(slots, workers);
+    n = ngx_http_dwrtc_status_read(slots, NGX_HTTP_DWRTC_STATUS_SLOTS);
 
-    healthy = (n == workers);
+    /* healthy: the workers of the current configuration all run */
+
+    current = 0;
+    healthy = 1;
 
     for (i = 0; i < n; i++) {
+        if (slots[i].exiting) {
+            continue;
+        }
+
+        current++;
+
         if (slots[i].state != NGX_HTTP_DWRTC_NODE_RUNNING
             || ngx_time() - slots[i].updated > NGX_HTTP_DWRTC_STATUS_STALE)
         {
             healthy = 0;
         }
+    }
+
+    /*
+     * More than the configured number for a moment after a reload: the
+     * old workers mark themselves exiting when they get the master's
+     * signal, a moment after the new ones start.
+     */
+
+    if (current < workers) {
+        healthy = 0;
     }
 
     prometheus = ngx_http_dwrtc_status_wants_prometheus(r);
@@ -304,14 +424,18 @@ ngx_http_dwrtc_status_handler(ngx_http_request_t *r)
 }
 
 
-/* Copies the slots of the first n workers; returns how many were there. */
+/*
+ * Copies the slots of live workers, at most n: those of the current
+ * configuration first, then old ones still serving sessions, each by
+ * worker number. Returns how many.
+ */
 
 static ngx_uint_t
 ngx_http_dwrtc_status_read(ngx_http_dwrtc_status_slot_t *out, ngx_uint_t n)
 {
-    ngx_uint_t                     i, tries, seen;
+    ngx_uint_t                     i, j, tries, seen;
     ngx_atomic_uint_t              seq;
-    ngx_http_dwrtc_status_slot_t  *slot;
+    ngx_http_dwrtc_status_slot_t  *slot, tmp;
 
     if (ngx_http_dwrtc_status_zone == NULL
         || ngx_http_dwrtc_status_zone->data == NULL)
@@ -322,7 +446,13 @@ ngx_http_dwrtc_status_read(ngx_http_dwrtc_status_slot_t *out, ngx_uint_t n)
     slot = ngx_http_dwrtc_status_zone->data;
     seen = 0;
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < NGX_HTTP_DWRTC_STATUS_SLOTS && seen < n; i++) {
+
+        if (slot[i].owner == 0
+            || !ngx_http_dwrtc_status_alive(slot[i].owner))
+        {
+            continue;
+        }
 
         for (tries = 0; tries < 100; tries++) {
             seq = slot[i].seq;
@@ -339,11 +469,35 @@ ngx_http_dwrtc_status_read(ngx_http_dwrtc_status_slot_t *out, ngx_uint_t n)
         }
 
         if (out[seen].pid == 0) {
-            out[seen].state = NGX_HTTP_DWRTC_NODE_NONE;
+            continue;   /* claimed, not written yet, or given back */
         }
 
-        out[seen].seq = i;   /* the copy keeps its worker's number here */
+        /*
+         * The Prometheus labels of its series: an old worker's carry
+         * exiting="1" beside its number, so they differ from those of the
+         * new worker of the same number.
+         */
+
+        ngx_snprintf(out[seen].label, sizeof(out[seen].label), "%ui%s%Z",
+                     out[seen].worker,
+                     out[seen].exiting ? "\",exiting=\"1" : "");
+
         seen++;
+    }
+
+    for (i = 1; i < seen; i++) {
+        for (j = i; j > 0; j--) {
+            if (out[j - 1].exiting < out[j].exiting
+                || (out[j - 1].exiting == out[j].exiting
+                    && out[j - 1].worker <= out[j].worker))
+            {
+                break;
+            }
+
+            tmp = out[j - 1];
+            out[j - 1] = out[j];
+            out[j] = tmp;
+        }
     }
 
     return seen;
@@ -394,11 +548,13 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
     for (i = 0; i < n; i++) {
         st = &slots[i].stats;
 
-        p = ngx_sprintf(p, "%s{\"worker\":%uA,\"pid\":%P,\"state\":\"%s\","
+        p = ngx_sprintf(p, "%s{\"worker\":%ui,\"exiting\":%s,"
+                        "\"pid\":%P,\"state\":\"%s\","
                         "\"reason\":\"%s\",\"node\":\"%s\","
                         "\"dht_port\":%ui,\"link_port\":%ui,"
                         "\"uptime\":%T,\"updated_ago\":%T,",
-                        i ? "," : "", slots[i].seq, slots[i].pid,
+                        i ? "," : "", slots[i].worker,
+                        slots[i].exiting ? "true" : "false", slots[i].pid,
                         ngx_http_dwrtc_state_names[slots[i].state],
                         slots[i].reason, slots[i].node,
                         slots[i].dht_port, slots[i].link_port,
@@ -474,17 +630,17 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
 #define ngx_http_dwrtc_metric_each(name, fmt, value)                          \
     for (i = 0; i < n; i++) {                                                 \
         st = &slots[i].stats;                                                 \
-        p = ngx_sprintf(p, name "{worker=\"%uA\"} " fmt "\n",                 \
-                        slots[i].seq, value);                                 \
+        p = ngx_sprintf(p, name "{worker=\"%s\"} " fmt "\n",                  \
+                        slots[i].label, value);                               \
     }
 
     /* a metric with a label of two values, a and b */
-#define ngx_http_dwrtc_metric_two(name, label, a, va, b, vb)                  \
+#define ngx_http_dwrtc_metric_two(name, lname, a, va, b, vb)                  \
     for (i = 0; i < n; i++) {                                                 \
         st = &slots[i].stats;                                                 \
-        p = ngx_sprintf(p, name "{worker=\"%uA\"," label "=\"" a "\"} %uL\n"  \
-                        name "{worker=\"%uA\"," label "=\"" b "\"} %uL\n",    \
-                        slots[i].seq, (uint64_t) (va), slots[i].seq,          \
+        p = ngx_sprintf(p, name "{worker=\"%s\"," lname "=\"" a "\"} %uL\n"   \
+                        name "{worker=\"%s\"," lname "=\"" b "\"} %uL\n",     \
+                        slots[i].label, (uint64_t) (va), slots[i].label,      \
                         (uint64_t) (vb));                                     \
     }
 
@@ -498,8 +654,8 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
     ngx_http_dwrtc_metric_head("dwrtc_node_info", "gauge",
                                "The node each worker runs, by pid and id.");
     for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "dwrtc_node_info{worker=\"%uA\",pid=\"%P\","
-                        "node=\"%s\",state=\"%s\"} 1\n", slots[i].seq,
+        p = ngx_sprintf(p, "dwrtc_node_info{worker=\"%s\",pid=\"%P\","
+                        "node=\"%s\",state=\"%s\"} 1\n", slots[i].label,
                         slots[i].pid, slots[i].node,
                         ngx_http_dwrtc_state_names[slots[i].state]);
     }
@@ -531,12 +687,12 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
     for (i = 0; i < n; i++) {
         st = &slots[i].stats;
         p = ngx_sprintf(p,
-            "dwrtc_network_state{worker=\"%uA\",state=\"alone\"} %d\n"
-            "dwrtc_network_state{worker=\"%uA\",state=\"joining\"} %d\n"
-            "dwrtc_network_state{worker=\"%uA\",state=\"in_network\"} %d\n",
-            slots[i].seq, st->network_state == DWRTC_NETWORK_ALONE,
-            slots[i].seq, st->network_state == DWRTC_NETWORK_JOINING,
-            slots[i].seq, st->network_state == DWRTC_NETWORK_IN);
+            "dwrtc_network_state{worker=\"%s\",state=\"alone\"} %d\n"
+            "dwrtc_network_state{worker=\"%s\",state=\"joining\"} %d\n"
+            "dwrtc_network_state{worker=\"%s\",state=\"in_network\"} %d\n",
+            slots[i].label, st->network_state == DWRTC_NETWORK_ALONE,
+            slots[i].label, st->network_state == DWRTC_NETWORK_JOINING,
+            slots[i].label, st->network_state == DWRTC_NETWORK_IN);
     }
 
     ngx_http_dwrtc_metric_head("dwrtc_dht_outside_peers", "gauge",
@@ -550,8 +706,8 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "none was stored.");
     for (i = 0; i < n; i++) {
         st = &slots[i].stats;
-        p = ngx_sprintf(p, "dwrtc_last_publish_seconds{worker=\"%uA\"} "
-                        "%uL.%03uL\n", slots[i].seq,
+        p = ngx_sprintf(p, "dwrtc_last_publish_seconds{worker=\"%s\"} "
+                        "%uL.%03uL\n", slots[i].label,
                         st->last_publish_ms / 1000, st->last_publish_ms % 1000);
     }
 
@@ -591,14 +747,14 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
     for (i = 0; i < n; i++) {
         st = &slots[i].stats;
         p = ngx_sprintf(p,
-            "dwrtc_errors_total{worker=\"%uA\",error=\"not_found\"} %uL\n"
-            "dwrtc_errors_total{worker=\"%uA\",error=\"unreachable\"} %uL\n"
-            "dwrtc_errors_total{worker=\"%uA\",error=\"invalid\"} %uL\n"
-            "dwrtc_errors_total{worker=\"%uA\",error=\"rate_limited\"} %uL\n"
-            "dwrtc_errors_total{worker=\"%uA\",error=\"queue_full\"} %uL\n",
-            slots[i].seq, st->not_found, slots[i].seq, st->unreachable,
-            slots[i].seq, st->invalid, slots[i].seq, slots[i].rate_limited,
-            slots[i].seq, st->queue_full);
+            "dwrtc_errors_total{worker=\"%s\",error=\"not_found\"} %uL\n"
+            "dwrtc_errors_total{worker=\"%s\",error=\"unreachable\"} %uL\n"
+            "dwrtc_errors_total{worker=\"%s\",error=\"invalid\"} %uL\n"
+            "dwrtc_errors_total{worker=\"%s\",error=\"rate_limited\"} %uL\n"
+            "dwrtc_errors_total{worker=\"%s\",error=\"queue_full\"} %uL\n",
+            slots[i].label, st->not_found, slots[i].label, st->unreachable,
+            slots[i].label, st->invalid, slots[i].label, slots[i].rate_limited,
+            slots[i].label, st->queue_full);
     }
 
     ngx_http_dwrtc_metric_head("dwrtc_lookup_failures_total", "counter",
@@ -619,22 +775,22 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
 
             if (dwrtc_lookup_bucket_ms(k)) {
                 p = ngx_sprintf(p, "dwrtc_lookup_duration_seconds_bucket"
-                                "{worker=\"%uA\",le=\"%ud.%03ud\"} %uL\n",
-                                slots[i].seq, dwrtc_lookup_bucket_ms(k) / 1000,
+                                "{worker=\"%s\",le=\"%ud.%03ud\"} %uL\n",
+                                slots[i].label, dwrtc_lookup_bucket_ms(k) / 1000,
                                 dwrtc_lookup_bucket_ms(k) % 1000, sum);
 
             } else {
                 p = ngx_sprintf(p, "dwrtc_lookup_duration_seconds_bucket"
-                                "{worker=\"%uA\",le=\"+Inf\"} %uL\n",
-                                slots[i].seq, sum);
+                                "{worker=\"%s\",le=\"+Inf\"} %uL\n",
+                                slots[i].label, sum);
             }
         }
 
-        p = ngx_sprintf(p, "dwrtc_lookup_duration_seconds_sum{worker=\"%uA\"}"
+        p = ngx_sprintf(p, "dwrtc_lookup_duration_seconds_sum{worker=\"%s\"}"
                         " %uL.%06uL\n"
-                        "dwrtc_lookup_duration_seconds_count{worker=\"%uA\"}"
-                        " %uL\n", slots[i].seq, st->lookup_us_sum / 1000000,
-                        st->lookup_us_sum % 1000000, slots[i].seq,
+                        "dwrtc_lookup_duration_seconds_count{worker=\"%s\"}"
+                        " %uL\n", slots[i].label, st->lookup_us_sum / 1000000,
+                        st->lookup_us_sum % 1000000, slots[i].label,
                         st->lookups);
     }
 

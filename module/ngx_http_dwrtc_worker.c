@@ -284,10 +284,16 @@ ngx_http_dwrtc_status_refresh(void)
 }
 
 
+/*
+ * Once a second, also while an old worker of a reload serves its sessions
+ * on: it stays on the status page, marked as exiting, until it exits. The
+ * timer is cancelable, so it never holds a worker that has nothing else.
+ */
+
 static void
 ngx_http_dwrtc_status_handler(ngx_event_t *ev)
 {
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
+    if (ngx_terminate) {
         return;
     }
 
@@ -691,6 +697,8 @@ ngx_http_dwrtc_exit_process(ngx_cycle_t *cycle)
     ngx_http_dwrtc_worker_t  *w;
 
     w = &ngx_http_dwrtc_worker;
+
+    ngx_http_dwrtc_status_release();
 
     if (w->node == NULL) {
         return;

@@ -170,3 +170,46 @@ describe('dwrtc_status of a node that is not running', () => {
         node.assertNoAlerts();
     });
 });
+
+describe('dwrtc_status across a reload', () => {
+    it('keeps old workers that still serve sessions on the page, marked exiting, in the '
+       + 'figures and the health check, until they exit', async (t) => {
+        const node = await NginxNode.create({ name: 'status-reload', workers: 2,
+                                              server: STATUS, shutdownTimeout: '30s' });
+        t.after(() => node.stop());
+        await node.start();
+        await node.waitPublished();
+        const held = [];
+        for (let i = 0; i < 4; i++) {
+            held.push(await openSession(node.wsUrl(), { label: `held ${i}` }));
+        }
+        const { oldPids, newPids } = await node.reload({ published: true });
+
+        const s = await waitUntil(async () => {
+            const r = await status(node);
+            const doc = JSON.parse(r.text);
+            const old = doc.workers.filter((w) => w.exiting);
+            return doc.workers.length === 4 && old.length === 2
+                && old.reduce((n, w) => n + w.sessions, 0) === 4
+                ? { r, doc } : null;
+        }, { what: 'the old and the new workers on the page' });
+        assert.equal(s.r.code, 200, `the new workers all run: healthy: ${s.r.text}`);
+        const old = s.doc.workers.filter((w) => w.exiting);
+        const current = s.doc.workers.filter((w) => !w.exiting);
+        assert.deepEqual(current.map((w) => w.pid).sort(), [...newPids].sort());
+        assert.deepEqual(old.map((w) => w.pid).sort(), [...oldPids].sort());
+        assert.deepEqual(current.map((w) => w.worker), [0, 1], 'the current workers first');
+        assert.equal(old.reduce((n, w) => n + w.sessions, 0), 4,
+                     'the held sessions count, on the old workers');
+        const prom = (await status(node, '?format=prometheus')).text;
+        assert.match(prom, /^dwrtc_sessions\{worker="\d",exiting="1"\} \d+$/m);
+        assert.match(prom, /^dwrtc_sessions\{worker="0"\} 0$/m);
+
+        // Once their sessions close, the old workers exit and leave the page.
+        await Promise.all(held.map((h) => h.close()));
+        await waitUntil(async () => JSON.parse((await status(node)).text).workers.length === 2,
+                        { timeout: 20_000, what: 'the old workers gone from the page' });
+        await node.quit();
+        node.assertNoAlerts();
+    });
+});
