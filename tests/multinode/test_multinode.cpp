@@ -245,7 +245,8 @@ TEST(NodeLinks, IdleLinkIsClosedAndReopenedOnDemand) {
 
 // Another identity puts records under node ids, pointing at an address of
 // its own: readers ignore them. A real node stays reachable; an id with no
-// real node behind it is "not found" without a connect to the forged
+// real node behind it is "unreachable" once the lookup wait is over (no
+// node said the session does not exist), without a connect to the forged
 // address.
 TEST(NodeRecords, RecordsPutByAnotherIdentityAreIgnored) {
     Network net;
@@ -291,7 +292,8 @@ TEST(NodeRecords, RecordsPutByAnotherIdentityAreIgnored) {
 
     std::string nobody = dwrtc::makeSessionId(ghost);
     sender.submit(alice, clientMessage(nobody, "anyone?"));
-    ASSERT_TRUE(net.waitFor([&] { return hasNotFoundFor(net.inbox(alice), nobody); }, 30s))
+    ASSERT_TRUE(
+        net.waitFor([&] { return hasErrorFor(net.inbox(alice), "unreachable", nobody); }, 30s))
         << net.log();
     EXPECT_NE(net.log().find("node " + ghost + " is not in the DHT"), std::string::npos)
         << net.log();

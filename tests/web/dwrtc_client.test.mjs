@@ -194,7 +194,8 @@ describe('DwrtcClient on a network of real nginx nodes', () => {
         assert.equal((await back).messageBody, '{"n":1,"ok":true}');
     });
 
-    it('reports node errors as `error` events: not found, invalid message, rate limited',
+    it('reports node errors as `error` events: not found, unreachable, invalid message, '
+       + 'rate limited',
        async (t) => {
         const a = client(t);
         const b = client(t);
@@ -207,12 +208,13 @@ describe('DwrtcClient on a network of real nginx nodes', () => {
         assert.deepEqual({ ...(await err), message: undefined },
                          { error: 'not found', recipientSessionId: gone, message: undefined });
 
-        // an id of no node at all
+        // an id of no node at all: no node can say it does not exist, so
+        // after dwrtc_lookup_wait its node is "unreachable"
         const nobody = randomSessionId();
         err = nextEvent(a, 'error');
         a.send('x', nobody, 'anyone?');
         const e2 = await err;
-        assert.equal(e2.error, 'not found');
+        assert.equal(e2.error, 'unreachable');
         assert.equal(e2.recipientSessionId, nobody);
 
         // the node's validation (the client only checks that ids are strings)

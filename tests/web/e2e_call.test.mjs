@@ -434,7 +434,9 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         await p.click('#join-btn');
         await p.waitForSelector('#error[data-kind="bad-id"]:not([hidden])');
 
-        const nobody = randomSessionId();
+        // a session its node says is not there (an id of no node at all
+        // would be "unreachable": only a node can say a session is gone)
+        const nobody = randomSessionId(n1.currentNodes()[0].nodeId);
         await p.fill('#join-id', `${n1.httpUrl('/')}?call=${nobody}`);   // a link works too
         await p.click('#join-btn');
         await p.waitForSelector('#error[data-kind="not-found"]:not([hidden])', { timeout: WAIT });
