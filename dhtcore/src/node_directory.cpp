@@ -47,6 +47,7 @@ RoomStore::Members membersOf(const std::vector<std::shared_ptr<dht::Value>>& val
                                      ")");
             continue;
         }
+        m.seq = v->seq;
         out.push_back(std::move(m));
     }
     return out;

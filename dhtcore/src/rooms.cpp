@@ -268,6 +268,14 @@ void Rooms::merge(Room& room, const RoomStore::Members& members, bool expired, b
         if (m.node == self_) {
             continue;  // this node's own members are known first-hand
         }
+        // Sequence numbers wrap: older is within half the range behind.
+        auto [newest, first] = room.newest.try_emplace(m.id + " " + m.node, m.seq);
+        if (!first) {
+            if (static_cast<std::int16_t>(m.seq - newest->second) < 0) {
+                continue;  // an older word of that node on this member
+            }
+            newest->second = m.seq;
+        }
         auto known = room.members.find(m.id);
         if (m.gone || expired) {
             // Only the node the member is on can say it left: an old value

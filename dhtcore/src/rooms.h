@@ -33,6 +33,9 @@ struct RoomMember {
     std::string node;
     std::string claim;  // key-owned ids only
     bool gone = false;
+    // The DHT value's sequence number (not in the text): a node's later
+    // word on a member replaces its earlier one.
+    std::uint16_t seq = 0;
 };
 
 // {"v":1,"room":R,"id":I,"node":N,"gone":G[,"claim":C]}
@@ -92,6 +95,10 @@ private:
     struct Room {
         std::set<std::string> local;                    // members on this node
         std::map<std::string, std::string> members;     // id -> node, all known
+        // The newest sequence number seen per member and node ("id node"):
+        // the DHT may hand an older value (a join) after a newer one (the
+        // leave that replaced it); the older one says nothing new.
+        std::map<std::string, std::uint16_t> newest;
         bool loaded = false;        // the first get is done
         std::vector<std::string> waitingForList;        // joined before it was
         std::uint64_t listenToken = 0;
