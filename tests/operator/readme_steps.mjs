@@ -256,6 +256,19 @@ async function main() {
     if (page.status !== 200) fail(`GET /call/ answered ${page.status}`);
     console.log('operator_readme: the demo is served at /call/');
 
+    // The log lines the section quotes after "says" are the real ones: the
+    // quote with its id (8 hex digits and "...") and numbers as patterns.
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const quoted = [...readme.matchAll(/says `(dwrtc: [^`]+)`/g)].map((m) => m[1]);
+    if (quoted.length === 0) fail('the README quotes no log line after "says"');
+    for (const q of quoted) {
+        const re = new RegExp(q.split(/[0-9a-f]{8}\.\.\./).map((part) => part
+            .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+            .replace(/\d+(?:\\\.\d+)*/g, '[0-9.]+')).join('[0-9a-f]{32}'));
+        if (!re.test(log())) fail(`the README quotes "${q}", which the log does not have (${re})`);
+        console.log(`operator_readme: the log has the README's "${q}"`);
+    }
+
     const bad = log().split('\n').filter((l) => /\[(alert|crit|emerg)\]/.test(l));
     if (bad.length) fail(`the error log has:\n${bad.join('\n')}`);
     console.log('operator_readme: PASS');
