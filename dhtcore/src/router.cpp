@@ -447,11 +447,7 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
     if (gone) {
         // The node stopped and said so: its sessions are gone with it.
         log_(DWRTC_LOG_DEBUG, "node " + prefix + " withdrew its record");
-        failWaiting(peer, Answer::NotFound);
-        peer.state = Peer::State::Missing;
-        peer.gone = true;
-        peer.missingLookups = 0;
-        peer.retryAt = now + config_.retryDelay;
+        markMissing(peer, true);
         return;
     }
     if (!found) {
@@ -473,17 +469,24 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
         }
         log_(DWRTC_LOG_DEBUG, "node " + prefix + " is not in the DHT after " +
                                   std::to_string(config_.lookupWait.count()) + " ms");
-        failWaiting(peer, Answer::Unreachable);
-        peer.state = Peer::State::Missing;
-        peer.gone = false;
-        peer.missingLookups = 0;
-        peer.retryAt = now + config_.retryDelay;
+        markMissing(peer, false);
         return;
     }
     peer.gone = false;
     peer.missingLookups = 0;
     peer.record = std::move(record);
     connect(prefix, peer);
+}
+
+// No record of the node: its waiting senders hear "not found" if it
+// withdrew its record (it stopped), else "unreachable", and so does every
+// message for it until the retry delay has passed.
+void Router::markMissing(Peer& peer, bool gone) {
+    failWaiting(peer, gone ? Answer::NotFound : Answer::Unreachable);
+    peer.state = Peer::State::Missing;
+    peer.gone = gone;
+    peer.missingLookups = 0;
+    peer.retryAt = now_() + config_.retryDelay;
 }
 
 void Router::connect(const std::string& prefix, Peer& peer) {
@@ -1031,11 +1034,7 @@ void Router::onTick() {
             // senders wait, answered or not. A late answer is ignored.
             log_(DWRTC_LOG_DEBUG, "lookup of node " + it->first + " not answered within " +
                                       std::to_string(config_.lookupWait.count()) + " ms");
-            failWaiting(peer, Answer::Unreachable);
-            peer.state = Peer::State::Missing;
-            peer.gone = false;
-            peer.missingLookups = 0;
-            peer.retryAt = now + config_.retryDelay;
+            markMissing(peer, false);
         } else if (peer.state == Peer::State::Open && unused > config_.linkIdleTimeout) {
             log_(DWRTC_LOG_DEBUG, "closing idle link to node " + it->first);
             // Forget the link now, not when its close completes: a message

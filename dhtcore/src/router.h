@@ -160,6 +160,7 @@ private:
     void onIdLookup(const std::string& id, std::optional<IdClaim> claim);
     void pollAway();
     void startLookup(const std::string& prefix, Peer& peer);
+    void markMissing(Peer& peer, bool gone);
     void onLookup(const std::string& prefix, std::optional<NodeRecord> record);
     void connect(const std::string& prefix, Peer& peer);
     void connectFailed(const std::string& prefix, Peer& peer, const char* why);
