@@ -60,7 +60,17 @@ echo "check_package: the files are in Debian's layout"
 depends=$(dpkg-deb -f "$DEB" Depends)
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
 [ -n "$abi" ] || fail "no nginx:abi in nginx-dev's libnginx-mod.abisubstvars"
-for d in "$abi" libopendht libwebsockets libjansson libwslay libssl libstdc++; do
+# OpenDHT is a dependency, or linked in where the release has none (the
+# Debian 13 package says so in Static-Built-Using; docs/platforms.md).
+libs="libwebsockets libjansson libwslay libssl libstdc++"
+if dpkg-deb -f "$DEB" Static-Built-Using | grep -q '^opendht '; then
+    case ", $depends," in
+        *", libopendht"*) fail "OpenDHT is linked in and a dependency: $depends" ;;
+    esac
+else
+    libs="libopendht $libs"
+fi
+for d in "$abi" $libs; do
     case ", $depends," in
         *", $d"[,\ ]*|*", $d"[0-9]*) ;;
         *) fail "Depends lacks $d: $depends" ;;
