@@ -137,7 +137,7 @@ begin() {
 
 done_step() {
     local secs=$(( $(date +%s) - step_start ))
-    TIMES="$TIMES$(printf '%-58s %5d s' "$1" "$secs")"$'\n'
+    TIMES="$TIMES$(printf '%-66s %5d s' "$1" "$secs")"$'\n'
     echo "   $1: $secs s"
 }
 
