@@ -109,20 +109,22 @@ Bootstrapper::Bootstrapper(dht::DhtRunner& runner, const std::vector<std::string
       ownPort_(ownPort),
       log_(std::move(log)),
       plan_({}, Clock::now()) {
+    std::vector<std::string> texts;
     for (const std::string& e : entries) {
         HostPort hp;
         if (!parseHostPort(e, hp)) {
             log_(DWRTC_LOG_WARN, "ignoring malformed bootstrap address \"" + e + "\"");
             continue;
         }
-        texts_.push_back(e);
+        hosts_.push_back(std::move(hp));
+        texts.push_back(e);
     }
-    plan_ = BootstrapPlan(texts_, Clock::now());
-    resolved_.resize(texts_.size());
-    probed_.resize(texts_.size(), false);
+    plan_ = BootstrapPlan(texts, Clock::now());
+    addresses_.resize(hosts_.size());
+    keys_.resize(hosts_.size());
+    probed_.resize(hosts_.size(), false);
     snapshot_.state = plan_.state();
-    snapshot_.entries = static_cast<unsigned>(texts_.size());
-    snapshot_.list = plan_.entries();
+    snapshot_.entries = plan_.remoteEntries();
 }
 
 Bootstrapper::~Bootstrapper() { stop(); }
@@ -203,8 +205,7 @@ bool Bootstrapper::thisNginx(const dht::SockAddr& address) const {
 }
 
 void Bootstrapper::tryEntry(std::size_t i) {
-    HostPort hp;
-    parseHostPort(texts_[i], hp);
+    const HostPort& hp = hosts_[i];
     std::vector<dht::SockAddr> addrs;
     std::string why = "no address";
     try {
@@ -212,39 +213,34 @@ void Bootstrapper::tryEntry(std::size_t i) {
     } catch (const std::exception& e) {
         why = e.what();
     }
-    if (addrs.empty()) {
-        resolved_[i].clear();
-        plan_.tried(i, EntryOutcome::Unresolvable, why);
-        return;
-    }
     std::vector<std::string> keys;
     bool allLocal = true;
     for (const dht::SockAddr& a : addrs) {
         keys.push_back(addressKey(a));
         allLocal = allLocal && thisNginx(a);
     }
-    if (keys != resolved_[i]) {
+    if (keys != keys_[i]) {
         probed_[i] = false;  // new addresses: a new reason to find
-        resolved_[i] = keys;
+        keys_[i] = std::move(keys);
     }
-    runner_.bootstrap(addrs);
+    addresses_[i] = addrs;
+    if (addrs.empty()) {
+        plan_.tried(i, EntryOutcome::Unresolvable, why);
+        return;
+    }
+    runner_.bootstrap(std::move(addrs));
     plan_.tried(i, allLocal ? EntryOutcome::Local : EntryOutcome::NoAnswer);
 }
 
+// Once per address set of an entry that keeps silent: the addresses of its
+// last try, no new lookup.
 void Bootstrapper::probe(std::size_t i) {
     probed_[i] = true;
-    HostPort hp;
-    parseHostPort(texts_[i], hp);
-    std::vector<dht::SockAddr> addrs;
-    try {
-        addrs = dht::SockAddr::resolve(hp.host, std::to_string(hp.port));
-    } catch (const std::exception&) {
-    }
-    if (addrs.empty()) {
+    if (addresses_[i].empty()) {
         return;
     }
-    const dht::SockAddr& a = addrs.front();
-    std::string port = std::to_string(hp.port);
+    const dht::SockAddr& a = addresses_[i].front();
+    std::string port = std::to_string(hosts_[i].port);
     std::string detail;
     if (!udpRefused(a)) {
         detail = "a UDP socket at " + a.toString() +
@@ -277,9 +273,9 @@ void Bootstrapper::step(Clock::time_point now) {
             ++outside;
         }
     }
-    std::vector<bool> answered(texts_.size(), false);
-    for (std::size_t i = 0; i < texts_.size(); ++i) {
-        for (const std::string& k : resolved_[i]) {
+    std::vector<bool> answered(hosts_.size(), false);
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+        for (const std::string& k : keys_[i]) {
             answered[i] = answered[i] || answering.count(k) > 0;
         }
     }
@@ -287,7 +283,7 @@ void Bootstrapper::step(Clock::time_point now) {
         log_(line.warning ? DWRTC_LOG_WARN : DWRTC_LOG_INFO, line.text);
     }
     if (plan_.state() != NetworkState::InNetwork) {
-        for (std::size_t i = 0; i < texts_.size(); ++i) {
+        for (std::size_t i = 0; i < hosts_.size(); ++i) {
             if (!probed_[i] && plan_.wantsProbe(i)) {
                 probe(i);
             }
@@ -299,7 +295,6 @@ void Bootstrapper::step(Clock::time_point now) {
     snapshot_.outside = outside;
     snapshot_.entries = plan_.remoteEntries();
     snapshot_.answered = plan_.answeredEntries();
-    snapshot_.list = plan_.entries();
 }
 
 }  // namespace dwrtc

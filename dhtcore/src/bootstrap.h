@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bootstrap_plan.h"
+#include "dwrtc/host_port.h"
 #include "router_ports.h"  // LogFn
 
 namespace dht {
@@ -36,7 +37,6 @@ struct BootstrapSnapshot {
     unsigned outside = 0;   // DHT nodes outside this nginx that answer
     unsigned entries = 0;   // bootstrap entries that name other nodes
     unsigned answered = 0;  // of those, answered
-    std::vector<BootstrapEntry> list;
 };
 
 class Bootstrapper {
@@ -64,13 +64,16 @@ private:
     void refreshLocalAddresses(Clock::time_point now);
 
     dht::DhtRunner& runner_;
-    std::vector<std::string> texts_;
+    std::vector<HostPort> hosts_;  // the well-formed entries, parsed once
     unsigned portFrom_, portTo_, ownPort_;
     LogFn log_;
 
     // The run thread's own state.
     BootstrapPlan plan_;
-    std::vector<std::vector<std::string>> resolved_;  // "ip port" keys per entry
+    // Per entry: its addresses as last resolved (the probe uses them), and
+    // as "ip port" keys, to find them in the routing table.
+    std::vector<std::vector<dht::SockAddr>> addresses_;
+    std::vector<std::vector<std::string>> keys_;
     std::vector<bool> probed_;
     std::set<std::string> localIps_;
     Clock::time_point localIpsAt_{};
