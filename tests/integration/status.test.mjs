@@ -41,12 +41,15 @@ describe('dwrtc_status', () => {
 
     it('shows every worker running, with its node, ports and DHT peers', async () => {
         // Other workers' slots are at most a second old: wait until each
-        // has seen its DHT peers.
+        // has seen its DHT peers and a DHT node has stored its record (a
+        // worker can know a peer before its first put is answered).
         const s = await waitUntil(async () => {
             const r = await status(a);
-            return r.code === 200 && JSON.parse(r.text).workers.every((w) => w.dht_peers.good > 0)
+            return r.code === 200
+                && JSON.parse(r.text).workers.every((w) => w.dht_peers.good > 0
+                                                         && w.last_publish_ms > 0)
                 ? r : null;
-        }, { what: 'every worker with a DHT peer' });
+        }, { what: 'every worker with a DHT peer and its record stored' });
         assert.equal(s.code, 200, s.text);
         assert.match(s.type, /^application\/json/);
         const doc = JSON.parse(s.text);
