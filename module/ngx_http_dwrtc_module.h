@@ -132,6 +132,7 @@ void ngx_http_dwrtc_status_release(void);
 ngx_int_t ngx_http_dwrtc_status_add_zone(ngx_conf_t *cf);
 void ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
     dwrtc_node *node);
+void ngx_http_dwrtc_status_share_siblings(dwrtc_node *node);
 char *ngx_http_dwrtc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 extern uint64_t  ngx_http_dwrtc_rate_limited;
 

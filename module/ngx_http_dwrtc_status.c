@@ -275,6 +275,82 @@ ngx_http_dwrtc_status_alive(ngx_atomic_uint_t pid)
 }
 
 
+/*
+ * Tells this worker's node where the other running workers of this nginx
+ * are (their node ids and link ports, from their slots): the nodes it has
+ * links with learn them, and reach a new worker's sessions before its
+ * record is found in the DHT, as after a reload or a respawn. Old workers
+ * of a reload are not listed: they are on their way out, and their records
+ * are in the DHT.
+ */
+
+void
+ngx_http_dwrtc_status_share_siblings(dwrtc_node *node)
+{
+    u_char                         ids[DWRTC_MAX_SIBLINGS][33];
+    unsigned                       ports[DWRTC_MAX_SIBLINGS], port;
+    const char                    *names[DWRTC_MAX_SIBLINGS];
+    ngx_uint_t                     i, n, tries, usable;
+    ngx_atomic_uint_t              seq;
+    ngx_http_dwrtc_status_slot_t  *slot;
+
+    if (ngx_http_dwrtc_status_zone == NULL
+        || ngx_http_dwrtc_status_zone->data == NULL)
+    {
+        return;
+    }
+
+    slot = ngx_http_dwrtc_status_zone->data;
+    n = 0;
+
+    for (i = 0; i < NGX_HTTP_DWRTC_STATUS_SLOTS && n < DWRTC_MAX_SIBLINGS; i++) {
+
+        if (slot[i].owner == 0
+            || slot[i].owner == (ngx_atomic_uint_t) ngx_pid
+            || !ngx_http_dwrtc_status_alive(slot[i].owner))
+        {
+            continue;
+        }
+
+        usable = 0;
+        port = 0;
+
+        for (tries = 0; tries < 100; tries++) {
+            seq = slot[i].seq;
+            ngx_memory_barrier();
+
+            usable = slot[i].pid != 0 && !slot[i].exiting
+                     && slot[i].state == NGX_HTTP_DWRTC_NODE_RUNNING;
+            port = (unsigned) slot[i].link_port;
+            ngx_memcpy(ids[n], slot[i].node, sizeof(ids[n]));
+
+            ngx_memory_barrier();
+
+            if ((seq & 1) == 0 && seq == slot[i].seq) {
+                break;
+            }
+
+            ngx_cpu_pause();
+        }
+
+        ids[n][32] = '\0';
+
+        if (tries == 100 || !usable || port == 0 || ngx_strlen(ids[n]) != 32) {
+            continue;
+        }
+
+        names[n] = (const char *) ids[n];
+        ports[n] = port;
+        n++;
+    }
+
+    if (dwrtc_node_set_siblings(node, names, ports, n) != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "dwrtc: dwrtc_node_set_siblings() failed");
+    }
+}
+
+
 /* An exiting worker gives its slot back. */
 
 void
@@ -381,7 +457,7 @@ ngx_http_dwrtc_status_handler(ngx_http_request_t *r)
     prometheus = ngx_http_dwrtc_status_wants_prometheus(r);
 
     /* generous: every figure at its longest */
-    size = 1024 + n * (prometheus ? 8192 : 2048);
+    size = 1024 + n * (prometheus ? 8192 : 2560);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -570,7 +646,8 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
 
         p = ngx_sprintf(p, "\"dht_peers\":{\"good\":%ud,\"dubious\":%ud},"
                         "\"sessions\":%uL,"
-                        "\"links\":{\"in\":%uL,\"out\":%uL},"
+                        "\"links\":{\"in\":%uL,\"out\":%uL,"
+                        "\"via_siblings\":%uL},"
                         "\"messages\":{\"from_clients\":%uL,"
                         "\"delivered_locally\":%uL,"
                         "\"sent_over_links\":%uL,"
@@ -579,7 +656,8 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         "\"invalid\":%uL,\"rate_limited\":%uL,"
                         "\"queue_full\":%uL},",
                         st->dht_good, st->dht_dubious, st->sessions,
-                        st->links_in, st->links_out, st->from_clients,
+                        st->links_in, st->links_out, st->links_via_siblings,
+                        st->from_clients,
                         st->delivered_locally, st->sent_over_links,
                         st->received_over_links, st->not_found,
                         st->unreachable, st->invalid, slots[i].rate_limited,
@@ -723,6 +801,13 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "them.");
     ngx_http_dwrtc_metric_two("dwrtc_links", "direction", "in", st->links_in,
                               "out", st->links_out);
+
+    ngx_http_dwrtc_metric_head("dwrtc_links_via_siblings_total", "counter",
+                               "Links opened where a sibling of the other "
+                               "node said it was, before the DHT showed "
+                               "its record.");
+    ngx_http_dwrtc_metric_each("dwrtc_links_via_siblings_total", "%uL",
+                               st->links_via_siblings);
 
     ngx_http_dwrtc_metric_head("dwrtc_client_messages_total", "counter",
                                "Messages taken from clients.");

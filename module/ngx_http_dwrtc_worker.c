@@ -33,6 +33,13 @@
 #define NGX_HTTP_DWRTC_RETRY_FIRST      250
 #define NGX_HTTP_DWRTC_RETRY_LONGEST    5000
 
+/*
+ * How often a worker looks at its siblings' status slots (a new worker is
+ * announced to the nodes this one has links with within this long); its
+ * own slot is written every fourth tick, once a second.
+ */
+#define NGX_HTTP_DWRTC_STATUS_TICK      250
+
 /* How often held handshakes look whether the node is published yet. */
 #define NGX_HTTP_DWRTC_READY_POLL       10
 
@@ -66,8 +73,12 @@ typedef struct {
     ngx_uint_t                      retries;
     ngx_cycle_t                    *cycle;
 
-    /* the status page's slot, written every second */
+    /*
+     * the status page's slot, written every second; the siblings (the
+     * other workers' nodes) checked every tick
+     */
     ngx_event_t                     status_ev;
+    ngx_uint_t                      status_ticks;
     ngx_uint_t                      state;     /* ngx_http_dwrtc_node_state_e */
     const char                     *reason;
 
@@ -158,7 +169,7 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
     w->failed = 1;
     w->cycle = cycle;
     w->state = NGX_HTTP_DWRTC_NODE_STARTING;
-    ngx_add_timer(&w->status_ev, 1000);
+    ngx_add_timer(&w->status_ev, NGX_HTTP_DWRTC_STATUS_TICK);
 
     w->retry_ev.handler = ngx_http_dwrtc_retry_handler;
     w->retry_ev.log = cycle->log;
@@ -285,20 +296,34 @@ ngx_http_dwrtc_status_refresh(void)
 
 
 /*
- * Once a second, also while an old worker of a reload serves its sessions
- * on: it stays on the status page, marked as exiting, until it exits. The
+ * Also while an old worker of a reload serves its sessions on: it stays on
+ * the status page, marked as exiting, until it exits, and tells the nodes
+ * it has links with where the new workers are within a tick of their start
+ * (a new worker's record may take seconds to be found in the DHT). The
  * timer is cancelable, so it never holds a worker that has nothing else.
  */
 
 static void
 ngx_http_dwrtc_status_handler(ngx_event_t *ev)
 {
+    ngx_http_dwrtc_worker_t  *w;
+
     if (ngx_terminate) {
         return;
     }
 
-    ngx_http_dwrtc_status_refresh();
-    ngx_add_timer(ev, 1000);
+    w = ev->data;
+
+    if (w->state == NGX_HTTP_DWRTC_NODE_RUNNING && w->node) {
+        ngx_http_dwrtc_status_share_siblings(w->node);
+    }
+
+    if (++w->status_ticks * NGX_HTTP_DWRTC_STATUS_TICK >= 1000) {
+        w->status_ticks = 0;
+        ngx_http_dwrtc_status_refresh();
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_DWRTC_STATUS_TICK);
 }
 
 

@@ -6,6 +6,7 @@
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/node.h"
 #include "dwrtc/protocol.h"
+#include "dwrtc/session_id.h"
 #include "node_stats.h"
 
 using dwrtc::Node;
@@ -288,6 +289,7 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->sessions = s.sessions;
         out->links_in = s.linksIn;
         out->links_out = s.linksOut;
+        out->links_via_siblings = s.linksViaSiblings;
         out->from_clients = s.fromClients;
         out->delivered_locally = s.deliveredLocally;
         out->sent_over_links = s.sentOverLinks;
@@ -351,6 +353,24 @@ int dwrtc_submit(dwrtc_node* node, const char* id, size_t id_len, const char* ms
             default:
                 return DWRTC_ESTATE;
         }
+    });
+}
+
+int dwrtc_node_set_siblings(dwrtc_node* node, const char* const* node_ids,
+                            const unsigned* link_ports, size_t count) {
+    if (!node || (count > 0 && (!node_ids || !link_ports))) return DWRTC_EINVAL;
+    static_assert(DWRTC_MAX_SIBLINGS == dwrtc::kMaxLinkSiblings);
+    return guarded([&] {
+        std::vector<dwrtc::LinkSibling> siblings;
+        for (size_t i = 0; i < count && siblings.size() < DWRTC_MAX_SIBLINGS; ++i) {
+            if (!node_ids[i] || !dwrtc::isValidNodePrefix(node_ids[i]) || link_ports[i] == 0 ||
+                link_ports[i] > 65535) {
+                return DWRTC_EINVAL;
+            }
+            siblings.push_back(dwrtc::LinkSibling{node_ids[i], link_ports[i]});
+        }
+        node->node.setSiblings(std::move(siblings));
+        return DWRTC_OK;
     });
 }
 

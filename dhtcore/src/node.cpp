@@ -237,6 +237,7 @@ NodeStatsSnapshot Node::stats() const {
     out.sessions = d.sessions.size();
     out.linksIn = get(s.links.linksIn);
     out.linksOut = get(s.links.linksOut);
+    out.linksViaSiblings = get(s.links.linksViaSiblings);
     out.fromClients = get(s.owner.fromClients);
     out.deliveredLocally = get(s.owner.deliveredLocally) + get(s.links.deliveredFromLinks);
     out.sentOverLinks = get(s.links.sentOverLinks);
@@ -288,6 +289,17 @@ std::string Node::openSession() {
     Router* router = d.router.get();
     d.links->post([router, id] { router->openSession(id); });
     return id;
+}
+
+void Node::setSiblings(std::vector<LinkSibling> siblings) {
+    Impl& d = *impl_;
+    if (!d.running) {
+        return;
+    }
+    Router* router = d.router.get();
+    d.links->post([router, siblings = std::move(siblings)]() mutable {
+        router->setSiblings(std::move(siblings));
+    });
 }
 
 bool Node::closeSession(std::string_view id) {

@@ -35,6 +35,7 @@ struct NodeStats {
     struct alignas(64) Links {
         Counter linksIn{0};  // open now
         Counter linksOut{0};
+        Counter linksViaSiblings{0};  // opened where a sibling said the node was
         Counter sentOverLinks{0};      // msg frames written
         Counter receivedOverLinks{0};  // msg frames taken from proven nodes
         Counter deliveredFromLinks{0};  // of those, to a session here

@@ -1,5 +1,6 @@
 #include "dwrtc/protocol.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -202,7 +203,7 @@ bool getType(const JsonObjectReader& json, std::size_t field, const char* key, s
 enum ClientField : std::size_t { kClientType, kClientRecipient, kClientBody };
 enum LinkField : std::size_t { kLinkV, kLinkT, kLinkNode, kLinkSender, kLinkRecipient,
                                kLinkType, kLinkBody, kLinkKey, kLinkProof, kLinkNet,
-                               kLinkCount, kLinkClaim, kLinkNumber };
+                               kLinkCount, kLinkClaim, kLinkNumber, kLinkSiblings };
 enum ClaimField : std::size_t { kClaimType, kClaimKey, kClaimTime, kClaimSignature };
 
 // One reader per thread, so its setup stays off the per-message path; the
@@ -215,7 +216,7 @@ JsonObjectReader& clientReader() {
 JsonObjectReader& linkReader() {
     thread_local JsonObjectReader reader{"v",    "t",    "node", "sender", "recipient",
                                          "type", "body", "key",  "proof",  "net",
-                                         "count", "claim", "n"};
+                                         "count", "claim", "n", "siblings"};
     return reader;
 }
 
@@ -227,6 +228,40 @@ JsonObjectReader& roomReader() {
 JsonObjectReader& claimReader() {
     thread_local JsonObjectReader reader{"type", "key", "time", "signature"};
     return reader;
+}
+
+// "ID:PORT ID:PORT ...": node ids and link ports, one space between them.
+bool parseSiblingList(std::string_view list, std::vector<LinkSibling>& out, std::string& why) {
+    out.clear();
+    // An empty list is no siblings; otherwise every item, the last one
+    // included, is an ID:PORT.
+    bool more = !list.empty();
+    while (more) {
+        if (out.size() == kMaxLinkSiblings) {
+            why = "more than " + std::to_string(kMaxLinkSiblings) + " siblings";
+            return false;
+        }
+        std::size_t end = list.find(' ');
+        std::string_view item = list.substr(0, end);
+        more = end != std::string_view::npos;
+        list = more ? list.substr(end + 1) : std::string_view();
+        std::size_t colon = item.find(':');
+        std::string_view node = item.substr(0, colon);
+        std::string_view port =
+            colon == std::string_view::npos ? std::string_view() : item.substr(colon + 1);
+        unsigned value = 0;
+        bool portOk = !port.empty() && port.size() <= 5;
+        for (char c : port) {
+            portOk = portOk && c >= '0' && c <= '9';
+            value = value * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (!isValidNodePrefix(node) || !portOk || value == 0 || value > 65535) {
+            why = "malformed sibling \"" + excerpt(item) + "\"";
+            return false;
+        }
+        out.push_back(LinkSibling{std::string(node), value});
+    }
+    return true;
 }
 
 }  // namespace
@@ -416,6 +451,7 @@ std::string serializeLinkHello(std::string_view node, const LinkProof& proof) {
     if (!proof.networkMac.empty()) {
         out.field("net", toHex(proof.networkMac));
     }
+    out.field("siblings", static_cast<std::int64_t>(1));
     return out.done();
 }
 
@@ -443,6 +479,27 @@ std::string serializeLinkAck(std::string_view node, std::uint32_t count) {
         .field("t", "ack")
         .field("node", node)
         .field("count", static_cast<std::int64_t>(count))
+        .done();
+}
+
+std::string serializeLinkSiblings(std::string_view node,
+                                  const std::vector<LinkSibling>& siblings) {
+    std::string list;
+    std::size_t count = std::min(siblings.size(), kMaxLinkSiblings);
+    list.reserve(count * (kNodePrefixLength + 7));
+    for (std::size_t i = 0; i < count; ++i) {
+        if (i > 0) {
+            list.push_back(' ');
+        }
+        list.append(siblings[i].node);
+        list.push_back(':');
+        list.append(std::to_string(siblings[i].port));
+    }
+    return ObjectWriter(node.size() + list.size())
+        .field("v", kLinkProtocolVersion)
+        .field("t", "siblings")
+        .field("node", node)
+        .field("siblings", list)
         .done();
 }
 
@@ -488,6 +545,8 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
         out.kind = LinkFrame::Kind::NotFound;
     } else if (t == "ack") {
         out.kind = LinkFrame::Kind::Ack;
+    } else if (t == "siblings") {
+        out.kind = LinkFrame::Kind::Siblings;
     } else {
         why = "unknown link frame type \"" + excerpt(t) + "\"";
         return false;
@@ -506,8 +565,16 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
             return false;
         }
         out.proof.networkMac.clear();
+        // Any other value (or none) is a node that does not take them.
+        out.takesSiblings = json.kind(kLinkSiblings) == JsonObjectReader::Kind::Integer &&
+                            json.integer(kLinkSiblings) == 1;
         return json.kind(kLinkNet) == JsonObjectReader::Kind::Absent ||
                getHex(json, kLinkNet, "net", out.proof.networkMac, why);
+    }
+    if (out.kind == LinkFrame::Kind::Siblings) {
+        std::string list;
+        return getString(json, kLinkSiblings, "siblings", list, why) &&
+               parseSiblingList(list, out.siblings, why);
     }
     if (out.kind == LinkFrame::Kind::Ack) {
         if (json.kind(kLinkCount) != JsonObjectReader::Kind::Integer ||

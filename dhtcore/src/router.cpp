@@ -50,6 +50,24 @@ constexpr auto kAwayLookupInterval = std::chrono::milliseconds(250);
 constexpr auto kKeepAcked = std::chrono::seconds(5);
 constexpr std::size_t kKeepAckedMax = 1024;
 
+// Hints where peers' siblings are ("siblings" frames): at most this many,
+// each for this long. A hint costs a connect at most, whose hello proves
+// who answers, and only when a message waits for that node: a proven peer
+// that lies makes this node try an address on the peer's own host, once.
+constexpr std::size_t kMaxSiblingHints = 1024;
+constexpr auto kSiblingHintLife = std::chrono::seconds(60);
+
+// An address for log lines and hints: IPv4 peers of a dual-stack socket
+// show as "::ffff:a.b.c.d".
+std::string plainAddress(std::string address) {
+    constexpr std::string_view kMapped = "::ffff:";
+    if (address.compare(0, kMapped.size(), kMapped) == 0 &&
+        address.find('.') != std::string::npos) {
+        address.erase(0, kMapped.size());
+    }
+    return address;
+}
+
 }  // namespace
 
 Router::Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTransport& links,
@@ -424,9 +442,12 @@ void Router::pollAway() {
 }
 
 void Router::startLookup(const std::string& prefix, Peer& peer) {
-    peer.state = Peer::State::LookingUp;
     peer.record.reset();
     peer.lookupStarted = now_();
+    if (connectByHint(prefix, peer)) {
+        return;
+    }
+    peer.state = Peer::State::LookingUp;
     LinkTransport* links = &links_;
     directory_.lookup(prefix, [this, links, prefix](std::optional<NodeRecord> record) {
         // On an OpenDHT thread: hand the answer to the routing thread.
@@ -510,6 +531,20 @@ void Router::connect(const std::string& prefix, Peer& peer) {
 
 void Router::connectFailed(const std::string& prefix, Peer& peer, const char* why) {
     peer.link = 0;
+    if (peer.viaHint) {
+        // The hint was wrong or is stale: the DHT decides, as if there had
+        // been none.
+        log_(DWRTC_LOG_DEBUG, "node " + prefix + " not reached where its sibling said (" +
+                                  why + "); looking it up");
+        peer.viaHint = false;
+        auto hint = hints_.find(prefix);
+        if (hint != hints_.end() && peer.record && !peer.record->links.empty() &&
+            hint->second.url == peer.record->links.front()) {
+            hints_.erase(hint);
+        }
+        startLookup(prefix, peer);
+        return;
+    }
     // A key-owned id on a node that cannot be reached may be back on
     // another node already: its messages wait for its next claim rather
     // than for this node to be looked up again and again.
@@ -716,6 +751,8 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
         handleDeliver(id, state->second, frame);
     } else if (frame.kind == LinkFrame::Kind::Ack) {
         handleAck(id, state->second, frame.count);
+    } else if (frame.kind == LinkFrame::Kind::Siblings) {
+        handleSiblings(id, frame);
     } else if (frame.kind == LinkFrame::Kind::NotFound && isOwnedId(frame.recipient)) {
         handleOwnedNotFound(state->second, frame);
     } else if (frame.kind == LinkFrame::Kind::NotFound) {
@@ -747,13 +784,16 @@ void Router::handleHello(LinkId id, LinkState& state, const LinkFrame& frame) {
     std::string binding = std::move(state.binding);
     state.binding.clear();
     state.node = frame.node;
+    state.takesSiblings = frame.takesSiblings;
     links_.setProven(id);
     if (!state.outbound) {
         links_.send(id, serializeLinkHello(self_, makeLinkProof(*key_,
                                                                 LinkRole::Responder, binding,
                                                                 config_.networkKey)));
+        sendSiblings(id, state);
         return;
     }
+    sendSiblings(id, state);
     helloFromPeer(id, frame.node);
 }
 
@@ -780,6 +820,12 @@ void Router::helloFromPeer(LinkId id, const std::string& node) {
     }
     peer.state = Peer::State::Open;
     peer.lookedUpAgain = false;
+    if (peer.viaHint) {
+        peer.viaHint = false;
+        NodeStats::add(stats_->links.linksViaSiblings);
+        log_(DWRTC_LOG_DEBUG, "node " + node + " reached where its sibling said, at " +
+                                  peer.record->links.front());
+    }
     if (peer.toldUnreachable) {
         peer.toldUnreachable = false;
         log_(DWRTC_LOG_INFO, "node " + node + " is reachable again");
@@ -1021,6 +1067,9 @@ void Router::onTick() {
     closeUnacknowledged();
     pollAway();
     auto now = now_();
+    for (auto hint = hints_.begin(); hint != hints_.end();) {
+        hint = now >= hint->second.until ? hints_.erase(hint) : std::next(hint);
+    }
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;
@@ -1055,6 +1104,113 @@ void Router::onTick() {
         }
         ++it;
     }
+}
+
+// --- Siblings ----------------------------------------------------------------
+//
+// A new worker's node is reachable before its record is in the DHT: its
+// siblings (the other workers of the same nginx, the old workers of a
+// reload among them) tell the nodes they have links with where it listens.
+// Storing a record can take seconds while the DHT's routing tables still
+// hold the nodes of the workers that just exited.
+
+void Router::setSiblings(std::vector<LinkSibling> siblings) {
+    if (siblings.size() > kMaxLinkSiblings) {
+        siblings.resize(kMaxLinkSiblings);
+    }
+    if (siblings == siblings_) {
+        return;
+    }
+    siblings_ = std::move(siblings);
+    std::string frame = serializeLinkSiblings(self_, siblings_);
+    for (const auto& [id, state] : linkState_) {
+        if (!state.node.empty() && state.takesSiblings) {
+            links_.send(id, frame);
+        }
+    }
+}
+
+void Router::sendSiblings(LinkId id, const LinkState& state) {
+    if (!siblings_.empty() && state.takesSiblings) {
+        links_.send(id, serializeLinkSiblings(self_, siblings_));
+    }
+}
+
+std::string Router::announcerHost(LinkId id) const {
+    auto out = outbound_.find(id);
+    if (out != outbound_.end()) {
+        auto peer = peers_.find(out->second);
+        HostPort address;
+        if (peer != peers_.end() && peer->second.record && !peer->second.record->links.empty() &&
+            parseLinkUrl(peer->second.record->links.front(), address)) {
+            return address.host;
+        }
+    }
+    return plainAddress(links_.peerAddress(id));
+}
+
+void Router::handleSiblings(LinkId id, const LinkFrame& frame) {
+    std::string host = announcerHost(id);
+    if (host.empty()) {
+        return;
+    }
+    // The newest list of a peer replaces what it said before.
+    for (auto hint = hints_.begin(); hint != hints_.end();) {
+        hint = hint->second.from == id ? hints_.erase(hint) : std::next(hint);
+    }
+    auto until = now_() + kSiblingHintLife;
+    for (const LinkSibling& sibling : frame.siblings) {
+        if (sibling.node == self_ || sibling.node == frame.node) {
+            continue;
+        }
+        auto hint = hints_.find(sibling.node);
+        if (hint == hints_.end() && hints_.size() >= kMaxSiblingHints) {
+            continue;  // full: the DHT still finds it
+        }
+        std::string url = "wss://" + formatHostPort(host, sibling.port);
+        if (hint != hints_.end() && hint->second.url == url) {
+            hint->second.from = id;
+            hint->second.until = until;
+            continue;
+        }
+        hints_[sibling.node] = Hint{url, id, until};
+        auto it = peers_.find(sibling.node);
+        if (it == peers_.end()) {
+            continue;
+        }
+        // Messages that wait for this node try the new address at once.
+        Peer& peer = it->second;
+        peer.hintTried = false;
+        switch (peer.state) {
+            case Peer::State::LookingUp:
+            case Peer::State::WaitingToRetry:
+                connectByHint(sibling.node, peer);
+                break;
+            case Peer::State::Missing:
+            case Peer::State::Unreachable:
+                if (!peer.gone) {
+                    // The next message tries again, at the hint first.
+                    peer.state = Peer::State::Idle;
+                    peer.record.reset();
+                    peer.lookedUpAgain = false;
+                }
+                break;
+            default:
+                break;
+        }
+    }
+}
+
+bool Router::connectByHint(const std::string& prefix, Peer& peer) {
+    auto hint = hints_.find(prefix);
+    if (peer.hintTried || hint == hints_.end() || now_() >= hint->second.until) {
+        return false;
+    }
+    peer.hintTried = true;
+    peer.viaHint = true;
+    peer.record = NodeRecord{prefix, {hint->second.url}, false};
+    connect(prefix, peer);
+    return true;
 }
 
 }  // namespace dwrtc

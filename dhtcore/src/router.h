@@ -13,6 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "dwrtc/dwrtc.h"  // the defaults
 #include "dwrtc/pending_queue.h"
@@ -76,6 +77,13 @@ public:
     void tellRemoteNotFound(const std::string& sender, const std::string& recipient,
                             LinkId link = 0, std::uint64_t number = 0);
 
+    // The other nodes of this node's host (its nginx's other workers, and
+    // after a reload its successors). Sent to every proven peer that takes
+    // them when the list changes, and to each peer once it is proven: a
+    // node whose record the DHT does not show yet is reachable at once from
+    // the nodes this one talks to.
+    void setSiblings(std::vector<LinkSibling> siblings);
+
     void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override;
     void onLinkFrame(LinkId id, std::string_view frame) override;
     void onLinkMessageEnd(LinkId id) override;
@@ -138,6 +146,8 @@ private:
         int missingLookups = 0;      // lookups in a row that found no record
         Clock::time_point missingSince;  // the first of them
         bool gone = false;           // Missing: the node withdrew its record
+        bool viaHint = false;    // record is a sibling's hint, not from the DHT
+        bool hintTried = false;  // the hint known now was tried already
         bool toldUnreachable = false;  // logged as unreachable, not reached since
         Clock::time_point retryAt;
         Clock::time_point lookupStarted;
@@ -219,12 +229,22 @@ private:
         // Key-owned ids whose claim went out on this link / came in and held.
         std::unordered_set<std::string> claimsSent;
         std::unordered_set<std::string> ownedSenders;
+        bool takesSiblings = false;  // its hello said it understands "siblings"
     };
     // The frame handlers get the link's state that onLinkFrame() found; it
     // is gone once they refuse the link.
     void handleHello(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame);
     void handleAck(LinkId id, LinkState& state, std::uint32_t count);
+    // A proven peer says where the other nodes of its host are.
+    void handleSiblings(LinkId id, const LinkFrame& frame);
+    // The host a peer's siblings are on: the one of its record when this
+    // node connected to it, else the address its link came from.
+    std::string announcerHost(LinkId id) const;
+    // Connects to the node at its sibling's hint, if there is one not tried
+    // yet; false when there is none.
+    bool connectByHint(const std::string& prefix, Peer& peer);
+    void sendSiblings(LinkId id, const LinkState& state);
     void takenOver(const LinkFrame& frame);
     // A "notfound" for a message to a key-owned id: the message it numbers
     // comes back to its id's hold.
@@ -255,6 +275,16 @@ private:
     // Key-owned ids of sessions here, with their claims as sent on links.
     std::unordered_map<std::string, std::string> ownedSessions_;
     std::unordered_map<std::string, IdRoute> idRoutes_;
+    std::vector<LinkSibling> siblings_;
+    // Where proven peers said their siblings are, by node id: tried before
+    // the DHT, never trusted (the link proves who answers). Bounded in
+    // number, each kept for a minute.
+    struct Hint {
+        std::string url;  // wss://host:port
+        LinkId from = 0;  // the link it came on
+        Clock::time_point until;
+    };
+    std::unordered_map<std::string, Hint> hints_;
 };
 
 }  // namespace dwrtc

@@ -3,13 +3,15 @@
 // workers) see no message lost, duplicated or reordered. After each reload
 // a fresh session opens on the reloaded node (its new worker) and a client
 // on another host sends it a message right after its welcome: it is
-// delivered, not refused with "not found".
+// delivered, not refused with "not found". The reloaded nodes' old workers
+// tell the nodes they have links with where the new workers are: that
+// host's node reaches them through that word, not the DHT.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startHostNetwork } from '../lib/hosts.mjs';
+import { startHostNetwork, HTTP_PORT } from '../lib/hosts.mjs';
 import { openSession, terminateSessions } from '../lib/client.mjs';
 import { Ledger, Peer, Traffic, crossRoutes, describe as line, report, spread, now,
          nodeOf } from './traffic.mjs';
@@ -23,7 +25,8 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
     before(async () => {
         // old workers must outlive the reloads: they hold the long-lived sessions
         net = await startHostNetwork(3, { name: 'reloads', signal: 'dwrtc_rate off;',
-                                          shutdownTimeout: '300s' });
+                                          shutdownTimeout: '300s',
+                                          server: 'location = /status { dwrtc_status; }' });
     });
 
     after(async () => {
@@ -73,6 +76,8 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
         }
         traffic.stop();
         await ledger.settle(() => true);
+        const status = await (await fetch(`http://${c.address}:${HTTP_PORT}/status`)).json();
+        const viaSiblings = status.workers.reduce((sum, w) => sum + w.links.via_siblings, 0);
 
         const s = ledger.summary();
         const delivered = firsts.filter((f) => f.delivered);
@@ -81,6 +86,7 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
                + `long-lived ${line(s)}`);
         report(`  reload (HUP to new workers' nodes started): ${spread(reloadMs)}`);
         report(`  fresh session, connect to welcome: ${spread(welcomeMs)}`);
+        report(`  links from ${c.name} opened where a sibling said: ${viaSiblings}`);
         report(`  first message to a fresh session: ${delivered.length} of ${firsts.length} `
                + `delivered; welcome to delivery ${spread(delivered.map((f) => f.ms))}`);
         report(`  per reload, welcome to delivery (ms): ${firsts
@@ -99,6 +105,7 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
         assert.ok(peers.every((p) => p.ids.length === 1), 'no long-lived session was lost');
         assert.ok(firsts.every((f) => f.newWorker), 'every fresh session is on a new worker');
         assert.deepEqual(refused, [], 'every first message to a fresh session is delivered');
+        assert.ok(viaSiblings >= 1, `${c.name} reached new workers where their siblings said`);
         assert.deepEqual(ledger.strays, [], 'no message or error outside the books');
     });
 

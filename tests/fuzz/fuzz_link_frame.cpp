@@ -1,7 +1,7 @@
 // libFuzzer target: what another node sends on a link, parseLinkFrame(). An
 // accepted frame must carry what its kind needs (a hello its key and proof,
 // an ack a count of at least one, a msg or notfound valid lowercase session
-// ids), and writing it again with the serializer of its kind must give a
+// ids, a siblings list node ids with ports, at most kMaxLinkSiblings), and writing it again with the serializer of its kind must give a
 // frame that parses to the same fields.
 #include <cctype>
 #include <cstddef>
@@ -39,6 +39,8 @@ std::string serialize(const dwrtc::LinkFrame& f) {
             return dwrtc::serializeLinkNotFound(f.node, f.sender, f.recipient);
         case Kind::Ack:
             return dwrtc::serializeLinkAck(f.node, f.count);
+        case Kind::Siblings:
+            return dwrtc::serializeLinkSiblings(f.node, f.siblings);
     }
     return {};
 }
@@ -59,6 +61,8 @@ bool sameFrame(const dwrtc::LinkFrame& a, const dwrtc::LinkFrame& b) {
             return a.sender == b.sender && a.recipient == b.recipient;
         case Kind::Ack:
             return a.count == b.count;
+        case Kind::Siblings:
+            return a.siblings == b.siblings;
     }
     return false;
 }
@@ -82,6 +86,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             break;
         case Kind::Ack:
             FUZZ_CHECK(frame.count >= 1, "ack of no message");
+            break;
+        case Kind::Siblings:
+            FUZZ_CHECK(frame.siblings.size() <= dwrtc::kMaxLinkSiblings, "too many siblings");
+            for (const auto& sibling : frame.siblings) {
+                FUZZ_CHECK(dwrtc::isValidNodePrefix(sibling.node), "sibling is not a node id");
+                FUZZ_CHECK(sibling.port >= 1 && sibling.port <= 65535, "sibling port out of range");
+            }
             break;
         case Kind::Deliver:
             FUZZ_CHECK(!frame.type.empty(), "msg without a type");

@@ -220,6 +220,38 @@ TEST_F(MultiNode, SessionOnJustStartedNodeIsReachable) {
     EXPECT_EQ(field(net.inbox(early).front(), "senderSessionId"), alice);
 }
 
+// The sessions of a node whose record the DHT does not show (a new worker
+// whose put is not stored yet; here a node in a DHT of its own) are
+// reachable from the nodes its sibling has links with, once the sibling
+// says where it is. Without that word they would be "unreachable" after
+// the lookup wait.
+TEST(NodeSiblings, NodeTheDhtDoesNotShowIsReachedWhereItsSiblingSaid) {
+    Network net;
+    dwrtc::NodeConfig config = Network::loopbackConfig();
+    config.logLevel = 3;  // how the link was found is a debug record
+    Node& a = net.addNode(config);
+    Node& b1 = net.addNode(config);
+    ASSERT_TRUE(net.waitPublished());
+    Node& b2 = net.addNode(config, false);  // alone: its record is nowhere a can look
+
+    std::string alice = a.openSession();
+    std::string bob = b1.openSession();
+    std::string carol = b2.openSession();
+    a.submit(alice, clientMessage(bob, "to bob"));
+    ASSERT_TRUE(net.waitFor([&] { return net.inbox(bob).size() == 1; }));
+
+    b1.setSiblings({{b2.id(), b2.linkPort()}});
+    a.submit(alice, clientMessage(carol, "to carol"));
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(carol).empty() || !net.inbox(alice).empty(); },
+                            30s));
+    ASSERT_EQ(net.inbox(carol).size(), 1u)
+        << (net.inbox(alice).empty() ? "" : net.inbox(alice).front());
+    EXPECT_EQ(field(net.inbox(carol).front(), "messageBody"), "to carol");
+    EXPECT_NE(net.log().find("node " + b2.id() + " reached where its sibling said"),
+              std::string::npos)
+        << net.log();
+}
+
 TEST(NodeLinks, IdleLinkIsClosedAndReopenedOnDemand) {
     Network net;
     dwrtc::NodeConfig config = Network::loopbackConfig();

@@ -358,7 +358,8 @@ TEST(LinkFrame, HelloRoundTripsItsProofAsHex) {
         signatureHex += "5a";
     }
     EXPECT_EQ(text, "{\"v\":2,\"t\":\"hello\",\"node\":\"" + kNode +
-                        "\",\"key\":\"3082012200ff\",\"proof\":\"" + signatureHex + "\"}");
+                        "\",\"key\":\"3082012200ff\",\"proof\":\"" + signatureHex +
+                        "\",\"siblings\":1}");
     LinkFrame f;
     std::string why;
     ASSERT_TRUE(parseLinkFrame(text, f, why)) << why;
@@ -370,6 +371,59 @@ TEST(LinkFrame, HelloRoundTripsItsProofAsHex) {
 
     ASSERT_TRUE(parseLinkFrame(serializeLinkHello(kNode, someProof(true)), f, why)) << why;
     EXPECT_EQ(f.proof.networkMac, std::string(32, '\x01'));
+}
+
+TEST(LinkFrame, HelloSaysWhetherThePeerTakesSiblings) {
+    LinkFrame f;
+    std::string why;
+    ASSERT_TRUE(parseLinkFrame(serializeLinkHello(kNode, someProof(false)), f, why)) << why;
+    EXPECT_TRUE(f.takesSiblings);
+    // A node that does not know "siblings" frames sends no such field.
+    const std::string head = "{\"v\":2,\"t\":\"hello\",\"node\":\"" + kNode +
+                             "\",\"key\":\"00\",\"proof\":\"00\"";
+    ASSERT_TRUE(parseLinkFrame(head + "}", f, why)) << why;
+    EXPECT_FALSE(f.takesSiblings);
+    ASSERT_TRUE(parseLinkFrame(head + ",\"siblings\":2}", f, why)) << why;
+    EXPECT_FALSE(f.takesSiblings);
+}
+
+TEST(LinkFrame, SiblingsRoundTripAndAreBounded) {
+    const std::string other(32, 'e');
+    std::vector<LinkSibling> siblings{{other, 4231}, {std::string(32, '1'), 65535}};
+    std::string text = serializeLinkSiblings(kNode, siblings);
+    EXPECT_EQ(text, "{\"v\":2,\"t\":\"siblings\",\"node\":\"" + kNode + "\",\"siblings\":\"" +
+                        other + ":4231 " + std::string(32, '1') + ":65535\"}");
+    LinkFrame f;
+    std::string why;
+    ASSERT_TRUE(parseLinkFrame(text, f, why)) << why;
+    EXPECT_EQ(f.kind, LinkFrame::Kind::Siblings);
+    EXPECT_EQ(f.siblings, siblings);
+
+    // None is a list too: the node has no siblings (any more).
+    ASSERT_TRUE(parseLinkFrame(serializeLinkSiblings(kNode, {}), f, why)) << why;
+    EXPECT_TRUE(f.siblings.empty());
+
+    // At most kMaxLinkSiblings are written, and more are refused.
+    std::vector<LinkSibling> many(kMaxLinkSiblings + 1, LinkSibling{other, 4231});
+    ASSERT_TRUE(parseLinkFrame(serializeLinkSiblings(kNode, many), f, why)) << why;
+    EXPECT_EQ(f.siblings.size(), kMaxLinkSiblings);
+    std::string list;
+    for (std::size_t i = 0; i <= kMaxLinkSiblings; ++i) {
+        list += (i ? " " : "") + other + ":4231";
+    }
+    const std::string head = "{\"v\":2,\"t\":\"siblings\",\"node\":\"" + kNode + "\",\"siblings\":";
+    EXPECT_FALSE(parseLinkFrame(head + "\"" + list + "\"}", f, why));
+    EXPECT_EQ(why, "more than 64 siblings");
+
+    for (const std::string& bad :
+         {other + ":0", other + ":65536", other + ":123456", other + ":", other,
+          other + ":42x", std::string(31, 'e') + ":4231", std::string(32, 'E') + ":4231",
+          other + ":4231 ", other + ":4231  " + other + ":4232"}) {
+        EXPECT_FALSE(parseLinkFrame(head + "\"" + bad + "\"}", f, why)) << bad;
+        EXPECT_EQ(why.rfind("malformed sibling", 0), 0u) << bad << ": " << why;
+    }
+    EXPECT_FALSE(parseLinkFrame(head + "1}", f, why));
+    EXPECT_EQ(why, "\"siblings\" must be a string");
 }
 
 TEST(LinkFrame, RefusesHelloWithoutItsProof) {

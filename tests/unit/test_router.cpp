@@ -713,6 +713,154 @@ TEST_F(RouterTest, CountsWhatItDoesForTheStatusPage) {
     EXPECT_EQ(get(stats_.links.queueFull), 1u);
 }
 
+// --- Siblings ----------------------------------------------------------------
+
+// The frames of one kind a link carried, parsed.
+std::vector<LinkFrame> framesOf(const std::vector<std::string>& sent, LinkFrame::Kind kind) {
+    std::vector<LinkFrame> out;
+    for (const std::string& text : sent) {
+        LinkFrame f;
+        std::string why;
+        if (parseLinkFrame(text, f, why) && f.kind == kind) {
+            out.push_back(f);
+        }
+    }
+    return out;
+}
+
+TEST_F(RouterTest, SiblingsGoToProvenPeersThatTakeThemWhenTheyChange) {
+    std::vector<LinkSibling> siblings{{otherKey()->id(), 4240}};
+    router_.setSiblings(siblings);  // no link yet: nothing to send on
+    const LinkId in = 1000;
+    router_.onLinkOpen(in, false, kBinding);
+    EXPECT_TRUE(links_.links[in].sent.empty());  // not before the peer is proven
+    peerSaysHello(in, *peerKey(), LinkRole::Initiator);
+    auto sent = framesOf(links_.links[in].sent, LinkFrame::Kind::Siblings);
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].node, selfKey()->id());
+    EXPECT_EQ(sent[0].siblings, siblings);
+
+    router_.setSiblings(siblings);  // the same: nothing new
+    EXPECT_EQ(framesOf(links_.links[in].sent, LinkFrame::Kind::Siblings).size(), 1u);
+    router_.setSiblings({});  // the sibling exited
+    sent = framesOf(links_.links[in].sent, LinkFrame::Kind::Siblings);
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_TRUE(sent[1].siblings.empty());
+
+    // A peer whose hello does not say it takes them gets none: it would
+    // close the link on a frame it does not know.
+    const LinkId old = 1001;
+    router_.onLinkOpen(old, false, kBinding);
+    std::string hello = serializeLinkHello(
+        peerKey()->id(), makeLinkProof(*peerKey(), LinkRole::Initiator, kBinding, {}));
+    hello.replace(hello.find(",\"siblings\":1"), 13, "");
+    router_.onLinkFrame(old, hello);
+    ASSERT_TRUE(links_.links[old].proven);
+    router_.setSiblings(siblings);
+    EXPECT_TRUE(framesOf(links_.links[old].sent, LinkFrame::Kind::Siblings).empty());
+    EXPECT_EQ(framesOf(links_.links[in].sent, LinkFrame::Kind::Siblings).size(), 3u);
+}
+
+class RouterSiblingTest : public RouterTest {
+protected:
+    RouterSiblingTest() { carol_ = makeSessionId(otherKey()->id()); }
+
+    // The peer (bob's node) connected to this node and says that carol's
+    // node is its sibling, at port on its own host.
+    LinkId peerNamesSibling(unsigned port) {
+        const LinkId in = 1000;
+        router_.onLinkOpen(in, false, kBinding);
+        peerSaysHello(in, *peerKey(), LinkRole::Initiator);
+        router_.onLinkFrame(in, serializeLinkSiblings(peerKey()->id(),
+                                                      {{otherKey()->id(), port}}));
+        return in;
+    }
+
+    std::string carol_;
+};
+
+TEST_F(RouterSiblingTest, NodeIsReachedWhereItsSiblingSaidWithoutALookup) {
+    peerNamesSibling(4241);
+    send(carol_, "hi");
+    EXPECT_TRUE(directory_.asked.empty());
+    ASSERT_EQ(links_.connects.size(), 1u);
+    LinkId id = links_.connects[0];
+    // The host the peer's link came from; the port it named.
+    EXPECT_EQ(links_.links[id].host, "192.0.2.1");
+    EXPECT_EQ(links_.links[id].port, 4241u);
+    openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
+}
+
+TEST_F(RouterSiblingTest, SiblingNamedWhileALookupWaitsIsTriedAtOnce) {
+    send(carol_, "1");
+    ASSERT_EQ(directory_.asked.size(), 1u);
+    answerLookup(std::nullopt);  // its record is not stored yet
+    send(carol_, "2");
+    peerNamesSibling(4241);
+    ASSERT_EQ(links_.connects.size(), 1u);
+    LinkId id = openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), (std::vector<std::string>{"1", "2"}));
+    tick(std::chrono::seconds(2));
+    EXPECT_EQ(directory_.asked.size(), 1u);  // no more lookups
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterSiblingTest, WrongSiblingAddressFallsBackToTheDht) {
+    peerNamesSibling(4241);
+    send(carol_, "hi");
+    ASSERT_EQ(links_.connects.size(), 1u);
+    // Someone else answers there: the link is closed, the DHT asked.
+    LinkId wrong = openAndProve(*peerKey());
+    EXPECT_TRUE(links_.links[wrong].closed);
+    ASSERT_EQ(directory_.asked, std::vector<std::string>{otherKey()->id()});
+    answerLookup(NodeRecord{otherKey()->id(), {"wss://127.0.0.1:4250"}});
+    ASSERT_EQ(links_.connects.size(), 2u);
+    EXPECT_EQ(links_.links[links_.connects[1]].port, 4250u);
+    LinkId id = openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
+    EXPECT_TRUE(deliveries(alice_).empty());
+
+    // A hint that no one answers at costs one connect, then the DHT.
+    send(bob_, "to bob");
+    answerLookup(peerRecord());
+    openAndProve();
+    router_.onLinkFrame(links_.connects.back(),
+                        serializeLinkSiblings(peerKey()->id(), {{otherKey()->id(), 4242}}));
+    router_.onLinkClosed(id, true, true);  // carol's node's link breaks
+    send(carol_, "again");  // the cached address first
+    ASSERT_EQ(links_.connects.size(), 4u);
+    router_.onLinkClosed(links_.connects[3], true, false);
+    ASSERT_EQ(links_.connects.size(), 5u);  // then where the sibling said
+    EXPECT_EQ(links_.links[links_.connects[4]].port, 4242u);
+    router_.onLinkClosed(links_.connects[4], true, false);
+    EXPECT_EQ(directory_.asked.size(), 3u);  // then the DHT
+}
+
+TEST_F(RouterSiblingTest, SiblingsOfAPeerThisNodeConnectedToAreOnItsRecordsHost) {
+    send(bob_, "to bob");
+    answerLookup(peerRecord(4230));  // at 127.0.0.1
+    LinkId toBob = openAndProve();
+    router_.onLinkFrame(toBob,
+                        serializeLinkSiblings(peerKey()->id(), {{otherKey()->id(), 4241}}));
+    send(carol_, "hi");
+    ASSERT_EQ(links_.connects.size(), 2u);
+    EXPECT_EQ(links_.links[links_.connects[1]].host, "127.0.0.1");
+    EXPECT_EQ(links_.links[links_.connects[1]].port, 4241u);
+}
+
+TEST_F(RouterSiblingTest, HintsExpireAndMalformedListsEndTheLink) {
+    LinkId in = peerNamesSibling(4241);
+    tick(std::chrono::seconds(61));
+    send(carol_, "hi");
+    EXPECT_TRUE(links_.connects.empty());
+    EXPECT_EQ(directory_.asked.size(), 1u);
+
+    router_.onLinkFrame(in, "{\"v\":2,\"t\":\"siblings\",\"node\":\"" + peerKey()->id() +
+                                "\",\"siblings\":\"nonsense\"}");
+    EXPECT_TRUE(links_.links[in].closed);
+}
+
 // --- Key-owned ids -------------------------------------------------------------
 
 // A router of its own per test (r), which holds messages for ids that are

@@ -239,6 +239,9 @@ typedef struct {
     uint64_t last_publish_ms;      /* the last put of the node's record until
                                       it was stored, from its first try; 0
                                       while none was stored */
+    uint64_t links_via_siblings;   /* links opened where a sibling of the
+                                      node said it was (see
+                                      dwrtc_node_set_siblings()) */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */
@@ -327,6 +330,20 @@ typedef int (*dwrtc_delivery_fn)(void *ctx, const char *session_id,
  */
 int dwrtc_node_set_local_delivery(dwrtc_node *node,
                                   dwrtc_delivery_fn on_delivery, void *ctx);
+
+/*
+ * The other nodes on this host that share its address (the other workers of
+ * one nginx, and after a reload its new workers): count node ids (32 hex
+ * characters each, NUL-terminated) and their link ports. The nodes this one
+ * has links with learn from it where they are, so a new worker's sessions
+ * are reachable from them before its record is found in the DHT. Call
+ * whenever the set may have changed (only a change is sent); at most
+ * DWRTC_MAX_SIBLINGS are used. DWRTC_EINVAL for a malformed id or port.
+ */
+#define DWRTC_MAX_SIBLINGS  64
+
+int dwrtc_node_set_siblings(dwrtc_node *node, const char *const *node_ids,
+                            const unsigned *link_ports, size_t count);
 
 /* A log record from the core threads, for the host's log. */
 typedef void (*dwrtc_log_fn)(void *ctx, int level, const char *msg,

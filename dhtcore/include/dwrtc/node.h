@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dwrtc/dwrtc.h"  // the defaults
+#include "dwrtc/protocol.h"  // LinkSibling
 
 namespace dwrtc {
 
@@ -59,6 +60,8 @@ struct NodeConfig {
 // stop(); results come back through eventFd() and drain().
 struct NodeStatsSnapshot {
     std::uint64_t sessions = 0, linksIn = 0, linksOut = 0;
+    // Links opened where a sibling of the node said it was (counter).
+    std::uint64_t linksViaSiblings = 0;
     std::uint64_t fromClients = 0, deliveredLocally = 0, sentOverLinks = 0, receivedOverLinks = 0;
     std::uint64_t notFound = 0, unreachable = 0, invalid = 0, queueFull = 0;
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
@@ -125,6 +128,12 @@ public:
     // that are the node's own answers (errors) have no sender; nothing
     // happens for them.
     void undeliverable(std::string_view session, std::string_view data);
+
+    // The other nodes of this node's host (node id and link port each),
+    // for example the other workers of its nginx: the nodes this one has
+    // links with learn where they are before the DHT shows their records.
+    // Owner thread; only a change is sent.
+    void setSiblings(std::vector<LinkSibling> siblings);
 
     // Hands out waiting deliveries and log records, up to max (0: all).
     std::size_t drain(std::size_t max, const DeliveryFn& onDelivery, const LogFn& onLog);

@@ -97,10 +97,11 @@ std::string serializeNodeError(std::string_view error);
 // Frames are JSON objects, several per WebSocket message separated by "\n".
 // Every frame has "v" (protocol version), "t" (frame type) and "node" (the
 // sending node's id):
-//   {"v":2,"t":"hello","node":N,"key":K,"proof":P[,"net":M]}
+//   {"v":2,"t":"hello","node":N,"key":K,"proof":P[,"net":M][,"siblings":1]}
 //   {"v":2,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B[,"claim":C]}
 //   {"v":2,"t":"notfound","node":N,"sender":S,"recipient":R[,"n":K]}
 //   {"v":2,"t":"ack","node":N,"count":K}
+//   {"v":2,"t":"siblings","node":N,"siblings":L}
 // In a hello, K, P and M are the LinkProof's key, signature and network MAC
 // as lowercase hex (see trust.h). In "notfound", sender is the session that
 // must be told and recipient the session that does not exist; K, when
@@ -113,8 +114,23 @@ std::string serializeNodeError(std::string_view error);
 // key-owned id carries, the first time on a link, that id's claim (the
 // encodeIdClaim() JSON as a string): the receiver believes a node speaks
 // for a key-owned id only with the owner's signature naming that node.
+// A "siblings" frame lists the other nodes of the sender's nginx (its other
+// workers; after a reload, its successors) as L = "ID:PORT ID:PORT ...",
+// node ids and link ports, at most kMaxLinkSiblings: a hint where a node
+// whose record the DHT does not show yet can be tried. A hint is not
+// trusted: the link to it proves who answers. It goes only to a peer whose
+// hello said "siblings":1 (a node that does not know the frame would close
+// the link on it).
 
 constexpr int kLinkProtocolVersion = 2;
+constexpr std::size_t kMaxLinkSiblings = 64;
+
+// Another node of the same nginx: its id and the link port it listens on.
+struct LinkSibling {
+    std::string node;
+    unsigned port = 0;
+    bool operator==(const LinkSibling& o) const { return node == o.node && port == o.port; }
+};
 
 // The one reserved type a "msg" may carry: from a key-owned id to the same
 // id, on the node where an older session of it is, with the newer claim as
@@ -122,7 +138,7 @@ constexpr int kLinkProtocolVersion = 2;
 constexpr std::string_view kIdTakenType = "WebSocketIdTaken";
 
 struct LinkFrame {
-    enum class Kind { Hello, Deliver, NotFound, Ack };
+    enum class Kind { Hello, Deliver, NotFound, Ack, Siblings };
     Kind kind = Kind::Hello;
     std::string node;       // sender node id
     std::string sender;     // Deliver: senderSessionId. NotFound: the session that must be told
@@ -133,6 +149,8 @@ struct LinkFrame {
     LinkProof proof;        // Hello only
     std::uint32_t count = 0;  // Ack only
     std::uint64_t number = 0;  // NotFound only: which msg on the link it answers, 0 if not said
+    bool takesSiblings = false;          // Hello only: the peer understands "siblings"
+    std::vector<LinkSibling> siblings;  // Siblings only
 };
 
 std::string serializeLinkHello(std::string_view node, const LinkProof& proof);
@@ -142,12 +160,15 @@ std::string serializeLinkDeliver(std::string_view node, std::string_view sender,
 std::string serializeLinkNotFound(std::string_view node, std::string_view sender,
                                   std::string_view recipient, std::uint64_t number = 0);
 std::string serializeLinkAck(std::string_view node, std::uint32_t count);
+// At most kMaxLinkSiblings of them are written.
+std::string serializeLinkSiblings(std::string_view node, const std::vector<LinkSibling>& siblings);
 
 // Parses one link frame. Returns false with why "unsupported link protocol
 // version N" when "v" is not kLinkProtocolVersion. Also checks that node is
 // a node id, that session ids are valid (and stores them lowercased), that
-// a hello carries its proof as hex, and that a "msg" carries a
-// non-reserved, non-empty type and a string body.
+// a hello carries its proof as hex, that a "msg" carries a
+// non-reserved, non-empty type and a string body, and that a "siblings"
+// list holds at most kMaxLinkSiblings node ids with ports.
 bool parseLinkFrame(std::string_view json, LinkFrame& out, std::string& why);
 
 }  // namespace dwrtc
