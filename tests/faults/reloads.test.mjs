@@ -19,6 +19,10 @@ import { Ledger, Peer, Traffic, crossRoutes, describe as line, report, spread, n
 const ROUNDS = 20;
 const FIRST_WAIT = 15_000;
 
+async function statusOf(host) {
+    return (await fetch(`http://${host.address}:${HTTP_PORT}/status`)).json();
+}
+
 describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
     let net, peers = [];
 
@@ -49,6 +53,7 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
         const firsts = [];       // { host, round, delivered, ms, error, newWorker }
         const reloadMs = [];
         const welcomeMs = [];    // connect to welcome of the fresh sessions
+        const publishMs = [];    // the new workers' puts of their records, until stored
         for (let round = 1; round <= ROUNDS; round++) {
             const started = now();
             await Promise.all([a, b].map((h) => h.node.reload()));
@@ -59,6 +64,12 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
                 const welcomedAt = now();
                 welcomeMs.push(welcomedAt - openedAt);
                 probe.to(fresh, `first ${round}`);
+                statusOf(h).then((st) => {
+                    const w = st.workers.find((x) => x.node === nodeOf(fresh.id));
+                    if (w?.last_publish_ms > 0) {
+                        publishMs.push(w.last_publish_ms);
+                    }
+                }).catch(() => {});
                 const r = await Promise.race([
                     fresh.waitFor((m) => m.messageBody === `first ${round}`,
                                   { timeout: FIRST_WAIT })
@@ -76,8 +87,9 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
         }
         traffic.stop();
         await ledger.settle(() => true);
-        const status = await (await fetch(`http://${c.address}:${HTTP_PORT}/status`)).json();
-        const viaSiblings = status.workers.reduce((sum, w) => sum + w.links.via_siblings, 0);
+        const status = await statusOf(c);
+        const sum = (pick) => status.workers.reduce((total, w) => total + pick(w), 0);
+        const viaSiblings = sum((w) => w.links.via_siblings);
 
         const s = ledger.summary();
         const delivered = firsts.filter((f) => f.delivered);
@@ -86,7 +98,11 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
                + `long-lived ${line(s)}`);
         report(`  reload (HUP to new workers' nodes started): ${spread(reloadMs)}`);
         report(`  fresh session, connect to welcome: ${spread(welcomeMs)}`);
-        report(`  links from ${c.name} opened where a sibling said: ${viaSiblings}`);
+        report(`  new workers' record puts, until stored (those the status page showed in time): `
+               + spread(publishMs));
+        report(`  ${c.name}: links opened where a sibling said ${viaSiblings}; DHT lookups `
+               + `${sum((w) => w.lookups.total)}, of them found nothing `
+               + `${sum((w) => w.lookups.failed)}`);
         report(`  first message to a fresh session: ${delivered.length} of ${firsts.length} `
                + `delivered; welcome to delivery ${spread(delivered.map((f) => f.ms))}`);
         report(`  per reload, welcome to delivery (ms): ${firsts
