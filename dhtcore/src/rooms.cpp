@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "dwrtc/dwrtc.h"
@@ -276,6 +277,11 @@ std::size_t Rooms::remoteMembers(const std::string& name) const {
     return it == rooms_.end() ? 0 : it->second.remote;
 }
 
+std::size_t Rooms::heldMembers(const std::string& name) const {
+    auto it = rooms_.find(name);
+    return it == rooms_.end() ? 0 : it->second.held;
+}
+
 void Rooms::sendList(const std::string& name, Room& room, const std::string& to) {
     std::vector<std::string> ids;
     ids.reserve(room.members.size());
@@ -357,7 +363,7 @@ void Rooms::merge(Room& room, const RoomStore::Members& members, bool expired, b
                 apply(room, m, false, announce, name);
                 break;
             case Signer::State::Checking:
-                hold(*signer, name, m);
+                hold(*signer, room, name, m);
                 break;
             case Signer::State::Refused:
                 log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": member " + m.id + " not followed: node " +
@@ -506,13 +512,12 @@ void Rooms::judge(const std::string& node, Signer& signer, bool live) {
         }
         signer.state = Signer::State::Refused;
         signer.until = now + kRefusalRemembered;
-        signer.waiting.clear();
+        release(signer);
         return;
     }
     signer.state = Signer::State::Valid;
     signer.until = now + kRecordBelieved;
-    auto waiting = std::move(signer.waiting);
-    signer.waiting.clear();
+    auto waiting = release(signer);
     for (auto& [name, values] : waiting) {
         auto room = rooms_.find(name);
         if (room == rooms_.end()) {
@@ -524,19 +529,38 @@ void Rooms::judge(const std::string& node, Signer& signer, bool live) {
     }
 }
 
-void Rooms::hold(Signer& signer, const std::string& name, const RoomMember& m) {
+void Rooms::hold(Signer& signer, Room& room, const std::string& name, const RoomMember& m) {
     auto& values = signer.waiting[name];
     auto held = values.find(m.id);
     if (held == values.end()) {
-        if (values.size() >= limits_.membersPerNode) {
-            return;  // no more would be followed of this node anyway
+        // No more would be followed of this node anyway; and all the nodes
+        // being checked together hold no more than the room would follow.
+        if (values.size() >= limits_.membersPerNode || room.held >= limits_.remoteMembers) {
+            if (values.empty()) {
+                signer.waiting.erase(name);
+            }
+            return;
         }
         held = values.emplace(m.id, m).first;
+        ++room.held;
     } else if (static_cast<std::int16_t>(m.seq - held->second.seq) < 0) {
         return;
     } else {
         held->second = m;
     }
+}
+
+std::map<std::string, std::map<std::string, RoomMember>> Rooms::release(Signer& signer) {
+    auto waiting = std::move(signer.waiting);
+    signer.waiting.clear();
+    for (const auto& [name, values] : waiting) {
+        auto room = rooms_.find(name);
+        if (room != rooms_.end()) {
+            // A room left and joined again meanwhile counts from zero.
+            room->second.held -= std::min(room->second.held, values.size());
+        }
+    }
+    return waiting;
 }
 
 void Rooms::onTick() {

@@ -123,6 +123,8 @@ public:
     // For tests and the status: members of other nodes followed in a room,
     // and other nodes whose record check is remembered or under way.
     std::size_t remoteMembers(const std::string& room) const;
+    // Members of other nodes that wait for their node's record check.
+    std::size_t heldMembers(const std::string& room) const;
     std::size_t nodesChecked() const { return signers_.size(); }
 
 private:
@@ -132,6 +134,9 @@ private:
         // Members followed per other node, and their sum: the bounds.
         std::map<std::string, std::size_t> byNode;
         std::size_t remote = 0;
+        // Members of nodes being checked that wait for the answer (Signer::
+        // waiting), all nodes together: at most remoteMembers.
+        std::size_t held = 0;
         // The newest sequence number seen per member and node ("id node"):
         // the DHT may hand an older value (a join) after a newer one (the
         // leave that replaced it); the older one says nothing new. Kept for
@@ -174,7 +179,9 @@ private:
     void onRecord(const std::string& node, bool live);
     void judge(const std::string& node, Signer& signer, bool live);
     void finishLoading(const std::string& name, Room& room);
-    void hold(Signer& signer, const std::string& name, const RoomMember& m);
+    void hold(Signer& signer, Room& room, const std::string& name, const RoomMember& m);
+    // Takes the signer's waiting values out, uncounting them in their rooms.
+    std::map<std::string, std::map<std::string, RoomMember>> release(Signer& signer);
     void addMember(Room& room, const std::string& id, const std::string& node);
     void eraseMember(Room& room, std::map<std::string, std::string>::iterator it);
     void rememberGone(Room& room, const std::string& key);

@@ -373,3 +373,24 @@ TEST_F(RoomsTest, TheListWaitsForTheFirstCheckOfTheNodesInIt) {
     // does not wait for its retries.
     EXPECT_EQ(view(a, "r"), (std::set<std::string>{a, sessionOf(2, 1)}));
 }
+
+TEST_F(RoomsTest, MembersWaitingForTheirNodesCheckAreBounded) {
+    records.deferred = true;
+    std::string a = sessionOf(kSelf, 1);
+    join(a, "r");
+    RoomStore::Members strangers;
+    for (int n = 100; n < 110; ++n) {
+        for (int i = 0; i < 8; ++i) strangers.push_back(member("r", n, i));
+    }
+    heard("r", strangers);
+    // Ten nodes, eight values each, all being checked: the room holds
+    // remoteMembers (6) of them, not 80 (nor the 40 of four per node);
+    // once the nodes are all found live, no more than that is followed.
+    EXPECT_EQ(rooms->heldMembers("r"), limits.remoteMembers);
+    for (int n = 100; n < 110; ++n) records.live.insert(nodeId(n));
+    records.answer();
+    links.run();
+    EXPECT_EQ(rooms->heldMembers("r"), 0u);
+    EXPECT_EQ(rooms->remoteMembers("r"), limits.remoteMembers);
+    EXPECT_EQ(view(a, "r").size(), 1u + limits.remoteMembers);
+}
