@@ -366,8 +366,9 @@ void Rooms::merge(Room& room, const RoomStore::Members& members, bool expired, b
                 hold(*signer, room, name, m);
                 break;
             case Signer::State::Refused:
-                log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": member " + m.id + " not followed: node " +
-                                          m.node + " has no record in the DHT");
+                log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": member " + m.id +
+                                          " not followed: node " + m.node +
+                                          " has no record in the DHT");
                 break;
         }
     }
@@ -507,8 +508,8 @@ void Rooms::judge(const std::string& node, Signer& signer, bool live) {
             return;  // a node that just started may not have stored it yet: onTick()
         }
         if (signer.state != Signer::State::Refused) {
-            log_(DWRTC_LOG_INFO, "rooms: node " + node + " has no record in the DHT; its "
-                                                         "members are not followed");
+            log_(DWRTC_LOG_INFO, "rooms: node " + node +
+                                     " has no record in the DHT; its members are not followed");
         }
         signer.state = Signer::State::Refused;
         signer.until = now + kRefusalRemembered;
