@@ -199,6 +199,27 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_main_conf_t, rooms_per_session),
       NULL },
 
+    { ngx_string("dwrtc_room_remote_members"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, room_remote_members),
+      NULL },
+
+    { ngx_string("dwrtc_room_members_per_node"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, room_members_per_node),
+      NULL },
+
+    { ngx_string("dwrtc_room_node_checks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, room_node_checks),
+      NULL },
+
     { ngx_string("dwrtc_publish_wait"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1028,6 +1049,9 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->hold_messages = NGX_CONF_UNSET;
     dmcf->room_members = NGX_CONF_UNSET;
     dmcf->rooms_per_session = NGX_CONF_UNSET;
+    dmcf->room_remote_members = NGX_CONF_UNSET;
+    dmcf->room_members_per_node = NGX_CONF_UNSET;
+    dmcf->room_node_checks = NGX_CONF_UNSET;
     dmcf->hold_time = NGX_CONF_UNSET_MSEC;
     dmcf->link_idle_timeout = NGX_CONF_UNSET;
     dmcf->link_max_unproven = NGX_CONF_UNSET;
@@ -1144,6 +1168,46 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
     if (dmcf->rooms_per_session < 1 || dmcf->rooms_per_session > 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"dwrtc_rooms_per_session\" must be from 1 to 1000");
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * What other nodes can make this worker follow of a room: these bound
+     * the memory and the DHT lookups a stranger's member values cost.
+     */
+
+    ngx_conf_init_value(dmcf->room_remote_members,
+                        DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS);
+
+    if (dmcf->room_remote_members < 1
+        || dmcf->room_remote_members > 100000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_room_remote_members\" must be "
+                           "from 1 to 100000");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->room_members_per_node,
+                        DWRTC_DEFAULT_ROOM_MEMBERS_PER_NODE);
+
+    if (dmcf->room_members_per_node < 1
+        || dmcf->room_members_per_node > dmcf->room_remote_members)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_room_members_per_node\" must be from 1 "
+                           "to \"dwrtc_room_remote_members\" (%i)",
+                           dmcf->room_remote_members);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->room_node_checks,
+                        DWRTC_DEFAULT_ROOM_NODE_CHECKS);
+
+    if (dmcf->room_node_checks < 16 || dmcf->room_node_checks > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_room_node_checks\" must be "
+                           "from 16 to 1000000");
         return NGX_CONF_ERROR;
     }
     ngx_conf_init_msec_value(dmcf->hold_time, DWRTC_DEFAULT_HOLD_MS);

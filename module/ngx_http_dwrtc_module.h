@@ -69,6 +69,9 @@ typedef struct {
     ngx_msec_t                      hold_time;
     ngx_int_t                       room_members;
     ngx_int_t                       rooms_per_session;
+    ngx_int_t                       room_remote_members;
+    ngx_int_t                       room_members_per_node;
+    ngx_int_t                       room_node_checks;
     time_t                          link_idle_timeout;
     ngx_int_t                       link_max_unproven;
 

@@ -524,6 +524,14 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_room_bounds(opt,
+                                       (size_t) dmcf->room_remote_members,
+                                       (size_t) dmcf->room_members_per_node,
+                                       (size_t) dmcf->room_node_checks);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_link_retry_delay(opt,
                                         (unsigned) dmcf->link_retry_delay);
     if (rc != DWRTC_OK) {

@@ -175,6 +175,10 @@ function errorSentence(code) {
     case ErrorCode.E2E_NO_KEY:
         return 'Your partner\'s page did not answer the secure key exchange. Ask them to '
             + 'open their link again, then call again.';
+    case ErrorCode.E2E_ID_LOST:
+        return 'This page lost its call link (it is open in another tab or window, or the '
+            + 'server refused it), so it cannot call securely and sent nothing. Reload this '
+            + 'page to take the link back.';
     default:
         return 'Something went wrong at the call server. Reload the page; if this goes on, '
             + 'tell the site\'s operator.';
@@ -569,6 +573,9 @@ function setCall(c) {
         } else if (code === ErrorCode.E2E_NO_KEY) {
             showError('partner-no-key', errorSentence(code), [],
                       `Call id ${c.partnerId}: ${error}.`);
+        } else if (error?.code === ErrorCode.E2E_ID_LOST) {
+            showError('id-lost', errorSentence(error.code), [],
+                      `Call id ${c.partnerId}: ${error.message}.`);
         } else if (!code) {
             console.warn('dwrtc call:', reason, error);
         }

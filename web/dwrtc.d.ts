@@ -60,6 +60,13 @@ export declare const ErrorCode: Readonly<{
      * that waited for it were not sent.
      */
     E2E_NO_KEY: 'no e2e key';
+    /**
+     * options.e2e (true or 'require'): the code of the Error send() throws
+     * instead of sending a message to a key-owned id in plaintext, because
+     * this session lost its key-owned id (claim refused, taken over); the
+     * Error's `reason` says how, `recipientSessionId` names the recipient.
+     */
+    E2E_ID_LOST: 'e2e id lost';
 }>;
 
 /** Any one of ErrorCode's values. */
@@ -193,10 +200,14 @@ export interface DwrtcClientOptions {
     /**
      * End-to-end encryption (needs `identity`): true encrypts every message
      * to a key-owned id (call signaling included) and refuses plaintext in
-     * the name of a peer that encrypts; 'require' also refuses to send or
-     * take plaintext at all. Default false.
+     * the name of a peer that encrypts; a message to a key-owned id is never
+     * sent in plaintext, also when this session lost its key-owned id
+     * (send() throws, code ErrorCode.E2E_ID_LOST). 'require' also refuses
+     * to send or take plaintext at all; 'prefer' sends in plaintext to
+     * key-owned ids while this session has lost its id (the behaviour of
+     * earlier versions). Default false.
      */
-    e2e?: boolean | 'require';
+    e2e?: boolean | 'require' | 'prefer';
     /** Ms to wait for a recipient's e2e key; default 35000 (beyond dwrtc_hold's 30 s). */
     e2eKeyTimeout?: number;
 }

@@ -166,6 +166,7 @@ export const ErrorCode = Object.freeze({
     UNPARSABLE: 'unparsable message from the node', // a frame that is not JSON
     E2E_REFUSED: 'e2e refused',                     // options.e2e: a message or key that did not hold
     E2E_NO_KEY: 'no e2e key',                       // options.e2e: the recipient's key did not come
+    E2E_ID_LOST: 'e2e id lost',                     // options.e2e: not sent, this page lost its key's id
 });
 
 const ERROR_CODES = new Set(Object.values(ErrorCode));
@@ -395,6 +396,7 @@ export class DwrtcClient extends EventTarget {
     #identity = null;       // CryptoKeyPair, once loaded
     #ownedId = null;        // its id
     #claimPending = false;  // a claim is out; the welcome waits for its answer
+    #idLost = null;         // why this session speaks as the node's id, not the key's
     #lastClaimTime = 0;
     #nodeSessionId = null;
     #rooms = new Map();     // room -> { members: Set, waiters: [{resolve, reject}] }
@@ -441,12 +443,17 @@ export class DwrtcClient extends EventTarget {
      *        'default' (made on first use), a string under that name, or
      *        pass an ECDSA P-256 CryptoKeyPair. false: the node assigns a
      *        new id to every session.
-     * @param {boolean|'require'} [options.e2e=false] with an identity:
-     *        encrypt messages (call signaling included) end to end to
-     *        key-owned ids, and refuse what arrives altered, replayed or in
-     *        plaintext from a peer that encrypts; 'require' also refuses to
-     *        send or take plaintext at all. See docs/web-developers.md,
-     *        "End-to-end encryption".
+     * @param {boolean|'require'|'prefer'} [options.e2e=false] with an
+     *        identity: encrypt messages (call signaling included) end to end
+     *        to key-owned ids, and refuse what arrives altered, replayed or
+     *        in plaintext from a peer that encrypts. A message to a
+     *        key-owned id is never sent in plaintext: while this session
+     *        could not claim its key's id (claim refused, id taken over),
+     *        send() throws an Error whose code is ErrorCode.E2E_ID_LOST.
+     *        'require' also refuses to send or take plaintext at all;
+     *        'prefer' sends such messages in plaintext instead of throwing
+     *        (the behaviour of earlier versions). See
+     *        docs/web-developers.md, "End-to-end encryption".
      * @param {number} [options.e2eKeyTimeout=35000] ms to wait for a
      *        recipient's key before its waiting messages fail with
      *        ErrorCode.E2E_NO_KEY
@@ -468,8 +475,8 @@ export class DwrtcClient extends EventTarget {
             throw new TypeError('no WebSocket implementation: pass options.WebSocket');
         }
         if (this.#e2eOption !== false && this.#e2eOption !== true
-            && this.#e2eOption !== 'require') {
-            throw new TypeError("options.e2e must be true, 'require' or false");
+            && this.#e2eOption !== 'require' && this.#e2eOption !== 'prefer') {
+            throw new TypeError("options.e2e must be true, 'require', 'prefer' or false");
         }
         if (this.#e2eOption && !this.#identityOption) {
             throw new TypeError('options.e2e needs options.identity: keys are exchanged '
@@ -631,8 +638,10 @@ export class DwrtcClient extends EventTarget {
      * @param {string} recipientId the recipient's session id
      * @param {string|object} body the message body; anything but a string is
      *        sent as its JSON text
-     * @throws {Error} when not connected (state is not 'open'); TypeError on
-     *         a bad argument
+     * @throws {Error} when not connected (state is not 'open'); with
+     *         options.e2e, when the message cannot go encrypted and would go
+     *         in plaintext (code ErrorCode.E2E_ID_LOST, see options.e2e);
+     *         TypeError on a bad argument
      */
     send(type, recipientId, body) {
         if (typeof type !== 'string' || type === '') {
@@ -857,6 +866,7 @@ export class DwrtcClient extends EventTarget {
                 // the node would not let us own the id: go on with the
                 // session's own id, and say so
                 this.#claimPending = false;
+                this.#idLost = detail.error;
                 this.#open(this.#nodeSessionId, false);
             } else if (typeof msg.room === 'string' && this.#rooms.has(msg.room)) {
                 // a join the node refused: that room is not joined
@@ -870,6 +880,7 @@ export class DwrtcClient extends EventTarget {
                 // a newer session (another tab, say) owns the id now; this
                 // one speaks as its own session id from here on
                 this.#id = this.#nodeSessionId;
+                this.#idLost = detail.error;
             }
             this.#emit('error', detail);
             const call = detail.recipientSessionId && this.#calls.get(detail.recipientSessionId);
@@ -902,6 +913,7 @@ export class DwrtcClient extends EventTarget {
             // the answer to our claim
             if (this.#claimPending && msg.id === this.#ownedId) {
                 this.#claimPending = false;
+                this.#idLost = null;
                 this.#open(msg.id, true);
             }
             return;
@@ -913,6 +925,7 @@ export class DwrtcClient extends EventTarget {
             this.#claim(msg).catch((err) => {
                 if (this.#claimPending) {
                     this.#claimPending = false;
+                    this.#idLost = `claim not made: ${err?.message ?? err}`;
                     this.#emit('error', { error: err, recipientSessionId: null, message: null });
                     this.#open(msg.id, false);
                 }
@@ -980,7 +993,11 @@ export class DwrtcClient extends EventTarget {
 
     // With options.e2e: true if the message went the E2E way (a key-owned
     // recipient, and this session speaks as its key's id); throws when
-    // e2e is 'require' and it cannot.
+    // e2e is 'require' and it cannot, and (unless e2e is 'prefer') when a
+    // message to a key-owned id would go in plaintext because this session
+    // lost its key's id: whoever made it lose the id (a rogue node refusing
+    // the claim, a replayed claim taking it over) would otherwise turn
+    // encryption off by doing so.
     #e2eSend(type, recipientId, messageBody) {
         if (type.startsWith(E2E_PREFIX)) {
             throw new TypeError(`message types starting with "${E2E_PREFIX}" are end-to-end `
@@ -989,6 +1006,14 @@ export class DwrtcClient extends EventTarget {
         if (isOwnedId(recipientId) && this.#id === this.#ownedId) {
             this.#e2e.send(recipientId, type, messageBody);
             return true;
+        }
+        if (isOwnedId(recipientId) && this.#e2eOption === true) {
+            const why = this.#idLost ?? 'this session does not speak as its key\'s id';
+            throw Object.assign(
+                new Error(`not sent to ${recipientId}: this session lost its key-owned id `
+                          + `(${why}), and options.e2e sends nothing to a key-owned id in `
+                          + "plaintext (e2e: 'prefer' would)"),
+                { code: ErrorCode.E2E_ID_LOST, recipientSessionId: recipientId, reason: why });
         }
         if (this.#e2eOption === 'require') {
             throw new Error(this.#id === this.#ownedId

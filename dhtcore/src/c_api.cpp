@@ -200,6 +200,15 @@ int dwrtc_options_set_room_limits(dwrtc_options* opt, size_t members, size_t per
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_room_bounds(dwrtc_options* opt, size_t remote, size_t per_node,
+                                  size_t node_checks) {
+    if (!opt || remote == 0 || per_node == 0 || node_checks == 0) return DWRTC_EINVAL;
+    opt->config.roomRemoteMembers = remote;
+    opt->config.roomMembersPerNode = per_node;
+    opt->config.roomNodeChecks = node_checks;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_link_idle_timeout(dwrtc_options* opt, unsigned seconds) {
     if (!opt || seconds == 0) return DWRTC_EINVAL;
     opt->config.linkIdleSeconds = seconds;

@@ -50,6 +50,32 @@ std::uint64_t wallClockMs() {
                                           .count());
 }
 
+// What the link thread reports goes to the router; its once-a-second tick
+// also drives the rooms' record checks, which live on the same thread.
+class NodeEvents : public LinkEvents {
+public:
+    NodeEvents(Router& router, Rooms& rooms) : router_(router), rooms_(rooms) {}
+    void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override {
+        router_.onLinkOpen(id, outbound, binding);
+    }
+    void onLinkFrame(LinkId id, std::string_view frame) override {
+        router_.onLinkFrame(id, frame);
+    }
+    void onLinkMessageEnd(LinkId id) override { router_.onLinkMessageEnd(id); }
+    void onLinkClosed(LinkId id, bool outbound, bool opened) override {
+        router_.onLinkClosed(id, outbound, opened);
+    }
+    void onTick() override {
+        router_.onTick();
+        rooms_.onTick();
+    }
+    void onSoon() override { router_.onSoon(); }
+
+private:
+    Router& router_;
+    Rooms& rooms_;
+};
+
 }  // namespace
 
 struct Node::Impl {
@@ -62,6 +88,7 @@ struct Node::Impl {
     std::unique_ptr<LinkService> links;
     std::unique_ptr<Router> router;
     std::unique_ptr<Rooms> rooms;
+    std::unique_ptr<NodeEvents> events;  // the links' view of router and rooms
     std::string id;
     bool running = false;
     // Sessions open on this node, as the owner thread sees them: lets
@@ -178,11 +205,24 @@ bool Node::start() {
         &d.stats);
 
     Router* routing = d.router.get();
+    RoomLimits limits;
+    limits.membersPerRoom = d.config.roomMembers;
+    limits.roomsPerSession = d.config.roomsPerSession;
+    limits.remoteMembers = d.config.roomRemoteMembers;
+    limits.membersPerNode = d.config.roomMembersPerNode;
+    limits.nodeChecks = d.config.roomNodeChecks;
+    // As long as the router looks for a node whose record is not stored
+    // yet: a node that just started is believed for its members as soon as
+    // for its messages.
+    limits.recordWait = std::chrono::milliseconds(d.config.lookupWaitMs);
     d.rooms = std::make_unique<Rooms>(
-        RoomLimits{d.config.roomMembers, d.config.roomsPerSession}, d.id, *d.directory, d.host,
-        *d.links, log, [routing](const std::string& id) { return routing->claimOf(id); });
+        limits, d.id, *d.directory, *d.directory, d.host, *d.links, log,
+        [routing](const std::string& id) { return routing->claimOf(id); },
+        [] { return RouterClock::now(); });
+    d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms);
 
-    if (!d.links->start(d.router.get())) {
+    if (!d.links->start(d.events.get())) {
+        d.events.reset();
         d.rooms.reset();
         d.router.reset();
         d.links.reset();
@@ -219,6 +259,7 @@ void Node::stop() {
     // withdraws the record and joins OpenDHT's threads.
     d.links->stop();
     d.directory->stop();
+    d.events.reset();
     d.rooms.reset();
     d.router.reset();
     d.links.reset();

@@ -20,7 +20,7 @@ constexpr auto kWithdrawWait = std::chrono::milliseconds(1000);
 // Room members are values of a type of their own: they expire a minute
 // after their node stops refreshing them (a node that died), not after
 // OpenDHT's default ten.
-constexpr dht::ValueType::Id kRoomMemberType = 0x4452;
+constexpr dht::ValueType::Id kRoomMemberType = kRoomMemberValueType;
 constexpr auto kRoomMemberLifetime = std::chrono::seconds(60);
 
 // The members under a room that hold: signed by their node, naming it.

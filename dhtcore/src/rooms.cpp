@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "dwrtc/dwrtc.h"
@@ -17,6 +18,15 @@ namespace {
 
 constexpr int kMemberVersion = 1;
 constexpr std::string_view kRoomRecordContext = "dwrtc-room-record-v1";
+
+// A node record found is believed this long: OpenDHT drops a record ten
+// minutes after its node stops refreshing it, and a node that stopped
+// cleanly withdraws its members itself.
+constexpr auto kRecordBelieved = std::chrono::minutes(10);
+// A node with no record is refused this long before it is looked for
+// again: as long as its member values live in the DHT without a refresh,
+// so one lookup covers what it stored.
+constexpr auto kRefusalRemembered = std::chrono::seconds(60);
 
 }  // namespace
 
@@ -96,16 +106,18 @@ std::string roomRecordName(std::string_view networkKey, std::string_view room) {
     return recordName("room", kRoomRecordContext, networkKey, room);
 }
 
-Rooms::Rooms(RoomLimits limits, std::string self, RoomStore& store, HostQueue& host,
-             LinkTransport& links, LogFn log,
-             std::function<std::string(const std::string&)> claimOf)
+Rooms::Rooms(RoomLimits limits, std::string self, RoomStore& store, Directory& records,
+             HostQueue& host, LinkTransport& links, LogFn log,
+             std::function<std::string(const std::string&)> claimOf, NowFn now)
     : limits_(limits),
       self_(std::move(self)),
       store_(store),
+      records_(records),
       host_(host),
       links_(links),
       log_(std::move(log)),
-      claimOf_(std::move(claimOf)) {}
+      claimOf_(std::move(claimOf)),
+      now_(std::move(now)) {}
 
 RoomMember Rooms::memberValue(const std::string& id, const std::string& room, bool gone) {
     RoomMember m;
@@ -134,7 +146,10 @@ void Rooms::join(const std::string& id, const std::string& name) {
     }
     auto [it, added] = rooms_.try_emplace(name);
     Room& room = it->second;
-    if (room.members.size() >= limits_.membersPerRoom) {
+    // Only this node's own members count: members of other nodes are
+    // followed within bounds of their own, so no one elsewhere, however
+    // many values they store, can keep a session here out of a room.
+    if (room.local.size() >= limits_.membersPerRoom) {
         host_.pushDelivery(id, serializeRoomError("room full", name));
         if (added) {
             rooms_.erase(it);
@@ -146,7 +161,11 @@ void Rooms::join(const std::string& id, const std::string& name) {
     }
     mine.insert(name);
     room.local.insert(id);
-    room.members[id] = self_;
+    auto known = room.members.find(id);
+    if (known != room.members.end()) {
+        eraseMember(room, known);  // a key-owned id that moved here
+    }
+    addMember(room, id, self_);
     store_.putMember(memberValue(id, name, false));
     tellLocal(room, serializeRoomEvent(name, "join", id), id);
     if (room.loaded) {
@@ -213,9 +232,54 @@ void Rooms::leaveEverything() {
 
 void Rooms::remove(const std::string& id, const std::string& name, Room& room) {
     room.local.erase(id);
-    if (room.members.erase(id)) {
+    auto it = room.members.find(id);
+    if (it != room.members.end() && it->second == self_) {
+        eraseMember(room, it);
         tellLocal(room, serializeRoomEvent(name, "leave", id), id);
     }
+}
+
+void Rooms::addMember(Room& room, const std::string& id, const std::string& node) {
+    room.members[id] = node;
+    if (node != self_) {
+        ++room.byNode[node];
+        ++room.remote;
+    }
+}
+
+void Rooms::eraseMember(Room& room, std::map<std::string, std::string>::iterator it) {
+    if (it->second != self_) {
+        auto count = room.byNode.find(it->second);
+        if (count != room.byNode.end() && --count->second == 0) {
+            room.byNode.erase(count);
+        }
+        --room.remote;
+    }
+    room.members.erase(it);
+}
+
+void Rooms::rememberGone(Room& room, const std::string& key) {
+    room.goneOrder.push_back(key);
+    while (room.goneOrder.size() > limits_.remoteMembers) {
+        const std::string& old = room.goneOrder.front();
+        // Still needed while that member is followed again.
+        auto space = old.find(' ');
+        auto known = room.members.find(old.substr(0, space));
+        if (known == room.members.end() || known->second != old.substr(space + 1)) {
+            room.newest.erase(old);
+        }
+        room.goneOrder.pop_front();
+    }
+}
+
+std::size_t Rooms::remoteMembers(const std::string& name) const {
+    auto it = rooms_.find(name);
+    return it == rooms_.end() ? 0 : it->second.remote;
+}
+
+std::size_t Rooms::heldMembers(const std::string& name) const {
+    auto it = rooms_.find(name);
+    return it == rooms_.end() ? 0 : it->second.held;
 }
 
 void Rooms::sendList(const std::string& name, Room& room, const std::string& to) {
@@ -244,6 +308,20 @@ void Rooms::onLoaded(const std::string& name, RoomStore::Members members) {
     // Those who were in the room before anyone here joined are no news to
     // the local members: they get them in their list.
     merge(room, members, false, false, name);
+    // A member whose node is being checked for the first time belongs in
+    // the list if its node holds: the list waits for that first answer (one
+    // lookup; a node that has no record yet is told of later by a join).
+    for (const auto& [node, signer] : signers_) {
+        if (!signer.answered && signer.waiting.count(name)) {
+            room.listWaitsFor.insert(node);
+        }
+    }
+    if (room.listWaitsFor.empty()) {
+        finishLoading(name, room);
+    }
+}
+
+void Rooms::finishLoading(const std::string& name, Room& room) {
     room.loaded = true;
     std::vector<std::string> waiting = std::move(room.waitingForList);
     room.waitingForList.clear();
@@ -268,38 +346,245 @@ void Rooms::merge(Room& room, const RoomStore::Members& members, bool expired, b
         if (m.node == self_) {
             continue;  // this node's own members are known first-hand
         }
-        // Sequence numbers wrap: older is within half the range behind.
-        auto [newest, first] = room.newest.try_emplace(m.id + " " + m.node, m.seq);
-        if (!first) {
-            if (static_cast<std::int16_t>(m.seq - newest->second) < 0) {
-                continue;  // an older word of that node on this member
-            }
-            newest->second = m.seq;
-        }
-        auto known = room.members.find(m.id);
         if (m.gone || expired) {
-            // Only the node the member is on can say it left: an old value
-            // of a node the id has moved away from says nothing.
-            if (known != room.members.end() && known->second == m.node) {
-                room.members.erase(known);
-                if (announce) {
-                    tellLocal(room, serializeRoomEvent(name, "leave", m.id), {});
+            // A leave can only take away a member its own node added, so it
+            // needs no record check, and is never held back behind one.
+            apply(room, m, true, announce, name);
+            continue;
+        }
+        Signer* signer = signerOf(m.node);
+        if (!signer) {
+            log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": member " + m.id + " of node " + m.node +
+                                      " not followed: too many nodes to check at once");
+            continue;
+        }
+        switch (signer->state) {
+            case Signer::State::Valid:
+                apply(room, m, false, announce, name);
+                break;
+            case Signer::State::Checking:
+                hold(*signer, room, name, m);
+                break;
+            case Signer::State::Refused:
+                log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": member " + m.id +
+                                          " not followed: node " + m.node +
+                                          " has no record in the DHT");
+                break;
+        }
+    }
+}
+
+void Rooms::apply(Room& room, const RoomMember& m, bool gone, bool announce,
+                  const std::string& name) {
+    std::string key = m.id + " " + m.node;
+    auto newest = room.newest.find(key);
+    // Sequence numbers wrap: older is within half the range behind.
+    if (newest != room.newest.end() &&
+        static_cast<std::int16_t>(m.seq - newest->second) < 0) {
+        return;  // an older word of that node on this member
+    }
+    auto known = room.members.find(m.id);
+    if (gone) {
+        // Only the node the member is on can say it left: an old value
+        // of a node the id has moved away from says nothing.
+        if (known != room.members.end() && known->second == m.node) {
+            eraseMember(room, known);
+            if (announce) {
+                tellLocal(room, serializeRoomEvent(name, "leave", m.id), {});
+            }
+        }
+        if (newest != room.newest.end()) {
+            newest->second = m.seq;
+        } else {
+            room.newest.emplace(key, m.seq);
+        }
+        rememberGone(room, key);
+        return;
+    }
+    if (known != room.members.end()) {
+        if (known->second != m.node && known->second != self_) {
+            // The id moved to another node (its claim names that one): still
+            // in. A local member stays local: this node knows it first-hand.
+            std::string id = m.id;
+            eraseMember(room, known);
+            addMember(room, id, m.node);
+        }
+        room.newest[key] = m.seq;
+        return;
+    }
+    if (room.remote >= limits_.remoteMembers) {
+        log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": " + std::to_string(room.remote) +
+                                  " members of other nodes followed already; member " + m.id +
+                                  " of node " + m.node + " is not");
+        return;
+    }
+    auto count = room.byNode.find(m.node);
+    if (count != room.byNode.end() && count->second >= limits_.membersPerNode) {
+        log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": node " + m.node + " has " +
+                                  std::to_string(count->second) + " members followed already; " +
+                                  m.id + " is not");
+        return;
+    }
+    room.newest[key] = m.seq;
+    addMember(room, m.id, m.node);
+    if (announce) {
+        tellLocal(room, serializeRoomEvent(name, "join", m.id), {});
+    }
+}
+
+Rooms::Signer* Rooms::signerOf(const std::string& node) {
+    auto it = signers_.find(node);
+    if (it != signers_.end()) {
+        return &it->second;
+    }
+    if (signers_.size() >= limits_.nodeChecks) {
+        // Make room: checks whose time is up go first, then nodes found
+        // without a record (checked again if their values come again, which
+        // takes a new value signed by them). Nodes being checked stay.
+        auto now = now_();
+        for (int pass = 0; pass < 2 && signers_.size() >= limits_.nodeChecks; ++pass) {
+            for (auto s = signers_.begin(); s != signers_.end();) {
+                const Signer& old = s->second;
+                bool expired = old.state != Signer::State::Checking && now >= old.until;
+                bool refused = old.state == Signer::State::Refused;
+                if (!old.lookingUp && (pass == 0 ? expired : refused)) {
+                    s = signers_.erase(s);
+                } else {
+                    ++s;
                 }
             }
+        }
+        if (signers_.size() >= limits_.nodeChecks) {
+            return nullptr;
+        }
+    }
+    Signer& signer = signers_[node];
+    signer.since = now_();
+    lookUp(node, signer);
+    return &signer;
+}
+
+void Rooms::lookUp(const std::string& node, Signer& signer) {
+    signer.lookingUp = true;
+    LinkTransport* links = &links_;
+    // Only a record signed by the key this node id names is found
+    // (NodeDirectory::lookup): the same key as the member values', short of
+    // a second key whose hash starts with the same 128 bits.
+    records_.lookup(node, [this, links, node](std::optional<NodeRecord> record) {
+        bool live = record && !record->gone;
+        links->post([this, node, live] { onRecord(node, live); });
+    });
+}
+
+void Rooms::onRecord(const std::string& node, bool live) {
+    auto it = signers_.find(node);
+    if (it == signers_.end()) {
+        return;
+    }
+    judge(node, it->second, live);
+    it->second.answered = true;
+    // Lists that waited for this node's first answer go out now, with its
+    // members if it holds.
+    for (auto& [name, room] : rooms_) {
+        if (room.listWaitsFor.erase(node) && room.listWaitsFor.empty() && !room.loaded) {
+            finishLoading(name, room);
+        }
+    }
+}
+
+void Rooms::judge(const std::string& node, Signer& signer, bool live) {
+    signer.lookingUp = false;
+    auto now = now_();
+    if (!live) {
+        if (signer.state == Signer::State::Valid) {
+            // A record not found again: look for it a while before refusing
+            // the node's new members (its members followed stay until their
+            // values say they left or expire, as for any node that stops).
+            signer.state = Signer::State::Checking;
+            signer.since = now;
+            return;
+        }
+        if (signer.state == Signer::State::Checking && now - signer.since < limits_.recordWait) {
+            return;  // a node that just started may not have stored it yet: onTick()
+        }
+        if (signer.state != Signer::State::Refused) {
+            log_(DWRTC_LOG_INFO, "rooms: node " + node +
+                                     " has no record in the DHT; its members are not followed");
+        }
+        signer.state = Signer::State::Refused;
+        signer.until = now + kRefusalRemembered;
+        release(signer);
+        return;
+    }
+    signer.state = Signer::State::Valid;
+    signer.until = now + kRecordBelieved;
+    auto waiting = release(signer);
+    for (auto& [name, values] : waiting) {
+        auto room = rooms_.find(name);
+        if (room == rooms_.end()) {
+            continue;  // no one here is in it any more
+        }
+        for (auto& [id, m] : values) {
+            apply(room->second, m, false, room->second.loaded, name);
+        }
+    }
+}
+
+void Rooms::hold(Signer& signer, Room& room, const std::string& name, const RoomMember& m) {
+    auto& values = signer.waiting[name];
+    auto held = values.find(m.id);
+    if (held == values.end()) {
+        // No more would be followed of this node anyway; and all the nodes
+        // being checked together hold no more than the room would follow.
+        if (values.size() >= limits_.membersPerNode || room.held >= limits_.remoteMembers) {
+            if (values.empty()) {
+                signer.waiting.erase(name);
+            }
+            return;
+        }
+        held = values.emplace(m.id, m).first;
+        ++room.held;
+    } else if (static_cast<std::int16_t>(m.seq - held->second.seq) < 0) {
+        return;
+    } else {
+        held->second = m;
+    }
+}
+
+std::map<std::string, std::map<std::string, RoomMember>> Rooms::release(Signer& signer) {
+    auto waiting = std::move(signer.waiting);
+    signer.waiting.clear();
+    for (const auto& [name, values] : waiting) {
+        auto room = rooms_.find(name);
+        if (room != rooms_.end()) {
+            // A room left and joined again meanwhile counts from zero.
+            room->second.held -= std::min(room->second.held, values.size());
+        }
+    }
+    return waiting;
+}
+
+void Rooms::onTick() {
+    auto now = now_();
+    for (auto it = signers_.begin(); it != signers_.end();) {
+        Signer& signer = it->second;
+        if (signer.lookingUp) {
+            ++it;
             continue;
         }
-        if (known != room.members.end()) {
-            known->second = m.node;  // the id moved to another node: still in
-            continue;
-        }
-        if (room.members.size() >= limits_.membersPerRoom) {
-            log_(DWRTC_LOG_DEBUG, "room \"" + name + "\" is full here; member " + m.id +
-                                      " of node " + m.node + " is not followed");
-            continue;
-        }
-        room.members.emplace(m.id, m.node);
-        if (announce) {
-            tellLocal(room, serializeRoomEvent(name, "join", m.id), {});
+        if (signer.state == Signer::State::Checking) {
+            lookUp(it->first, signer);  // the last lookup found no record yet
+            ++it;
+        } else if (now >= signer.until) {
+            if (signer.state == Signer::State::Valid) {
+                lookUp(it->first, signer);  // still believed while it runs
+                signer.until = now + kRecordBelieved;
+                ++it;
+            } else {
+                it = signers_.erase(it);
+            }
+        } else {
+            ++it;
         }
     }
 }

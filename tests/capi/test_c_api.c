@@ -115,6 +115,11 @@ main(void)
     CHECK(dwrtc_options_set_room_limits(opt, 0, 1) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_room_limits(opt, 1, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_room_limits(opt, 64, 8) == DWRTC_OK);
+    CHECK(dwrtc_options_set_room_bounds(opt, 0, 1, 16) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_room_bounds(opt, 64, 0, 16) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_room_bounds(opt, 64, 8, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_room_bounds(NULL, 64, 8, 16) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_room_bounds(opt, 64, 8, 1024) == DWRTC_OK);
     CHECK(dwrtc_options_set_dht_ports(opt, 10, 5) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_dht_ports(opt, 1, 70000) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_dht_ports(opt, 0, 0) == DWRTC_OK);

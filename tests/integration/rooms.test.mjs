@@ -1,13 +1,14 @@
 // Rooms through three real nginx nodes: dwrtc.js clients (in Node.js, on
 // `ws`) join a room, get its member list, and hear each other join and
 // leave across nodes, also when a member's session closes or its node
-// stops; the limits are directives and answer with errors.
+// stops; the limits are directives and answer with errors, and members of
+// other nodes never count against a join.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
-import { startNetwork } from '../lib/nginx.mjs';
+import { NginxNode, startNetwork } from '../lib/nginx.mjs';
 import { openSession, terminateSessions, until } from '../lib/client.mjs';
 import { DwrtcClient, ErrorCode, generateIdentity } from '../../web/dwrtc.js';
 
@@ -107,7 +108,9 @@ describe('rooms on three nginx nodes', () => {
         await assert.rejects(a.join('r3'), (err) => err.code === ErrorCode.TOO_MANY_ROOMS);
         assert.deepEqual([...a.rooms.keys()].sort(), ['r1', 'r2']);
 
-        const others = [roomClient(), roomClient()];
+        // dwrtc_room_members 3 counts the members of one node: n2 takes
+        // three besides a (on n1), and refuses a fourth
+        const others = [roomClient(), roomClient(), roomClient()];
         clients.push(...others);
         for (const o of others) {
             await o.connect(n2.wsUrl());
@@ -117,8 +120,15 @@ describe('rooms on three nginx nodes', () => {
         clients.push(late);
         await late.connect(n2.wsUrl());
         await assert.rejects(late.join('r1'), (err) => err.code === ErrorCode.ROOM_FULL);
+        // n1 knows four members, one of them its own: it takes another
+        const second = roomClient();
+        clients.push(second);
+        await second.connect(n1.wsUrl());
+        await until(() => a.rooms.get('r1')?.size === 4, 'a to hear the three on n2');
+        assert.equal((await second.join('r1')).length, 5);
         a.close();
         late.close();
+        second.close();
         for (const o of others) {
             o.close();
         }
@@ -139,5 +149,31 @@ describe('rooms on three nginx nodes', () => {
     it('logs nothing at [alert], [crit] or [emerg]', () => {
         n1.assertNoAlerts();
         n2.assertNoAlerts();
+    });
+});
+
+describe('bounds on what other nodes make a node follow of a room', () => {
+    const check = (http) => new NginxNode({ name: 'roombounds', httpPort: 1, dhtPorts: [1, 1],
+                                            linkPorts: [2, 2], http }).configTest();
+    for (const [http, expect] of [
+        ['dwrtc_room_remote_members 0;', /"dwrtc_room_remote_members" must be from 1 to 100000/],
+        ['dwrtc_room_members_per_node 0;',
+         /"dwrtc_room_members_per_node" must be from 1 to "dwrtc_room_remote_members" \(64\)/],
+        ['dwrtc_room_remote_members 10;\ndwrtc_room_members_per_node 11;',
+         /"dwrtc_room_members_per_node" must be from 1 to "dwrtc_room_remote_members" \(10\)/],
+        ['dwrtc_room_node_checks 15;', /"dwrtc_room_node_checks" must be from 16 to 1000000/],
+        ['dwrtc_room_node_checks many;', /invalid number/],
+    ]) {
+        it(`refuses "${http.replace('\n', ' ')}" at nginx -t`, () => {
+            const t = check(http);
+            assert.ok(!t.ok, 'nginx -t should fail');
+            assert.match(t.output, expect);
+        });
+    }
+
+    it('takes values in range', () => {
+        const t = check('dwrtc_room_remote_members 200;\ndwrtc_room_members_per_node 4;\n'
+                        + 'dwrtc_room_node_checks 16;');
+        assert.ok(t.ok, t.output);
     });
 });

@@ -1,18 +1,25 @@
 // Rooms between real nodes (OpenDHT + libwebsockets) on loopback: members
 // on any node get the member list when they join, and join and leave
 // events for the others, also when a member's session closes or its node
-// stops; limits answer with an error.
+// stops; limits answer with an error. A stranger on the DHT that stores
+// member values for made-up sessions fills no room: with no node record it
+// is not believed at all, and with one it shows at most its few members.
 #include <gtest/gtest.h>
 #include <jansson.h>
+#include <opendht.h>
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <set>
 
 #include "dwrtc/owned_id.h"
 #include "dwrtc/session_id.h"
+#include "dwrtc/trust.h"
 #include "network.h"
+#include "node_record.h"
 #include "owner_keys.h"
+#include "rooms.h"
 
 using namespace std::chrono_literals;
 using dwrtc::Node;
@@ -112,12 +119,90 @@ bool hasError(const std::vector<std::string>& inbox, const std::string& error) {
     return false;
 }
 
+// Someone on the DHT with a key of its own and no nginx: it stores what it
+// likes under a room's key, signed by its key, as a node would.
+class Stranger {
+public:
+    explicit Stranger(unsigned bootstrapPort) {
+        auto identity = dht::crypto::generateIdentity("stranger", {}, 2048);
+        key_ = identity.first;
+        dht::Blob spki;
+        identity.first->getPublicKey().pack(spki);
+        id_ = dwrtc::nodeIdOfPublicKey(
+            std::string_view(reinterpret_cast<const char*>(spki.data()), spki.size()));
+        dht::DhtRunner::Config config;
+        config.threaded = true;
+        config.dht_config.id = identity;
+        config.dht_config.node_config.network = dwrtc::kOpenNetworkId;
+        config.dht_config.node_config.max_peer_req_per_sec = -1;
+        config.dht_config.node_config.max_req_per_sec = -1;
+        runner_.run(0, config);
+        runner_.registerType(dht::ValueType(dwrtc::kRoomMemberValueType, "dwrtc-room-member",
+                                            std::chrono::seconds(60)));
+        runner_.bootstrap("127.0.0.1", std::to_string(bootstrapPort));
+    }
+    ~Stranger() { runner_.join(); }
+
+    const std::string& id() const { return id_; }
+
+    // A node record like a real node's, for a node that is not there.
+    bool putRecord() {
+        return put(dwrtc::nodeRecordName({}, id_), dht::ValueType::USER_DATA.id,
+                   dwrtc::encodeNodeRecord(id_, {"wss://127.0.0.1:9"}, false), 1);
+    }
+
+    // Member values for n made-up sessions of its own node id (the form a
+    // node's binding check takes); returns their ids.
+    std::vector<std::string> fill(const std::string& room, int n) {
+        std::vector<std::string> ids;
+        for (int i = 0; i < n; ++i) {
+            dwrtc::RoomMember m;
+            m.room = room;
+            m.id = dwrtc::makeSessionId(id_);
+            m.node = id_;
+            if (!put(dwrtc::roomRecordName({}, room), dwrtc::kRoomMemberValueType,
+                     dwrtc::encodeRoomMember(m), next_++)) {
+                ADD_FAILURE() << "a member value was not stored";
+            }
+            ids.push_back(m.id);
+        }
+        return ids;
+    }
+
+private:
+    bool put(const std::string& name, dht::ValueType::Id type, const std::string& text,
+             std::uint64_t valueId) {
+        auto value = std::make_shared<dht::Value>(
+            type, reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), valueId);
+        value->seq = 1;
+        value->sign(*key_);
+        auto stored = std::make_shared<std::promise<bool>>();
+        auto once = std::make_shared<std::once_flag>();
+        runner_.put(dht::InfoHash::get(name), value, [stored, once](bool ok) {
+            std::call_once(*once, [&] { stored->set_value(ok); });
+        }, dht::time_point::max(), true);
+        return stored->get_future().get();
+    }
+
+    dht::DhtRunner runner_;
+    std::shared_ptr<dht::crypto::PrivateKey> key_;
+    std::string id_;
+    std::uint64_t next_ = 100;
+};
+
+std::size_t countOf(const std::set<std::string>& members, const std::vector<std::string>& ids) {
+    std::size_t n = 0;
+    for (const auto& id : ids) n += members.count(id);
+    return n;
+}
+
 class Rooms : public ::testing::Test {
 protected:
     void SetUp() override {
         dwrtc::NodeConfig c = Network::loopbackConfig();
         c.roomMembers = 4;
         c.roomsPerSession = 2;
+        c.roomMembersPerNode = 4;
         for (int i = 0; i < 3; ++i) net.addNode(c);
         ASSERT_TRUE(net.waitPublished()) << "not every node stored its DHT record";
     }
@@ -204,18 +289,21 @@ TEST_F(Rooms, LimitsAnswerWithAnError) {
     std::set<std::string> list;
     EXPECT_FALSE(memberList(net.inbox(s), "r3", list));
 
-    // members per room: 4, as this node knows them
+    // members per room: 4 of this node; members of other nodes do not count
     std::vector<std::string> in;
-    for (int i = 0; i < 4; ++i) in.push_back(member(i % 3, "full"));
-    std::string late = net.node(1).openSession();
-    // node 1 has heard of the others by now
-    ASSERT_TRUE(net.waitFor([&] { return view(net.inbox(in[1]), "full").size() == 4; }))
+    for (int i = 0; i < 4; ++i) in.push_back(member(1, "full"));
+    std::string elsewhere = member(0, "full");
+    ASSERT_TRUE(net.waitFor([&] { return view(net.inbox(elsewhere), "full").size() == 5; }))
         << net.log();
+    std::string late = net.node(1).openSession();
     net.node(1).submit(late, join("full"));
     ASSERT_TRUE(net.waitFor([&] { return hasError(net.inbox(late), "room full"); }))
         << net.log();
     net.pump(300ms);
     EXPECT_EQ(events(net.inbox(in[0]), "full", "join", late), 0);
+    // node 0 knows 5 members, one of them its own: a second one gets in
+    std::string second = member(0, "full");
+    EXPECT_FALSE(hasError(net.inbox(second), "room full"));
 }
 
 TEST_F(Rooms, AMalformedRoomNameIsAnInvalidMessage) {
@@ -259,4 +347,52 @@ TEST_F(Rooms, AKeyOwnedIdIsAMemberByItsOwnId) {
     ASSERT_TRUE(net.waitFor([&] {
         return view(net.inbox(a), "keys") == std::set<std::string>{alice.id(), b};
     })) << net.log();
+}
+
+TEST_F(Rooms, AStrangersMemberValuesFillNoRoom) {
+    // One stranger with no node record, one with a record and no node
+    // behind it; both fill the room before anyone joins, and again after.
+    Stranger nobody(net.node(0).dhtPort());
+    Stranger recorded(net.node(1).dhtPort());
+    ASSERT_TRUE(recorded.putRecord()) << "the stranger's record was not stored";
+    std::vector<std::string> ghosts = nobody.fill("open", 12);
+    std::vector<std::string> phantoms = recorded.fill("open", 12);
+
+    // A real member on every node, as many as the room allows on the first.
+    std::vector<std::string> real;
+    for (int i = 0; i < 4; ++i) real.push_back(member(0, "open"));
+    real.push_back(member(1, "open"));
+    real.push_back(member(2, "open"));
+    for (const auto& s : real) {
+        EXPECT_FALSE(hasError(net.inbox(s), "room full")) << net.log();
+    }
+    std::vector<std::string> more = nobody.fill("open", 8);
+    ghosts.insert(ghosts.end(), more.begin(), more.end());
+    more = recorded.fill("open", 8);
+    phantoms.insert(phantoms.end(), more.begin(), more.end());
+
+    // Every real member sees every other one, on every node.
+    const std::set<std::string> everyone(real.begin(), real.end());
+    for (const auto& s : real) {
+        ASSERT_TRUE(net.waitFor([&] {
+            std::set<std::string> v = view(net.inbox(s), "open");
+            return std::includes(v.begin(), v.end(), everyone.begin(), everyone.end());
+        }, 30s)) << "member " << s << " does not see every real member\n" << net.log();
+    }
+    // The record checks run (a node with no record is looked for for the
+    // router's lookup wait, 5 s): then no more of the strangers come.
+    net.pump(7000ms);
+    std::size_t shownPhantoms = 0;
+    for (const auto& s : real) {
+        std::set<std::string> v = view(net.inbox(s), "open");
+        EXPECT_EQ(countOf(v, ghosts), 0u) << "a member of a node with no record is shown to " << s;
+        EXPECT_LE(countOf(v, phantoms), 4u) << "more than roomMembersPerNode shown";
+        shownPhantoms = std::max(shownPhantoms, countOf(v, phantoms));
+    }
+    std::printf("# of %zu made-up members of a stranger with a record, at most %zu shown per "
+                "session (4 allowed); of %zu of a stranger with none, 0\n",
+                phantoms.size(), shownPhantoms, ghosts.size());
+    // And the room still takes real members.
+    std::string late = member(2, "open");
+    EXPECT_FALSE(hasError(net.inbox(late), "room full"));
 }

@@ -4,7 +4,11 @@
 // receive holds an SDP or an ICE candidate: the nodes relayed only
 // ciphertext, and every signaling message the pages handled was decrypted
 // (encrypted: true). The demo, which enables e2e with its lasting id, is
-// then called from a second demo page the same way.
+// then called from a second demo page the same way. A page that loses its
+// key-owned id (its claim refused, or the id taken over by a newer session)
+// sends nothing in plaintext to a key-owned id: send() throws, and no frame
+// of its socket, nor anything the recipient gets, holds the text; with
+// e2e: 'prefer' it falls back to plaintext as before.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,6 +51,54 @@ const wireOf = (page) => page.evaluate(() => ({
     messages: window.messages_.map((m) => ({ type: m.type, encrypted: m.encrypted })),
     errors: window.errors_,
 }));
+
+// In the page: a client with e2e (`e2e`, true or 'prefer') and a fresh
+// identity that loses its key-owned id `how`: 'refused' (its socket changes
+// one digit of the claim's signature on the way, so the node refuses it)
+// or 'taken over' (a newer client with the same key claims the id on the
+// same node). Every frame its socket sends is kept in window.lost_.frames.
+async function loseId({ e2e, how }) {
+    const { DwrtcClient, generateIdentity } = await import('./dwrtc.js');
+    const identity = await generateIdentity();
+    const frames = [];
+    const errors = [];
+    class ClaimBreakingSocket extends WebSocket {
+        send(data) {
+            const msg = JSON.parse(data);
+            if (how === 'refused' && msg.type === 'WebSocketClaimMessage') {
+                msg.signature = (msg.signature[0] === '0' ? '1' : '0') + msg.signature.slice(1);
+                data = JSON.stringify(msg);
+            }
+            frames.push(data);
+            super.send(data);
+        }
+    }
+    const client = new DwrtcClient({ WebSocket: ClaimBreakingSocket, e2e, identity });
+    client.addEventListener('error', (e) => errors.push(String(e.detail.error)));
+    await client.connect('./signal');
+    if (how === 'taken over') {
+        const newer = new DwrtcClient({ identity, e2e: true });
+        window.newer_ = newer;
+        await newer.connect('./signal');
+        const until = Date.now() + 20_000;
+        while (client.id === client.ownedId && Date.now() < until) {
+            await new Promise((r) => setTimeout(r, 50));
+        }
+    }
+    window.lost_ = { client, frames, errors };
+    return { id: client.id, ownedId: client.ownedId, errors };
+}
+
+// In the page of loseId(): sends `text` to `to`; what send() did.
+function sendLost({ to, text }) {
+    try {
+        window.lost_.client.send('chat', to, text);
+        return { sent: true };
+    } catch (err) {
+        return { sent: false, code: err.code, reason: err.reason, message: err.message,
+                 recipient: err.recipientSessionId };
+    }
+}
 
 function assertSealed(label, wire) {
     assert.deepEqual(wire.errors, [], `${label}: no errors`);
@@ -155,6 +207,68 @@ describe('an end-to-end encrypted call in the browser', () => {
         await b.click('#hangup-btn');
         await a.waitForSelector('#call-state[data-state="ended"]', { timeout: WAIT,
                                                                     state: 'attached' });
+        await Promise.all([a.close(), b.close()]);
+    });
+
+    for (const how of ['refused', 'taken over']) {
+        it(`sends no plaintext to a key-owned id once its own id is lost (${how})`, async () => {
+            const [a, b] = [await page(`lost-${how}`), await page(`recipient-${how}`)];
+            await Promise.all([a.goto(n1.httpUrl('/')), b.goto(n2.httpUrl('/'))]);
+            const bId = await b.evaluate(e2eClient);
+            const lost = await a.evaluate(loseId, { e2e: true, how });
+            assert.notEqual(lost.id, lost.ownedId, `the page lost its id: ${JSON.stringify(lost)}`);
+            assert.match(lost.id, /^[0-9a-f]{32}-[0-9a-f]{16}$/, 'it speaks as its node session');
+            assert.ok(lost.errors.some((e) => e.startsWith(how === 'refused'
+                                                           ? 'claim refused'
+                                                           : 'id taken over')),
+                      `the node said so: ${lost.errors}`);
+
+            const secret = `secret-${how}-${Date.now()}`;
+            const sent = await a.evaluate(sendLost, { to: bId, text: secret });
+            assert.equal(sent.sent, false, 'send() refused to send it');
+            assert.equal(sent.code, 'e2e id lost');
+            assert.equal(sent.recipient, bId);
+            assert.match(sent.reason, how === 'refused' ? /^claim refused/ : /^id taken over/);
+            assert.match(sent.message, /lost its key-owned id/);
+            // a call's signaling does not go either
+            const call = await a.evaluate(async (to) => {
+                const errors = [];
+                const c = window.lost_.client.call(to, { dataChannel: true });
+                c.addEventListener('error', (e) => errors.push(e.detail.error?.code));
+                await new Promise((r) => setTimeout(r, 1000));
+                c.hangup();
+                return errors;
+            }, bId);
+            assert.ok(call.includes('e2e id lost'), `the call said why: ${call}`);
+
+            await new Promise((r) => setTimeout(r, 1000));
+            const frames = await a.evaluate(() => window.lost_.frames);
+            assert.ok(!frames.some((f) => f.includes(secret)), 'the text is in no frame sent');
+            assert.ok(!frames.some((f) => JSON.parse(f).type === 'SignalingMessage'),
+                      'no signaling in plaintext');
+            const got = await b.evaluate(() => window.messages_);
+            assert.ok(!got.some((m) => String(m.messageBody).includes(secret)),
+                      'the recipient got nothing of it');
+            assert.ok(!got.some((m) => m.type === 'SignalingMessage' && !m.encrypted),
+                      'nor plaintext signaling');
+            await Promise.all([a.close(), b.close()]);
+        });
+    }
+
+    it("falls back to plaintext with e2e: 'prefer', as it did before", async () => {
+        const [a, b] = [await page('prefer'), await page('prefer-recipient')];
+        await Promise.all([a.goto(n1.httpUrl('/')), b.goto(n2.httpUrl('/'))]);
+        const bId = await b.evaluate(e2eClient);
+        const lost = await a.evaluate(loseId, { e2e: 'prefer', how: 'taken over' });
+        assert.notEqual(lost.id, lost.ownedId);
+        const secret = `prefer-${Date.now()}`;
+        assert.deepEqual(await a.evaluate(sendLost, { to: bId, text: secret }), { sent: true });
+        await b.waitForFunction((text) => window.messages_.some((m) => m.messageBody === text),
+                                secret, { timeout: WAIT });
+        const got = await b.evaluate((text) => window.messages_.find(
+            (m) => m.messageBody === text), secret);
+        assert.equal(got.encrypted, false, 'it came in plaintext, and says so');
+        assert.equal(got.senderSessionId, lost.id);
         await Promise.all([a.close(), b.close()]);
     });
 

@@ -136,6 +136,7 @@ describe('the dwrtc package (web/)', () => {
             UNPARSABLE: 'unparsable message from the node',
             E2E_REFUSED: 'e2e refused',
             E2E_NO_KEY: 'no e2e key',
+            E2E_ID_LOST: 'e2e id lost',
         });
         for (const code of Object.values(dwrtc.ErrorCode)) {
             assert.equal(dwrtc.errorCodeOf(code), code);

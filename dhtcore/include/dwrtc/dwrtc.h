@@ -83,6 +83,9 @@ extern "C" {
 #define DWRTC_DEFAULT_HOLD_MS 30000
 #define DWRTC_DEFAULT_ROOM_MEMBERS 64
 #define DWRTC_DEFAULT_ROOMS_PER_SESSION 8
+#define DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS 64
+#define DWRTC_DEFAULT_ROOM_MEMBERS_PER_NODE 8
+#define DWRTC_DEFAULT_ROOM_NODE_CHECKS 1024
 
 /* Log levels of the records the core hands out through drain(). */
 #define DWRTC_LOG_ERROR 0
@@ -181,11 +184,19 @@ int dwrtc_options_set_link_ack_timeout(dwrtc_options *opt, unsigned ms);
 int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
 
 /* Rooms (docs/dhtcore.md, "Rooms"): a room holds at most `members`
- * members as this node knows them (a join beyond gets "room full"), and a
- * session is in at most `per_session` rooms at once ("too many rooms").
- * Both at least 1. */
+ * members of this node (a join beyond gets "room full"; members of other
+ * nodes never count), and a session is in at most `per_session` rooms at
+ * once ("too many rooms"). Both at least 1. */
 int dwrtc_options_set_room_limits(dwrtc_options *opt, size_t members,
                                   size_t per_session);
+
+/* What other nodes can make this one follow of a room: at most `remote`
+ * members of other nodes per room, at most `per_node` of them signed by
+ * any one node, and member values are believed only from nodes whose
+ * record is in the DHT, checked once per node; `node_checks` such checks
+ * are remembered at once. All at least 1. */
+int dwrtc_options_set_room_bounds(dwrtc_options *opt, size_t remote,
+                                  size_t per_node, size_t node_checks);
 
 /* Seconds an unused node-to-node link stays open. */
 int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);

@@ -47,9 +47,14 @@ struct NodeConfig {
     // this long; 0 messages: its senders hear "not found" at once.
     std::size_t holdMessages = DWRTC_DEFAULT_HOLD_MESSAGES;
     unsigned holdMs = DWRTC_DEFAULT_HOLD_MS;
-    // Members of a room as this node knows them; rooms of one session.
+    // This node's own members of a room; rooms of one session.
     std::size_t roomMembers = DWRTC_DEFAULT_ROOM_MEMBERS;
     std::size_t roomsPerSession = DWRTC_DEFAULT_ROOMS_PER_SESSION;
+    // Members of other nodes followed per room; of them, per other node;
+    // other nodes' record checks remembered at once.
+    std::size_t roomRemoteMembers = DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS;
+    std::size_t roomMembersPerNode = DWRTC_DEFAULT_ROOM_MEMBERS_PER_NODE;
+    std::size_t roomNodeChecks = DWRTC_DEFAULT_ROOM_NODE_CHECKS;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO

@@ -88,6 +88,8 @@ function describe(detail: ClientErrorDetail): string {
             return `refused from ${detail.senderSessionId}: ${detail.reason}`;
         case ErrorCode.E2E_NO_KEY:
             return `${detail.count} not sent to ${detail.recipientSessionId}: ${detail.reason}`;
+        case ErrorCode.E2E_ID_LOST:     // the code of what send() throws, not an event's
+            return 'nothing sent: this page lost its id';
         case ErrorCode.UNPARSABLE:
         case ErrorCode.UNKNOWN:
         case null:
@@ -290,7 +292,17 @@ async function private_(): Promise<void> {
     const partner = await sealed.connect('./signal');
     sealed.send('chat', partner, 'sealed');
     console.log(strict.state);
-    // @ts-expect-error e2e is true, false or 'require'
+    const lenient = new DwrtcClient({ identity: true, e2e: 'prefer' });
+    try {
+        lenient.send('chat', partner, 'maybe in plaintext');
+        sealed.send('chat', partner, 'never in plaintext');
+    } catch (err) {
+        const lost: 'e2e id lost' = ErrorCode.E2E_ID_LOST;
+        if ((err as { code?: string }).code === lost) {
+            console.warn('this page lost its id; nothing was sent');
+        }
+    }
+    // @ts-expect-error e2e is true, false, 'require' or 'prefer'
     new DwrtcClient({ identity: true, e2e: 'yes' });
 }
 void private_;
