@@ -112,8 +112,10 @@ async function rewriteConfig() {
     for (const file of files) {
         const before = readFileSync(file, 'utf8');
         for (const m of before.matchAll(/^\s*listen\s+127\.0\.0\.1:(\d+)\b/gm)) {
+            // (`port`, the stand-in of listen 80, and stand-ins already
+            // written stay as they are: this runs after every step)
             const p = Number(m[1]);
-            if (!loopbackPorts.has(p) && ![...loopbackPorts.values()].includes(p)) {
+            if (p !== port && !loopbackPorts.has(p) && ![...loopbackPorts.values()].includes(p)) {
                 loopbackPorts.set(p, await freeTcpPort());
             }
         }
