@@ -310,10 +310,11 @@ run package-install inroot "$OP_ROOT" "
     nginx -t"
 done_step "2. apt install ./$(basename "$DEB"), nginx -t"
 
-# A free port for the root's nginx (it shares this machine's network).
+# A free port for the root's nginx (it shares this machine's network), from
+# 18080 or from $1 on.
 free_port() {
     local p
-    for p in $(seq 18080 18180); do
+    for p in $(seq "${1:-18080}" 18180); do
         if ! ss -Htln "sport = :$p" | grep -q .; then
             echo "$p"
             return
@@ -325,9 +326,13 @@ free_port() {
 
 begin "2. start the package's nginx, WebSocket handshake"
 PORT=$(free_port)
+STATUS_PORT=$(free_port $((PORT + 1)))
 run package-start inroot "$OP_ROOT" "
     sed -i 's/listen 80/listen $PORT/; s/listen \[::\]:80/listen [::]:$PORT/' \
         /etc/nginx/sites-enabled/default /etc/nginx/sites-available/dwrtc
+    # the example site's status server
+    sed -i 's/listen 127.0.0.1:9422;/listen 127.0.0.1:$STATUS_PORT;/' \
+        /etc/nginx/sites-available/dwrtc
     # the operator's names (README step 2): this machine's loopback
     sed -i 's/^dwrtc_public_address .*/dwrtc_public_address 127.0.0.1;/' \
         /etc/nginx/conf.d/dwrtc.conf

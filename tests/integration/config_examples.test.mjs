@@ -11,8 +11,8 @@ import { join, relative } from 'node:path';
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
 
-import { REPO, WEB_ROOT } from '../lib/nginx.mjs';
-import { ExampleSite, SITE_INDEX } from '../lib/examples.mjs';
+import { REPO, WEB_ROOT, waitUntil } from '../lib/nginx.mjs';
+import { ExampleSite, SITE_INDEX, servers, originMismatches } from '../lib/examples.mjs';
 import { openSession, rawRequest, handshakeRequest, terminateSessions } from '../lib/client.mjs';
 
 const EXAMPLES = join(REPO, 'config-examples');
@@ -25,9 +25,12 @@ function confFiles(dir = EXAMPLES) {
     });
 }
 
-/** GET over plain HTTP or HTTPS (trusting `ca`): { status, body }. */
-async function get(port, path, { tls, ca } = {}) {
-    const res = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`
+/**
+ * GET over plain HTTP or HTTPS (trusting `ca`), with Host `host`:
+ * { status, headers, body }.
+ */
+async function get(port, path, { tls, ca, host = '127.0.0.1' } = {}) {
+    const res = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n`
                                        + 'Connection: close\r\n\r\n', { tls, ca });
     let body = res.rest;
     await new Promise((resolve) => {
@@ -35,10 +38,70 @@ async function get(port, path, { tls, ca } = {}) {
         res.socket.on('end', resolve);
         res.socket.on('close', resolve);
     });
-    return { status: res.status, body: body.toString() };
+    return { status: res.status, headers: res.headers, body: body.toString() };
+}
+
+/** Asserts a 301 to `to` (nginx makes the path absolute with the Host). */
+async function assertRedirect(port, from, to, { host = '127.0.0.1' } = {}) {
+    const r = await get(port, from, { host });
+    assert.equal(r.status, 301, `GET ${from}`);
+    assert.equal(new URL(r.headers.location, `http://${host}/`).pathname, to,
+                 `GET ${from} redirects to ${r.headers.location}`);
 }
 
 const files = confFiles();
+
+// Debian's snippets (not whole files): config-examples/debian/.
+const DEBIAN_HTTP = join(EXAMPLES, 'debian', 'dwrtc-http');
+const DEBIAN_SITE = join(EXAMPLES, 'debian', 'dwrtc-site');
+
+// The examples an operator copies as a whole /etc/nginx/nginx.conf (the
+// local network's nodes are started by ci/demo.sh, which names their
+// runtime files, as several nginx on one machine need).
+const COMPLETE = ['beside-existing-site.conf', 'one-node.conf', 'private-network-auth.conf',
+                  'tls.conf'];
+
+/**
+ * Debian's nginx.conf and default site as far as they matter here (nginx
+ * 1.22's /etc/nginx/nginx.conf and sites-available/default, comments
+ * left out), with the two snippets where the README's steps put them:
+ * conf.d/dwrtc.conf and sites-enabled/dwrtc. Inlined rather than included,
+ * so that tests/lib/examples.mjs rewrites their ports and paths as well.
+ */
+function debianLayout() {
+    return `load_module /usr/lib/nginx/modules/ngx_http_dwrtc_module.so;
+user www-data;
+worker_processes auto;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log;
+
+events {
+    worker_connections 768;
+}
+
+http {
+    include /etc/nginx/mime.types;
+
+    # conf.d/dwrtc.conf
+${readFileSync(DEBIAN_HTTP, 'utf8')}
+
+    # sites-enabled/default
+    server {
+        listen 80 default_server;
+        listen [::]:80 default_server;
+        root /var/www/html;
+        index index.html index.htm index.nginx-debian.html;
+        server_name _;
+        location / {
+            try_files $uri $uri/ =404;
+        }
+    }
+
+    # sites-enabled/dwrtc
+${readFileSync(DEBIAN_SITE, 'utf8')}
+}
+`;
+}
 
 describe('config-examples/', () => {
     let site;
@@ -112,14 +175,16 @@ describe('config-examples/', () => {
         assert.equal(js.body, readFileSync(join(WEB_ROOT, 'dwrtc.js'), 'utf8'));
         // /signal is not taken from the site; the demo's own is /dwrtc/signal
         assert.equal((await get(port, '/signal')).status, 404);
+        // /dwrtc without the slash is sent to the page, not to the site's 404
+        await assertRedirect(port, '/dwrtc', '/dwrtc/');
 
-        // the allowed origins name the site as the example wrote it; the
-        // example's port number is what a browser there sends
-        const [examplePort] = node.listens.keys();
-        const a = await openSession(node.wsUrl('/dwrtc/signal'),
-                                    { origin: `http://127.0.0.1:${examplePort}` });
-        const b = await openSession(node.wsUrl('/dwrtc/signal'),
-                                    { origin: `http://localhost:${examplePort}` });
+        // a page of the site, at the address the example gives it, may open
+        // sessions (the example's own port is what a browser there sends)
+        const [{ origins }] = servers(readFileSync(join(EXAMPLES, 'beside-existing-site.conf'),
+                                                   'utf8'));
+        assert.ok(origins.length > 0, 'the example allows only its own origins');
+        const a = await openSession(node.wsUrl('/dwrtc/signal'), { origin: origins[0] });
+        const b = await openSession(node.wsUrl('/dwrtc/signal'), { origin: origins.at(-1) });
         await a.deliver(b, 'beside the site');
         await assert.rejects(openSession(node.wsUrl('/dwrtc/signal'),
                                          { origin: 'https://elsewhere.example' }), /403/);
@@ -132,9 +197,11 @@ describe('config-examples/', () => {
         const page = await get(node.httpPort, '/', { tls: true, ca });
         assert.equal(page.status, 200);
         const url = `wss://127.0.0.1:${node.httpPort}/signal`;
-        const a = await openSession(url, { ca });
+        // the demo of this site may open sessions; a page elsewhere may not
+        const a = await openSession(url, { ca, origin: 'https://localhost' });
         const b = await openSession(url, { ca });
         await a.deliver(b, 'over TLS');
+        await assert.rejects(openSession(url, { ca, origin: 'https://localhost:8443' }), /403/);
         // a client that does not trust the certificate is refused by TLS
         await assert.rejects(openSession(url), /certificate/i);
         // plain HTTP sends browsers to HTTPS
@@ -222,6 +289,81 @@ describe('config-examples/', () => {
         for (const n of net) {
             await finish(n);
         }
+    });
+
+    it('the complete nginx.conf examples name user, pid and error_log as Debian does',
+       () => {
+        for (const file of COMPLETE) {
+            const text = readFileSync(join(EXAMPLES, file), 'utf8');
+            assert.match(text, /^user www-data;$/m, `${file}: user`);
+            assert.match(text, /^pid \/run\/nginx\.pid;$/m, `${file}: pid`);
+            assert.match(text, /^error_log \/var\/log\/nginx\/error\.log( notice)?;$/m,
+                         `${file}: error_log`);
+        }
+    });
+
+    it('every example allows exactly the origins of its own site address', () => {
+        const all = [...files, DEBIAN_HTTP, DEBIAN_SITE];
+        let checked = 0;
+        for (const file of all) {
+            const text = readFileSync(file, 'utf8');
+            assert.deepEqual(originMismatches(text), [], relative(EXAMPLES, file));
+            checked += servers(text).filter((s) => s.origins.length > 0).length;
+        }
+        assert.ok(checked >= 3, `only ${checked} servers with origins were checked`);
+        // the check itself: a listen port or a server_name changed alone is
+        // found, and so is an origin with the default port written out
+        const beside = readFileSync(join(EXAMPLES, 'beside-existing-site.conf'), 'utf8');
+        assert.equal(originMismatches(beside.replace(/listen 80;/, 'listen 8080;')).length, 2);
+        assert.equal(originMismatches(beside.replace(/server_name \S+;/,
+                                                     'server_name www.example.org;')).length, 2);
+        assert.equal(originMismatches(beside.replace(/(dwrtc_allowed_origins http:\/\/\w+)/,
+                                                     '$1:80')).length, 2);
+    });
+
+    it('debian/: the snippets in Debian\'s layout beside its default site: the demo at '
+       + '/call/ (and /call sent there), signaling, and the status page at its own port',
+       async () => {
+        const node = await site.node(join(EXAMPLES, 'debian', 'dwrtc-site'),
+                                     { name: 'debian', text: debianLayout() });
+        nodes.push(node);
+        const t = node.configTest();
+        assert.ok(t.ok, `nginx -t failed for Debian's layout:\n${t.output}`);
+        await node.start();
+        const port = node.httpPort;
+        const host = 'call.example.com';
+
+        // port 80's default server is Debian's static site
+        const other = await get(port, '/');
+        assert.equal(other.body, SITE_INDEX, "a request for another name reaches the default site");
+        assert.equal((await get(port, '/dwrtc-status')).status, 404,
+                     'the status page is not in the default site');
+        // the site by its server_name
+        const page = await get(port, '/call/', { host });
+        assert.equal(page.status, 200);
+        assert.equal(page.body, readFileSync(join(WEB_ROOT, 'index.html'), 'utf8'));
+        await assertRedirect(port, '/call', '/call/', { host });
+        const a = await openSession(node.wsUrl('/call/signal'), { headers: { Host: host } });
+        const b = await openSession(node.wsUrl('/call/signal'), { headers: { Host: host } });
+        await a.deliver(b, 'in the Debian layout');
+
+        // the status page: any Host at its own port, as a scrape sends it
+        const statusPort = node.listens.get(9422);
+        assert.ok(statusPort, 'dwrtc-site has a status server on 127.0.0.1:9422');
+        // (each worker writes its figures to the page now and then: the
+        // two sessions show within a few seconds)
+        let status;
+        await waitUntil(async () => {
+            status = await get(statusPort, '/dwrtc-status', { host: `127.0.0.1:${statusPort}` });
+            return status.status === 200
+                && JSON.parse(status.body).workers.reduce((n, w) => n + w.sessions, 0) === 2;
+        }, { what: 'the status page to answer 200 with the two sessions',
+             detail: () => `${status?.status} ${status?.body}` });
+        assert.equal(JSON.parse(status.body).workers.length, node.workers);
+        const prom = await get(statusPort, '/dwrtc-status?format=prometheus');
+        assert.equal(prom.status, 200);
+        assert.match(prom.body, /^dwrtc_sessions\b/m);
+        await finish(node, a, b);
     });
 
     it('starts every example file above', () => {

@@ -18,8 +18,16 @@
 //                                                       application
 //   dwrtc_dht_port / dwrtc_link_port ranges          -> free ranges
 //   dwrtc_bootstrap 127.0.0.1:PORT                   -> the same node's new port
-//   (added) daemon off; pid, error_log, access_log and temporary paths in
-//           the node's prefix; dwrtc_bind_address 127.0.0.1 unless set
+//   listen [::]:PORT                                 -> (dropped: the IPv4
+//                                                       one stands for it)
+//   user                                             -> (dropped: NginxNode
+//                                                       names the workers'
+//                                                       user, root as root)
+//   pid, error_log (main context)                    -> in the node's prefix,
+//                                                       the log at info
+//   (added) daemon off; pid and error_log where the example has none,
+//           access_log and temporary paths in the node's prefix;
+//           dwrtc_bind_address 127.0.0.1 unless set
 //
 // Port numbers are mapped consistently across the files given to one
 // ExampleSite, so a local network's bootstrap address still names the node
@@ -99,6 +107,10 @@ export class ExampleSite {
             .replaceAll('/etc/nginx/dwrtc-network.key', this.networkKey)
             .replaceAll('/var/log/nginx/', '{{PREFIX}}/');
 
+        // tests listen on IPv4 loopback only; an example's IPv6 twin of a
+        // listen would become a duplicate of it
+        out = out.replace(/^\s*listen\s+\[[^\]]*\]:\d+[^;]*;[^\n]*\n/gm, '');
+
         const listens = new Map();
         const listenRe = /^(\s*listen\s+)(?:[\w.]+:|\[[^\]]*\]:)?(\d+)\b/gm;
         for (const m of out.matchAll(listenRe)) {
@@ -133,13 +145,22 @@ export class ExampleSite {
             out = out.replace(m[0], `${m[1]}${addrs.join(' ')};`);
         }
 
-        // runtime files in the node's prefix (the operator's defaults are
-        // /run and /var/log/nginx and /var/lib/nginx)
+        // runtime files in the node's prefix (the operator's are in /run,
+        // /var/log/nginx and /var/lib/nginx); the log at info, which tests
+        // read. The example's own lines are replaced where it has them
+        // (a second pid is an error), so that they are checked to be there.
+        const user = /^user\s+[^;]+;[^\n]*\n/m;
+        out = out.replace(user, "# (user: tests/lib/nginx.mjs names the workers' user)\n");
+        const pid = /^pid\s+[^;]+;/m;
+        const errorLog = /^error_log\s+[^;]+;/m;
+        const hadPid = pid.test(out), hadErrorLog = errorLog.test(out);
+        out = out.replace(pid, 'pid {{PREFIX}}/nginx.pid;')
+            .replace(errorLog, 'error_log {{PREFIX}}/error.log info;');
         out = out.replace(/^(load_module [^\n]*\n)/m, `$1
 # added by tests/lib/examples.mjs: runtime files in the test's prefix
 daemon off;
-pid {{PREFIX}}/nginx.pid;
-error_log {{PREFIX}}/error.log info;
+${hadPid ? '' : 'pid {{PREFIX}}/nginx.pid;\n'}\
+${hadErrorLog ? '' : 'error_log {{PREFIX}}/error.log info;\n'}\
 worker_shutdown_timeout 10s;
 `);
         const bind = /^\s*dwrtc_bind_address\s/m.test(out) ? ''
@@ -160,9 +181,12 @@ ${bind}
         return { conf: out, httpPort: [...listens.values()][0], listens, upstreams, workers };
     }
 
-    /** An NginxNode for an example file (not started). */
-    async node(file, { name } = {}) {
-        const r = await this.rewrite(readFileSync(file, 'utf8'));
+    /**
+     * An NginxNode for an example file (not started); `text` in place of
+     * the file's own (a layout made of snippets).
+     */
+    async node(file, { name, text } = {}) {
+        const r = await this.rewrite(text ?? readFileSync(file, 'utf8'));
         const node = new NginxNode({ name: name ?? basename(file, '.conf'), conf: r.conf,
                                      httpPort: r.httpPort, workers: r.workers });
         node.listens = r.listens;
@@ -173,4 +197,95 @@ ${bind}
     remove() {
         rmSync(this.dir, { recursive: true, force: true });
     }
+}
+
+/**
+ * The server blocks of an nginx configuration (a whole nginx.conf or a
+ * snippet included in http), as written: [{ listens: [{ port, ssl }],
+ * names (server_name), origins (dwrtc_allowed_origins of the server or any
+ * of its locations, else of http) }]. A commented-out
+ * dwrtc_allowed_origins counts too: it is a line an operator uncomments.
+ */
+export function servers(text) {
+    const src = text.replace(/^(\s*)#\s*(dwrtc_allowed_origins\s[^;#]*;)/gm, '$1$2')
+        .replace(/#[^\n]*/g, '');
+    const out = [];
+    const stack = [];
+    const httpOrigins = [];
+    let words = [];
+    for (const tok of src.match(/[{};]|[^\s{};]+/g) ?? []) {
+        if (tok === '{') {
+            stack.push(words[0]);
+            if (words[0] === 'server') {
+                out.push({ listens: [], names: [], origins: [] });
+            }
+            words = [];
+        } else if (tok === '}') {
+            stack.pop();
+            words = [];
+        } else if (tok === ';') {
+            const [name, ...args] = words;
+            const server = stack.includes('server') ? out.at(-1) : null;
+            const top = stack.at(-1);
+            if (name === 'listen' && top === 'server') {
+                server.listens.push({ port: Number(/(\d+)$/.exec(args[0])[1]),
+                                      ssl: args.includes('ssl') });
+            } else if (name === 'server_name' && top === 'server') {
+                server.names.push(...args);
+            } else if (name === 'dwrtc_allowed_origins') {
+                (server ? server.origins : httpOrigins).push(...args);
+            }
+            words = [];
+        } else {
+            words.push(tok);
+        }
+    }
+    for (const s of out) {
+        if (s.origins.length === 0) {
+            s.origins.push(...httpOrigins);
+        }
+    }
+    return out;
+}
+
+/**
+ * Where a configuration's dwrtc_allowed_origins disagree with the address
+ * of the server they stand in: every origin must be one that a page of the
+ * server sends (scheme from ssl, a server_name, a listen port, the port
+ * left out when it is the scheme's default, as browsers do), and every
+ * such address must be allowed, or the site's own pages get 403. Returns
+ * one sentence per disagreement; none means they agree.
+ */
+export function originMismatches(text) {
+    const problems = [];
+    for (const s of servers(text)) {
+        if (s.origins.length === 0 || (s.origins.length === 1 && s.origins[0] === '*')) {
+            continue;
+        }
+        const at = `server { listen ${s.listens.map((l) => l.port).join(', ')} }`;
+        if (s.names.length === 0) {
+            problems.push(`${at} allows origins but has no server_name to match them`);
+            continue;
+        }
+        const own = new Set();
+        for (const l of s.listens) {
+            const scheme = l.ssl ? 'https' : 'http';
+            const port = l.port === (l.ssl ? 443 : 80) ? '' : `:${l.port}`;
+            for (const n of s.names) {
+                own.add(`${scheme}://${n}${port}`);
+            }
+        }
+        for (const o of s.origins) {
+            if (!own.has(o)) {
+                problems.push(`${at}: origin ${o} is not an address of the server `
+                              + `(${[...own].join(' ')})`);
+            }
+        }
+        for (const o of own) {
+            if (!s.origins.includes(o)) {
+                problems.push(`${at}: its own pages at ${o} are not in dwrtc_allowed_origins`);
+            }
+        }
+    }
+    return problems;
 }

@@ -21,15 +21,17 @@
 //     /usr/sbin/nginx with S's nginx.conf; `systemctl reload|restart nginx`
 //     signals the scratch nginx;
 //   - in the configuration the steps write, the same paths lead into S,
-//     `listen 80` becomes a free port on 127.0.0.1 (IPv6 listens go), the
-//     DHT and link ranges free ranges, and the node binds 127.0.0.1;
+//     `listen 80` becomes a free port on 127.0.0.1 (IPv6 listens go), so
+//     does a `listen 127.0.0.1:PORT` (the status server), the DHT and link
+//     ranges free ranges, and the node binds 127.0.0.1;
 //     S/etc/nginx/conf.d/00-scratch.conf puts nginx's temporary files
 //     under S.
 //
 // Then a WebSocket handshake to /call/signal with the site's Host gets 101
 // and a welcome with a session id (which comes only from a running node),
-// the demo page is served, and the error log has the node's start and no
-// [alert], [crit] or [emerg].
+// the demo page is served, the status page answers at the address the
+// README gives (127.0.0.1:9422, at its free stand-in), and the error log has
+// the node's start and no [alert], [crit] or [emerg].
 
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
@@ -91,9 +93,10 @@ function intoScratch(text) {
 }
 
 let port, dht, link;
+const loopbackPorts = new Map();   // listen 127.0.0.1:PORT -> its free stand-in
 
 /** Rewrites the configuration under S (see the header); idempotent. */
-function rewriteConfig() {
+async function rewriteConfig() {
     const files = [];
     const walk = (dir) => {
         if (!existsSync(dir)) return;
@@ -108,7 +111,17 @@ function rewriteConfig() {
     walk(join(S, 'usr/share/nginx/modules-available'));
     for (const file of files) {
         const before = readFileSync(file, 'utf8');
+        for (const m of before.matchAll(/^\s*listen\s+127\.0\.0\.1:(\d+)\b/gm)) {
+            // (`port`, the stand-in of listen 80, and stand-ins already
+            // written stay as they are: this runs after every step)
+            const p = Number(m[1]);
+            if (p !== port && !loopbackPorts.has(p) && ![...loopbackPorts.values()].includes(p)) {
+                loopbackPorts.set(p, await freeTcpPort());
+            }
+        }
         let text = intoScratch(before)
+            .replace(/^(\s*listen\s+127\.0\.0\.1:)(\d+)\b/gm,
+                     (all, pre, p) => `${pre}${loopbackPorts.get(Number(p)) ?? p}`)
             .replace(/^(\s*listen\s+)80(?=[\s;])/gm, `$1127.0.0.1:${port}`)
             .replace(/^\s*listen\s+\[::\]:80[^;]*;.*\n/gm, '')
             .replace(/^(\s*dwrtc_dht_port\s+)\d+-\d+;/gm, `$1${dht[0]}-${dht[1]};`)
@@ -121,7 +134,7 @@ function rewriteConfig() {
 }
 
 /** A copy of Debian's /etc/nginx as a stock install has it. */
-function scratchLayout() {
+async function scratchLayout() {
     if (!existsSync('/etc/nginx/nginx.conf')) fail('no /etc/nginx/nginx.conf (Debian: apt-get install nginx)');
     cpSync('/etc/nginx', join(S, 'etc/nginx'), { recursive: true, verbatimSymlinks: true });
     for (const dir of ['modules-enabled', 'conf.d', 'sites-enabled']) {
@@ -144,7 +157,7 @@ function scratchLayout() {
         rmSync(def, { force: true });
         spawnSync('ln', ['-s', join(S, 'etc/nginx/sites-available/default'), def]);
     }
-    rewriteConfig();
+    await rewriteConfig();
 }
 
 function nginx(...args) {
@@ -182,7 +195,7 @@ systemctl() {
 async function waitFor(what, check, timeout = 30_000) {
     const end = Date.now() + timeout;
     while (Date.now() < end) {
-        if (check()) return;
+        if (await check()) return;
         await sleep(100);
     }
     fail(`timed out waiting for ${what}`);
@@ -204,7 +217,7 @@ async function main() {
     dht = await freePortRange(8);
     link = await freePortRange(8);
     const steps = readmeSteps();
-    scratchLayout();
+    await scratchLayout();
 
     // The system's nginx as it runs before the module: here, the scratch one.
     const t = nginx('-t');
@@ -222,7 +235,7 @@ async function main() {
         const out = (r.stdout + r.stderr).trim();
         if (out) console.log(out.split('\n').slice(-15).join('\n').replace(/^/gm, '  | '));
         if (r.status !== 0) fail(`step ${i + 1} exited with ${r.status}`);
-        rewriteConfig();
+        await rewriteConfig();
         if (/systemctl (reload|restart) nginx/.test(step)) {
             await waitFor('the node to start after the reload (dwrtc: node ... started)',
                           () => /dwrtc: node [0-9a-f]+ started/.test(log()));
@@ -255,6 +268,21 @@ async function main() {
     page.socket.destroy();
     if (page.status !== 200) fail(`GET /call/ answered ${page.status}`);
     console.log('operator_readme: the demo is served at /call/');
+
+    // the status page where the README sends the operator
+    const statusUrl = /`curl (http:\/\/127\.0\.0\.1:(\d+)(\/[^`\s]*))`/
+        .exec(readFileSync(join(REPO, 'README.md'), 'utf8'));
+    if (!statusUrl) fail('the README gives no curl of the status page');
+    const statusPort = loopbackPorts.get(Number(statusUrl[2]));
+    if (!statusPort) fail(`the site the steps installed listens on no 127.0.0.1:${statusUrl[2]}`);
+    let status;
+    await waitFor(`${statusUrl[1]} to answer 200`, async () => {
+        status = await rawRequest(statusPort, `GET ${statusUrl[3]} HTTP/1.1\r\n`
+                                              + 'Host: 127.0.0.1\r\nConnection: close\r\n\r\n');
+        status.socket.destroy();
+        return status.status === 200;
+    });
+    console.log(`operator_readme: ${statusUrl[1]} answers 200`);
 
     // The log lines the section quotes after "says" are the real ones: the
     // quote with its id (8 hex digits and "...") and numbers as patterns.

@@ -5,7 +5,10 @@
 #   - its files are where Debian's layout wants them: the module in
 #     /usr/lib/nginx/modules/, mod-http-dwrtc.conf in
 #     /usr/share/nginx/modules-available/, the demo and dwrtc.js in
-#     /usr/share/dwrtc/web/, the example snippets in /usr/share/dwrtc/examples/;
+#     /usr/share/dwrtc/web/, the example snippets in /usr/share/dwrtc/examples/,
+#     the directive reference as the man page ngx_http_dwrtc_module(5), and
+#     every example the shipped docs name in
+#     /usr/share/doc/libnginx-mod-http-dwrtc/examples/;
 #   - it depends on the nginx ABI of the nginx-dev it was built with and on
 #     the runtime libraries;
 #   - its postinst links the snippet from modules-enabled/ as Debian's own
@@ -44,7 +47,8 @@ for f in /usr/lib/nginx/modules/ngx_http_dwrtc_module.so \
          /usr/share/dwrtc/web/dwrtc-e2e.js \
          /usr/share/dwrtc/web/demo.js /usr/share/dwrtc/web/demo.css \
          /usr/share/dwrtc/examples/dwrtc-http /usr/share/dwrtc/examples/dwrtc-site \
-         /usr/share/doc/libnginx-mod-http-dwrtc/copyright; do
+         /usr/share/doc/libnginx-mod-http-dwrtc/copyright \
+         /usr/share/man/man5/ngx_http_dwrtc_module.5.gz; do
     grep -qx "$f" "$S/files" || fail "$f is not in the package"
 done
 # nothing outside the places above (no /etc: the package enables itself
@@ -52,6 +56,7 @@ done
 stray=$(grep -v -e '/$' \
              -e '^/usr/lib/nginx/modules/' -e '^/usr/share/nginx/modules-available/' \
              -e '^/usr/share/dwrtc/' -e '^/usr/share/doc/libnginx-mod-http-dwrtc/' \
+             -e '^/usr/share/man/man5/ngx_http_dwrtc_module\.5\.gz$' \
              "$S/files" || true)
 [ -z "$stray" ] || fail "files outside Debian's module layout: $stray"
 echo "check_package: the files are in Debian's layout"
@@ -77,6 +82,36 @@ for d in "$abi" $libs; do
     esac
 done
 echo "check_package: Depends: $depends"
+
+# --- the directive reference and the examples the docs name
+dpkg-deb -x "$DEB" "$S/unpacked"
+man=$S/unpacked/usr/share/man/man5/ngx_http_dwrtc_module.5.gz
+out=$(zcat "$man" | LC_ALL=C.UTF-8 groff -man -Tutf8 -ww 2>&1 >/dev/null) \
+    && [ -z "$out" ] || fail "the man page does not render cleanly: $out"
+directives=$(sed -n 's/^    { ngx_string("\(dwrtc_[a-z_]*\)"),$/\1/p' \
+                 "$REPO/module/ngx_http_dwrtc_module.c")
+[ -n "$directives" ] || fail "no directives found in module/ngx_http_dwrtc_module.c"
+for directive in $directives; do
+    zcat "$man" | grep -Eq "^\.SS (.*, )?$directive(,.*)?\$" \
+        || fail "the man page has no entry for $directive"
+done
+echo "check_package: man ngx_http_dwrtc_module: every directive of the module"
+doc=$S/unpacked/usr/share/doc/libnginx-mod-http-dwrtc
+# every config-examples/PATH the shipped docs (and the man page) name is in
+# examples/ (docs over 4 KB are compressed by dh_compress)
+named=$(for f in "$doc"/*.md* "$man"; do zcat -f "$f"; done \
+        | grep -o 'config-examples/[A-Za-z0-9_./-]*' | sed 's/[.]*$//' | sort -u)
+[ -n "$named" ] || fail "the shipped docs name no config-examples/ file"
+for ref in $named; do
+    path=$doc/examples/${ref#config-examples/}
+    [ -e "$path" ] || [ -e "$path.gz" ] || fail "$ref is named in the docs but not in $doc/examples/"
+done
+for f in one-node.conf beside-existing-site.conf tls.conf private-network-auth.conf \
+         local-3-node/node1.conf local-3-node/node2.conf local-3-node/node3.conf \
+         debian/dwrtc-http debian/dwrtc-site; do
+    [ -f "$doc/examples/$f" ] || fail "examples/$f is not in the package"
+done
+echo "check_package: every example the docs name is in $doc/examples/:" $named
 
 # --- the maintainer scripts register the module in modules-enabled/
 dpkg-deb -e "$DEB" "$S/control"
