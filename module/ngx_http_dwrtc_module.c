@@ -467,9 +467,9 @@ ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_dwrtc_main_conf_t *dmcf = conf;
 
-    u_char                       *colon, *end;
+    u_char                       *colon, *dash, *end;
     ngx_str_t                    *value, *b;
-    ngx_int_t                     port;
+    ngx_int_t                     port, last;
     ngx_uint_t                    i;
     ngx_http_dwrtc_conf_where_t  *where;
 
@@ -514,13 +514,36 @@ ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
         }
 
-        port = colon ? ngx_atoi(colon + 1, end - colon - 1) : NGX_ERROR;
+        /*
+         * HOST:FIRST-LAST names a node's DHT port range: after a reload its
+         * worker may listen on any port of it
+         */
 
-        if (port < 1 || port > 65535) {
+        dash = colon ? ngx_strlchr(colon + 1, end, '-') : NULL;
+
+        port = colon ? ngx_atoi(colon + 1, (dash ? dash : end) - colon - 1)
+                     : NGX_ERROR;
+        last = dash ? ngx_atoi(dash + 1, end - dash - 1) : port;
+
+        if (port < 1 || port > 65535 || last < 1 || last > 65535) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid bootstrap node \"%V\", "
-                               "expected HOST:PORT or [IPV6]:PORT",
-                               &value[i]);
+                               "expected HOST:PORT, HOST:FIRST-LAST "
+                               "(a node's dwrtc_dht_port range) or "
+                               "[IPV6]:PORT", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (last < port || last - port >= DWRTC_MAX_BOOTSTRAP_PORTS) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid bootstrap node \"%V\": a range "
+                               "goes from its first port to its last, at "
+                               "most %d ports, such as \"%*s%i-%i\"",
+                               &value[i], DWRTC_MAX_BOOTSTRAP_PORTS,
+                               (size_t) (colon + 1 - value[i].data),
+                               value[i].data, port,
+                               port + DWRTC_MAX_BOOTSTRAP_PORTS - 1 > 65535
+                               ? 65535 : port + DWRTC_MAX_BOOTSTRAP_PORTS - 1);
             return NGX_CONF_ERROR;
         }
 
@@ -1384,7 +1407,7 @@ static ngx_int_t
 ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
     ngx_http_dwrtc_main_conf_t *dmcf)
 {
-    u_char                       *p, *last;
+    u_char                       *p, *last, *dash;
     ngx_str_t                    *b, *pub;
     ngx_url_t                     u;
     ngx_uint_t                    i, colons;
@@ -1465,6 +1488,16 @@ ngx_http_dwrtc_check_addresses(ngx_conf_t *cf,
     for (i = 0; i < dmcf->bootstrap->nelts; i++) {
         ngx_memzero(&u, sizeof(ngx_url_t));
         u.url = b[i];
+
+        /* a range's first port stands for it: the host is what is checked */
+
+        dash = ngx_strlchr(b[i].data, b[i].data + b[i].len, ']');
+        dash = ngx_strlchr(dash ? dash : b[i].data, b[i].data + b[i].len, ':');
+        dash = dash ? ngx_strlchr(dash, b[i].data + b[i].len, '-') : NULL;
+
+        if (dash) {
+            u.url.len = dash - b[i].data;
+        }
 
         if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
             ngx_http_dwrtc_conf_error_at(NGX_LOG_WARN, cf, &where[i], 0,

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <opendht.h>
@@ -23,6 +24,7 @@ namespace {
 constexpr std::chrono::milliseconds kStep{500};
 constexpr std::chrono::seconds kLocalAddressesAge{30};
 constexpr int kProbeWaitMs = 500;
+static_assert(kMaxBootstrapPorts == DWRTC_MAX_BOOTSTRAP_PORTS);
 
 // The address as text without the port; an IPv4-mapped IPv6 address as
 // IPv4, so that one host is one string whichever socket saw it.
@@ -53,6 +55,10 @@ bool loopback(const std::string& ip) {
 struct Socket {
     int fd = -1;
     explicit Socket(int f) : fd(f) {}
+    Socket(Socket&& other) noexcept : fd(other.fd) { other.fd = -1; }
+    Socket(const Socket&) = delete;
+    Socket& operator=(const Socket&) = delete;
+    Socket& operator=(Socket&&) = delete;
     ~Socket() {
         if (fd >= 0) {
             close(fd);
@@ -60,23 +66,47 @@ struct Socket {
     }
 };
 
-// Whether a datagram to the address is refused (an ICMP port unreachable
-// comes back): nothing listens on that UDP port.
-bool udpRefused(const dht::SockAddr& a) {
-    Socket s(socket(a.getFamily(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (s.fd < 0 || connect(s.fd, a.get(), a.getLength()) != 0) {
-        return errno == ECONNREFUSED;
+// Which of the addresses refuse a datagram (an ICMP port unreachable comes
+// back): nothing listens on that UDP port. All at once, so a range of ports
+// behind a firewall that drops them costs one wait, not one each.
+std::vector<bool> udpRefused(const std::vector<dht::SockAddr>& addresses) {
+    std::vector<bool> refused(addresses.size(), false);
+    std::vector<Socket> sockets;
+    std::vector<pollfd> waiting;
+    std::vector<std::size_t> which;
+    sockets.reserve(addresses.size());
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+        const dht::SockAddr& a = addresses[i];
+        sockets.emplace_back(socket(a.getFamily(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        int fd = sockets.back().fd;
+        char byte = 0;
+        if (fd < 0 || connect(fd, a.get(), a.getLength()) != 0 || send(fd, &byte, 1, 0) < 0) {
+            refused[i] = errno == ECONNREFUSED;
+            continue;
+        }
+        waiting.push_back(pollfd{fd, POLLIN, 0});
+        which.push_back(i);
     }
-    char byte = 0;
-    if (send(s.fd, &byte, 1, 0) < 0) {
-        return errno == ECONNREFUSED;
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProbeWaitMs);
+    std::size_t open = waiting.size();
+    while (open > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        until - std::chrono::steady_clock::now())
+                        .count();
+        if (left <= 0 || poll(waiting.data(), waiting.size(), static_cast<int>(left)) <= 0) {
+            break;
+        }
+        for (std::size_t k = 0; k < waiting.size(); ++k) {
+            if (waiting[k].fd >= 0 && waiting[k].revents != 0) {
+                char buf[64];
+                refused[which[k]] =
+                    recv(waiting[k].fd, buf, sizeof buf, 0) < 0 && errno == ECONNREFUSED;
+                waiting[k].fd = -1;  // poll() skips it from now on
+                --open;
+            }
+        }
     }
-    pollfd p{s.fd, POLLIN, 0};
-    if (poll(&p, 1, kProbeWaitMs) <= 0) {
-        return false;
-    }
-    char buf[64];
-    return recv(s.fd, buf, sizeof buf, 0) < 0 && errno == ECONNREFUSED;
+    return refused;
 }
 
 bool tcpAccepts(const dht::SockAddr& a) {
@@ -111,8 +141,8 @@ Bootstrapper::Bootstrapper(dht::DhtRunner& runner, const std::vector<std::string
       plan_({}, Clock::now()) {
     std::vector<std::string> texts;
     for (const std::string& e : entries) {
-        HostPort hp;
-        if (!parseHostPort(e, hp)) {
+        BootstrapTarget hp;
+        if (!parseBootstrapEntry(e, hp)) {
             log_(DWRTC_LOG_WARN, "ignoring malformed bootstrap address \"" + e + "\"");
             continue;
         }
@@ -205,11 +235,17 @@ bool Bootstrapper::thisNginx(const dht::SockAddr& address) const {
 }
 
 void Bootstrapper::tryEntry(std::size_t i) {
-    const HostPort& hp = hosts_[i];
+    const BootstrapTarget& hp = hosts_[i];
     std::vector<dht::SockAddr> addrs;
     std::string why = "no address";
     try {
-        addrs = dht::SockAddr::resolve(hp.host, std::to_string(hp.port));
+        for (const dht::SockAddr& host :
+             dht::SockAddr::resolve(hp.host, std::to_string(hp.portFrom))) {
+            for (unsigned port = hp.portFrom; port <= hp.portTo; ++port) {
+                addrs.push_back(host);
+                addrs.back().setPort(static_cast<in_port_t>(port));
+            }
+        }
     } catch (const std::exception& e) {
         why = e.what();
     }
@@ -239,21 +275,39 @@ void Bootstrapper::probe(std::size_t i) {
     if (addresses_[i].empty()) {
         return;
     }
-    const dht::SockAddr& a = addresses_[i].front();
-    std::string port = std::to_string(hosts_[i].port);
+    // The ports of the first address the name gave (a range: one address
+    // per port).
+    const BootstrapTarget& hp = hosts_[i];
+    std::size_t ports = hp.portTo - hp.portFrom + 1;
+    std::vector<dht::SockAddr> first(addresses_[i].begin(),
+                                     addresses_[i].begin() +
+                                         static_cast<std::ptrdiff_t>(
+                                             std::min(ports, addresses_[i].size())));
+    std::vector<bool> refused = udpRefused(first);
+    auto open = std::find(refused.begin(), refused.end(), false);
+    const dht::SockAddr& a = first.front();
+    std::string port = std::to_string(hp.portFrom);
+    std::string portText =
+        ports == 1 ? "UDP port " + port
+                   : "UDP ports " + port + "-" + std::to_string(hp.portTo);
     std::string detail;
-    if (!udpRefused(a)) {
-        detail = "a UDP socket at " + a.toString() +
+    if (open != refused.end()) {
+        detail = "a UDP socket at " + first[open - refused.begin()].toString() +
                  " takes packets but does not answer as a DHT node of this network: a "
                  "node with another dwrtc_network_key (or none where this node has one), "
                  "or a firewall that drops them";
     } else if (tcpAccepts(a)) {
-        detail = "nothing listens on UDP port " + port + " there, but TCP port " + port +
+        detail = "nothing listens on " + portText + " there, but TCP port " + port +
                  " accepts connections: dwrtc_bootstrap takes a node's DHT port "
                  "(dwrtc_dht_port, UDP), not its link port (dwrtc_link_port)";
-    } else {
+    } else if (ports == 1) {
         detail = "nothing listens on UDP port " + port + " at " + a.toString() +
-                 ": is that node running, and is " + port + " in its dwrtc_dht_port range?";
+                 ": is that node running, and is " + port +
+                 " in its dwrtc_dht_port range? After a reload its worker may listen on "
+                 "another port of its range: name the range (host:first-last)";
+    } else {
+        detail = "nothing listens on " + portText + " at " + ipText(a.get()) +
+                 ": is that node running, and is its dwrtc_dht_port range within these?";
     }
     plan_.tried(i, EntryOutcome::NoAnswer, detail);
 }

@@ -41,8 +41,8 @@ struct BootstrapSnapshot {
 
 class Bootstrapper {
 public:
-    // entries: "host:port" as configured (malformed ones are left out, with
-    // a warning). Ports portFrom-portTo on this host are this nginx's own
+    // entries: "host:port" or "host:first-last" as configured (malformed
+    // ones are left out, with a warning); every port of a range is tried. Ports portFrom-portTo on this host are this nginx's own
     // workers (0-0: only ownPort).
     Bootstrapper(dht::DhtRunner& runner, const std::vector<std::string>& entries,
                  unsigned portFrom, unsigned portTo, unsigned ownPort, LogFn log);
@@ -64,14 +64,15 @@ private:
     void refreshLocalAddresses(Clock::time_point now);
 
     dht::DhtRunner& runner_;
-    std::vector<HostPort> hosts_;  // the well-formed entries, parsed once
+    std::vector<BootstrapTarget> hosts_;  // the well-formed entries, parsed once
     unsigned portFrom_, portTo_, ownPort_;
     LogFn log_;
 
     // The run thread's own state.
     BootstrapPlan plan_;
-    // Per entry: its addresses as last resolved (the probe uses them), and
-    // as "ip port" keys, to find them in the routing table.
+    // Per entry: its addresses as last resolved, one per port of its range
+    // (the probe uses them), and as "ip port" keys, to find them in the
+    // routing table.
     std::vector<std::vector<dht::SockAddr>> addresses_;
     std::vector<std::vector<std::string>> keys_;
     std::vector<bool> probed_;

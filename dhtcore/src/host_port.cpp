@@ -43,6 +43,32 @@ bool parseHostPort(std::string_view text, HostPort& out) {
     return true;
 }
 
+bool parseBootstrapEntry(std::string_view text, BootstrapTarget& out) {
+    // The range's end is after the last '-' that follows the last ':'
+    // (host names may hold '-', ports never do).
+    std::size_t colon = text.rfind(':');
+    std::size_t dash = text.rfind('-');
+    HostPort first;
+    if (colon == std::string_view::npos || dash == std::string_view::npos || dash < colon) {
+        if (!parseHostPort(text, first)) {
+            return false;
+        }
+        out.host = std::move(first.host);
+        out.portFrom = out.portTo = first.port;
+        return true;
+    }
+    HostPort last;
+    if (!parseHostPort(text.substr(0, dash), first) ||
+        !parseHostPort("h:" + std::string(text.substr(dash + 1)), last) ||
+        last.port < first.port || last.port - first.port >= kMaxBootstrapPorts) {
+        return false;
+    }
+    out.host = std::move(first.host);
+    out.portFrom = first.port;
+    out.portTo = last.port;
+    return true;
+}
+
 bool parseLinkUrl(std::string_view url, HostPort& out) {
     constexpr std::string_view kScheme = "wss://";
     if (url.substr(0, kScheme.size()) != kScheme) {

@@ -2,7 +2,9 @@
 // started in the wrong order. The early node says it is not in the network
 // (log and status page: its sibling worker does not count), keeps trying,
 // and joins as soon as its bootstrap node comes up: messages cross both
-// ways within seconds of that, whether the wait was 10 s or 60 s.
+// ways within seconds of that, whether the wait was 10 s or 60 s. An entry
+// that names a node's DHT range finds it on whichever port of it a reload
+// left its worker.
 
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,6 +106,36 @@ describe('bootstrap', () => {
 
     it('a node started 60 s before its bootstrap node joins it when it comes up', async (t) => {
         await reversedStart(t, 60_000);
+    });
+
+    it('an entry that names a node\'s DHT range finds it after a reload moved its worker',
+       async (t) => {
+        // A's old worker keeps the first port until it exits; its new one
+        // takes the next, and the first stays free.
+        const aDht = await freePortRange(4);
+        const a = await NginxNode.create({ name: 'moved', dhtPorts: aDht, server: STATUS });
+        t.after(() => a.stop());
+        await a.start();    // alone: nothing to store its record on yet
+        await a.reload();
+        await waitUntil(() => a.workerPids({ shuttingDown: true }).length === 1,
+                        { what: 'the old worker of A to exit' });
+        const moved = a.currentNodes()[0].dhtPort;
+        assert.notEqual(moved, aDht[0], 'the new worker listens on another port of the range');
+
+        const range = `127.0.0.1:${aDht[0]}-${aDht[1]}`;
+        const c = await NginxNode.create({ name: 'joiner', server: STATUS, bootstrap: [range] });
+        t.after(() => c.stop());
+        await c.start();
+        await waitUntil(async () => (await networkStates(c)).every((s) => s === 'in network'),
+                        { timeout: 30_000, what: `C, bootstrapping through ${range}, in the network`,
+                          detail: async () => JSON.stringify(await status(c)) });
+        await Promise.all([a.waitPublished(), c.waitPublished()]);
+        const onA = await openSession(a.wsUrl(), { label: 'on A' });
+        const onC = await openSession(c.wsUrl(), { label: 'on C' });
+        await onC.deliver(onA, 'from C');
+        await onA.deliver(onC, 'from A');
+        a.assertNoAlerts();
+        c.assertNoAlerts();
     });
 
     it('a first node without dwrtc_bootstrap is alone and says so without a warning', async (t) => {

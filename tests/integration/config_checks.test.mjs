@@ -1,7 +1,8 @@
 // What `nginx -t` catches before browsers or workers would: origins no
 // browser sends (refused with what to write, or written as browsers send
 // them), a bind address that is not this host's, port ranges too narrow
-// for the workers (with the width they need), and every such message names
+// for the workers (with the width they need), bootstrap entries that name
+// a node's DHT range, and every such message names
 // the file and line of the directive, not the end of the http block. A 403
 // for an origin is logged at notice with the origin it got.
 
@@ -126,6 +127,21 @@ describe('nginx -t: addresses and ports, at the directive\'s own line', () => {
     it('refuses a reversed range', async () => {
         await refused({ dhtPorts: [31010, 31000] }, /invalid port range "31010-31000"/,
                       'dwrtc_dht_port 31010-31000');
+    });
+
+    it('takes a bootstrap entry that names a node\'s DHT range, of at most 64 ports',
+       async () => {
+        const ok = await node({ bootstrap: ['127.0.0.1:31100-31163', '[::1]:31100-31101',
+                                            'node-1.dwrtc.test:31100'] });
+        const t = ok.configTest();
+        assert.equal(t.ok, true, t.output);
+        await refused({ bootstrap: ['127.0.0.1:31100-31164'] },
+                      /invalid bootstrap node "127\.0\.0\.1:31100-31164": a range goes from its first port to its last, at most 64 ports, such as "127\.0\.0\.1:31100-31163"/,
+                      'dwrtc_bootstrap 127.0.0.1:31100-31164');
+        await refused({ bootstrap: ['127.0.0.1:31110-31100'] },
+                      /invalid bootstrap node "127\.0\.0\.1:31110-31100": a range goes/);
+        await refused({ bootstrap: ['127.0.0.1:31100-'] },
+                      /invalid bootstrap node "127\.0\.0\.1:31100-", expected HOST:PORT, HOST:FIRST-LAST/);
     });
 });
 

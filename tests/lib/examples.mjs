@@ -17,7 +17,7 @@
 //                                                       the test runs the
 //                                                       application
 //   dwrtc_dht_port / dwrtc_link_port ranges          -> free ranges
-//   dwrtc_bootstrap 127.0.0.1:PORT                   -> the same node's new port
+//   dwrtc_bootstrap 127.0.0.1:PORT[-LAST]            -> the same node's new port(s)
 //   listen [::]:PORT                                 -> (dropped: the IPv4
 //                                                       one stands for it)
 //   user                                             -> (dropped: NginxNode
@@ -139,8 +139,9 @@ export class ExampleSite {
         for (const m of [...out.matchAll(bootRe)]) {
             const addrs = [];
             for (const a of m[2].trim().split(/\s+/)) {
-                const hp = /^127\.0\.0\.1:(\d+)$/.exec(a);
-                addrs.push(hp ? `127.0.0.1:${(await this.mapRange(hp[1])).split('-')[0]}` : a);
+                const hp = /^127\.0\.0\.1:(\d+)(-\d+)?$/.exec(a);
+                const mapped = hp && await this.mapRange(`${hp[1]}${hp[2] ?? ''}`);
+                addrs.push(hp ? `127.0.0.1:${hp[2] ? mapped : mapped.split('-')[0]}` : a);
             }
             out = out.replace(m[0], `${m[1]}${addrs.join(' ')};`);
         }

@@ -37,6 +37,32 @@ unsigned freeUdpPort() {
     return ntohs(a.sin_port);
 }
 
+// Whether nothing listens on this loopback UDP port now.
+bool udpPortFree(unsigned port) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    return free;
+}
+
+// The first of `count` consecutive UDP ports that nothing listens on now.
+unsigned freeUdpPorts(unsigned count) {
+    for (;;) {
+        unsigned first = freeUdpPort();
+        bool all = first + count <= 65536;
+        for (unsigned p = first + 1; all && p < first + count; ++p) {
+            all = udpPortFree(p);
+        }
+        if (all) {
+            return first;
+        }
+    }
+}
+
 NodeConfig onPort(unsigned port) {
     NodeConfig c = Network::loopbackConfig();
     c.dhtPortFrom = c.dhtPortTo = port;
@@ -104,6 +130,28 @@ TEST(Bootstrap, NodeStartedBeforeItsBootstrapNodeJoinsItWhenItComesUp) {
                     std::chrono::duration_cast<std::chrono::milliseconds>(joined).count()));
     EXPECT_EQ(b.stats().bootstrapAnswered, 1u);
     EXPECT_NE(net.log().find("in the network: "), std::string::npos) << net.log();
+    ASSERT_TRUE(net.waitPublished()) << net.log();
+    expectMessagesCross(net, b, a);
+}
+
+// After a reload a node's worker may listen on any port of its DHT range
+// (the first stays with the old worker until it exits): an entry that
+// names the range finds it on whichever port it is.
+TEST(Bootstrap, EntryNamingARangeFindsTheNodeOnAnyPortOfIt) {
+    unsigned first = freeUdpPorts(4);
+    std::string range = std::to_string(first) + "-" + std::to_string(first + 3);
+    Network net;
+    Node& b = net.addNode(bootstrappingFrom("127.0.0.1:" + range));
+    ASSERT_TRUE(net.waitFor([&] { return net.log().find("not in the network") != std::string::npos; },
+                            15s))
+        << net.log();
+    EXPECT_NE(net.log().find("nothing listens on UDP ports " + range), std::string::npos)
+        << net.log();
+
+    Node& a = net.addNode(onPort(first + 2), false);
+    ASSERT_TRUE(net.waitFor([&] { return b.stats().networkState == DWRTC_NETWORK_IN; }, 15s))
+        << net.log();
+    EXPECT_EQ(b.stats().bootstrapAnswered, 1u);
     ASSERT_TRUE(net.waitPublished()) << net.log();
     expectMessagesCross(net, b, a);
 }

@@ -30,6 +30,28 @@ TEST(HostPort, RefusesWhatIsNotHostColonPort) {
     }
 }
 
+TEST(BootstrapEntry, TakesAPortOrARangeOfAtMost64) {
+    BootstrapTarget t;
+    ASSERT_TRUE(parseBootstrapEntry("node-1.example.org:4222", t));
+    EXPECT_EQ(t.host, "node-1.example.org");
+    EXPECT_EQ(t.portFrom, 4222u);
+    EXPECT_EQ(t.portTo, 4222u);
+    ASSERT_TRUE(parseBootstrapEntry("node-1.example.org:4222-4285", t));
+    EXPECT_EQ(t.host, "node-1.example.org");
+    EXPECT_EQ(t.portFrom, 4222u);
+    EXPECT_EQ(t.portTo, 4285u);
+    ASSERT_TRUE(parseBootstrapEntry("[::1]:4222-4223", t));
+    EXPECT_EQ(t.host, "::1");
+    EXPECT_EQ(t.portTo, 4223u);
+    ASSERT_TRUE(parseBootstrapEntry("10.0.0.1:4222-4222", t));
+    EXPECT_EQ(t.portFrom, t.portTo);
+    for (std::string_view bad :
+         {"host:4222-", "host:-4222", "host:4225-4222", "host:4222-4286", "host:4222-99999",
+          "host:4222-42a", "host:4222--4223", "host", "host:4222-4223-4224"}) {
+        EXPECT_FALSE(parseBootstrapEntry(bad, t)) << bad;
+    }
+}
+
 TEST(LinkUrl, TakesOnlyWss) {
     HostPort out;
     ASSERT_TRUE(parseLinkUrl("wss://10.1.2.3:4230", out));

@@ -353,6 +353,10 @@ int dwrtc_node_set_local_delivery(dwrtc_node *node,
  */
 #define DWRTC_MAX_SIBLINGS  64
 
+/* A dwrtc_bootstrap entry names one port or a range of at most this many
+ * ports ("host:first-last", a node's DHT port range). */
+#define DWRTC_MAX_BOOTSTRAP_PORTS  64
+
 int dwrtc_node_set_siblings(dwrtc_node *node, const char *const *node_ids,
                             const unsigned *link_ports, size_t count);
 

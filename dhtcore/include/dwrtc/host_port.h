@@ -18,6 +18,18 @@ struct HostPort {
 // unspecified) for anything else, an empty host included.
 bool parseHostPort(std::string_view text, HostPort& out);
 
+// A bootstrap entry: "host:port", or "host:first-last" for a node's DHT
+// port range (a node's worker may listen on any port of its range: after a
+// reload the first port can stay free), at most kMaxBootstrapPorts ports.
+// portTo == portFrom for a single port.
+struct BootstrapTarget {
+    std::string host;
+    unsigned portFrom = 0;
+    unsigned portTo = 0;
+};
+constexpr unsigned kMaxBootstrapPorts = 64;
+bool parseBootstrapEntry(std::string_view text, BootstrapTarget& out);
+
 // "wss://host:port", optionally followed by a path; false for any other
 // scheme (links between nodes are always TLS).
 bool parseLinkUrl(std::string_view url, HostPort& out);
