@@ -1,8 +1,9 @@
 // libFuzzer target: addresses from the network and from configuration,
-// parseHostPort() (bootstrap addresses) and parseLinkUrl() (the links of a
-// node record). An accepted address has a host and a port of 1-65535, and
+// parseHostPort() (addresses), parseBootstrapEntry() (dwrtc_bootstrap
+// entries, a port or a range) and parseLinkUrl() (the links of a node
+// record). An accepted address has a host and a port of 1-65535, and
 // formatHostPort() writes it as text that parses to the same host and port,
-// also as a link URL.
+// also as a link URL; a range is ordered and at most kMaxBootstrapPorts.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -44,6 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (dwrtc::parseLinkUrl(text, address)) {
         checkAddress(address);
+    }
+    dwrtc::BootstrapTarget target;
+    if (dwrtc::parseBootstrapEntry(text, target)) {
+        FUZZ_CHECK(target.portFrom <= target.portTo, "a reversed range");
+        FUZZ_CHECK(target.portTo - target.portFrom < dwrtc::kMaxBootstrapPorts, "a range too wide");
+        checkAddress(dwrtc::HostPort{target.host, target.portFrom});
+        checkAddress(dwrtc::HostPort{target.host, target.portTo});
     }
     return 0;
 }
