@@ -1,12 +1,13 @@
 // Runs fault tests again and again and adds up what they counted: the long
-// proof that reloads, a worker's kill -9 and a node's kill -9 never answer
+// proof that reloads, a worker's kill -9, a node's restart and a node's
+// kill -9 never answer
 // "not found" for a live session and lose nothing, run by hand or in a
 // nightly-style job (ctest runs each test once).
 //
 //   node tests/faults/repeat.mjs [--runs N] [test ...]
 //
 // Tests are names of tests/faults/*.test.mjs (default: reloads worker_kill
-// node_kill); N defaults to 10. Needs root and a build (DWRTC_MODULE, by
+// restarts node_kill); N defaults to 10. Needs root and a build (DWRTC_MODULE, by
 // default build/module/ngx_http_dwrtc_module.so). Prints each run's
 // "# faults:" lines, then per test: runs passed, and from the reload test
 // the first messages to fresh sessions on new workers (delivered, refused
@@ -34,7 +35,8 @@ function parseArgs(argv) {
             tests.push(argv[i]);
         }
     }
-    return { runs, tests: tests.length ? tests : ['reloads', 'worker_kill', 'node_kill'] };
+    return { runs, tests: tests.length ? tests
+        : ['reloads', 'worker_kill', 'restarts', 'node_kill'] };
 }
 
 function percentile(sorted, p) {
@@ -45,8 +47,9 @@ function percentile(sorted, p) {
 }
 
 // First messages to fresh sessions on new workers: "1h1=6 1h2=9 2h1=not
-// found ..." from the reload test's per-reload line, and the worker_kill
-// test's line about the respawned worker.
+// found ..." from the reload test's per-reload line (the restart test's
+// "quit1=6 ... kill5=8" alike), and the worker_kill test's line about the
+// respawned worker.
 function firstMessages(lines) {
     const out = { delivered: [], refused: [] };
     for (const line of lines) {
@@ -61,11 +64,11 @@ function firstMessages(lines) {
             }
             continue;
         }
-        const m = /per reload, welcome to delivery \(ms\): (.*)$/.exec(line);
+        const m = /per (?:reload|restart), welcome to delivery \(ms\): (.*)$/.exec(line);
         if (!m) {
             continue;
         }
-        for (const item of m[1].trim().split(/\s+(?=\d+h\d+=)/)) {
+        for (const item of m[1].trim().split(/\s+(?=[a-z0-9]+=)/)) {
             const [, value] = item.split('=');
             const ms = Number(value);
             if (Number.isFinite(ms)) {
