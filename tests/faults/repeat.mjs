@@ -1,8 +1,7 @@
 // Runs fault tests again and again and adds up what they counted: the long
 // proof that reloads, a worker's kill -9, a node's restart and a node's
-// kill -9 never answer
-// "not found" for a live session and lose nothing, run by hand or in a
-// nightly-style job (ctest runs each test once).
+// kill -9 never answer "not found" for a live session and lose nothing,
+// run by hand or in a nightly-style job (ctest runs each test once).
 //
 //   node tests/faults/repeat.mjs [--runs N] [test ...]
 //
