@@ -647,7 +647,7 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
         p = ngx_sprintf(p, "\"dht_peers\":{\"good\":%ud,\"dubious\":%ud},"
                         "\"sessions\":%uL,"
                         "\"links\":{\"in\":%uL,\"out\":%uL,"
-                        "\"via_siblings\":%uL},"
+                        "\"outside\":%uL,\"via_siblings\":%uL},"
                         "\"messages\":{\"from_clients\":%uL,"
                         "\"delivered_locally\":%uL,"
                         "\"sent_over_links\":%uL,"
@@ -656,7 +656,8 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         "\"invalid\":%uL,\"rate_limited\":%uL,"
                         "\"queue_full\":%uL},",
                         st->dht_good, st->dht_dubious, st->sessions,
-                        st->links_in, st->links_out, st->links_via_siblings,
+                        st->links_in, st->links_out, st->links_outside,
+                        st->links_via_siblings,
                         st->from_clients,
                         st->delivered_locally, st->sent_over_links,
                         st->received_over_links, st->not_found,
@@ -801,6 +802,12 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "them.");
     ngx_http_dwrtc_metric_two("dwrtc_links", "direction", "in", st->links_in,
                               "out", st->links_out);
+
+    ngx_http_dwrtc_metric_head("dwrtc_links_outside", "gauge",
+                               "Proven links open with nodes outside this "
+                               "nginx (not its other workers).");
+    ngx_http_dwrtc_metric_each("dwrtc_links_outside", "%uL",
+                               st->links_outside);
 
     ngx_http_dwrtc_metric_head("dwrtc_links_via_siblings_total", "counter",
                                "Links opened where a sibling of the other "

@@ -299,6 +299,7 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->links_in = s.linksIn;
         out->links_out = s.linksOut;
         out->links_via_siblings = s.linksViaSiblings;
+        out->links_outside = s.linksOutside;
         out->from_clients = s.fromClients;
         out->delivered_locally = s.deliveredLocally;
         out->sent_over_links = s.sentOverLinks;

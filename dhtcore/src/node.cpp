@@ -279,6 +279,7 @@ NodeStatsSnapshot Node::stats() const {
     out.linksIn = get(s.links.linksIn);
     out.linksOut = get(s.links.linksOut);
     out.linksViaSiblings = get(s.links.linksViaSiblings);
+    out.linksOutside = get(s.links.linksOutside);
     out.fromClients = get(s.owner.fromClients);
     out.deliveredLocally = get(s.owner.deliveredLocally) + get(s.links.deliveredFromLinks);
     out.sentOverLinks = get(s.links.sentOverLinks);

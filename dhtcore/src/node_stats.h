@@ -36,6 +36,9 @@ struct NodeStats {
         Counter linksIn{0};  // open now
         Counter linksOut{0};
         Counter linksViaSiblings{0};  // opened where a sibling said the node was
+        // Proven links open now with nodes that are not siblings (workers of
+        // this nginx): the links that make this node part of the network.
+        Counter linksOutside{0};
         Counter sentOverLinks{0};      // msg frames written
         Counter receivedOverLinks{0};  // msg frames taken from proven nodes
         Counter deliveredFromLinks{0};  // of those, to a session here

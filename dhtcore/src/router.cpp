@@ -1070,6 +1070,13 @@ void Router::onTick() {
     for (auto hint = hints_.begin(); hint != hints_.end();) {
         hint = now >= hint->second.until ? hints_.erase(hint) : std::next(hint);
     }
+    std::uint64_t outside = 0;
+    for (const auto& [id, state] : linkState_) {
+        bool sibling = std::any_of(siblings_.begin(), siblings_.end(),
+                                   [&](const LinkSibling& s) { return s.node == state.node; });
+        outside += !state.node.empty() && !sibling;
+    }
+    stats_->links.linksOutside.store(outside, std::memory_order_relaxed);
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;

@@ -111,6 +111,14 @@ describe('dwrtc_status', () => {
         assert.ok(grew((w) => w.errors.invalid) >= 1);
         assert.ok(grew((w) => w.lookups.total) >= 1);
         assert.ok(total(after, (w) => w.links.out + w.links.in) >= 1);
+        // a's links with b count as outside (once a second); those between
+        // a's own two workers do not
+        const outside = await waitUntil(async () => {
+            const doc = JSON.parse((await status(a)).text);
+            return total(doc, (w) => w.links.outside) >= 1 ? doc : null;
+        }, { what: 'a link outside this nginx on the status page' });
+        assert.ok(total(outside, (w) => w.links.outside)
+                  <= total(outside, (w) => w.links.out + w.links.in), JSON.stringify(outside));
         const buckets = after.workers.flatMap((w) => Object.values(w.lookups.latency_ms));
         assert.equal(buckets.reduce((x, y) => x + y, 0), total(after, (w) => w.lookups.total));
         await Promise.all([here.close(), there.close(), limited.close()]);

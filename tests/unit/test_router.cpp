@@ -761,6 +761,19 @@ TEST_F(RouterTest, SiblingsGoToProvenPeersThatTakeThemWhenTheyChange) {
     EXPECT_EQ(framesOf(links_.links[in].sent, LinkFrame::Kind::Siblings).size(), 3u);
 }
 
+TEST_F(RouterTest, LinksOutsideCountProvenPeersThatAreNotSiblings) {
+    const LinkId in = 1000;
+    router_.onLinkOpen(in, false, kBinding);
+    tick(std::chrono::seconds(1));
+    EXPECT_EQ(NodeStats::get(stats_.links.linksOutside), 0u);  // not proven yet
+    peerSaysHello(in, *peerKey(), LinkRole::Initiator);
+    tick(std::chrono::seconds(1));
+    EXPECT_EQ(NodeStats::get(stats_.links.linksOutside), 1u);
+    router_.setSiblings({{peerKey()->id(), 4240}});  // another worker of this nginx
+    tick(std::chrono::seconds(1));
+    EXPECT_EQ(NodeStats::get(stats_.links.linksOutside), 0u);
+}
+
 class RouterSiblingTest : public RouterTest {
 protected:
     RouterSiblingTest() { carol_ = makeSessionId(otherKey()->id()); }

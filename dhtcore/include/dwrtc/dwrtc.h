@@ -253,6 +253,9 @@ typedef struct {
     uint64_t links_via_siblings;   /* links opened where a sibling of the
                                       node said it was (see
                                       dwrtc_node_set_siblings()) */
+    uint64_t links_outside;        /* proven links open now with nodes that
+                                      are not siblings (other nginx servers);
+                                      counted once a second */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */

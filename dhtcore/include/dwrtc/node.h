@@ -65,8 +65,9 @@ struct NodeConfig {
 // stop(); results come back through eventFd() and drain().
 struct NodeStatsSnapshot {
     std::uint64_t sessions = 0, linksIn = 0, linksOut = 0;
-    // Links opened where a sibling of the node said it was (counter).
-    std::uint64_t linksViaSiblings = 0;
+    // Links opened where a sibling of the node said it was (counter), and
+    // proven links open now with nodes that are not siblings.
+    std::uint64_t linksViaSiblings = 0, linksOutside = 0;
     std::uint64_t fromClients = 0, deliveredLocally = 0, sentOverLinks = 0, receivedOverLinks = 0;
     std::uint64_t notFound = 0, unreachable = 0, invalid = 0, queueFull = 0;
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
