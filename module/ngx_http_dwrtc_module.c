@@ -32,6 +32,8 @@ static char *ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_dwrtc_session_hold(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_dwrtc_check_port_ranges(ngx_conf_t *cf,
@@ -183,6 +185,20 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       ngx_http_dwrtc_hold_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("dwrtc_session_hold"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_dwrtc_session_hold,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_worker_hold"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, worker_hold_size),
       NULL },
 
     { ngx_string("dwrtc_room_members"),
@@ -688,6 +704,50 @@ ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * dwrtc_session_hold MESSAGES SIZE: what one session may make its worker
+ * hold at once, in messages waiting for a lookup or a connect and messages
+ * held for away key-owned ids, whatever their recipients.
+ */
+
+static char *
+ngx_http_dwrtc_session_hold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+    ngx_int_t   n;
+    ssize_t     size;
+
+    if (dmcf->session_hold_messages != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n < 1 || n > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" messages must be from 1 to 100000, "
+                           "not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    size = ngx_parse_size(&value[2]);
+    if (size == NGX_ERROR || size < 1024 || size > 1024 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" size must be from 1k to 1g, "
+                           "not \"%V\"", &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->session_hold_messages = n;
+    dmcf->session_hold_size = (size_t) size;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * dwrtc_network_key FILE: read here, in the master (as root), like
  * ssl_certificate_key. The key is the file's bytes less trailing white
  * space; it is never logged, and is wiped when the configuration goes.
@@ -1070,6 +1130,9 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->publish_wait = NGX_CONF_UNSET_MSEC;
     dmcf->queue_limit = NGX_CONF_UNSET;
     dmcf->hold_messages = NGX_CONF_UNSET;
+    dmcf->session_hold_messages = NGX_CONF_UNSET;
+    dmcf->session_hold_size = NGX_CONF_UNSET_SIZE;
+    dmcf->worker_hold_size = NGX_CONF_UNSET_SIZE;
     dmcf->room_members = NGX_CONF_UNSET;
     dmcf->rooms_per_session = NGX_CONF_UNSET;
     dmcf->room_remote_members = NGX_CONF_UNSET;
@@ -1234,6 +1297,23 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
     ngx_conf_init_msec_value(dmcf->hold_time, DWRTC_DEFAULT_HOLD_MS);
+
+    ngx_conf_init_value(dmcf->session_hold_messages,
+                        DWRTC_DEFAULT_SESSION_HOLD_MESSAGES);
+    ngx_conf_init_size_value(dmcf->session_hold_size,
+                             DWRTC_DEFAULT_SESSION_HOLD_BYTES);
+    ngx_conf_init_size_value(dmcf->worker_hold_size,
+                             DWRTC_DEFAULT_NODE_HOLD_BYTES);
+
+    if (dmcf->worker_hold_size < dmcf->session_hold_size
+        || dmcf->worker_hold_size > (size_t) 64 * 1024 * 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_worker_hold\" must be from the size of "
+                           "\"dwrtc_session_hold\" (%uz) to 64g, not %uz",
+                           dmcf->session_hold_size, dmcf->worker_hold_size);
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_init_value(dmcf->queue_limit, DWRTC_DEFAULT_QUEUE_LIMIT);
 

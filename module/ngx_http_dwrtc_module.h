@@ -67,6 +67,9 @@ typedef struct {
     ngx_int_t                       queue_limit;
     ngx_int_t                       hold_messages;    /* 0: off */
     ngx_msec_t                      hold_time;
+    ngx_int_t                       session_hold_messages;
+    size_t                          session_hold_size;
+    size_t                          worker_hold_size;
     ngx_int_t                       room_members;
     ngx_int_t                       rooms_per_session;
     ngx_int_t                       room_remote_members;

@@ -518,6 +518,14 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_hold_budget(opt,
+                                       (size_t) dmcf->session_hold_messages,
+                                       dmcf->session_hold_size,
+                                       dmcf->worker_hold_size);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_room_limits(opt, (size_t) dmcf->room_members,
                                        (size_t) dmcf->rooms_per_session);
     if (rc != DWRTC_OK) {

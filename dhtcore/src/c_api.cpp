@@ -193,6 +193,17 @@ int dwrtc_options_set_hold(dwrtc_options* opt, size_t messages, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_hold_budget(dwrtc_options* opt, size_t session_messages,
+                                  size_t session_bytes, size_t worker_bytes) {
+    if (!opt || session_messages == 0 || session_bytes == 0 || worker_bytes < session_bytes) {
+        return DWRTC_EINVAL;
+    }
+    opt->config.sessionHoldMessages = session_messages;
+    opt->config.sessionHoldBytes = session_bytes;
+    opt->config.nodeHoldBytes = worker_bytes;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_room_limits(dwrtc_options* opt, size_t members, size_t per_session) {
     if (!opt || members == 0 || per_session == 0) return DWRTC_EINVAL;
     opt->config.roomMembers = members;
@@ -300,6 +311,7 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->links_out = s.linksOut;
         out->links_via_siblings = s.linksViaSiblings;
         out->links_outside = s.linksOutside;
+        out->budget_full = s.budgetFull;
         out->from_clients = s.fromClients;
         out->delivered_locally = s.deliveredLocally;
         out->sent_over_links = s.sentOverLinks;

@@ -191,6 +191,9 @@ bool Node::start() {
     rc.networkKey = d.config.networkKey;
     rc.holdMessages = d.config.holdMessages;
     rc.holdTime = std::chrono::milliseconds(d.config.holdMs);
+    rc.sessionHoldMessages = d.config.sessionHoldMessages;
+    rc.sessionHoldBytes = d.config.sessionHoldBytes;
+    rc.nodeHoldBytes = d.config.nodeHoldBytes;
     d.claimSecret.assign(32, '\0');
     if (getrandom(d.claimSecret.data(), d.claimSecret.size(), 0) !=
         static_cast<ssize_t>(d.claimSecret.size())) {
@@ -288,6 +291,7 @@ NodeStatsSnapshot Node::stats() const {
     out.unreachable = get(s.links.unreachable);
     out.invalid = get(s.owner.invalid);
     out.queueFull = get(s.links.queueFull);
+    out.budgetFull = get(s.links.budgetFull);
     out.lookups = get(s.links.lookups);
     out.lookupsFailed = get(s.links.lookupsFailed);
     out.lookupUsSum = get(s.links.lookupUsSum);

@@ -45,6 +45,7 @@ struct NodeStats {
         Counter notFound{0};           // "not found" told to a sender here
         Counter unreachable{0};
         Counter queueFull{0};
+        Counter budgetFull{0};  // of those, for a sender's or the node's hold budget
         Counter lookups{0};
         Counter lookupsFailed{0};  // found no record
         Counter lookupUsSum{0};

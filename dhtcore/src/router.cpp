@@ -80,7 +80,9 @@ Router::Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTran
       directory_(directory),
       host_(host),
       log_(std::move(log)),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      budget_(HoldBudget::Limits{config_.sessionHoldMessages, config_.sessionHoldBytes,
+                                 config_.nodeHoldBytes}) {}
 
 void Router::openSession(const std::string& id) { sessions_.insert(id); }
 
@@ -103,6 +105,9 @@ void Router::tell(const std::string& session, Answer answer, std::string_view re
             NodeStats::add(stats_->links.unreachable);
             host_.pushDelivery(session, serializeError("unreachable", recipient));
             return;
+        case Answer::BudgetFull:
+            NodeStats::add(stats_->links.budgetFull);
+            [[fallthrough]];
         case Answer::QueueFull:
             NodeStats::add(stats_->links.queueFull);
             host_.pushDelivery(session, serializeError("queue full", recipient));
@@ -147,9 +152,22 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
                 std::move(message.body), 0);
 }
 
+bool Router::chargeHeld(HoldBudget::Charge& charge, const std::string& sender,
+                        const std::string& recipient, const std::string& type,
+                        const std::string& body) {
+    if (!charge) {
+        charge = budget_.charge(sender, type.size() + body.size());
+    }
+    if (charge) {
+        return true;
+    }
+    tell(sender, Answer::BudgetFull, recipient);
+    return false;
+}
+
 void Router::routeToNode(const std::string& prefix, const std::string& sender,
                          std::string recipient, std::string type, std::string body,
-                         std::uint64_t seq) {
+                         std::uint64_t seq, HoldBudget::Charge charge) {
     auto it = peers_.find(prefix);
     if (it == peers_.end()) {
         it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
@@ -163,7 +181,9 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
         if (now < peer.retryAt) {
             Answer answer = missing && peer.gone ? Answer::NotFound : Answer::Unreachable;
             if (seq != 0) {
-                bounced(recipient, Held{seq, sender, std::move(type), std::move(body), now},
+                bounced(recipient,
+                        Held{seq, sender, std::move(type), std::move(body), now,
+                             std::move(charge)},
                         answer);
             } else {
                 tell(sender, answer, recipient);
@@ -188,8 +208,11 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
     }
     // Until the link is up, messages wait here in arrival order, so one
     // recipient sees them in the order they were sent.
-    if (!peer.waiting.push(recipient,
-                           Waiting{sender, std::move(type), std::move(body), seq})) {
+    if (!chargeHeld(charge, sender, recipient, type, body)) {
+        return;
+    }
+    if (!peer.waiting.push(recipient, Waiting{sender, std::move(type), std::move(body), seq,
+                                              std::move(charge)})) {
         tell(sender, Answer::QueueFull, recipient);
         return;
     }
@@ -261,7 +284,8 @@ void Router::routeOwned(const std::string& sender, ClientMessage message) {
     auto [it, added] = idRoutes_.try_emplace(id);
     IdRoute& route = it->second;
     route.lastUsed = now;
-    Held held{route.nextSeq++, sender, std::move(message.type), std::move(message.body), now};
+    Held held{route.nextSeq++, sender, std::move(message.type), std::move(message.body), now,
+              HoldBudget::Charge()};
     if (route.state == IdRoute::State::Known && route.held.empty()) {
         dispatchOwned(id, route, std::move(held));
         return;
@@ -270,6 +294,12 @@ void Router::routeOwned(const std::string& sender, ClientMessage message) {
         route.state == IdRoute::State::Away ? config_.holdMessages : config_.queueLimit;
     if (route.held.size() >= limit) {
         tell(sender, Answer::QueueFull, id);
+        return;
+    }
+    if (!chargeHeld(held.charge, sender, id, held.type, held.body)) {
+        if (added) {
+            idRoutes_.erase(it);  // nothing waits for it: no lookup
+        }
         return;
     }
     route.held.push_back(std::move(held));
@@ -291,7 +321,7 @@ void Router::dispatchOwned(const std::string& id, IdRoute& route, Held message) 
     }
     std::string node = route.node;
     routeToNode(node, message.sender, id, std::move(message.type), std::move(message.body),
-                message.seq);
+                message.seq, std::move(message.charge));
 }
 
 void Router::bounced(const std::string& id, Held message, Answer answer) {
@@ -316,6 +346,11 @@ void Router::bounced(const std::string& id, Held message, Answer answer) {
     }
     if (route.held.size() >= config_.holdMessages) {
         tell(message.sender, Answer::QueueFull, id);
+        return;
+    }
+    // A message that comes back from a link was not charged while it was
+    // in flight: it is now, and may find its sender's share spent.
+    if (!chargeHeld(message.charge, message.sender, id, message.type, message.body)) {
         return;
     }
     // In sequence order: messages that were in flight come back after
@@ -604,7 +639,7 @@ void Router::sendMessage(LinkId id, const std::string& sender, const std::string
     recipient.copy(sent.recipient, sizeof sent.recipient);
     if (seq != 0) {
         sent.copy = std::make_unique<Held>(
-            Held{seq, sender, std::string(type), std::string(body), now_()});
+            Held{seq, sender, std::string(type), std::string(body), now_(), HoldBudget::Charge()});
         auto route = idRoutes_.find(recipient);
         if (route != idRoutes_.end()) {
             ++route->second.inflight;
@@ -690,7 +725,9 @@ void Router::failWaiting(Peer& peer, Answer answer) {
 void Router::holdOwnedWaiting(Peer& peer, Answer answer) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
         if (w.seq != 0) {
-            bounced(recipient, Held{w.seq, w.sender, std::move(w.type), std::move(w.body), now_()},
+            bounced(recipient,
+                    Held{w.seq, w.sender, std::move(w.type), std::move(w.body), now_(),
+                         std::move(w.charge)},
                     answer);
         } else {
             peer.waiting.push(recipient, std::move(w));

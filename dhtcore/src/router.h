@@ -20,6 +20,7 @@
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
+#include "hold_budget.h"
 #include "host_queue.h"
 #include "node_stats.h"
 #include "router_ports.h"
@@ -48,6 +49,12 @@ struct RouterConfig {
     // "not found" is for a node that withdrew its record, or that says
     // the session is not there.
     std::chrono::milliseconds lookupWait{DWRTC_DEFAULT_LOOKUP_WAIT_MS};
+    // What all the messages above (waiting and held) may cost, per sending
+    // session and for the node: the limits per recipient and per id do not
+    // bound a sender that writes to many of them.
+    std::size_t sessionHoldMessages = DWRTC_DEFAULT_SESSION_HOLD_MESSAGES;
+    std::size_t sessionHoldBytes = DWRTC_DEFAULT_SESSION_HOLD_BYTES;
+    std::size_t nodeHoldBytes = DWRTC_DEFAULT_NODE_HOLD_BYTES;
 };
 
 // Service thread only, except the constructor and destructor. Sees the
@@ -91,12 +98,16 @@ public:
     void onTick() override;
     void onSoon() override;
 
+    // What held and waiting messages cost now, per sender and in all.
+    const HoldBudget& holdBudget() const { return budget_; }
+
 private:
     struct Waiting {
         std::string sender;
         std::string type;
         std::string body;
         std::uint64_t seq = 0;  // to a key-owned id: its place in the id's order
+        HoldBudget::Charge charge;  // to sender, while this node holds it
     };
     using Clock = RouterClock;
     // A message to a key-owned id this node still has in hand: waiting for
@@ -107,6 +118,9 @@ private:
         std::string type;
         std::string body;
         Clock::time_point since;
+        // To sender while held here (empty in a link's in-flight copies:
+        // those are bounded per link).
+        HoldBudget::Charge charge;
     };
     // Where a key-owned id is, as far as this node knows.
     struct IdRoute {
@@ -156,10 +170,21 @@ private:
     };
 
     // What a local sender is told about one of its messages.
-    enum class Answer { NotFound, Unreachable, QueueFull, NotBackInTime };
+    // BudgetFull is "queue full" too, for the sender's share or the node's
+    // total of held messages (HoldBudget) rather than the recipient's queue.
+    enum class Answer { NotFound, Unreachable, QueueFull, NotBackInTime, BudgetFull };
 
+    // charge: what the message is charged already, when it was held here
+    // before (a message that waited for a key-owned id's claim).
     void routeToNode(const std::string& prefix, const std::string& sender, std::string recipient,
-                     std::string type, std::string body, std::uint64_t seq);
+                     std::string type, std::string body, std::uint64_t seq,
+                     HoldBudget::Charge charge = HoldBudget::Charge());
+    // Charges a message that is about to be held, unless it is charged
+    // already; false (the sender is told) when its sender's share or the
+    // node's total is spent.
+    bool chargeHeld(HoldBudget::Charge& charge, const std::string& sender,
+                    const std::string& recipient, const std::string& type,
+                    const std::string& body);
     void routeOwned(const std::string& sender, ClientMessage message);
     void dispatchOwned(const std::string& id, IdRoute& route, Held message);
     // A message to a key-owned id came back undelivered: hold it while the
@@ -266,6 +291,9 @@ private:
     HostQueue& host_;
     LogFn log_;
     NowFn now_;
+    // Declared before everything that holds charged messages, so that it
+    // outlives them.
+    HoldBudget budget_;
 
     std::unordered_set<std::string> sessions_;
     std::unordered_map<std::string, Peer> peers_;            // by node prefix

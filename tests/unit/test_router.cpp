@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
@@ -1015,6 +1016,235 @@ TEST_F(RouterOwnedIdTest, ANodeSpeaksForAKeyOwnedIdOnlyWithItsClaim) {
     EXPECT_EQ(deliveries(alice_),
               (std::vector<std::string>{serializeDelivery("t", carol_.id(), alice_, "1"),
                                         serializeDelivery("t", carol_.id(), alice_, "2")}));
+}
+
+// --- What held messages may cost (HoldBudget) -----------------------------------
+
+// A router of its own per test, whose senders may hold 3 messages of at
+// most 2 KiB in all, and the node 4 KiB; the limits per recipient and per
+// id are far above, so that only the budget bites.
+class RouterBudgetTest : public RouterOwnedIdTest {
+protected:
+    static constexpr std::size_t kSessionBytes = 2048;
+    static constexpr std::size_t kNodeBytes = 4096;
+
+    RouterBudgetTest()
+        : r_(budgetConfig(), selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; }, &stats_) {
+        dave_ = makeSessionId(selfKey()->id());
+        r_.openSession(alice_);
+        r_.openSession(dave_);
+    }
+
+    static RouterConfig budgetConfig() {
+        RouterConfig c = ownedConfig();
+        c.queueLimit = 100;
+        c.holdMessages = 100;
+        c.sessionHoldMessages = 3;
+        c.sessionHoldBytes = kSessionBytes;
+        c.nodeHoldBytes = kNodeBytes;
+        return c;
+    }
+
+    // Session n on a node of its own, never seen before: each costs a
+    // lookup. The same n names the same session.
+    std::string sessionOnNewNode(int n) {
+        auto it = strangers_.find(n);
+        if (it == strangers_.end()) {
+            char prefix[33];
+            std::snprintf(prefix, sizeof prefix, "%032x", 0xab000 + n);
+            it = strangers_.emplace(n, makeSessionId(prefix)).first;
+        }
+        return it->second;
+    }
+
+    void sendAs(const std::string& from, const std::string& to, const std::string& body) {
+        ClientMessage m;
+        m.type = "SignalingMessage";
+        m.recipient = to;
+        m.body = body;
+        r_.routeRemote(from, std::move(m));
+    }
+
+    void later(std::chrono::milliseconds by) {
+        now_ += by;
+        r_.onTick();
+        r_.onSoon();
+        links_.runPosted();
+    }
+
+    LinkId openAndProveOn(Router& r, const NodeKey& key) {
+        LinkId id = links_.connects.back();
+        r.onLinkOpen(id, true, kBinding);
+        r.onLinkFrame(id, serializeLinkHello(key.id(), makeLinkProof(key, LinkRole::Responder,
+                                                                     kBinding, {})));
+        return id;
+    }
+
+    std::size_t heldNow() const { return r_.holdBudget().totalMessages(); }
+
+    Router r_;
+    std::string dave_;
+    std::map<int, std::string> strangers_;
+};
+
+TEST_F(RouterBudgetTest, SenderWritingToManyNodesHearsQueueFullPastItsShare) {
+    for (int n = 0; n < 4; ++n) {
+        sendAs(alice_, sessionOnNewNode(n), "x");
+    }
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("queue full", sessionOnNewNode(3))});
+    EXPECT_EQ(heldNow(), 3u);
+    EXPECT_EQ(directory_.asked.size(), 3u) << "a refused message costs no lookup";
+    EXPECT_EQ(NodeStats::get(stats_.links.budgetFull), 1u);
+    EXPECT_EQ(NodeStats::get(stats_.links.queueFull), 1u);
+    // Another session of the node has a share of its own.
+    sendAs(dave_, sessionOnNewNode(9), "y");
+    EXPECT_TRUE(deliveries(dave_).empty());
+    EXPECT_EQ(heldNow(), 4u);
+}
+
+TEST_F(RouterBudgetTest, LargeBodiesSpendTheShareInBytes) {
+    std::string big(kSessionBytes / 2, 'b');
+    sendAs(alice_, sessionOnNewNode(0), big);
+    EXPECT_TRUE(deliveries(alice_).empty());
+    sendAs(alice_, sessionOnNewNode(1), big);  // with the overhead, past 2 KiB
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("queue full", sessionOnNewNode(1))});
+    EXPECT_EQ(heldNow(), 1u);
+    EXPECT_LE(r_.holdBudget().bytesOf(alice_), kSessionBytes);
+}
+
+TEST_F(RouterBudgetTest, TheNodesTotalBoundsAllSendersTogether) {
+    std::string body(1500, 'n');
+    sendAs(alice_, sessionOnNewNode(0), body);
+    sendAs(dave_, sessionOnNewNode(1), body);
+    std::string eve = makeSessionId(selfKey()->id());
+    r_.openSession(eve);
+    sendAs(eve, sessionOnNewNode(2), body);  // 3 x (1500 + overhead) > 4 KiB
+    EXPECT_EQ(deliveries(eve),
+              std::vector<std::string>{serializeError("queue full", sessionOnNewNode(2))});
+    EXPECT_LE(r_.holdBudget().totalBytes(), kNodeBytes);
+    EXPECT_EQ(heldNow(), 2u);
+}
+
+TEST_F(RouterBudgetTest, SentOnALinkGivesTheShareBack) {
+    for (const char* body : {"1", "2", "3"}) {
+        sendAs(alice_, bob_, body);
+    }
+    EXPECT_EQ(heldNow(), 3u);
+    directory_.answer(peerRecord());
+    links_.runPosted();
+    LinkId id = openAndProveOn(r_, *peerKey());
+    EXPECT_EQ(messageFrames(id), (std::vector<std::string>{"1", "2", "3"}));
+    EXPECT_EQ(heldNow(), 0u);
+    EXPECT_EQ(r_.holdBudget().sessionsCharged(), 0u) << "no entry is kept for a sender";
+    // Messages that go straight to an open link are never charged.
+    for (int i = 0; i < 10; ++i) {
+        sendAs(alice_, bob_, "more");
+    }
+    EXPECT_EQ(heldNow(), 0u);
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterBudgetTest, AnsweredUnreachableOrNotFoundGivesTheShareBack) {
+    sendAs(alice_, bob_, "to a node that does not answer");
+    later(std::chrono::milliseconds(5100));  // the lookup wait ends unanswered
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
+    EXPECT_EQ(heldNow(), 0u);
+
+    std::string gone = sessionOnNewNode(1);
+    sendAs(alice_, gone, "to a node that left");
+    directory_.pending.pop_front();  // the first lookup's answer is ignored now
+    directory_.answer(NodeRecord{std::string(nodePrefixOfCanonical(gone)), {}, true});
+    links_.runPosted();
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(gone)});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, ConnectThatFailsGivesTheShareBack) {
+    links_.refuseConnects = 2;
+    sendAs(alice_, bob_, "x");
+    directory_.answer(peerRecord());
+    links_.runPosted();  // refused; looked up once more
+    directory_.answer(peerRecord());
+    links_.runPosted();  // refused again: unreachable
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, HeldForAnAwayIdIsChargedAndDeliveredOnItsReturn) {
+    sendAs(alice_, carol_.id(), "m1");
+    EXPECT_EQ(heldNow(), 1u) << "waits for the id's lookup";
+    answerId(claimOn(*peerKey(), 1000));
+    EXPECT_EQ(heldNow(), 1u) << "waits for the link";
+    LinkId first = openAndProveOn(r_, *peerKey());
+    EXPECT_EQ(heldNow(), 0u) << "in flight: the link bounds it, not the budget";
+    // Her session there closed: the message comes back and is held, charged.
+    r_.onLinkFrame(first, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 1));
+    EXPECT_EQ(heldNow(), 1u);
+    sendAs(alice_, carol_.id(), "m2");
+    sendAs(alice_, carol_.id(), "m3");
+    sendAs(alice_, carol_.id(), "m4");  // her fourth: past her share
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("queue full", carol_.id())});
+    EXPECT_EQ(heldNow(), 3u);
+    // Carol is back, on another node: all of it goes, and the share is free.
+    later(std::chrono::milliseconds(300));
+    answerId(claimOn(*otherKey(), 2000));
+    LinkId second = openAndProveOn(r_, *otherKey());
+    EXPECT_EQ(messageFrames(second), (std::vector<std::string>{"m1", "m2", "m3"}));
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, HeldThenDeliveredHereGivesTheShareBack) {
+    sendAs(alice_, carol_.id(), "for you");
+    EXPECT_EQ(heldNow(), 1u);
+    // Carol claims her id on this node while the lookup runs.
+    r_.openOwned(carol_.claim(selfKey()->id(), "challenge", 1000));
+    EXPECT_EQ(deliveries(carol_.id()),
+              std::vector<std::string>{
+                  serializeDelivery("SignalingMessage", alice_, carol_.id(), "for you")});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, HoldThatEndsGivesTheShareBack) {
+    sendAs(alice_, carol_.id(), "m1");
+    answerId(claimOn(*peerKey(), 1000));
+    LinkId id = openAndProveOn(r_, *peerKey());
+    r_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 1));
+    EXPECT_EQ(heldNow(), 1u);
+    now_ += std::chrono::milliseconds(2100);
+    r_.onSoon();
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("not back in time", carol_.id())});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, IdNeverClaimedGivesTheShareBack) {
+    sendAs(alice_, carol_.id(), "anyone?");
+    answerId(std::nullopt);
+    for (int i = 0; i < 3; ++i) {
+        later(std::chrono::milliseconds(2100));
+        answerId(std::nullopt);
+    }
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, LinkThatBreaksHoldsWhatWasInFlightWithinTheShare) {
+    sendAs(alice_, carol_.id(), "m1");
+    answerId(claimOn(*peerKey(), 1000));
+    LinkId id = openAndProveOn(r_, *peerKey());
+    sendAs(alice_, carol_.id(), "m2");
+    EXPECT_EQ(heldNow(), 0u);
+    r_.onLinkClosed(id, true, true);  // both lost in flight: held for her return
+    EXPECT_EQ(heldNow(), 2u);
+    EXPECT_EQ(r_.holdBudget().messagesOf(alice_), 2u);
+    EXPECT_TRUE(deliveries(alice_).empty());
+    now_ += std::chrono::milliseconds(2100);
+    r_.onSoon();
+    EXPECT_EQ(heldNow(), 0u);
 }
 
 }  // namespace

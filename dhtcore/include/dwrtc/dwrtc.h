@@ -81,6 +81,9 @@ extern "C" {
 #define DWRTC_DEFAULT_LOOKUP_WAIT_MS 5000
 #define DWRTC_DEFAULT_HOLD_MESSAGES 64
 #define DWRTC_DEFAULT_HOLD_MS 30000
+#define DWRTC_DEFAULT_SESSION_HOLD_MESSAGES 64
+#define DWRTC_DEFAULT_SESSION_HOLD_BYTES (1024 * 1024)
+#define DWRTC_DEFAULT_NODE_HOLD_BYTES (64 * 1024 * 1024)
 #define DWRTC_DEFAULT_ROOM_MEMBERS 64
 #define DWRTC_DEFAULT_ROOMS_PER_SESSION 8
 #define DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS 64
@@ -183,6 +186,16 @@ int dwrtc_options_set_link_ack_timeout(dwrtc_options *opt, unsigned ms);
  * "not found" at once. */
 int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
 
+/* What all the messages a node holds for its senders (waiting for a lookup
+ * or a connect, held for an away key-owned id) may cost: at most
+ * `session_messages` and `session_bytes` per sending session, and
+ * `worker_bytes` for the node. Each message costs its type and body and a
+ * fixed overhead of 256 bytes. Past either, the sender hears "queue full"
+ * naming the recipient. All at least 1; worker_bytes at least
+ * session_bytes. */
+int dwrtc_options_set_hold_budget(dwrtc_options *opt, size_t session_messages,
+                                  size_t session_bytes, size_t worker_bytes);
+
 /* Rooms (docs/dhtcore.md, "Rooms"): a room holds at most `members`
  * members of this node (a join beyond gets "room full"; members of other
  * nodes never count), and a session is in at most `per_session` rooms at
@@ -256,6 +269,10 @@ typedef struct {
     uint64_t links_outside;        /* proven links open now with nodes that
                                       are not siblings (other nginx servers);
                                       counted once a second */
+    uint64_t budget_full;          /* of queue_full, told because the
+                                      sender's or the node's hold budget
+                                      (dwrtc_options_set_hold_budget()) was
+                                      spent */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */

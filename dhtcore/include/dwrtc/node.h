@@ -47,6 +47,11 @@ struct NodeConfig {
     // this long; 0 messages: its senders hear "not found" at once.
     std::size_t holdMessages = DWRTC_DEFAULT_HOLD_MESSAGES;
     unsigned holdMs = DWRTC_DEFAULT_HOLD_MS;
+    // All the messages above, waiting and held, charged to their sending
+    // session (messages, bytes) and to the node (bytes).
+    std::size_t sessionHoldMessages = DWRTC_DEFAULT_SESSION_HOLD_MESSAGES;
+    std::size_t sessionHoldBytes = DWRTC_DEFAULT_SESSION_HOLD_BYTES;
+    std::size_t nodeHoldBytes = DWRTC_DEFAULT_NODE_HOLD_BYTES;
     // This node's own members of a room; rooms of one session.
     std::size_t roomMembers = DWRTC_DEFAULT_ROOM_MEMBERS;
     std::size_t roomsPerSession = DWRTC_DEFAULT_ROOMS_PER_SESSION;
@@ -70,6 +75,8 @@ struct NodeStatsSnapshot {
     std::uint64_t linksViaSiblings = 0, linksOutside = 0;
     std::uint64_t fromClients = 0, deliveredLocally = 0, sentOverLinks = 0, receivedOverLinks = 0;
     std::uint64_t notFound = 0, unreachable = 0, invalid = 0, queueFull = 0;
+    // Of queueFull, told because a sender's or the node's hold budget was spent.
+    std::uint64_t budgetFull = 0;
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
     std::uint64_t lookupBuckets[DWRTC_LOOKUP_BUCKETS] = {};
     unsigned dhtGood = 0, dhtDubious = 0;
