@@ -131,6 +131,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("dwrtc_dht_max_searches"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, dht_max_searches),
+      NULL },
+
     { ngx_string("dwrtc_network_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_dwrtc_network_key,
@@ -1133,6 +1140,7 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->session_hold_messages = NGX_CONF_UNSET;
     dmcf->session_hold_size = NGX_CONF_UNSET_SIZE;
     dmcf->worker_hold_size = NGX_CONF_UNSET_SIZE;
+    dmcf->dht_max_searches = NGX_CONF_UNSET;
     dmcf->room_members = NGX_CONF_UNSET;
     dmcf->rooms_per_session = NGX_CONF_UNSET;
     dmcf->room_remote_members = NGX_CONF_UNSET;
@@ -1312,6 +1320,16 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"dwrtc_worker_hold\" must be from the size of "
                            "\"dwrtc_session_hold\" (%uz) to 64g, not %uz",
                            dmcf->session_hold_size, dmcf->worker_hold_size);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->dht_max_searches,
+                        DWRTC_DEFAULT_DHT_MAX_SEARCHES);
+
+    if (dmcf->dht_max_searches < 64 || dmcf->dht_max_searches > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_dht_max_searches\" must be "
+                           "from 64 to 1000000");
         return NGX_CONF_ERROR;
     }
 

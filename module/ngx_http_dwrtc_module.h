@@ -70,6 +70,7 @@ typedef struct {
     ngx_int_t                       session_hold_messages;
     size_t                          session_hold_size;
     size_t                          worker_hold_size;
+    ngx_int_t                       dht_max_searches;
     ngx_int_t                       room_members;
     ngx_int_t                       rooms_per_session;
     ngx_int_t                       room_remote_members;

@@ -518,6 +518,12 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_dht_max_searches(opt,
+                                            (size_t) dmcf->dht_max_searches);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_hold_budget(opt,
                                        (size_t) dmcf->session_hold_messages,
                                        dmcf->session_hold_size,

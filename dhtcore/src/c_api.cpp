@@ -193,6 +193,12 @@ int dwrtc_options_set_hold(dwrtc_options* opt, size_t messages, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_dht_max_searches(dwrtc_options* opt, size_t searches) {
+    if (!opt || searches < 64) return DWRTC_EINVAL;
+    opt->config.dhtMaxSearches = searches;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_hold_budget(dwrtc_options* opt, size_t session_messages,
                                   size_t session_bytes, size_t worker_bytes) {
     if (!opt || session_messages == 0 || session_bytes == 0 || worker_bytes < session_bytes) {

@@ -159,6 +159,7 @@ bool Node::start() {
     dc.bootstrap = d.config.bootstrap;
     dc.perIpRequestLimit = d.config.dhtPerIpRequestLimit;
     dc.totalRequestLimit = d.config.dhtTotalRequestLimit;
+    dc.maxSearches = d.config.dhtMaxSearches;
     dc.networkKey = d.config.networkKey;
     std::shared_ptr<const NodeIdentity> identity;
     try {

@@ -9,6 +9,7 @@
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/host_port.h"
 #include "node_record.h"
+#include "opendht_compat.h"
 
 namespace dwrtc {
 
@@ -103,6 +104,13 @@ bool NodeDirectory::start() {
         config_.networkKey.empty() ? kOpenNetworkId : privateNetworkId(config_.networkKey);
     config.dht_config.node_config.max_req_per_sec = config_.totalRequestLimit;
     config.dht_config.node_config.max_peer_req_per_sec = config_.perIpRequestLimit;
+    // Every lookup is a search that OpenDHT would keep for an hour after it
+    // ends, up to a million of them: lookups of made-up ids would grow the
+    // worker without bound.
+    if (!setMaxSearches(config.dht_config.node_config, config_.maxSearches)) {
+        log_(DWRTC_LOG_WARN, "this OpenDHT cannot cap its searches; "
+                             "dwrtc_dht_max_searches has no effect");
+    }
 
     bool v6 = config_.bindAddress.find(':') != std::string::npos;
     unsigned from = config_.portFrom, to = config_.portTo;

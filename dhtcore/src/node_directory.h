@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bootstrap.h"
+#include "dwrtc/dwrtc.h"
 #include "dwrtc/trust.h"
 #include "rooms.h"
 #include "router_ports.h"
@@ -57,6 +58,9 @@ struct DirectoryConfig {
     std::vector<std::string> bootstrap;  // "host:port"
     long perIpRequestLimit = 0;          // 0: OpenDHT default, -1: none
     long totalRequestLimit = 0;
+    // DHT searches OpenDHT keeps at once (each lookup is one, kept for an
+    // hour after it ends unless a newer one needs its place).
+    std::size_t maxSearches = DWRTC_DEFAULT_DHT_MAX_SEARCHES;
     std::string networkKey;              // a private network's secret, or empty
 };
 

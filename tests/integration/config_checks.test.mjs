@@ -178,6 +178,14 @@ describe('nginx -t: the hold budget', () => {
                       'dwrtc_session_hold 64');
     });
 
+    it('takes dwrtc_dht_max_searches from 64 and refuses fewer', async () => {
+        const n = await node({ http: 'dwrtc_dht_max_searches 64;' });
+        const t = n.configTest();
+        assert.equal(t.ok, true, t.output);
+        await refused({ http: 'dwrtc_dht_max_searches 10;' },
+                      /"dwrtc_dht_max_searches" must be from 64 to 1000000/);
+    });
+
     it('refuses a worker total smaller than one session\'s share', async () => {
         await refused({ http: 'dwrtc_session_hold 64 2m;\ndwrtc_worker_hold 1m;' },
                       /"dwrtc_worker_hold" must be from the size of "dwrtc_session_hold" \(2097152\) to 64g, not 1048576/);

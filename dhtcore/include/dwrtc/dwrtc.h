@@ -84,6 +84,7 @@ extern "C" {
 #define DWRTC_DEFAULT_SESSION_HOLD_MESSAGES 64
 #define DWRTC_DEFAULT_SESSION_HOLD_BYTES (1024 * 1024)
 #define DWRTC_DEFAULT_NODE_HOLD_BYTES (64 * 1024 * 1024)
+#define DWRTC_DEFAULT_DHT_MAX_SEARCHES 2048
 #define DWRTC_DEFAULT_ROOM_MEMBERS 64
 #define DWRTC_DEFAULT_ROOMS_PER_SESSION 8
 #define DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS 64
@@ -141,6 +142,12 @@ int dwrtc_options_set_queue_limit(dwrtc_options *opt, size_t messages);
  * node on one IP, so they raise the per-IP limit. */
 int dwrtc_options_set_dht_rate_limits(dwrtc_options *opt, long per_ip,
                                       long total);
+
+/* DHT searches the node's OpenDHT keeps at once. Each lookup is one, kept
+ * after it ends until its place is needed; past the cap a lookup fails at
+ * once while every search kept is still running, announcing or listening.
+ * At least 64. */
+int dwrtc_options_set_dht_max_searches(dwrtc_options *opt, size_t searches);
 
 /*
  * Makes the node a member of a private network: only nodes that hold the

@@ -30,6 +30,8 @@ struct NodeConfig {
     std::size_t queueLimit = DWRTC_DEFAULT_QUEUE_LIMIT;
     long dhtPerIpRequestLimit = 0;  // 0: OpenDHT default, -1: none
     long dhtTotalRequestLimit = 0;
+    // DHT searches OpenDHT keeps at once (OpenDHT's own cap is a million).
+    std::size_t dhtMaxSearches = DWRTC_DEFAULT_DHT_MAX_SEARCHES;
     unsigned linkIdleSeconds = DWRTC_DEFAULT_LINK_IDLE_SECONDS;
     // Accept to proven hello, at most; then the link is closed.
     unsigned linkHandshakeMs = DWRTC_DEFAULT_LINK_HANDSHAKE_MS;
