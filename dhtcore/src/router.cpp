@@ -39,6 +39,10 @@ constexpr auto kAckDelay = std::chrono::milliseconds(25);
 // lookup; then it is forgotten, so ids that no one uses take no memory.
 constexpr auto kForgetMissingAfter = std::chrono::seconds(30);
 
+// Never-claimed key-owned ids remembered at once (each for the retry
+// delay): beyond, the next one is not remembered and costs lookups again.
+constexpr std::size_t kMaxUnclaimedIds = 4096;
+
 // While a key-owned id is away, its claims are looked up this often: the
 // time from its return (a new claim) to the delivery of what waited for it.
 constexpr auto kAwayLookupInterval = std::chrono::milliseconds(250);
@@ -256,6 +260,7 @@ void Router::openOwned(const IdClaim& claim) {
             });
         },
         self_);
+    unclaimedIds_.erase(claim.id);
     auto it = idRoutes_.find(claim.id);
     if (it == idRoutes_.end()) {
         return;
@@ -281,6 +286,14 @@ void Router::closeOwned(const std::string& id) {
 void Router::routeOwned(const std::string& sender, ClientMessage message) {
     const std::string& id = message.recipient;
     auto now = now_();
+    auto unclaimed = unclaimedIds_.find(id);
+    if (unclaimed != unclaimedIds_.end()) {
+        if (now < unclaimed->second) {
+            tell(sender, Answer::NotFound, id);
+            return;
+        }
+        unclaimedIds_.erase(unclaimed);  // time to look again
+    }
     auto [it, added] = idRoutes_.try_emplace(id);
     IdRoute& route = it->second;
     route.lastUsed = now;
@@ -422,6 +435,15 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     }
     // No one ever claimed the id, or not where this node can see it.
     log_(DWRTC_LOG_DEBUG, "no claim of id " + id + " in the DHT");
+    auto now = now_();
+    if (unclaimedIds_.size() >= kMaxUnclaimedIds) {
+        for (auto u = unclaimedIds_.begin(); u != unclaimedIds_.end();) {
+            u = now >= u->second ? unclaimedIds_.erase(u) : std::next(u);
+        }
+    }
+    if (unclaimedIds_.size() < kMaxUnclaimedIds) {
+        unclaimedIds_[id] = now + config_.retryDelay;
+    }
     std::deque<Held> held = std::move(route.held);
     idRoutes_.erase(it);
     for (Held& h : held) {
@@ -1114,6 +1136,9 @@ void Router::onTick() {
         outside += !state.node.empty() && !sibling;
     }
     stats_->links.linksOutside.store(outside, std::memory_order_relaxed);
+    for (auto u = unclaimedIds_.begin(); u != unclaimedIds_.end();) {
+        u = now >= u->second ? unclaimedIds_.erase(u) : std::next(u);
+    }
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;

@@ -303,6 +303,10 @@ private:
     // Key-owned ids of sessions here, with their claims as sent on links.
     std::unordered_map<std::string, std::string> ownedSessions_;
     std::unordered_map<std::string, IdRoute> idRoutes_;
+    // Key-owned ids whose lookups found no claim, until when their messages
+    // are answered "not found" at once, as for a missing node: a sender
+    // that writes to one again and again costs no lookup each.
+    std::unordered_map<std::string, Clock::time_point> unclaimedIds_;
     std::vector<LinkSibling> siblings_;
     // Where proven peers said their siblings are, by node id: tried before
     // the DHT, never trusted (the link proves who answers). Bounded in

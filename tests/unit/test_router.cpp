@@ -1232,6 +1232,49 @@ TEST_F(RouterBudgetTest, IdNeverClaimedGivesTheShareBack) {
     EXPECT_EQ(heldNow(), 0u);
 }
 
+TEST_F(RouterBudgetTest, IdNeverClaimedIsNotFoundAtOnceForTheRetryDelayThenLookedUpAgain) {
+    sendAs(alice_, carol_.id(), "anyone?");
+    answerId(std::nullopt);
+    for (int i = 0; i < 3; ++i) {
+        later(std::chrono::milliseconds(2100));
+        answerId(std::nullopt);
+    }
+    ASSERT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    std::size_t lookups = directory_.askedIds.size();
+    // Within the retry delay (1 s here): answered at once, no lookup, nothing held.
+    sendAs(alice_, carol_.id(), "still no one?");
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    sendAs(dave_, carol_.id(), "no one?");
+    EXPECT_EQ(deliveries(dave_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    EXPECT_EQ(directory_.askedIds.size(), lookups);
+    EXPECT_EQ(heldNow(), 0u);
+    // Then the id is looked up again: it may have been claimed meanwhile.
+    later(std::chrono::milliseconds(1100));
+    sendAs(alice_, carol_.id(), "now?");
+    EXPECT_EQ(directory_.askedIds.size(), lookups + 1);
+    answerId(claimOn(*peerKey(), 1000));
+    LinkId id = openAndProveOn(r_, *peerKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"now?"});
+}
+
+TEST_F(RouterBudgetTest, IdClaimedHereIsNoLongerAnsweredFromTheMemory) {
+    sendAs(alice_, carol_.id(), "anyone?");
+    answerId(std::nullopt);
+    for (int i = 0; i < 3; ++i) {
+        later(std::chrono::milliseconds(2100));
+        answerId(std::nullopt);
+    }
+    ASSERT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    // Carol claims her id here, and her session closes again at once: the
+    // id is looked up afresh, not answered from the memory of before.
+    r_.openOwned(carol_.claim(selfKey()->id(), "challenge", 1000));
+    r_.closeOwned(carol_.id());
+    std::size_t lookups = directory_.askedIds.size();
+    sendAs(alice_, carol_.id(), "carol?");
+    EXPECT_TRUE(deliveries(alice_).empty());
+    EXPECT_EQ(directory_.askedIds.size(), lookups + 1);
+}
+
 TEST_F(RouterBudgetTest, LinkThatBreaksHoldsWhatWasInFlightWithinTheShare) {
     sendAs(alice_, carol_.id(), "m1");
     answerId(claimOn(*peerKey(), 1000));
