@@ -1,13 +1,15 @@
 // The hold budget (dwrtc_session_hold, dwrtc_worker_hold) against the
 // attack of issue 22: many sessions of one worker, each writing large
-// messages to many sessions of nodes that no one can find, so that every
-// message waits on the worker for its node's lookup. With the default
+// messages to many sessions of nodes that no one can find, or to key-owned
+// ids no one has claimed, so that every message waits on the worker for a
+// lookup. With the default
 // configuration the worker holds at most dwrtc_worker_hold of them, senders
 // past their share hear "queue full" naming the recipient, and the other
 // sessions of the worker still talk.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import { startNode } from '../lib/nginx.mjs';
@@ -44,83 +46,96 @@ function rss(pid) {
 
 const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
 
-describe('the hold budget under many senders to unknown nodes', () => {
-    let node, worker;
+/** A key-owned id no one has claimed: "k" and 48 hex digits. */
+const unclaimedId = () => `k${randomBytes(24).toString('hex')}`;
 
-    before(async () => {
-        node = await startNode({
-            name: 'budgets',
-            server: 'location = /status { dwrtc_status; }',
-        });
-        [worker] = node.workerPids();
-    });
+// The same attack twice: to sessions of made-up nodes (each message waits
+// for its node's lookup, dwrtc_lookup_wait), and to made-up key-owned ids
+// (each waits for the lookups of the id's claim): issue 22's two ways in.
+for (const [what, recipient] of [['unknown nodes', () => randomSessionId()],
+                                 ['never-claimed key-owned ids', unclaimedId]]) {
+    describe(`the hold budget under many senders to ${what}`, () => {
+        let node, worker;
 
-    after(() => {
-        terminateSessions();
-        return node?.stop();
-    });
-
-    it('holds at most dwrtc_worker_hold, tells senders "queue full", and others still talk',
-       async () => {
-        const alice = await openSession(node.wsUrl(), { label: 'alice' });
-        const bob = await openSession(node.wsUrl(), { label: 'bob' });
-        const attackers = await openSessions(node.wsUrl(), ATTACKERS, { label: 'attacker' });
-        const before = rss(worker);
-        let peak = before;
-        const sampler = setInterval(() => { peak = Math.max(peak, rss(worker)); }, 50);
-        try {
-            const fullFor = attackers.map((a) => {
-                const sentTo = new Set();
-                for (let i = 0; i < MESSAGES; i++) {
-                    const to = randomSessionId();
-                    sentTo.add(to);
-                    a.to(to, BODY);
-                }
-                return a.waitFor((m) => m.type === 'WebSocketErrorMessage'
-                                        && m.error === 'queue full',
-                                 { what: `"queue full" for ${a.label}`, timeout: 30_000 })
-                    .then((e) => {
-                        assert.ok(sentTo.has(e.recipientSessionId),
-                                  `"queue full" names a recipient the sender wrote to: ${
-                                      JSON.stringify(e)}`);
-                    });
+        before(async () => {
+            node = await startNode({
+                name: 'budgets',
+                server: 'location = /status { dwrtc_status; }',
             });
-            // While the worker is full, sessions that hold nothing still
-            // talk: a message to an open session is never held.
-            await alice.deliver(bob, 'still here');
-            await bob.deliver(alice, 'me too');
-            await Promise.all(fullFor);
-            peak = Math.max(peak, rss(worker));
-        } finally {
-            clearInterval(sampler);
-        }
-        const growth = peak - before;
-        console.log(`worker RSS ${mib(before)} -> peak ${mib(peak)}: grew ${mib(growth)}; `
-                    + `held at most ${mib(WORKER_HOLD)} (${ATTACKERS} x ${mib(SESSION_HOLD)} `
-                    + `asked), allowance ${mib(ALLOWANCE)}`);
-        assert.ok(growth < WORKER_HOLD + ALLOWANCE,
-                  `the worker grew by ${mib(growth)}, more than the documented worst case `
-                  + `${mib(WORKER_HOLD)} and the allowance ${mib(ALLOWANCE)}`);
+            [worker] = node.workerPids();
+        });
 
-        const res = await fetch(`http://127.0.0.1:${node.httpPort}/status`);
-        const st = await res.json();
-        const errors = st.workers.map((w) => w.errors);
-        const budgetFull = errors.reduce((n, e) => n + e.budget_full, 0);
-        const queueFull = errors.reduce((n, e) => n + e.queue_full, 0);
-        assert.ok(budgetFull >= ATTACKERS, `budget_full ${budgetFull} on the status page`);
-        assert.ok(queueFull >= budgetFull, `queue_full ${queueFull} counts them too`);
+        after(() => {
+            terminateSessions();
+            return node?.stop();
+        });
 
-        // Once the lookups give up (dwrtc_lookup_wait) the held messages are
-        // answered and their shares given back: a new message is held
-        // again, and answered "unreachable" rather than "queue full".
-        await until(async () => {
-            const carol = await openSession(node.wsUrl(), { label: 'carol' });
-            const to = randomSessionId();
-            carol.to(to, 'after the storm');
-            const e = await carol.waitFor((m) => m.type === 'WebSocketErrorMessage',
-                                          { what: 'an answer for carol', timeout: 15_000 });
-            await carol.close();
-            return e.error === 'unreachable' && e.recipientSessionId === to;
-        }, 'the budget given back after the lookups ended', 60_000);
+        it('holds at most dwrtc_worker_hold, tells senders "queue full", and others still talk',
+           async () => {
+            await attack(node, worker, recipient);
+        });
     });
-});
+}
+
+async function attack(node, worker, recipient) {
+    const alice = await openSession(node.wsUrl(), { label: 'alice' });
+    const bob = await openSession(node.wsUrl(), { label: 'bob' });
+    const attackers = await openSessions(node.wsUrl(), ATTACKERS, { label: 'attacker' });
+    const before = rss(worker);
+    let peak = before;
+    const sampler = setInterval(() => { peak = Math.max(peak, rss(worker)); }, 50);
+    try {
+        const fullFor = attackers.map((a) => {
+            const sentTo = new Set();
+            for (let i = 0; i < MESSAGES; i++) {
+                const to = recipient();
+                sentTo.add(to);
+                a.to(to, BODY);
+            }
+            return a.waitFor((m) => m.type === 'WebSocketErrorMessage'
+                                    && m.error === 'queue full',
+                             { what: `"queue full" for ${a.label}`, timeout: 30_000 })
+                .then((e) => {
+                    assert.ok(sentTo.has(e.recipientSessionId),
+                              `"queue full" names a recipient the sender wrote to: ${
+                                  JSON.stringify(e)}`);
+                });
+        });
+        // While the worker is full, sessions that hold nothing still talk:
+        // a message to an open session is never held.
+        await alice.deliver(bob, 'still here');
+        await bob.deliver(alice, 'me too');
+        await Promise.all(fullFor);
+        peak = Math.max(peak, rss(worker));
+    } finally {
+        clearInterval(sampler);
+    }
+    const growth = peak - before;
+    console.log(`worker RSS ${mib(before)} -> peak ${mib(peak)}: grew ${mib(growth)}; `
+                + `held at most ${mib(WORKER_HOLD)} (${ATTACKERS} x ${mib(SESSION_HOLD)} `
+                + `asked), allowance ${mib(ALLOWANCE)}`);
+    assert.ok(growth < WORKER_HOLD + ALLOWANCE,
+              `the worker grew by ${mib(growth)}, more than the documented worst case `
+              + `${mib(WORKER_HOLD)} and the allowance ${mib(ALLOWANCE)}`);
+
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}/status`);
+    const st = await res.json();
+    const errors = st.workers.map((w) => w.errors);
+    const budgetFull = errors.reduce((n, e) => n + e.budget_full, 0);
+    const queueFull = errors.reduce((n, e) => n + e.queue_full, 0);
+    assert.ok(budgetFull >= ATTACKERS, `budget_full ${budgetFull} on the status page`);
+    assert.ok(queueFull >= budgetFull, `queue_full ${queueFull} counts them too`);
+
+    // Once the lookups give up the held messages are answered and their
+    // shares given back: a new message is held again, and answered
+    // "unreachable" or "not found" rather than "queue full".
+    await until(async () => {
+        const carol = await openSession(node.wsUrl(), { label: 'carol' });
+        const to = recipient();
+        carol.to(to, 'after the storm');
+        const e = await carol.waitFor((m) => m.type === 'WebSocketErrorMessage',
+                                      { what: 'an answer for carol', timeout: 15_000 });
+        await carol.close();
+        return e.error !== 'queue full' && e.recipientSessionId === to;
+    }, 'the budget given back after the lookups ended', 60_000);
+}
