@@ -34,6 +34,8 @@ static char *ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_session_hold(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_dwrtc_lookup_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_dwrtc_check_port_ranges(ngx_conf_t *cf,
@@ -197,6 +199,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
     { ngx_string("dwrtc_session_hold"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_dwrtc_session_hold,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_lookup_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_dwrtc_lookup_rate,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -711,6 +720,71 @@ ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * dwrtc_lookup_rate RATE [burst=N] | off: lookups of nodes and key-owned
+ * ids a session may make its worker start, per second and at once.
+ */
+
+static char *
+ngx_http_dwrtc_lookup_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_int_t   rate, burst;
+    ngx_str_t  *value;
+
+    if (dmcf->lookup_rate != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        if (cf->args->nelts != 2) {
+            return "takes no burst when \"off\"";
+        }
+        dmcf->lookup_rate = 0;
+        dmcf->lookup_burst = 0;
+        return NGX_CONF_OK;
+    }
+
+    rate = ngx_atoi(value[1].data, value[1].len);
+    if (rate < 1 || rate > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" rate must be from 1 to 100000 lookups "
+                           "per second, or off, not \"%V\"",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    burst = DWRTC_DEFAULT_LOOKUP_BURST;
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len <= 6
+            || ngx_strncmp(value[2].data, "burst=", 6) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" takes RATE [burst=N], not \"%V\"",
+                               &cmd->name, &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        burst = ngx_atoi(value[2].data + 6, value[2].len - 6);
+        if (burst < 1 || burst > 100000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" burst must be from 1 to 100000, "
+                               "not \"%V\"", &cmd->name, &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    dmcf->lookup_rate = rate;
+    dmcf->lookup_burst = burst;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * dwrtc_session_hold MESSAGES SIZE: what one session may make its worker
  * hold at once, in messages waiting for a lookup or a connect and messages
  * held for away key-owned ids, whatever their recipients.
@@ -1141,6 +1215,8 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->session_hold_size = NGX_CONF_UNSET_SIZE;
     dmcf->worker_hold_size = NGX_CONF_UNSET_SIZE;
     dmcf->dht_max_searches = NGX_CONF_UNSET;
+    dmcf->lookup_rate = NGX_CONF_UNSET;
+    dmcf->lookup_burst = NGX_CONF_UNSET;
     dmcf->room_members = NGX_CONF_UNSET;
     dmcf->rooms_per_session = NGX_CONF_UNSET;
     dmcf->room_remote_members = NGX_CONF_UNSET;
@@ -1322,6 +1398,9 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
                            dmcf->session_hold_size, dmcf->worker_hold_size);
         return NGX_CONF_ERROR;
     }
+
+    ngx_conf_init_value(dmcf->lookup_rate, DWRTC_DEFAULT_LOOKUP_RATE);
+    ngx_conf_init_value(dmcf->lookup_burst, DWRTC_DEFAULT_LOOKUP_BURST);
 
     ngx_conf_init_value(dmcf->dht_max_searches,
                         DWRTC_DEFAULT_DHT_MAX_SEARCHES);

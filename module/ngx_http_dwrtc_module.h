@@ -71,6 +71,8 @@ typedef struct {
     size_t                          session_hold_size;
     size_t                          worker_hold_size;
     ngx_int_t                       dht_max_searches;
+    ngx_int_t                       lookup_rate;      /* 0: off */
+    ngx_int_t                       lookup_burst;
     ngx_int_t                       room_members;
     ngx_int_t                       rooms_per_session;
     ngx_int_t                       room_remote_members;

@@ -665,8 +665,10 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         st->queue_full, st->budget_full);
 
         p = ngx_sprintf(p, "\"lookups\":{\"total\":%uL,\"failed\":%uL,"
+                        "\"limited\":%uL,"
                         "\"us_total\":%uL,\"latency_ms\":{",
-                        st->lookups, st->lookups_failed, st->lookup_us_sum);
+                        st->lookups, st->lookups_failed, st->lookups_limited,
+                        st->lookup_us_sum);
 
         for (k = 0; k < DWRTC_LOOKUP_BUCKETS; k++) {
             if (dwrtc_lookup_bucket_ms(k)) {
@@ -856,6 +858,13 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "was spent.");
     ngx_http_dwrtc_metric_each("dwrtc_budget_full_total", "%uL",
                                st->budget_full);
+
+    ngx_http_dwrtc_metric_head("dwrtc_lookups_limited_total", "counter",
+                               "Messages answered \"rate limited\" because "
+                               "their sender started more lookups than "
+                               "dwrtc_lookup_rate allows.");
+    ngx_http_dwrtc_metric_each("dwrtc_lookups_limited_total", "%uL",
+                               st->lookups_limited);
 
     ngx_http_dwrtc_metric_head("dwrtc_lookup_failures_total", "counter",
                                "DHT lookups of node records that found "

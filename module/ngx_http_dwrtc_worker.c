@@ -524,6 +524,12 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_lookup_rate(opt, (unsigned) dmcf->lookup_rate,
+                                       (unsigned) dmcf->lookup_burst);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_hold_budget(opt,
                                        (size_t) dmcf->session_hold_messages,
                                        dmcf->session_hold_size,

@@ -199,6 +199,13 @@ int dwrtc_options_set_dht_max_searches(dwrtc_options* opt, size_t searches) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_lookup_rate(dwrtc_options* opt, unsigned per_second, unsigned burst) {
+    if (!opt || (per_second > 0 && burst == 0)) return DWRTC_EINVAL;
+    opt->config.lookupRate = per_second;
+    opt->config.lookupBurst = burst;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_hold_budget(dwrtc_options* opt, size_t session_messages,
                                   size_t session_bytes, size_t worker_bytes) {
     if (!opt || session_messages == 0 || session_bytes == 0 || worker_bytes < session_bytes) {
@@ -318,6 +325,7 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->links_via_siblings = s.linksViaSiblings;
         out->links_outside = s.linksOutside;
         out->budget_full = s.budgetFull;
+        out->lookups_limited = s.lookupsLimited;
         out->from_clients = s.fromClients;
         out->delivered_locally = s.deliveredLocally;
         out->sent_over_links = s.sentOverLinks;

@@ -195,6 +195,8 @@ bool Node::start() {
     rc.sessionHoldMessages = d.config.sessionHoldMessages;
     rc.sessionHoldBytes = d.config.sessionHoldBytes;
     rc.nodeHoldBytes = d.config.nodeHoldBytes;
+    rc.lookupRate = d.config.lookupRate;
+    rc.lookupBurst = d.config.lookupBurst;
     d.claimSecret.assign(32, '\0');
     if (getrandom(d.claimSecret.data(), d.claimSecret.size(), 0) !=
         static_cast<ssize_t>(d.claimSecret.size())) {
@@ -293,6 +295,7 @@ NodeStatsSnapshot Node::stats() const {
     out.invalid = get(s.owner.invalid);
     out.queueFull = get(s.links.queueFull);
     out.budgetFull = get(s.links.budgetFull);
+    out.lookupsLimited = get(s.links.lookupsLimited);
     out.lookups = get(s.links.lookups);
     out.lookupsFailed = get(s.links.lookupsFailed);
     out.lookupUsSum = get(s.links.lookupUsSum);

@@ -46,6 +46,7 @@ struct NodeStats {
         Counter unreachable{0};
         Counter queueFull{0};
         Counter budgetFull{0};  // of those, for a sender's or the node's hold budget
+        Counter lookupsLimited{0};  // "rate limited": a sender's new lookups
         Counter lookups{0};
         Counter lookupsFailed{0};  // found no record
         Counter lookupUsSum{0};

@@ -90,7 +90,32 @@ Router::Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTran
 
 void Router::openSession(const std::string& id) { sessions_.insert(id); }
 
-void Router::closeSession(const std::string& id) { sessions_.erase(id); }
+void Router::closeSession(const std::string& id) {
+    sessions_.erase(id);
+    lookupTokens_.erase(id);
+}
+
+bool Router::mayLookUp(const std::string& sender) {
+    if (config_.lookupRate == 0) {
+        return true;
+    }
+    auto now = now_();
+    auto [it, added] = lookupTokens_.try_emplace(sender);
+    LookupTokens& t = it->second;
+    double burst = config_.lookupBurst;
+    if (added) {
+        t.tokens = burst;
+    } else {
+        double seconds = std::chrono::duration<double>(now - t.at).count();
+        t.tokens = std::min(burst, t.tokens + seconds * config_.lookupRate);
+    }
+    t.at = now;
+    if (t.tokens < 1) {
+        return false;
+    }
+    t.tokens -= 1;
+    return true;
+}
 
 // Every answer to a local sender about a message it sent goes through here,
 // and is counted.
@@ -119,6 +144,10 @@ void Router::tell(const std::string& session, Answer answer, std::string_view re
         case Answer::NotBackInTime:
             NodeStats::add(stats_->links.notFound);
             host_.pushDelivery(session, serializeError("not back in time", recipient));
+            return;
+        case Answer::LookupLimited:
+            NodeStats::add(stats_->links.lookupsLimited);
+            host_.pushDelivery(session, serializeError("rate limited", recipient));
             return;
     }
 }
@@ -174,6 +203,13 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
                          std::uint64_t seq, HoldBudget::Charge charge) {
     auto it = peers_.find(prefix);
     if (it == peers_.end()) {
+        // A node this one knows nothing of costs a lookup. Messages of
+        // key-owned ids (seq) go where a claim said, which was looked up
+        // already; a session's notice to itself is the node's own.
+        if (seq == 0 && sender != recipient && !mayLookUp(sender)) {
+            tell(sender, Answer::LookupLimited, recipient);
+            return;
+        }
         it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
     }
     Peer& peer = it->second;
@@ -279,6 +315,7 @@ std::string Router::claimOf(const std::string& id) const {
 
 void Router::closeOwned(const std::string& id) {
     sessions_.erase(id);
+    lookupTokens_.erase(id);
     ownedSessions_.erase(id);
     directory_.withdrawId(id);
 }
@@ -293,6 +330,10 @@ void Router::routeOwned(const std::string& sender, ClientMessage message) {
             return;
         }
         unclaimedIds_.erase(unclaimed);  // time to look again
+    }
+    if (!idRoutes_.count(id) && !mayLookUp(sender)) {
+        tell(sender, Answer::LookupLimited, id);
+        return;
     }
     auto [it, added] = idRoutes_.try_emplace(id);
     IdRoute& route = it->second;

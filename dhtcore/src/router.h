@@ -55,6 +55,11 @@ struct RouterConfig {
     std::size_t sessionHoldMessages = DWRTC_DEFAULT_SESSION_HOLD_MESSAGES;
     std::size_t sessionHoldBytes = DWRTC_DEFAULT_SESSION_HOLD_BYTES;
     std::size_t nodeHoldBytes = DWRTC_DEFAULT_NODE_HOLD_BYTES;
+    // Lookups of nodes and ids not known yet that one session may start:
+    // per second on average, and at once. 0 per second: no limit. Each is a
+    // DHT search, which costs the network and OpenDHT's memory.
+    unsigned lookupRate = DWRTC_DEFAULT_LOOKUP_RATE;
+    unsigned lookupBurst = DWRTC_DEFAULT_LOOKUP_BURST;
 };
 
 // Service thread only, except the constructor and destructor. Sees the
@@ -172,7 +177,18 @@ private:
     // What a local sender is told about one of its messages.
     // BudgetFull is "queue full" too, for the sender's share or the node's
     // total of held messages (HoldBudget) rather than the recipient's queue.
-    enum class Answer { NotFound, Unreachable, QueueFull, NotBackInTime, BudgetFull };
+    // LookupLimited is "rate limited": the sender started too many lookups.
+    enum class Answer {
+        NotFound,
+        Unreachable,
+        QueueFull,
+        NotBackInTime,
+        BudgetFull,
+        LookupLimited
+    };
+    // Takes one of the sender's lookup tokens (RouterConfig::lookupRate);
+    // false, taking none, when it has none left.
+    bool mayLookUp(const std::string& sender);
 
     // charge: what the message is charged already, when it was held here
     // before (a message that waited for a key-owned id's claim).
@@ -307,6 +323,12 @@ private:
     // are answered "not found" at once, as for a missing node: a sender
     // that writes to one again and again costs no lookup each.
     std::unordered_map<std::string, Clock::time_point> unclaimedIds_;
+    // Lookup tokens of local sessions that started lookups lately.
+    struct LookupTokens {
+        double tokens = 0;
+        Clock::time_point at;
+    };
+    std::unordered_map<std::string, LookupTokens> lookupTokens_;
     std::vector<LinkSibling> siblings_;
     // Where proven peers said their siblings are, by node id: tried before
     // the DHT, never trusted (the link proves who answers). Bounded in

@@ -178,6 +178,19 @@ describe('nginx -t: the hold budget', () => {
                       'dwrtc_session_hold 64');
     });
 
+    it('takes dwrtc_lookup_rate with a burst or off, and refuses a burst of 0', async () => {
+        for (const value of ['5 burst=20', '1', 'off']) {
+            const n = await node({ http: `dwrtc_lookup_rate ${value};` });
+            const t = n.configTest();
+            assert.equal(t.ok, true, `${value}: ${t.output}`);
+        }
+        await refused({ http: 'dwrtc_lookup_rate 5 burst=0;' },
+                      /"dwrtc_lookup_rate" burst must be from 1 to 100000, not "burst=0"/,
+                      'dwrtc_lookup_rate 5');
+        await refused({ http: 'dwrtc_lookup_rate fast;' },
+                      /"dwrtc_lookup_rate" rate must be from 1 to 100000 lookups per second, or off, not "fast"/);
+    });
+
     it('takes dwrtc_dht_max_searches from 64 and refuses fewer', async () => {
         const n = await node({ http: 'dwrtc_dht_max_searches 64;' });
         const t = n.configTest();

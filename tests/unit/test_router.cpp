@@ -1275,6 +1275,48 @@ TEST_F(RouterBudgetTest, IdClaimedHereIsNoLongerAnsweredFromTheMemory) {
     EXPECT_EQ(directory_.askedIds.size(), lookups + 1);
 }
 
+// Its own router: 2 new lookups per second, 3 at once.
+TEST_F(RouterBudgetTest, NewLookupsPastTheSendersRateAreAnsweredRateLimited) {
+    RouterConfig c = budgetConfig();
+    c.sessionHoldMessages = 100;
+    c.sessionHoldBytes = c.nodeHoldBytes = 1 << 20;
+    c.lookupRate = 2;
+    c.lookupBurst = 3;
+    Router r(c, selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; }, &stats_);
+    r.openSession(alice_);
+    r.openSession(dave_);
+    auto sendVia = [&](const std::string& from, const std::string& to) {
+        ClientMessage m;
+        m.type = "t";
+        m.recipient = to;
+        m.body = "x";
+        r.routeRemote(from, std::move(m));
+    };
+    for (int n = 0; n < 3; ++n) {
+        sendVia(alice_, sessionOnNewNode(n));
+    }
+    sendVia(alice_, carol_.id());  // an id is a lookup too
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("rate limited", carol_.id())});
+    EXPECT_EQ(directory_.asked.size(), 3u);
+    EXPECT_TRUE(directory_.askedIds.empty());
+    EXPECT_EQ(NodeStats::get(stats_.links.lookupsLimited), 1u);
+    // More to a node already being looked up costs no lookup: it waits.
+    sendVia(alice_, sessionOnNewNode(0));
+    EXPECT_TRUE(deliveries(alice_).empty());
+    // Another session has tokens of its own.
+    sendVia(dave_, sessionOnNewNode(7));
+    EXPECT_TRUE(deliveries(dave_).empty());
+    // Half a second gives one token back.
+    now_ += std::chrono::milliseconds(500);
+    sendVia(alice_, sessionOnNewNode(4));
+    sendVia(alice_, sessionOnNewNode(5));
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("rate limited", sessionOnNewNode(5))});
+    EXPECT_EQ(directory_.asked.size(), 5u);
+}
+
 TEST_F(RouterBudgetTest, LinkThatBreaksHoldsWhatWasInFlightWithinTheShare) {
     sendAs(alice_, carol_.id(), "m1");
     answerId(claimOn(*peerKey(), 1000));

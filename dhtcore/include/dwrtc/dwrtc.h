@@ -85,6 +85,8 @@ extern "C" {
 #define DWRTC_DEFAULT_SESSION_HOLD_BYTES (1024 * 1024)
 #define DWRTC_DEFAULT_NODE_HOLD_BYTES (64 * 1024 * 1024)
 #define DWRTC_DEFAULT_DHT_MAX_SEARCHES 2048
+#define DWRTC_DEFAULT_LOOKUP_RATE 10
+#define DWRTC_DEFAULT_LOOKUP_BURST 64
 #define DWRTC_DEFAULT_ROOM_MEMBERS 64
 #define DWRTC_DEFAULT_ROOMS_PER_SESSION 8
 #define DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS 64
@@ -203,6 +205,13 @@ int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
 int dwrtc_options_set_hold_budget(dwrtc_options *opt, size_t session_messages,
                                   size_t session_bytes, size_t worker_bytes);
 
+/* Lookups a session may make the node start, of nodes and key-owned ids it
+ * knows nothing of yet: `per_second` on average, `burst` at once. A
+ * message past them gets "rate limited" naming the recipient. per_second
+ * 0: no limit; else burst at least 1. */
+int dwrtc_options_set_lookup_rate(dwrtc_options *opt, unsigned per_second,
+                                  unsigned burst);
+
 /* Rooms (docs/dhtcore.md, "Rooms"): a room holds at most `members`
  * members of this node (a join beyond gets "room full"; members of other
  * nodes never count), and a session is in at most `per_session` rooms at
@@ -280,6 +289,9 @@ typedef struct {
                                       sender's or the node's hold budget
                                       (dwrtc_options_set_hold_budget()) was
                                       spent */
+    uint64_t lookups_limited;      /* messages answered "rate limited"
+                                      because their sender started too many
+                                      lookups (dwrtc_options_set_lookup_rate()) */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */

@@ -54,6 +54,9 @@ struct NodeConfig {
     std::size_t sessionHoldMessages = DWRTC_DEFAULT_SESSION_HOLD_MESSAGES;
     std::size_t sessionHoldBytes = DWRTC_DEFAULT_SESSION_HOLD_BYTES;
     std::size_t nodeHoldBytes = DWRTC_DEFAULT_NODE_HOLD_BYTES;
+    // New lookups one session may start: per second, and at once; 0: no limit.
+    unsigned lookupRate = DWRTC_DEFAULT_LOOKUP_RATE;
+    unsigned lookupBurst = DWRTC_DEFAULT_LOOKUP_BURST;
     // This node's own members of a room; rooms of one session.
     std::size_t roomMembers = DWRTC_DEFAULT_ROOM_MEMBERS;
     std::size_t roomsPerSession = DWRTC_DEFAULT_ROOMS_PER_SESSION;
@@ -79,6 +82,8 @@ struct NodeStatsSnapshot {
     std::uint64_t notFound = 0, unreachable = 0, invalid = 0, queueFull = 0;
     // Of queueFull, told because a sender's or the node's hold budget was spent.
     std::uint64_t budgetFull = 0;
+    // Messages answered "rate limited": their sender started too many lookups.
+    std::uint64_t lookupsLimited = 0;
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
     std::uint64_t lookupBuckets[DWRTC_LOOKUP_BUCKETS] = {};
     unsigned dhtGood = 0, dhtDubious = 0;
