@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import { startNode } from '../lib/nginx.mjs';
+import { startNode, startNetwork } from '../lib/nginx.mjs';
 import { openSession, openSessions, randomSessionId, until,
          terminateSessions } from '../lib/client.mjs';
 
@@ -139,3 +139,46 @@ async function attack(node, worker, recipient) {
         return e.error !== 'queue full' && e.recipientSessionId === to;
     }, 'the budget given back after the lookups ended', 60_000);
 }
+
+// OpenDHT keeps every search after it ends; dwrtc_dht_max_searches caps
+// them. Past the cap a new lookup must take the place of one that ended,
+// not fail: a node that has made many more lookups than the cap still finds
+// a node it never talked to.
+describe('dwrtc_dht_max_searches', () => {
+    let net;
+
+    before(async () => {
+        net = await startNetwork(2, { name: 'searches',
+                                      http: 'dwrtc_dht_max_searches 64;\ndwrtc_lookup_rate off;' });
+    });
+
+    after(() => {
+        terminateSessions();
+        return net?.stop();
+    });
+
+    it('a node past its cap of searches still finds a node it never talked to', async () => {
+        const [n1, n2] = net.nodes;
+        const sender = await openSession(n1.wsUrl(), { label: 'sender' });
+        const BATCH = 50;
+        let lookups = 0;
+        for (let round = 0; round < 4; round++) {
+            const sent = new Set();
+            for (let i = 0; i < BATCH; i++) {
+                const to = randomSessionId();
+                sent.add(to);
+                sender.to(to, 'anyone?');
+            }
+            lookups += BATCH;
+            const answers = await sender.collect(
+                BATCH, (m) => m.type === 'WebSocketErrorMessage' && sent.has(m.recipientSessionId),
+                { timeout: 30_000, what: `answers of round ${round}` });
+            assert.ok(answers.every((m) => m.error === 'unreachable' || m.error === 'not found'),
+                      JSON.stringify(answers.find((m) => m.error !== 'unreachable')));
+        }
+        assert.ok(lookups > 64 * 3, `${lookups} lookups, well past the cap of 64`);
+        const far = await openSession(n2.wsUrl(), { label: 'far' });
+        await sender.deliver(far, 'found you', { timeout: 30_000 });
+        net.assertNoAlerts();
+    });
+});
