@@ -203,9 +203,14 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
                          std::uint64_t seq, HoldBudget::Charge charge) {
     auto it = peers_.find(prefix);
     if (it == peers_.end()) {
-        // A node this one knows nothing of costs a lookup. Messages of
-        // key-owned ids (seq) go where a claim said, which was looked up
-        // already; a session's notice to itself is the node's own.
+        // A node this one knows nothing of costs an entry and a lookup, and
+        // the message waits for them: a sender past its budget or its
+        // lookups costs neither. Messages of key-owned ids (seq) go where a
+        // claim said, which was looked up already; a session's notice to
+        // itself is the node's own.
+        if (!chargeHeld(charge, sender, recipient, type, body)) {
+            return;
+        }
         if (seq == 0 && sender != recipient && !mayLookUp(sender)) {
             tell(sender, Answer::LookupLimited, recipient);
             return;
