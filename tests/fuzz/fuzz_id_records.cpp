@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(dwrtc::isValidRoomName(member.room), "member of no valid room");
         FUZZ_CHECK(dwrtc::isValidSessionId(member.id), "member of no valid id");
         std::string why;
-        (void) dwrtc::memberBindingHolds(member, member.node, why);
+        (void) dwrtc::memberBindingHolds(member, member.node, dwrtc::ClaimClock{}, why);
         dwrtc::RoomMember again;
         FUZZ_CHECK(dwrtc::decodeRoomMember(dwrtc::encodeRoomMember(member), again),
                    "the member encoded again is refused");
