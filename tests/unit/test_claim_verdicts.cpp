@@ -1,12 +1,15 @@
 // ClaimVerdicts: a node remembers what it judged of the values under
 // key-owned ids, so a value is checked once, not on every lookup; verdicts
 // end (a value dated ahead when it could be believed), and the memory is
-// bounded.
+// bounded. And the clock rule as room members meet it.
 #include "claim_verdicts.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "owner_keys.h"
+#include "rooms.h"
 
 namespace dwrtc {
 namespace {
@@ -54,6 +57,27 @@ TEST(ClaimVerdicts, HoldsAtMostItsCapacityTheOldestMakingWay) {
     EXPECT_EQ(verdicts.size(), 100u);
     EXPECT_EQ(verdicts.find(ClaimVerdicts::digestOf("value 0"), now), Verdict::Unknown);
     EXPECT_EQ(verdicts.find(ClaimVerdicts::digestOf("value 999"), now), Verdict::Refuted);
+}
+
+// The clock rule holds for room members too: a member value that names a
+// key-owned id comes with the id's claim, and one dated ahead is believed
+// nowhere.
+TEST(ClaimClock, ARoomMemberWhoseClaimIsDatedAheadIsNotBelieved) {
+    test::OwnerKey carol;
+    const std::string node(32, 'a');
+    ClaimClock clock;
+    clock.skewMs = 30'000;
+    clock.now = [] { return std::uint64_t{1'800'000'000'000}; };
+    RoomMember m;
+    m.room = "lobby";
+    m.id = carol.id();
+    m.node = node;
+    std::string why;
+    m.claim = encodeIdClaim(carol.claim(node, "challenge", 1'800'000'000'000 + 20'000));
+    EXPECT_TRUE(memberBindingHolds(m, node, clock, why)) << why;
+    m.claim = encodeIdClaim(carol.claim(node, "challenge", 1'800'000'000'000 + 86'400'000));
+    EXPECT_FALSE(memberBindingHolds(m, node, clock, why));
+    EXPECT_NE(why.find("ahead of this node's clock"), std::string::npos) << why;
 }
 
 }  // namespace
