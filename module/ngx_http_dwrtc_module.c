@@ -30,6 +30,10 @@ static char *ngx_http_dwrtc_port_range(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_dwrtc_link_claims_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_dwrtc_claims_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_session_hold(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -250,6 +254,34 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_dwrtc_main_conf_t, room_node_checks),
+      NULL },
+
+    { ngx_string("dwrtc_claim_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, claim_clock_skew),
+      NULL },
+
+    { ngx_string("dwrtc_lookup_claim_checks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, lookup_claim_checks),
+      NULL },
+
+    { ngx_string("dwrtc_claims"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_dwrtc_claims_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_link_claims"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_dwrtc_link_claims_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("dwrtc_publish_wait"),
@@ -659,6 +691,103 @@ ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     dmcf->dht_rate_set = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * dwrtc_claims RATE REFUSALS: a session makes at most RATE claims a minute
+ * (a bucket of as many), and is closed after REFUSALS refused in a row.
+ */
+
+static char *
+ngx_http_dwrtc_claims_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value, rate;
+    ngx_int_t   per_minute, refusals;
+
+    if (dmcf->claims_per_minute != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* "6" or "6r/m", as limit_req writes a rate */
+
+    rate = value[1];
+
+    if (rate.len > 3
+        && ngx_strncmp(rate.data + rate.len - 3, "r/m", 3) == 0)
+    {
+        rate.len -= 3;
+    }
+
+    per_minute = ngx_atoi(rate.data, rate.len);
+    if (per_minute < 1 || per_minute > 6000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" rate must be from 1 to 6000 claims a "
+                           "minute, not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    refusals = ngx_atoi(value[2].data, value[2].len);
+    if (refusals < 1 || refusals > 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" refusals must be from 1 to 1000, "
+                           "not \"%V\"", &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->claims_per_minute = per_minute;
+    dmcf->claim_refusals = refusals;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * dwrtc_link_claims SENDERS CHECKS: a proven peer speaks for at most SENDERS
+ * key-owned ids on one link, and makes this node check at most CHECKS claim
+ * signatures a second on it; beyond either its link is closed.
+ */
+
+static char *
+ngx_http_dwrtc_link_claims_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+    ngx_int_t   senders, checks;
+
+    if (dmcf->link_owned_senders != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    senders = ngx_atoi(value[1].data, value[1].len);
+    if (senders < 1 || senders > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" senders must be from 1 to 1000000, "
+                           "not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    checks = ngx_atoi(value[2].data, value[2].len);
+    if (checks < 1 || checks > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" checks must be from 1 to 100000, "
+                           "not \"%V\"", &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->link_owned_senders = senders;
+    dmcf->link_claim_checks = checks;
 
     return NGX_CONF_OK;
 }
@@ -1222,6 +1351,12 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->room_remote_members = NGX_CONF_UNSET;
     dmcf->room_members_per_node = NGX_CONF_UNSET;
     dmcf->room_node_checks = NGX_CONF_UNSET;
+    dmcf->claim_clock_skew = NGX_CONF_UNSET_MSEC;
+    dmcf->link_owned_senders = NGX_CONF_UNSET;
+    dmcf->claims_per_minute = NGX_CONF_UNSET;
+    dmcf->lookup_claim_checks = NGX_CONF_UNSET;
+    dmcf->claim_refusals = NGX_CONF_UNSET;
+    dmcf->link_claim_checks = NGX_CONF_UNSET;
     dmcf->hold_time = NGX_CONF_UNSET_MSEC;
     dmcf->link_idle_timeout = NGX_CONF_UNSET;
     dmcf->link_max_unproven = NGX_CONF_UNSET;
@@ -1378,6 +1513,40 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"dwrtc_room_node_checks\" must be "
                            "from 16 to 1000000");
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * A claim dated up to this far ahead is believed: NTP-synced servers
+     * need a second at most, and every second more is how long a claim
+     * harvested with a time ahead may outrank its owner's (docs/security.md).
+     */
+    ngx_conf_init_msec_value(dmcf->claim_clock_skew,
+                             DWRTC_DEFAULT_CLAIM_CLOCK_SKEW_MS);
+
+    if (dmcf->claim_clock_skew < 1000 || dmcf->claim_clock_skew > 300000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_claim_clock_skew\" must be "
+                           "from 1s to 5m");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->link_owned_senders,
+                        DWRTC_DEFAULT_LINK_OWNED_SENDERS);
+    ngx_conf_init_value(dmcf->link_claim_checks,
+                        DWRTC_DEFAULT_LINK_CLAIM_CHECKS);
+    ngx_conf_init_value(dmcf->claims_per_minute,
+                        DWRTC_DEFAULT_CLAIMS_PER_MINUTE);
+    ngx_conf_init_value(dmcf->claim_refusals, DWRTC_DEFAULT_CLAIM_REFUSALS);
+    ngx_conf_init_value(dmcf->lookup_claim_checks,
+                        DWRTC_DEFAULT_LOOKUP_CLAIM_CHECKS);
+
+    if (dmcf->lookup_claim_checks < 1
+        || dmcf->lookup_claim_checks > 100000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_lookup_claim_checks\" must be "
+                           "from 1 to 100000");
         return NGX_CONF_ERROR;
     }
     ngx_conf_init_msec_value(dmcf->hold_time, DWRTC_DEFAULT_HOLD_MS);

@@ -78,6 +78,12 @@ typedef struct {
     ngx_int_t                       room_remote_members;
     ngx_int_t                       room_members_per_node;
     ngx_int_t                       room_node_checks;
+    ngx_msec_t                      claim_clock_skew;
+    ngx_int_t                       link_owned_senders;
+    ngx_int_t                       link_claim_checks;
+    ngx_int_t                       claims_per_minute;
+    ngx_int_t                       claim_refusals;
+    ngx_int_t                       lookup_claim_checks;
     time_t                          link_idle_timeout;
     ngx_int_t                       link_max_unproven;
 

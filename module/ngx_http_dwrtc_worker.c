@@ -552,6 +552,32 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_claim_clock_skew(opt,
+                                        (unsigned) dmcf->claim_clock_skew);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_link_claim_bounds(opt,
+                                        (size_t) dmcf->link_owned_senders,
+                                        (unsigned) dmcf->link_claim_checks);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_claim_limits(opt,
+                                        (unsigned) dmcf->claims_per_minute,
+                                        (unsigned) dmcf->claim_refusals);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_lookup_claim_checks(opt,
+                                    (unsigned) dmcf->lookup_claim_checks);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_link_retry_delay(opt,
                                         (unsigned) dmcf->link_retry_delay);
     if (rc != DWRTC_OK) {

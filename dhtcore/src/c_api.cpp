@@ -233,6 +233,33 @@ int dwrtc_options_set_room_bounds(dwrtc_options* opt, size_t remote, size_t per_
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_claim_clock_skew(dwrtc_options* opt, unsigned ms) {
+    if (!opt || ms == 0) return DWRTC_EINVAL;
+    opt->config.claimClockSkewMs = ms;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_link_claim_bounds(dwrtc_options* opt, size_t senders,
+                                        unsigned checks_per_second) {
+    if (!opt || senders == 0 || checks_per_second == 0) return DWRTC_EINVAL;
+    opt->config.linkOwnedSenders = senders;
+    opt->config.linkClaimChecks = checks_per_second;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_claim_limits(dwrtc_options* opt, unsigned per_minute, unsigned refusals) {
+    if (!opt || per_minute == 0 || refusals == 0) return DWRTC_EINVAL;
+    opt->config.claimsPerMinute = per_minute;
+    opt->config.claimRefusals = refusals;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_lookup_claim_checks(dwrtc_options* opt, unsigned checks) {
+    if (!opt || checks == 0) return DWRTC_EINVAL;
+    opt->config.lookupClaimChecks = checks;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_link_idle_timeout(dwrtc_options* opt, unsigned seconds) {
     if (!opt || seconds == 0) return DWRTC_EINVAL;
     opt->config.linkIdleSeconds = seconds;
@@ -386,6 +413,8 @@ int dwrtc_submit(dwrtc_node* node, const char* id, size_t id_len, const char* ms
                 return DWRTC_OK;
             case Node::Submit::UnknownSession:
                 return DWRTC_ENOTFOUND;
+            case Node::Submit::ClaimsRefused:
+                return DWRTC_ELIMIT;
             default:
                 return DWRTC_ESTATE;
         }

@@ -51,6 +51,7 @@ struct NodeStats {
         Counter lookupsFailed{0};  // found no record
         Counter lookupUsSum{0};
         std::array<Counter, kLookupBucketsMs.size() + 1> lookupBuckets{};
+        Counter claimChecks{0};  // claim signatures checked for links' senders
     } links;
 
     void addLookup(std::chrono::steady_clock::duration took, bool found) {

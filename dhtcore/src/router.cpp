@@ -1,5 +1,7 @@
 #include "router.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -60,6 +62,15 @@ constexpr std::size_t kKeepAckedMax = 1024;
 // that lies makes this node try an address on the peer's own host, once.
 constexpr std::size_t kMaxSiblingHints = 1024;
 constexpr auto kSiblingHintLife = std::chrono::seconds(60);
+
+// The SHA-256 of a claim's text: what a link remembers of a claim that
+// held. A digest, not a weaker hash, since a claim that matched it would
+// be believed without a check.
+std::string sha256(std::string_view text) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
 
 // An address for log lines and hints: IPv4 peers of a dual-stack socket
 // show as "::ffff:a.b.c.d".
@@ -449,6 +460,11 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     }
     IdRoute& route = it->second;
     route.looking = false;
+    if (claim && config_.claimClock.tooFarAhead(claim->time)) {
+        // The directory leaves such claims out; any other source is held
+        // to the same rule.
+        claim.reset();
+    }
     bool away = route.state == IdRoute::State::Away;
     if (claim && (!away || claim->time > route.time)) {
         route.state = IdRoute::State::Known;
@@ -943,18 +959,45 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
     // node's is not to be believed in anything else either. For a key-owned
     // id, its own session is one whose owner signed a claim naming it.
     if (isOwnedId(frame.sender)) {
-        if (!frame.claim.empty()) {
+        auto known = state.ownedSenders.find(frame.sender);
+        std::string digest = frame.claim.empty() ? std::string() : sha256(frame.claim);
+        if (!frame.claim.empty() && (known == state.ownedSenders.end() || known->second != digest)) {
+            // A claim this link has not shown yet: checked (the same one
+            // again, replayed or not, is not: its signature held).
+            if (known == state.ownedSenders.end() &&
+                state.ownedSenders.size() >= config_.linkOwnedSenders) {
+                refuseLink(id, DWRTC_LOG_WARN,
+                           "node " + frame.node + " speaks for more than " +
+                               std::to_string(config_.linkOwnedSenders) +
+                               " key-owned ids on one link (dwrtc_link_claims)");
+                return;
+            }
             IdClaim claim;
             std::string why = "malformed";
-            if (!decodeIdClaim(frame.claim, claim) || claim.id != frame.sender ||
-                claim.node != frame.node || !verifyClaim(claim, why)) {
+            bool decoded = decodeIdClaim(frame.claim, claim);
+            if (decoded && config_.claimClock.tooFarAhead(claim.time)) {
+                // A replayed claim harvested with a time ahead, or a node
+                // whose clock is off: believed, it would outrank the
+                // owner's own claims.
+                refuseLink(id, DWRTC_LOG_WARN,
+                           "node " + frame.node + " sent a message as id " + frame.sender +
+                               " with a claim that is not believed (" +
+                               config_.claimClock.whyNot(claim.time) + ")");
+                return;
+            }
+            if (decoded && claim.id == frame.sender && claim.node == frame.node &&
+                !spendClaimCheck(id, state)) {
+                return;
+            }
+            if (!decoded || claim.id != frame.sender || claim.node != frame.node ||
+                !verifyClaim(claim, why)) {
                 refuseLink(id, DWRTC_LOG_WARN,
                            "node " + frame.node + " sent a message as id " + frame.sender +
                                " with a claim that does not hold (" + why + ")");
                 return;
             }
-            state.ownedSenders.insert(frame.sender);
-        } else if (!state.ownedSenders.count(frame.sender)) {
+            state.ownedSenders[frame.sender] = std::move(digest);
+        } else if (known == state.ownedSenders.end()) {
             refuseLink(id, DWRTC_LOG_WARN,
                        "node " + frame.node + " sent a message as id " + frame.sender +
                            " without its claim");
@@ -970,7 +1013,7 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
     ++state.received;
     NodeStats::add(stats_->links.receivedOverLinks);
     if (frame.type == kIdTakenType) {
-        takenOver(frame);
+        takenOver(id, state, frame);
         return;
     }
     bool here = isOwnedId(frame.recipient) || nodePrefixOfCanonical(frame.recipient) == self_;
@@ -1022,7 +1065,7 @@ void Router::handleOwnedNotFound(LinkState& state, const LinkFrame& frame) {
 
 // A newer session of a key-owned id on the frame's node: if the id is
 // here, under an older claim, its session here is told and unbound.
-void Router::takenOver(const LinkFrame& frame) {
+void Router::takenOver(LinkId link, LinkState& state, const LinkFrame& frame) {
     const std::string& id = frame.sender;
     auto mine = ownedSessions_.find(id);
     if (mine == ownedSessions_.end()) {
@@ -1030,9 +1073,28 @@ void Router::takenOver(const LinkFrame& frame) {
     }
     IdClaim newer, ours;
     std::string why;
+    if (decodeIdClaim(frame.body, newer) && config_.claimClock.tooFarAhead(newer.time)) {
+        // Dated in the future, it would be "newer" than the owner's claim
+        // here however recent: replayed, it would take the id away.
+        log_(DWRTC_LOG_INFO, "node " + frame.node + " said id " + id +
+                                 " was taken over, with a claim that is not believed (" +
+                                 config_.claimClock.whyNot(newer.time) + "); the id stays here");
+        return;
+    }
     if (!decodeIdClaim(frame.body, newer) || newer.id != id || newer.node != frame.node ||
-        !decodeIdClaim(mine->second, ours) || newer.time <= ours.time ||
-        !verifyClaim(newer, why)) {
+        !decodeIdClaim(mine->second, ours) || newer.time <= ours.time) {
+        log_(DWRTC_LOG_DEBUG, "node " + frame.node + " said id " + id +
+                                  " was taken over, without a newer claim");
+        return;
+    }
+    // Usually the very claim the sender came with on this link, checked
+    // then; any other costs a check from the link's budget.
+    auto known = state.ownedSenders.find(id);
+    bool checked = known != state.ownedSenders.end() && known->second == sha256(frame.body);
+    if (!checked && !spendClaimCheck(link, state)) {
+        return;
+    }
+    if (!checked && !verifyClaim(newer, why)) {
         log_(DWRTC_LOG_DEBUG, "node " + frame.node + " said id " + id +
                                   " was taken over, without a newer claim");
         return;
@@ -1042,6 +1104,30 @@ void Router::takenOver(const LinkFrame& frame) {
     ownedSessions_.erase(mine);
     directory_.withdrawId(id);
     host_.pushUnbind(id, serializeNodeError("id taken over by a newer session"));
+}
+
+bool Router::spendClaimCheck(LinkId id, LinkState& state) {
+    // A bucket of a second's checks, full when the link is new: a peer that
+    // opens a link for many senders at once is not refused for it.
+    auto now = now_();
+    double rate = config_.linkClaimChecks;
+    if (state.claimChecksRefilled == Clock::time_point()) {
+        state.claimChecks = rate;
+    } else {
+        double seconds = std::chrono::duration<double>(now - state.claimChecksRefilled).count();
+        state.claimChecks = std::min(rate, state.claimChecks + seconds * rate);
+    }
+    state.claimChecksRefilled = now;
+    if (state.claimChecks < 1) {
+        refuseLink(id, DWRTC_LOG_WARN,
+                   "node " + state.node + " needs more than " +
+                       std::to_string(config_.linkClaimChecks) +
+                       " claim checks a second on one link (dwrtc_link_claims)");
+        return false;
+    }
+    state.claimChecks -= 1;
+    NodeStats::add(stats_->links.claimChecks);
+    return true;
 }
 
 void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {

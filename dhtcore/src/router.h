@@ -60,6 +60,14 @@ struct RouterConfig {
     // DHT search, which costs the network and OpenDHT's memory.
     unsigned lookupRate = DWRTC_DEFAULT_LOOKUP_RATE;
     unsigned lookupBurst = DWRTC_DEFAULT_LOOKUP_BURST;
+    // A claim dated further ahead of this node's clock is believed neither
+    // from a link's sender nor in a takeover (owned_id.h).
+    ClaimClock claimClock;
+    // Key-owned ids a peer may speak for on one link, and claim signatures
+    // checked per second per link (a second's worth at once); a peer that
+    // needs more has its link closed.
+    std::size_t linkOwnedSenders = DWRTC_DEFAULT_LINK_OWNED_SENDERS;
+    unsigned linkClaimChecks = DWRTC_DEFAULT_LINK_CLAIM_CHECKS;
 };
 
 // Service thread only, except the constructor and destructor. Sees the
@@ -267,9 +275,17 @@ private:
             Held message;
         };
         std::deque<Acked> recentlyAcked;
-        // Key-owned ids whose claim went out on this link / came in and held.
+        // Key-owned ids whose claim went out on this link.
         std::unordered_set<std::string> claimsSent;
-        std::unordered_set<std::string> ownedSenders;
+        // Key-owned ids the peer speaks for, with the SHA-256 of the claim
+        // that held: the same claim again (a replayed frame, a sender's
+        // first message after a reconnect of the link's far end) costs no
+        // signature check. At most RouterConfig::linkOwnedSenders.
+        std::unordered_map<std::string, std::string> ownedSenders;
+        // Claim signatures this link may still have checked: a token bucket
+        // of RouterConfig::linkClaimChecks a second.
+        double claimChecks = 0;
+        Clock::time_point claimChecksRefilled;
         bool takesSiblings = false;  // its hello said it understands "siblings"
     };
     // The frame handlers get the link's state that onLinkFrame() found; it
@@ -286,7 +302,10 @@ private:
     // yet; false when there is none.
     bool connectByHint(const std::string& prefix, Peer& peer);
     void sendSiblings(LinkId id, const LinkState& state);
-    void takenOver(const LinkFrame& frame);
+    void takenOver(LinkId id, LinkState& state, const LinkFrame& frame);
+    // Takes one claim check from the link's budget; false, with the link
+    // refused, when the peer has spent it.
+    bool spendClaimCheck(LinkId id, LinkState& state);
     // A "notfound" for a message to a key-owned id: the message it numbers
     // comes back to its id's hold.
     void handleOwnedNotFound(LinkState& state, const LinkFrame& frame);

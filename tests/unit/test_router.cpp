@@ -146,8 +146,13 @@ protected:
         c.linkIdleTimeout = std::chrono::seconds(60);
         c.retryDelay = std::chrono::seconds(1);
         c.ackTimeout = std::chrono::seconds(3);
+        c.claimClock.skewMs = 30'000;
+        c.claimClock.now = [] { return kWallNow; };
         return c;
     }
+
+    // This node's wall clock, which dates claims (ms since 1970).
+    static constexpr std::uint64_t kWallNow = 1'800'000'000'000;
 
     NodeRecord peerRecord(unsigned port = 4230) {
         return NodeRecord{peerKey()->id(), {"wss://127.0.0.1:" + std::to_string(port)}};
@@ -1330,6 +1335,174 @@ TEST_F(RouterBudgetTest, LinkThatBreaksHoldsWhatWasInFlightWithinTheShare) {
     now_ += std::chrono::milliseconds(2100);
     r_.onSoon();
     EXPECT_EQ(heldNow(), 0u);
+}
+
+// --- Claims and the clock --------------------------------------------------
+
+class RouterClaimClockTest : public RouterOwnedIdTest {
+protected:
+    // Carol's id is on this node, under a claim made a minute ago; node
+    // `peer` is proven on inbound link `link` and speaks as Carol with an
+    // old claim of hers that names it (a rogue node she once used).
+    void carolHereAndARoguePeer(LinkId link) {
+        router_.openOwned(claimOn(*selfKey(), kWallNow - 60'000));
+        ASSERT_FALSE(router_.claimOf(carol_.id()).empty());
+        router_.onLinkOpen(link, false, kBinding);
+        router_.onLinkFrame(link, serializeLinkHello(peerKey()->id(),
+                                                     makeLinkProof(*peerKey(), LinkRole::Initiator,
+                                                                   kBinding, {})));
+        ASSERT_TRUE(links_.links[link].proven);
+    }
+
+    // A takeover notice for Carol's id from the peer, whose body is a claim
+    // of `time` naming the peer; the frame's own claim is her old one.
+    void takeoverFrom(LinkId link, std::uint64_t time) {
+        std::string old = encodeIdClaim(claimOn(*peerKey(), kWallNow - 3'600'000));
+        router_.onLinkFrame(link, serializeLinkDeliver(peerKey()->id(), carol_.id(), carol_.id(),
+                                                       std::string(kIdTakenType),
+                                                       encodeIdClaim(claimOn(*peerKey(), time)),
+                                                       old));
+    }
+
+    bool unbound(const std::string& id) {
+        bool found = false;
+        host_.drain(0, [&](const HostRecord& r) { found = found || (r.unbind && r.sessionId == id); });
+        return found;
+    }
+};
+
+TEST_F(RouterClaimClockTest, AReplayedClaimDatedInTheFutureDoesNotTakeTheIdFromItsOwner) {
+    carolHereAndARoguePeer(7);
+    // Harvested a day ahead: "newer" than hers, but not believed.
+    takeoverFrom(7, kWallNow + 24 * 3'600'000ull);
+    EXPECT_FALSE(unbound(carol_.id()));
+    EXPECT_TRUE(directory_.withdrawn.empty());
+    EXPECT_FALSE(router_.claimOf(carol_.id()).empty()) << "the owner keeps the id";
+    EXPECT_NE(log_.find("not believed"), std::string::npos) << log_;
+    // Just beyond the allowed skew: still refused.
+    takeoverFrom(7, kWallNow + 30'001);
+    EXPECT_FALSE(unbound(carol_.id()));
+    EXPECT_FALSE(router_.claimOf(carol_.id()).empty());
+
+    // A newer claim within the skew (a real session of hers there, on a
+    // clock a little ahead) does take it over.
+    takeoverFrom(7, kWallNow + 20'000);
+    EXPECT_TRUE(unbound(carol_.id()));
+    EXPECT_TRUE(router_.claimOf(carol_.id()).empty());
+    EXPECT_EQ(directory_.withdrawn, std::vector<std::string>{carol_.id()});
+}
+
+TEST_F(RouterClaimClockTest, ASenderWhoseClaimIsDatedAheadIsNotBelievedOnALink) {
+    router_.onLinkOpen(7, false, kBinding);
+    router_.onLinkFrame(7, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                              LinkRole::Initiator, kBinding, {})));
+    std::string ahead = encodeIdClaim(claimOn(*peerKey(), kWallNow + 3'600'000));
+    router_.onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                                ahead));
+    EXPECT_TRUE(links_.links[7].closed);
+    EXPECT_TRUE(deliveries(alice_).empty());
+    EXPECT_NE(log_.find("dwrtc_claim_clock_skew"), std::string::npos) << log_;
+}
+
+TEST_F(RouterClaimClockTest, ALookupThatFindsOnlyAClaimDatedAheadFindsNothing) {
+    Router r(ownedConfig(), selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; });
+    r.openSession(alice_);
+    sendTo(r, carol_.id(), "hi");
+    answerId(claimOn(*peerKey(), kWallNow + 3'600'000));
+    EXPECT_TRUE(links_.connects.empty()) << "a claim from the future points nowhere";
+}
+
+// --- What a link's claims cost ------------------------------------------------
+
+class RouterLinkClaimTest : public RouterOwnedIdTest {
+protected:
+    // A router of its own with these bounds, alice on it, and peer proven on
+    // inbound link 7.
+    std::unique_ptr<Router> routerWith(std::size_t senders, unsigned checksPerSecond) {
+        RouterConfig c = ownedConfig();
+        c.linkOwnedSenders = senders;
+        c.linkClaimChecks = checksPerSecond;
+        auto r = std::make_unique<Router>(c, selfKey(), links_, directory_, host_,
+                                          [this](int, std::string line) { log_ += line + "\n"; },
+                                          [this] { return now_; }, &stats_);
+        r->openSession(alice_);
+        r->onLinkOpen(7, false, kBinding);
+        r->onLinkFrame(7, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                             LinkRole::Initiator, kBinding, {})));
+        EXPECT_TRUE(links_.links[7].proven);
+        return r;
+    }
+
+    std::uint64_t checks() const { return NodeStats::get(stats_.links.claimChecks); }
+};
+
+TEST_F(RouterLinkClaimTest, ReplayedFramesWithTheSameClaimCostNoSignatureCheck) {
+    auto r = routerWith(16, 5);
+    std::string frame = serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                             encodeIdClaim(claimOn(*peerKey(), 1000)));
+    for (int i = 0; i < 200; ++i) {
+        r->onLinkFrame(7, frame);
+    }
+    EXPECT_FALSE(links_.links[7].closed) << log_;
+    EXPECT_EQ(checks(), 1u) << "checked once, believed for the link after";
+    EXPECT_EQ(deliveries(alice_).size(), 200u);
+    // A takeover notice carrying that same claim costs none either.
+    r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), carol_.id(),
+                                           std::string(kIdTakenType),
+                                           encodeIdClaim(claimOn(*peerKey(), 1000))));
+    EXPECT_EQ(checks(), 1u) << "Carol's id is not here: nothing to check";
+}
+
+TEST_F(RouterLinkClaimTest, ClaimChecksPerSecondAreBoundedPerLink) {
+    auto r = routerWith(16, 5);
+    // Every frame a new claim (ECDSA signatures differ each time): a
+    // second's worth is checked, the next closes the link.
+    for (int i = 0; i < 5; ++i) {
+        r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                               encodeIdClaim(claimOn(*peerKey(), 1000 + i))));
+    }
+    EXPECT_FALSE(links_.links[7].closed) << log_;
+    EXPECT_EQ(checks(), 5u);
+    r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                           encodeIdClaim(claimOn(*peerKey(), 2000))));
+    EXPECT_TRUE(links_.links[7].closed);
+    EXPECT_EQ(checks(), 5u) << "the one beyond the budget was not checked";
+    EXPECT_NE(log_.find("claim checks a second on one link (dwrtc_link_claims)"),
+              std::string::npos)
+        << log_;
+}
+
+TEST_F(RouterLinkClaimTest, TheBudgetRefillsWithTime) {
+    auto r = routerWith(16, 2);
+    for (int i = 0; i < 2; ++i) {
+        r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                               encodeIdClaim(claimOn(*peerKey(), 1000 + i))));
+    }
+    now_ += std::chrono::seconds(1);
+    for (int i = 0; i < 2; ++i) {
+        r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                               encodeIdClaim(claimOn(*peerKey(), 3000 + i))));
+    }
+    EXPECT_FALSE(links_.links[7].closed) << log_;
+    EXPECT_EQ(checks(), 4u);
+}
+
+TEST_F(RouterLinkClaimTest, APeerSpeaksForAtMostSoManyKeyOwnedIdsOnALink) {
+    auto r = routerWith(2, 100);
+    test::OwnerKey dave, erin;
+    for (const test::OwnerKey* owner : {&carol_, &dave}) {
+        IdClaim c = owner->claim(peerKey()->id(), "challenge", 1000);
+        r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), owner->id(), alice_, "t", "x",
+                                               encodeIdClaim(c)));
+    }
+    EXPECT_FALSE(links_.links[7].closed) << log_;
+    IdClaim third = erin.claim(peerKey()->id(), "challenge", 1000);
+    r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), erin.id(), alice_, "t", "x",
+                                           encodeIdClaim(third)));
+    EXPECT_TRUE(links_.links[7].closed);
+    EXPECT_EQ(checks(), 2u);
+    EXPECT_NE(log_.find("more than 2 key-owned ids on one link"), std::string::npos) << log_;
 }
 
 }  // namespace

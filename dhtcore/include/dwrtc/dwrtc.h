@@ -92,6 +92,12 @@ extern "C" {
 #define DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS 64
 #define DWRTC_DEFAULT_ROOM_MEMBERS_PER_NODE 8
 #define DWRTC_DEFAULT_ROOM_NODE_CHECKS 1024
+#define DWRTC_DEFAULT_CLAIM_CLOCK_SKEW_MS 30000
+#define DWRTC_DEFAULT_LINK_OWNED_SENDERS 4096
+#define DWRTC_DEFAULT_LINK_CLAIM_CHECKS 500
+#define DWRTC_DEFAULT_CLAIMS_PER_MINUTE 6
+#define DWRTC_DEFAULT_CLAIM_REFUSALS 3
+#define DWRTC_DEFAULT_LOOKUP_CLAIM_CHECKS 32
 
 /* Log levels of the records the core hands out through drain(). */
 #define DWRTC_LOG_ERROR 0
@@ -227,6 +233,36 @@ int dwrtc_options_set_room_limits(dwrtc_options *opt, size_t members,
 int dwrtc_options_set_room_bounds(dwrtc_options *opt, size_t remote,
                                   size_t per_node, size_t node_checks);
 
+/* Milliseconds a key-owned id's claim may be dated ahead of this node's
+ * clock and still be believed, wherever a claim is read (a session's claim,
+ * a link's sender, a takeover, a room member, a DHT lookup). A claim from
+ * further ahead would outrank its owner's later claims. At least 1. */
+int dwrtc_options_set_claim_clock_skew(dwrtc_options *opt, unsigned ms);
+
+/* A proven peer speaks for a key-owned id on a link with the id's claim,
+ * whose signature this node checks once per link and claim (about 15 times
+ * the cost of routing a message). At most `senders` key-owned ids per link,
+ * and at most `checks_per_second` claim signatures checked per link (a
+ * second's worth at once); a peer that goes beyond has its link closed.
+ * Both at least 1. */
+int dwrtc_options_set_link_claim_bounds(dwrtc_options *opt, size_t senders,
+                                        unsigned checks_per_second);
+
+/* A session's claims (each costs a signature check, about 15 messages'
+ * worth) have a bucket of their own: `per_minute` claims, refilled at that
+ * rate; a claim beyond is refused without a check. After `refusals` claims
+ * refused in a row, dwrtc_submit() answers DWRTC_ELIMIT: the host closes
+ * the session. A claim of the id the session already owns changes nothing
+ * (no DHT write, no lookup). Both at least 1. */
+int dwrtc_options_set_claim_limits(dwrtc_options *opt, unsigned per_minute,
+                                   unsigned refusals);
+
+/* A lookup of a key-owned id reads every value under the id's key, which
+ * anyone can store: at most `checks` claim signatures are checked per
+ * lookup, and a value judged once is not checked again for a while (a
+ * refuted one not even parsed). At least 1. */
+int dwrtc_options_set_lookup_claim_checks(dwrtc_options *opt, unsigned checks);
+
 /* Seconds an unused node-to-node link stays open. */
 int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);
 
@@ -336,7 +372,9 @@ int dwrtc_session_close(dwrtc_node *node, const char *id, size_t id_len);
  * The core validates it, stamps the sender and routes it; any answer for
  * the sender (an error message) comes back as a delivery to the sender.
  * Returns DWRTC_OK when the message was taken, DWRTC_ENOTFOUND when the
- * session is not open. */
+ * session is not open, DWRTC_ELIMIT when the session must be closed: its
+ * claims were refused too many times in a row (dwrtc_options_set_claim_limits;
+ * the last refusal was delivered to it). */
 int dwrtc_submit(dwrtc_node *node, const char *id, size_t id_len,
                  const char *msg, size_t len);
 

@@ -65,6 +65,19 @@ struct NodeConfig {
     std::size_t roomRemoteMembers = DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS;
     std::size_t roomMembersPerNode = DWRTC_DEFAULT_ROOM_MEMBERS_PER_NODE;
     std::size_t roomNodeChecks = DWRTC_DEFAULT_ROOM_NODE_CHECKS;
+    // How far ahead of this node's clock a claim may be dated and still be
+    // believed (owned_id.h, ClaimClock).
+    unsigned claimClockSkewMs = DWRTC_DEFAULT_CLAIM_CLOCK_SKEW_MS;
+    // Key-owned ids a peer may speak for on one link, and claim signatures
+    // checked per second per link; beyond either the link is closed.
+    std::size_t linkOwnedSenders = DWRTC_DEFAULT_LINK_OWNED_SENDERS;
+    unsigned linkClaimChecks = DWRTC_DEFAULT_LINK_CLAIM_CHECKS;
+    // Claims one session may make a minute (a bucket of as many), and the
+    // refusals in a row after which it is closed.
+    unsigned claimsPerMinute = DWRTC_DEFAULT_CLAIMS_PER_MINUTE;
+    unsigned claimRefusals = DWRTC_DEFAULT_CLAIM_REFUSALS;
+    // Claim signatures checked per lookup of a key-owned id.
+    unsigned lookupClaimChecks = DWRTC_DEFAULT_LOOKUP_CLAIM_CHECKS;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
@@ -99,7 +112,9 @@ struct NodeStatsSnapshot {
 
 class Node {
 public:
-    enum class Submit { Ok, UnknownSession, NotRunning };
+    // ClaimsRefused: taken, but the session's claims were refused
+    // NodeConfig::claimRefusals times in a row: close the session.
+    enum class Submit { Ok, UnknownSession, NotRunning, ClaimsRefused };
     using DeliveryFn = std::function<void(std::string_view session, std::string_view data)>;
     using LogFn = std::function<void(int level, std::string_view line)>;
 
@@ -160,7 +175,8 @@ public:
 
 private:
     void deliverLocal(const std::string& session, std::string data);
-    void claim(const std::string& session, std::string_view text);
+    // False when the session is to be closed (refused too often).
+    bool claim(const std::string& session, std::string_view text);
     void roomRequest(const std::string& session, std::string_view text);
 
     struct Impl;
