@@ -5,6 +5,7 @@
 #include <chrono>
 #include <future>
 #include <random>
+#include <thread>
 
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/host_port.h"
@@ -15,8 +16,10 @@ namespace dwrtc {
 
 namespace {
 
-// How long stop() waits for the withdrawal to be stored before leaving.
-constexpr auto kWithdrawWait = std::chrono::milliseconds(1000);
+// How long stop() waits for the withdrawal of the record and the leaves of
+// room members to be stored before leaving: a worker that exits waits this
+// long at most; on a busy machine a put takes more than a second.
+constexpr auto kWithdrawWait = std::chrono::milliseconds(2000);
 
 // Room members are values of a type of their own: they expire a minute
 // after their node stops refreshing them (a node that died), not after
@@ -537,8 +540,13 @@ void NodeDirectory::putMember(const RoomMember& m) {
     if (m.gone) {
         runner_->cancelPut(key, valueId);
         memberSeq_.erase(valueId);
+        auto inFlight = leavesInFlight_;
+        inFlight->fetch_add(1);
+        runner_->put(key, value, [inFlight](bool) { inFlight->fetch_sub(1); },
+                     dht::time_point::max(), false);
+        return;
     }
-    runner_->put(key, value, [](bool) {}, dht::time_point::max(), !m.gone);
+    runner_->put(key, value, [](bool) {}, dht::time_point::max(), true);
 }
 
 void NodeDirectory::getRoom(const std::string& room, std::function<void(Members)> done) {
@@ -606,6 +614,7 @@ void NodeDirectory::stop() {
         return;
     }
     bootstrapper_.reset();  // its thread uses the runner
+    auto deadline = std::chrono::steady_clock::now() + kWithdrawWait;
     try {
         if (published_) {
             dht::InfoHash key = dht::InfoHash::get(recordKey(prefix_));
@@ -623,7 +632,10 @@ void NodeDirectory::stop() {
             runner_->put(key, value, [stored, once](bool) {
                 std::call_once(*once, [&] { stored->set_value(); });
             });
-            future.wait_for(kWithdrawWait);
+            future.wait_until(deadline);
+        }
+        while (leavesInFlight_->load() > 0 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         runner_->join();
     } catch (const std::exception& e) {

@@ -208,6 +208,10 @@ private:
     // Room members: the sequence number of each member value put, by value
     // id; the listens, by token. Under publishMutex_.
     std::unordered_map<std::uint64_t, std::uint16_t> memberSeq_;
+    // Leaves of room members put and not answered yet: stop() waits for
+    // them as for the record's withdrawal, so that the others hear them now
+    // rather than when the members' values expire a minute later.
+    std::shared_ptr<std::atomic<int>> leavesInFlight_ = std::make_shared<std::atomic<int>>(0);
     std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> roomListens_;
     std::uint64_t nextListen_ = 1;
 };
