@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startHostNetwork, HTTP_PORT } from '../lib/hosts.mjs';
 import { openSession, terminateSessions } from '../lib/client.mjs';
 import { Ledger, Peer, Traffic, crossRoutes, describe as line, report, spread, now,
-         nodeOf } from './traffic.mjs';
+         nodeOf, firstMessage } from './traffic.mjs';
 
 const ROUNDS = 20;
 const FIRST_WAIT = 15_000;
@@ -63,23 +63,15 @@ describe(`${ROUNDS} reloads of two nodes under steady load`, () => {
                 const fresh = await openSession(h.wsUrl(), { label: `fresh${round}@${h.name}` });
                 const welcomedAt = now();
                 welcomeMs.push(welcomedAt - openedAt);
-                probe.to(fresh, `first ${round}`);
+                const first = firstMessage(probe, fresh, `first ${round}`, welcomedAt,
+                                           FIRST_WAIT);
                 statusOf(h).then((st) => {
                     const w = st.workers.find((x) => x.node === nodeOf(fresh.id));
                     if (w?.last_publish_ms > 0) {
                         publishMs.push(w.last_publish_ms);
                     }
                 }).catch(() => {});
-                const r = await Promise.race([
-                    fresh.waitFor((m) => m.messageBody === `first ${round}`,
-                                  { timeout: FIRST_WAIT })
-                        .then(() => ({ delivered: true, ms: now() - welcomedAt })),
-                    probe.waitFor((m) => m.type === 'WebSocketErrorMessage'
-                                        && m.recipientSessionId === fresh.id,
-                                  { timeout: FIRST_WAIT + 1000 })
-                        .then((e) => ({ error: e.error })),
-                ]).catch(() => ({
-                    error: `neither delivered nor answered within ${FIRST_WAIT} ms` }));
+                const r = await first;
                 firsts.push({ host: h.name, round, ...r, newWorker: h.node.currentNodes()
                     .some((n) => n.nodeId === nodeOf(fresh.id)) });
                 fresh.terminate();

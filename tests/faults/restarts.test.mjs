@@ -14,7 +14,7 @@ import { startHostNetwork } from '../lib/hosts.mjs';
 import { waitUntil } from '../lib/nginx.mjs';
 import { openSession, terminateSessions } from '../lib/client.mjs';
 import { Ledger, Peer, Traffic, crossRoutes, describe as line, report, spread, now,
-         nodeOf } from './traffic.mjs';
+         nodeOf, firstMessage } from './traffic.mjs';
 
 const ROUNDS = 5;                 // of each way to restart
 const VICTIM = 2;                 // host index (1-based); host 1 is the bootstrap node
@@ -67,17 +67,8 @@ describe(`${ROUNDS} restarts and ${ROUNDS} kill -9 and starts of a node under st
                 const fresh = await openSession(victim.wsUrl(), { label: `${way}${round}` });
                 const welcomedAt = now();
                 welcomeMs.push(welcomedAt - openedAt);
-                probe.to(fresh, `first ${way} ${round}`);
-                const r = await Promise.race([
-                    fresh.waitFor((m) => m.messageBody === `first ${way} ${round}`,
-                                  { timeout: FIRST_WAIT })
-                        .then(() => ({ delivered: true, ms: now() - welcomedAt })),
-                    probe.waitFor((m) => m.type === 'WebSocketErrorMessage'
-                                        && m.recipientSessionId === fresh.id,
-                                  { timeout: FIRST_WAIT + 1000 })
-                        .then((e) => ({ error: e.error })),
-                ]).catch(() => ({
-                    error: `neither delivered nor answered within ${FIRST_WAIT} ms` }));
+                const r = await firstMessage(probe, fresh, `first ${way} ${round}`, welcomedAt,
+                                             FIRST_WAIT);
                 firsts.push({ way, round, ...r,
                               newNode: victim.node.currentNodes()
                                   .some((n) => n.nodeId === nodeOf(fresh.id)) });

@@ -41,6 +41,22 @@ export function spread(values) {
         + ` (n=${v.length})`;
 }
 
+/**
+ * `from` sends `body` to the session `to` (welcomed at `welcomedAt`) and
+ * waits for the outcome: { delivered: true, ms } from the welcome to the
+ * delivery, or { error } (the node's answer, or that none came in time).
+ */
+export async function firstMessage(from, to, body, welcomedAt, timeout) {
+    from.to(to, body);
+    return Promise.race([
+        to.waitFor((m) => m.messageBody === body, { timeout })
+            .then(() => ({ delivered: true, ms: now() - welcomedAt })),
+        from.waitFor((m) => m.type === 'WebSocketErrorMessage' && m.recipientSessionId === to.id,
+                     { timeout: timeout + 1000 })
+            .then((e) => ({ error: e.error })),
+    ]).catch(() => ({ error: `neither delivered nor answered within ${timeout} ms` }));
+}
+
 /** Prints a line of figures (CTest shows it with -V or on failure). */
 export function report(line) {
     console.log(`# faults: ${line}`);
