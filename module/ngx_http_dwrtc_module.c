@@ -30,7 +30,15 @@ static char *ngx_http_dwrtc_port_range(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_bootstrap(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_dwrtc_link_claims_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_dwrtc_claims_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_dwrtc_session_hold(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_dwrtc_lookup_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -129,6 +137,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("dwrtc_dht_max_searches"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, dht_max_searches),
+      NULL },
+
     { ngx_string("dwrtc_network_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_dwrtc_network_key,
@@ -185,6 +200,27 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("dwrtc_session_hold"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_dwrtc_session_hold,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_lookup_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_dwrtc_lookup_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_worker_hold"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, worker_hold_size),
+      NULL },
+
     { ngx_string("dwrtc_room_members"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -218,6 +254,34 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_dwrtc_main_conf_t, room_node_checks),
+      NULL },
+
+    { ngx_string("dwrtc_claim_clock_skew"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, claim_clock_skew),
+      NULL },
+
+    { ngx_string("dwrtc_lookup_claim_checks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, lookup_claim_checks),
+      NULL },
+
+    { ngx_string("dwrtc_claims"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_dwrtc_claims_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_link_claims"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_dwrtc_link_claims_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("dwrtc_publish_wait"),
@@ -633,6 +697,103 @@ ngx_http_dwrtc_dht_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * dwrtc_claims RATE REFUSALS: a session makes at most RATE claims a minute
+ * (a bucket of as many), and is closed after REFUSALS refused in a row.
+ */
+
+static char *
+ngx_http_dwrtc_claims_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value, rate;
+    ngx_int_t   per_minute, refusals;
+
+    if (dmcf->claims_per_minute != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* "6" or "6r/m", as limit_req writes a rate */
+
+    rate = value[1];
+
+    if (rate.len > 3
+        && ngx_strncmp(rate.data + rate.len - 3, "r/m", 3) == 0)
+    {
+        rate.len -= 3;
+    }
+
+    per_minute = ngx_atoi(rate.data, rate.len);
+    if (per_minute < 1 || per_minute > 6000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" rate must be from 1 to 6000 claims a "
+                           "minute, not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    refusals = ngx_atoi(value[2].data, value[2].len);
+    if (refusals < 1 || refusals > 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" refusals must be from 1 to 1000, "
+                           "not \"%V\"", &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->claims_per_minute = per_minute;
+    dmcf->claim_refusals = refusals;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * dwrtc_link_claims SENDERS CHECKS: a proven peer speaks for at most SENDERS
+ * key-owned ids on one link, and makes this node check at most CHECKS claim
+ * signatures a second on it; beyond either its link is closed.
+ */
+
+static char *
+ngx_http_dwrtc_link_claims_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+    ngx_int_t   senders, checks;
+
+    if (dmcf->link_owned_senders != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    senders = ngx_atoi(value[1].data, value[1].len);
+    if (senders < 1 || senders > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" senders must be from 1 to 1000000, "
+                           "not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    checks = ngx_atoi(value[2].data, value[2].len);
+    if (checks < 1 || checks > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" checks must be from 1 to 100000, "
+                           "not \"%V\"", &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->link_owned_senders = senders;
+    dmcf->link_claim_checks = checks;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * dwrtc_hold MESSAGES TIME | off: messages for a key-owned id whose session
  * is away wait on the sender's node, at most MESSAGES per id and TIME each.
  */
@@ -682,6 +843,115 @@ ngx_http_dwrtc_hold_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     dmcf->hold_messages = n;
     dmcf->hold_time = t;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * dwrtc_lookup_rate RATE [burst=N] | off: lookups of nodes and key-owned
+ * ids a session may make its worker start, per second and at once.
+ */
+
+static char *
+ngx_http_dwrtc_lookup_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_int_t   rate, burst;
+    ngx_str_t  *value;
+
+    if (dmcf->lookup_rate != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        if (cf->args->nelts != 2) {
+            return "takes no burst when \"off\"";
+        }
+        dmcf->lookup_rate = 0;
+        dmcf->lookup_burst = 0;
+        return NGX_CONF_OK;
+    }
+
+    rate = ngx_atoi(value[1].data, value[1].len);
+    if (rate < 1 || rate > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" rate must be from 1 to 100000 lookups "
+                           "per second, or off, not \"%V\"",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    burst = DWRTC_DEFAULT_LOOKUP_BURST;
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len <= 6
+            || ngx_strncmp(value[2].data, "burst=", 6) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" takes RATE [burst=N], not \"%V\"",
+                               &cmd->name, &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        burst = ngx_atoi(value[2].data + 6, value[2].len - 6);
+        if (burst < 1 || burst > 100000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" burst must be from 1 to 100000, "
+                               "not \"%V\"", &cmd->name, &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    dmcf->lookup_rate = rate;
+    dmcf->lookup_burst = burst;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * dwrtc_session_hold MESSAGES SIZE: what one session may make its worker
+ * hold at once, in messages waiting for a lookup or a connect and messages
+ * held for away key-owned ids, whatever their recipients.
+ */
+
+static char *
+ngx_http_dwrtc_session_hold(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_main_conf_t *dmcf = conf;
+
+    ngx_str_t  *value;
+    ngx_int_t   n;
+    ssize_t     size;
+
+    if (dmcf->session_hold_messages != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n < 1 || n > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" messages must be from 1 to 100000, "
+                           "not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    size = ngx_parse_size(&value[2]);
+    if (size == NGX_ERROR || size < 1024 || size > 1024 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" size must be from 1k to 1g, "
+                           "not \"%V\"", &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->session_hold_messages = n;
+    dmcf->session_hold_size = (size_t) size;
 
     return NGX_CONF_OK;
 }
@@ -1070,11 +1340,23 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->publish_wait = NGX_CONF_UNSET_MSEC;
     dmcf->queue_limit = NGX_CONF_UNSET;
     dmcf->hold_messages = NGX_CONF_UNSET;
+    dmcf->session_hold_messages = NGX_CONF_UNSET;
+    dmcf->session_hold_size = NGX_CONF_UNSET_SIZE;
+    dmcf->worker_hold_size = NGX_CONF_UNSET_SIZE;
+    dmcf->dht_max_searches = NGX_CONF_UNSET;
+    dmcf->lookup_rate = NGX_CONF_UNSET;
+    dmcf->lookup_burst = NGX_CONF_UNSET;
     dmcf->room_members = NGX_CONF_UNSET;
     dmcf->rooms_per_session = NGX_CONF_UNSET;
     dmcf->room_remote_members = NGX_CONF_UNSET;
     dmcf->room_members_per_node = NGX_CONF_UNSET;
     dmcf->room_node_checks = NGX_CONF_UNSET;
+    dmcf->claim_clock_skew = NGX_CONF_UNSET_MSEC;
+    dmcf->link_owned_senders = NGX_CONF_UNSET;
+    dmcf->claims_per_minute = NGX_CONF_UNSET;
+    dmcf->lookup_claim_checks = NGX_CONF_UNSET;
+    dmcf->claim_refusals = NGX_CONF_UNSET;
+    dmcf->link_claim_checks = NGX_CONF_UNSET;
     dmcf->hold_time = NGX_CONF_UNSET_MSEC;
     dmcf->link_idle_timeout = NGX_CONF_UNSET;
     dmcf->link_max_unproven = NGX_CONF_UNSET;
@@ -1233,7 +1515,71 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
                            "from 16 to 1000000");
         return NGX_CONF_ERROR;
     }
+
+    /*
+     * A claim dated up to this far ahead is believed: NTP-synced servers
+     * need a second at most, and every second more is how long a claim
+     * harvested with a time ahead may outrank its owner's (docs/security.md).
+     */
+    ngx_conf_init_msec_value(dmcf->claim_clock_skew,
+                             DWRTC_DEFAULT_CLAIM_CLOCK_SKEW_MS);
+
+    if (dmcf->claim_clock_skew < 1000 || dmcf->claim_clock_skew > 300000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_claim_clock_skew\" must be "
+                           "from 1s to 5m");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->link_owned_senders,
+                        DWRTC_DEFAULT_LINK_OWNED_SENDERS);
+    ngx_conf_init_value(dmcf->link_claim_checks,
+                        DWRTC_DEFAULT_LINK_CLAIM_CHECKS);
+    ngx_conf_init_value(dmcf->claims_per_minute,
+                        DWRTC_DEFAULT_CLAIMS_PER_MINUTE);
+    ngx_conf_init_value(dmcf->claim_refusals, DWRTC_DEFAULT_CLAIM_REFUSALS);
+    ngx_conf_init_value(dmcf->lookup_claim_checks,
+                        DWRTC_DEFAULT_LOOKUP_CLAIM_CHECKS);
+
+    if (dmcf->lookup_claim_checks < 1
+        || dmcf->lookup_claim_checks > 100000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_lookup_claim_checks\" must be "
+                           "from 1 to 100000");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_init_msec_value(dmcf->hold_time, DWRTC_DEFAULT_HOLD_MS);
+
+    ngx_conf_init_value(dmcf->session_hold_messages,
+                        DWRTC_DEFAULT_SESSION_HOLD_MESSAGES);
+    ngx_conf_init_size_value(dmcf->session_hold_size,
+                             DWRTC_DEFAULT_SESSION_HOLD_BYTES);
+    ngx_conf_init_size_value(dmcf->worker_hold_size,
+                             DWRTC_DEFAULT_NODE_HOLD_BYTES);
+
+    if (dmcf->worker_hold_size < dmcf->session_hold_size
+        || dmcf->worker_hold_size > (size_t) 64 * 1024 * 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_worker_hold\" must be from the size of "
+                           "\"dwrtc_session_hold\" (%uz) to 64g, not %uz",
+                           dmcf->session_hold_size, dmcf->worker_hold_size);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->lookup_rate, DWRTC_DEFAULT_LOOKUP_RATE);
+    ngx_conf_init_value(dmcf->lookup_burst, DWRTC_DEFAULT_LOOKUP_BURST);
+
+    ngx_conf_init_value(dmcf->dht_max_searches,
+                        DWRTC_DEFAULT_DHT_MAX_SEARCHES);
+
+    if (dmcf->dht_max_searches < 64 || dmcf->dht_max_searches > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_dht_max_searches\" must be "
+                           "from 64 to 1000000");
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_init_value(dmcf->queue_limit, DWRTC_DEFAULT_QUEUE_LIMIT);
 

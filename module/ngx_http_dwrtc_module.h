@@ -67,11 +67,23 @@ typedef struct {
     ngx_int_t                       queue_limit;
     ngx_int_t                       hold_messages;    /* 0: off */
     ngx_msec_t                      hold_time;
+    ngx_int_t                       session_hold_messages;
+    size_t                          session_hold_size;
+    size_t                          worker_hold_size;
+    ngx_int_t                       dht_max_searches;
+    ngx_int_t                       lookup_rate;      /* 0: off */
+    ngx_int_t                       lookup_burst;
     ngx_int_t                       room_members;
     ngx_int_t                       rooms_per_session;
     ngx_int_t                       room_remote_members;
     ngx_int_t                       room_members_per_node;
     ngx_int_t                       room_node_checks;
+    ngx_msec_t                      claim_clock_skew;
+    ngx_int_t                       link_owned_senders;
+    ngx_int_t                       link_claim_checks;
+    ngx_int_t                       claims_per_minute;
+    ngx_int_t                       claim_refusals;
+    ngx_int_t                       lookup_claim_checks;
     time_t                          link_idle_timeout;
     ngx_int_t                       link_max_unproven;
 

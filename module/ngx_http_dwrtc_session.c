@@ -1851,6 +1851,19 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
         return;
     }
 
+    if (rc == DWRTC_ELIMIT) {
+        /*
+         * its claims were refused dwrtc_claims times in a row: each costs a
+         * signature check, so a client that keeps trying is closed
+         */
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: client's claims were refused too often "
+                      "(dwrtc_claims), closing with 1008");
+        ngx_http_dwrtc_close(s, WSLAY_CODE_POLICY_VIOLATION,
+                             "claims refused");
+        return;
+    }
+
     if (!s->submit_logged) {
         s->submit_logged = 1;
         ngx_log_error(NGX_LOG_WARN, c->log, 0,

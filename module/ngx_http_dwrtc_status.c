@@ -654,7 +654,7 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         "\"received_over_links\":%uL},"
                         "\"errors\":{\"not_found\":%uL,\"unreachable\":%uL,"
                         "\"invalid\":%uL,\"rate_limited\":%uL,"
-                        "\"queue_full\":%uL},",
+                        "\"queue_full\":%uL,\"budget_full\":%uL},",
                         st->dht_good, st->dht_dubious, st->sessions,
                         st->links_in, st->links_out, st->links_outside,
                         st->links_via_siblings,
@@ -662,11 +662,13 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         st->delivered_locally, st->sent_over_links,
                         st->received_over_links, st->not_found,
                         st->unreachable, st->invalid, slots[i].rate_limited,
-                        st->queue_full);
+                        st->queue_full, st->budget_full);
 
         p = ngx_sprintf(p, "\"lookups\":{\"total\":%uL,\"failed\":%uL,"
+                        "\"limited\":%uL,"
                         "\"us_total\":%uL,\"latency_ms\":{",
-                        st->lookups, st->lookups_failed, st->lookup_us_sum);
+                        st->lookups, st->lookups_failed, st->lookups_limited,
+                        st->lookup_us_sum);
 
         for (k = 0; k < DWRTC_LOOKUP_BUCKETS; k++) {
             if (dwrtc_lookup_bucket_ms(k)) {
@@ -848,6 +850,21 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
             slots[i].label, st->invalid, slots[i].label, slots[i].rate_limited,
             slots[i].label, st->queue_full);
     }
+
+    ngx_http_dwrtc_metric_head("dwrtc_budget_full_total", "counter",
+                               "Of queue_full errors, those told because "
+                               "the sender's or the worker's hold budget "
+                               "(dwrtc_session_hold, dwrtc_worker_hold) "
+                               "was spent.");
+    ngx_http_dwrtc_metric_each("dwrtc_budget_full_total", "%uL",
+                               st->budget_full);
+
+    ngx_http_dwrtc_metric_head("dwrtc_lookups_limited_total", "counter",
+                               "Messages answered \"rate limited\" because "
+                               "their sender started more lookups than "
+                               "dwrtc_lookup_rate allows.");
+    ngx_http_dwrtc_metric_each("dwrtc_lookups_limited_total", "%uL",
+                               st->lookups_limited);
 
     ngx_http_dwrtc_metric_head("dwrtc_lookup_failures_total", "counter",
                                "DHT lookups of node records that found "

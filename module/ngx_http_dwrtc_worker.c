@@ -518,6 +518,26 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_dht_max_searches(opt,
+                                            (size_t) dmcf->dht_max_searches);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_lookup_rate(opt, (unsigned) dmcf->lookup_rate,
+                                       (unsigned) dmcf->lookup_burst);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_hold_budget(opt,
+                                       (size_t) dmcf->session_hold_messages,
+                                       dmcf->session_hold_size,
+                                       dmcf->worker_hold_size);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_room_limits(opt, (size_t) dmcf->room_members,
                                        (size_t) dmcf->rooms_per_session);
     if (rc != DWRTC_OK) {
@@ -528,6 +548,32 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
                                        (size_t) dmcf->room_remote_members,
                                        (size_t) dmcf->room_members_per_node,
                                        (size_t) dmcf->room_node_checks);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_claim_clock_skew(opt,
+                                        (unsigned) dmcf->claim_clock_skew);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_link_claim_bounds(opt,
+                                        (size_t) dmcf->link_owned_senders,
+                                        (unsigned) dmcf->link_claim_checks);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_claim_limits(opt,
+                                        (unsigned) dmcf->claims_per_minute,
+                                        (unsigned) dmcf->claim_refusals);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_lookup_claim_checks(opt,
+                                    (unsigned) dmcf->lookup_claim_checks);
     if (rc != DWRTC_OK) {
         goto failed;
     }

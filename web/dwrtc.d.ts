@@ -210,6 +210,13 @@ export interface DwrtcClientOptions {
     e2e?: boolean | 'require' | 'prefer';
     /** Ms to wait for a recipient's e2e key; default 35000 (beyond dwrtc_hold's 30 s). */
     e2eKeyTimeout?: number;
+    /**
+     * With an identity: a welcome whose time is further than this many ms
+     * from this device's clock is not signed for a claim (a node could
+     * otherwise keep a claim dated ahead that outranks this key's later
+     * ones); default 120000.
+     */
+    claimClockSkew?: number;
 }
 
 /** Options of DwrtcClient.call() and DwrtcCall.answer(). */

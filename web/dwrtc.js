@@ -391,6 +391,7 @@ export class DwrtcClient extends EventTarget {
     #identityOption;
     #e2eOption;
     #e2eKeyTimeout;
+    #claimClockSkew;
     #e2e = null;            // E2eSessions, with options.e2e once the identity is loaded
 
     #identity = null;       // CryptoKeyPair, once loaded
@@ -457,6 +458,13 @@ export class DwrtcClient extends EventTarget {
      * @param {number} [options.e2eKeyTimeout=35000] ms to wait for a
      *        recipient's key before its waiting messages fail with
      *        ErrorCode.E2E_NO_KEY
+     * @param {number} [options.claimClockSkew=120000] with an identity: the
+     *        claim of the key's id is signed with the time of the node's
+     *        welcome, so a welcome whose time is further than this many ms
+     *        from this device's clock is not signed (the id is not claimed
+     *        on that session, and an 'error' event says why): a node that
+     *        gave a time far ahead would hold a claim that outranks this
+     *        key's later ones until that time
      */
     constructor(options = {}) {
         super();
@@ -471,6 +479,7 @@ export class DwrtcClient extends EventTarget {
         this.#identityOption = options.identity ?? false;
         this.#e2eOption = options.e2e ?? false;
         this.#e2eKeyTimeout = options.e2eKeyTimeout ?? 35_000;
+        this.#claimClockSkew = options.claimClockSkew ?? 120_000;
         if (typeof this.#WebSocket !== 'function') {
             throw new TypeError('no WebSocket implementation: pass options.WebSocket');
         }
@@ -936,12 +945,25 @@ export class DwrtcClient extends EventTarget {
     }
 
     // Proves the key to the node: signs the node's id, the challenge it gave
-    // this session and a time (the node's clock, so a browser with a wrong
-    // clock can still claim; later than our last claim, so it is newer).
+    // this session and a time (the node's clock, which the node checks
+    // against its own; later than our last claim, so it is newer). A time
+    // far from this device's clock is not signed: routing follows an id's
+    // newest claim, so a claim dated ahead, kept by the node that asked for
+    // it, would outrank this key's own claims until that date. Nodes refuse
+    // claims dated more than dwrtc_claim_clock_skew (30 s) ahead of theirs;
+    // this bounds what a node can harvest from pages whose clocks are right.
     async #claim(welcome) {
         const ws = this.#ws;
         this.#claimPending = true;
-        const time = Math.max(Number(welcome.time) || Date.now(), this.#lastClaimTime + 1);
+        const offered = Number(welcome.time);
+        if (Number.isFinite(offered) && offered > 0
+            && Math.abs(offered - Date.now()) > this.#claimClockSkew) {
+            const off = Math.round((offered - Date.now()) / 1000);
+            throw new Error(`the node's welcome time is ${Math.abs(off)} s `
+                            + `${off > 0 ? 'ahead of' : 'behind'} this device's clock, more than `
+                            + `options.claimClockSkew (${this.#claimClockSkew} ms); not signed`);
+        }
+        const time = Math.max(offered || Date.now(), this.#lastClaimTime + 1);
         this.#lastClaimTime = time;
         const node = nodeIdOf(welcome.id);
         const text = `dwrtc-claim-v1\n${node}\n${welcome.challenge}\n${time}`;

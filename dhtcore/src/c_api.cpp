@@ -193,6 +193,30 @@ int dwrtc_options_set_hold(dwrtc_options* opt, size_t messages, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_dht_max_searches(dwrtc_options* opt, size_t searches) {
+    if (!opt || searches < 64) return DWRTC_EINVAL;
+    opt->config.dhtMaxSearches = searches;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_lookup_rate(dwrtc_options* opt, unsigned per_second, unsigned burst) {
+    if (!opt || (per_second > 0 && burst == 0)) return DWRTC_EINVAL;
+    opt->config.lookupRate = per_second;
+    opt->config.lookupBurst = burst;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_hold_budget(dwrtc_options* opt, size_t session_messages,
+                                  size_t session_bytes, size_t worker_bytes) {
+    if (!opt || session_messages == 0 || session_bytes == 0 || worker_bytes < session_bytes) {
+        return DWRTC_EINVAL;
+    }
+    opt->config.sessionHoldMessages = session_messages;
+    opt->config.sessionHoldBytes = session_bytes;
+    opt->config.nodeHoldBytes = worker_bytes;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_room_limits(dwrtc_options* opt, size_t members, size_t per_session) {
     if (!opt || members == 0 || per_session == 0) return DWRTC_EINVAL;
     opt->config.roomMembers = members;
@@ -206,6 +230,33 @@ int dwrtc_options_set_room_bounds(dwrtc_options* opt, size_t remote, size_t per_
     opt->config.roomRemoteMembers = remote;
     opt->config.roomMembersPerNode = per_node;
     opt->config.roomNodeChecks = node_checks;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_claim_clock_skew(dwrtc_options* opt, unsigned ms) {
+    if (!opt || ms == 0) return DWRTC_EINVAL;
+    opt->config.claimClockSkewMs = ms;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_link_claim_bounds(dwrtc_options* opt, size_t senders,
+                                        unsigned checks_per_second) {
+    if (!opt || senders == 0 || checks_per_second == 0) return DWRTC_EINVAL;
+    opt->config.linkOwnedSenders = senders;
+    opt->config.linkClaimChecks = checks_per_second;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_claim_limits(dwrtc_options* opt, unsigned per_minute, unsigned refusals) {
+    if (!opt || per_minute == 0 || refusals == 0) return DWRTC_EINVAL;
+    opt->config.claimsPerMinute = per_minute;
+    opt->config.claimRefusals = refusals;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_lookup_claim_checks(dwrtc_options* opt, unsigned checks) {
+    if (!opt || checks == 0) return DWRTC_EINVAL;
+    opt->config.lookupClaimChecks = checks;
     return DWRTC_OK;
 }
 
@@ -300,6 +351,8 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->links_out = s.linksOut;
         out->links_via_siblings = s.linksViaSiblings;
         out->links_outside = s.linksOutside;
+        out->budget_full = s.budgetFull;
+        out->lookups_limited = s.lookupsLimited;
         out->from_clients = s.fromClients;
         out->delivered_locally = s.deliveredLocally;
         out->sent_over_links = s.sentOverLinks;
@@ -360,6 +413,8 @@ int dwrtc_submit(dwrtc_node* node, const char* id, size_t id_len, const char* ms
                 return DWRTC_OK;
             case Node::Submit::UnknownSession:
                 return DWRTC_ENOTFOUND;
+            case Node::Submit::ClaimsRefused:
+                return DWRTC_ELIMIT;
             default:
                 return DWRTC_ESTATE;
         }

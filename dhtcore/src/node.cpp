@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <unordered_map>
@@ -42,12 +43,6 @@ void warnIfUnresolvable(const std::string& host, const LogFn& log) {
         return;
     }
     freeaddrinfo(found);
-}
-
-std::uint64_t wallClockMs() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
 }
 
 // What the link thread reports goes to the router; its once-a-second tick
@@ -102,6 +97,15 @@ struct Node::Impl {
     // node's id; the core speaks of them by their owned id.
     std::unordered_map<std::string, std::string> ownedIdOf;
     std::unordered_map<std::string, std::string> sessionOfOwned;
+    // What each session's claims cost so far (Node::claim): a bucket of
+    // NodeConfig::claimsPerMinute, and its refusals in a row. Only for
+    // sessions that claimed.
+    struct ClaimBudget {
+        double tokens = 0;
+        std::chrono::steady_clock::time_point refilled;
+        unsigned refusals = 0;
+    };
+    std::unordered_map<std::string, ClaimBudget> claimBudgets;
     // Keys the challenges of this node's sessions (owned_id.h).
     std::string claimSecret;
     std::string linkUrl;  // this node's, as its claims name it
@@ -159,7 +163,10 @@ bool Node::start() {
     dc.bootstrap = d.config.bootstrap;
     dc.perIpRequestLimit = d.config.dhtPerIpRequestLimit;
     dc.totalRequestLimit = d.config.dhtTotalRequestLimit;
+    dc.maxSearches = d.config.dhtMaxSearches;
     dc.networkKey = d.config.networkKey;
+    dc.claimClock.skewMs = d.config.claimClockSkewMs;
+    dc.lookupClaimChecks = d.config.lookupClaimChecks;
     std::shared_ptr<const NodeIdentity> identity;
     try {
         identity = NodeIdentity::make();
@@ -191,6 +198,14 @@ bool Node::start() {
     rc.networkKey = d.config.networkKey;
     rc.holdMessages = d.config.holdMessages;
     rc.holdTime = std::chrono::milliseconds(d.config.holdMs);
+    rc.sessionHoldMessages = d.config.sessionHoldMessages;
+    rc.sessionHoldBytes = d.config.sessionHoldBytes;
+    rc.nodeHoldBytes = d.config.nodeHoldBytes;
+    rc.lookupRate = d.config.lookupRate;
+    rc.lookupBurst = d.config.lookupBurst;
+    rc.claimClock.skewMs = d.config.claimClockSkewMs;
+    rc.linkOwnedSenders = d.config.linkOwnedSenders;
+    rc.linkClaimChecks = d.config.linkClaimChecks;
     d.claimSecret.assign(32, '\0');
     if (getrandom(d.claimSecret.data(), d.claimSecret.size(), 0) !=
         static_cast<ssize_t>(d.claimSecret.size())) {
@@ -288,6 +303,8 @@ NodeStatsSnapshot Node::stats() const {
     out.unreachable = get(s.links.unreachable);
     out.invalid = get(s.owner.invalid);
     out.queueFull = get(s.links.queueFull);
+    out.budgetFull = get(s.links.budgetFull);
+    out.lookupsLimited = get(s.links.lookupsLimited);
     out.lookups = get(s.links.lookups);
     out.lookupsFailed = get(s.links.lookupsFailed);
     out.lookupUsSum = get(s.links.lookupUsSum);
@@ -352,6 +369,7 @@ bool Node::closeSession(std::string_view id) {
     }
     std::string closed = *it;
     d.sessions.erase(it);
+    d.claimBudgets.erase(closed);
     std::string owned;
     auto o = d.ownedIdOf.find(closed);
     if (o != d.ownedIdOf.end()) {
@@ -408,40 +426,83 @@ std::string Node::challenge(std::string_view session) {
 // session's challenge, be signed by the id's key, and carry a time close to
 // this node's clock. A newer claim of an id wins over an older one: a
 // session here that had the id is told and speaks as itself again.
-void Node::claim(const std::string& session, std::string_view text) {
+bool Node::claim(const std::string& session, std::string_view text) {
     Impl& d = *impl_;
+    // A claim costs a signature check (some 15 messages' worth of CPU), and
+    // one that holds a DHT write and a lookup: its own bucket, beside the
+    // session's message rate, and a session that keeps making claims that
+    // do not hold is closed.
+    Impl::ClaimBudget& budget = d.claimBudgets[session];
+    auto now = std::chrono::steady_clock::now();
+    double perMinute = d.config.claimsPerMinute;
+    if (budget.refilled == std::chrono::steady_clock::time_point()) {
+        budget.tokens = perMinute;
+    } else {
+        double minutes = std::chrono::duration<double>(now - budget.refilled).count() / 60;
+        budget.tokens = std::min(perMinute, budget.tokens + minutes * perMinute);
+    }
+    budget.refilled = now;
+    bool refused = false;
+    auto refuse = [&](const std::string& reason) {
+        refused = true;
+        NodeStats::add(d.stats.owner.invalid);
+        deliverLocal(session, serializeNodeError("claim refused: " + reason));
+    };
+    auto verdict = [&] {
+        if (!refused) {
+            budget.refusals = 0;
+            return true;
+        }
+        return ++budget.refusals < d.config.claimRefusals;
+    };
+    if (budget.tokens < 1) {
+        refuse("more than " + std::to_string(d.config.claimsPerMinute) +
+               " claims a minute (dwrtc_claims)");
+        return verdict();
+    }
+    budget.tokens -= 1;
+
     ClaimMessage message;
     std::string why;
     if (!parseClaimMessage(text, message, why)) {
         NodeStats::add(d.stats.owner.invalid);
         deliverLocal(session, serializeInvalid(why));
-        return;
+        refused = true;
+        return verdict();
     }
     IdClaim claim;
     claim.id = ownedIdOfKey(message.key);
+    auto mine = d.ownedIdOf.find(session);
+    if (mine != d.ownedIdOf.end() && mine->second == claim.id) {
+        // The session owns this id already: the claim it made holds and is
+        // stored. Answered as before, and nothing is written or looked up.
+        deliverLocal(session, serializeOwnedWelcome(claim.id, session));
+        return verdict();
+    }
     claim.key = std::move(message.key);
     claim.node = d.id;
     claim.challenge = claimChallenge(d.claimSecret, session);
     claim.time = message.time;
     claim.signature = std::move(message.signature);
     claim.links = {d.linkUrl};
-    std::uint64_t now = wallClockMs();
-    auto refuse = [&](const std::string& reason) {
-        NodeStats::add(d.stats.owner.invalid);
-        deliverLocal(session, serializeNodeError("claim refused: " + reason));
-    };
-    if (claim.time + kClaimClockSkewMs < now || claim.time > now + kClaimClockSkewMs) {
-        refuse("its time is more than 5 minutes off this node's clock");
-        return;
+    std::uint64_t wallNow = wallClockMs();
+    ClaimClock clock;
+    clock.skewMs = d.config.claimClockSkewMs;
+    if (clock.tooFarAhead(claim.time)) {
+        refuse(clock.whyNot(claim.time));
+        return verdict();
+    }
+    if (claim.time + kClaimMaxAgeMs < wallNow) {
+        refuse("its time is more than 5 minutes behind this node's clock");
+        return verdict();
+    }
+    if (mine != d.ownedIdOf.end()) {
+        refuse("this session owns id " + mine->second + " already");
+        return verdict();
     }
     if (!verifyClaim(claim, why)) {
         refuse(why);
-        return;
-    }
-    auto mine = d.ownedIdOf.find(session);
-    if (mine != d.ownedIdOf.end() && mine->second != claim.id) {
-        refuse("this session owns id " + mine->second + " already");
-        return;
+        return verdict();
     }
     auto holder = d.sessionOfOwned.find(claim.id);
     if (holder != d.sessionOfOwned.end() && holder->second != session) {
@@ -455,6 +516,7 @@ void Node::claim(const std::string& session, std::string_view text) {
     deliverLocal(session, serializeOwnedWelcome(claim.id, session));
     Router* router = d.router.get();
     d.links->post([router, claim = std::move(claim)] { router->openOwned(claim); });
+    return verdict();
 }
 
 void Node::setLocalDelivery(DeliveryFn fn) { impl_->localDelivery = std::move(fn); }
@@ -493,7 +555,9 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
         // The node's own messages (reserved types) are not client messages:
         // looked for only here, off the path every message takes.
         if (isClaimMessage(text)) {
-            claim(source, text);
+            if (!claim(source, text)) {
+                return Submit::ClaimsRefused;
+            }
         } else if (isRoomRequest(text)) {
             roomRequest(source, text);
         } else {

@@ -10,6 +10,7 @@
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/host_port.h"
 #include "node_record.h"
+#include "opendht_compat.h"
 
 namespace dwrtc {
 
@@ -28,7 +29,8 @@ constexpr auto kRoomMemberLifetime = std::chrono::seconds(60);
 
 // The members under a room that hold: signed by their node, naming it.
 RoomStore::Members membersOf(const std::vector<std::shared_ptr<dht::Value>>& values,
-                             const std::string& room, const LogFn& log) {
+                             const std::string& room, const ClaimClock& clock,
+                             const LogFn& log) {
     RoomStore::Members out;
     for (const auto& v : values) {
         RoomMember m;
@@ -45,7 +47,7 @@ RoomStore::Members membersOf(const std::vector<std::shared_ptr<dht::Value>>& val
         v->owner->pack(owner);
         std::string signer = nodeIdOfPublicKey(
             std::string_view(reinterpret_cast<const char*>(owner.data()), owner.size()));
-        if (!memberBindingHolds(m, signer, why)) {
+        if (!memberBindingHolds(m, signer, clock, why)) {
             log(DWRTC_LOG_DEBUG, "room \"" + room + "\": ignoring member " + m.id + " (" + why +
                                      ")");
             continue;
@@ -106,6 +108,13 @@ bool NodeDirectory::start() {
         config_.networkKey.empty() ? kOpenNetworkId : privateNetworkId(config_.networkKey);
     config.dht_config.node_config.max_req_per_sec = config_.totalRequestLimit;
     config.dht_config.node_config.max_peer_req_per_sec = config_.perIpRequestLimit;
+    // Every lookup is a search that OpenDHT would keep for an hour after it
+    // ends, up to a million of them: lookups of made-up ids would grow the
+    // worker without bound.
+    if (!setMaxSearches(config.dht_config.node_config, config_.maxSearches)) {
+        log_(DWRTC_LOG_WARN, "this OpenDHT cannot cap its searches; "
+                             "dwrtc_dht_max_searches has no effect");
+    }
 
     bool v6 = config_.bindAddress.find(':') != std::string::npos;
     unsigned from = config_.portFrom, to = config_.portTo;
@@ -406,33 +415,54 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
         return;
     }
     // Every value under the id is read: the newest good claim wins, and
-    // the DHT may hand an older one first.
+    // the DHT may hand an older one first. Values judged before are not
+    // judged again (ClaimVerdicts), and at most lookupClaimChecks
+    // signatures are checked per lookup: a flood of values under the id
+    // costs a bounded number of checks, each value once.
     struct State {
         std::mutex mutex;
         std::optional<IdClaim> best;
         IdLookupDone done;
+        std::size_t checks = 0;
+        bool overBudget = false;  // logged once per lookup
     };
     auto state = std::make_shared<State>();
     state->done = std::move(done);
     LogFn log = log_;
-    auto onValue = [state, id, log, notOn](const std::shared_ptr<dht::Value>& v) {
-        IdClaim claim;
-        std::string why;
-        if (!v || !decodeIdClaim(std::string_view(reinterpret_cast<const char*>(v->data.data()),
-                                                  v->data.size()),
-                                 claim)) {
-            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a malformed value");
+    ClaimClock clock = config_.claimClock;
+    std::shared_ptr<ClaimVerdicts> verdicts = claimVerdicts_;
+    std::size_t budget = config_.lookupClaimChecks;
+    auto onValue = [state, id, log, notOn, clock, verdicts,
+                    budget](const std::shared_ptr<dht::Value>& v) {
+        using Verdict = ClaimVerdicts::Verdict;
+        if (!v) {
             return true;
         }
-        auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                   std::chrono::system_clock::now().time_since_epoch())
-                                                   .count());
+        std::string_view bytes(reinterpret_cast<const char*>(v->data.data()), v->data.size());
+        auto now = ClaimVerdicts::Clock::now();
+        std::string digest = ClaimVerdicts::digestOf(bytes);
+        Verdict known = verdicts->find(digest, now);
+        if (known == Verdict::Refuted) {
+            return true;
+        }
+        IdClaim claim;
+        std::string why;
+        if (!decodeIdClaim(bytes, claim) || claim.id != id) {
+            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a malformed value or a "
+                                 "claim for another id");
+            verdicts->remember(digest, Verdict::Refuted, now);
+            return true;
+        }
         if (!notOn.empty() && claim.node == notOn) {
             return true;
         }
-        if (claim.id != id || claim.time > now + kClaimClockSkewMs) {
-            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim for another id "
-                                 "or from the future");
+        if (std::uint64_t ahead = clock.tooFarAhead(claim.time)) {
+            // Skipped until it could be believed, not for good: a node
+            // whose clock is a little fast is heard once it is not ahead.
+            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim (" +
+                                     clock.whyNot(claim.time) + ")");
+            verdicts->remember(digest, Verdict::Refuted, now,
+                               now + std::chrono::milliseconds(ahead));
             return true;
         }
         {
@@ -440,13 +470,30 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
             if (state->best && state->best->time >= claim.time) {
                 return true;
             }
+            if (known != Verdict::Holds) {
+                if (state->checks >= budget) {
+                    if (!state->overBudget) {
+                        state->overBudget = true;
+                        log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": more than " +
+                                                 std::to_string(budget) +
+                                                 " claims to check, the rest next time "
+                                                 "(dwrtc_lookup_claim_checks)");
+                    }
+                    return true;
+                }
+                ++state->checks;
+            }
         }
         // Only the id's own key can sign its claim: anything else under
         // this key is someone's attempt to take the id over.
-        if (!verifyClaim(claim, why)) {
-            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim that does not "
-                                 "hold (" + why + ")");
-            return true;
+        if (known != Verdict::Holds) {
+            if (!verifyClaim(claim, why)) {
+                log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim that does not "
+                                     "hold (" + why + ")");
+                verdicts->remember(digest, Verdict::Refuted, now);
+                return true;
+            }
+            verdicts->remember(digest, Verdict::Holds, now);
         }
         std::lock_guard<std::mutex> lock(state->mutex);
         if (!state->best || state->best->time < claim.time) {
@@ -510,6 +557,7 @@ void NodeDirectory::getRoom(const std::string& room, std::function<void(Members)
     auto found = std::make_shared<std::vector<std::shared_ptr<dht::Value>>>();
     auto mutex = std::make_shared<std::mutex>();
     LogFn log = log_;
+    ClaimClock clock = config_.claimClock;
     runner_->get(
         dht::InfoHash::get(roomRecordName(config_.networkKey, room)),
         [found, mutex](const std::vector<std::shared_ptr<dht::Value>>& values) {
@@ -517,13 +565,13 @@ void NodeDirectory::getRoom(const std::string& room, std::function<void(Members)
             found->insert(found->end(), values.begin(), values.end());
             return true;
         },
-        [found, mutex, room, log, done = std::move(done)](bool) {
+        [found, mutex, room, log, clock, done = std::move(done)](bool) {
             std::vector<std::shared_ptr<dht::Value>> values;
             {
                 std::lock_guard<std::mutex> lock(*mutex);
                 values = *found;
             }
-            done(membersOf(values, room, log));
+            done(membersOf(values, room, clock, log));
         });
 }
 
@@ -534,12 +582,13 @@ std::uint64_t NodeDirectory::listenRoom(const std::string& room,
         return 0;
     }
     LogFn log = log_;
+    ClaimClock clock = config_.claimClock;
     auto future = runner_->listen(
         dht::InfoHash::get(roomRecordName(config_.networkKey, room)),
-        dht::ValueCallback([room, log, changed = std::move(changed)](
+        dht::ValueCallback([room, log, clock, changed = std::move(changed)](
                                const std::vector<std::shared_ptr<dht::Value>>& values,
                                bool expired) {
-            changed(membersOf(values, room, log), expired);
+            changed(membersOf(values, room, clock, log), expired);
             return true;
         }));
     std::uint64_t token = nextListen_++;

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "bootstrap.h"
+#include "dwrtc/dwrtc.h"
+#include "claim_verdicts.h"
 #include "dwrtc/trust.h"
 #include "rooms.h"
 #include "router_ports.h"
@@ -57,7 +59,16 @@ struct DirectoryConfig {
     std::vector<std::string> bootstrap;  // "host:port"
     long perIpRequestLimit = 0;          // 0: OpenDHT default, -1: none
     long totalRequestLimit = 0;
+    // DHT searches OpenDHT keeps at once (each lookup is one, kept for an
+    // hour after it ends unless a newer one needs its place).
+    std::size_t maxSearches = DWRTC_DEFAULT_DHT_MAX_SEARCHES;
     std::string networkKey;              // a private network's secret, or empty
+    // Claims dated further ahead than this allows are not believed, in
+    // lookups of ids and in room members.
+    ClaimClock claimClock;
+    // Claim signatures checked per lookup of an id, at most; values judged
+    // before (ClaimVerdicts) cost none.
+    std::size_t lookupClaimChecks = DWRTC_DEFAULT_LOOKUP_CLAIM_CHECKS;
 };
 
 // When a stored record should be walked to again. OpenDHT stores a record
@@ -95,6 +106,10 @@ private:
     std::optional<Clock::time_point> next_;
     std::chrono::seconds interval_ = kFirst;
 };
+
+// Values under key-owned ids whose verdict a node remembers, at most: about
+// 150 bytes each, so 2.4 MB when full.
+constexpr std::size_t kClaimVerdictsRemembered = 16384;
 
 // start() and stop() from the owner's thread; publish() and lookup() from any
 // thread. Lookup callbacks run on an OpenDHT thread.
@@ -186,6 +201,9 @@ private:
     // Key-owned ids whose claims this node keeps stored, with the value id
     // each is stored under. Under publishMutex_.
     std::unordered_map<std::string, std::uint64_t> ownedIds_;
+    // Values under ids already judged, shared with the lookups under way.
+    std::shared_ptr<ClaimVerdicts> claimVerdicts_ =
+        std::make_shared<ClaimVerdicts>(kClaimVerdictsRemembered);
     std::mt19937 random_{std::random_device{}()};  // value ids, not secrets
     // Room members: the sequence number of each member value put, by value
     // id; the listens, by token. Under publishMutex_.

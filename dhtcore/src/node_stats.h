@@ -45,10 +45,13 @@ struct NodeStats {
         Counter notFound{0};           // "not found" told to a sender here
         Counter unreachable{0};
         Counter queueFull{0};
+        Counter budgetFull{0};  // of those, for a sender's or the node's hold budget
+        Counter lookupsLimited{0};  // "rate limited": a sender's new lookups
         Counter lookups{0};
         Counter lookupsFailed{0};  // found no record
         Counter lookupUsSum{0};
         std::array<Counter, kLookupBucketsMs.size() + 1> lookupBuckets{};
+        Counter claimChecks{0};  // claim signatures checked for links' senders
     } links;
 
     void addLookup(std::chrono::steady_clock::duration took, bool found) {

@@ -4,6 +4,8 @@
 
 #include <opendht.h>
 
+#include <cstddef>
+
 namespace dwrtc {
 
 namespace detail {
@@ -17,7 +19,27 @@ template <typename Export>
 dht::SockAddr exportedAddress(const Export& n, long) {
     return dht::SockAddr(n.ss, n.sslen);
 }
+
+// OpenDHT 2.4 and 3.0 both take Config::max_searches; a version without it
+// keeps its own cap (a million searches), and the caller says so in the log.
+template <typename Config>
+auto setMaxSearches(Config& c, std::size_t n, int) -> decltype(c.max_searches = 0, bool()) {
+    c.max_searches = static_cast<decltype(c.max_searches)>(n);
+    return true;
+}
+template <typename Config>
+bool setMaxSearches(Config&, std::size_t, long) {
+    return false;
+}
 }  // namespace detail
+
+// Caps the searches a DHT node keeps. Past the cap OpenDHT reuses the place
+// of a search that has ended and announces and listens to nothing; when
+// none has ended, the new search fails at once (a lookup that finds
+// nothing). False when this OpenDHT cannot be told.
+inline bool setMaxSearches(dht::Config& config, std::size_t n) {
+    return detail::setMaxSearches(config, n, 0);
+}
 
 // The address of a node of the routing table (DhtRunner::exportNodes()).
 inline dht::SockAddr exportedAddress(const dht::NodeExport& n) {

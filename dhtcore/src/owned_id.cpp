@@ -8,6 +8,8 @@
 #include <openssl/param_build.h>
 #include <openssl/sha.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 
@@ -98,6 +100,8 @@ std::string derSignature(std::string_view raw) {
     return out;
 }
 
+std::atomic<std::uint64_t> signatureChecks{0};
+
 bool hexField(json_t* obj, const char* name, std::string& out, std::size_t bytesWanted) {
     json_t* v = json_object_get(obj, name);
     return json_is_string(v) && fromHex(json_string_value(v), out) && out.size() == bytesWanted;
@@ -143,6 +147,7 @@ bool verifyClaim(const IdClaim& claim, std::string& why) {
         why = "the key is not a P-256 public key";
         return false;
     }
+    signatureChecks.fetch_add(1, std::memory_order_relaxed);
     std::string der = derSignature(claim.signature);
     std::string signed_ = claimSignedBytes(claim.node, claim.challenge, claim.time);
     std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
@@ -153,6 +158,10 @@ bool verifyClaim(const IdClaim& claim, std::string& why) {
         return false;
     }
     return true;
+}
+
+std::uint64_t claimSignatureChecks() {
+    return signatureChecks.load(std::memory_order_relaxed);
 }
 
 std::string encodeIdClaim(const IdClaim& claim) {
@@ -207,6 +216,20 @@ bool decodeIdClaim(std::string_view text, IdClaim& out) {
     bool ok = isOwnedId(out.id) && isValidNodePrefix(out.node) && out.challenge.size() <= 64;
     canonicalizeSessionId(out.id);
     return ok;
+}
+
+std::uint64_t wallClockMs() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+std::string ClaimClock::whyNot(std::uint64_t time) const {
+    std::uint64_t now = this->now();
+    std::uint64_t ahead = time > now ? time - now : 0;
+    return "the claim is dated " + std::to_string(ahead / 1000) +
+           " s ahead of this node's clock, more than the allowed skew of " +
+           std::to_string(skewMs / 1000) + " s (dwrtc_claim_clock_skew)";
 }
 
 std::string idRecordName(std::string_view networkKey, std::string_view id) {

@@ -70,7 +70,8 @@ bool decodeRoomMember(std::string_view text, RoomMember& out) {
     return ok;
 }
 
-bool memberBindingHolds(const RoomMember& m, std::string_view signer, std::string& why) {
+bool memberBindingHolds(const RoomMember& m, std::string_view signer, const ClaimClock& clock,
+                        std::string& why) {
     if (m.node != signer) {
         why = "signed by another node";
         return false;
@@ -85,6 +86,11 @@ bool memberBindingHolds(const RoomMember& m, std::string_view signer, std::strin
     IdClaim claim;
     if (!decodeIdClaim(m.claim, claim) || claim.id != m.id || claim.node != m.node) {
         why = "no claim of the id naming its node";
+        return false;
+    }
+    // Checked before the signature: the date costs nothing to compare.
+    if (clock.tooFarAhead(claim.time)) {
+        why = clock.whyNot(claim.time);
         return false;
     }
     return verifyClaim(claim, why);

@@ -57,8 +57,9 @@ bool decodeRoomMember(std::string_view text, RoomMember& out);
 // Whether the node that signed the value (its id: signer) may speak for
 // the member: it is the member's node, and the member's id is one of its
 // sessions (a node-assigned id that names it, or a key-owned id whose
-// claim names it).
-bool memberBindingHolds(const RoomMember& m, std::string_view signer, std::string& why);
+// claim names it, and is not dated further ahead than `clock` allows).
+bool memberBindingHolds(const RoomMember& m, std::string_view signer, const ClaimClock& clock,
+                        std::string& why);
 
 // 1 to 64 bytes of printable ASCII.
 bool isValidRoomName(std::string_view name);

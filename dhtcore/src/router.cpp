@@ -1,5 +1,7 @@
 #include "router.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -39,6 +41,10 @@ constexpr auto kAckDelay = std::chrono::milliseconds(25);
 // lookup; then it is forgotten, so ids that no one uses take no memory.
 constexpr auto kForgetMissingAfter = std::chrono::seconds(30);
 
+// Never-claimed key-owned ids remembered at once (each for the retry
+// delay): beyond, the next one is not remembered and costs lookups again.
+constexpr std::size_t kMaxUnclaimedIds = 4096;
+
 // While a key-owned id is away, its claims are looked up this often: the
 // time from its return (a new claim) to the delivery of what waited for it.
 constexpr auto kAwayLookupInterval = std::chrono::milliseconds(250);
@@ -56,6 +62,15 @@ constexpr std::size_t kKeepAckedMax = 1024;
 // that lies makes this node try an address on the peer's own host, once.
 constexpr std::size_t kMaxSiblingHints = 1024;
 constexpr auto kSiblingHintLife = std::chrono::seconds(60);
+
+// The SHA-256 of a claim's text: what a link remembers of a claim that
+// held. A digest, not a weaker hash, since a claim that matched it would
+// be believed without a check.
+std::string sha256(std::string_view text) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
 
 // An address for log lines and hints: IPv4 peers of a dual-stack socket
 // show as "::ffff:a.b.c.d".
@@ -80,11 +95,38 @@ Router::Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTran
       directory_(directory),
       host_(host),
       log_(std::move(log)),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      budget_(HoldBudget::Limits{config_.sessionHoldMessages, config_.sessionHoldBytes,
+                                 config_.nodeHoldBytes}) {}
 
 void Router::openSession(const std::string& id) { sessions_.insert(id); }
 
-void Router::closeSession(const std::string& id) { sessions_.erase(id); }
+void Router::closeSession(const std::string& id) {
+    sessions_.erase(id);
+    lookupTokens_.erase(id);
+}
+
+bool Router::mayLookUp(const std::string& sender) {
+    if (config_.lookupRate == 0) {
+        return true;
+    }
+    auto now = now_();
+    auto [it, added] = lookupTokens_.try_emplace(sender);
+    LookupTokens& t = it->second;
+    double burst = config_.lookupBurst;
+    if (added) {
+        t.tokens = burst;
+    } else {
+        double seconds = std::chrono::duration<double>(now - t.at).count();
+        t.tokens = std::min(burst, t.tokens + seconds * config_.lookupRate);
+    }
+    t.at = now;
+    if (t.tokens < 1) {
+        return false;
+    }
+    t.tokens -= 1;
+    return true;
+}
 
 // Every answer to a local sender about a message it sent goes through here,
 // and is counted.
@@ -103,6 +145,9 @@ void Router::tell(const std::string& session, Answer answer, std::string_view re
             NodeStats::add(stats_->links.unreachable);
             host_.pushDelivery(session, serializeError("unreachable", recipient));
             return;
+        case Answer::BudgetFull:
+            NodeStats::add(stats_->links.budgetFull);
+            [[fallthrough]];
         case Answer::QueueFull:
             NodeStats::add(stats_->links.queueFull);
             host_.pushDelivery(session, serializeError("queue full", recipient));
@@ -110,6 +155,10 @@ void Router::tell(const std::string& session, Answer answer, std::string_view re
         case Answer::NotBackInTime:
             NodeStats::add(stats_->links.notFound);
             host_.pushDelivery(session, serializeError("not back in time", recipient));
+            return;
+        case Answer::LookupLimited:
+            NodeStats::add(stats_->links.lookupsLimited);
+            host_.pushDelivery(session, serializeError("rate limited", recipient));
             return;
     }
 }
@@ -147,11 +196,36 @@ void Router::routeRemote(const std::string& sender, ClientMessage message) {
                 std::move(message.body), 0);
 }
 
+bool Router::chargeHeld(HoldBudget::Charge& charge, const std::string& sender,
+                        const std::string& recipient, const std::string& type,
+                        const std::string& body) {
+    if (!charge) {
+        charge = budget_.charge(sender, type.size() + body.size());
+    }
+    if (charge) {
+        return true;
+    }
+    tell(sender, Answer::BudgetFull, recipient);
+    return false;
+}
+
 void Router::routeToNode(const std::string& prefix, const std::string& sender,
                          std::string recipient, std::string type, std::string body,
-                         std::uint64_t seq) {
+                         std::uint64_t seq, HoldBudget::Charge charge) {
     auto it = peers_.find(prefix);
     if (it == peers_.end()) {
+        // A node this one knows nothing of costs an entry and a lookup, and
+        // the message waits for them: a sender past its budget or its
+        // lookups costs neither. Messages of key-owned ids (seq) go where a
+        // claim said, which was looked up already; a session's notice to
+        // itself is the node's own.
+        if (!chargeHeld(charge, sender, recipient, type, body)) {
+            return;
+        }
+        if (seq == 0 && sender != recipient && !mayLookUp(sender)) {
+            tell(sender, Answer::LookupLimited, recipient);
+            return;
+        }
         it = peers_.emplace(prefix, Peer(config_.queueLimit)).first;
     }
     Peer& peer = it->second;
@@ -163,7 +237,9 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
         if (now < peer.retryAt) {
             Answer answer = missing && peer.gone ? Answer::NotFound : Answer::Unreachable;
             if (seq != 0) {
-                bounced(recipient, Held{seq, sender, std::move(type), std::move(body), now},
+                bounced(recipient,
+                        Held{seq, sender, std::move(type), std::move(body), now,
+                             std::move(charge)},
                         answer);
             } else {
                 tell(sender, answer, recipient);
@@ -188,8 +264,11 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
     }
     // Until the link is up, messages wait here in arrival order, so one
     // recipient sees them in the order they were sent.
-    if (!peer.waiting.push(recipient,
-                           Waiting{sender, std::move(type), std::move(body), seq})) {
+    if (!chargeHeld(charge, sender, recipient, type, body)) {
+        return;
+    }
+    if (!peer.waiting.push(recipient, Waiting{sender, std::move(type), std::move(body), seq,
+                                              std::move(charge)})) {
         tell(sender, Answer::QueueFull, recipient);
         return;
     }
@@ -233,6 +312,7 @@ void Router::openOwned(const IdClaim& claim) {
             });
         },
         self_);
+    unclaimedIds_.erase(claim.id);
     auto it = idRoutes_.find(claim.id);
     if (it == idRoutes_.end()) {
         return;
@@ -251,6 +331,7 @@ std::string Router::claimOf(const std::string& id) const {
 
 void Router::closeOwned(const std::string& id) {
     sessions_.erase(id);
+    lookupTokens_.erase(id);
     ownedSessions_.erase(id);
     directory_.withdrawId(id);
 }
@@ -258,10 +339,23 @@ void Router::closeOwned(const std::string& id) {
 void Router::routeOwned(const std::string& sender, ClientMessage message) {
     const std::string& id = message.recipient;
     auto now = now_();
+    auto unclaimed = unclaimedIds_.find(id);
+    if (unclaimed != unclaimedIds_.end()) {
+        if (now < unclaimed->second) {
+            tell(sender, Answer::NotFound, id);
+            return;
+        }
+        unclaimedIds_.erase(unclaimed);  // time to look again
+    }
+    if (!idRoutes_.count(id) && !mayLookUp(sender)) {
+        tell(sender, Answer::LookupLimited, id);
+        return;
+    }
     auto [it, added] = idRoutes_.try_emplace(id);
     IdRoute& route = it->second;
     route.lastUsed = now;
-    Held held{route.nextSeq++, sender, std::move(message.type), std::move(message.body), now};
+    Held held{route.nextSeq++, sender, std::move(message.type), std::move(message.body), now,
+              HoldBudget::Charge()};
     if (route.state == IdRoute::State::Known && route.held.empty()) {
         dispatchOwned(id, route, std::move(held));
         return;
@@ -270,6 +364,12 @@ void Router::routeOwned(const std::string& sender, ClientMessage message) {
         route.state == IdRoute::State::Away ? config_.holdMessages : config_.queueLimit;
     if (route.held.size() >= limit) {
         tell(sender, Answer::QueueFull, id);
+        return;
+    }
+    if (!chargeHeld(held.charge, sender, id, held.type, held.body)) {
+        if (added) {
+            idRoutes_.erase(it);  // nothing waits for it: no lookup
+        }
         return;
     }
     route.held.push_back(std::move(held));
@@ -291,7 +391,7 @@ void Router::dispatchOwned(const std::string& id, IdRoute& route, Held message) 
     }
     std::string node = route.node;
     routeToNode(node, message.sender, id, std::move(message.type), std::move(message.body),
-                message.seq);
+                message.seq, std::move(message.charge));
 }
 
 void Router::bounced(const std::string& id, Held message, Answer answer) {
@@ -316,6 +416,11 @@ void Router::bounced(const std::string& id, Held message, Answer answer) {
     }
     if (route.held.size() >= config_.holdMessages) {
         tell(message.sender, Answer::QueueFull, id);
+        return;
+    }
+    // A message that comes back from a link was not charged while it was
+    // in flight: it is now, and may find its sender's share spent.
+    if (!chargeHeld(message.charge, message.sender, id, message.type, message.body)) {
         return;
     }
     // In sequence order: messages that were in flight come back after
@@ -355,6 +460,11 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     }
     IdRoute& route = it->second;
     route.looking = false;
+    if (claim && config_.claimClock.tooFarAhead(claim->time)) {
+        // The directory leaves such claims out; any other source is held
+        // to the same rule.
+        claim.reset();
+    }
     bool away = route.state == IdRoute::State::Away;
     if (claim && (!away || claim->time > route.time)) {
         route.state = IdRoute::State::Known;
@@ -387,6 +497,15 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     }
     // No one ever claimed the id, or not where this node can see it.
     log_(DWRTC_LOG_DEBUG, "no claim of id " + id + " in the DHT");
+    auto now = now_();
+    if (unclaimedIds_.size() >= kMaxUnclaimedIds) {
+        for (auto u = unclaimedIds_.begin(); u != unclaimedIds_.end();) {
+            u = now >= u->second ? unclaimedIds_.erase(u) : std::next(u);
+        }
+    }
+    if (unclaimedIds_.size() < kMaxUnclaimedIds) {
+        unclaimedIds_[id] = now + config_.retryDelay;
+    }
     std::deque<Held> held = std::move(route.held);
     idRoutes_.erase(it);
     for (Held& h : held) {
@@ -604,7 +723,7 @@ void Router::sendMessage(LinkId id, const std::string& sender, const std::string
     recipient.copy(sent.recipient, sizeof sent.recipient);
     if (seq != 0) {
         sent.copy = std::make_unique<Held>(
-            Held{seq, sender, std::string(type), std::string(body), now_()});
+            Held{seq, sender, std::string(type), std::string(body), now_(), HoldBudget::Charge()});
         auto route = idRoutes_.find(recipient);
         if (route != idRoutes_.end()) {
             ++route->second.inflight;
@@ -690,7 +809,9 @@ void Router::failWaiting(Peer& peer, Answer answer) {
 void Router::holdOwnedWaiting(Peer& peer, Answer answer) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
         if (w.seq != 0) {
-            bounced(recipient, Held{w.seq, w.sender, std::move(w.type), std::move(w.body), now_()},
+            bounced(recipient,
+                    Held{w.seq, w.sender, std::move(w.type), std::move(w.body), now_(),
+                         std::move(w.charge)},
                     answer);
         } else {
             peer.waiting.push(recipient, std::move(w));
@@ -838,18 +959,45 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
     // node's is not to be believed in anything else either. For a key-owned
     // id, its own session is one whose owner signed a claim naming it.
     if (isOwnedId(frame.sender)) {
-        if (!frame.claim.empty()) {
+        auto known = state.ownedSenders.find(frame.sender);
+        std::string digest = frame.claim.empty() ? std::string() : sha256(frame.claim);
+        if (!frame.claim.empty() && (known == state.ownedSenders.end() || known->second != digest)) {
+            // A claim this link has not shown yet: checked (the same one
+            // again, replayed or not, is not: its signature held).
+            if (known == state.ownedSenders.end() &&
+                state.ownedSenders.size() >= config_.linkOwnedSenders) {
+                refuseLink(id, DWRTC_LOG_WARN,
+                           "node " + frame.node + " speaks for more than " +
+                               std::to_string(config_.linkOwnedSenders) +
+                               " key-owned ids on one link (dwrtc_link_claims)");
+                return;
+            }
             IdClaim claim;
             std::string why = "malformed";
-            if (!decodeIdClaim(frame.claim, claim) || claim.id != frame.sender ||
-                claim.node != frame.node || !verifyClaim(claim, why)) {
+            bool decoded = decodeIdClaim(frame.claim, claim);
+            if (decoded && config_.claimClock.tooFarAhead(claim.time)) {
+                // A replayed claim harvested with a time ahead, or a node
+                // whose clock is off: believed, it would outrank the
+                // owner's own claims.
+                refuseLink(id, DWRTC_LOG_WARN,
+                           "node " + frame.node + " sent a message as id " + frame.sender +
+                               " with a claim that is not believed (" +
+                               config_.claimClock.whyNot(claim.time) + ")");
+                return;
+            }
+            if (decoded && claim.id == frame.sender && claim.node == frame.node &&
+                !spendClaimCheck(id, state)) {
+                return;
+            }
+            if (!decoded || claim.id != frame.sender || claim.node != frame.node ||
+                !verifyClaim(claim, why)) {
                 refuseLink(id, DWRTC_LOG_WARN,
                            "node " + frame.node + " sent a message as id " + frame.sender +
                                " with a claim that does not hold (" + why + ")");
                 return;
             }
-            state.ownedSenders.insert(frame.sender);
-        } else if (!state.ownedSenders.count(frame.sender)) {
+            state.ownedSenders[frame.sender] = std::move(digest);
+        } else if (known == state.ownedSenders.end()) {
             refuseLink(id, DWRTC_LOG_WARN,
                        "node " + frame.node + " sent a message as id " + frame.sender +
                            " without its claim");
@@ -865,7 +1013,7 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
     ++state.received;
     NodeStats::add(stats_->links.receivedOverLinks);
     if (frame.type == kIdTakenType) {
-        takenOver(frame);
+        takenOver(id, state, frame);
         return;
     }
     bool here = isOwnedId(frame.recipient) || nodePrefixOfCanonical(frame.recipient) == self_;
@@ -917,7 +1065,7 @@ void Router::handleOwnedNotFound(LinkState& state, const LinkFrame& frame) {
 
 // A newer session of a key-owned id on the frame's node: if the id is
 // here, under an older claim, its session here is told and unbound.
-void Router::takenOver(const LinkFrame& frame) {
+void Router::takenOver(LinkId link, LinkState& state, const LinkFrame& frame) {
     const std::string& id = frame.sender;
     auto mine = ownedSessions_.find(id);
     if (mine == ownedSessions_.end()) {
@@ -925,9 +1073,28 @@ void Router::takenOver(const LinkFrame& frame) {
     }
     IdClaim newer, ours;
     std::string why;
+    if (decodeIdClaim(frame.body, newer) && config_.claimClock.tooFarAhead(newer.time)) {
+        // Dated in the future, it would be "newer" than the owner's claim
+        // here however recent: replayed, it would take the id away.
+        log_(DWRTC_LOG_INFO, "node " + frame.node + " said id " + id +
+                                 " was taken over, with a claim that is not believed (" +
+                                 config_.claimClock.whyNot(newer.time) + "); the id stays here");
+        return;
+    }
     if (!decodeIdClaim(frame.body, newer) || newer.id != id || newer.node != frame.node ||
-        !decodeIdClaim(mine->second, ours) || newer.time <= ours.time ||
-        !verifyClaim(newer, why)) {
+        !decodeIdClaim(mine->second, ours) || newer.time <= ours.time) {
+        log_(DWRTC_LOG_DEBUG, "node " + frame.node + " said id " + id +
+                                  " was taken over, without a newer claim");
+        return;
+    }
+    // Usually the very claim the sender came with on this link, checked
+    // then; any other costs a check from the link's budget.
+    auto known = state.ownedSenders.find(id);
+    bool checked = known != state.ownedSenders.end() && known->second == sha256(frame.body);
+    if (!checked && !spendClaimCheck(link, state)) {
+        return;
+    }
+    if (!checked && !verifyClaim(newer, why)) {
         log_(DWRTC_LOG_DEBUG, "node " + frame.node + " said id " + id +
                                   " was taken over, without a newer claim");
         return;
@@ -937,6 +1104,30 @@ void Router::takenOver(const LinkFrame& frame) {
     ownedSessions_.erase(mine);
     directory_.withdrawId(id);
     host_.pushUnbind(id, serializeNodeError("id taken over by a newer session"));
+}
+
+bool Router::spendClaimCheck(LinkId id, LinkState& state) {
+    // A bucket of a second's checks, full when the link is new: a peer that
+    // opens a link for many senders at once is not refused for it.
+    auto now = now_();
+    double rate = config_.linkClaimChecks;
+    if (state.claimChecksRefilled == Clock::time_point()) {
+        state.claimChecks = rate;
+    } else {
+        double seconds = std::chrono::duration<double>(now - state.claimChecksRefilled).count();
+        state.claimChecks = std::min(rate, state.claimChecks + seconds * rate);
+    }
+    state.claimChecksRefilled = now;
+    if (state.claimChecks < 1) {
+        refuseLink(id, DWRTC_LOG_WARN,
+                   "node " + state.node + " needs more than " +
+                       std::to_string(config_.linkClaimChecks) +
+                       " claim checks a second on one link (dwrtc_link_claims)");
+        return false;
+    }
+    state.claimChecks -= 1;
+    NodeStats::add(stats_->links.claimChecks);
+    return true;
 }
 
 void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
@@ -1077,6 +1268,9 @@ void Router::onTick() {
         outside += !state.node.empty() && !sibling;
     }
     stats_->links.linksOutside.store(outside, std::memory_order_relaxed);
+    for (auto u = unclaimedIds_.begin(); u != unclaimedIds_.end();) {
+        u = now >= u->second ? unclaimedIds_.erase(u) : std::next(u);
+    }
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;

@@ -20,6 +20,7 @@
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "dwrtc/trust.h"
+#include "hold_budget.h"
 #include "host_queue.h"
 #include "node_stats.h"
 #include "router_ports.h"
@@ -48,6 +49,25 @@ struct RouterConfig {
     // "not found" is for a node that withdrew its record, or that says
     // the session is not there.
     std::chrono::milliseconds lookupWait{DWRTC_DEFAULT_LOOKUP_WAIT_MS};
+    // What all the messages above (waiting and held) may cost, per sending
+    // session and for the node: the limits per recipient and per id do not
+    // bound a sender that writes to many of them.
+    std::size_t sessionHoldMessages = DWRTC_DEFAULT_SESSION_HOLD_MESSAGES;
+    std::size_t sessionHoldBytes = DWRTC_DEFAULT_SESSION_HOLD_BYTES;
+    std::size_t nodeHoldBytes = DWRTC_DEFAULT_NODE_HOLD_BYTES;
+    // Lookups of nodes and ids not known yet that one session may start:
+    // per second on average, and at once. 0 per second: no limit. Each is a
+    // DHT search, which costs the network and OpenDHT's memory.
+    unsigned lookupRate = DWRTC_DEFAULT_LOOKUP_RATE;
+    unsigned lookupBurst = DWRTC_DEFAULT_LOOKUP_BURST;
+    // A claim dated further ahead of this node's clock is believed neither
+    // from a link's sender nor in a takeover (owned_id.h).
+    ClaimClock claimClock;
+    // Key-owned ids a peer may speak for on one link, and claim signatures
+    // checked per second per link (a second's worth at once); a peer that
+    // needs more has its link closed.
+    std::size_t linkOwnedSenders = DWRTC_DEFAULT_LINK_OWNED_SENDERS;
+    unsigned linkClaimChecks = DWRTC_DEFAULT_LINK_CLAIM_CHECKS;
 };
 
 // Service thread only, except the constructor and destructor. Sees the
@@ -91,12 +111,16 @@ public:
     void onTick() override;
     void onSoon() override;
 
+    // What held and waiting messages cost now, per sender and in all.
+    const HoldBudget& holdBudget() const { return budget_; }
+
 private:
     struct Waiting {
         std::string sender;
         std::string type;
         std::string body;
         std::uint64_t seq = 0;  // to a key-owned id: its place in the id's order
+        HoldBudget::Charge charge;  // to sender, while this node holds it
     };
     using Clock = RouterClock;
     // A message to a key-owned id this node still has in hand: waiting for
@@ -107,6 +131,9 @@ private:
         std::string type;
         std::string body;
         Clock::time_point since;
+        // To sender while held here (empty in a link's in-flight copies:
+        // those are bounded per link).
+        HoldBudget::Charge charge;
     };
     // Where a key-owned id is, as far as this node knows.
     struct IdRoute {
@@ -156,10 +183,32 @@ private:
     };
 
     // What a local sender is told about one of its messages.
-    enum class Answer { NotFound, Unreachable, QueueFull, NotBackInTime };
+    // BudgetFull is "queue full" too, for the sender's share or the node's
+    // total of held messages (HoldBudget) rather than the recipient's queue.
+    // LookupLimited is "rate limited": the sender started too many lookups.
+    enum class Answer {
+        NotFound,
+        Unreachable,
+        QueueFull,
+        NotBackInTime,
+        BudgetFull,
+        LookupLimited
+    };
+    // Takes one of the sender's lookup tokens (RouterConfig::lookupRate);
+    // false, taking none, when it has none left.
+    bool mayLookUp(const std::string& sender);
 
+    // charge: what the message is charged already, when it was held here
+    // before (a message that waited for a key-owned id's claim).
     void routeToNode(const std::string& prefix, const std::string& sender, std::string recipient,
-                     std::string type, std::string body, std::uint64_t seq);
+                     std::string type, std::string body, std::uint64_t seq,
+                     HoldBudget::Charge charge = HoldBudget::Charge());
+    // Charges a message that is about to be held, unless it is charged
+    // already; false (the sender is told) when its sender's share or the
+    // node's total is spent.
+    bool chargeHeld(HoldBudget::Charge& charge, const std::string& sender,
+                    const std::string& recipient, const std::string& type,
+                    const std::string& body);
     void routeOwned(const std::string& sender, ClientMessage message);
     void dispatchOwned(const std::string& id, IdRoute& route, Held message);
     // A message to a key-owned id came back undelivered: hold it while the
@@ -226,9 +275,17 @@ private:
             Held message;
         };
         std::deque<Acked> recentlyAcked;
-        // Key-owned ids whose claim went out on this link / came in and held.
+        // Key-owned ids whose claim went out on this link.
         std::unordered_set<std::string> claimsSent;
-        std::unordered_set<std::string> ownedSenders;
+        // Key-owned ids the peer speaks for, with the SHA-256 of the claim
+        // that held: the same claim again (a replayed frame, a sender's
+        // first message after a reconnect of the link's far end) costs no
+        // signature check. At most RouterConfig::linkOwnedSenders.
+        std::unordered_map<std::string, std::string> ownedSenders;
+        // Claim signatures this link may still have checked: a token bucket
+        // of RouterConfig::linkClaimChecks a second.
+        double claimChecks = 0;
+        Clock::time_point claimChecksRefilled;
         bool takesSiblings = false;  // its hello said it understands "siblings"
     };
     // The frame handlers get the link's state that onLinkFrame() found; it
@@ -245,7 +302,10 @@ private:
     // yet; false when there is none.
     bool connectByHint(const std::string& prefix, Peer& peer);
     void sendSiblings(LinkId id, const LinkState& state);
-    void takenOver(const LinkFrame& frame);
+    void takenOver(LinkId id, LinkState& state, const LinkFrame& frame);
+    // Takes one claim check from the link's budget; false, with the link
+    // refused, when the peer has spent it.
+    bool spendClaimCheck(LinkId id, LinkState& state);
     // A "notfound" for a message to a key-owned id: the message it numbers
     // comes back to its id's hold.
     void handleOwnedNotFound(LinkState& state, const LinkFrame& frame);
@@ -266,6 +326,9 @@ private:
     HostQueue& host_;
     LogFn log_;
     NowFn now_;
+    // Declared before everything that holds charged messages, so that it
+    // outlives them.
+    HoldBudget budget_;
 
     std::unordered_set<std::string> sessions_;
     std::unordered_map<std::string, Peer> peers_;            // by node prefix
@@ -275,6 +338,16 @@ private:
     // Key-owned ids of sessions here, with their claims as sent on links.
     std::unordered_map<std::string, std::string> ownedSessions_;
     std::unordered_map<std::string, IdRoute> idRoutes_;
+    // Key-owned ids whose lookups found no claim, until when their messages
+    // are answered "not found" at once, as for a missing node: a sender
+    // that writes to one again and again costs no lookup each.
+    std::unordered_map<std::string, Clock::time_point> unclaimedIds_;
+    // Lookup tokens of local sessions that started lookups lately.
+    struct LookupTokens {
+        double tokens = 0;
+        Clock::time_point at;
+    };
+    std::unordered_map<std::string, LookupTokens> lookupTokens_;
     std::vector<LinkSibling> siblings_;
     // Where proven peers said their siblings are, by node id: tried before
     // the DHT, never trusted (the link proves who answers). Bounded in

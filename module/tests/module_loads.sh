@@ -50,6 +50,10 @@ http {
     dwrtc_link_ack_timeout 2s;
     dwrtc_publish_wait 5s;
     dwrtc_queue_limit 256;
+    dwrtc_claim_clock_skew 30s;
+    dwrtc_claims 6r/m 3;
+    dwrtc_link_claims 4096 500;
+    dwrtc_lookup_claim_checks 32;
 
     dwrtc_max_message_size 64k;
     dwrtc_rate 50 burst=200;
@@ -189,6 +193,20 @@ expect_refused "dwrtc_publish_wait 2m;" \
     '"dwrtc_publish_wait" must be at most 1m'
 expect_refused "dwrtc_link_max_unproven 0;" \
     '"dwrtc_link_max_unproven" must be at least 1'
+expect_refused "dwrtc_claim_clock_skew 10m;" \
+    '"dwrtc_claim_clock_skew" must be from 1s to 5m'
+expect_refused "dwrtc_claims 0 3;" \
+    '"dwrtc_claims" rate must be from 1 to 6000 claims a minute, not "0"'
+expect_refused "dwrtc_claims 6/s 3;" \
+    '"dwrtc_claims" rate must be from 1 to 6000 claims a minute'
+expect_refused "dwrtc_claims 6 0;" \
+    '"dwrtc_claims" refusals must be from 1 to 1000'
+expect_refused "dwrtc_link_claims 0 500;" \
+    '"dwrtc_link_claims" senders must be from 1 to 1000000'
+expect_refused "dwrtc_link_claims 4096 0;" \
+    '"dwrtc_link_claims" checks must be from 1 to 100000'
+expect_refused "dwrtc_lookup_claim_checks 0;" \
+    '"dwrtc_lookup_claim_checks" must be from 1 to 100000'
 
 expect_test emerg "" "" "dwrtc_public_address https://node.example/;" \
     '"dwrtc_public_address" takes the host name or IP address other nodes'

@@ -120,6 +120,16 @@ main(void)
     CHECK(dwrtc_options_set_room_bounds(opt, 64, 8, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_room_bounds(NULL, 64, 8, 16) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_room_bounds(opt, 64, 8, 1024) == DWRTC_OK);
+    CHECK(dwrtc_options_set_claim_clock_skew(opt, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_claim_clock_skew(opt, 30000) == DWRTC_OK);
+    CHECK(dwrtc_options_set_link_claim_bounds(opt, 0, 500) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_link_claim_bounds(opt, 4096, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_link_claim_bounds(opt, 4096, 500) == DWRTC_OK);
+    CHECK(dwrtc_options_set_claim_limits(opt, 0, 3) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_claim_limits(opt, 6, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_claim_limits(opt, 6, 3) == DWRTC_OK);
+    CHECK(dwrtc_options_set_lookup_claim_checks(opt, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_lookup_claim_checks(opt, 32) == DWRTC_OK);
     CHECK(dwrtc_options_set_dht_ports(opt, 10, 5) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_dht_ports(opt, 1, 70000) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_dht_ports(opt, 0, 0) == DWRTC_OK);

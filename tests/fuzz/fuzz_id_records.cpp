@@ -3,7 +3,7 @@
 // and the claim and room messages a browser sends. decodeIdClaim() and
 // decodeRoomMember() must accept only what encodes again to the same
 // fields; verifyClaim() and memberBindingHolds() must answer for anything
-// accepted without failing; the client parsers must accept only what the
+// accepted without failing, and the clock rule for any date; the client parsers must accept only what the
 // node can act on (a 65-byte key and 64-byte signature, a valid room name).
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +25,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string why;
         bool holds = dwrtc::verifyClaim(claim, why);
         FUZZ_CHECK(holds || !why.empty(), "a claim refused without a reason");
+        // The clock rule answers for any date a stranger writes: a claim is
+        // ahead by what its date exceeds now plus the skew, never wrapping.
+        dwrtc::ClaimClock clock;
+        clock.now = [] { return std::uint64_t{1'800'000'000'000}; };
+        std::uint64_t ahead = clock.tooFarAhead(claim.time);
+        FUZZ_CHECK((ahead == 0) == (claim.time <= clock.now() + clock.skewMs),
+                   "the clock rule disagrees with the claim's date");
+        FUZZ_CHECK(ahead == 0 || !clock.whyNot(claim.time).empty(), "refused without a reason");
         dwrtc::IdClaim again;
         FUZZ_CHECK(dwrtc::decodeIdClaim(dwrtc::encodeIdClaim(claim), again),
                    "the claim encoded again is refused");
@@ -39,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(dwrtc::isValidRoomName(member.room), "member of no valid room");
         FUZZ_CHECK(dwrtc::isValidSessionId(member.id), "member of no valid id");
         std::string why;
-        (void) dwrtc::memberBindingHolds(member, member.node, why);
+        (void) dwrtc::memberBindingHolds(member, member.node, dwrtc::ClaimClock{}, why);
         dwrtc::RoomMember again;
         FUZZ_CHECK(dwrtc::decodeRoomMember(dwrtc::encodeRoomMember(member), again),
                    "the member encoded again is refused");

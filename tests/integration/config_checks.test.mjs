@@ -161,3 +161,46 @@ describe('nginx -t: dwrtc_max_sessions and worker_connections', () => {
         assert.match(t.output, /\[warn\].*"dwrtc_max_sessions 10000" is not below "worker_connections 768"/);
     });
 });
+
+describe('nginx -t: the hold budget', () => {
+    it('takes dwrtc_session_hold and dwrtc_worker_hold within their bounds', async () => {
+        const n = await node({ http: 'dwrtc_session_hold 32 256k;\ndwrtc_worker_hold 16m;' });
+        const t = n.configTest();
+        assert.equal(t.ok, true, t.output);
+    });
+
+    it('refuses a session share of no messages or below 1k, at its line', async () => {
+        await refused({ http: 'dwrtc_session_hold 0 1m;' },
+                      /"dwrtc_session_hold" messages must be from 1 to 100000, not "0"/,
+                      'dwrtc_session_hold 0');
+        await refused({ http: 'dwrtc_session_hold 64 100;' },
+                      /"dwrtc_session_hold" size must be from 1k to 1g, not "100"/,
+                      'dwrtc_session_hold 64');
+    });
+
+    it('takes dwrtc_lookup_rate with a burst or off, and refuses a burst of 0', async () => {
+        for (const value of ['5 burst=20', '1', 'off']) {
+            const n = await node({ http: `dwrtc_lookup_rate ${value};` });
+            const t = n.configTest();
+            assert.equal(t.ok, true, `${value}: ${t.output}`);
+        }
+        await refused({ http: 'dwrtc_lookup_rate 5 burst=0;' },
+                      /"dwrtc_lookup_rate" burst must be from 1 to 100000, not "burst=0"/,
+                      'dwrtc_lookup_rate 5');
+        await refused({ http: 'dwrtc_lookup_rate fast;' },
+                      /"dwrtc_lookup_rate" rate must be from 1 to 100000 lookups per second, or off, not "fast"/);
+    });
+
+    it('takes dwrtc_dht_max_searches from 64 and refuses fewer', async () => {
+        const n = await node({ http: 'dwrtc_dht_max_searches 64;' });
+        const t = n.configTest();
+        assert.equal(t.ok, true, t.output);
+        await refused({ http: 'dwrtc_dht_max_searches 10;' },
+                      /"dwrtc_dht_max_searches" must be from 64 to 1000000/);
+    });
+
+    it('refuses a worker total smaller than one session\'s share', async () => {
+        await refused({ http: 'dwrtc_session_hold 64 2m;\ndwrtc_worker_hold 1m;' },
+                      /"dwrtc_worker_hold" must be from the size of "dwrtc_session_hold" \(2097152\) to 64g, not 1048576/);
+    });
+});

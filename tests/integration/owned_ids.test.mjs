@@ -158,6 +158,28 @@ describe('key-owned ids on three nginx nodes', () => {
         await other.close();
     });
 
+    it('closes a session whose claims keep being refused, with 1008 and one log line',
+       async () => {
+        const s = await openSession(n2.wsUrl());
+        const mallory = await generateIdentity();
+        const raw = Buffer.from(await crypto.subtle.exportKey('raw', mallory.publicKey));
+        const bad = { type: 'WebSocketClaimMessage', key: raw.toString('hex'),
+                      time: s.welcome.time, signature: '00'.repeat(64) };
+        // Two refusals in a row: the session stays (dwrtc_claims 6 3).
+        s.send(bad);
+        s.send(bad);
+        await s.waitError(/^claim refused: /);
+        await s.waitError(/^claim refused: /);
+        // A claim dated a day ahead is refused as well, and is the third:
+        // the close says why (its error may not be written before it).
+        s.send({ ...bad, time: s.welcome.time + 86_400_000 });
+        const closed = await s.closed;
+        assert.deepEqual(closed, { code: 1008, reason: 'claims refused' });
+        await until(() => n2.errorLog().includes('claims were refused too often'),
+                    'the log line');
+        assert.equal(n2.errorLog().split('claims were refused too often').length - 1, 1);
+    });
+
     it('lets a newer session take the id over and tells the older one', async () => {
         const key = await generateIdentity();
         const older = keyClient(key);

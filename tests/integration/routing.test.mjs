@@ -24,8 +24,10 @@ describe('a network of three nginx nodes', () => {
     let n1, n2, n3;
 
     before(async () => {
-        // dwrtc_rate off: the burst below is the point, not the rate limit
-        net = await startNetwork(3, { name: 'route', signal: 'dwrtc_rate off;' });
+        // dwrtc_rate off and a session's hold budget above the burst: the
+        // burst below is the point, not the limits (budgets.test.mjs has those)
+        net = await startNetwork(3, { name: 'route', signal: 'dwrtc_rate off;',
+                                      http: 'dwrtc_session_hold 1024 4m;' });
         [n1, n2, n3] = net.nodes;
     });
 

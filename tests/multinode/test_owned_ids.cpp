@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <thread>
+#include <vector>
 
 #include "dwrtc/owned_id.h"
 #include "dwrtc/session_id.h"
@@ -142,16 +144,65 @@ TEST_F(OwnedIds, AClaimThatDoesNotHoldIsRefused) {
     node.submit(s2, otherNodeClaim);
     // Dated an hour ago.
     node.submit(s1, claimMessage(alice, node, s1, nowMs() - 3600 * 1000));
+    // Dated a minute ahead: it would outrank her later claims.
+    node.submit(s2, claimMessage(alice, node, s2, nowMs() + 60 * 1000));
     ASSERT_TRUE(net.waitFor([&] {
         return hasError(net.inbox(s1), "claim refused: the signature does not hold") &&
                hasError(net.inbox(s2), "claim refused: the signature does not hold") &&
-               hasError(net.inbox(s1), "claim refused: its time is more than 5 minutes off");
+               hasError(net.inbox(s1), "claim refused: its time is more than 5 minutes behind") &&
+               hasError(net.inbox(s2), "claim refused: the claim is dated ");
     })) << net.log();
     // The id stays unclaimed: a message to it is "not found".
     std::string bob = net.node(3).openSession();
     net.node(3).submit(bob, clientMessage(alice.id(), "anyone?"));
     ASSERT_TRUE(net.waitFor([&] { return hasError(net.inbox(bob), "not found", alice.id()); }))
         << net.log();
+}
+
+TEST_F(OwnedIds, ASessionThatKeepsMakingBadClaimsIsClosed) {
+    OwnerKey alice;
+    Node& node = net.node(0);
+    std::string s1 = node.openSession();
+    std::string s2 = node.openSession();
+    // Signed for another session's challenge: refused, twice the session
+    // stays; the third refusal in a row (dwrtc_claims' default) ends it.
+    EXPECT_EQ(node.submit(s1, claimMessage(alice, node, s2)), Node::Submit::Ok);
+    EXPECT_EQ(node.submit(s1, claimMessage(alice, node, s2)), Node::Submit::Ok);
+    EXPECT_EQ(node.submit(s1, claimMessage(alice, node, s2)), Node::Submit::ClaimsRefused);
+    // A claim that holds in between starts the count again.
+    OwnerKey bob;
+    EXPECT_EQ(node.submit(s2, claimMessage(alice, node, s1)), Node::Submit::Ok);
+    EXPECT_EQ(node.submit(s2, claimMessage(alice, node, s1)), Node::Submit::Ok);
+    EXPECT_EQ(node.submit(s2, claimMessage(alice, node, s2)), Node::Submit::Ok);  // holds
+    EXPECT_EQ(node.submit(s2, claimMessage(bob, node, s1)), Node::Submit::Ok);
+    EXPECT_EQ(node.submit(s2, claimMessage(bob, node, s1)), Node::Submit::Ok);
+    EXPECT_EQ(node.submit(s2, claimMessage(bob, node, s1)), Node::Submit::ClaimsRefused);
+}
+
+TEST_F(OwnedIds, ClaimsHaveABucketOfTheirOwnAndAClaimOfTheOwnIdChangesNothing) {
+    OwnerKey alice;
+    Node& node = net.node(0);
+    std::string a = claimOn(0, alice);  // one claim of the bucket's six
+    // Again, for the id the session owns: answered with its welcome, not
+    // checked (this one's signature does not even hold), nothing written.
+    std::string junk = claimMessage(alice, node, a);
+    junk.replace(junk.rfind("\"}") - 8, 8, "00000000");
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(node.submit(a, junk), Node::Submit::Ok);
+    }
+    ASSERT_TRUE(net.waitFor([&] {
+        int welcomes = 0;
+        for (const auto& m : net.inbox(a)) {
+            welcomes += field(m, "type") == "WebSocketIdMessage" && field(m, "id") == alice.id();
+        }
+        return welcomes == 6;
+    })) << net.log();
+    EXPECT_FALSE(hasError(net.inbox(a), "claim refused")) << net.log();
+    // The seventh within the minute is refused without a check.
+    EXPECT_EQ(node.submit(a, claimMessage(alice, node, a)), Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] {
+        return hasError(net.inbox(a), "claim refused: more than 6 claims a minute (dwrtc_claims)");
+    })) << net.log();
 }
 
 TEST_F(OwnedIds, AClaimSignedByAnotherKeyIsIgnored) {
@@ -187,6 +238,62 @@ TEST_F(OwnedIds, AClaimSignedByAnotherKeyIsIgnored) {
     net.node(3).submit(bob, clientMessage(alice.id(), "to the real alice"));
     ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(a)).empty(); }, 30s)) << net.log();
     EXPECT_EQ(bodies(net.inbox(a)).front(), "to the real alice");
+    rogue.join();
+}
+
+// A stranger stores many values under an id that is away, each with the
+// id's key, newer than its real claim and with a signature that does not
+// hold: while messages for it are held, the id is looked up every 250 ms,
+// and each value must cost one signature check in all, not one per lookup.
+TEST_F(OwnedIds, AFloodedAwayIdCostsOneCheckPerValueNotOnePerLookup) {
+    constexpr int kFlood = 40;
+    OwnerKey alice;
+    std::string a = claimOn(0, alice);
+    std::string bob = net.node(3).openSession();
+    net.node(3).submit(bob, clientMessage(alice.id(), "m0"));
+    ASSERT_TRUE(net.waitFor([&] { return bodies(net.inbox(a)).size() == 1; })) << net.log();
+
+    dht::DhtRunner rogue;
+    dht::DhtRunner::Config config;
+    config.threaded = true;
+    config.dht_config.node_config.network = dwrtc::kOpenNetworkId;
+    config.dht_config.node_config.max_peer_req_per_sec = -1;
+    config.dht_config.node_config.max_req_per_sec = -1;
+    rogue.run(0, config);
+    rogue.bootstrap("127.0.0.1", std::to_string(net.node(0).dhtPort()));
+    auto key = dht::InfoHash::get(dwrtc::idRecordName({}, alice.id()));
+    std::vector<std::future<bool>> stored;
+    std::vector<std::shared_ptr<std::promise<bool>>> promises;
+    for (int i = 0; i < kFlood; ++i) {
+        IdClaim c = alice.claim(net.node(1).id(), "x", nowMs() + 1000 + i);
+        c.signature[5] = static_cast<char>(c.signature[5] ^ 1);
+        std::string text = dwrtc::encodeIdClaim(c);
+        auto p = std::make_shared<std::promise<bool>>();
+        stored.push_back(p->get_future());
+        rogue.put(key,
+                  dht::Value(dht::ValueType::USER_DATA.id,
+                             reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                  [p](bool ok) { p->set_value(ok); });
+    }
+    for (auto& f : stored) {
+        ASSERT_TRUE(f.get()) << "a value of the flood was not stored";
+    }
+
+    net.node(0).closeSession(a);
+    std::uint64_t before = dwrtc::claimSignatureChecks();
+    net.node(3).submit(bob, clientMessage(alice.id(), "m1"));  // held: she is away
+    std::this_thread::sleep_for(3s);  // a dozen lookups of her id
+    std::uint64_t spent = dwrtc::claimSignatureChecks() - before;
+    std::printf("signature checks in 3 s of lookups of an id flooded with %d values: %llu\n",
+                kFlood, static_cast<unsigned long long>(spent));
+    EXPECT_GT(spent, 0u) << "the lookups never saw the flood";
+    EXPECT_LE(spent, static_cast<std::uint64_t>(kFlood) + 4) << net.log();
+
+    // The flood took nothing from her: back on node 2, she gets m1.
+    std::string again = claimOn(2, alice);
+    ASSERT_TRUE(net.waitFor([&] { return !bodies(net.inbox(again)).empty(); }, 30s))
+        << net.log();
+    EXPECT_EQ(bodies(net.inbox(again)), std::vector<std::string>{"m1"});
     rogue.join();
 }
 

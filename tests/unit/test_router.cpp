@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
@@ -145,8 +146,13 @@ protected:
         c.linkIdleTimeout = std::chrono::seconds(60);
         c.retryDelay = std::chrono::seconds(1);
         c.ackTimeout = std::chrono::seconds(3);
+        c.claimClock.skewMs = 30'000;
+        c.claimClock.now = [] { return kWallNow; };
         return c;
     }
+
+    // This node's wall clock, which dates claims (ms since 1970).
+    static constexpr std::uint64_t kWallNow = 1'800'000'000'000;
 
     NodeRecord peerRecord(unsigned port = 4230) {
         return NodeRecord{peerKey()->id(), {"wss://127.0.0.1:" + std::to_string(port)}};
@@ -1015,6 +1021,488 @@ TEST_F(RouterOwnedIdTest, ANodeSpeaksForAKeyOwnedIdOnlyWithItsClaim) {
     EXPECT_EQ(deliveries(alice_),
               (std::vector<std::string>{serializeDelivery("t", carol_.id(), alice_, "1"),
                                         serializeDelivery("t", carol_.id(), alice_, "2")}));
+}
+
+// --- What held messages may cost (HoldBudget) -----------------------------------
+
+// A router of its own per test, whose senders may hold 3 messages of at
+// most 2 KiB in all, and the node 4 KiB; the limits per recipient and per
+// id are far above, so that only the budget bites.
+class RouterBudgetTest : public RouterOwnedIdTest {
+protected:
+    static constexpr std::size_t kSessionBytes = 2048;
+    static constexpr std::size_t kNodeBytes = 4096;
+
+    RouterBudgetTest()
+        : r_(budgetConfig(), selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; }, &stats_) {
+        dave_ = makeSessionId(selfKey()->id());
+        r_.openSession(alice_);
+        r_.openSession(dave_);
+    }
+
+    static RouterConfig budgetConfig() {
+        RouterConfig c = ownedConfig();
+        c.queueLimit = 100;
+        c.holdMessages = 100;
+        c.sessionHoldMessages = 3;
+        c.sessionHoldBytes = kSessionBytes;
+        c.nodeHoldBytes = kNodeBytes;
+        return c;
+    }
+
+    // Session n on a node of its own, never seen before: each costs a
+    // lookup. The same n names the same session.
+    std::string sessionOnNewNode(int n) {
+        auto it = strangers_.find(n);
+        if (it == strangers_.end()) {
+            char prefix[33];
+            std::snprintf(prefix, sizeof prefix, "%032x", 0xab000 + n);
+            it = strangers_.emplace(n, makeSessionId(prefix)).first;
+        }
+        return it->second;
+    }
+
+    void sendAs(const std::string& from, const std::string& to, const std::string& body) {
+        ClientMessage m;
+        m.type = "SignalingMessage";
+        m.recipient = to;
+        m.body = body;
+        r_.routeRemote(from, std::move(m));
+    }
+
+    void later(std::chrono::milliseconds by) {
+        now_ += by;
+        r_.onTick();
+        r_.onSoon();
+        links_.runPosted();
+    }
+
+    LinkId openAndProveOn(Router& r, const NodeKey& key) {
+        LinkId id = links_.connects.back();
+        r.onLinkOpen(id, true, kBinding);
+        r.onLinkFrame(id, serializeLinkHello(key.id(), makeLinkProof(key, LinkRole::Responder,
+                                                                     kBinding, {})));
+        return id;
+    }
+
+    std::size_t heldNow() const { return r_.holdBudget().totalMessages(); }
+
+    Router r_;
+    std::string dave_;
+    std::map<int, std::string> strangers_;
+};
+
+TEST_F(RouterBudgetTest, SenderWritingToManyNodesHearsQueueFullPastItsShare) {
+    for (int n = 0; n < 4; ++n) {
+        sendAs(alice_, sessionOnNewNode(n), "x");
+    }
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("queue full", sessionOnNewNode(3))});
+    EXPECT_EQ(heldNow(), 3u);
+    EXPECT_EQ(directory_.asked.size(), 3u) << "a refused message costs no lookup";
+    EXPECT_EQ(NodeStats::get(stats_.links.budgetFull), 1u);
+    EXPECT_EQ(NodeStats::get(stats_.links.queueFull), 1u);
+    // Another session of the node has a share of its own.
+    sendAs(dave_, sessionOnNewNode(9), "y");
+    EXPECT_TRUE(deliveries(dave_).empty());
+    EXPECT_EQ(heldNow(), 4u);
+}
+
+TEST_F(RouterBudgetTest, LargeBodiesSpendTheShareInBytes) {
+    std::string big(kSessionBytes / 2, 'b');
+    sendAs(alice_, sessionOnNewNode(0), big);
+    EXPECT_TRUE(deliveries(alice_).empty());
+    sendAs(alice_, sessionOnNewNode(1), big);  // with the overhead, past 2 KiB
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("queue full", sessionOnNewNode(1))});
+    EXPECT_EQ(heldNow(), 1u);
+    EXPECT_LE(r_.holdBudget().bytesOf(alice_), kSessionBytes);
+}
+
+TEST_F(RouterBudgetTest, TheNodesTotalBoundsAllSendersTogether) {
+    std::string body(1500, 'n');
+    sendAs(alice_, sessionOnNewNode(0), body);
+    sendAs(dave_, sessionOnNewNode(1), body);
+    std::string eve = makeSessionId(selfKey()->id());
+    r_.openSession(eve);
+    sendAs(eve, sessionOnNewNode(2), body);  // 3 x (1500 + overhead) > 4 KiB
+    EXPECT_EQ(deliveries(eve),
+              std::vector<std::string>{serializeError("queue full", sessionOnNewNode(2))});
+    EXPECT_LE(r_.holdBudget().totalBytes(), kNodeBytes);
+    EXPECT_EQ(heldNow(), 2u);
+}
+
+TEST_F(RouterBudgetTest, SentOnALinkGivesTheShareBack) {
+    for (const char* body : {"1", "2", "3"}) {
+        sendAs(alice_, bob_, body);
+    }
+    EXPECT_EQ(heldNow(), 3u);
+    directory_.answer(peerRecord());
+    links_.runPosted();
+    LinkId id = openAndProveOn(r_, *peerKey());
+    EXPECT_EQ(messageFrames(id), (std::vector<std::string>{"1", "2", "3"}));
+    EXPECT_EQ(heldNow(), 0u);
+    EXPECT_EQ(r_.holdBudget().sessionsCharged(), 0u) << "no entry is kept for a sender";
+    // Messages that go straight to an open link are never charged.
+    for (int i = 0; i < 10; ++i) {
+        sendAs(alice_, bob_, "more");
+    }
+    EXPECT_EQ(heldNow(), 0u);
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterBudgetTest, AnsweredUnreachableOrNotFoundGivesTheShareBack) {
+    sendAs(alice_, bob_, "to a node that does not answer");
+    later(std::chrono::milliseconds(5100));  // the lookup wait ends unanswered
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
+    EXPECT_EQ(heldNow(), 0u);
+
+    std::string gone = sessionOnNewNode(1);
+    sendAs(alice_, gone, "to a node that left");
+    directory_.pending.pop_front();  // the first lookup's answer is ignored now
+    directory_.answer(NodeRecord{std::string(nodePrefixOfCanonical(gone)), {}, true});
+    links_.runPosted();
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(gone)});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, ConnectThatFailsGivesTheShareBack) {
+    links_.refuseConnects = 2;
+    sendAs(alice_, bob_, "x");
+    directory_.answer(peerRecord());
+    links_.runPosted();  // refused; looked up once more
+    directory_.answer(peerRecord());
+    links_.runPosted();  // refused again: unreachable
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeError("unreachable", bob_)});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, HeldForAnAwayIdIsChargedAndDeliveredOnItsReturn) {
+    sendAs(alice_, carol_.id(), "m1");
+    EXPECT_EQ(heldNow(), 1u) << "waits for the id's lookup";
+    answerId(claimOn(*peerKey(), 1000));
+    EXPECT_EQ(heldNow(), 1u) << "waits for the link";
+    LinkId first = openAndProveOn(r_, *peerKey());
+    EXPECT_EQ(heldNow(), 0u) << "in flight: the link bounds it, not the budget";
+    // Her session there closed: the message comes back and is held, charged.
+    r_.onLinkFrame(first, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 1));
+    EXPECT_EQ(heldNow(), 1u);
+    sendAs(alice_, carol_.id(), "m2");
+    sendAs(alice_, carol_.id(), "m3");
+    sendAs(alice_, carol_.id(), "m4");  // her fourth: past her share
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("queue full", carol_.id())});
+    EXPECT_EQ(heldNow(), 3u);
+    // Carol is back, on another node: all of it goes, and the share is free.
+    later(std::chrono::milliseconds(300));
+    answerId(claimOn(*otherKey(), 2000));
+    LinkId second = openAndProveOn(r_, *otherKey());
+    EXPECT_EQ(messageFrames(second), (std::vector<std::string>{"m1", "m2", "m3"}));
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, HeldThenDeliveredHereGivesTheShareBack) {
+    sendAs(alice_, carol_.id(), "for you");
+    EXPECT_EQ(heldNow(), 1u);
+    // Carol claims her id on this node while the lookup runs.
+    r_.openOwned(carol_.claim(selfKey()->id(), "challenge", 1000));
+    EXPECT_EQ(deliveries(carol_.id()),
+              std::vector<std::string>{
+                  serializeDelivery("SignalingMessage", alice_, carol_.id(), "for you")});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, HoldThatEndsGivesTheShareBack) {
+    sendAs(alice_, carol_.id(), "m1");
+    answerId(claimOn(*peerKey(), 1000));
+    LinkId id = openAndProveOn(r_, *peerKey());
+    r_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 1));
+    EXPECT_EQ(heldNow(), 1u);
+    now_ += std::chrono::milliseconds(2100);
+    r_.onSoon();
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("not back in time", carol_.id())});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, IdNeverClaimedGivesTheShareBack) {
+    sendAs(alice_, carol_.id(), "anyone?");
+    answerId(std::nullopt);
+    for (int i = 0; i < 3; ++i) {
+        later(std::chrono::milliseconds(2100));
+        answerId(std::nullopt);
+    }
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+TEST_F(RouterBudgetTest, IdNeverClaimedIsNotFoundAtOnceForTheRetryDelayThenLookedUpAgain) {
+    sendAs(alice_, carol_.id(), "anyone?");
+    answerId(std::nullopt);
+    for (int i = 0; i < 3; ++i) {
+        later(std::chrono::milliseconds(2100));
+        answerId(std::nullopt);
+    }
+    ASSERT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    std::size_t lookups = directory_.askedIds.size();
+    // Within the retry delay (1 s here): answered at once, no lookup, nothing held.
+    sendAs(alice_, carol_.id(), "still no one?");
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    sendAs(dave_, carol_.id(), "no one?");
+    EXPECT_EQ(deliveries(dave_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    EXPECT_EQ(directory_.askedIds.size(), lookups);
+    EXPECT_EQ(heldNow(), 0u);
+    // Then the id is looked up again: it may have been claimed meanwhile.
+    later(std::chrono::milliseconds(1100));
+    sendAs(alice_, carol_.id(), "now?");
+    EXPECT_EQ(directory_.askedIds.size(), lookups + 1);
+    answerId(claimOn(*peerKey(), 1000));
+    LinkId id = openAndProveOn(r_, *peerKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"now?"});
+}
+
+TEST_F(RouterBudgetTest, IdClaimedHereIsNoLongerAnsweredFromTheMemory) {
+    sendAs(alice_, carol_.id(), "anyone?");
+    answerId(std::nullopt);
+    for (int i = 0; i < 3; ++i) {
+        later(std::chrono::milliseconds(2100));
+        answerId(std::nullopt);
+    }
+    ASSERT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(carol_.id())});
+    // Carol claims her id here, and her session closes again at once: the
+    // id is looked up afresh, not answered from the memory of before.
+    r_.openOwned(carol_.claim(selfKey()->id(), "challenge", 1000));
+    r_.closeOwned(carol_.id());
+    std::size_t lookups = directory_.askedIds.size();
+    sendAs(alice_, carol_.id(), "carol?");
+    EXPECT_TRUE(deliveries(alice_).empty());
+    EXPECT_EQ(directory_.askedIds.size(), lookups + 1);
+}
+
+// Its own router: 2 new lookups per second, 3 at once.
+TEST_F(RouterBudgetTest, NewLookupsPastTheSendersRateAreAnsweredRateLimited) {
+    RouterConfig c = budgetConfig();
+    c.sessionHoldMessages = 100;
+    c.sessionHoldBytes = c.nodeHoldBytes = 1 << 20;
+    c.lookupRate = 2;
+    c.lookupBurst = 3;
+    Router r(c, selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; }, &stats_);
+    r.openSession(alice_);
+    r.openSession(dave_);
+    auto sendVia = [&](const std::string& from, const std::string& to) {
+        ClientMessage m;
+        m.type = "t";
+        m.recipient = to;
+        m.body = "x";
+        r.routeRemote(from, std::move(m));
+    };
+    for (int n = 0; n < 3; ++n) {
+        sendVia(alice_, sessionOnNewNode(n));
+    }
+    sendVia(alice_, carol_.id());  // an id is a lookup too
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("rate limited", carol_.id())});
+    EXPECT_EQ(directory_.asked.size(), 3u);
+    EXPECT_TRUE(directory_.askedIds.empty());
+    EXPECT_EQ(NodeStats::get(stats_.links.lookupsLimited), 1u);
+    // More to a node already being looked up costs no lookup: it waits.
+    sendVia(alice_, sessionOnNewNode(0));
+    EXPECT_TRUE(deliveries(alice_).empty());
+    // Another session has tokens of its own.
+    sendVia(dave_, sessionOnNewNode(7));
+    EXPECT_TRUE(deliveries(dave_).empty());
+    // Half a second gives one token back.
+    now_ += std::chrono::milliseconds(500);
+    sendVia(alice_, sessionOnNewNode(4));
+    sendVia(alice_, sessionOnNewNode(5));
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("rate limited", sessionOnNewNode(5))});
+    EXPECT_EQ(directory_.asked.size(), 5u);
+}
+
+TEST_F(RouterBudgetTest, LinkThatBreaksHoldsWhatWasInFlightWithinTheShare) {
+    sendAs(alice_, carol_.id(), "m1");
+    answerId(claimOn(*peerKey(), 1000));
+    LinkId id = openAndProveOn(r_, *peerKey());
+    sendAs(alice_, carol_.id(), "m2");
+    EXPECT_EQ(heldNow(), 0u);
+    r_.onLinkClosed(id, true, true);  // both lost in flight: held for her return
+    EXPECT_EQ(heldNow(), 2u);
+    EXPECT_EQ(r_.holdBudget().messagesOf(alice_), 2u);
+    EXPECT_TRUE(deliveries(alice_).empty());
+    now_ += std::chrono::milliseconds(2100);
+    r_.onSoon();
+    EXPECT_EQ(heldNow(), 0u);
+}
+
+// --- Claims and the clock --------------------------------------------------
+
+class RouterClaimClockTest : public RouterOwnedIdTest {
+protected:
+    // Carol's id is on this node, under a claim made a minute ago; node
+    // `peer` is proven on inbound link `link` and speaks as Carol with an
+    // old claim of hers that names it (a rogue node she once used).
+    void carolHereAndARoguePeer(LinkId link) {
+        router_.openOwned(claimOn(*selfKey(), kWallNow - 60'000));
+        ASSERT_FALSE(router_.claimOf(carol_.id()).empty());
+        router_.onLinkOpen(link, false, kBinding);
+        router_.onLinkFrame(link, serializeLinkHello(peerKey()->id(),
+                                                     makeLinkProof(*peerKey(), LinkRole::Initiator,
+                                                                   kBinding, {})));
+        ASSERT_TRUE(links_.links[link].proven);
+    }
+
+    // A takeover notice for Carol's id from the peer, whose body is a claim
+    // of `time` naming the peer; the frame's own claim is her old one.
+    void takeoverFrom(LinkId link, std::uint64_t time) {
+        std::string old = encodeIdClaim(claimOn(*peerKey(), kWallNow - 3'600'000));
+        router_.onLinkFrame(link, serializeLinkDeliver(peerKey()->id(), carol_.id(), carol_.id(),
+                                                       std::string(kIdTakenType),
+                                                       encodeIdClaim(claimOn(*peerKey(), time)),
+                                                       old));
+    }
+
+    bool unbound(const std::string& id) {
+        bool found = false;
+        host_.drain(0, [&](const HostRecord& r) { found = found || (r.unbind && r.sessionId == id); });
+        return found;
+    }
+};
+
+TEST_F(RouterClaimClockTest, AReplayedClaimDatedInTheFutureDoesNotTakeTheIdFromItsOwner) {
+    carolHereAndARoguePeer(7);
+    // Harvested a day ahead: "newer" than hers, but not believed.
+    takeoverFrom(7, kWallNow + 24 * 3'600'000ull);
+    EXPECT_FALSE(unbound(carol_.id()));
+    EXPECT_TRUE(directory_.withdrawn.empty());
+    EXPECT_FALSE(router_.claimOf(carol_.id()).empty()) << "the owner keeps the id";
+    EXPECT_NE(log_.find("not believed"), std::string::npos) << log_;
+    // Just beyond the allowed skew: still refused.
+    takeoverFrom(7, kWallNow + 30'001);
+    EXPECT_FALSE(unbound(carol_.id()));
+    EXPECT_FALSE(router_.claimOf(carol_.id()).empty());
+
+    // A newer claim within the skew (a real session of hers there, on a
+    // clock a little ahead) does take it over.
+    takeoverFrom(7, kWallNow + 20'000);
+    EXPECT_TRUE(unbound(carol_.id()));
+    EXPECT_TRUE(router_.claimOf(carol_.id()).empty());
+    EXPECT_EQ(directory_.withdrawn, std::vector<std::string>{carol_.id()});
+}
+
+TEST_F(RouterClaimClockTest, ASenderWhoseClaimIsDatedAheadIsNotBelievedOnALink) {
+    router_.onLinkOpen(7, false, kBinding);
+    router_.onLinkFrame(7, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                              LinkRole::Initiator, kBinding, {})));
+    std::string ahead = encodeIdClaim(claimOn(*peerKey(), kWallNow + 3'600'000));
+    router_.onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                                ahead));
+    EXPECT_TRUE(links_.links[7].closed);
+    EXPECT_TRUE(deliveries(alice_).empty());
+    EXPECT_NE(log_.find("dwrtc_claim_clock_skew"), std::string::npos) << log_;
+}
+
+TEST_F(RouterClaimClockTest, ALookupThatFindsOnlyAClaimDatedAheadFindsNothing) {
+    Router r(ownedConfig(), selfKey(), links_, directory_, host_, [](int, std::string) {},
+             [this] { return now_; });
+    r.openSession(alice_);
+    sendTo(r, carol_.id(), "hi");
+    answerId(claimOn(*peerKey(), kWallNow + 3'600'000));
+    EXPECT_TRUE(links_.connects.empty()) << "a claim from the future points nowhere";
+}
+
+// --- What a link's claims cost ------------------------------------------------
+
+class RouterLinkClaimTest : public RouterOwnedIdTest {
+protected:
+    // A router of its own with these bounds, alice on it, and peer proven on
+    // inbound link 7.
+    std::unique_ptr<Router> routerWith(std::size_t senders, unsigned checksPerSecond) {
+        RouterConfig c = ownedConfig();
+        c.linkOwnedSenders = senders;
+        c.linkClaimChecks = checksPerSecond;
+        auto r = std::make_unique<Router>(c, selfKey(), links_, directory_, host_,
+                                          [this](int, std::string line) { log_ += line + "\n"; },
+                                          [this] { return now_; }, &stats_);
+        r->openSession(alice_);
+        r->onLinkOpen(7, false, kBinding);
+        r->onLinkFrame(7, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                             LinkRole::Initiator, kBinding, {})));
+        EXPECT_TRUE(links_.links[7].proven);
+        return r;
+    }
+
+    std::uint64_t checks() const { return NodeStats::get(stats_.links.claimChecks); }
+};
+
+TEST_F(RouterLinkClaimTest, ReplayedFramesWithTheSameClaimCostNoSignatureCheck) {
+    auto r = routerWith(16, 5);
+    std::string frame = serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                             encodeIdClaim(claimOn(*peerKey(), 1000)));
+    for (int i = 0; i < 200; ++i) {
+        r->onLinkFrame(7, frame);
+    }
+    EXPECT_FALSE(links_.links[7].closed) << log_;
+    EXPECT_EQ(checks(), 1u) << "checked once, believed for the link after";
+    EXPECT_EQ(deliveries(alice_).size(), 200u);
+    // A takeover notice carrying that same claim costs none either.
+    r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), carol_.id(),
+                                           std::string(kIdTakenType),
+                                           encodeIdClaim(claimOn(*peerKey(), 1000))));
+    EXPECT_EQ(checks(), 1u) << "Carol's id is not here: nothing to check";
+}
+
+TEST_F(RouterLinkClaimTest, ClaimChecksPerSecondAreBoundedPerLink) {
+    auto r = routerWith(16, 5);
+    // Every frame a new claim (ECDSA signatures differ each time): a
+    // second's worth is checked, the next closes the link.
+    for (int i = 0; i < 5; ++i) {
+        r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                               encodeIdClaim(claimOn(*peerKey(), 1000 + i))));
+    }
+    EXPECT_FALSE(links_.links[7].closed) << log_;
+    EXPECT_EQ(checks(), 5u);
+    r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                           encodeIdClaim(claimOn(*peerKey(), 2000))));
+    EXPECT_TRUE(links_.links[7].closed);
+    EXPECT_EQ(checks(), 5u) << "the one beyond the budget was not checked";
+    EXPECT_NE(log_.find("claim checks a second on one link (dwrtc_link_claims)"),
+              std::string::npos)
+        << log_;
+}
+
+TEST_F(RouterLinkClaimTest, TheBudgetRefillsWithTime) {
+    auto r = routerWith(16, 2);
+    for (int i = 0; i < 2; ++i) {
+        r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                               encodeIdClaim(claimOn(*peerKey(), 1000 + i))));
+    }
+    now_ += std::chrono::seconds(1);
+    for (int i = 0; i < 2; ++i) {
+        r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), carol_.id(), alice_, "t", "x",
+                                               encodeIdClaim(claimOn(*peerKey(), 3000 + i))));
+    }
+    EXPECT_FALSE(links_.links[7].closed) << log_;
+    EXPECT_EQ(checks(), 4u);
+}
+
+TEST_F(RouterLinkClaimTest, APeerSpeaksForAtMostSoManyKeyOwnedIdsOnALink) {
+    auto r = routerWith(2, 100);
+    test::OwnerKey dave, erin;
+    for (const test::OwnerKey* owner : {&carol_, &dave}) {
+        IdClaim c = owner->claim(peerKey()->id(), "challenge", 1000);
+        r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), owner->id(), alice_, "t", "x",
+                                               encodeIdClaim(c)));
+    }
+    EXPECT_FALSE(links_.links[7].closed) << log_;
+    IdClaim third = erin.claim(peerKey()->id(), "challenge", 1000);
+    r->onLinkFrame(7, serializeLinkDeliver(peerKey()->id(), erin.id(), alice_, "t", "x",
+                                           encodeIdClaim(third)));
+    EXPECT_TRUE(links_.links[7].closed);
+    EXPECT_EQ(checks(), 2u);
+    EXPECT_NE(log_.find("more than 2 key-owned ids on one link"), std::string::npos) << log_;
 }
 
 }  // namespace

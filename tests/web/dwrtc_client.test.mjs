@@ -435,6 +435,33 @@ describe('DwrtcClient against WebSocket servers that misbehave', () => {
                          { error: 'not found', to: peer });
     });
 
+    it('signs no claim for a welcome whose time is far from its clock, and one near it',
+       async (t) => {
+        const identity = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' },
+                                                         false, ['sign', 'verify']);
+        const claims = (srv) => srv.received.filter((m) => m.type === 'WebSocketClaimMessage');
+        // A node that dates its welcome a day ahead wants a claim that would
+        // outrank this key's own for a day.
+        const ahead = await controlledServer(t, (ws, n) => welcome(ws, n, {
+            challenge: '00112233445566778899aabbccddeeff', time: Date.now() + 86_400_000 }));
+        const a = client(t, { identity });
+        const refused = nextEvent(a, 'error');
+        const id = await a.connect(ahead.url);
+        const error = (await refused).error;
+        assert.match(String(error?.message), /welcome time is 86\d\d\d s ahead of this device/);
+        assert.ok(!id.startsWith('k'), `open as the session the node gave, not ${id}`);
+        await new Promise((res) => setTimeout(res, 200));
+        assert.deepEqual(claims(ahead), [], 'nothing was signed');
+
+        // Within options.claimClockSkew: signed with the node's time.
+        const near = await controlledServer(t, (ws, n) => welcome(ws, n, {
+            challenge: '00112233445566778899aabbccddeeff', time: Date.now() + 5_000 }));
+        const b = client(t, { identity });
+        b.connect(near.url).catch(() => {});
+        await waitUntil(() => claims(near).length === 1, { what: 'a claim at the node' });
+        assert.ok(claims(near)[0].time > Date.now(), 'the node\'s time, a little ahead');
+    });
+
     it('stops for good on close(): no more attempts, a pending connect() rejects',
        async (t) => {
         const srv = await controlledServer(t, (ws) => ws.close(1011));

@@ -81,11 +81,23 @@ extern "C" {
 #define DWRTC_DEFAULT_LOOKUP_WAIT_MS 5000
 #define DWRTC_DEFAULT_HOLD_MESSAGES 64
 #define DWRTC_DEFAULT_HOLD_MS 30000
+#define DWRTC_DEFAULT_SESSION_HOLD_MESSAGES 64
+#define DWRTC_DEFAULT_SESSION_HOLD_BYTES (1024 * 1024)
+#define DWRTC_DEFAULT_NODE_HOLD_BYTES (64 * 1024 * 1024)
+#define DWRTC_DEFAULT_DHT_MAX_SEARCHES 2048
+#define DWRTC_DEFAULT_LOOKUP_RATE 10
+#define DWRTC_DEFAULT_LOOKUP_BURST 64
 #define DWRTC_DEFAULT_ROOM_MEMBERS 64
 #define DWRTC_DEFAULT_ROOMS_PER_SESSION 8
 #define DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS 64
 #define DWRTC_DEFAULT_ROOM_MEMBERS_PER_NODE 8
 #define DWRTC_DEFAULT_ROOM_NODE_CHECKS 1024
+#define DWRTC_DEFAULT_CLAIM_CLOCK_SKEW_MS 30000
+#define DWRTC_DEFAULT_LINK_OWNED_SENDERS 4096
+#define DWRTC_DEFAULT_LINK_CLAIM_CHECKS 500
+#define DWRTC_DEFAULT_CLAIMS_PER_MINUTE 6
+#define DWRTC_DEFAULT_CLAIM_REFUSALS 3
+#define DWRTC_DEFAULT_LOOKUP_CLAIM_CHECKS 32
 
 /* Log levels of the records the core hands out through drain(). */
 #define DWRTC_LOG_ERROR 0
@@ -139,6 +151,12 @@ int dwrtc_options_set_queue_limit(dwrtc_options *opt, size_t messages);
 int dwrtc_options_set_dht_rate_limits(dwrtc_options *opt, long per_ip,
                                       long total);
 
+/* DHT searches the node's OpenDHT keeps at once. Each lookup is one, kept
+ * after it ends until its place is needed; past the cap a lookup fails at
+ * once while every search kept is still running, announcing or listening.
+ * At least 64. */
+int dwrtc_options_set_dht_max_searches(dwrtc_options *opt, size_t searches);
+
 /*
  * Makes the node a member of a private network: only nodes that hold the
  * same secret (at least 16 bytes, from a file the operator keeps) can find
@@ -183,6 +201,23 @@ int dwrtc_options_set_link_ack_timeout(dwrtc_options *opt, unsigned ms);
  * "not found" at once. */
 int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
 
+/* What all the messages a node holds for its senders (waiting for a lookup
+ * or a connect, held for an away key-owned id) may cost: at most
+ * `session_messages` and `session_bytes` per sending session, and
+ * `worker_bytes` for the node. Each message costs its type and body and a
+ * fixed overhead of 256 bytes. Past either, the sender hears "queue full"
+ * naming the recipient. All at least 1; worker_bytes at least
+ * session_bytes. */
+int dwrtc_options_set_hold_budget(dwrtc_options *opt, size_t session_messages,
+                                  size_t session_bytes, size_t worker_bytes);
+
+/* Lookups a session may make the node start, of nodes and key-owned ids it
+ * knows nothing of yet: `per_second` on average, `burst` at once. A
+ * message past them gets "rate limited" naming the recipient. per_second
+ * 0: no limit; else burst at least 1. */
+int dwrtc_options_set_lookup_rate(dwrtc_options *opt, unsigned per_second,
+                                  unsigned burst);
+
 /* Rooms (docs/dhtcore.md, "Rooms"): a room holds at most `members`
  * members of this node (a join beyond gets "room full"; members of other
  * nodes never count), and a session is in at most `per_session` rooms at
@@ -197,6 +232,36 @@ int dwrtc_options_set_room_limits(dwrtc_options *opt, size_t members,
  * are remembered at once. All at least 1. */
 int dwrtc_options_set_room_bounds(dwrtc_options *opt, size_t remote,
                                   size_t per_node, size_t node_checks);
+
+/* Milliseconds a key-owned id's claim may be dated ahead of this node's
+ * clock and still be believed, wherever a claim is read (a session's claim,
+ * a link's sender, a takeover, a room member, a DHT lookup). A claim from
+ * further ahead would outrank its owner's later claims. At least 1. */
+int dwrtc_options_set_claim_clock_skew(dwrtc_options *opt, unsigned ms);
+
+/* A proven peer speaks for a key-owned id on a link with the id's claim,
+ * whose signature this node checks once per link and claim (about 15 times
+ * the cost of routing a message). At most `senders` key-owned ids per link,
+ * and at most `checks_per_second` claim signatures checked per link (a
+ * second's worth at once); a peer that goes beyond has its link closed.
+ * Both at least 1. */
+int dwrtc_options_set_link_claim_bounds(dwrtc_options *opt, size_t senders,
+                                        unsigned checks_per_second);
+
+/* A session's claims (each costs a signature check, about 15 messages'
+ * worth) have a bucket of their own: `per_minute` claims, refilled at that
+ * rate; a claim beyond is refused without a check. After `refusals` claims
+ * refused in a row, dwrtc_submit() answers DWRTC_ELIMIT: the host closes
+ * the session. A claim of the id the session already owns changes nothing
+ * (no DHT write, no lookup). Both at least 1. */
+int dwrtc_options_set_claim_limits(dwrtc_options *opt, unsigned per_minute,
+                                   unsigned refusals);
+
+/* A lookup of a key-owned id reads every value under the id's key, which
+ * anyone can store: at most `checks` claim signatures are checked per
+ * lookup, and a value judged once is not checked again for a while (a
+ * refuted one not even parsed). At least 1. */
+int dwrtc_options_set_lookup_claim_checks(dwrtc_options *opt, unsigned checks);
 
 /* Seconds an unused node-to-node link stays open. */
 int dwrtc_options_set_link_idle_timeout(dwrtc_options *opt, unsigned seconds);
@@ -256,6 +321,13 @@ typedef struct {
     uint64_t links_outside;        /* proven links open now with nodes that
                                       are not siblings (other nginx servers);
                                       counted once a second */
+    uint64_t budget_full;          /* of queue_full, told because the
+                                      sender's or the node's hold budget
+                                      (dwrtc_options_set_hold_budget()) was
+                                      spent */
+    uint64_t lookups_limited;      /* messages answered "rate limited"
+                                      because their sender started too many
+                                      lookups (dwrtc_options_set_lookup_rate()) */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */
@@ -300,7 +372,9 @@ int dwrtc_session_close(dwrtc_node *node, const char *id, size_t id_len);
  * The core validates it, stamps the sender and routes it; any answer for
  * the sender (an error message) comes back as a delivery to the sender.
  * Returns DWRTC_OK when the message was taken, DWRTC_ENOTFOUND when the
- * session is not open. */
+ * session is not open, DWRTC_ELIMIT when the session must be closed: its
+ * claims were refused too many times in a row (dwrtc_options_set_claim_limits;
+ * the last refusal was delivered to it). */
 int dwrtc_submit(dwrtc_node *node, const char *id, size_t id_len,
                  const char *msg, size_t len);
 

@@ -30,6 +30,8 @@ struct NodeConfig {
     std::size_t queueLimit = DWRTC_DEFAULT_QUEUE_LIMIT;
     long dhtPerIpRequestLimit = 0;  // 0: OpenDHT default, -1: none
     long dhtTotalRequestLimit = 0;
+    // DHT searches OpenDHT keeps at once (OpenDHT's own cap is a million).
+    std::size_t dhtMaxSearches = DWRTC_DEFAULT_DHT_MAX_SEARCHES;
     unsigned linkIdleSeconds = DWRTC_DEFAULT_LINK_IDLE_SECONDS;
     // Accept to proven hello, at most; then the link is closed.
     unsigned linkHandshakeMs = DWRTC_DEFAULT_LINK_HANDSHAKE_MS;
@@ -47,6 +49,14 @@ struct NodeConfig {
     // this long; 0 messages: its senders hear "not found" at once.
     std::size_t holdMessages = DWRTC_DEFAULT_HOLD_MESSAGES;
     unsigned holdMs = DWRTC_DEFAULT_HOLD_MS;
+    // All the messages above, waiting and held, charged to their sending
+    // session (messages, bytes) and to the node (bytes).
+    std::size_t sessionHoldMessages = DWRTC_DEFAULT_SESSION_HOLD_MESSAGES;
+    std::size_t sessionHoldBytes = DWRTC_DEFAULT_SESSION_HOLD_BYTES;
+    std::size_t nodeHoldBytes = DWRTC_DEFAULT_NODE_HOLD_BYTES;
+    // New lookups one session may start: per second, and at once; 0: no limit.
+    unsigned lookupRate = DWRTC_DEFAULT_LOOKUP_RATE;
+    unsigned lookupBurst = DWRTC_DEFAULT_LOOKUP_BURST;
     // This node's own members of a room; rooms of one session.
     std::size_t roomMembers = DWRTC_DEFAULT_ROOM_MEMBERS;
     std::size_t roomsPerSession = DWRTC_DEFAULT_ROOMS_PER_SESSION;
@@ -55,6 +65,19 @@ struct NodeConfig {
     std::size_t roomRemoteMembers = DWRTC_DEFAULT_ROOM_REMOTE_MEMBERS;
     std::size_t roomMembersPerNode = DWRTC_DEFAULT_ROOM_MEMBERS_PER_NODE;
     std::size_t roomNodeChecks = DWRTC_DEFAULT_ROOM_NODE_CHECKS;
+    // How far ahead of this node's clock a claim may be dated and still be
+    // believed (owned_id.h, ClaimClock).
+    unsigned claimClockSkewMs = DWRTC_DEFAULT_CLAIM_CLOCK_SKEW_MS;
+    // Key-owned ids a peer may speak for on one link, and claim signatures
+    // checked per second per link; beyond either the link is closed.
+    std::size_t linkOwnedSenders = DWRTC_DEFAULT_LINK_OWNED_SENDERS;
+    unsigned linkClaimChecks = DWRTC_DEFAULT_LINK_CLAIM_CHECKS;
+    // Claims one session may make a minute (a bucket of as many), and the
+    // refusals in a row after which it is closed.
+    unsigned claimsPerMinute = DWRTC_DEFAULT_CLAIMS_PER_MINUTE;
+    unsigned claimRefusals = DWRTC_DEFAULT_CLAIM_REFUSALS;
+    // Claim signatures checked per lookup of a key-owned id.
+    unsigned lookupClaimChecks = DWRTC_DEFAULT_LOOKUP_CLAIM_CHECKS;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
@@ -70,6 +93,10 @@ struct NodeStatsSnapshot {
     std::uint64_t linksViaSiblings = 0, linksOutside = 0;
     std::uint64_t fromClients = 0, deliveredLocally = 0, sentOverLinks = 0, receivedOverLinks = 0;
     std::uint64_t notFound = 0, unreachable = 0, invalid = 0, queueFull = 0;
+    // Of queueFull, told because a sender's or the node's hold budget was spent.
+    std::uint64_t budgetFull = 0;
+    // Messages answered "rate limited": their sender started too many lookups.
+    std::uint64_t lookupsLimited = 0;
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
     std::uint64_t lookupBuckets[DWRTC_LOOKUP_BUCKETS] = {};
     unsigned dhtGood = 0, dhtDubious = 0;
@@ -85,7 +112,9 @@ struct NodeStatsSnapshot {
 
 class Node {
 public:
-    enum class Submit { Ok, UnknownSession, NotRunning };
+    // ClaimsRefused: taken, but the session's claims were refused
+    // NodeConfig::claimRefusals times in a row: close the session.
+    enum class Submit { Ok, UnknownSession, NotRunning, ClaimsRefused };
     using DeliveryFn = std::function<void(std::string_view session, std::string_view data)>;
     using LogFn = std::function<void(int level, std::string_view line)>;
 
@@ -146,7 +175,8 @@ public:
 
 private:
     void deliverLocal(const std::string& session, std::string data);
-    void claim(const std::string& session, std::string_view text);
+    // False when the session is to be closed (refused too often).
+    bool claim(const std::string& session, std::string_view text);
     void roomRequest(const std::string& session, std::string_view text);
 
     struct Impl;

@@ -14,9 +14,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "dwrtc/dwrtc.h"  // the defaults
 
 namespace dwrtc {
 
@@ -51,6 +54,9 @@ std::string claimSignedBytes(std::string_view node, std::string_view challenge,
 // Checks that the claim's key gives its id and that its signature is good.
 // False with a short reason otherwise.
 bool verifyClaim(const IdClaim& claim, std::string& why);
+// Signature checks verifyClaim() made in this process so far: what
+// strangers' claims cost, for tests and benchmarks.
+std::uint64_t claimSignatureChecks();
 
 // A claim as JSON, key and signature as hex:
 //   {"v":1,"id":I,"key":K,"node":N,"challenge":C,"time":T,"sig":S,"links":[L,...]}
@@ -60,9 +66,35 @@ std::string encodeIdClaim(const IdClaim& claim);
 // not a well-formed claim.
 bool decodeIdClaim(std::string_view text, IdClaim& out);
 
-// What a claim may be off from the checker's clock, either way: a claim
-// "from the future" would outrank every later claim of its owner.
-constexpr std::uint64_t kClaimClockSkewMs = 5 * 60 * 1000;
+// How old a claim made on this node may be: the browser signs the time of
+// its welcome and sends the claim at once, so a claim older than this is
+// one signed for another session's welcome, or kept back.
+constexpr std::uint64_t kClaimMaxAgeMs = 5 * 60 * 1000;
+
+// Milliseconds since 1970 on this host's clock: the clock claims are dated by.
+std::uint64_t wallClockMs();
+
+// The rule every reader of a claim applies (a node checking a session's
+// claim, a link's sender, a takeover, a room member, a lookup): a claim
+// dated further ahead of this node's clock than `skewMs` is not believed.
+// Routing follows the newest claim, so one dated in the future would
+// outrank every claim its owner makes until that date: harvested by a
+// rogue node (dwrtc.js signs the time its node's welcome gives), it would
+// take the id from its owner. NTP-synced servers are well within the
+// default (dwrtc_claim_clock_skew).
+struct ClaimClock {
+    std::uint64_t skewMs = DWRTC_DEFAULT_CLAIM_CLOCK_SKEW_MS;
+    std::function<std::uint64_t()> now = wallClockMs;
+
+    // By how many ms `time` is ahead of now beyond the skew; 0 if it may be
+    // believed.
+    std::uint64_t tooFarAhead(std::uint64_t time) const {
+        std::uint64_t limit = now() + skewMs;
+        return time > limit ? time - limit : 0;
+    }
+    // Why a claim of `time` is not believed, for log lines and errors.
+    std::string whyNot(std::uint64_t time) const;
+};
 
 // The DHT name an id's claims are stored under (hashed by the directory);
 // in a private network it depends on the network's secret, as node records
