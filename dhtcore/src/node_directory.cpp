@@ -517,6 +517,20 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
                  dht::GetCallbackSimple(onValue), onDone);
 }
 
+namespace {
+
+// The first 8 bytes of a SHA-1, as a number: value ids and keys of maps.
+std::uint64_t hashNumber(const std::string& text) {
+    dht::InfoHash hash = dht::InfoHash::get(text);
+    std::uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) {
+        n = (n << 8) | hash[i];
+    }
+    return n;
+}
+
+}  // namespace
+
 void NodeDirectory::putMember(const RoomMember& m) {
     std::lock_guard<std::mutex> lock(publishMutex_);
     if (!runner_) {
@@ -524,29 +538,36 @@ void NodeDirectory::putMember(const RoomMember& m) {
     }
     std::string name = roomRecordName(config_.networkKey, m.room);
     dht::InfoHash key = dht::InfoHash::get(name);
-    dht::InfoHash hash = dht::InfoHash::get(name + "/" + m.id + "/" + prefix_);
-    std::uint64_t valueId = 0;
-    for (int i = 0; i < 8; ++i) {
-        valueId = (valueId << 8) | hash[i];
-    }
+    std::string member = name + "/" + m.id + "/" + prefix_;
+    MemberSequence::Put put = memberSeq_.next(
+        hashNumber(member), m.gone, std::chrono::steady_clock::now(),
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));
+    auto valueIdOf = [&member](std::uint16_t seq) {
+        return hashNumber(member + "/" + std::to_string(seq));
+    };
     std::string text = encodeRoomMember(m);
-    auto value = std::make_shared<dht::Value>(
-        kRoomMemberType, reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), valueId);
-    // The same value id for a member's join and leave, signed with a
-    // higher sequence number: the leave replaces the join where it is
-    // stored, and listeners see it.
-    value->seq = ++memberSeq_[valueId];
+    auto value = std::make_shared<dht::Value>(kRoomMemberType,
+                                              reinterpret_cast<const std::uint8_t*>(text.data()),
+                                              text.size(), valueIdOf(put.seq));
+    value->seq = put.seq;
     value->sign(*identity_->dhtKey);
     if (m.gone) {
-        runner_->cancelPut(key, valueId);
-        memberSeq_.erase(valueId);
         auto inFlight = leavesInFlight_;
         inFlight->fetch_add(1);
         runner_->put(key, value, [inFlight](bool) { inFlight->fetch_sub(1); },
                      dht::time_point::max(), false);
-        return;
+    } else {
+        runner_->put(key, value, [](bool) {}, dht::time_point::max(), true);
     }
-    runner_->put(key, value, [](bool) {}, dht::time_point::max(), true);
+    // The join this value ends is no longer refreshed, and expires. Its put
+    // is cancelled after the new value's is queued: the cancel erases it
+    // from this node's own storage, which tells those who listen there
+    // that it expired, and they are to hear the leave first.
+    if (put.replacedJoin) {
+        runner_->cancelPut(key, valueIdOf(*put.replacedJoin));
+    }
 }
 
 void NodeDirectory::getRoom(const std::string& room, std::function<void(Members)> done) {

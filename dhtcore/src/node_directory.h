@@ -21,6 +21,7 @@
 #include "dwrtc/dwrtc.h"
 #include "claim_verdicts.h"
 #include "dwrtc/trust.h"
+#include "member_sequence.h"
 #include "rooms.h"
 #include "router_ports.h"
 
@@ -205,9 +206,9 @@ private:
     std::shared_ptr<ClaimVerdicts> claimVerdicts_ =
         std::make_shared<ClaimVerdicts>(kClaimVerdictsRemembered);
     std::mt19937 random_{std::random_device{}()};  // value ids, not secrets
-    // Room members: the sequence number of each member value put, by value
-    // id; the listens, by token. Under publishMutex_.
-    std::unordered_map<std::uint64_t, std::uint16_t> memberSeq_;
+    // Room members: the sequence numbers of the member values put; the
+    // listens, by token. Under publishMutex_.
+    MemberSequence memberSeq_;
     // Leaves of room members put and not answered yet: stop() waits for
     // them as for the record's withdrawal, so that the others hear them now
     // rather than when the members' values expire a minute later.

@@ -27,6 +27,12 @@ constexpr auto kRecordBelieved = std::chrono::minutes(10);
 // again: as long as its member values live in the DHT without a refresh,
 // so one lookup covers what it stored.
 constexpr auto kRefusalRemembered = std::chrono::seconds(60);
+// A member that left is remembered this long (its leave's sequence
+// number): longer than its join can still come from the DHT (a minute
+// after its node stopped refreshing it), and shorter than its node
+// remembers the number (MemberSequence::kForgetAfter), so that the node's
+// next join of it is newer to everyone.
+constexpr auto kGoneRemembered = std::chrono::minutes(2);
 
 }  // namespace
 
@@ -265,9 +271,16 @@ void Rooms::eraseMember(Room& room, std::map<std::string, std::string>::iterator
 }
 
 void Rooms::rememberGone(Room& room, const std::string& key) {
-    room.goneOrder.push_back(key);
-    while (room.goneOrder.size() > limits_.remoteMembers) {
-        const std::string& old = room.goneOrder.front();
+    auto now = now_();
+    room.goneOrder.emplace_back(key, now);
+    forgetGone(room, now);
+}
+
+void Rooms::forgetGone(Room& room, RouterClock::time_point now) {
+    while (!room.goneOrder.empty() &&
+           (room.goneOrder.size() > limits_.remoteMembers ||
+            now - room.goneOrder.front().second >= kGoneRemembered)) {
+        const std::string& old = room.goneOrder.front().first;
         // Still needed while that member is followed again.
         auto space = old.find(' ');
         auto known = room.members.find(old.substr(0, space));
@@ -572,6 +585,9 @@ std::map<std::string, std::map<std::string, RoomMember>> Rooms::release(Signer& 
 
 void Rooms::onTick() {
     auto now = now_();
+    for (auto& [name, room] : rooms_) {
+        forgetGone(room, now);
+    }
     for (auto it = signers_.begin(); it != signers_.end();) {
         Signer& signer = it->second;
         if (signer.lookingUp) {

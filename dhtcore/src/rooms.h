@@ -141,10 +141,12 @@ private:
         // The newest sequence number seen per member and node ("id node"):
         // the DHT may hand an older value (a join) after a newer one (the
         // leave that replaced it); the older one says nothing new. Kept for
-        // the members followed, and for the last few that left (goneOrder,
-        // at most remoteMembers), so it cannot grow without a bound.
+        // the members followed, and for those that left (goneOrder, oldest
+        // first, when) for two minutes, at most remoteMembers of them: so it
+        // cannot grow without a bound, and is gone before the member's node
+        // starts its numbers again (MemberSequence).
         std::map<std::string, std::uint16_t> newest;
-        std::deque<std::string> goneOrder;
+        std::deque<std::pair<std::string, RouterClock::time_point>> goneOrder;
         bool loaded = false;        // the first get is done, the list sent
         std::vector<std::string> waitingForList;        // joined before it was
         // Nodes whose first record check the list waits for.
@@ -186,6 +188,9 @@ private:
     void addMember(Room& room, const std::string& id, const std::string& node);
     void eraseMember(Room& room, std::map<std::string, std::string>::iterator it);
     void rememberGone(Room& room, const std::string& key);
+    // Forgets the oldest leaves remembered while there are too many or
+    // they are old enough.
+    void forgetGone(Room& room, RouterClock::time_point now);
     void sendList(const std::string& room, Room& r, const std::string& to);
     void tellLocal(const Room& r, const std::string& json, const std::string& except);
     void remove(const std::string& id, const std::string& name, Room& r);

@@ -258,6 +258,31 @@ TEST_F(Rooms, MembersOnThreeNodesSeeEachOtherJoinAndLeave) {
     EXPECT_EQ(events(net.inbox(a), "lobby", "leave", c), 1);
 }
 
+// A member's join and leave are one DHT value, replaced: a join after a
+// leave must count as newer than that leave, where it is stored and for
+// those who heard the leave.
+TEST_F(Rooms, AMemberThatLeavesAndJoinsAgainIsSeenAgain) {
+    std::string a = member(0, "again");
+    std::string b = member(1, "again");
+    ASSERT_TRUE(net.waitFor([&] { return events(net.inbox(a), "again", "join", b) == 1; }))
+        << net.log();
+    for (int round = 1; round <= 2; ++round) {
+        net.node(1).submit(b, leave("again"));
+        ASSERT_TRUE(net.waitFor([&] {
+            return events(net.inbox(a), "again", "leave", b) == round;
+        })) << "round " << round << "\n" << net.log();
+        net.node(1).submit(b, join("again"));
+        ASSERT_TRUE(net.waitFor([&] {
+            return events(net.inbox(a), "again", "join", b) == round + 1;
+        })) << "round " << round << "\n" << net.log();
+    }
+    // One who joins now finds b in the list.
+    std::string c = member(2, "again");
+    ASSERT_TRUE(net.waitFor([&] {
+        return view(net.inbox(c), "again") == std::set<std::string>{a, b, c};
+    })) << net.log();
+}
+
 TEST_F(Rooms, MembersOfAStoppedNodeLeave) {
     std::string a = member(0, "stop");
     std::string c = member(2, "stop");
