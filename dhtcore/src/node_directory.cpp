@@ -408,6 +408,62 @@ void NodeDirectory::withdrawId(const std::string& id) {
     ownedIds_.erase(it);
 }
 
+namespace {
+
+// What one value under a key-owned id's key says: the claim it holds, or
+// nothing (malformed, another id's, on node notOn, dated too far ahead, a
+// signature that does not hold). Each value's bytes are judged once
+// (verdicts); a signature still to check is checked only if spend() lets
+// it, which bounds what a flood of values under one id costs.
+std::optional<IdClaim> judgeIdValue(const dht::Value& v, const std::string& id,
+                                    const std::string& notOn, const ClaimClock& clock,
+                                    ClaimVerdicts& verdicts, const LogFn& log,
+                                    const std::function<bool(const IdClaim&)>& spend) {
+    using Verdict = ClaimVerdicts::Verdict;
+    std::string_view bytes(reinterpret_cast<const char*>(v.data.data()), v.data.size());
+    auto now = ClaimVerdicts::Clock::now();
+    std::string digest = ClaimVerdicts::digestOf(bytes);
+    Verdict known = verdicts.find(digest, now);
+    if (known == Verdict::Refuted) {
+        return std::nullopt;
+    }
+    IdClaim claim;
+    std::string why;
+    if (!decodeIdClaim(bytes, claim) || claim.id != id) {
+        log(DWRTC_LOG_DEBUG, "id " + id + ": ignoring a malformed value or a claim for "
+                             "another id");
+        verdicts.remember(digest, Verdict::Refuted, now);
+        return std::nullopt;
+    }
+    if (!notOn.empty() && claim.node == notOn) {
+        return std::nullopt;
+    }
+    if (std::uint64_t ahead = clock.tooFarAhead(claim.time)) {
+        // Skipped until it could be believed, not for good: a node whose
+        // clock is a little fast is heard once it is not ahead.
+        log(DWRTC_LOG_DEBUG, "id " + id + ": ignoring a claim (" + clock.whyNot(claim.time) + ")");
+        verdicts.remember(digest, Verdict::Refuted, now, now + std::chrono::milliseconds(ahead));
+        return std::nullopt;
+    }
+    if (known == Verdict::Holds) {
+        return claim;
+    }
+    if (!spend(claim)) {
+        return std::nullopt;
+    }
+    // Only the id's own key can sign its claim: anything else under this
+    // key is someone's attempt to take the id over.
+    if (!verifyClaim(claim, why)) {
+        log(DWRTC_LOG_DEBUG, "id " + id + ": ignoring a claim that does not hold (" + why + ")");
+        verdicts.remember(digest, Verdict::Refuted, now);
+        return std::nullopt;
+    }
+    verdicts.remember(digest, Verdict::Holds, now);
+    return claim;
+}
+
+}  // namespace
+
 void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
                              const std::string& notOn) {
     if (!runner_) {
@@ -415,10 +471,8 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
         return;
     }
     // Every value under the id is read: the newest good claim wins, and
-    // the DHT may hand an older one first. Values judged before are not
-    // judged again (ClaimVerdicts), and at most lookupClaimChecks
-    // signatures are checked per lookup: a flood of values under the id
-    // costs a bounded number of checks, each value once.
+    // the DHT may hand an older one first. At most lookupClaimChecks
+    // signatures are checked per lookup.
     struct State {
         std::mutex mutex;
         std::optional<IdClaim> best;
@@ -434,70 +488,33 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
     std::size_t budget = config_.lookupClaimChecks;
     auto onValue = [state, id, log, notOn, clock, verdicts,
                     budget](const std::shared_ptr<dht::Value>& v) {
-        using Verdict = ClaimVerdicts::Verdict;
         if (!v) {
             return true;
         }
-        std::string_view bytes(reinterpret_cast<const char*>(v->data.data()), v->data.size());
-        auto now = ClaimVerdicts::Clock::now();
-        std::string digest = ClaimVerdicts::digestOf(bytes);
-        Verdict known = verdicts->find(digest, now);
-        if (known == Verdict::Refuted) {
-            return true;
-        }
-        IdClaim claim;
-        std::string why;
-        if (!decodeIdClaim(bytes, claim) || claim.id != id) {
-            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a malformed value or a "
-                                 "claim for another id");
-            verdicts->remember(digest, Verdict::Refuted, now);
-            return true;
-        }
-        if (!notOn.empty() && claim.node == notOn) {
-            return true;
-        }
-        if (std::uint64_t ahead = clock.tooFarAhead(claim.time)) {
-            // Skipped until it could be believed, not for good: a node
-            // whose clock is a little fast is heard once it is not ahead.
-            log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim (" +
-                                     clock.whyNot(claim.time) + ")");
-            verdicts->remember(digest, Verdict::Refuted, now,
-                               now + std::chrono::milliseconds(ahead));
-            return true;
-        }
-        {
+        auto spend = [&](const IdClaim& claim) {
             std::lock_guard<std::mutex> lock(state->mutex);
             if (state->best && state->best->time >= claim.time) {
-                return true;
+                return false;  // no news: not worth a check
             }
-            if (known != Verdict::Holds) {
-                if (state->checks >= budget) {
-                    if (!state->overBudget) {
-                        state->overBudget = true;
-                        log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": more than " +
-                                                 std::to_string(budget) +
-                                                 " claims to check, the rest next time "
-                                                 "(dwrtc_lookup_claim_checks)");
-                    }
-                    return true;
+            if (state->checks >= budget) {
+                if (!state->overBudget) {
+                    state->overBudget = true;
+                    log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": more than " +
+                                             std::to_string(budget) +
+                                             " claims to check, the rest next time "
+                                             "(dwrtc_lookup_claim_checks)");
                 }
-                ++state->checks;
+                return false;
             }
-        }
-        // Only the id's own key can sign its claim: anything else under
-        // this key is someone's attempt to take the id over.
-        if (known != Verdict::Holds) {
-            if (!verifyClaim(claim, why)) {
-                log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": ignoring a claim that does not "
-                                     "hold (" + why + ")");
-                verdicts->remember(digest, Verdict::Refuted, now);
-                return true;
+            ++state->checks;
+            return true;
+        };
+        std::optional<IdClaim> claim = judgeIdValue(*v, id, notOn, clock, *verdicts, log, spend);
+        if (claim) {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            if (!state->best || state->best->time < claim->time) {
+                state->best = std::move(claim);
             }
-            verdicts->remember(digest, Verdict::Holds, now);
-        }
-        std::lock_guard<std::mutex> lock(state->mutex);
-        if (!state->best || state->best->time < claim.time) {
-            state->best = std::move(claim);
         }
         return true;
     };
@@ -515,6 +532,65 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
     };
     runner_->get(dht::InfoHash::get(idRecordName(config_.networkKey, id)),
                  dht::GetCallbackSimple(onValue), onDone);
+}
+
+std::uint64_t NodeDirectory::followId(const std::string& id, IdClaimed claimed) {
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    if (!runner_) {
+        return 0;
+    }
+    LogFn log = log_;
+    ClaimClock clock = config_.claimClock;
+    std::shared_ptr<ClaimVerdicts> verdicts = claimVerdicts_;
+    std::size_t budget = config_.lookupClaimChecks;
+    // The values that come at once (those stored now, or a flood) get at
+    // most lookupClaimChecks signature checks, as a lookup does; the rest
+    // wait for the next lookup.
+    auto onValues = [id, log, clock, verdicts, budget, claimed = std::move(claimed)](
+                        const std::vector<std::shared_ptr<dht::Value>>& values, bool expired) {
+        if (expired) {
+            return true;  // a claim that expires says nothing new
+        }
+        std::size_t checks = 0;
+        std::optional<IdClaim> best;
+        auto spend = [&](const IdClaim& claim) {
+            if (best && best->time >= claim.time) {
+                return false;
+            }
+            return checks++ < budget;
+        };
+        for (const auto& v : values) {
+            if (!v) {
+                continue;
+            }
+            std::optional<IdClaim> claim = judgeIdValue(*v, id, {}, clock, *verdicts, log, spend);
+            if (claim && (!best || best->time < claim->time)) {
+                best = std::move(claim);
+            }
+        }
+        if (best) {
+            claimed(std::move(*best));
+        }
+        return true;
+    };
+    dht::InfoHash key = dht::InfoHash::get(idRecordName(config_.networkKey, id));
+    auto future = runner_->listen(key, dht::ValueCallback(std::move(onValues)));
+    std::uint64_t token = nextListen_++;
+    idListens_.emplace(token, future.share());
+    return token;
+}
+
+void NodeDirectory::unfollowId(const std::string& id, std::uint64_t token) {
+    std::lock_guard<std::mutex> lock(publishMutex_);
+    auto it = idListens_.find(token);
+    if (it == idListens_.end()) {
+        return;
+    }
+    if (runner_) {
+        runner_->cancelListen(dht::InfoHash::get(idRecordName(config_.networkKey, id)),
+                              it->second);
+    }
+    idListens_.erase(it);
 }
 
 namespace {

@@ -160,6 +160,8 @@ public:
                   const std::string& notOn = {}) override;
     void publishId(const IdClaim& claim) override;
     void withdrawId(const std::string& id) override;
+    std::uint64_t followId(const std::string& id, IdClaimed claimed) override;
+    void unfollowId(const std::string& id, std::uint64_t token) override;
 
     void putMember(const RoomMember& m) override;
     void getRoom(const std::string& room, std::function<void(Members)> done) override;
@@ -214,6 +216,9 @@ private:
     // rather than when the members' values expire a minute later.
     std::shared_ptr<std::atomic<int>> leavesInFlight_ = std::make_shared<std::atomic<int>>(0);
     std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> roomListens_;
+    // Key-owned ids followed while away (followId), by token. Under
+    // publishMutex_.
+    std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> idListens_;
     std::uint64_t nextListen_ = 1;
 };
 

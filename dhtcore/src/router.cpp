@@ -48,6 +48,11 @@ constexpr std::size_t kMaxUnclaimedIds = 4096;
 // While a key-owned id is away, its claims are looked up this often: the
 // time from its return (a new claim) to the delivery of what waited for it.
 constexpr auto kAwayLookupInterval = std::chrono::milliseconds(250);
+// ... unless the DHT tells of its claims as they are stored (a listen on
+// the id, Directory::followId): then a lookup now and then only covers a
+// claim the listen missed, and a flood of values under the id is read once
+// rather than four times a second.
+constexpr auto kAwayFollowedLookupInterval = std::chrono::seconds(2);
 
 // A message to a key-owned id is kept this long after its acknowledgement
 // (and at most this many per link): the receiving node hands it to its
@@ -411,7 +416,8 @@ void Router::bounced(const std::string& id, Held message, Answer answer) {
     if (route.state != IdRoute::State::Away) {
         route.state = IdRoute::State::Away;
         route.awaySince = now;
-        route.lookupAt = now + kAwayLookupInterval;
+        startFollowing(id, route);
+        route.lookupAt = now + awayLookupInterval(route);
         links_.callSoon(kAwayLookupInterval);
     }
     if (route.held.size() >= config_.holdMessages) {
@@ -467,24 +473,11 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     }
     bool away = route.state == IdRoute::State::Away;
     if (claim && (!away || claim->time > route.time)) {
-        route.state = IdRoute::State::Known;
-        route.missingLookups = 0;
-        route.node = claim->node;
-        route.time = claim->time;
-        if (claim->node != self_) {
-            // The claim names the node's link address: a hint that saves a
-            // lookup of the node. The link's hello proves the node or not.
-            auto [peer, added] = peers_.try_emplace(claim->node, config_.queueLimit);
-            if (!peer->second.record && peer->second.state == Peer::State::Idle &&
-                !claim->links.empty()) {
-                peer->second.record = NodeRecord{claim->node, claim->links};
-            }
-        }
-        flushHeld(id, route);
+        takeClaim(id, route, *claim);
         return;
     }
     if (away) {
-        route.lookupAt = now_() + kAwayLookupInterval;
+        route.lookupAt = now_() + awayLookupInterval(route);
         return;
     }
     // A claim made a moment ago may not be stored yet: ask again a few
@@ -511,6 +504,52 @@ void Router::onIdLookup(const std::string& id, std::optional<IdClaim> claim) {
     for (Held& h : held) {
         tell(h.sender, Answer::NotFound, id);
     }
+}
+
+void Router::takeClaim(const std::string& id, IdRoute& route, const IdClaim& claim) {
+    route.state = IdRoute::State::Known;
+    route.follow.reset();
+    route.missingLookups = 0;
+    route.node = claim.node;
+    route.time = claim.time;
+    if (claim.node != self_) {
+        // The claim names the node's link address: a hint that saves a
+        // lookup of the node. The link's hello proves the node or not.
+        auto [peer, added] = peers_.try_emplace(claim.node, config_.queueLimit);
+        if (!peer->second.record && peer->second.state == Peer::State::Idle &&
+            !claim.links.empty()) {
+            peer->second.record = NodeRecord{claim.node, claim.links};
+        }
+    }
+    flushHeld(id, route);
+}
+
+void Router::startFollowing(const std::string& id, IdRoute& route) {
+    LinkTransport* links = &links_;
+    std::uint64_t token = directory_.followId(id, [this, links, id](IdClaim claim) {
+        // On an OpenDHT thread: hand the claim to the routing thread.
+        links->post([this, id, claim = std::move(claim)]() mutable {
+            onIdClaimed(id, std::move(claim));
+        });
+    });
+    route.follow = token ? IdFollow(directory_, id, token) : IdFollow();
+}
+
+Router::Clock::duration Router::awayLookupInterval(const IdRoute& route) const {
+    return route.follow.active() ? Clock::duration(kAwayFollowedLookupInterval)
+                                 : Clock::duration(kAwayLookupInterval);
+}
+
+void Router::onIdClaimed(const std::string& id, IdClaim claim) {
+    auto it = idRoutes_.find(id);
+    if (it == idRoutes_.end() || it->second.state != IdRoute::State::Away) {
+        return;  // back already, or nothing waits for it any more
+    }
+    // The directory held it to the clock rule; any other source is too.
+    if (config_.claimClock.tooFarAhead(claim.time) || claim.time <= it->second.time) {
+        return;  // the claim the id left, or an older one
+    }
+    takeClaim(id, it->second, claim);
 }
 
 // Runs from onSoon() and onTick(): lookups of ids that are away or not

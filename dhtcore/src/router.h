@@ -136,6 +136,43 @@ private:
         HoldBudget::Charge charge;
     };
     // Where a key-owned id is, as far as this node knows.
+    // While a key-owned id is away the DHT tells of its next claim
+    // (Directory::followId): the follow ends with its route, or when the
+    // id is back.
+    class IdFollow {
+    public:
+        IdFollow() = default;
+        IdFollow(Directory& directory, std::string id, std::uint64_t token)
+            : directory_(&directory), id_(std::move(id)), token_(token) {}
+        IdFollow(IdFollow&& other) noexcept { *this = std::move(other); }
+        IdFollow& operator=(IdFollow&& other) noexcept {
+            if (this != &other) {
+                reset();
+                directory_ = other.directory_;
+                id_ = std::move(other.id_);
+                token_ = other.token_;
+                other.token_ = 0;
+            }
+            return *this;
+        }
+        IdFollow(const IdFollow&) = delete;
+        IdFollow& operator=(const IdFollow&) = delete;
+        ~IdFollow() { reset(); }
+
+        void reset() {
+            if (token_ != 0) {
+                directory_->unfollowId(id_, token_);
+                token_ = 0;
+            }
+        }
+        bool active() const { return token_ != 0; }
+
+    private:
+        Directory* directory_ = nullptr;
+        std::string id_;
+        std::uint64_t token_ = 0;
+    };
+
     struct IdRoute {
         enum class State { LookingUp, Known, Away };
         State state = State::LookingUp;
@@ -149,6 +186,7 @@ private:
         Clock::time_point awaySince;
         Clock::time_point lookupAt;  // while away: the next lookup
         Clock::time_point lastUsed;
+        IdFollow follow;  // while away
     };
 
     // A remote node as this node knows it.
@@ -217,6 +255,12 @@ private:
     void flushHeld(const std::string& id, IdRoute& route);
     void startIdLookup(const std::string& id, IdRoute& route);
     void onIdLookup(const std::string& id, std::optional<IdClaim> claim);
+    // A claim the DHT told of while the id is away (followId).
+    void onIdClaimed(const std::string& id, IdClaim claim);
+    // The id is where claim says: its held messages go there.
+    void takeClaim(const std::string& id, IdRoute& route, const IdClaim& claim);
+    void startFollowing(const std::string& id, IdRoute& route);
+    Clock::duration awayLookupInterval(const IdRoute& route) const;
     void pollAway();
     void startLookup(const std::string& prefix, Peer& peer);
     void markMissing(Peer& peer, bool gone);

@@ -94,6 +94,22 @@ public:
     // withdrawId(): an id's newest claim is where it is.
     virtual void publishId(const IdClaim& claim) = 0;
     virtual void withdrawId(const std::string& id) = 0;
+
+    using IdClaimed = std::function<void(IdClaim)>;
+    // Follows a key-owned id that is away: claimed gets each claim stored
+    // under it from now on (and those there now) that holds by the rules
+    // of lookupId(), on any thread, until unfollowId() with the token
+    // returned. A token of 0: this directory cannot follow, and the id is
+    // looked up now and then instead.
+    virtual std::uint64_t followId(const std::string& id, IdClaimed claimed) {
+        (void)id;
+        (void)claimed;
+        return 0;
+    }
+    virtual void unfollowId(const std::string& id, std::uint64_t token) {
+        (void)id;
+        (void)token;
+    }
 };
 
 using RouterClock = std::chrono::steady_clock;

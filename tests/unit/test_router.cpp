@@ -970,6 +970,93 @@ TEST_F(RouterOwnedIdTest, WhatComesBackIsHeldInOrderAndGoesWhereTheNewerClaimSay
     EXPECT_TRUE(deliveries(alice_).empty());
 }
 
+// A directory that can follow ids (a DHT listen): tell() is a claim
+// stored under a followed id.
+class FollowingDirectory : public FakeDirectory {
+public:
+    std::uint64_t followId(const std::string& id, IdClaimed claimed) override {
+        followed[id] = std::move(claimed);
+        return ++lastToken;
+    }
+    void unfollowId(const std::string& id, std::uint64_t) override {
+        followed.erase(id);
+        unfollowed.push_back(id);
+    }
+    void tell(const std::string& id, const IdClaim& claim) {
+        ASSERT_TRUE(followed.count(id)) << id << " is not followed";
+        followed[id](claim);
+    }
+
+    std::map<std::string, IdClaimed> followed;
+    std::vector<std::string> unfollowed;
+    std::uint64_t lastToken = 0;
+};
+
+TEST_F(RouterOwnedIdTest, AnAwayIdIsFollowedAndItsNextClaimIsTakenAtOnce) {
+    FollowingDirectory directory;
+    RouterConfig config = ownedConfig();
+    config.holdTime = std::chrono::seconds(10);
+    Router r(config, selfKey(), links_, directory, host_, [](int, std::string) {},
+             [this] { return now_; });
+    r.openSession(alice_);
+    sendTo(r, carol_.id(), "m1");
+    directory.answerId(claimOn(*peerKey(), 1000));
+    links_.runPosted();
+    LinkId first = links_.connects[0];
+    r.onLinkOpen(first, true, kBinding);
+    r.onLinkFrame(first, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                            LinkRole::Responder, kBinding, {})));
+    EXPECT_TRUE(directory.followed.empty()) << "an id that is where it is is not followed";
+    r.onLinkFrame(first, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 1));
+    ASSERT_TRUE(directory.followed.count(carol_.id())) << "away: followed";
+
+    // Followed, it is not looked up four times a second, only now and then.
+    now_ += std::chrono::milliseconds(300);
+    r.onSoon();
+    EXPECT_EQ(directory.askedIds.size(), 1u);
+    now_ += std::chrono::milliseconds(1800);
+    r.onSoon();
+    ASSERT_EQ(directory.askedIds.size(), 2u) << "a lookup covers what a listen missed";
+    directory.answerId(claimOn(*peerKey(), 1000));
+    links_.runPosted();
+
+    // The claim it left is no news; her next one is taken as it comes.
+    directory.tell(carol_.id(), claimOn(*peerKey(), 1000));
+    links_.runPosted();
+    EXPECT_EQ(links_.connects.size(), 1u);
+    directory.tell(carol_.id(), claimOn(*otherKey(), 2000));
+    links_.runPosted();
+    ASSERT_EQ(links_.connects.size(), 2u);
+    EXPECT_TRUE(directory.followed.empty()) << "back: no longer followed";
+    EXPECT_EQ(directory.unfollowed, std::vector<std::string>{carol_.id()});
+    LinkId second = links_.connects[1];
+    r.onLinkOpen(second, true, kBinding);
+    r.onLinkFrame(second, serializeLinkHello(otherKey()->id(), makeLinkProof(*otherKey(),
+                                             LinkRole::Responder, kBinding, {})));
+    EXPECT_EQ(messageFrames(second), std::vector<std::string>{"m1"});
+}
+
+TEST_F(RouterOwnedIdTest, AFollowEndsWhenNothingWaitsForTheIdAnyMore) {
+    FollowingDirectory directory;
+    Router r(ownedConfig(), selfKey(), links_, directory, host_, [](int, std::string) {},
+             [this] { return now_; });
+    r.openSession(alice_);
+    sendTo(r, carol_.id(), "m1");
+    directory.answerId(claimOn(*peerKey(), 1000));
+    links_.runPosted();
+    LinkId id = links_.connects[0];
+    r.onLinkOpen(id, true, kBinding);
+    r.onLinkFrame(id, serializeLinkHello(peerKey()->id(), makeLinkProof(*peerKey(),
+                                         LinkRole::Responder, kBinding, {})));
+    r.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), alice_, carol_.id(), 1));
+    ASSERT_TRUE(directory.followed.count(carol_.id()));
+    now_ += std::chrono::milliseconds(2100);
+    r.onSoon();
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeError("not back in time", carol_.id())});
+    EXPECT_TRUE(directory.followed.empty()) << "the hold ended: the listen with it";
+}
+
 TEST_F(RouterOwnedIdTest, TheSenderHearsNotBackInTimeWhenTheHoldEnds) {
     Router r(ownedConfig(), selfKey(), links_, directory_, host_, [](int, std::string) {},
              [this] { return now_; });
