@@ -667,9 +667,11 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
         p = ngx_sprintf(p, "\"bounds\":{\"claims_refused\":%uL,"
                         "\"links_refused_for_claims\":%uL,"
                         "\"room_full\":%uL,"
-                        "\"room_members_not_followed\":%uL},",
+                        "\"room_members_not_followed\":%uL,"
+                        "\"claims_ahead\":%uL,\"claim_checks_spent\":%uL},",
                         st->claims_refused, st->links_refused_for_claims,
-                        st->room_full, st->room_members_not_followed);
+                        st->room_full, st->room_members_not_followed,
+                        st->claims_ahead, st->claim_checks_spent);
 
         p = ngx_sprintf(p, "\"lookups\":{\"total\":%uL,\"failed\":%uL,"
                         "\"limited\":%uL,"
@@ -882,7 +884,10 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "of other nodes not followed "
                                "(dwrtc_room_remote_members, "
                                "dwrtc_room_members_per_node, "
-                               "dwrtc_room_node_checks).");
+                               "dwrtc_room_node_checks), claims dated "
+                               "too far ahead (dwrtc_claim_clock_skew), "
+                               "lookups with more claims to check than "
+                               "dwrtc_lookup_claim_checks.");
     for (i = 0; i < n; i++) {
         st = &slots[i].stats;
         p = ngx_sprintf(p,
@@ -891,11 +896,16 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
             "bound=\"links_refused_for_claims\"} %uL\n"
             "dwrtc_bounds_hit_total{worker=\"%s\",bound=\"room_full\"} %uL\n"
             "dwrtc_bounds_hit_total{worker=\"%s\","
-            "bound=\"room_members_not_followed\"} %uL\n",
+            "bound=\"room_members_not_followed\"} %uL\n"
+            "dwrtc_bounds_hit_total{worker=\"%s\",bound=\"claims_ahead\"} %uL\n"
+            "dwrtc_bounds_hit_total{worker=\"%s\","
+            "bound=\"claim_checks_spent\"} %uL\n",
             slots[i].label, st->claims_refused,
             slots[i].label, st->links_refused_for_claims,
             slots[i].label, st->room_full,
-            slots[i].label, st->room_members_not_followed);
+            slots[i].label, st->room_members_not_followed,
+            slots[i].label, st->claims_ahead,
+            slots[i].label, st->claim_checks_spent);
     }
 
     ngx_http_dwrtc_metric_head("dwrtc_lookup_failures_total", "counter",

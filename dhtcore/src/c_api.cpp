@@ -357,6 +357,8 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->links_refused_for_claims = s.linksRefusedForClaims;
         out->room_full = s.roomFull;
         out->room_members_not_followed = s.roomMembersNotFollowed;
+        out->claims_ahead = s.claimsAhead;
+        out->claim_checks_spent = s.claimChecksSpent;
         out->from_clients = s.fromClients;
         out->delivered_locally = s.deliveredLocally;
         out->sent_over_links = s.sentOverLinks;

@@ -174,7 +174,7 @@ bool Node::start() {
         log(DWRTC_LOG_ERROR, std::string("making the node's key failed: ") + e.what());
         return false;
     }
-    d.directory = std::make_unique<NodeDirectory>(dc, identity, log);
+    d.directory = std::make_unique<NodeDirectory>(dc, identity, log, &d.stats);
     if (!d.directory->start()) {
         d.directory.reset();
         return false;
@@ -309,6 +309,8 @@ NodeStatsSnapshot Node::stats() const {
     out.linksRefusedForClaims = get(s.links.linksRefusedForClaims);
     out.roomFull = get(s.links.roomFull);
     out.roomMembersNotFollowed = get(s.links.roomMembersNotFollowed);
+    out.claimsAhead = get(s.links.claimsAhead) + get(s.directory.claimsAhead);
+    out.claimChecksSpent = get(s.directory.claimChecksSpent);
     out.lookups = get(s.links.lookups);
     out.lookupsFailed = get(s.links.lookupsFailed);
     out.lookupUsSum = get(s.links.lookupUsSum);

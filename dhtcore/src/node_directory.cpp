@@ -71,8 +71,11 @@ std::shared_ptr<const NodeIdentity> NodeIdentity::make() {
 }
 
 NodeDirectory::NodeDirectory(DirectoryConfig config, std::shared_ptr<const NodeIdentity> identity,
-                             LogFn log)
-    : config_(std::move(config)), identity_(std::move(identity)), log_(std::move(log)) {}
+                             LogFn log, NodeStats* stats)
+    : config_(std::move(config)),
+      identity_(std::move(identity)),
+      log_(std::move(log)),
+      stats_(stats ? stats : &unusedStats_) {}
 
 NodeDirectory::~NodeDirectory() { stop(); }
 
@@ -418,6 +421,7 @@ namespace {
 std::optional<IdClaim> judgeIdValue(const dht::Value& v, const std::string& id,
                                     const std::string& notOn, const ClaimClock& clock,
                                     ClaimVerdicts& verdicts, const LogFn& log,
+                                    NodeStats& stats,
                                     const std::function<bool(const IdClaim&)>& spend) {
     using Verdict = ClaimVerdicts::Verdict;
     std::string_view bytes(reinterpret_cast<const char*>(v.data.data()), v.data.size());
@@ -443,6 +447,7 @@ std::optional<IdClaim> judgeIdValue(const dht::Value& v, const std::string& id,
         // clock is a little fast is heard once it is not ahead.
         log(DWRTC_LOG_DEBUG, "id " + id + ": ignoring a claim (" + clock.whyNot(claim.time) + ")");
         verdicts.remember(digest, Verdict::Refuted, now, now + std::chrono::milliseconds(ahead));
+        NodeStats::add(stats.directory.claimsAhead);
         return std::nullopt;
     }
     if (known == Verdict::Holds) {
@@ -486,8 +491,9 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
     ClaimClock clock = config_.claimClock;
     std::shared_ptr<ClaimVerdicts> verdicts = claimVerdicts_;
     std::size_t budget = config_.lookupClaimChecks;
-    auto onValue = [state, id, log, notOn, clock, verdicts,
-                    budget](const std::shared_ptr<dht::Value>& v) {
+    NodeStats* stats = stats_;
+    auto onValue = [state, id, log, notOn, clock, verdicts, budget,
+                    stats](const std::shared_ptr<dht::Value>& v) {
         if (!v) {
             return true;
         }
@@ -499,6 +505,7 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
             if (state->checks >= budget) {
                 if (!state->overBudget) {
                     state->overBudget = true;
+                    NodeStats::add(stats->directory.claimChecksSpent);
                     log(DWRTC_LOG_DEBUG, "lookup of id " + id + ": more than " +
                                              std::to_string(budget) +
                                              " claims to check, the rest next time "
@@ -509,7 +516,8 @@ void NodeDirectory::lookupId(const std::string& id, IdLookupDone done,
             ++state->checks;
             return true;
         };
-        std::optional<IdClaim> claim = judgeIdValue(*v, id, notOn, clock, *verdicts, log, spend);
+        std::optional<IdClaim> claim =
+            judgeIdValue(*v, id, notOn, clock, *verdicts, log, *stats, spend);
         if (claim) {
             std::lock_guard<std::mutex> lock(state->mutex);
             if (!state->best || state->best->time < claim->time) {
@@ -546,24 +554,35 @@ std::uint64_t NodeDirectory::followId(const std::string& id, IdClaimed claimed) 
     // The values that come at once (those stored now, or a flood) get at
     // most lookupClaimChecks signature checks, as a lookup does; the rest
     // wait for the next lookup.
-    auto onValues = [id, log, clock, verdicts, budget, claimed = std::move(claimed)](
+    NodeStats* stats = stats_;
+    auto onValues = [id, log, clock, verdicts, budget, stats, claimed = std::move(claimed)](
                         const std::vector<std::shared_ptr<dht::Value>>& values, bool expired) {
         if (expired) {
             return true;  // a claim that expires says nothing new
         }
         std::size_t checks = 0;
+        bool overBudget = false;
         std::optional<IdClaim> best;
         auto spend = [&](const IdClaim& claim) {
             if (best && best->time >= claim.time) {
                 return false;
             }
-            return checks++ < budget;
+            if (checks >= budget) {
+                if (!overBudget) {
+                    overBudget = true;
+                    NodeStats::add(stats->directory.claimChecksSpent);
+                }
+                return false;
+            }
+            ++checks;
+            return true;
         };
         for (const auto& v : values) {
             if (!v) {
                 continue;
             }
-            std::optional<IdClaim> claim = judgeIdValue(*v, id, {}, clock, *verdicts, log, spend);
+            std::optional<IdClaim> claim =
+                judgeIdValue(*v, id, {}, clock, *verdicts, log, *stats, spend);
             if (claim && (!best || best->time < claim->time)) {
                 best = std::move(claim);
             }

@@ -22,6 +22,7 @@
 #include "claim_verdicts.h"
 #include "dwrtc/trust.h"
 #include "member_sequence.h"
+#include "node_stats.h"
 #include "rooms.h"
 #include "router_ports.h"
 
@@ -116,8 +117,10 @@ constexpr std::size_t kClaimVerdictsRemembered = 16384;
 // thread. Lookup callbacks run on an OpenDHT thread.
 class NodeDirectory : public Directory, public RoomStore {
 public:
+    // stats: where claims not believed and lookups over their check budget
+    // are counted (none in some tests).
     NodeDirectory(DirectoryConfig config, std::shared_ptr<const NodeIdentity> identity,
-                  LogFn log);
+                  LogFn log, NodeStats* stats = nullptr);
     ~NodeDirectory();
     NodeDirectory(const NodeDirectory&) = delete;
     NodeDirectory& operator=(const NodeDirectory&) = delete;
@@ -177,6 +180,8 @@ private:
     DirectoryConfig config_;
     std::shared_ptr<const NodeIdentity> identity_;
     LogFn log_;
+    NodeStats unusedStats_;
+    NodeStats* stats_;  // stats given, or unusedStats_; outlives the lookups
     std::unique_ptr<dht::DhtRunner> runner_;
     std::unique_ptr<Bootstrapper> bootstrapper_;  // while runner_ runs
     std::string prefix_;

@@ -61,7 +61,18 @@ struct NodeStats {
         // (dwrtc_room_remote_members, dwrtc_room_members_per_node) or with
         // every node check in use (dwrtc_room_node_checks).
         Counter roomMembersNotFollowed{0};
+        Counter claimsAhead{0};  // in link frames: the link was closed
     } links;
+
+    // OpenDHT's threads (NodeDirectory's lookups and listens).
+    struct alignas(64) Directory {
+        // Claims under key-owned ids dated too far ahead (dwrtc_claim_clock_skew):
+        // not believed until they could be.
+        Counter claimsAhead{0};
+        // Lookups (and batches a listen handed over) that had more claims
+        // to check than dwrtc_lookup_claim_checks: the rest waited.
+        Counter claimChecksSpent{0};
+    } directory;
 
     void addLookup(std::chrono::steady_clock::duration took, bool found) {
         auto us = static_cast<std::uint64_t>(

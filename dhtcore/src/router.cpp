@@ -1019,6 +1019,7 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
                 // A replayed claim harvested with a time ahead, or a node
                 // whose clock is off: believed, it would outrank the
                 // owner's own claims.
+                NodeStats::add(stats_->links.claimsAhead);
                 refuseLink(id, DWRTC_LOG_WARN,
                            "node " + frame.node + " sent a message as id " + frame.sender +
                                " with a claim that is not believed (" +
@@ -1116,6 +1117,7 @@ void Router::takenOver(LinkId link, LinkState& state, const LinkFrame& frame) {
     if (decodeIdClaim(frame.body, newer) && config_.claimClock.tooFarAhead(newer.time)) {
         // Dated in the future, it would be "newer" than the owner's claim
         // here however recent: replayed, it would take the id away.
+        NodeStats::add(stats_->links.claimsAhead);
         log_(DWRTC_LOG_INFO, "node " + frame.node + " said id " + id +
                                  " was taken over, with a claim that is not believed (" +
                                  config_.claimClock.whyNot(newer.time) + "); the id stays here");

@@ -275,6 +275,18 @@ TEST_F(OwnedIds, AFloodedAwayIdCostsOneCheckPerValueNotOnePerLookup) {
                              reinterpret_cast<const uint8_t*>(text.data()), text.size()),
                   [p](bool ok) { p->set_value(ok); });
     }
+    // And one her key did sign, harvested with a time ten minutes ahead:
+    // believed, it would outrank her next claim.
+    {
+        IdClaim ahead = alice.claim(net.node(1).id(), "x", nowMs() + 600 * 1000);
+        std::string text = dwrtc::encodeIdClaim(ahead);
+        auto p = std::make_shared<std::promise<bool>>();
+        stored.push_back(p->get_future());
+        rogue.put(key,
+                  dht::Value(dht::ValueType::USER_DATA.id,
+                             reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                  [p](bool ok) { p->set_value(ok); });
+    }
     for (auto& f : stored) {
         ASSERT_TRUE(f.get()) << "a value of the flood was not stored";
     }
@@ -288,6 +300,11 @@ TEST_F(OwnedIds, AFloodedAwayIdCostsOneCheckPerValueNotOnePerLookup) {
                 kFlood, static_cast<unsigned long long>(spent));
     EXPECT_GT(spent, 0u) << "the lookups never saw the flood";
     EXPECT_LE(spent, static_cast<std::uint64_t>(kFlood) + 4) << net.log();
+    // The status page shows both bounds hit: more claims than
+    // dwrtc_lookup_claim_checks (32) at once, and the claim dated ahead.
+    dwrtc::NodeStatsSnapshot st = net.node(3).stats();
+    EXPECT_GE(st.claimChecksSpent, 1u);
+    EXPECT_GE(st.claimsAhead, 1u);
 
     // The flood took nothing from her: back on node 2, she gets m1.
     std::string again = claimOn(2, alice);

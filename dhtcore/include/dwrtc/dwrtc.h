@@ -337,6 +337,12 @@ typedef struct {
     uint64_t room_members_not_followed;  /* member values of other nodes
                                       not followed: past the room bounds
                                       (dwrtc_options_set_room_bounds()) */
+    uint64_t claims_ahead;         /* claims dated further ahead than the
+                                      clock skew allows, not believed */
+    uint64_t claim_checks_spent;   /* lookups of key-owned ids that had more
+                                      claims to check than
+                                      dwrtc_options_set_lookup_claim_checks()
+                                      allows */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */

@@ -102,6 +102,9 @@ struct NodeStatsSnapshot {
     // full", members of other nodes not followed (the room bounds).
     std::uint64_t claimsRefused = 0, linksRefusedForClaims = 0, roomFull = 0,
                   roomMembersNotFollowed = 0;
+    // Claims dated too far ahead, not believed (from the DHT and links);
+    // lookups that had more claims to check than allowed.
+    std::uint64_t claimsAhead = 0, claimChecksSpent = 0;
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
     std::uint64_t lookupBuckets[DWRTC_LOOKUP_BUCKETS] = {};
     unsigned dhtGood = 0, dhtDubious = 0;
