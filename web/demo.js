@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT (see LICENSE beside this file)
+//
 // The DWRTC video-call demo: start a call and share its link, or join one by
 // its link or id. Built on dwrtc.js; every URL is relative to the page, so it
 // works wherever it is hosted (for example under /apps/call/ beside a site).

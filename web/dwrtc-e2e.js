@@ -1,4 +1,6 @@
 /*
+ * SPDX-License-Identifier: MIT (see LICENSE beside this file)
+ *
  * dwrtc-e2e.js: end-to-end encryption of messages between two key-owned
  * DWRTC sessions, for dwrtc.js (its `e2e` option). Internal: dwrtc.js
  * imports it and apps do not; it ships beside dwrtc.js.

@@ -1,4 +1,6 @@
 /*
+ * SPDX-License-Identifier: MIT (see LICENSE beside this file)
+ *
  * dwrtc.d.ts: TypeScript declarations of dwrtc.js, the browser client of
  * DWRTC. Written by hand, beside the code they describe: a change to what
  * dwrtc.js exports, to an option or to an event's detail changes this file

@@ -1,4 +1,6 @@
 /*
+ * SPDX-License-Identifier: MIT (see LICENSE beside this file)
+ *
  * dwrtc.js: the browser client of DWRTC, decentralized WebRTC signaling.
  *
  * An ES module with no dependencies and no build step. It speaks the client

@@ -1,8 +1,8 @@
 // web/ as the npm package "dwrtc": its package.json agrees with the
 // project's version (DWRTC_VERSION in dwrtc.h) and points at files it
 // ships, `npm pack` puts in dwrtc.js, dwrtc-e2e.js (its end-to-end
-// encryption, imported by dwrtc.js), dwrtc.d.ts and package.json and
-// nothing else, and an app written in TypeScript (tests/web/types/) compiles
+// encryption, imported by dwrtc.js), dwrtc.d.ts, package.json, README.md and
+// LICENSE (MIT) and nothing else, and an app written in TypeScript (tests/web/types/) compiles
 // with `tsc --noEmit --strict` against the packed package, imported by its
 // name. A generated file checks that dwrtc.d.ts declares exactly what
 // dwrtc.js exports: the same names, the same public members of the two
@@ -31,7 +31,8 @@ const TYPES_APP = join(REPO, 'tests', 'web', 'types');
 const TSC = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
 
 // what the tarball holds, and nothing else (the demo stays out)
-const PACKAGE_FILES = ['dwrtc-e2e.js', 'dwrtc.d.ts', 'dwrtc.js', 'package.json'];
+const PACKAGE_FILES = ['LICENSE', 'README.md', 'dwrtc-e2e.js', 'dwrtc.d.ts', 'dwrtc.js',
+                       'package.json'];
 
 const pkg = JSON.parse(readFileSync(join(WEB, 'package.json'), 'utf8'));
 
@@ -98,7 +99,9 @@ describe('the dwrtc package (web/)', () => {
     it('is an ES module whose exports, types and main are files it ships', () => {
         assert.equal(pkg.name, 'dwrtc');
         assert.equal(pkg.type, 'module');
-        assert.equal(pkg.license, 'GPL-3.0-or-later');
+        // MIT, so that apps of any licence can ship it, with its text
+        assert.equal(pkg.license, 'MIT');
+        assert.match(readFileSync(join(WEB, 'LICENSE'), 'utf8'), /^MIT License\n/);
         assert.deepEqual(pkg.exports['.'], { types: './dwrtc.d.ts', default: './dwrtc.js' });
         assert.deepEqual(Object.keys(pkg.exports['.']), ['types', 'default'],
                          '"types" comes first, or TypeScript does not see it');
@@ -110,8 +113,8 @@ describe('the dwrtc package (web/)', () => {
         }
     });
 
-    it('packs dwrtc.js, dwrtc-e2e.js, dwrtc.d.ts and package.json, nothing else '
-       + '(npm pack --dry-run)',
+    it('packs dwrtc.js, dwrtc-e2e.js, dwrtc.d.ts, package.json, its README and LICENSE, '
+       + 'nothing else (npm pack --dry-run)',
        async () => {
         const [report] = await npm('pack', '--dry-run');
         assert.equal(report.id, `dwrtc@${pkg.version}`);
