@@ -1,10 +1,10 @@
 // web/ as the npm package "dwrtc": its package.json agrees with the
 // project's version (DWRTC_VERSION in dwrtc.h) and points at files it
 // ships, `npm pack` puts in dwrtc.js, dwrtc-e2e.js (its end-to-end
-// encryption, imported by dwrtc.js), dwrtc.d.ts, package.json, README.md and
-// LICENSE (MIT) and nothing else, and an app written in TypeScript (tests/web/types/) compiles
-// with `tsc --noEmit --strict` against the packed package, imported by its
-// name. A generated file checks that dwrtc.d.ts declares exactly what
+// encryption, imported by dwrtc.js), dwrtc.d.ts, package.json, README.md
+// and LICENSE (MIT) and nothing else, and an app written in TypeScript
+// (tests/web/types/) compiles with `tsc --noEmit --strict` against the
+// packed package, imported by its name. A generated file checks that dwrtc.d.ts declares exactly what
 // dwrtc.js exports: the same names, the same public members of the two
 // classes, the same ErrorCode texts.
 //
