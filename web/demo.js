@@ -224,7 +224,9 @@ client.addEventListener('state', (e) => {
                       + 'Check your network connection. If this goes on, the server may be '
                       + 'down: ask the site\'s operator, or open this call page on another '
                       + 'DWRTC server.',
-                      [['Try now', () => client.connect(client.urls)]],
+                      // the page shows the state events; a rejected
+                      // connect() says nothing more
+                      [['Try now', () => client.connect(client.urls).catch(() => {})]],
                       `Call server ${url}: ${reason}.${elsewhere}`);
         }
     } else if (state === 'open') {
@@ -1029,7 +1031,10 @@ addEventListener('pagehide', () => call?.hangup('left'));
 // Start
 
 try {
-    client.connect(signalUrls);
+    // When no server answers, connect() rejects and the client keeps
+    // trying: the page follows its state events (the error above, then
+    // "open"), so the rejection itself needs no handling here.
+    client.connect(signalUrls).catch(() => {});
 } catch (err) {
     showError('config', 'The address of this page names a call server that is not valid (the '
               + '?signal= part). Fix it, or leave it out.', [],

@@ -69,6 +69,12 @@ export declare const ErrorCode: Readonly<{
      * Error's `reason` says how, `recipientSessionId` names the recipient.
      */
     E2E_ID_LOST: 'e2e id lost';
+    /**
+     * The `code` of the Error connect() rejects with when every node URL
+     * it was given failed once without a welcome; the client goes on
+     * trying in the background.
+     */
+    NO_NODE: 'no node answered';
 }>;
 
 /** Any one of ErrorCode's values. */
@@ -369,7 +375,9 @@ export declare class DwrtcClient extends EventTarget {
     /**
      * Connects and stays connected (retries with backoff, moves on to the
      * next URL after a failed attempt). Resolves with the session id;
-     * rejects if close() comes first.
+     * rejects if close() comes first, and with an Error whose `code` is
+     * ErrorCode.NO_NODE once every URL failed without a welcome (the client
+     * goes on trying; a later welcome fires `id`).
      */
     connect(urls: string | readonly string[]): Promise<string>;
 

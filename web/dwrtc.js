@@ -169,6 +169,7 @@ export const ErrorCode = Object.freeze({
     E2E_REFUSED: 'e2e refused',                     // options.e2e: a message or key that did not hold
     E2E_NO_KEY: 'no e2e key',                       // options.e2e: the recipient's key did not come
     E2E_ID_LOST: 'e2e id lost',                     // options.e2e: not sent, this page lost its key's id
+    NO_NODE: 'no node answered',                    // connect(): every node URL failed once
 });
 
 const ERROR_CODES = new Set(Object.values(ErrorCode));
@@ -415,6 +416,9 @@ export class DwrtcClient extends EventTarget {
     #lastId = null;
     #iceServers = [];
     #waiters = [];
+    // connect()'s own promise, until the first welcome or until every URL
+    // failed once (then it rejects; the client keeps trying meanwhile).
+    #connectWaiter = null;
     #calls = new Map();
 
     /**
@@ -599,7 +603,12 @@ export class DwrtcClient extends EventTarget {
      * @param {string|string[]} urls one node URL or a list; relative URLs
      *        and http(s): URLs are turned into WebSocket URLs (see signalUrl)
      * @returns {Promise<string>} the session id, once the node welcomed us.
-     *        Rejects if close() is called first.
+     *        Rejects if close() is called first, and with an Error whose
+     *        `code` is ErrorCode.NO_NODE once every URL of the list failed
+     *        (refused, closed, or no welcome within options.openTimeout)
+     *        without a welcome: a page can say it is offline rather than
+     *        wait. The client goes on trying in the background, as after a
+     *        lost connection: a later welcome fires `id` (close() stops it).
      */
     connect(urls) {
         const list = (Array.isArray(urls) ? urls : [urls]).map((u) => signalUrl(u, this.#base));
@@ -611,6 +620,7 @@ export class DwrtcClient extends EventTarget {
         this.#index = 0;
         this.#failures = 0;
         const ready = this.#nextId();
+        this.#connectWaiter = this.#waiters[this.#waiters.length - 1];
         if (this.#identityOption && !this.#identity) {
             this.#loadIdentity().then(() => this.#attempt(), (err) => {
                 const e = new Error(`no identity: ${err.message}`);
@@ -691,6 +701,7 @@ export class DwrtcClient extends EventTarget {
         this.#e2e?.stop();
         this.#drop();
         const err = new Error('client closed');
+        this.#connectWaiter = null;
         for (const w of this.#waiters.splice(0)) {
             w.reject(err);
         }
@@ -850,6 +861,17 @@ export class DwrtcClient extends EventTarget {
         const retryIn = backoffDelay(this.#failures, this.#backoff);
         this.#setState('disconnected', { url, retryIn, reason });
         this.#retryTimer = setTimeout(() => this.#attempt(), retryIn);
+        const waiter = this.#connectWaiter;
+        if (waiter && this.#failures >= this.#urls.length) {
+            // Every node of the list was tried since connect() and none
+            // welcomed us: connect() says so rather than hang the page.
+            this.#connectWaiter = null;
+            this.#waiters = this.#waiters.filter((w) => w !== waiter);
+            const tried = this.#urls.length === 1 ? url : `${this.#urls.length} nodes`;
+            const err = new Error(`${ErrorCode.NO_NODE} (${tried}): ${reason}`);
+            err.code = ErrorCode.NO_NODE;
+            waiter.reject(err);
+        }
     }
 
     #frame(data) {
@@ -1060,6 +1082,7 @@ export class DwrtcClient extends EventTarget {
         this.#emit('id', { id, previousId, nodeId: nodeIdOf(this.#nodeSessionId), url: this.url,
                            iceServers: this.#iceServers, owned,
                            nodeSessionId: this.#nodeSessionId });
+        this.#connectWaiter = null;
         for (const w of this.#waiters.splice(0)) {
             w.resolve(id);
         }

@@ -8,11 +8,11 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomSessionId } from '../lib/client.mjs';
+import { randomSessionId, until } from '../lib/client.mjs';
 import WebSocket, { WebSocketServer } from 'ws';
 
-import { DwrtcClient, signalUrl, nodeIdOf, isSessionId, backoffDelay, DEFAULT_BACKOFF }
-    from '../../web/dwrtc.js';
+import { DwrtcClient, ErrorCode, signalUrl, nodeIdOf, isSessionId, backoffDelay,
+         DEFAULT_BACKOFF } from '../../web/dwrtc.js';
 import { startNetwork, freeTcpPort, waitUntil } from '../lib/nginx.mjs';
 
 const WAIT = 30_000;
@@ -314,7 +314,18 @@ describe('DwrtcClient against WebSocket servers that misbehave', () => {
         });
         const c = client(t, { backoff: { initial: 40, factor: 2, max: 300, jitter: 0 } });
         const lost = record(c, 'state');
-        await c.connect(srv.url);
+        const connected = nextEvent(c, 'id');
+        // connect() gives up on the first failure of its only node, so that
+        // a page need not hang; the client goes on trying in the background
+        const started = performance.now();
+        await assert.rejects(c.connect(srv.url), (err) => {
+            assert.equal(err.code, ErrorCode.NO_NODE);
+            assert.match(err.message, /^no node answered \(ws:.*\): connection closed \(code 1011/);
+            return true;
+        });
+        console.log(`# connect() to a node that closes: rejected after `
+                    + `${Math.round(performance.now() - started)} ms`);
+        await connected;
         const waits = lost.filter((s) => s.state === 'disconnected').map((s) => s.retryIn);
         assert.deepEqual(waits, [40, 80, 160, 300, 300, 300]);
         const gaps = srv.connections.slice(1)
@@ -462,12 +473,33 @@ describe('DwrtcClient against WebSocket servers that misbehave', () => {
         assert.ok(claims(near)[0].time > Date.now(), 'the node\'s time, a little ahead');
     });
 
+    it('rejects connect() once every node failed, and goes on trying', async (t) => {
+        const deadPort = await freeTcpPort();   // nothing listens here
+        const dead = `ws://127.0.0.1:${deadPort}/signal`;
+        const silent = await controlledServer(t, () => {});
+        const c = client(t, { openTimeout: 300, backoff: { initial: 20, max: 20 } });
+        const started = performance.now();
+        await assert.rejects(c.connect([dead, silent.url]), (err) => {
+            assert.equal(err.code, ErrorCode.NO_NODE);
+            assert.match(err.message, /^no node answered \(2 nodes\): no welcome .* 300 ms/);
+            return true;
+        });
+        console.log(`# connect() to a dead and a silent node: rejected after `
+                    + `${Math.round(performance.now() - started)} ms`);
+        // still trying: the silent node welcomes now, and the client is in
+        silent.behave = welcome;
+        const d = await nextEvent(c, 'id');
+        assert.equal(d.url, silent.url);
+        assert.equal(c.state, 'open');
+    });
+
     it('stops for good on close(): no more attempts, a pending connect() rejects',
        async (t) => {
-        const srv = await controlledServer(t, (ws) => ws.close(1011));
-        const c = client(t, { backoff: { initial: 20, max: 20 } });
+        // the node neither welcomes nor closes: connect() is still pending
+        const srv = await controlledServer(t, () => {});
+        const c = client(t, { openTimeout: 60_000, backoff: { initial: 20, max: 20 } });
         const pending = c.connect(srv.url);
-        await nextEvent(c, 'state', { pred: (s) => s.state === 'disconnected' });
+        await until(() => srv.connections.length === 1, 'the attempt');
         c.close();
         await assert.rejects(pending, /client closed/);
         assert.equal(c.state, 'closed');

@@ -140,6 +140,7 @@ describe('the dwrtc package (web/)', () => {
             E2E_REFUSED: 'e2e refused',
             E2E_NO_KEY: 'no e2e key',
             E2E_ID_LOST: 'e2e id lost',
+            NO_NODE: 'no node answered',
         });
         for (const code of Object.values(dwrtc.ErrorCode)) {
             assert.equal(dwrtc.errorCodeOf(code), code);

@@ -90,6 +90,8 @@ function describe(detail: ClientErrorDetail): string {
             return `${detail.count} not sent to ${detail.recipientSessionId}: ${detail.reason}`;
         case ErrorCode.E2E_ID_LOST:     // the code of what send() throws, not an event's
             return 'nothing sent: this page lost its id';
+        case ErrorCode.NO_NODE:         // the code of what connect() rejects with
+            return 'offline: no server answers';
         case ErrorCode.UNPARSABLE:
         case ErrorCode.UNKNOWN:
         case null:
