@@ -499,6 +499,16 @@ export class DwrtcClient extends EventTarget {
         }
     }
 
+    // A page that goes away (closed, reloaded, left) hangs up its calls
+    // while its socket is still there: the partners hear it now, not when
+    // their connection fails many seconds later. Listened to from connect()
+    // to close() (the same listener twice is one).
+    #onPageHide = () => {
+        for (const call of this.#calls.values()) {
+            call.hangup('left');
+        }
+    };
+
     /** Connection state: idle, connecting, open, disconnected or closed. */
     get state() {
         return this.#state;
@@ -616,6 +626,7 @@ export class DwrtcClient extends EventTarget {
             throw new TypeError('connect() needs at least one node URL');
         }
         this.#drop();
+        globalThis.addEventListener?.('pagehide', this.#onPageHide);
         this.#urls = list;
         this.#index = 0;
         this.#failures = 0;
@@ -700,6 +711,7 @@ export class DwrtcClient extends EventTarget {
         this.#rooms.clear();
         this.#e2e?.stop();
         this.#drop();
+        globalThis.removeEventListener?.('pagehide', this.#onPageHide);
         const err = new Error('client closed');
         this.#connectWaiter = null;
         for (const w of this.#waiters.splice(0)) {

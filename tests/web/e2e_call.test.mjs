@@ -420,7 +420,20 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
                 'hangup', (e) => res({ ...e.detail, state: call.state })));
         }, xId);
         assert.deepEqual(busy, { by: 'remote', reason: 'busy', state: 'ended' });
-        for (const p of [px, py, pz]) {
+
+        // Y's page is closed: dwrtc.js hangs up on pagehide, so X hears
+        // "left" at once rather than when its connection fails.
+        await px.evaluate(() => {
+            const [call] = window.x.calls.values();
+            window.xHangup = new Promise((res) => call.addEventListener(
+                'hangup', (e) => res({ ...e.detail, state: call.state })));
+        });
+        const closedAt = Date.now();
+        await py.close({ runBeforeUnload: true });
+        const left = await px.evaluate(() => window.xHangup);
+        console.log(`# a closed page's partner heard the hang-up after ${Date.now() - closedAt} ms`);
+        assert.deepEqual(left, { by: 'remote', reason: 'left', state: 'ended' });
+        for (const p of [px, pz]) {
             await p.close();
         }
     });
