@@ -137,6 +137,12 @@ import { E2eSessions, E2E_PREFIX } from './dwrtc-e2e.js';
 
 /** Message type of call signaling (SDP, ICE candidates, hang-up). */
 export const SIGNALING_TYPE = 'SignalingMessage';
+// Node errors after which a call being set up sends its description again
+// (the node may deliver it a moment later), and how many times.
+const RETRIED_ERRORS = new Set(['unreachable', 'queue full', 'rate limited',
+                                'not sent: node unavailable']);
+const CALL_RETRIES = 3;
+const ENDED_CALL_ERRORS_MS = 10_000;
 
 const WELCOME_TYPE = 'WebSocketIdMessage';
 const ROOM_TYPE = 'WebSocketRoomMessage';
@@ -419,6 +425,9 @@ export class DwrtcClient extends EventTarget {
     // connect()'s own promise, until the first welcome or until every URL
     // failed once (then it rejects; the client keeps trying meanwhile).
     #connectWaiter = null;
+    // Calls that ended lately, by partner: the errors they heard, and until
+    // when more of the same are no news (their queued signaling's).
+    #endedCalls = new Map();
     #calls = new Map();
 
     /**
@@ -768,10 +777,18 @@ export class DwrtcClient extends EventTarget {
     }
 
     /** @internal */
-    _callEnded(call) {
+    _callEnded(call, errors) {
         if (this.#calls.get(call.partnerId) === call) {
             this.#calls.delete(call.partnerId);
         }
+        // errors for its signaling still on the way are no news
+        const now = Date.now();
+        for (const [partner, e] of this.#endedCalls) {
+            if (e.until <= now) {
+                this.#endedCalls.delete(partner);
+            }
+        }
+        this.#endedCalls.set(call.partnerId, { until: now + ENDED_CALL_ERRORS_MS, errors });
     }
 
     // --- connection ------------------------------------------------------
@@ -927,10 +944,18 @@ export class DwrtcClient extends EventTarget {
                 this.#id = this.#nodeSessionId;
                 this.#idLost = detail.error;
             }
-            this.#emit('error', detail);
-            const call = detail.recipientSessionId && this.#calls.get(detail.recipientSessionId);
+            // An error about a call's partner is told once per call (the
+            // call's queued offer and candidates each bring one), also for
+            // a while after the call ended from it.
+            const partner = detail.recipientSessionId;
+            const call = partner && this.#calls.get(partner);
+            const ended = partner && this.#endedCalls.get(partner);
             if (call) {
-                call._nodeError(detail.error);
+                if (call._nodeError(detail.error) || !call.pc) {
+                    this.#emit('error', detail);
+                }
+            } else if (!(ended && ended.until > Date.now() && ended.errors.has(detail.error))) {
+                this.#emit('error', detail);
             }
             this.#e2e?.nodeError(detail.recipientSessionId, code,
                                  code === ErrorCode.NOT_FOUND
@@ -1220,6 +1245,9 @@ export class DwrtcCall extends EventTarget {
     #localMediaAdded = false;
     #remoteStream = null;
     #dataChannel = null;
+    #errorsHeard = new Set();  // node errors about the partner: each told once
+    #retries = 0;              // of the description, while the node cannot deliver
+    #retryTimer = null;
 
     /** @internal use DwrtcClient.call() */
     constructor(client, partnerId, { incoming }) {
@@ -1333,16 +1361,44 @@ export class DwrtcCall extends EventTarget {
         this.#enqueue(body);
     }
 
-    /** @internal an error from the node about the partner */
+    /**
+     * @internal an error from the node about the partner. Each error is
+     * told once per call (one per queued offer and candidate would be
+     * many). The partner is gone: the call ends. The node could not deliver
+     * for now (unreachable, queue full, rate limited, node unavailable)
+     * while the call is being set up: the description is sent again, up
+     * to CALL_RETRIES times, 1, 2, 3 s apart, and then the call ends with
+     * that error. Once media flows, signaling errors do not end it.
+     * Returns whether the error was news.
+     */
     _nodeError(error) {
         if (this.#state === 'ended') {
-            return;
+            return false;
         }
-        this.#emit('error', { error, reason: error });
+        const news = !this.#errorsHeard.has(error);
+        this.#errorsHeard.add(error);
+        if (news) {
+            this.#emit('error', { error, reason: error });
+        }
         if (error === ErrorCode.NOT_FOUND || error === ErrorCode.NOT_BACK_IN_TIME
             || error === ErrorCode.E2E_NO_KEY) {
             this.#end('error', error);
+        } else if (RETRIED_ERRORS.has(error) && this.#state !== 'connected'
+                   && this.#state !== 'ringing' && this.#retryTimer === null) {
+            if (this.#retries >= CALL_RETRIES) {
+                this.#end('error', error);
+            } else {
+                this.#retries++;
+                this.#retryTimer = setTimeout(() => {
+                    this.#retryTimer = null;
+                    const d = this.#pc?.localDescription;
+                    if (this.#state !== 'ended' && this.#state !== 'connected' && d) {
+                        this.#sendDescription();
+                    }
+                }, 1000 * this.#retries);
+            }
         }
+        return news;
     }
 
     /** @internal */
@@ -1549,13 +1605,15 @@ export class DwrtcCall extends EventTarget {
         if (this.#state === 'ended') {
             return;
         }
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = null;
         const pc = this.#pc;
         this.#setState('ended');
         this.#queue = [];
         if (pc) {
             pc.close();
         }
-        this.#client._callEnded(this);
+        this.#client._callEnded(this, this.#errorsHeard);
         this.#emit('hangup', { by, reason });
     }
 }

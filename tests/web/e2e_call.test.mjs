@@ -438,6 +438,36 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         }
     });
 
+    it('dwrtc.js: a call whose partner cannot be reached tries again, then ends with one error',
+       async () => {
+        // a session of a node no one can find: the node answers
+        // "unreachable" for the offer and every candidate behind it
+        const p = await page('lib-unreachable');
+        await p.goto(n1.httpUrl('/'));
+        const started = Date.now();
+        const result = await p.evaluate(async (partner) => {
+            const { DwrtcClient } = await import('./dwrtc.js');
+            const c = new DwrtcClient();
+            await c.connect('./signal');
+            const clientErrors = [];
+            c.addEventListener('error', (e) => clientErrors.push(e.detail.error));
+            const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+            const call = c.call(partner, { stream });
+            const callErrors = [];
+            call.addEventListener('error', (e) => callErrors.push(e.detail.error));
+            const ended = await new Promise((res) => call.addEventListener(
+                'hangup', (e) => res({ ...e.detail, state: call.state })));
+            // errors for what was still on its way are no news either
+            await new Promise((res) => setTimeout(res, 1000));
+            return { ended, clientErrors, callErrors };
+        }, randomSessionId());
+        console.log(`# a call to an unreachable partner ended after ${Date.now() - started} ms`);
+        assert.deepEqual(result.ended, { by: 'error', reason: 'unreachable', state: 'ended' });
+        assert.deepEqual(result.callErrors, ['unreachable'], 'one error on the call');
+        assert.deepEqual(result.clientErrors, ['unreachable'], 'and one on the client');
+        await p.close();
+    });
+
     it('tells the person what to do: partner not found, bad id, node unreachable',
        async () => {
         const p = await page('errors');
