@@ -1119,6 +1119,59 @@ ngx_http_dwrtc_session_register(ngx_str_node_t *sn, u_char *id,
 }
 
 
+/*
+ * As ngx_http_dwrtc_session_register(), under the id a PeerJS client asks
+ * for (want): NGX_OK, NGX_BUSY when a session holds it, NGX_ABORT when it
+ * is not an id this node gave out, or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_dwrtc_session_register_as(ngx_str_node_t *sn, u_char *id,
+    ngx_str_t *want, ngx_log_t *log)
+{
+    int                       rc;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (want->len != DWRTC_SESSION_ID_LEN) {
+        return NGX_ABORT;
+    }
+
+    rc = dwrtc_session_open_as(w->node, (char *) want->data, want->len);
+
+    if (rc == DWRTC_EEXIST) {
+        return NGX_BUSY;
+    }
+
+    if (rc == DWRTC_EINVAL) {
+        return NGX_ABORT;
+    }
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "dwrtc: dwrtc_session_open_as() failed: %s",
+                      dwrtc_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(id, want->data, DWRTC_SESSION_ID_LEN);
+
+    sn->str.data = id;
+    sn->str.len = DWRTC_SESSION_ID_LEN;
+    sn->node.key = ngx_crc32_short(id, DWRTC_SESSION_ID_LEN);
+
+    ngx_rbtree_insert(&w->sessions, &sn->node);
+    w->nsessions++;
+
+    return NGX_OK;
+}
+
+
 /* Takes a registered session out of the table and closes it in the node. */
 
 void
