@@ -2250,26 +2250,6 @@ ngx_http_dwrtc_session_peerjs_welcome(ngx_http_dwrtc_session_t *s)
 
     p = s->peerjs;
 
-    if (p->refusal.len) {
-        if (ngx_http_dwrtc_session_send_text(s, p->refusal.data,
-                                             p->refusal.len)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ngx_http_dwrtc_close(s, WSLAY_CODE_NORMAL_CLOSURE, NULL);
-        return NGX_OK;
-    }
-
-    n = dwrtc_peerjs_format_open((char *) open, sizeof(open));
-
-    if (n == 0 || n > sizeof(open)
-        || ngx_http_dwrtc_session_send_text(s, open, n) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
     p->heard = ngx_current_msec;
 
     p->alive.handler = ngx_http_dwrtc_peerjs_alive_handler;
@@ -2281,6 +2261,31 @@ ngx_http_dwrtc_session_peerjs_welcome(ngx_http_dwrtc_session_t *s)
     p->expire.data = s;
     p->expire.log = s->connection->log;
     p->expire.cancelable = 1;
+
+    if (p->refusal.len) {
+        if (ngx_http_dwrtc_session_send_text(s, p->refusal.data,
+                                             p->refusal.len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /*
+         * libwslay sends a close frame before messages still queued: the
+         * close waits until the refusal is out (the alive handler).
+         */
+
+        ngx_add_timer(&p->alive, 1);
+        return NGX_OK;
+    }
+
+    n = dwrtc_peerjs_format_open((char *) open, sizeof(open));
+
+    if (n == 0 || n > sizeof(open)
+        || ngx_http_dwrtc_session_send_text(s, open, n) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     ngx_add_timer(&p->alive, s->conf->peerjs_alive_timeout);
 
@@ -2489,6 +2494,24 @@ ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev)
     timeout = s->conf->peerjs_alive_timeout;
 
     if (s->state != NGX_HTTP_DWRTC_OPEN) {
+        return;
+    }
+
+    if (p->refusal.len) {
+        /* refused: closes once its refusal has left libwslay's queue */
+
+        if (s->ws && wslay_event_get_queued_msg_count(s->ws)) {
+            ngx_add_timer(&p->alive, 10);
+            return;
+        }
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_NORMAL_CLOSURE, NULL);
+        ngx_http_dwrtc_session_run(s);
+
+        if (s->request) {
+            ngx_http_run_posted_requests(c);
+        }
+
         return;
     }
 
