@@ -87,6 +87,21 @@ ngx_http_dwrtc_peerjs_handler(ngx_http_request_t *r)
         return ngx_http_dwrtc_handler(r);
     }
 
+    /*
+     * An id is held back until the node is published, as a handshake is:
+     * an id given out before then could not be reached from other nodes.
+     * Before anything is answered, since the request runs again.
+     */
+
+    if (rest.len > 3
+        && ngx_strncmp(rest.data + rest.len - 3, "/id", 3) == 0
+        && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        && ngx_http_dwrtc_node_unavailable() == NULL
+        && !ngx_http_dwrtc_node_ready() && !ngx_exiting && !ngx_terminate)
+    {
+        return ngx_http_dwrtc_hold(r);
+    }
+
     rc = ngx_http_dwrtc_peerjs_cors(r, dlcf);
 
     if (rc != NGX_OK) {
@@ -244,10 +259,10 @@ ngx_http_dwrtc_peerjs_new_id(ngx_http_request_t *r)
     unavailable = ngx_http_dwrtc_node_unavailable();
     node = ngx_http_dwrtc_node();
 
-    if (unavailable || node == NULL || !ngx_http_dwrtc_node_ready()) {
+    if (unavailable || node == NULL || ngx_exiting || ngx_terminate) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "dwrtc: peerjs id refused with 503: %s",
-                      unavailable ? unavailable : "node not ready");
+                      unavailable ? unavailable : "server is shutting down");
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 

@@ -980,9 +980,9 @@ ngx_http_dwrtc_node_ready(void)
 
 
 /*
- * Holds a handshake until ngx_http_dwrtc_node_ready(): the request waits
- * (its client may go away meanwhile), then ngx_http_dwrtc_handler() runs
- * for it again from the start.
+ * Holds a handshake (or a PeerJS client's request for an id) until
+ * ngx_http_dwrtc_node_ready(): the request waits (its client may go away
+ * meanwhile), then its location's handler runs for it again from the start.
  */
 
 ngx_int_t
@@ -1027,11 +1027,12 @@ ngx_http_dwrtc_hold(ngx_http_request_t *r)
 static void
 ngx_http_dwrtc_ready_handler(ngx_event_t *ev)
 {
-    ngx_queue_t              *q;
-    ngx_connection_t         *c;
-    ngx_http_request_t       *r;
-    ngx_http_dwrtc_held_t    *held;
-    ngx_http_dwrtc_worker_t  *w;
+    ngx_queue_t               *q;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_dwrtc_held_t     *held;
+    ngx_http_dwrtc_worker_t   *w;
+    ngx_http_core_loc_conf_t  *clcf;
 
     w = ev->data;
 
@@ -1054,7 +1055,11 @@ ngx_http_dwrtc_ready_handler(ngx_event_t *ev)
         c = r->connection;
         ngx_http_set_log_request(c->log, r);
 
-        ngx_http_finalize_request(r, ngx_http_dwrtc_handler(r));
+        /* the location's own handler: dwrtc_signal's, or dwrtc_peerjs's */
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        ngx_http_finalize_request(r, clcf->handler(r));
         ngx_http_run_posted_requests(c);
     }
 }

@@ -342,6 +342,16 @@ describe('PeerJS over a network of two nginx nodes', () => {
             b.ws.close();
         });
 
+        it('closes a session that sends a binary frame (1003) or too much (1009), as native ones',
+           async () => {
+            const a = await peer(n1);
+            a.ws.send(Buffer.from('{"type":"HEARTBEAT"}'), { binary: true });
+            assert.equal((await a.closed).code, 1003);
+            const b = await peer(n1);
+            b.send({ type: 'OFFER', dst: 'x', payload: 'y'.repeat(70_000) });
+            assert.equal((await b.closed).code, 1009);
+        });
+
         it('shares the network with native sessions: a native message reaches a PeerJS session',
            async () => {
             const p = await peer(n2);
