@@ -2306,6 +2306,11 @@ ngx_http_dwrtc_peerjs_message(ngx_http_dwrtc_session_t *s,
     c = s->connection;
     p = s->peerjs;
 
+    if (p->refusal.len) {
+        /* refused, and closing: it speaks for no one */
+        return;
+    }
+
     /* any message shows the client alive, HEARTBEAT only says so */
 
     p->heard = ngx_current_msec;

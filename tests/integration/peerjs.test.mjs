@@ -176,6 +176,17 @@ describe('PeerJS over a network of two nginx nodes', () => {
             await refusedWith({ id, token: '' }, missing);
         });
 
+        it('relays nothing from a refused WebSocket before it closes', async () => {
+            const b = await peer(n1);
+            const ws = new WebSocket(n1.wsUrl(`/peerjs/peerjs?key=wrong&id=${await newId(n1)}`
+                                              + '&token=t'), { perMessageDeflate: false });
+            await new Promise((resolve) => ws.once('open', resolve));
+            ws.send(JSON.stringify({ type: 'OFFER', dst: b.id, payload: 'sneaked in' }));
+            await new Promise((resolve) => ws.once('close', resolve));
+            await nothingFor(b, 300);
+            b.ws.close();
+        });
+
         it('refuses a wrong key, then closes', async () => {
             await refusedWith({ id: await newId(n1), key: 'other' }, 'Invalid key provided');
             await refusedWith({ path: '/keyed/', id: await newId(n1, '/keyed/', 's3cret_key') },
