@@ -168,6 +168,8 @@ void ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
 void ngx_http_dwrtc_status_share_siblings(dwrtc_node *node);
 char *ngx_http_dwrtc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 extern uint64_t  ngx_http_dwrtc_rate_limited;
+extern uint64_t  ngx_http_dwrtc_peerjs_sessions;
+extern uint64_t  ngx_http_dwrtc_peerjs_messages;
 
 /* ngx_http_dwrtc_handshake.c */
 ngx_int_t ngx_http_dwrtc_handler(ngx_http_request_t *r);

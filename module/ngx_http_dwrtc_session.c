@@ -178,6 +178,7 @@ typedef struct ngx_http_dwrtc_peerjs_part_s {
     ngx_queue_t                     expiring;  /* due order */
     ngx_uint_t                      nexpiring;
     unsigned                        drop_logged:1;
+    unsigned                        counted:1;  /* in the status page's */
 } ngx_http_dwrtc_peerjs_part_t;
 
 
@@ -2289,6 +2290,9 @@ ngx_http_dwrtc_session_peerjs_welcome(ngx_http_dwrtc_session_t *s)
 
     ngx_add_timer(&p->alive, s->conf->peerjs_alive_timeout);
 
+    p->counted = 1;
+    ngx_http_dwrtc_peerjs_sessions++;
+
     return NGX_OK;
 }
 
@@ -2323,7 +2327,12 @@ ngx_http_dwrtc_peerjs_message(ngx_http_dwrtc_session_t *s,
                                     &why)
               : DWRTC_ESTATE;
 
-    if (rc == DWRTC_PEERJS_TAKEN || rc == DWRTC_PEERJS_HEARTBEAT) {
+    if (rc == DWRTC_PEERJS_TAKEN) {
+        ngx_http_dwrtc_peerjs_messages++;
+        return;
+    }
+
+    if (rc == DWRTC_PEERJS_HEARTBEAT) {
         return;
     }
 
@@ -2547,6 +2556,11 @@ ngx_http_dwrtc_peerjs_free(ngx_http_dwrtc_session_t *s)
     ngx_http_dwrtc_peerjs_part_t  *p;
 
     p = s->peerjs;
+
+    if (p->counted) {
+        p->counted = 0;
+        ngx_http_dwrtc_peerjs_sessions--;
+    }
 
     if (p->alive.timer_set) {
         ngx_del_timer(&p->alive);

@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
-import { NginxNode, startNetwork } from '../lib/nginx.mjs';
+import { NginxNode, startNetwork, waitUntil } from '../lib/nginx.mjs';
 import { Session, SESSION_ID, nodeOf, openSession, randomSessionId, terminateSessions }
     from '../lib/client.mjs';
 
@@ -26,6 +26,9 @@ location /peerjs/ {
 location /short/ {
     dwrtc_peerjs;
     dwrtc_peerjs_alive_timeout ${ALIVE_MS}ms;
+}
+location = /status {
+    dwrtc_status;
 }
 location /keyed/ {
     dwrtc_peerjs;
@@ -375,6 +378,34 @@ describe('PeerJS over a network of two nginx nodes', () => {
             p.ws.close();
             await native.close();
         });
+    });
+
+    it('counts PeerJS sessions and relayed messages on the status page', async () => {
+        const status = async () => (await (await fetch(n2.httpUrl('/status'))).json())
+            .workers[0].peerjs;
+        const before = await status();
+        const a = await peer(n2);
+        const b = await peer(n2);
+        a.send({ type: 'HEARTBEAT' });
+        a.send({ type: 'OFFER', dst: b.id, payload: 1 });
+        await b.waitFor((m) => m.type === 'OFFER');
+        let now;
+        await waitUntil(async () => {
+            now = await status();
+            // sessions of the tests before may still be closing
+            return now.sessions >= 2 && now.messages === before.messages + 1;
+        }, { timeout: 5000, what: 'the status page to count them' }).catch(() => {
+            assert.fail(`status page: ${JSON.stringify(now)}, before ${JSON.stringify(before)}`);
+        });
+        const prom = await (await fetch(n2.httpUrl('/status?format=prometheus'))).text();
+        assert.match(prom, /^dwrtc_peerjs_sessions\{worker="0"\} \d+$/m);
+        assert.match(prom, /^dwrtc_peerjs_messages_total\{worker="0"\} \d+$/m);
+        a.ws.close();
+        b.ws.close();
+        await a.closed;
+        await b.closed;
+        await waitUntil(async () => (await status()).sessions <= now.sessions - 2,
+                        { timeout: 5000, what: 'the status page to count them out' });
     });
 
     it('logs no alert or crit', () => {
