@@ -465,7 +465,7 @@ ngx_http_dwrtc_status_handler(ngx_http_request_t *r)
     prometheus = ngx_http_dwrtc_status_wants_prometheus(r);
 
     /* generous: every figure at its longest */
-    size = 1536 + n * (prometheus ? 8192 : 2688);
+    size = 1536 + n * (prometheus ? 10240 : 3200);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -673,6 +673,13 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         st->unreachable, st->invalid, slots[i].rate_limited,
                         st->queue_full, st->budget_full,
                         slots[i].peerjs_sessions, slots[i].peerjs_messages);
+
+        p = ngx_sprintf(p, "\"bounds\":{\"claims_refused\":%uL,"
+                        "\"links_refused_for_claims\":%uL,"
+                        "\"room_full\":%uL,"
+                        "\"room_members_not_followed\":%uL},",
+                        st->claims_refused, st->links_refused_for_claims,
+                        st->room_full, st->room_members_not_followed);
 
         p = ngx_sprintf(p, "\"lookups\":{\"total\":%uL,\"failed\":%uL,"
                         "\"limited\":%uL,"
@@ -887,6 +894,31 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "dwrtc_lookup_rate allows.");
     ngx_http_dwrtc_metric_each("dwrtc_lookups_limited_total", "%uL",
                                st->lookups_limited);
+
+    ngx_http_dwrtc_metric_head("dwrtc_bounds_hit_total", "counter",
+                               "Times a bound against strangers was hit, "
+                               "by bound: claims refused (dwrtc_claims), "
+                               "links closed for their claims "
+                               "(dwrtc_link_claims), joins answered "
+                               "\"room full\" (dwrtc_room_members), members "
+                               "of other nodes not followed "
+                               "(dwrtc_room_remote_members, "
+                               "dwrtc_room_members_per_node, "
+                               "dwrtc_room_node_checks).");
+    for (i = 0; i < n; i++) {
+        st = &slots[i].stats;
+        p = ngx_sprintf(p,
+            "dwrtc_bounds_hit_total{worker=\"%s\",bound=\"claims_refused\"} %uL\n"
+            "dwrtc_bounds_hit_total{worker=\"%s\","
+            "bound=\"links_refused_for_claims\"} %uL\n"
+            "dwrtc_bounds_hit_total{worker=\"%s\",bound=\"room_full\"} %uL\n"
+            "dwrtc_bounds_hit_total{worker=\"%s\","
+            "bound=\"room_members_not_followed\"} %uL\n",
+            slots[i].label, st->claims_refused,
+            slots[i].label, st->links_refused_for_claims,
+            slots[i].label, st->room_full,
+            slots[i].label, st->room_members_not_followed);
+    }
 
     ngx_http_dwrtc_metric_head("dwrtc_lookup_failures_total", "counter",
                                "DHT lookups of node records that found "

@@ -356,6 +356,10 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->links_outside = s.linksOutside;
         out->budget_full = s.budgetFull;
         out->lookups_limited = s.lookupsLimited;
+        out->claims_refused = s.claimsRefused;
+        out->links_refused_for_claims = s.linksRefusedForClaims;
+        out->room_full = s.roomFull;
+        out->room_members_not_followed = s.roomMembersNotFollowed;
         out->from_clients = s.fromClients;
         out->delivered_locally = s.deliveredLocally;
         out->sent_over_links = s.sentOverLinks;

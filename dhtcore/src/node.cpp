@@ -233,7 +233,7 @@ bool Node::start() {
     d.rooms = std::make_unique<Rooms>(
         limits, d.id, *d.directory, *d.directory, d.host, *d.links, log,
         [routing](const std::string& id) { return routing->claimOf(id); },
-        [] { return RouterClock::now(); });
+        [] { return RouterClock::now(); }, &d.stats);
     d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms);
 
     if (!d.links->start(d.events.get())) {
@@ -305,6 +305,10 @@ NodeStatsSnapshot Node::stats() const {
     out.queueFull = get(s.links.queueFull);
     out.budgetFull = get(s.links.budgetFull);
     out.lookupsLimited = get(s.links.lookupsLimited);
+    out.claimsRefused = get(s.owner.claimsRefused);
+    out.linksRefusedForClaims = get(s.links.linksRefusedForClaims);
+    out.roomFull = get(s.links.roomFull);
+    out.roomMembersNotFollowed = get(s.links.roomMembersNotFollowed);
     out.lookups = get(s.links.lookups);
     out.lookupsFailed = get(s.links.lookupsFailed);
     out.lookupUsSum = get(s.links.lookupUsSum);
@@ -446,6 +450,7 @@ bool Node::claim(const std::string& session, std::string_view text) {
     auto refuse = [&](const std::string& reason) {
         refused = true;
         NodeStats::add(d.stats.owner.invalid);
+        NodeStats::add(d.stats.owner.claimsRefused);
         deliverLocal(session, serializeNodeError("claim refused: " + reason));
     };
     auto verdict = [&] {

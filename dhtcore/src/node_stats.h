@@ -29,6 +29,7 @@ struct NodeStats {
         Counter invalid{0};          // refused as invalid
         Counter deliveredLocally{0};  // to a session of this node, sender here
         Counter notFound{0};         // "not found" for a recipient of this node
+        Counter claimsRefused{0};    // claims of sessions here refused (dwrtc_claims)
     } owner;
 
     // Link thread (Router, LinkService).
@@ -52,6 +53,14 @@ struct NodeStats {
         Counter lookupUsSum{0};
         std::array<Counter, kLookupBucketsMs.size() + 1> lookupBuckets{};
         Counter claimChecks{0};  // claim signatures checked for links' senders
+        // Links closed because their peer needed more senders or claim
+        // checks than dwrtc_link_claims allows.
+        Counter linksRefusedForClaims{0};
+        Counter roomFull{0};  // joins answered "room full"
+        // Member values of other nodes not followed: past a room's bounds
+        // (dwrtc_room_remote_members, dwrtc_room_members_per_node) or with
+        // every node check in use (dwrtc_room_node_checks).
+        Counter roomMembersNotFollowed{0};
     } links;
 
     void addLookup(std::chrono::steady_clock::duration took, bool found) {

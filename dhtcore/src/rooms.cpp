@@ -120,7 +120,8 @@ std::string roomRecordName(std::string_view networkKey, std::string_view room) {
 
 Rooms::Rooms(RoomLimits limits, std::string self, RoomStore& store, Directory& records,
              HostQueue& host, LinkTransport& links, LogFn log,
-             std::function<std::string(const std::string&)> claimOf, NowFn now)
+             std::function<std::string(const std::string&)> claimOf, NowFn now,
+             NodeStats* stats)
     : limits_(limits),
       self_(std::move(self)),
       store_(store),
@@ -129,7 +130,8 @@ Rooms::Rooms(RoomLimits limits, std::string self, RoomStore& store, Directory& r
       links_(links),
       log_(std::move(log)),
       claimOf_(std::move(claimOf)),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      stats_(stats) {}
 
 RoomMember Rooms::memberValue(const std::string& id, const std::string& room, bool gone) {
     RoomMember m;
@@ -163,6 +165,7 @@ void Rooms::join(const std::string& id, const std::string& name) {
     // many values they store, can keep a session here out of a room.
     if (room.local.size() >= limits_.membersPerRoom) {
         host_.pushDelivery(id, serializeRoomError("room full", name));
+        countHit(&NodeStats::Links::roomFull);
         if (added) {
             rooms_.erase(it);
         }
@@ -291,6 +294,12 @@ void Rooms::forgetGone(Room& room, RouterClock::time_point now) {
     }
 }
 
+void Rooms::countHit(NodeStats::Counter NodeStats::Links::*counter) {
+    if (stats_) {
+        NodeStats::add(stats_->links.*counter);
+    }
+}
+
 std::size_t Rooms::remoteMembers(const std::string& name) const {
     auto it = rooms_.find(name);
     return it == rooms_.end() ? 0 : it->second.remote;
@@ -375,6 +384,7 @@ void Rooms::merge(Room& room, const RoomStore::Members& members, bool expired, b
         if (!signer) {
             log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": member " + m.id + " of node " + m.node +
                                       " not followed: too many nodes to check at once");
+            countHit(&NodeStats::Links::roomMembersNotFollowed);
             continue;
         }
         switch (signer->state) {
@@ -435,6 +445,7 @@ void Rooms::apply(Room& room, const RoomMember& m, bool gone, bool announce,
         log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": " + std::to_string(room.remote) +
                                   " members of other nodes followed already; member " + m.id +
                                   " of node " + m.node + " is not");
+        countHit(&NodeStats::Links::roomMembersNotFollowed);
         return;
     }
     auto count = room.byNode.find(m.node);
@@ -442,6 +453,7 @@ void Rooms::apply(Room& room, const RoomMember& m, bool gone, bool announce,
         log_(DWRTC_LOG_DEBUG, "room \"" + name + "\": node " + m.node + " has " +
                                   std::to_string(count->second) + " members followed already; " +
                                   m.id + " is not");
+        countHit(&NodeStats::Links::roomMembersNotFollowed);
         return;
     }
     room.newest[key] = m.seq;
@@ -559,6 +571,7 @@ void Rooms::hold(Signer& signer, Room& room, const std::string& name, const Room
             if (values.empty()) {
                 signer.waiting.erase(name);
             }
+            countHit(&NodeStats::Links::roomMembersNotFollowed);
             return;
         }
         held = values.emplace(m.id, m).first;

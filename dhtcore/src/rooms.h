@@ -108,7 +108,8 @@ public:
     // dates the record checks.
     Rooms(RoomLimits limits, std::string self, RoomStore& store, Directory& records,
           HostQueue& host, LinkTransport& links, LogFn log,
-          std::function<std::string(const std::string&)> claimOf, NowFn now);
+          std::function<std::string(const std::string&)> claimOf, NowFn now,
+          NodeStats* stats = nullptr);
 
     void join(const std::string& id, const std::string& room);
     void leave(const std::string& id, const std::string& room);
@@ -195,6 +196,7 @@ private:
     void tellLocal(const Room& r, const std::string& json, const std::string& except);
     void remove(const std::string& id, const std::string& name, Room& r);
     RoomMember memberValue(const std::string& id, const std::string& room, bool gone);
+    void countHit(NodeStats::Counter NodeStats::Links::*counter);
 
     RoomLimits limits_;
     std::string self_;
@@ -205,6 +207,7 @@ private:
     LogFn log_;
     std::function<std::string(const std::string&)> claimOf_;
     NowFn now_;
+    NodeStats* stats_;  // link-thread counters; none in some tests
     std::unordered_map<std::string, Room> rooms_;
     std::unordered_map<std::string, Signer> signers_;
     std::unordered_map<std::string, std::unordered_set<std::string>> roomsOf_;  // by session

@@ -970,6 +970,7 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
                            "node " + frame.node + " speaks for more than " +
                                std::to_string(config_.linkOwnedSenders) +
                                " key-owned ids on one link (dwrtc_link_claims)");
+                NodeStats::add(stats_->links.linksRefusedForClaims);
                 return;
             }
             IdClaim claim;
@@ -1123,6 +1124,7 @@ bool Router::spendClaimCheck(LinkId id, LinkState& state) {
                    "node " + state.node + " needs more than " +
                        std::to_string(config_.linkClaimChecks) +
                        " claim checks a second on one link (dwrtc_link_claims)");
+        NodeStats::add(stats_->links.linksRefusedForClaims);
         return false;
     }
     state.claimChecks -= 1;

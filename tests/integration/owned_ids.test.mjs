@@ -31,7 +31,8 @@ describe('key-owned ids on three nginx nodes', () => {
 
     before(async () => {
         net = await startNetwork(3, { name: 'owned', signal: 'dwrtc_rate off;',
-                                      http: 'dwrtc_hold 64 20s;' });
+                                      http: 'dwrtc_hold 64 20s;',
+                                      server: 'location = /status { dwrtc_status; }' });
         [n1, n2, n3] = net.nodes;
     });
 
@@ -160,6 +161,11 @@ describe('key-owned ids on three nginx nodes', () => {
 
     it('closes a session whose claims keep being refused, with 1008 and one log line',
        async () => {
+        const claimsRefused = async () => {
+            const st = await (await fetch(n2.httpUrl('/status'))).json();
+            return st.workers.reduce((n, w) => n + w.bounds.claims_refused, 0);
+        };
+        const refusedBefore = await claimsRefused();
         const s = await openSession(n2.wsUrl());
         const mallory = await generateIdentity();
         const raw = Buffer.from(await crypto.subtle.exportKey('raw', mallory.publicKey));
@@ -178,6 +184,10 @@ describe('key-owned ids on three nginx nodes', () => {
         await until(() => n2.errorLog().includes('claims were refused too often'),
                     'the log line');
         assert.equal(n2.errorLog().split('claims were refused too often').length - 1, 1);
+        // The status page counts each refusal (its counters are written
+        // every quarter second).
+        await until(async () => await claimsRefused() === refusedBefore + 3,
+                    'bounds.claims_refused to count the three');
     });
 
     it('lets a newer session take the id over and tells the older one', async () => {

@@ -33,6 +33,7 @@ describe('rooms on three nginx nodes', () => {
         net = await startNetwork(3, {
             name: 'rooms',
             http: 'dwrtc_room_members 3;\ndwrtc_rooms_per_session 2;',
+            server: 'location = /status { dwrtc_status; }',
             // node 3 is stopped under its members
             nodes: [{}, {}, { shutdownTimeout: '1s' }],
         });
@@ -120,6 +121,15 @@ describe('rooms on three nginx nodes', () => {
         clients.push(late);
         await late.connect(n2.wsUrl());
         await assert.rejects(late.join('r1'), (err) => err.code === ErrorCode.ROOM_FULL);
+        // and the status page counts the refusal where it was made
+        const roomFull = async (node) => {
+            const st = await (await fetch(node.httpUrl('/status'))).json();
+            return st.workers.reduce((n, w) => n + w.bounds.room_full, 0);
+        };
+        // (a worker writes its figures to the status page every second)
+        await until(async () => await roomFull(n2) === 1,
+                    'bounds.room_full on the node that refused');
+        assert.equal(await roomFull(n1), 0, 'and not on another');
         // n1 knows four members, one of them its own: it takes another
         const second = roomClient();
         clients.push(second);

@@ -128,7 +128,7 @@ protected:
         rooms = std::make_unique<Rooms>(
             limits, nodeId(kSelf), store, records, host, links,
             [](int, std::string) {}, [](const std::string&) { return std::string(); },
-            [this] { return now; });
+            [this] { return now; }, &stats);
     }
 
     // A session of this node joins; the first join of a room is answered
@@ -209,6 +209,7 @@ protected:
     HostQueue host;
     FakeLinks links;
     RouterClock::time_point now{};
+    NodeStats stats;
     std::unique_ptr<Rooms> rooms;
     std::map<std::string, std::vector<std::string>> inbox;
 };
@@ -230,6 +231,9 @@ TEST_F(RoomsTest, ALocalJoinIsNeverRefusedBecauseOfMembersOfOtherNodes) {
     EXPECT_EQ(list.size(), 2u + limits.remoteMembers) << "6 of the 8 remote members followed";
     join(c, "r");
     EXPECT_TRUE(refused(c, "room full")) << "the third local member is beyond the limit";
+    // The status page counts both bounds.
+    EXPECT_EQ(NodeStats::get(stats.links.roomFull), 1u);
+    EXPECT_EQ(NodeStats::get(stats.links.roomMembersNotFollowed), 8u - limits.remoteMembers);
 }
 
 TEST_F(RoomsTest, ANodeCountsForAtMostMembersPerNode) {
@@ -333,6 +337,8 @@ TEST_F(RoomsTest, TheNodesCheckedAreBounded) {
     int lookups = 0;
     for (const auto& [node, n] : records.lookups) lookups += n;
     EXPECT_EQ(lookups, static_cast<int>(limits.nodeChecks));
+    // Counted: all but the few held while their nodes are checked.
+    EXPECT_EQ(NodeStats::get(stats.links.roomMembersNotFollowed), 100u - limits.remoteMembers);
     // Once refused, strangers make way for a real node.
     for (int i = 0; i < 6; ++i) tick(1000ms);
     records.live.insert(nodeId(2));
@@ -349,6 +355,23 @@ TEST_F(RoomsTest, AnOlderJoinAfterALeaveSaysNothing) {
     heard("r", {member("r", 2, 1, true, 2)});
     heard("r", {member("r", 2, 1, false, 1)});
     EXPECT_EQ(view(a, "r"), std::set<std::string>{a});
+}
+
+// A leave is remembered for two minutes: after that its member's node
+// numbers the member's values from its clock again (MemberSequence), and a
+// join with any number is news.
+TEST_F(RoomsTest, ALeaveIsRememberedForTwoMinutes) {
+    records.live.insert(nodeId(2));
+    std::string a = sessionOf(kSelf, 1);
+    join(a, "r");
+    heard("r", {member("r", 2, 1, false, 5)});
+    heard("r", {member("r", 2, 1, true, 6)});
+    tick(119s);
+    heard("r", {member("r", 2, 1, false, 1)});
+    EXPECT_EQ(view(a, "r"), std::set<std::string>{a}) << "older than the leave";
+    tick(2s);
+    heard("r", {member("r", 2, 1, false, 1)});
+    EXPECT_EQ(view(a, "r"), (std::set<std::string>{a, sessionOf(2, 1)}));
 }
 
 TEST_F(RoomsTest, ALeaveWhileTheRecordIsLookedForWins) {

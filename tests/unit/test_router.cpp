@@ -1435,6 +1435,9 @@ protected:
     }
 
     std::uint64_t checks() const { return NodeStats::get(stats_.links.claimChecks); }
+    std::uint64_t refused() const {
+        return NodeStats::get(stats_.links.linksRefusedForClaims);
+    }
 };
 
 TEST_F(RouterLinkClaimTest, ReplayedFramesWithTheSameClaimCostNoSignatureCheck) {
@@ -1468,6 +1471,7 @@ TEST_F(RouterLinkClaimTest, ClaimChecksPerSecondAreBoundedPerLink) {
                                            encodeIdClaim(claimOn(*peerKey(), 2000))));
     EXPECT_TRUE(links_.links[7].closed);
     EXPECT_EQ(checks(), 5u) << "the one beyond the budget was not checked";
+    EXPECT_EQ(refused(), 1u) << "counted for the status page";
     EXPECT_NE(log_.find("claim checks a second on one link (dwrtc_link_claims)"),
               std::string::npos)
         << log_;
@@ -1502,6 +1506,7 @@ TEST_F(RouterLinkClaimTest, APeerSpeaksForAtMostSoManyKeyOwnedIdsOnALink) {
                                            encodeIdClaim(third)));
     EXPECT_TRUE(links_.links[7].closed);
     EXPECT_EQ(checks(), 2u);
+    EXPECT_EQ(refused(), 1u);
     EXPECT_NE(log_.find("more than 2 key-owned ids on one link"), std::string::npos) << log_;
 }
 

@@ -328,6 +328,15 @@ typedef struct {
     uint64_t lookups_limited;      /* messages answered "rate limited"
                                       because their sender started too many
                                       lookups (dwrtc_options_set_lookup_rate()) */
+    uint64_t claims_refused;       /* claims of sessions here refused */
+    uint64_t links_refused_for_claims;  /* links closed: their peer needed
+                                      more key-owned senders or claim checks
+                                      than dwrtc_options_set_link_claim_bounds()
+                                      allows */
+    uint64_t room_full;            /* joins answered "room full" */
+    uint64_t room_members_not_followed;  /* member values of other nodes
+                                      not followed: past the room bounds
+                                      (dwrtc_options_set_room_bounds()) */
 } dwrtc_stats;
 
 /* Fills *out. Call from the owner thread; DWRTC_ESTATE if not running. */

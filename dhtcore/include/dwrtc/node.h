@@ -97,6 +97,11 @@ struct NodeStatsSnapshot {
     std::uint64_t budgetFull = 0;
     // Messages answered "rate limited": their sender started too many lookups.
     std::uint64_t lookupsLimited = 0;
+    // Bounds hit: claims of sessions here refused (dwrtc_claims), links
+    // closed for their claims (dwrtc_link_claims), joins answered "room
+    // full", members of other nodes not followed (the room bounds).
+    std::uint64_t claimsRefused = 0, linksRefusedForClaims = 0, roomFull = 0,
+                  roomMembersNotFollowed = 0;
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
     std::uint64_t lookupBuckets[DWRTC_LOOKUP_BUCKETS] = {};
     unsigned dhtGood = 0, dhtDubious = 0;
