@@ -2499,16 +2499,22 @@ ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev)
 {
     ngx_msec_t                     silent, timeout;
     ngx_connection_t              *c;
+    ngx_http_request_t            *r;
     ngx_http_dwrtc_session_t      *s;
     ngx_http_dwrtc_peerjs_part_t  *p;
 
     s = ev->data;
     p = s->peerjs;
     c = s->connection;
+    r = s->request;   /* the run below may free the session */
     timeout = s->conf->peerjs_alive_timeout;
 
     if (s->state != NGX_HTTP_DWRTC_OPEN) {
         return;
+    }
+
+    if (r) {
+        ngx_http_set_log_request(c->log, r);
     }
 
     if (p->refusal.len) {
@@ -2520,30 +2526,25 @@ ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev)
         }
 
         ngx_http_dwrtc_close(s, WSLAY_CODE_NORMAL_CLOSURE, NULL);
-        ngx_http_dwrtc_session_run(s);
 
-        if (s->request) {
-            ngx_http_run_posted_requests(c);
+    } else {
+        silent = ngx_current_msec - p->heard;
+
+        if (silent < timeout) {
+            ngx_add_timer(&p->alive, timeout - silent);
+            return;
         }
 
-        return;
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: peerjs client silent for %M ms "
+                      "(dwrtc_peerjs_alive_timeout), closing", silent);
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_NORMAL_CLOSURE, "alive timeout");
     }
 
-    silent = ngx_current_msec - p->heard;
-
-    if (silent < timeout) {
-        ngx_add_timer(&p->alive, timeout - silent);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "dwrtc: peerjs client silent for %M ms "
-                  "(dwrtc_peerjs_alive_timeout), closing", silent);
-
-    ngx_http_dwrtc_close(s, WSLAY_CODE_NORMAL_CLOSURE, "alive timeout");
     ngx_http_dwrtc_session_run(s);
 
-    if (s->request) {
+    if (r) {
         ngx_http_run_posted_requests(c);
     }
 }

@@ -393,7 +393,9 @@ int dwrtc_session_open_as(dwrtc_node *node, const char *id, size_t id_len);
 #define DWRTC_PEERJS_TAKEN      0  /* routed, or answered to the sender */
 #define DWRTC_PEERJS_HEARTBEAT  1  /* the client is alive; nothing else */
 #define DWRTC_PEERJS_DROPPED    2  /* dropped, as the PeerJS server drops
-                                      it: *why (static) says what it was */
+                                      it: *why says what it was (NUL-
+                                      terminated, valid until the next call
+                                      on this thread) */
 
 /* Submits a PeerJS client's text from a session: returns one of the
  * DWRTC_PEERJS_* verdicts, or a negative status as dwrtc_submit(). */
