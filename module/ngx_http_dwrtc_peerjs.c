@@ -363,22 +363,24 @@ ngx_http_dwrtc_peerjs_add_header(ngx_http_request_t *r, char *name,
 
 /*
  * What a PeerJS WebSocket asks for (?key=...&id=...&token=...), checked in
- * the PeerJS server's order: NGX_OK and the id to open the session under,
- * or NGX_DECLINED and the PeerJS message (in refusal, in the connection's
- * pool) to send the client instead of OPEN before the session closes.
+ * the PeerJS server's order: NGX_OK, the id to open the session under and
+ * its token (in the request's pool), or NGX_DECLINED and the PeerJS message
+ * (in refusal, in the connection's pool) to send the client instead of
+ * OPEN before the session closes.
  */
 
 ngx_int_t
 ngx_http_dwrtc_peerjs_admit(ngx_http_request_t *r,
-    ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *id, ngx_str_t *refusal)
+    ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *id, ngx_str_t *token,
+    ngx_str_t *refusal)
 {
     ngx_int_t  rc;
-    ngx_str_t  key, token;
+    ngx_str_t  key;
 
     rc = ngx_http_dwrtc_peerjs_arg(r, "id", 2, id);
 
     if (rc == NGX_OK) {
-        rc = ngx_http_dwrtc_peerjs_arg(r, "token", 5, &token);
+        rc = ngx_http_dwrtc_peerjs_arg(r, "token", 5, token);
     }
 
     if (rc == NGX_OK) {

@@ -172,6 +172,7 @@ struct ngx_http_dwrtc_session_s {
 
 typedef struct ngx_http_dwrtc_peerjs_part_s {
     ngx_str_t                       refusal;
+    ngx_str_t                       token;     /* takes the id back */
     ngx_msec_t                      heard;
     ngx_event_t                     alive;
     ngx_event_t                     expire;
@@ -249,6 +250,8 @@ static ngx_int_t ngx_http_dwrtc_peerjs_expire_later(
 static void ngx_http_dwrtc_peerjs_expire_handler(ngx_event_t *ev);
 static void ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev);
 static void ngx_http_dwrtc_peerjs_free(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_peerjs_take_back(ngx_str_t *id,
+    ngx_str_t *token, ngx_log_t *log);
 static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
     size_t len);
 static size_t ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s);
@@ -2169,7 +2172,7 @@ ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
     size_t                         n;
     u_char                         buf[256];
     ngx_int_t                      rc;
-    ngx_str_t                      id;
+    ngx_str_t                      id, token;
     ngx_connection_t              *c;
     ngx_http_dwrtc_peerjs_part_t  *p;
 
@@ -2183,14 +2186,29 @@ ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
     ngx_queue_init(&p->expiring);
     s->peerjs = p;
 
-    rc = ngx_http_dwrtc_peerjs_admit(r, s->conf, &id, &p->refusal);
+    rc = ngx_http_dwrtc_peerjs_admit(r, s->conf, &id, &token, &p->refusal);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
     if (rc == NGX_OK) {
+        p->token.data = ngx_pnalloc(c->pool, token.len);
+        if (p->token.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p->token.data, token.data, token.len);
+        p->token.len = token.len;
+
         rc = ngx_http_dwrtc_session_register_as(&s->sn, s->id, &id, c->log);
+
+        if (rc == NGX_BUSY
+            && ngx_http_dwrtc_peerjs_take_back(&id, &token, c->log) == NGX_OK)
+        {
+            rc = ngx_http_dwrtc_session_register_as(&s->sn, s->id, &id,
+                                                    c->log);
+        }
 
         if (rc == NGX_OK || rc == NGX_ERROR) {
             return rc;
@@ -2547,6 +2565,59 @@ ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev)
     if (r) {
         ngx_http_run_posted_requests(c);
     }
+}
+
+
+/*
+ * The same id with the same token (the client's reconnect(), a reload that
+ * kept its token): the new WebSocket takes the id back, as the PeerJS
+ * server lets it. The older session, most often a connection whose client
+ * is gone without a word, is ended here (told 1001 if it can still hear),
+ * so that the id is free at once. NGX_OK when it was; NGX_DECLINED when
+ * the holder is not a PeerJS session of that token, open.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_peerjs_take_back(ngx_str_t *id, ngx_str_t *token,
+    ngx_log_t *log)
+{
+    ngx_str_node_t                *sn;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_dwrtc_session_t      *old;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    sn = ngx_http_dwrtc_session_lookup(id->data, id->len);
+    if (sn == NULL) {
+        return NGX_DECLINED;
+    }
+
+    old = ngx_http_dwrtc_session_of(sn);
+    p = old->peerjs;
+
+    if (p == NULL || p->refusal.len || old->state != NGX_HTTP_DWRTC_OPEN
+        || p->token.len != token->len
+        || ngx_memcmp(p->token.data, token->data, token->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "dwrtc: peerjs id \"%V\" taken back with its token, "
+                  "its older session is closed", id);
+
+    c = old->connection;
+    r = old->request;
+
+    ngx_http_dwrtc_session_going_away(old);
+    ngx_http_dwrtc_session_free(old);
+    ngx_http_dwrtc_session_close(old, NGX_HTTP_CLOSE);
+
+    if (r) {
+        ngx_http_run_posted_requests(c);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -221,6 +221,23 @@ describe('PeerJS over a network of two nginx nodes', () => {
             again.ws.close();
         });
 
+        it('lets the same id with the same token take it back (reconnect()), closing the older',
+           async () => {
+            const first = await peer(n1, { token: 'same-token' });
+            const other = await peer(n1);
+            const again = await connect(n1, { id: first.id, token: 'same-token' });
+            assert.deepEqual(await again.waitFor(() => true), { type: 'OPEN' });
+            const closed = await first.closed;
+            assert.equal(closed.code, 1001, 'the older session is told it is going away');
+            // messages for the id reach the new session
+            other.send({ type: 'OFFER', dst: first.id, payload: { n: 1 } });
+            assert.deepEqual(await again.waitFor((m) => m.type === 'OFFER'),
+                             { type: 'OFFER', src: other.id, dst: first.id, payload: { n: 1 } });
+            assert.match(n1.errorLog(), new RegExp(`peerjs id "${first.id}" taken back`));
+            again.ws.close();
+            other.ws.close();
+        });
+
         it('refuses an id it did not give out (chosen ids are a later step), never misroutes',
            async () => {
             const notOurs = 'ID not given out by this server: chosen IDs are not supported '
