@@ -160,7 +160,8 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
 
     if (!dmcf->enabled) {
         ngx_http_dwrtc_set_state(NGX_HTTP_DWRTC_NODE_DISABLED,
-                                 "no location has dwrtc_signal");
+                                 "no location has dwrtc_signal "
+                                 "or dwrtc_peerjs");
         return NGX_OK;
     }
 

@@ -30,15 +30,26 @@ JsonObjectReader& nativeReader() {
 }
 enum { kNativeType, kNativeSender, kNativeRecipient, kNativeBody, kNativeError };
 
-// Is text one JSON value? The reader reads objects, so the value is read as
-// an object's member.
+bool isJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Is text exactly one JSON value? The reader reads objects, so the value is
+// read as an object's member, and must be all of the member: a body such as
+// 1,"src":"x" reads as a member and another, which written out as a payload
+// would add a second "src" to the message.
 bool isJsonValue(std::string_view text) {
+    while (!text.empty() && isJsonSpace(text.front())) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && isJsonSpace(text.back())) {
+        text.remove_suffix(1);
+    }
     std::string wrapped;
     wrapped.reserve(text.size() + 8);
     wrapped.append("{\"v\":").append(text).push_back('}');
     JsonObjectReader reader({"v"});
     return reader.read(wrapped) == JsonObjectReader::Status::Ok &&
-           reader.kind(0) != JsonObjectReader::Kind::Absent;
+           reader.kind(0) != JsonObjectReader::Kind::Absent &&
+           reader.rawValue(0).size() == text.size();
 }
 
 std::string typedFromTo(std::string_view type, std::string_view src, std::string_view dst) {

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "check.h"
+#include "dwrtc/json_reader.h"
 #include "dwrtc/peerjs.h"
 #include "dwrtc/protocol.h"
 
@@ -72,6 +73,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (shownAs != dwrtc::PeerJsOutput::Nothing) {
         FUZZ_CHECK(json_is_object(load(out, JSON_ALLOW_NUL).get()),
                    "what a PeerJS session is shown is JSON");
+    }
+
+    // the input as the body a native client sends a PeerJS session: it is
+    // the payload and nothing else, whatever it holds
+    std::string body(text);
+    if (dwrtc::renderForPeerJs(kSelf, dwrtc::serializeDelivery("OFFER", kSender, kSelf, body),
+                               out) == dwrtc::PeerJsOutput::Send) {
+        Json shown = load(out, JSON_ALLOW_NUL);
+        FUZZ_CHECK(json_is_object(shown.get()), "a body keeps the message JSON");
+        FUZZ_CHECK(json_object_size(shown.get()) == (body.empty() ? 3u : 4u),
+                   "a body adds no field but the payload");
+        // jansson keeps the last of duplicate keys: ours refuses them at the
+        // top level (the payload's own objects are the payload's business)
+        dwrtc::JsonObjectReader top({"type", "src", "dst", "payload"});
+        FUZZ_CHECK(top.read(out) == dwrtc::JsonObjectReader::Status::Ok,
+                   "a body repeats no field of the message");
+        json_t* src = json_object_get(shown.get(), "src");
+        FUZZ_CHECK(json_is_string(src) && kSender == json_string_value(src),
+                   "src is the sender the node says");
     }
     return 0;
 }

@@ -392,6 +392,12 @@ describe('PeerJS over a network of two nginx nodes', () => {
                                              { timeout: ROUTE_WAIT, what: 'the OFFER' }),
                              { type: 'OFFER', src: native.id, dst: p.id,
                                payload: 'plain text, not JSON' });
+            // a body that is JSON members, not one value, cannot add fields
+            native.to(p.id, '1,"src":"forged"', 'OFFER');
+            const raw = await new Promise((resolve) => p.ws.once('message', (d) => resolve(d.toString())));
+            assert.equal(raw, `{"type":"OFFER","src":"${native.id}","dst":"${p.id}",`
+                              + '"payload":"1,\\"src\\":\\"forged\\""}');
+            assert.equal(JSON.parse(raw).src, native.id);
             p.ws.close();
             await native.close();
         });

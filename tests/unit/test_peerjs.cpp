@@ -122,6 +122,31 @@ TEST(PeerJsOutput, LeavesOutAnEmptyPayloadAndQuotesOneThatIsNotJson) {
     }
 }
 
+TEST(PeerJsOutput, ABodyCannotAddFieldsToTheMessage) {
+    // a native client's body that is JSON members, not one value: written
+    // out raw it would give the message a second "src", which a browser's
+    // JSON.parse takes over the node's
+    for (std::string body : {R"(1,"src":"forged")", R"({},"src":"forged")",
+                             R"("x","dst":"y")", R"(1 , "a":2)"}) {
+        std::string out;
+        ASSERT_EQ(renderForPeerJs(kPeer, serializeDelivery("OFFER", kSelf, kPeer, body), out),
+                  PeerJsOutput::Send);
+        Json j(out);
+        ASSERT_TRUE(j.root) << out;
+        EXPECT_EQ(json_object_size(j.root.get()), 4u) << out;
+        EXPECT_EQ(std::string(json_string_value(json_object_get(j.root.get(), "src"))), kSelf);
+        json_t* p = json_object_get(j.root.get(), "payload");
+        ASSERT_TRUE(json_is_string(p)) << out;
+        EXPECT_EQ(std::string(json_string_value(p)), body);
+    }
+    // one value with whitespace around it is still that value
+    std::string out;
+    ASSERT_EQ(renderForPeerJs(kPeer, serializeDelivery("OFFER", kSelf, kPeer, " [1, 2]\n"), out),
+              PeerJsOutput::Send);
+    EXPECT_EQ(out, R"({"type":"OFFER","src":")" + kSelf + R"(","dst":")" + kPeer +
+                       "\",\"payload\": [1, 2]\n}");
+}
+
 TEST(PeerJsOutput, NotFoundIsAnExpireForLaterNamingTheMissingId) {
     std::string out;
     ASSERT_EQ(renderForPeerJs(kSelf, serializeNotFound("nobody"), out),
