@@ -446,8 +446,8 @@ int dwrtc_peerjs_submit(dwrtc_node* node, const char* id, size_t id_len, const c
     });
 }
 
-size_t dwrtc_peerjs_render(const char* id, size_t id_len, const char* data, size_t len,
-                           char* out, size_t cap, int* what) {
+size_t dwrtc_peerjs_render(const char* id, size_t id_len, const char* data, size_t len, char* out,
+                           size_t cap, int* what) {
     int verdict = DWRTC_PEERJS_NOTHING;
     size_t n = 0;
     if (id && data) {

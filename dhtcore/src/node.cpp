@@ -590,8 +590,7 @@ Node::Submit Node::submitPeerJs(std::string_view session, ClientMessage message)
     if (message.type.size() + message.body.size() > d.config.maxMessageSize) {
         NodeStats::add(d.stats.owner.invalid);
         deliverLocal(source, serializeInvalid("larger than " +
-                                              std::to_string(d.config.maxMessageSize) +
-                                              " bytes"));
+                                              std::to_string(d.config.maxMessageSize) + " bytes"));
         return Submit::Ok;
     }
     // Only ids the network can route reach the router; a chosen PeerJS id

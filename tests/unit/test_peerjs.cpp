@@ -1,12 +1,12 @@
 // The PeerJS dialect's codec (peerjs.h): what a PeerJS client's text is to
 // the node, and how the node's messages are shown to a PeerJS session.
-#include "dwrtc/peerjs.h"
-
 #include <gtest/gtest.h>
 #include <jansson.h>
 
 #include <memory>
 #include <string>
+
+#include "dwrtc/peerjs.h"
 
 namespace dwrtc {
 namespace {
@@ -26,16 +26,17 @@ struct Json {
 std::string relayed(const std::string& text, ClientMessage& m) {
     std::string why;
     PeerJsInput in = readPeerJsMessage(text, m, why);
-    return in == PeerJsInput::Relay ? "relay" : in == PeerJsInput::Heartbeat ? "heartbeat"
-                                                                            : "dropped: " + why;
+    return in == PeerJsInput::Relay       ? "relay"
+           : in == PeerJsInput::Heartbeat ? "heartbeat"
+                                          : "dropped: " + why;
 }
 
 TEST(PeerJsIds, TakesWhatThePeerJsClientTakes) {
     for (const char* id : {"a", "alice", "A1", "my peer", "my-peer_2", "a b-c_d", kSelf.c_str()}) {
         EXPECT_TRUE(isValidPeerJsId(id)) << id;
     }
-    for (const char* id : {"", " a", "a ", "-a", "a-", "a--b", "a -b", "a/b", "a\"b", "é",
-                           "a\nb"}) {
+    for (const char* id :
+         {"", " a", "a ", "-a", "a-", "a--b", "a -b", "a/b", "a\"b", "é", "a\nb"}) {
         EXPECT_FALSE(isValidPeerJsId(id)) << id;
     }
     EXPECT_TRUE(isValidPeerJsId(std::string(kMaxPeerJsIdLength, 'x')));
@@ -78,19 +79,15 @@ TEST(PeerJsInput, DropsWhatThePeerJsServerDropsAndSaysWhy) {
     EXPECT_EQ(relayed("not json", m), "dropped: not JSON");
     EXPECT_EQ(relayed("", m), "dropped: not JSON");
     EXPECT_EQ(relayed("[1,2]", m), "dropped: not a JSON object");
-    EXPECT_EQ(relayed(R"({"type":"OFFER","type":"OFFER","dst":"b"})", m),
-              "dropped: duplicate key");
+    EXPECT_EQ(relayed(R"({"type":"OFFER","type":"OFFER","dst":"b"})", m), "dropped: duplicate key");
     EXPECT_EQ(relayed(R"({"type":1,"dst":"b"})", m), "dropped: \"type\" must be a string");
     EXPECT_EQ(relayed(R"({"dst":"b"})", m), "dropped: \"type\" must be a string");
     EXPECT_EQ(relayed(R"({"type":"OPEN","dst":"b"})", m), "dropped: unknown type");
     EXPECT_EQ(relayed(R"({"type":"offer","dst":"b"})", m), "dropped: unknown type")
         << "types are case-sensitive, as the PeerJS server's";
-    EXPECT_EQ(relayed(R"({"type":"WebSocketJoinMessage","room":"r"})", m),
-              "dropped: unknown type");
-    EXPECT_EQ(relayed(R"({"type":"OFFER","payload":{}})", m),
-              "dropped: \"dst\" must be a string");
-    EXPECT_EQ(relayed(R"({"type":"OFFER","dst":"a/b"})", m),
-              "dropped: \"dst\" is not a PeerJS id");
+    EXPECT_EQ(relayed(R"({"type":"WebSocketJoinMessage","room":"r"})", m), "dropped: unknown type");
+    EXPECT_EQ(relayed(R"({"type":"OFFER","payload":{}})", m), "dropped: \"dst\" must be a string");
+    EXPECT_EQ(relayed(R"({"type":"OFFER","dst":"a/b"})", m), "dropped: \"dst\" is not a PeerJS id");
     EXPECT_EQ(relayed(R"({"type":"OFFER","dst":""})", m), "dropped: \"dst\" is not a PeerJS id");
     EXPECT_EQ(relayed(R"({"type":"OFFER","dst":"b","payload":{"x":})", m), "dropped: not JSON");
 }
@@ -126,8 +123,8 @@ TEST(PeerJsOutput, ABodyCannotAddFieldsToTheMessage) {
     // a native client's body that is JSON members, not one value: written
     // out raw it would give the message a second "src", which a browser's
     // JSON.parse takes over the node's
-    for (std::string body : {R"(1,"src":"forged")", R"({},"src":"forged")",
-                             R"("x","dst":"y")", R"(1 , "a":2)"}) {
+    for (std::string body :
+         {R"(1,"src":"forged")", R"({},"src":"forged")", R"("x","dst":"y")", R"(1 , "a":2)"}) {
         std::string out;
         ASSERT_EQ(renderForPeerJs(kPeer, serializeDelivery("OFFER", kSelf, kPeer, body), out),
                   PeerJsOutput::Send);
@@ -149,8 +146,7 @@ TEST(PeerJsOutput, ABodyCannotAddFieldsToTheMessage) {
 
 TEST(PeerJsOutput, NotFoundIsAnExpireForLaterNamingTheMissingId) {
     std::string out;
-    ASSERT_EQ(renderForPeerJs(kSelf, serializeNotFound("nobody"), out),
-              PeerJsOutput::ExpireLater);
+    ASSERT_EQ(renderForPeerJs(kSelf, serializeNotFound("nobody"), out), PeerJsOutput::ExpireLater);
     EXPECT_EQ(out, R"({"type":"EXPIRE","src":"nobody","dst":")" + kSelf + R"("})");
 }
 
@@ -166,9 +162,8 @@ TEST(PeerJsOutput, AFailureOnTheWayIsALeaveFromTheRecipient) {
 TEST(PeerJsOutput, ShowsNothingThatHasNoPeerJsCounterpart) {
     std::string out;
     for (const std::string& native :
-         {serializeInvalid("not JSON"), serializeNodeError("rate limited"),
-          serializeWelcome(kSelf), serializeRoomEvent("r", "join", kPeer),
-          std::string("garbage"), std::string("[]"),
+         {serializeInvalid("not JSON"), serializeNodeError("rate limited"), serializeWelcome(kSelf),
+          serializeRoomEvent("r", "join", kPeer), std::string("garbage"), std::string("[]"),
           serializeDelivery("WebSocketIdTaken", kSelf, kPeer, "x")}) {
         EXPECT_EQ(renderForPeerJs(kSelf, native, out), PeerJsOutput::Nothing) << native;
     }

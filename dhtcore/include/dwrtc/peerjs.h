@@ -30,8 +30,7 @@ enum class PeerJsInput {
 // D a valid PeerJS id: message.type is T, message.recipient D as sent, and
 // message.body P's JSON text exactly as the client wrote it ("" when there
 // is no payload). Any "src" is ignored: the node stamps the sender.
-PeerJsInput readPeerJsMessage(std::string_view text, ClientMessage& message,
-                              std::string& why);
+PeerJsInput readPeerJsMessage(std::string_view text, ClientMessage& message, std::string& why);
 
 // What a PeerJS session is to be shown of a native message for it.
 enum class PeerJsOutput {
@@ -50,8 +49,7 @@ enum class PeerJsOutput {
 //   any other error naming R (unreachable, queue full, rate limited, not
 //                back in time) -> {"type":"LEAVE","src":R,"dst":self}
 //   the rest (invalid input, room and welcome messages) -> Nothing
-PeerJsOutput renderForPeerJs(std::string_view self, std::string_view native,
-                             std::string& out);
+PeerJsOutput renderForPeerJs(std::string_view self, std::string_view native, std::string& out);
 
 // {"type":"OPEN"}
 std::string serializePeerJsOpen();
