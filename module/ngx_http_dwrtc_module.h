@@ -178,6 +178,7 @@ ngx_int_t ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
 
 /* ngx_http_dwrtc_peerjs.c */
 ngx_int_t ngx_http_dwrtc_peerjs_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_http_dwrtc_peerjs_printable(ngx_str_t *id);
 ngx_int_t ngx_http_dwrtc_peerjs_admit(ngx_http_request_t *r,
     ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *id, ngx_str_t *token,
     ngx_str_t *refusal);

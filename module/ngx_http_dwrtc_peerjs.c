@@ -471,6 +471,36 @@ ngx_http_dwrtc_peerjs_arg(ngx_http_request_t *r, char *name, size_t len,
 }
 
 
+/*
+ * Whether an id the client sent may be written to the log as it is: at
+ * most 64 bytes of letters, digits, ' ', '-' and '_' (a PeerJS id's
+ * characters), so that a decoded query cannot write lines of its own.
+ */
+
+ngx_uint_t
+ngx_http_dwrtc_peerjs_printable(ngx_str_t *id)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (id->len > 64) {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z') || c == ' ' || c == '-' || c == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static ngx_int_t
 ngx_http_dwrtc_peerjs_refusal(ngx_http_request_t *r, char *msg, size_t len,
     ngx_str_t *refusal)

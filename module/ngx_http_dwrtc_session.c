@@ -2233,10 +2233,18 @@ ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
                                  sizeof(NGX_HTTP_DWRTC_PEERJS_NOT_OURS) - 1,
                                  (char *) buf, sizeof(buf));
 
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "dwrtc: peerjs id \"%V\" was not given out by "
-                          "this node: refused, chosen ids are not "
-                          "supported yet", &id);
+            if (ngx_http_dwrtc_peerjs_printable(&id)) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "dwrtc: peerjs id \"%V\" was not given out by "
+                              "this node: refused, chosen ids are not "
+                              "supported yet", &id);
+
+            } else {
+                /* decoded from the query: never written to the log as is */
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "dwrtc: peerjs id of %uz bytes that is not a "
+                              "PeerJS id refused", id.len);
+            }
         }
 
         if (n == 0 || n > sizeof(buf)) {

@@ -248,6 +248,10 @@ describe('PeerJS over a network of two nginx nodes', () => {
             await refusedWith({ id: await newId(n2) }, notOurs);
             await refusedWith({ id: (await newId(n1)).toUpperCase() }, notOurs);
             assert.match(n1.errorLog(), /peerjs id "alice" was not given out by this node/);
+            // a decoded id is never written to the log as it is
+            await refusedWith({ id: 'x"\n2026/01/01 00:00:00 [emerg] forged' }, notOurs);
+            assert.doesNotMatch(n1.errorLog(), /\[emerg\] forged/);
+            assert.match(n1.errorLog(), /peerjs id of 37 bytes that is not a PeerJS id refused/);
         });
 
         it('keeps a session that sends HEARTBEAT, closes a silent one after the alive timeout',
