@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
-import { NginxNode, startNetwork, waitUntil } from '../lib/nginx.mjs';
+import { NginxNode, startNetwork, startNode, waitUntil } from '../lib/nginx.mjs';
 import { Session, SESSION_ID, nodeOf, openSession, randomSessionId, terminateSessions }
     from '../lib/client.mjs';
 
@@ -437,6 +437,29 @@ describe('PeerJS over a network of two nginx nodes', () => {
 
     it('logs no alert or crit', () => {
         net.assertNoAlerts();
+    });
+});
+
+describe('a full node', () => {
+    let node;
+    after(async () => {
+        terminateSessions();
+        await node?.stop();
+    });
+
+    it('tells a PeerJS client past dwrtc_max_sessions in the PeerJS server\'s words', async () => {
+        node = await startNode({ name: 'peerjs-full',
+                                 server: 'location /peerjs/ { dwrtc_peerjs; dwrtc_max_sessions 1; }' });
+        const first = await peer(node);
+        const second = await connect(node, { id: await newId(node) });
+        assert.deepEqual(await second.waitFor(() => true),
+                         { type: 'ERROR',
+                           payload: { msg: 'Server has reached its concurrent user limit' } });
+        assert.equal((await second.closed).code, 1000);
+        assert.equal(first.closedWith, null, 'the first session is not disturbed');
+        first.ws.close();
+        await first.closed;
+        node.assertNoAlerts();
     });
 });
 
