@@ -93,7 +93,8 @@ ngx_http_dwrtc_peerjs_handler(ngx_http_request_t *r)
      * Before anything is answered, since the request runs again.
      */
 
-    if (rest.len > 3
+    if (r == r->main
+        && rest.len > 3
         && ngx_strncmp(rest.data + rest.len - 3, "/id", 3) == 0
         && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
         && ngx_http_dwrtc_node_unavailable() == NULL
