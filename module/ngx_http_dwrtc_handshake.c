@@ -2,7 +2,8 @@
 /*
  * DWRTC: decentralized WebRTC signaling for nginx.
  *
- * The WebSocket handshake (RFC 6455) of a dwrtc_signal location: the checks
+ * The WebSocket handshake (RFC 6455) of a dwrtc_signal location (and of a
+ * dwrtc_peerjs location's {path}peerjs, ngx_http_dwrtc_peerjs.c): the checks
  * of the upgrade request, the origin policy, the refusals with their
  * reasons, the 101 response, and the welcome message that gives the client
  * its session id. The upgraded connection is then the session's, in
@@ -30,8 +31,6 @@ static ngx_table_elt_t *ngx_http_dwrtc_find_header(ngx_http_request_t *r,
     char *name, size_t len, ngx_uint_t *count);
 static ngx_int_t ngx_http_dwrtc_has_token(ngx_http_request_t *r,
     char *name, size_t name_len, char *token, size_t len);
-static ngx_int_t ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
-    ngx_http_dwrtc_loc_conf_t *dlcf);
 static ngx_int_t ngx_http_dwrtc_accept(ngx_http_request_t *r,
     ngx_str_t *key, ngx_http_dwrtc_loc_conf_t *dlcf);
 static ngx_int_t ngx_http_dwrtc_welcome(ngx_http_request_t *r,
@@ -189,7 +188,9 @@ ngx_http_dwrtc_handler(ngx_http_request_t *r)
                                      "server is shutting down", NULL, NULL);
     }
 
-    if (ngx_http_dwrtc_nsessions() >= dlcf->max_sessions) {
+    /* a PeerJS client is told in its own words, after the upgrade */
+
+    if (!dlcf->peerjs && ngx_http_dwrtc_nsessions() >= dlcf->max_sessions) {
         return ngx_http_dwrtc_refuse(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                      "too many sessions (dwrtc_max_sessions)",
                                      NULL, NULL);
@@ -302,7 +303,10 @@ ngx_http_dwrtc_accept(ngx_http_request_t *r, ngx_str_t *key,
 
     c->log->action = "serving dwrtc session";
 
-    if (ngx_http_dwrtc_welcome(r, s, dlcf) != NGX_OK) {
+    rc = dlcf->peerjs ? ngx_http_dwrtc_session_peerjs_welcome(s)
+                      : ngx_http_dwrtc_welcome(r, s, dlcf);
+
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -585,7 +589,7 @@ ngx_http_dwrtc_has_token(ngx_http_request_t *r, char *name, size_t name_len,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
     ngx_http_dwrtc_loc_conf_t *dlcf)
 {

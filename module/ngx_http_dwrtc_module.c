@@ -62,6 +62,10 @@ static char *ngx_http_dwrtc_network_key(ngx_conf_t *cf, ngx_command_t *cmd,
 static void ngx_http_dwrtc_network_key_cleanup(void *data);
 static char *ngx_http_dwrtc_signal(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_dwrtc_peerjs(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_dwrtc_merge_peerjs(ngx_conf_t *cf,
+    ngx_http_dwrtc_loc_conf_t *prev, ngx_http_dwrtc_loc_conf_t *conf);
 static char *ngx_http_dwrtc_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dwrtc_ping_interval(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -310,6 +314,34 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       ngx_http_dwrtc_signal,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("dwrtc_peerjs"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_dwrtc_peerjs,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dwrtc_peerjs_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, peerjs_key),
+      NULL },
+
+    { ngx_string("dwrtc_peerjs_expire_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, peerjs_expire_timeout),
+      NULL },
+
+    { ngx_string("dwrtc_peerjs_alive_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, peerjs_alive_timeout),
       NULL },
 
     { ngx_string("dwrtc_max_message_size"),
@@ -1130,6 +1162,10 @@ ngx_http_dwrtc_signal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_dwrtc_main_conf_t  *dmcf;
 
+    if (dlcf->peerjs == 1) {
+        return "cannot be combined with \"dwrtc_peerjs\" in one location";
+    }
+
     if (dlcf->signal != NGX_CONF_UNSET) {
         return "is duplicate";
     }
@@ -1138,6 +1174,41 @@ ngx_http_dwrtc_signal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_dwrtc_handler;
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_dwrtc_module);
+    dmcf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A location that speaks the PeerJS server's protocol (docs/peerjs.md):
+ * its sessions are sessions of the node like dwrtc_signal's, so the same
+ * limits apply and the node starts for it.
+ */
+
+static char *
+ngx_http_dwrtc_peerjs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dwrtc_loc_conf_t *dlcf = conf;
+
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_dwrtc_main_conf_t  *dmcf;
+
+    if (dlcf->peerjs == 1) {
+        return "is duplicate";
+    }
+
+    if (dlcf->signal == 1) {
+        return "cannot be combined with \"dwrtc_signal\" in one location";
+    }
+
+    dlcf->signal = 1;
+    dlcf->peerjs = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_dwrtc_peerjs_handler;
 
     dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_dwrtc_module);
     dmcf->enabled = 1;
@@ -1637,6 +1708,9 @@ ngx_http_dwrtc_create_loc_conf(ngx_conf_t *cf)
      */
 
     dlcf->signal = NGX_CONF_UNSET;
+    dlcf->peerjs = NGX_CONF_UNSET;
+    dlcf->peerjs_expire_timeout = NGX_CONF_UNSET_MSEC;
+    dlcf->peerjs_alive_timeout = NGX_CONF_UNSET_MSEC;
     dlcf->max_message_size = NGX_CONF_UNSET_SIZE;
     dlcf->rate = NGX_CONF_UNSET_UINT;
     dlcf->burst = NGX_CONF_UNSET_UINT;
@@ -1663,6 +1737,14 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->signal == NGX_CONF_UNSET) {
         conf->signal = 0;
+    }
+
+    if (conf->peerjs == NGX_CONF_UNSET) {
+        conf->peerjs = 0;
+    }
+
+    if (ngx_http_dwrtc_merge_peerjs(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_size_value(conf->max_message_size,
@@ -1736,6 +1818,67 @@ ngx_http_dwrtc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         if (conf->max_message_size > dmcf->max_message_size) {
             dmcf->max_message_size = conf->max_message_size;
         }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The PeerJS settings: the key is part of the client's URLs (path and
+ * query), so it is refused unless it is a plain word; timeouts of 0 would
+ * expire every message at once or close every session.
+ */
+
+static char *
+ngx_http_dwrtc_merge_peerjs(ngx_conf_t *cf, ngx_http_dwrtc_loc_conf_t *prev,
+    ngx_http_dwrtc_loc_conf_t *conf)
+{
+    u_char     c;
+    ngx_uint_t  i;
+
+    ngx_conf_merge_str_value(conf->peerjs_key, prev->peerjs_key, "peerjs");
+
+    if (conf->peerjs_key.len == 0 || conf->peerjs_key.len > 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_peerjs_key\" must be 1 to 64 "
+                           "characters");
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < conf->peerjs_key.len; i++) {
+        c = conf->peerjs_key.data[i];
+
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+            || (c >= 'A' && c <= 'Z') || c == '-' || c == '_')
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_peerjs_key\" \"%V\" must be letters, "
+                           "digits, \"-\" and \"_\" only (it is part of "
+                           "the client's URLs)", &conf->peerjs_key);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_msec_value(conf->peerjs_expire_timeout,
+                              prev->peerjs_expire_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->peerjs_alive_timeout,
+                              prev->peerjs_alive_timeout, 60000);
+
+    if (conf->peerjs_expire_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_peerjs_expire_timeout\" must be more "
+                           "than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->peerjs_alive_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_peerjs_alive_timeout\" must be more "
+                           "than 0");
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

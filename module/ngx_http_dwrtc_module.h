@@ -6,6 +6,7 @@
  *   ngx_http_dwrtc_module.c     directives, configuration, variables
  *   ngx_http_dwrtc_worker.c     the worker's dhtcore node and its sessions
  *   ngx_http_dwrtc_handshake.c  the WebSocket handshake at dwrtc_signal
+ *   ngx_http_dwrtc_peerjs.c     the PeerJS server's HTTP side at dwrtc_peerjs
  *   ngx_http_dwrtc_session.c    an upgraded session: frames in and out
  *   ngx_http_dwrtc_ice.c        dwrtc_ice_servers and TURN credentials
  *   ngx_http_dwrtc_frame.c      frame-header scanner, plain C (fuzzed)
@@ -97,8 +98,23 @@ typedef struct {
 typedef struct ngx_http_dwrtc_ice_conf_s  ngx_http_dwrtc_ice_conf_t;
 
 
+/*
+ * What a PeerJS client is told when it asks for an id this node did not
+ * give out (docs/peerjs.md): a chosen id needs a claim in the DHT, which
+ * is a later step.
+ */
+
+#define NGX_HTTP_DWRTC_PEERJS_NOT_OURS                                        \
+    "ID not given out by this server: chosen IDs are not supported yet, "     \
+    "leave the ID out to get one"
+
+
 typedef struct {
-    ngx_flag_t                      signal;
+    ngx_flag_t                      signal;    /* sessions here, any dialect */
+    ngx_flag_t                      peerjs;    /* in the PeerJS dialect */
+    ngx_str_t                       peerjs_key;
+    ngx_msec_t                      peerjs_expire_timeout;
+    ngx_msec_t                      peerjs_alive_timeout;
     size_t                          max_message_size;
     ngx_uint_t                      rate;      /* messages per 1000 s, 0 off */
     ngx_uint_t                      burst;
@@ -138,6 +154,8 @@ ngx_uint_t ngx_http_dwrtc_nsessions(void);
 ngx_int_t ngx_http_dwrtc_session_register(ngx_str_node_t *sn, u_char *id,
     ngx_log_t *log);
 void ngx_http_dwrtc_session_unregister(ngx_str_node_t *sn);
+ngx_int_t ngx_http_dwrtc_session_register_as(ngx_str_node_t *sn, u_char *id,
+    ngx_str_t *want, ngx_log_t *log);
 ngx_str_node_t *ngx_http_dwrtc_session_lookup(u_char *id, size_t len);
 
 void ngx_http_dwrtc_status_refresh(void);
@@ -150,15 +168,27 @@ void ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
 void ngx_http_dwrtc_status_share_siblings(dwrtc_node *node);
 char *ngx_http_dwrtc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 extern uint64_t  ngx_http_dwrtc_rate_limited;
+extern uint64_t  ngx_http_dwrtc_peerjs_sessions;
+extern uint64_t  ngx_http_dwrtc_peerjs_messages;
 
 /* ngx_http_dwrtc_handshake.c */
 ngx_int_t ngx_http_dwrtc_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_dwrtc_origin_allowed(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf);
+
+/* ngx_http_dwrtc_peerjs.c */
+ngx_int_t ngx_http_dwrtc_peerjs_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_http_dwrtc_peerjs_printable(ngx_str_t *id);
+ngx_int_t ngx_http_dwrtc_peerjs_admit(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *id, ngx_str_t *token,
+    ngx_str_t *refusal);
 
 /* ngx_http_dwrtc_session.c */
 ngx_int_t ngx_http_dwrtc_session_create(ngx_http_request_t *r,
     ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *user,
     ngx_http_dwrtc_session_t **sp);
 void ngx_http_dwrtc_session_start(ngx_http_dwrtc_session_t *s);
+ngx_int_t ngx_http_dwrtc_session_peerjs_welcome(ngx_http_dwrtc_session_t *s);
 ngx_int_t ngx_http_dwrtc_session_send_text(ngx_http_dwrtc_session_t *s,
     u_char *data, size_t len);
 ngx_http_dwrtc_session_t *ngx_http_dwrtc_session_of(ngx_str_node_t *sn);

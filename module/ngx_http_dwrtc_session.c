@@ -36,6 +36,13 @@
  * (ngx_http_dwrtc_ws_get()). The output buffer is freed once all of it is
  * written. So an idle session with its request released holds only the
  * connection, its pool (with the session in it) and the kernel's socket.
+ *
+ * A session speaks one of two dialects: DWRTC's own (dwrtc_signal) or
+ * PeerJS's (dwrtc_peerjs, docs/peerjs.md). Everything above is the same
+ * for both; a PeerJS session differs only where its messages are read and
+ * written (dwrtc_peerjs_submit(), dwrtc_peerjs_render()), in what it is
+ * sent on open, and in the PeerJS server's two timers it keeps: the alive
+ * timeout and the EXPIREs it is owed (its ngx_http_dwrtc_peerjs_part_t).
  */
 
 
@@ -57,6 +64,9 @@
 
 /* liveness tick while dwrtc_ping_interval is off, for worker shutdown */
 #define NGX_HTTP_DWRTC_IDLE_TICK     30000
+
+/* EXPIREs a PeerJS session may wait for at once; more go out at once */
+#define NGX_HTTP_DWRTC_PEERJS_EXPIRING  32
 
 
 /*
@@ -146,7 +156,39 @@ struct ngx_http_dwrtc_session_s {
     unsigned                        has_user:1;   /* a user session, below */
     unsigned                        keep_request:1;  /* held by others */
     unsigned                        stat_writing:1;  /* as r->stat_writing */
+
+    /* NULL for a DWRTC session: other sessions pay a pointer for PeerJS */
+    struct ngx_http_dwrtc_peerjs_part_s  *peerjs;
 };
+
+
+/*
+ * What a PeerJS session holds besides: why it is refused, if it is (sent
+ * instead of OPEN, then the session closes); when it was last heard from,
+ * for dwrtc_peerjs_alive_timeout; and the EXPIREs it is owed, one per
+ * missing id, each sent dwrtc_peerjs_expire_timeout after the id was first
+ * found nowhere, as the PeerJS server sends them.
+ */
+
+typedef struct ngx_http_dwrtc_peerjs_part_s {
+    ngx_str_t                       refusal;
+    ngx_str_t                       token;     /* takes the id back */
+    ngx_msec_t                      heard;
+    ngx_event_t                     alive;
+    ngx_event_t                     expire;
+    ngx_queue_t                     expiring;  /* due order */
+    ngx_uint_t                      nexpiring;
+    unsigned                        drop_logged:1;
+    unsigned                        counted:1;  /* in the status page's */
+} ngx_http_dwrtc_peerjs_part_t;
+
+
+typedef struct {
+    ngx_queue_t                     queue;
+    ngx_msec_t                      due;
+    size_t                          len;
+    u_char                          text[1];
+} ngx_http_dwrtc_expiry_t;
 
 
 /*
@@ -195,6 +237,21 @@ static void ngx_http_dwrtc_session_cleanup(void *data);
 static void ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s,
     const uint8_t *msg, size_t len);
 static ngx_int_t ngx_http_dwrtc_rate_check(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_session_queue(ngx_http_dwrtc_session_t *s,
+    const char *data, size_t len);
+static ngx_int_t ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
+    ngx_http_request_t *r);
+static void ngx_http_dwrtc_peerjs_message(ngx_http_dwrtc_session_t *s,
+    const uint8_t *msg, size_t len);
+static ngx_int_t ngx_http_dwrtc_peerjs_deliver(ngx_http_dwrtc_session_t *s,
+    const char *data, size_t len);
+static ngx_int_t ngx_http_dwrtc_peerjs_expire_later(
+    ngx_http_dwrtc_session_t *s, u_char *text, size_t len);
+static void ngx_http_dwrtc_peerjs_expire_handler(ngx_event_t *ev);
+static void ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev);
+static void ngx_http_dwrtc_peerjs_free(ngx_http_dwrtc_session_t *s);
+static ngx_int_t ngx_http_dwrtc_peerjs_take_back(ngx_str_t *id,
+    ngx_str_t *token, ngx_log_t *log);
 static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
     size_t len);
 static size_t ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s);
@@ -292,7 +349,12 @@ ngx_http_dwrtc_session_create(ngx_http_request_t *r,
 
     ngx_http_dwrtc_frame_scan_init(&s->scan, dlcf->max_message_size);
 
-    rc = ngx_http_dwrtc_session_register(&s->sn, s->id, c->log);
+    if (dlcf->peerjs) {
+        rc = ngx_http_dwrtc_peerjs_register(s, r);
+
+    } else {
+        rc = ngx_http_dwrtc_session_register(&s->sn, s->id, c->log);
+    }
 
     if (rc != NGX_OK) {
         return (rc == NGX_DECLINED) ? NGX_HTTP_SERVICE_UNAVAILABLE
@@ -1475,14 +1537,28 @@ ngx_int_t
 ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s, const char *data,
     size_t len)
 {
-    size_t             pending, limit;
-    ngx_connection_t  *c;
-
     if (s->state != NGX_HTTP_DWRTC_OPEN
         || (s->ws && !wslay_event_get_write_enabled(s->ws)))
     {
         return NGX_DECLINED;
     }
+
+    if (s->peerjs) {
+        return ngx_http_dwrtc_peerjs_deliver(s, data, len);
+    }
+
+    return ngx_http_dwrtc_session_queue(s, data, len);
+}
+
+
+/* a message for the client, in its dialect, onto the output */
+
+static ngx_int_t
+ngx_http_dwrtc_session_queue(ngx_http_dwrtc_session_t *s, const char *data,
+    size_t len)
+{
+    size_t             pending, limit;
+    ngx_connection_t  *c;
 
     c = s->connection;
 
@@ -1700,6 +1776,10 @@ ngx_http_dwrtc_session_free(ngx_http_dwrtc_session_t *s)
         ngx_delete_posted_event(&s->ping);
     }
 
+    if (s->peerjs) {
+        ngx_http_dwrtc_peerjs_free(s);
+    }
+
     if (s->ws) {
         wslay_event_context_free(s->ws);
         s->ws = NULL;
@@ -1822,8 +1902,11 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
                           "dropping messages");
         }
 
-        if (!s->rate_error
-            || ngx_current_msec - s->rate_error_sent >= 1000)
+        /* the PeerJS server has no such message: its clients are not told */
+
+        if (s->peerjs == NULL
+            && (!s->rate_error
+                || ngx_current_msec - s->rate_error_sent >= 1000))
         {
             s->rate_error = 1;
             s->rate_error_sent = ngx_current_msec;
@@ -1838,6 +1921,11 @@ ngx_http_dwrtc_message(ngx_http_dwrtc_session_t *s, const uint8_t *msg,
             }
         }
 
+        return;
+    }
+
+    if (s->peerjs) {
+        ngx_http_dwrtc_peerjs_message(s, msg, len);
         return;
     }
 
@@ -2067,3 +2155,506 @@ ngx_http_dwrtc_ws_msg(wslay_event_context_ptr ctx,
     }
 }
 
+
+
+/*
+ * The PeerJS dialect's part of a session (docs/peerjs.md). The id it opens
+ * under is the one the client asked for (ngx_http_dwrtc_peerjs_admit());
+ * a session refused (bad parameters, an id taken or not ours) opens under
+ * an id of its own only to be told why and closed, as the PeerJS server
+ * accepts the WebSocket, sends ERROR or ID-TAKEN and closes.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
+    ngx_http_request_t *r)
+{
+    size_t                         n;
+    u_char                         buf[256];
+    ngx_int_t                      rc;
+    ngx_str_t                      id, token;
+    ngx_connection_t              *c;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    c = s->connection;
+
+    p = ngx_pcalloc(c->pool, sizeof(ngx_http_dwrtc_peerjs_part_t));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_init(&p->expiring);
+    s->peerjs = p;
+
+    rc = ngx_http_dwrtc_peerjs_admit(r, s->conf, &id, &token, &p->refusal);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        p->token.data = ngx_pnalloc(c->pool, token.len);
+        if (p->token.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p->token.data, token.data, token.len);
+        p->token.len = token.len;
+
+        rc = ngx_http_dwrtc_session_register_as(&s->sn, s->id, &id, c->log);
+
+        if (rc == NGX_BUSY
+            && ngx_http_dwrtc_peerjs_take_back(&id, &token, c->log) == NGX_OK)
+        {
+            rc = ngx_http_dwrtc_session_register_as(&s->sn, s->id, &id,
+                                                    c->log);
+        }
+
+        if (rc == NGX_OK || rc == NGX_ERROR) {
+            return rc;
+        }
+
+        if (rc == NGX_BUSY) {
+            /* the PeerJS server's answer to an id held by another token */
+
+            n = dwrtc_peerjs_format_id_taken((char *) buf, sizeof(buf));
+
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "dwrtc: peerjs id \"%V\" is taken", &id);
+
+        } else {
+            /*
+             * An id this node did not give out: one the client chose, or
+             * another node's. Chosen ids need their claim in the DHT, which
+             * is not there yet; never open a session that cannot be reached.
+             */
+
+            n = dwrtc_peerjs_format_error(NGX_HTTP_DWRTC_PEERJS_NOT_OURS,
+                                 sizeof(NGX_HTTP_DWRTC_PEERJS_NOT_OURS) - 1,
+                                 (char *) buf, sizeof(buf));
+
+            if (ngx_http_dwrtc_peerjs_printable(&id)) {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "dwrtc: peerjs id \"%V\" was not given out by "
+                              "this node: refused, chosen ids are not "
+                              "supported yet", &id);
+
+            } else {
+                /* decoded from the query: never written to the log as is */
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "dwrtc: peerjs id of %uz bytes that is not a "
+                              "PeerJS id refused", id.len);
+            }
+        }
+
+        if (n == 0 || n > sizeof(buf)) {
+            return NGX_ERROR;
+        }
+
+        p->refusal.data = ngx_pnalloc(c->pool, n);
+        if (p->refusal.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p->refusal.data, buf, n);
+        p->refusal.len = n;
+    }
+
+    /* refused: a session of its own, to say why and close */
+
+    return ngx_http_dwrtc_session_register(&s->sn, s->id, c->log);
+}
+
+
+/* OPEN, or why not and the close; then the alive timeout runs */
+
+ngx_int_t
+ngx_http_dwrtc_session_peerjs_welcome(ngx_http_dwrtc_session_t *s)
+{
+    size_t                         n;
+    u_char                         open[32];
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    p = s->peerjs;
+
+    p->heard = ngx_current_msec;
+
+    p->alive.handler = ngx_http_dwrtc_peerjs_alive_handler;
+    p->alive.data = s;
+    p->alive.log = s->connection->log;
+    p->alive.cancelable = 1;
+
+    p->expire.handler = ngx_http_dwrtc_peerjs_expire_handler;
+    p->expire.data = s;
+    p->expire.log = s->connection->log;
+    p->expire.cancelable = 1;
+
+    if (p->refusal.len) {
+        if (ngx_http_dwrtc_session_send_text(s, p->refusal.data,
+                                             p->refusal.len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /*
+         * libwslay sends a close frame before messages still queued: the
+         * close waits until the refusal is out (the alive handler).
+         */
+
+        ngx_add_timer(&p->alive, 1);
+        return NGX_OK;
+    }
+
+    n = dwrtc_peerjs_format_open((char *) open, sizeof(open));
+
+    if (n == 0 || n > sizeof(open)
+        || ngx_http_dwrtc_session_send_text(s, open, n) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(&p->alive, s->conf->peerjs_alive_timeout);
+
+    p->counted = 1;
+    ngx_http_dwrtc_peerjs_sessions++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_dwrtc_peerjs_message(ngx_http_dwrtc_session_t *s,
+    const uint8_t *msg, size_t len)
+{
+    int                            rc;
+    dwrtc_node                    *node;
+    const char                    *why;
+    ngx_connection_t              *c;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    c = s->connection;
+    p = s->peerjs;
+
+    if (p->refusal.len) {
+        /* refused, and closing: it speaks for no one */
+        return;
+    }
+
+    /* any message shows the client alive, HEARTBEAT only says so */
+
+    p->heard = ngx_current_msec;
+
+    node = ngx_http_dwrtc_node();
+    why = NULL;
+
+    rc = node ? dwrtc_peerjs_submit(node, (char *) s->id,
+                                    DWRTC_SESSION_ID_LEN, (char *) msg, len,
+                                    &why)
+              : DWRTC_ESTATE;
+
+    if (rc == DWRTC_PEERJS_TAKEN) {
+        ngx_http_dwrtc_peerjs_messages++;
+        return;
+    }
+
+    if (rc == DWRTC_PEERJS_HEARTBEAT) {
+        return;
+    }
+
+    if (rc == DWRTC_PEERJS_DROPPED) {
+        /* where the PeerJS server drops a message silently, so do we */
+
+        if (!p->drop_logged) {
+            p->drop_logged = 1;
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "dwrtc: peerjs message dropped: %s",
+                          why ? why : "unreadable");
+        }
+
+        return;
+    }
+
+    if (!s->submit_logged) {
+        s->submit_logged = 1;
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "dwrtc: dwrtc_peerjs_submit() failed: %s",
+                      dwrtc_strerror(rc));
+    }
+}
+
+
+static ngx_int_t
+ngx_http_dwrtc_peerjs_deliver(ngx_http_dwrtc_session_t *s, const char *data,
+    size_t len)
+{
+    int        what;
+    size_t     n;
+    u_char    *text, buf[1024];
+    ngx_int_t  rc;
+
+    n = dwrtc_peerjs_render((char *) s->id, DWRTC_SESSION_ID_LEN, data, len,
+                            (char *) buf, sizeof(buf), &what);
+
+    if (n == 0 || what == DWRTC_PEERJS_NOTHING) {
+        /* taken, and not shown: a PeerJS client has no such message */
+        return NGX_OK;
+    }
+
+    text = buf;
+
+    if (n > sizeof(buf)) {
+        text = ngx_alloc(n, s->connection->log);
+        if (text == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (dwrtc_peerjs_render((char *) s->id, DWRTC_SESSION_ID_LEN, data,
+                                len, (char *) text, n, &what)
+            != n)
+        {
+            ngx_free(text);
+            return NGX_DECLINED;
+        }
+    }
+
+    if (what == DWRTC_PEERJS_EXPIRE_LATER) {
+        rc = ngx_http_dwrtc_peerjs_expire_later(s, text, n);
+
+    } else {
+        rc = ngx_http_dwrtc_session_queue(s, (char *) text, n);
+    }
+
+    if (text != buf) {
+        ngx_free(text);
+    }
+
+    return rc;
+}
+
+
+/*
+ * An id the session's message went to is found nowhere: the EXPIRE that
+ * says so goes out after the expire timeout, once for all the messages to
+ * that id in the meantime, as the PeerJS server sends it.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_peerjs_expire_later(ngx_http_dwrtc_session_t *s, u_char *text,
+    size_t len)
+{
+    ngx_queue_t                   *q;
+    ngx_http_dwrtc_expiry_t       *e;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    p = s->peerjs;
+
+    for (q = ngx_queue_head(&p->expiring);
+         q != ngx_queue_sentinel(&p->expiring);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_dwrtc_expiry_t, queue);
+
+        if (e->len == len && ngx_memcmp(e->text, text, len) == 0) {
+            return NGX_OK;
+        }
+    }
+
+    if (p->nexpiring >= NGX_HTTP_DWRTC_PEERJS_EXPIRING) {
+        /* told early rather than not at all */
+        return ngx_http_dwrtc_session_queue(s, (char *) text, len);
+    }
+
+    e = ngx_alloc(offsetof(ngx_http_dwrtc_expiry_t, text) + len,
+                  s->connection->log);
+    if (e == NULL) {
+        return ngx_http_dwrtc_session_queue(s, (char *) text, len);
+    }
+
+    e->due = ngx_current_msec + s->conf->peerjs_expire_timeout;
+    e->len = len;
+    ngx_memcpy(e->text, text, len);
+
+    /* one timeout for all: the tail is the latest */
+
+    ngx_queue_insert_tail(&p->expiring, &e->queue);
+    p->nexpiring++;
+
+    if (!p->expire.timer_set) {
+        ngx_add_timer(&p->expire, s->conf->peerjs_expire_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_dwrtc_peerjs_expire_handler(ngx_event_t *ev)
+{
+    ngx_queue_t                   *q;
+    ngx_http_dwrtc_session_t      *s;
+    ngx_http_dwrtc_expiry_t       *e;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    s = ev->data;
+    p = s->peerjs;
+
+    while (!ngx_queue_empty(&p->expiring)) {
+        q = ngx_queue_head(&p->expiring);
+        e = ngx_queue_data(q, ngx_http_dwrtc_expiry_t, queue);
+
+        if ((ngx_msec_int_t) (e->due - ngx_current_msec) > 0) {
+            ngx_add_timer(&p->expire, e->due - ngx_current_msec);
+            break;
+        }
+
+        ngx_queue_remove(q);
+        p->nexpiring--;
+
+        if (s->state == NGX_HTTP_DWRTC_OPEN) {
+            (void) ngx_http_dwrtc_session_queue(s, (char *) e->text, e->len);
+        }
+
+        ngx_free(e);
+    }
+}
+
+
+static void
+ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev)
+{
+    ngx_msec_t                     silent, timeout;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_dwrtc_session_t      *s;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    s = ev->data;
+    p = s->peerjs;
+    c = s->connection;
+    r = s->request;   /* the run below may free the session */
+    timeout = s->conf->peerjs_alive_timeout;
+
+    if (s->state != NGX_HTTP_DWRTC_OPEN) {
+        return;
+    }
+
+    if (r) {
+        ngx_http_set_log_request(c->log, r);
+    }
+
+    if (p->refusal.len) {
+        /* refused: closes once its refusal has left libwslay's queue */
+
+        if (s->ws && wslay_event_get_queued_msg_count(s->ws)) {
+            ngx_add_timer(&p->alive, 10);
+            return;
+        }
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_NORMAL_CLOSURE, NULL);
+
+    } else {
+        silent = ngx_current_msec - p->heard;
+
+        if (silent < timeout) {
+            ngx_add_timer(&p->alive, timeout - silent);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: peerjs client silent for %M ms "
+                      "(dwrtc_peerjs_alive_timeout), closing", silent);
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_NORMAL_CLOSURE, "alive timeout");
+    }
+
+    ngx_http_dwrtc_session_run(s);
+
+    if (r) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+/*
+ * The same id with the same token (the client's reconnect(), a reload that
+ * kept its token): the new WebSocket takes the id back, as the PeerJS
+ * server lets it. The older session, most often a connection whose client
+ * is gone without a word, is ended here (told 1001 if it can still hear),
+ * so that the id is free at once. NGX_OK when it was; NGX_DECLINED when
+ * the holder is not a PeerJS session of that token, open.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_peerjs_take_back(ngx_str_t *id, ngx_str_t *token,
+    ngx_log_t *log)
+{
+    ngx_str_node_t                *sn;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_dwrtc_session_t      *old;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    sn = ngx_http_dwrtc_session_lookup(id->data, id->len);
+    if (sn == NULL) {
+        return NGX_DECLINED;
+    }
+
+    old = ngx_http_dwrtc_session_of(sn);
+    p = old->peerjs;
+
+    if (p == NULL || p->refusal.len || old->state != NGX_HTTP_DWRTC_OPEN
+        || p->token.len != token->len
+        || ngx_memcmp(p->token.data, token->data, token->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "dwrtc: peerjs id \"%V\" taken back with its token, "
+                  "its older session is closed", id);
+
+    c = old->connection;
+    r = old->request;
+
+    ngx_http_dwrtc_session_going_away(old);
+    ngx_http_dwrtc_session_free(old);
+    ngx_http_dwrtc_session_close(old, NGX_HTTP_CLOSE);
+
+    if (r) {
+        ngx_http_run_posted_requests(c);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_dwrtc_peerjs_free(ngx_http_dwrtc_session_t *s)
+{
+    ngx_queue_t                   *q;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    p = s->peerjs;
+
+    if (p->counted) {
+        p->counted = 0;
+        ngx_http_dwrtc_peerjs_sessions--;
+    }
+
+    if (p->alive.timer_set) {
+        ngx_del_timer(&p->alive);
+    }
+
+    if (p->expire.timer_set) {
+        ngx_del_timer(&p->expire);
+    }
+
+    while (!ngx_queue_empty(&p->expiring)) {
+        q = ngx_queue_head(&p->expiring);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_http_dwrtc_expiry_t, queue));
+    }
+
+    p->nexpiring = 0;
+}

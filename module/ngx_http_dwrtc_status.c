@@ -47,6 +47,8 @@ typedef struct {
     u_char                          node[33];
     u_char                          reason[95];
     uint64_t                        rate_limited;
+    uint64_t                        peerjs_sessions;
+    uint64_t                        peerjs_messages;
     dwrtc_stats                     stats;
     /* a reader's copy only: its Prometheus labels, see _read() */
     u_char                          label[32];
@@ -76,6 +78,8 @@ static ngx_http_dwrtc_status_slot_t  *ngx_http_dwrtc_status_own;
 
 /* counted by the sessions of this worker, published with its slot */
 uint64_t  ngx_http_dwrtc_rate_limited;
+uint64_t  ngx_http_dwrtc_peerjs_sessions;   /* open now */
+uint64_t  ngx_http_dwrtc_peerjs_messages;   /* taken from PeerJS clients */
 
 
 static const char  *ngx_http_dwrtc_state_names[] = {
@@ -189,6 +193,8 @@ ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
         slot->worker = ngx_worker;
         slot->started = ngx_time();
         slot->rate_limited = 0;
+        slot->peerjs_sessions = 0;
+        slot->peerjs_messages = 0;
         ngx_memzero(&slot->stats, sizeof(dwrtc_stats));
         ngx_memzero(slot->node, sizeof(slot->node));
         slot->dht_port = 0;
@@ -198,6 +204,8 @@ ngx_http_dwrtc_status_publish(ngx_uint_t state, const char *reason,
     slot->state = state;
     slot->updated = ngx_time();
     slot->rate_limited = ngx_http_dwrtc_rate_limited;
+    slot->peerjs_sessions = ngx_http_dwrtc_peerjs_sessions;
+    slot->peerjs_messages = ngx_http_dwrtc_peerjs_messages;
 
     len = reason ? ngx_min(ngx_strlen(reason), sizeof(slot->reason) - 1) : 0;
     ngx_memcpy(slot->reason, reason ? reason : "", len);
@@ -457,7 +465,7 @@ ngx_http_dwrtc_status_handler(ngx_http_request_t *r)
     prometheus = ngx_http_dwrtc_status_wants_prometheus(r);
 
     /* generous: every figure at its longest */
-    size = 1024 + n * (prometheus ? 10240 : 3072);
+    size = 1536 + n * (prometheus ? 10240 : 3200);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -654,7 +662,8 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         "\"received_over_links\":%uL},"
                         "\"errors\":{\"not_found\":%uL,\"unreachable\":%uL,"
                         "\"invalid\":%uL,\"rate_limited\":%uL,"
-                        "\"queue_full\":%uL,\"budget_full\":%uL},",
+                        "\"queue_full\":%uL,\"budget_full\":%uL},"
+                        "\"peerjs\":{\"sessions\":%uL,\"messages\":%uL},",
                         st->dht_good, st->dht_dubious, st->sessions,
                         st->links_in, st->links_out, st->links_outside,
                         st->links_via_siblings,
@@ -662,7 +671,8 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         st->delivered_locally, st->sent_over_links,
                         st->received_over_links, st->not_found,
                         st->unreachable, st->invalid, slots[i].rate_limited,
-                        st->queue_full, st->budget_full);
+                        st->queue_full, st->budget_full,
+                        slots[i].peerjs_sessions, slots[i].peerjs_messages);
 
         p = ngx_sprintf(p, "\"bounds\":{\"claims_refused\":%uL,"
                         "\"links_refused_for_claims\":%uL,"
@@ -763,6 +773,18 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
     ngx_http_dwrtc_metric_head("dwrtc_sessions", "gauge",
                                "Client sessions open.");
     ngx_http_dwrtc_metric_each("dwrtc_sessions", "%uL", st->sessions);
+
+    ngx_http_dwrtc_metric_head("dwrtc_peerjs_sessions", "gauge",
+                               "Of the sessions, those of dwrtc_peerjs "
+                               "locations.");
+    ngx_http_dwrtc_metric_each("dwrtc_peerjs_sessions", "%uL",
+                               slots[i].peerjs_sessions);
+
+    ngx_http_dwrtc_metric_head("dwrtc_peerjs_messages_total", "counter",
+                               "Messages taken from PeerJS clients to "
+                               "relay.");
+    ngx_http_dwrtc_metric_each("dwrtc_peerjs_messages_total", "%uL",
+                               slots[i].peerjs_messages);
 
     ngx_http_dwrtc_metric_head("dwrtc_dht_peers", "gauge",
                                "DHT nodes known, by whether they answered "

@@ -160,7 +160,8 @@ ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
 
     if (!dmcf->enabled) {
         ngx_http_dwrtc_set_state(NGX_HTTP_DWRTC_NODE_DISABLED,
-                                 "no location has dwrtc_signal");
+                                 "no location has dwrtc_signal "
+                                 "or dwrtc_peerjs");
         return NGX_OK;
     }
 
@@ -980,9 +981,9 @@ ngx_http_dwrtc_node_ready(void)
 
 
 /*
- * Holds a handshake until ngx_http_dwrtc_node_ready(): the request waits
- * (its client may go away meanwhile), then ngx_http_dwrtc_handler() runs
- * for it again from the start.
+ * Holds a handshake (or a PeerJS client's request for an id) until
+ * ngx_http_dwrtc_node_ready(): the request waits (its client may go away
+ * meanwhile), then its location's handler runs for it again from the start.
  */
 
 ngx_int_t
@@ -1027,11 +1028,12 @@ ngx_http_dwrtc_hold(ngx_http_request_t *r)
 static void
 ngx_http_dwrtc_ready_handler(ngx_event_t *ev)
 {
-    ngx_queue_t              *q;
-    ngx_connection_t         *c;
-    ngx_http_request_t       *r;
-    ngx_http_dwrtc_held_t    *held;
-    ngx_http_dwrtc_worker_t  *w;
+    ngx_queue_t               *q;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_dwrtc_held_t     *held;
+    ngx_http_dwrtc_worker_t   *w;
+    ngx_http_core_loc_conf_t  *clcf;
 
     w = ev->data;
 
@@ -1054,7 +1056,11 @@ ngx_http_dwrtc_ready_handler(ngx_event_t *ev)
         c = r->connection;
         ngx_http_set_log_request(c->log, r);
 
-        ngx_http_finalize_request(r, ngx_http_dwrtc_handler(r));
+        /* the location's own handler: dwrtc_signal's, or dwrtc_peerjs's */
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        ngx_http_finalize_request(r, clcf->handler(r));
         ngx_http_run_posted_requests(c);
     }
 }
@@ -1107,6 +1113,59 @@ ngx_http_dwrtc_session_register(ngx_str_node_t *sn, u_char *id,
 
         return (rc == DWRTC_ELIMIT) ? NGX_DECLINED : NGX_ERROR;
     }
+
+    sn->str.data = id;
+    sn->str.len = DWRTC_SESSION_ID_LEN;
+    sn->node.key = ngx_crc32_short(id, DWRTC_SESSION_ID_LEN);
+
+    ngx_rbtree_insert(&w->sessions, &sn->node);
+    w->nsessions++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * As ngx_http_dwrtc_session_register(), under the id a PeerJS client asks
+ * for (want): NGX_OK, NGX_BUSY when a session holds it, NGX_ABORT when it
+ * is not an id this node gave out, or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_dwrtc_session_register_as(ngx_str_node_t *sn, u_char *id,
+    ngx_str_t *want, ngx_log_t *log)
+{
+    int                       rc;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (want->len != DWRTC_SESSION_ID_LEN) {
+        return NGX_ABORT;
+    }
+
+    rc = dwrtc_session_open_as(w->node, (char *) want->data, want->len);
+
+    if (rc == DWRTC_EEXIST) {
+        return NGX_BUSY;
+    }
+
+    if (rc == DWRTC_EINVAL) {
+        return NGX_ABORT;
+    }
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "dwrtc: dwrtc_session_open_as() failed: %s",
+                      dwrtc_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(id, want->data, DWRTC_SESSION_ID_LEN);
 
     sn->str.data = id;
     sn->str.len = DWRTC_SESSION_ID_LEN;

@@ -5,6 +5,7 @@
 
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/node.h"
+#include "dwrtc/peerjs.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "node_stats.h"
@@ -80,6 +81,8 @@ const char* dwrtc_strerror(int status) {
             return "no free port in the configured range";
         case DWRTC_ENOMEM:
             return "out of memory";
+        case DWRTC_EEXIST:
+            return "id already held";
         default:
             return "unknown status";
     }
@@ -388,6 +391,103 @@ int dwrtc_node_status(const dwrtc_node* node) {
     if (!node) return DWRTC_NODE_ALONE;
     if (node->node.published()) return DWRTC_NODE_PUBLISHED;
     return node->node.hasDhtPeers() ? DWRTC_NODE_JOINING : DWRTC_NODE_ALONE;
+}
+
+int dwrtc_session_new_id(const dwrtc_node* node, char id[DWRTC_SESSION_ID_LEN]) {
+    if (!node || !id) return DWRTC_EINVAL;
+    return guarded([&] {
+        std::string s = node->node.newSessionId();
+        if (s.size() != DWRTC_SESSION_ID_LEN) {
+            return DWRTC_ESTATE;
+        }
+        std::memcpy(id, s.data(), s.size());
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_session_open_as(dwrtc_node* node, const char* id, size_t id_len) {
+    if (!node || !id) return DWRTC_EINVAL;
+    return guarded([&] {
+        switch (node->node.openSessionAs(std::string_view(id, id_len))) {
+            case Node::OpenAs::Opened:
+                return DWRTC_OK;
+            case Node::OpenAs::NotOurs:
+                return DWRTC_EINVAL;
+            case Node::OpenAs::Taken:
+                return DWRTC_EEXIST;
+            default:
+                return DWRTC_ESTATE;
+        }
+    });
+}
+
+int dwrtc_peerjs_submit(dwrtc_node* node, const char* id, size_t id_len, const char* msg,
+                        size_t len, const char** why) {
+    if (!node || !id || (!msg && len)) return DWRTC_EINVAL;
+    return guarded([&] {
+        // the reasons are few and fixed: static strings for the host's log
+        thread_local std::string reason;
+        dwrtc::ClientMessage message;
+        switch (dwrtc::readPeerJsMessage(std::string_view(msg, len), message, reason)) {
+            case dwrtc::PeerJsInput::Heartbeat:
+                return DWRTC_PEERJS_HEARTBEAT;
+            case dwrtc::PeerJsInput::Dropped:
+                if (why) *why = reason.c_str();
+                return DWRTC_PEERJS_DROPPED;
+            default:
+                break;
+        }
+        switch (node->node.submitPeerJs(std::string_view(id, id_len), std::move(message))) {
+            case Node::Submit::Ok:
+                return DWRTC_PEERJS_TAKEN;
+            case Node::Submit::UnknownSession:
+                return DWRTC_ENOTFOUND;
+            default:
+                return DWRTC_ESTATE;
+        }
+    });
+}
+
+size_t dwrtc_peerjs_render(const char* id, size_t id_len, const char* data, size_t len, char* out,
+                           size_t cap, int* what) {
+    int verdict = DWRTC_PEERJS_NOTHING;
+    size_t n = 0;
+    if (id && data) {
+        n = copyOut(
+            [&] {
+                std::string text;
+                switch (dwrtc::renderForPeerJs(std::string_view(id, id_len),
+                                               std::string_view(data, len), text)) {
+                    case dwrtc::PeerJsOutput::Send:
+                        verdict = DWRTC_PEERJS_SEND;
+                        break;
+                    case dwrtc::PeerJsOutput::ExpireLater:
+                        verdict = DWRTC_PEERJS_EXPIRE_LATER;
+                        break;
+                    default:
+                        text.clear();
+                        break;
+                }
+                return text;
+            },
+            out, cap);
+    }
+    if (what) *what = n ? verdict : DWRTC_PEERJS_NOTHING;
+    return n;
+}
+
+size_t dwrtc_peerjs_format_open(char* out, size_t cap) {
+    return copyOut([] { return dwrtc::serializePeerJsOpen(); }, out, cap);
+}
+
+size_t dwrtc_peerjs_format_id_taken(char* out, size_t cap) {
+    return copyOut([] { return dwrtc::serializePeerJsIdTaken(); }, out, cap);
+}
+
+size_t dwrtc_peerjs_format_error(const char* msg, size_t len, char* out, size_t cap) {
+    if (!msg) return 0;
+    return copyOut([&] { return dwrtc::serializePeerJsError(std::string_view(msg, len)); }, out,
+                   cap);
 }
 
 int dwrtc_session_open(dwrtc_node* node, char id[DWRTC_SESSION_ID_LEN]) {

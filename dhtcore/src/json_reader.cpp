@@ -136,8 +136,15 @@ bool JsonObjectReader::readTopObject(Status& status) {
             status = Status::DuplicateKey;
             return false;
         }
+        if (!skipWhitespace()) {
+            return false;
+        }
+        std::size_t start = pos_;
         if (!readValue(into, 1)) {
             return false;
+        }
+        if (into) {
+            into->value = text_.substr(start, pos_ - start);
         }
         if (!skipWhitespace()) {
             return false;

@@ -573,6 +573,44 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
         }
         return Submit::Ok;
     }
+    route(source, std::move(message), false);
+    return Submit::Ok;
+}
+
+Node::Submit Node::submitPeerJs(std::string_view session, ClientMessage message) {
+    Impl& d = *impl_;
+    if (!d.running) {
+        return Submit::NotRunning;
+    }
+    auto it = d.sessions.find(d.key(session));
+    if (it == d.sessions.end()) {
+        return Submit::UnknownSession;
+    }
+    const std::string& source = *it;
+    NodeStats::add(d.stats.owner.fromClients);
+    bool quiet = message.type == "LEAVE" || message.type == "EXPIRE";
+    if (message.type.size() + message.body.size() > d.config.maxMessageSize) {
+        NodeStats::add(d.stats.owner.invalid);
+        deliverLocal(source, serializeInvalid("larger than " +
+                                              std::to_string(d.config.maxMessageSize) + " bytes"));
+        return Submit::Ok;
+    }
+    // Only ids the network can route reach the router; a chosen PeerJS id
+    // (not yet claimable, docs/peerjs.md) is nobody here.
+    if (!isNodeSessionId(message.recipient)) {
+        if (!quiet) {
+            NodeStats::add(d.stats.owner.notFound);
+            deliverLocal(source, serializeNotFound(message.recipient));
+        }
+        return Submit::Ok;
+    }
+    canonicalizeSessionId(message.recipient);
+    route(source, std::move(message), quiet);
+    return Submit::Ok;
+}
+
+void Node::route(const std::string& source, ClientMessage message, bool quiet) {
+    Impl& d = *impl_;
     const std::string& sender = d.speaksAs(source);
     // Key-owned ids always go through the router, even to a session here:
     // it holds what waits for an id that is away, in order.
@@ -582,17 +620,46 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
             NodeStats::add(d.stats.owner.deliveredLocally);
             deliverLocal(recipient, serializeDelivery(message.type, sender, recipient,
                                                              message.body));
-        } else {
+        } else if (!quiet) {
             NodeStats::add(d.stats.owner.notFound);
             deliverLocal(source, serializeNotFound(recipient));
         }
-        return Submit::Ok;
+        return;
     }
     Router* router = d.router.get();
     d.links->post([router, sender, m = std::move(message)]() mutable {
         router->routeRemote(sender, std::move(m));
     });
-    return Submit::Ok;
+}
+
+std::string Node::newSessionId() const {
+    const Impl& d = *impl_;
+    if (!d.running) {
+        return {};
+    }
+    return makeSessionId(d.id);
+}
+
+Node::OpenAs Node::openSessionAs(std::string_view id) {
+    Impl& d = *impl_;
+    if (!d.running) {
+        return OpenAs::NotRunning;
+    }
+    if (!isNodeSessionId(id)) {
+        return OpenAs::NotOurs;
+    }
+    // PeerJS ids are case-sensitive: only the id as this node wrote it.
+    std::string canonical(id);
+    canonicalizeSessionId(canonical);
+    if (canonical != id || nodePrefixOfCanonical(canonical) != d.id) {
+        return OpenAs::NotOurs;
+    }
+    if (!d.sessions.insert(canonical).second) {
+        return OpenAs::Taken;
+    }
+    Router* router = d.router.get();
+    d.links->post([router, canonical] { router->openSession(canonical); });
+    return OpenAs::Opened;
 }
 
 void Node::undeliverable(std::string_view session, std::string_view data) {

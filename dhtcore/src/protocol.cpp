@@ -392,6 +392,8 @@ std::string serializeOwnedWelcome(std::string_view id, std::string_view nodeSess
         .done();
 }
 
+void appendJsonString(std::string& out, std::string_view s) { appendString(out, s); }
+
 std::string serializeDelivery(std::string_view type, std::string_view sender,
                               std::string_view recipient, std::string_view body) {
     return ObjectWriter(type.size() + body.size() + 2 * kSessionIdLength)

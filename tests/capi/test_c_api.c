@@ -272,6 +272,111 @@ main(void)
         CHECK(dwrtc_lookup_bucket_ms(DWRTC_LOOKUP_BUCKETS - 1) == 0);
     }
 
+    /*
+     * The PeerJS dialect: an id the node gives out opens once; a PeerJS
+     * message is routed with its payload as the client wrote it, and shown
+     * in PeerJS's words; a recipient found nowhere is an EXPIRE for later,
+     * a LEAVE to one gets no answer, what the PeerJS server drops is
+     * dropped with why.
+     */
+    {
+        char         carol[DWRTC_SESSION_ID_LEN], out[512], pj[256];
+        char         want[512];
+        const char  *why;
+        int          what;
+        size_t       len;
+
+        CHECK(dwrtc_session_new_id(node, carol) == DWRTC_OK);
+        CHECK(memcmp(carol, dwrtc_node_id(node), 32) == 0);
+        CHECK(dwrtc_session_open_as(node, "alice", 5) == DWRTC_EINVAL);
+        CHECK(dwrtc_session_open_as(node, carol, DWRTC_SESSION_ID_LEN)
+              == DWRTC_OK);
+        CHECK(dwrtc_session_open_as(node, carol, DWRTC_SESSION_ID_LEN)
+              == DWRTC_EEXIST);
+        CHECK(dwrtc_session_open_as(node, alice, DWRTC_SESSION_ID_LEN)
+              == DWRTC_EEXIST);
+
+        memset(&in, 0, sizeof(in));
+        CHECK(dwrtc_node_set_local_delivery(node, on_delivery, &in)
+              == DWRTC_OK);
+        n = snprintf(pj, sizeof(pj),
+                     "{\"type\":\"OFFER\",\"src\":\"forged\",\"dst\":\"%.*s\","
+                     "\"payload\":{\"sdp\": [1, 2.5 ,\"\\u00e9\"]}}",
+                     DWRTC_SESSION_ID_LEN, bob);
+        why = NULL;
+        CHECK(dwrtc_peerjs_submit(node, carol, DWRTC_SESSION_ID_LEN, pj, n,
+                                  &why)
+              == DWRTC_PEERJS_TAKEN);
+        CHECK(in.deliveries == 1);
+        CHECK(memcmp(in.session, bob, DWRTC_SESSION_ID_LEN) == 0);
+
+        len = dwrtc_peerjs_render(bob, DWRTC_SESSION_ID_LEN, in.data,
+                                  strlen(in.data), out, sizeof(out), &what);
+        CHECK(what == DWRTC_PEERJS_SEND);
+        n = snprintf(want, sizeof(want),
+                     "{\"type\":\"OFFER\",\"src\":\"%.*s\",\"dst\":\"%.*s\","
+                     "\"payload\":{\"sdp\": [1, 2.5 ,\"\\u00e9\"]}}",
+                     DWRTC_SESSION_ID_LEN, carol, DWRTC_SESSION_ID_LEN, bob);
+        CHECK(len == (size_t) n && memcmp(out, want, len) == 0);
+        CHECK(dwrtc_peerjs_render(bob, DWRTC_SESSION_ID_LEN, in.data,
+                                  strlen(in.data), out, 4, &what)
+              == len);
+
+        /* a chosen id is nobody yet: "not found", shown as a later EXPIRE */
+        n = snprintf(pj, sizeof(pj),
+                     "{\"type\":\"OFFER\",\"dst\":\"nobody\",\"payload\":1}");
+        CHECK(dwrtc_peerjs_submit(node, carol, DWRTC_SESSION_ID_LEN, pj, n,
+                                  &why)
+              == DWRTC_PEERJS_TAKEN);
+        CHECK(in.deliveries == 2);
+        CHECK(memcmp(in.session, carol, DWRTC_SESSION_ID_LEN) == 0);
+        len = dwrtc_peerjs_render(carol, DWRTC_SESSION_ID_LEN, in.data,
+                                  strlen(in.data), out, sizeof(out), &what);
+        CHECK(what == DWRTC_PEERJS_EXPIRE_LATER);
+        n = snprintf(want, sizeof(want),
+                     "{\"type\":\"EXPIRE\",\"src\":\"nobody\",\"dst\":\"%.*s\"}",
+                     DWRTC_SESSION_ID_LEN, carol);
+        CHECK(len == (size_t) n && memcmp(out, want, len) == 0);
+
+        /* LEAVE to an id that is gone: no answer, as the PeerJS server */
+        CHECK(dwrtc_peerjs_submit(node, carol, DWRTC_SESSION_ID_LEN,
+                                  "{\"type\":\"LEAVE\",\"dst\":\"gone\"}", 29,
+                                  &why)
+              == DWRTC_PEERJS_TAKEN);
+        CHECK(in.deliveries == 2);
+
+        CHECK(dwrtc_peerjs_submit(node, carol, DWRTC_SESSION_ID_LEN,
+                                  "{\"type\":\"HEARTBEAT\"}", 20, &why)
+              == DWRTC_PEERJS_HEARTBEAT);
+        why = NULL;
+        CHECK(dwrtc_peerjs_submit(node, carol, DWRTC_SESSION_ID_LEN,
+                                  "[1,2", 4, &why)
+              == DWRTC_PEERJS_DROPPED);
+        CHECK(why != NULL && strcmp(why, "not JSON") == 0);
+        CHECK(dwrtc_peerjs_submit(node, "nope", 4, "{\"type\":\"HEARTBEAT\"}",
+                                  20, &why)
+              == DWRTC_PEERJS_HEARTBEAT);
+        CHECK(dwrtc_peerjs_submit(node, "nope", 4,
+                                  "{\"type\":\"LEAVE\",\"dst\":\"gone\"}", 29,
+                                  &why)
+              == DWRTC_ENOTFOUND);
+        CHECK(in.deliveries == 2);
+
+        /* the node's own messages */
+        CHECK(dwrtc_peerjs_format_open(out, sizeof(out)) == 15
+              && memcmp(out, "{\"type\":\"OPEN\"}", 15) == 0);
+        len = dwrtc_peerjs_format_error("Invalid key provided", 20, out,
+                                        sizeof(out));
+        CHECK(len == 57 && memcmp(out, "{\"type\":\"ERROR\",\"payload\":"
+                                  "{\"msg\":\"Invalid key provided\"}}", len)
+                           == 0);
+        CHECK(dwrtc_peerjs_format_id_taken(out, sizeof(out)) > 0);
+
+        CHECK(dwrtc_node_set_local_delivery(node, NULL, NULL) == DWRTC_OK);
+        CHECK(dwrtc_session_close(node, carol, DWRTC_SESSION_ID_LEN)
+              == DWRTC_OK);
+    }
+
     /* Unknown and closed sessions. */
     CHECK(dwrtc_submit(node, "nope", 4, "{}", 2) == DWRTC_ENOTFOUND);
     CHECK(dwrtc_session_close(node, bob, DWRTC_SESSION_ID_LEN) == DWRTC_OK);

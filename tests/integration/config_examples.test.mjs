@@ -11,6 +11,8 @@ import { join, relative } from 'node:path';
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
 
+import WebSocket from 'ws';
+
 import { REPO, WEB_ROOT, waitUntil } from '../lib/nginx.mjs';
 import { ExampleSite, SITE_INDEX, servers, originMismatches } from '../lib/examples.mjs';
 import { openSession, rawRequest, handshakeRequest, terminateSessions } from '../lib/client.mjs';
@@ -58,8 +60,8 @@ const DEBIAN_SITE = join(EXAMPLES, 'debian', 'dwrtc-site');
 // The examples an operator copies as a whole /etc/nginx/nginx.conf (the
 // local network's nodes are started by ci/demo.sh, which names their
 // runtime files, as several nginx on one machine need).
-const COMPLETE = ['beside-existing-site.conf', 'one-node.conf', 'private-network-auth.conf',
-                  'tls.conf'];
+const COMPLETE = ['beside-existing-site.conf', 'one-node.conf', 'peerjs.conf',
+                  'private-network-auth.conf', 'tls.conf'];
 
 /**
  * Debian's nginx.conf and default site as far as they matter here (nginx
@@ -160,6 +162,23 @@ describe('config-examples/', () => {
         const b = await openSession(node.wsUrl('/signal'));
         await a.deliver(b, 'hello');
         await finish(node, a, b);
+    });
+
+    it('peerjs.conf: a PeerJS client gets an id at /peerjs/peerjs/id and OPEN under it',
+       async () => {
+        const node = await start('peerjs.conf');
+        const id = await get(node.httpPort, '/peerjs/peerjs/id');
+        assert.equal(id.status, 200);
+        assert.match(id.body, /^[0-9a-f]{32}-[0-9a-f]{16}$/);
+        const ws = new WebSocket(node.wsUrl(`/peerjs/peerjs?key=peerjs&id=${id.body}&token=t`));
+        const first = await new Promise((resolve, reject) => {
+            ws.once('message', (d) => resolve(JSON.parse(d.toString())));
+            ws.once('error', reject);
+        });
+        assert.deepEqual(first, { type: 'OPEN' });
+        ws.close();
+        await new Promise((resolve) => ws.once('close', resolve));
+        await finish(node);
     });
 
     it('beside-existing-site.conf: the site keeps /, the demo lives under /dwrtc/', async () => {
@@ -370,7 +389,7 @@ describe('config-examples/', () => {
         assert.deepEqual(files.map((f) => relative(EXAMPLES, f)).sort(),
                          ['beside-existing-site.conf', 'local-3-node/node1.conf',
                           'local-3-node/node2.conf', 'local-3-node/node3.conf',
-                          'one-node.conf', 'private-network-auth.conf', 'tls.conf'],
+                          'one-node.conf', 'peerjs.conf', 'private-network-auth.conf', 'tls.conf'],
                          'a new example needs its own case in this file');
     });
 });

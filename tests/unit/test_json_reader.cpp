@@ -96,6 +96,19 @@ TEST(JsonObjectReader, ReadsTheFieldsItIsAskedFor) {
     EXPECT_EQ(r.string(3), "a\"b\xc3\xa9\xf0\x9f\x98\x80");
 }
 
+TEST(JsonObjectReader, GivesAValueItsTextAsWrittenForPassingOn) {
+    JsonObjectReader r({"a", "b", "c", "d"});
+    ASSERT_EQ(r.read(R"({ "a" : {"x" : [1, 2.5e3]} , "b":"q\"\u00e9","c":-7 ,"d":null})"),
+              Status::Ok);
+    EXPECT_EQ(r.rawValue(0), R"({"x" : [1, 2.5e3]})");
+    EXPECT_EQ(r.rawValue(1), R"("q\"\u00e9")");
+    EXPECT_EQ(r.rawValue(2), "-7");
+    EXPECT_EQ(r.rawValue(3), "null");
+    ASSERT_EQ(r.read(R"({"a":true})"), Status::Ok);
+    EXPECT_EQ(r.rawValue(0), "true");
+    EXPECT_EQ(r.kind(1), Kind::Absent);
+}
+
 TEST(JsonObjectReader, TellsNonObjectsFromNonJson) {
     JsonObjectReader r = makeReader();
     EXPECT_EQ(r.read("[1, 2]"), Status::NotObject);

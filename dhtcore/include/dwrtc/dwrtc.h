@@ -379,6 +379,56 @@ int dwrtc_node_status(const dwrtc_node *node);
  * characters, not NUL-terminated) into id. */
 int dwrtc_session_open(dwrtc_node *node, char id[DWRTC_SESSION_ID_LEN]);
 
+/*
+ * The PeerJS dialect (docs/peerjs.md): a PeerJS session is a session of the
+ * node like any other; these calls read and write its wire format.
+ */
+
+/* A fresh session id of this node, not open yet (a PeerJS client's
+ * GET {path}{key}/id), DWRTC_SESSION_ID_LEN characters into id. */
+int dwrtc_session_new_id(const dwrtc_node *node, char id[DWRTC_SESSION_ID_LEN]);
+
+/* Opens a session under an id of this node (from dwrtc_session_new_id(),
+ * exactly as written there): DWRTC_OK, DWRTC_EINVAL when the id is not one
+ * this node assigns (a chosen PeerJS id, another node's id), DWRTC_EEXIST
+ * when a session holds it. */
+#define DWRTC_EEXIST (-8)     /* the id is held by an open session */
+int dwrtc_session_open_as(dwrtc_node *node, const char *id, size_t id_len);
+
+/* What dwrtc_peerjs_submit() made of a PeerJS client's text. */
+#define DWRTC_PEERJS_TAKEN      0  /* routed, or answered to the sender */
+#define DWRTC_PEERJS_HEARTBEAT  1  /* the client is alive; nothing else */
+#define DWRTC_PEERJS_DROPPED    2  /* dropped, as the PeerJS server drops
+                                      it: *why says what it was (NUL-
+                                      terminated, valid until the next call
+                                      on this thread) */
+
+/* Submits a PeerJS client's text from a session: returns one of the
+ * DWRTC_PEERJS_* verdicts, or a negative status as dwrtc_submit(). */
+int dwrtc_peerjs_submit(dwrtc_node *node, const char *id, size_t id_len,
+                        const char *msg, size_t len, const char **why);
+
+/* What a PeerJS session is shown of a message the node has for it. */
+#define DWRTC_PEERJS_SEND          0  /* send out now */
+#define DWRTC_PEERJS_EXPIRE_LATER  1  /* the EXPIRE for a recipient found
+                                         nowhere: send out once the expire
+                                         timeout passes (once per id) */
+#define DWRTC_PEERJS_NOTHING       2  /* not shown to a PeerJS client */
+
+/* Rewrites a delivery (data, as a drain or local delivery hands it to the
+ * session id) in the PeerJS format into out, as dwrtc_format_error() does
+ * (the length, also when more than cap), and its verdict into *what; 0
+ * with DWRTC_PEERJS_NOTHING. */
+size_t dwrtc_peerjs_render(const char *id, size_t id_len, const char *data,
+                           size_t len, char *out, size_t cap, int *what);
+
+/* {"type":"OPEN"}, {"type":"ID-TAKEN",...} and
+ * {"type":"ERROR","payload":{"msg":MSG}}, as dwrtc_format_error(). */
+size_t dwrtc_peerjs_format_open(char *out, size_t cap);
+size_t dwrtc_peerjs_format_id_taken(char *out, size_t cap);
+size_t dwrtc_peerjs_format_error(const char *msg, size_t len, char *out,
+                                 size_t cap);
+
 /* Closes a session: later messages to it get "not found". Messages that were
  * already waiting for it are dropped. */
 int dwrtc_session_close(dwrtc_node *node, const char *id, size_t id_len);

@@ -46,6 +46,10 @@ public:
     void appendString(std::size_t field, std::string& out) const;
     // The value of an Integer field.
     std::int64_t integer(std::size_t field) const { return fields_[field].integer; }
+    // The text of a present field's value as it stands in the JSON (a
+    // string with its quotes and escapes, an object with its braces), for
+    // passing a value on untouched.
+    std::string_view rawValue(std::size_t field) const { return fields_[field].value; }
 
 private:
     struct Field {
@@ -54,6 +58,7 @@ private:
         std::string_view raw;  // a String's characters between the quotes
         bool escaped = false;  // raw holds a backslash
         std::int64_t integer = 0;
+        std::string_view value;  // the whole value's text
     };
 
     // Parsers over text_ at pos_; false means the text is not JSON.

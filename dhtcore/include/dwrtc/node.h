@@ -157,8 +157,19 @@ public:
     // for a session that is not open.
     std::string challenge(std::string_view session);
     bool closeSession(std::string_view id);
+    // A fresh session id of this node, not yet open (a PeerJS client asks
+    // for one before it connects); empty when the node is not running.
+    std::string newSessionId() const;
+    // Opens a session under an id this node assigned (newSessionId()).
+    enum class OpenAs { Opened, NotOurs, Taken, NotRunning };
+    OpenAs openSessionAs(std::string_view id);
     // One client message (WebSocket text) from a session.
     Submit submit(std::string_view session, std::string_view message);
+    // One message of a PeerJS session (peerjs.h), already read: routed as a
+    // native message; a recipient that is not a session id of the network
+    // is "not found" to the sender. A LEAVE or EXPIRE for a recipient this
+    // node knows is gone gets no answer, as the PeerJS server gives none.
+    Submit submitPeerJs(std::string_view session, ClientMessage message);
 
     // When set, what submit() has for this node's own sessions (a message
     // to a session on this node, an error for the sender) is handed to fn
@@ -183,6 +194,9 @@ public:
 
 private:
     void deliverLocal(const std::string& session, std::string data);
+    // Routes a read message from the session `source`; `quiet`: no "not
+    // found" for a recipient known here to be gone.
+    void route(const std::string& source, ClientMessage message, bool quiet);
     // False when the session is to be closed (refused too often).
     bool claim(const std::string& session, std::string_view text);
     void roomRequest(const std::string& session, std::string_view text);

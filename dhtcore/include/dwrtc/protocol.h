@@ -72,6 +72,10 @@ std::string serializeRoomEvent(std::string_view room, std::string_view event,
 // "too many rooms".
 std::string serializeRoomError(std::string_view error, std::string_view room);
 
+// Appends s to out as a JSON string literal, as every serializer here
+// writes strings (bytes that are not UTF-8 become U+FFFD).
+void appendJsonString(std::string& out, std::string_view s);
+
 // {"type":T,"senderSessionId":S,"recipientSessionId":R,"messageBody":B}
 std::string serializeDelivery(std::string_view type, std::string_view sender,
                               std::string_view recipient, std::string_view body);

@@ -1,0 +1,502 @@
+// The PeerJS dialect (docs/peerjs.md) on real nginx nodes, driven by plain
+// `ws` clients that speak what the unmodified `peerjs` client speaks: the
+// server's HTTP (description, /id, /peers, CORS), the WebSocket's texts for
+// bad parameters, OPEN, ID-TAKEN, HEARTBEAT and the alive timeout, relaying
+// {type, src, dst, payload} on one node and across two, EXPIRE for an id
+// found nowhere, and bad input dropped as the PeerJS server drops it.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+
+import { NginxNode, startNetwork, startNode, waitUntil } from '../lib/nginx.mjs';
+import { Session, SESSION_ID, nodeOf, openSession, randomSessionId, terminateSessions }
+    from '../lib/client.mjs';
+
+// The first message to a node not yet known costs a DHT lookup.
+const ROUTE_WAIT = 60_000;
+const EXPIRE_MS = 1000;
+const ALIVE_MS = 1500;
+
+const PEERJS = `
+location /peerjs/ {
+    dwrtc_peerjs;
+    dwrtc_peerjs_expire_timeout ${EXPIRE_MS}ms;
+}
+location /short/ {
+    dwrtc_peerjs;
+    dwrtc_peerjs_alive_timeout ${ALIVE_MS}ms;
+}
+location = /status {
+    dwrtc_status;
+}
+location /keyed/ {
+    dwrtc_peerjs;
+    dwrtc_peerjs_key s3cret_key;
+    dwrtc_allowed_origins https://app.example;
+}`;
+
+/** A PeerJS WebSocket, as the client opens it; resolves once open. */
+async function connect(node, { path = '/peerjs/', key = 'peerjs', id, token = 'tok3n',
+                               label } = {}) {
+    const q = new URLSearchParams();
+    if (key !== null) q.set('key', key);
+    if (id !== null && id !== undefined) q.set('id', id);
+    if (token !== null) q.set('token', token);
+    q.set('version', '1.5.4');
+    const ws = new WebSocket(node.wsUrl(`${path}peerjs?${q}`), { perMessageDeflate: false });
+    const session = new Session(ws, label ?? `peerjs ${id}`);
+    await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+        ws.once('unexpected-response', (req, res) =>
+            reject(new Error(`handshake answered ${res.statusCode}`)));
+    });
+    session.id = id;
+    return session;
+}
+
+async function newId(node, path = '/peerjs/', key = 'peerjs') {
+    const res = await fetch(node.httpUrl(`${path}${key}/id`));
+    assert.equal(res.status, 200);
+    return res.text();
+}
+
+/** A registered PeerJS client: an id from the node, OPEN received. */
+async function peer(node, opts = {}) {
+    const id = await newId(node, opts.path);
+    const s = await connect(node, { ...opts, id });
+    assert.deepEqual(await s.waitFor(() => true, { what: 'OPEN' }), { type: 'OPEN' });
+    return s;
+}
+
+/** Asserts that nothing (matching pred) arrives within ms. */
+async function nothingFor(s, ms, pred = () => true) {
+    await new Promise((r) => setTimeout(r, ms));
+    const got = s.inbox.queue.filter(pred);
+    assert.equal(got.length, 0, `${s.label} got ${JSON.stringify(got[0])}`);
+}
+
+// An offer as the peerjs client sends it: SDP, its own fields, app metadata.
+function offerPayload(extra = '') {
+    return {
+        sdp: { type: 'offer', sdp: `v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n${'a=candidate:x\r\n'.repeat(200)}${extra}` },
+        type: 'data', connectionId: 'dc_abc123', label: 'dc_abc123', reliable: true,
+        serialization: 'binary', metadata: { user: 'ünïcödé 🎉', nested: [1, 2.5, null, true] },
+        browser: 'chrome',
+    };
+}
+
+describe('PeerJS over a network of two nginx nodes', () => {
+    let net, n1, n2;
+
+    before(async () => {
+        net = await startNetwork(2, { name: 'peerjs', server: PEERJS });
+        [n1, n2] = net.nodes;
+    });
+
+    after(async () => {
+        terminateSessions();
+        await net?.stop();
+    });
+
+    describe('HTTP', () => {
+        it('describes the server at {path}', async () => {
+            const res = await fetch(n1.httpUrl('/peerjs/'));
+            assert.equal(res.status, 200);
+            assert.match(res.headers.get('content-type'), /^application\/json/);
+            const body = await res.json();
+            assert.equal(body.name, 'PeerJS Server');
+            assert.match(body.description, /DWRTC/);
+        });
+
+        it('gives a fresh id at {path}{key}/id: a session id of this node, as text', async () => {
+            const res = await fetch(n1.httpUrl('/peerjs/peerjs/id'));
+            assert.equal(res.status, 200);
+            assert.match(res.headers.get('content-type'), /^text\/plain/);
+            assert.equal(res.headers.get('cache-control'), 'no-store');
+            const a = await res.text();
+            const b = await newId(n1);
+            assert.match(a, SESSION_ID);
+            assert.notEqual(a, b);
+            const nodeIds = n1.currentNodes().map((n) => n.nodeId);
+            assert.ok(nodeIds.includes(nodeOf(a)), `${a} names node 1 (${nodeIds})`);
+        });
+
+        it('answers {path}{key}/peers with 401: discovery is off', async () => {
+            const res = await fetch(n1.httpUrl('/peerjs/peerjs/peers'));
+            assert.equal(res.status, 401);
+        });
+
+        it('answers 404 for other paths and 405 for other methods', async () => {
+            assert.equal((await fetch(n1.httpUrl('/peerjs/peerjs/nothing'))).status, 404);
+            assert.equal((await fetch(n1.httpUrl('/peerjs/peerjs/id'), { method: 'POST' })).status,
+                         405);
+        });
+
+        it('reflects the page\'s Origin, and answers a preflight', async () => {
+            const res = await fetch(n1.httpUrl('/peerjs/peerjs/id'),
+                                    { headers: { Origin: 'https://other.example' } });
+            assert.equal(res.status, 200);
+            assert.equal(res.headers.get('access-control-allow-origin'), 'https://other.example');
+            assert.match(res.headers.get('vary'), /Origin/);
+            const pre = await fetch(n1.httpUrl('/peerjs/peerjs/id'), {
+                method: 'OPTIONS',
+                headers: { Origin: 'https://other.example', 'Access-Control-Request-Method': 'GET' },
+            });
+            assert.equal(pre.status, 204);
+            assert.equal(pre.headers.get('access-control-allow-origin'), 'https://other.example');
+            assert.match(pre.headers.get('access-control-allow-methods'), /GET/);
+        });
+
+        it('keeps to dwrtc_allowed_origins where it is set', async () => {
+            const ok = await fetch(n1.httpUrl('/keyed/s3cret_key/id'),
+                                   { headers: { Origin: 'https://app.example' } });
+            assert.equal(ok.status, 200);
+            assert.equal(ok.headers.get('access-control-allow-origin'), 'https://app.example');
+            const no = await fetch(n1.httpUrl('/keyed/s3cret_key/id'),
+                                   { headers: { Origin: 'https://evil.example' } });
+            assert.equal(no.status, 403);
+            assert.equal(no.headers.get('access-control-allow-origin'), null);
+        });
+    });
+
+    describe('WebSocket', () => {
+        async function refusedWith(opts, msg) {
+            const s = await connect(n1, opts);
+            assert.deepEqual(await s.waitFor(() => true, { what: 'ERROR' }),
+                             { type: 'ERROR', payload: { msg } });
+            const closed = await s.closed;
+            assert.equal(closed.code, 1000);
+        }
+
+        it('says which parameter is missing, then closes', async () => {
+            const id = await newId(n1);
+            const missing = 'No id, token, or key supplied to websocket server';
+            await refusedWith({ id, token: null }, missing);
+            await refusedWith({ id, key: null }, missing);
+            await refusedWith({ id: null }, missing);
+            await refusedWith({ id, token: '' }, missing);
+        });
+
+        it('relays nothing from a refused WebSocket before it closes', async () => {
+            const b = await peer(n1);
+            const ws = new WebSocket(n1.wsUrl(`/peerjs/peerjs?key=wrong&id=${await newId(n1)}`
+                                              + '&token=t'), { perMessageDeflate: false });
+            await new Promise((resolve) => ws.once('open', resolve));
+            ws.send(JSON.stringify({ type: 'OFFER', dst: b.id, payload: 'sneaked in' }));
+            await new Promise((resolve) => ws.once('close', resolve));
+            await nothingFor(b, 300);
+            b.ws.close();
+        });
+
+        it('refuses a wrong key, then closes', async () => {
+            await refusedWith({ id: await newId(n1), key: 'other' }, 'Invalid key provided');
+            await refusedWith({ path: '/keyed/', id: await newId(n1, '/keyed/', 's3cret_key') },
+                              'Invalid key provided');
+        });
+
+        it('opens with OPEN under an id from /id, also on a location with its own key',
+           async () => {
+            const s = await peer(n1);
+            assert.equal(s.closedWith, null);
+            const k = await connect(n1, { path: '/keyed/', key: 's3cret_key',
+                                          id: await newId(n1, '/keyed/', 's3cret_key') });
+            assert.deepEqual(await k.waitFor(() => true), { type: 'OPEN' });
+            s.ws.close();
+            k.ws.close();
+        });
+
+        it('answers ID-TAKEN for an id a session holds, and OPEN again once it is free',
+           async () => {
+            const first = await peer(n1);
+            const second = await connect(n1, { id: first.id, token: 'another' });
+            assert.deepEqual(await second.waitFor(() => true),
+                             { type: 'ID-TAKEN', payload: { msg: 'ID is taken' } });
+            await second.closed;
+            first.ws.close();
+            await first.closed;
+            const again = await connect(n1, { id: first.id });
+            assert.deepEqual(await again.waitFor(() => true), { type: 'OPEN' });
+            again.ws.close();
+        });
+
+        it('lets the same id with the same token take it back (reconnect()), closing the older',
+           async () => {
+            const first = await peer(n1, { token: 'same-token' });
+            const other = await peer(n1);
+            const again = await connect(n1, { id: first.id, token: 'same-token' });
+            assert.deepEqual(await again.waitFor(() => true), { type: 'OPEN' });
+            const closed = await first.closed;
+            assert.equal(closed.code, 1001, 'the older session is told it is going away');
+            // messages for the id reach the new session
+            other.send({ type: 'OFFER', dst: first.id, payload: { n: 1 } });
+            assert.deepEqual(await again.waitFor((m) => m.type === 'OFFER'),
+                             { type: 'OFFER', src: other.id, dst: first.id, payload: { n: 1 } });
+            assert.match(n1.errorLog(), new RegExp(`peerjs id "${first.id}" taken back`));
+            again.ws.close();
+            other.ws.close();
+        });
+
+        it('refuses an id it did not give out (chosen ids are a later step), never misroutes',
+           async () => {
+            const notOurs = 'ID not given out by this server: chosen IDs are not supported '
+                          + 'yet, leave the ID out to get one';
+            await refusedWith({ id: 'alice' }, notOurs);
+            await refusedWith({ id: 'my peer-id_1' }, notOurs);
+            // another node's id, and an id of this node in capitals
+            await refusedWith({ id: await newId(n2) }, notOurs);
+            await refusedWith({ id: (await newId(n1)).toUpperCase() }, notOurs);
+            assert.match(n1.errorLog(), /peerjs id "alice" was not given out by this node/);
+            // a decoded id is never written to the log as it is
+            await refusedWith({ id: 'x"\n2026/01/01 00:00:00 [emerg] forged' }, notOurs);
+            assert.doesNotMatch(n1.errorLog(), /\[emerg\] forged/);
+            assert.match(n1.errorLog(), /peerjs id of 37 bytes that is not a PeerJS id refused/);
+        });
+
+        it('keeps a session that sends HEARTBEAT, closes a silent one after the alive timeout',
+           async () => {
+            const beating = await peer(n1, { path: '/short/' });
+            const silent = await peer(n1, { path: '/short/' });
+            const started = Date.now();
+            const timer = setInterval(() => beating.send({ type: 'HEARTBEAT' }), ALIVE_MS / 3);
+            try {
+                const closed = await silent.closed;
+                const after = Date.now() - started;
+                assert.equal(closed.code, 1000);
+                assert.ok(after >= ALIVE_MS - 100, `closed after ${after} ms`);
+                assert.ok(after < ALIVE_MS + 3000, `closed after ${after} ms`);
+                await new Promise((r) => setTimeout(r, ALIVE_MS));
+                assert.equal(beating.closedWith, null, 'the beating session is still open');
+            } finally {
+                clearInterval(timer);
+            }
+            assert.equal(beating.inbox.queue.length, 0, 'HEARTBEAT gets no answer');
+            beating.ws.close();
+        });
+    });
+
+    describe('relaying', () => {
+        it('relays OFFER on one node as exactly {type, src, dst, payload}, src by the node',
+           async () => {
+            const a = await peer(n1);
+            const b = await peer(n1);
+            const payload = offerPayload();
+            // what the client wrote, byte for byte, must reach the other side
+            const payloadText = JSON.stringify(payload);
+            a.sendText(`{"type":"OFFER","src":"forged","dst":"${b.id}","payload":${payloadText}}`);
+            const raw = new Promise((resolve) => b.ws.once('message', (d) => resolve(d.toString())));
+            const got = await b.waitFor((m) => m.type === 'OFFER');
+            assert.deepEqual(got, { type: 'OFFER', src: a.id, dst: b.id, payload });
+            assert.equal(await raw,
+                         `{"type":"OFFER","src":"${a.id}","dst":"${b.id}","payload":${payloadText}}`);
+            a.ws.close();
+            b.ws.close();
+        });
+
+        it('relays OFFER, ANSWER, CANDIDATE and LEAVE across nodes', async () => {
+            const a = await peer(n1, { label: 'a@1' });
+            const b = await peer(n2, { label: 'b@2' });
+            const offer = offerPayload('a=x:'.padEnd(20_000, 'y'));
+            a.send({ type: 'OFFER', dst: b.id, payload: offer });
+            assert.deepEqual(await b.waitFor((m) => m.type === 'OFFER',
+                                             { timeout: ROUTE_WAIT, what: 'the OFFER' }),
+                             { type: 'OFFER', src: a.id, dst: b.id, payload: offer });
+            const answer = { sdp: { type: 'answer', sdp: 'v=0\r\n' }, type: 'data',
+                             connectionId: 'dc_abc123', browser: 'firefox' };
+            b.send({ type: 'ANSWER', dst: a.id, payload: answer });
+            assert.deepEqual(await a.waitFor((m) => m.type === 'ANSWER',
+                                             { timeout: ROUTE_WAIT, what: 'the ANSWER' }),
+                             { type: 'ANSWER', src: b.id, dst: a.id, payload: answer });
+            const candidate = { candidate: { candidate: 'candidate:1 1 udp 1 1.2.3.4 5 typ host',
+                                             sdpMid: '0', sdpMLineIndex: 0 },
+                                type: 'data', connectionId: 'dc_abc123' };
+            a.send({ type: 'CANDIDATE', dst: b.id, payload: candidate });
+            assert.deepEqual(await b.waitFor((m) => m.type === 'CANDIDATE'),
+                             { type: 'CANDIDATE', src: a.id, dst: b.id, payload: candidate });
+            // a LEAVE as DataConnection.close() sends it: no payload at all
+            a.send({ type: 'LEAVE', dst: b.id });
+            assert.deepEqual(await b.waitFor((m) => m.type === 'LEAVE'),
+                             { type: 'LEAVE', src: a.id, dst: b.id });
+            a.ws.close();
+            b.ws.close();
+        });
+
+        it('sends one EXPIRE per missing id after the expire timeout, on one node and across',
+           async () => {
+            const a = await peer(n1);
+            const missingHere = await newId(n1);      // given out, never connected
+            const missingThere = await newId(n2);
+            const chosen = 'nobody-here';              // no node can hold it yet
+            const sent = Date.now();
+            for (let i = 0; i < 3; i++) {
+                for (const dst of [missingHere, missingThere, chosen]) {
+                    a.send({ type: 'OFFER', dst, payload: offerPayload() });
+                }
+            }
+            const expired = await a.collect(3, (m) => m.type === 'EXPIRE',
+                                            { timeout: ROUTE_WAIT, what: 'EXPIREs' });
+            const after = Date.now() - sent;
+            assert.ok(after >= EXPIRE_MS - 50, `EXPIRE after ${after} ms, not before the timeout`);
+            assert.deepEqual(new Set(expired.map((m) => JSON.stringify(m))),
+                             new Set([missingHere, missingThere, chosen].map((src) =>
+                                 JSON.stringify({ type: 'EXPIRE', src, dst: a.id }))));
+            await nothingFor(a, EXPIRE_MS + 500);
+            a.ws.close();
+        });
+
+        it('answers nothing for a LEAVE or EXPIRE to an id that is gone, as the PeerJS server',
+           async () => {
+            const a = await peer(n1);
+            a.send({ type: 'LEAVE', dst: await newId(n1) });
+            a.send({ type: 'EXPIRE', dst: 'nobody' });
+            await nothingFor(a, EXPIRE_MS + 500);
+            a.ws.close();
+        });
+
+        it('drops what the PeerJS server drops, logs it once, and relays on', async () => {
+            const a = await peer(n1);
+            const b = await peer(n1);
+            a.sendText('not json');
+            a.sendText('[1,2,3]');
+            a.sendText('{"type":"UNKNOWN","dst":"x"}');
+            a.sendText(`{"type":"OFFER","dst":"bad//id","payload":{}}`);
+            a.sendText(`{"type":"OFFER","dst":"${b.id}","dst":"${b.id}"}`);
+            a.sendText('{"type":7}');
+            a.send({ type: 'OFFER', dst: b.id, payload: { after: 'the bad ones' } });
+            assert.deepEqual(await b.waitFor((m) => m.type === 'OFFER'),
+                             { type: 'OFFER', src: a.id, dst: b.id,
+                               payload: { after: 'the bad ones' } });
+            assert.equal(a.inbox.queue.length, 0, 'the sender is told nothing');
+            assert.equal(a.closedWith, null);
+            const drops = n1.errorLog().split('\n')
+                .filter((l) => l.includes('dwrtc: peerjs message dropped: not JSON'));
+            assert.equal(drops.length, 1, 'logged once per session, at info');
+            assert.match(drops[0], /\[info\]/);
+            a.ws.close();
+            b.ws.close();
+        });
+
+        it('closes a session that sends a binary frame (1003) or too much (1009), as native ones',
+           async () => {
+            const a = await peer(n1);
+            a.ws.send(Buffer.from('{"type":"HEARTBEAT"}'), { binary: true });
+            assert.equal((await a.closed).code, 1003);
+            const b = await peer(n1);
+            b.send({ type: 'OFFER', dst: 'x', payload: 'y'.repeat(70_000) });
+            assert.equal((await b.closed).code, 1009);
+        });
+
+        it('shares the network with native sessions: a native message reaches a PeerJS session',
+           async () => {
+            const p = await peer(n2);
+            const native = await openSession(n1.wsUrl());
+            native.to(p.id, 'plain text, not JSON', 'OFFER');
+            assert.deepEqual(await p.waitFor((m) => m.type === 'OFFER',
+                                             { timeout: ROUTE_WAIT, what: 'the OFFER' }),
+                             { type: 'OFFER', src: native.id, dst: p.id,
+                               payload: 'plain text, not JSON' });
+            // a body that is JSON members, not one value, cannot add fields
+            native.to(p.id, '1,"src":"forged"', 'OFFER');
+            const raw = await new Promise((resolve) => p.ws.once('message', (d) => resolve(d.toString())));
+            assert.equal(raw, `{"type":"OFFER","src":"${native.id}","dst":"${p.id}",`
+                              + '"payload":"1,\\"src\\":\\"forged\\""}');
+            assert.equal(JSON.parse(raw).src, native.id);
+            p.ws.close();
+            await native.close();
+        });
+    });
+
+    it('counts PeerJS sessions and relayed messages on the status page', async () => {
+        const status = async () => (await (await fetch(n2.httpUrl('/status'))).json())
+            .workers[0].peerjs;
+        const before = await status();
+        const a = await peer(n2);
+        const b = await peer(n2);
+        a.send({ type: 'HEARTBEAT' });
+        a.send({ type: 'OFFER', dst: b.id, payload: 1 });
+        await b.waitFor((m) => m.type === 'OFFER');
+        let now;
+        await waitUntil(async () => {
+            now = await status();
+            // sessions of the tests before may still be closing
+            return now.sessions >= 2 && now.messages === before.messages + 1;
+        }, { timeout: 5000, what: 'the status page to count them' }).catch(() => {
+            assert.fail(`status page: ${JSON.stringify(now)}, before ${JSON.stringify(before)}`);
+        });
+        const prom = await (await fetch(n2.httpUrl('/status?format=prometheus'))).text();
+        assert.match(prom, /^dwrtc_peerjs_sessions\{worker="0"\} \d+$/m);
+        assert.match(prom, /^dwrtc_peerjs_messages_total\{worker="0"\} \d+$/m);
+        a.ws.close();
+        b.ws.close();
+        await a.closed;
+        await b.closed;
+        await waitUntil(async () => (await status()).sessions <= now.sessions - 2,
+                        { timeout: 5000, what: 'the status page to count them out' });
+    });
+
+    it('logs no alert or crit', () => {
+        net.assertNoAlerts();
+    });
+});
+
+describe('a full node', () => {
+    let node;
+    after(async () => {
+        terminateSessions();
+        await node?.stop();
+    });
+
+    it('tells a PeerJS client past dwrtc_max_sessions in the PeerJS server\'s words', async () => {
+        node = await startNode({ name: 'peerjs-full',
+                                 server: 'location /peerjs/ { dwrtc_peerjs; dwrtc_max_sessions 1; }' });
+        const first = await peer(node);
+        const second = await connect(node, { id: await newId(node) });
+        assert.deepEqual(await second.waitFor(() => true),
+                         { type: 'ERROR',
+                           payload: { msg: 'Server has reached its concurrent user limit' } });
+        assert.equal((await second.closed).code, 1000);
+        assert.equal(first.closedWith, null, 'the first session is not disturbed');
+        first.ws.close();
+        await first.closed;
+        node.assertNoAlerts();
+    });
+});
+
+describe('nginx -t: the PeerJS directives', () => {
+    const nodes = [];
+    after(() => Promise.all(nodes.map((n) => n.stop())));
+
+    async function check(server) {
+        const n = await NginxNode.create({ name: 'peerjs-t', server });
+        nodes.push(n);
+        return n.configTest();
+    }
+
+    it('takes the directives with their values', async () => {
+        const t = await check(`location /p/ { dwrtc_peerjs; dwrtc_peerjs_key my-key_2;
+                               dwrtc_peerjs_expire_timeout 7s; dwrtc_peerjs_alive_timeout 2m; }`);
+        assert.equal(t.ok, true, t.output);
+    });
+
+    for (const [what, server, pattern] of [
+        ['a key that is not a plain word', 'location /p/ { dwrtc_peerjs; dwrtc_peerjs_key "a b"; }',
+         /"dwrtc_peerjs_key" "a b" must be letters, digits/],
+        ['an expire timeout of 0', 'location /p/ { dwrtc_peerjs; dwrtc_peerjs_expire_timeout 0; }',
+         /"dwrtc_peerjs_expire_timeout" must be more than 0/],
+        ['an alive timeout that is not a time',
+         'location /p/ { dwrtc_peerjs; dwrtc_peerjs_alive_timeout soon; }',
+         /"dwrtc_peerjs_alive_timeout" directive invalid value/],
+        ['dwrtc_peerjs beside dwrtc_signal', 'location /p/ { dwrtc_signal; dwrtc_peerjs; }',
+         /"dwrtc_peerjs" directive cannot be combined with "dwrtc_signal"/],
+        ['dwrtc_peerjs twice', 'location /p/ { dwrtc_peerjs; dwrtc_peerjs; }',
+         /"dwrtc_peerjs" directive is duplicate/],
+    ]) {
+        it(`refuses ${what}`, async () => {
+            const t = await check(server);
+            assert.equal(t.ok, false, `nginx -t passes, it should not:\n${t.output}`);
+            assert.match(t.output, pattern);
+            assert.match(t.output, /\[emerg\]/);
+        });
+    }
+});

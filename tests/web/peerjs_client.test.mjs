@@ -1,0 +1,140 @@
+// The unmodified `peerjs` client from npm (node_modules/peerjs/dist, served
+// by the test's own nginx, never a CDN) in Chromium, against dwrtc_peerjs
+// locations of two nodes: each page asks its own node for an id, the pages
+// (each served by the other node, so every /id is a cross-origin request)
+// open a DataConnection across the nodes and exchange data both ways, place
+// a MediaConnection call with the fake camera (both videos play), and
+// calling an id nobody holds gives `peer-unavailable` within 5 to 7 s.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { REPO, startNetwork } from '../lib/nginx.mjs';
+import { launchBrowser, newPage } from './browser.mjs';
+
+const PAGE = `<!doctype html>
+<meta charset="utf-8">
+<title>peerjs on DWRTC</title>
+<link rel="icon" href="data:,">
+<script src="/peerjs-lib/peerjs.min.js"></script>
+<script>
+  // what a PeerJS app writes: only host, port and path point at DWRTC
+  window.start = (host, port) => new Promise((resolve, reject) => {
+    window.received = [];
+    window.errors = [];
+    window.peer = new peerjs.Peer({ host, port, path: '/peerjs/', secure: false,
+                                    config: { iceServers: [] }, debug: 1 });
+    peer.on('open', resolve);
+    peer.on('error', (e) => { errors.push(e.type); reject(new Error(e.type + ': ' + e.message)); });
+    peer.on('connection', (conn) => {
+      conn.on('data', (d) => { received.push(d); conn.send('echo: ' + d); });
+    });
+  });
+  window.talk = (id, text) => new Promise((resolve, reject) => {
+    const conn = peer.connect(id, { reliable: true });
+    conn.on('open', () => conn.send(text));
+    conn.on('data', resolve);
+    conn.on('error', reject);
+  });
+  // a MediaConnection with the fake camera, the remote video shown
+  const show = (stream) => {
+    const v = document.createElement('video');
+    v.autoplay = true; v.muted = true; v.playsInline = true; v.srcObject = stream;
+    document.body.append(v);
+    window.remoteVideo = v;
+  };
+  window.answerCalls = async () => {
+    const mine = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    peer.on('call', (call) => { call.answer(mine); call.on('stream', show); });
+  };
+  window.callPeer = async (id) => {
+    const mine = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    const call = peer.call(id, mine);
+    await new Promise((resolve, reject) => {
+      call.on('stream', (s) => { show(s); resolve(); });
+      call.on('error', reject);
+    });
+  };
+  window.videoPlays = () => !!window.remoteVideo && remoteVideo.videoWidth > 0
+                            && remoteVideo.currentTime > 0.5;
+  window.callNobody = (id) => new Promise((resolve) => {
+    const started = Date.now();
+    peer.on('error', (e) => resolve({ type: e.type, ms: Date.now() - started }));
+    peer.connect(id);
+  });
+</script>`;
+
+describe('the unmodified peerjs client on two DWRTC nodes', () => {
+    let net, dir, browser;
+
+    before(async () => {
+        dir = mkdtempSync(join(tmpdir(), 'dwrtc-peerjs-page-'));
+        chmodSync(dir, 0o755);
+        writeFileSync(join(dir, 'index.html'), PAGE);
+        const server = `
+            location /peerjs/ {
+                dwrtc_peerjs;
+            }
+            location /peerjs-lib/ {
+                alias ${join(REPO, 'node_modules/peerjs/dist')}/;
+            }
+            location /app/ {
+                alias ${dir}/;
+            }`;
+        net = await startNetwork(2, { name: 'peerjs-web', server });
+        ({ browser } = await launchBrowser());
+    });
+
+    after(async () => {
+        await browser?.close().catch(() => {});
+        await net?.stop();
+        if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    /** A page served by `pageNode`, whose Peer speaks to `peerNode`. */
+    async function peerPage(pageNode, peerNode, label) {
+        const page = await newPage(browser, { label });
+        await page.goto(pageNode.httpUrl('/app/index.html'));
+        const id = await page.evaluate(([host, port]) => window.start(host, port),
+                                       [peerNode.address, peerNode.httpPort]);
+        return { page, id };
+    }
+
+    it('pages on different nodes get ids and exchange data over a DataConnection', async () => {
+        const [n1, n2] = net.nodes;
+        const a = await peerPage(n2, n1, 'a');   // served by node 2, peer on node 1
+        const b = await peerPage(n1, n2, 'b');
+        assert.match(a.id, /^[0-9a-f]{32}-[0-9a-f]{16}$/);
+        assert.notEqual(a.id.slice(0, 32), b.id.slice(0, 32), 'the ids name two nodes');
+        const echo = await b.page.evaluate(([id]) => window.talk(id, 'hello from b'), [a.id]);
+        assert.equal(echo, 'echo: hello from b');
+        assert.deepEqual(await a.page.evaluate(() => window.received), ['hello from b']);
+        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
+        assert.deepEqual(a.page.problems.concat(b.page.problems), []);
+        net.assertNoAlerts();
+    });
+
+    it('pages on different nodes place a MediaConnection call: both videos play', async () => {
+        const [n1, n2] = net.nodes;
+        const a = await peerPage(n1, n1, 'callee');
+        const b = await peerPage(n2, n2, 'caller');
+        await a.page.evaluate(() => window.answerCalls());
+        await b.page.evaluate(([id]) => window.callPeer(id), [a.id]);
+        for (const p of [a.page, b.page]) {
+            await p.waitForFunction(() => window.videoPlays(), null, { timeout: 20_000 });
+        }
+        assert.deepEqual(a.page.problems.concat(b.page.problems), []);
+    });
+
+    it('calling an id nobody holds gives peer-unavailable within 5 to 7 s', async () => {
+        const [n1, n2] = net.nodes;
+        const a = await peerPage(n1, n1, 'caller');
+        const nobody = await (await fetch(n2.httpUrl('/peerjs/peerjs/id'))).text();
+        const got = await a.page.evaluate(([id]) => window.callNobody(id), [nobody]);
+        assert.equal(got.type, 'peer-unavailable');
+        assert.ok(got.ms >= 4900 && got.ms <= 7000, `after ${got.ms} ms`);
+    });
+});
