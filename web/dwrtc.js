@@ -176,6 +176,7 @@ export const ErrorCode = Object.freeze({
     E2E_NO_KEY: 'no e2e key',                       // options.e2e: the recipient's key did not come
     E2E_ID_LOST: 'e2e id lost',                     // options.e2e: not sent, this page lost its key's id
     NO_NODE: 'no node answered',                    // connect(): every node URL failed once
+    GROUP_FULL: 'group full',                       // joinCall(): the group call has its limit
 });
 
 const ERROR_CODES = new Set(Object.values(ErrorCode));
@@ -429,6 +430,7 @@ export class DwrtcClient extends EventTarget {
     // when more of the same are no news (their queued signaling's).
     #endedCalls = new Map();
     #calls = new Map();
+    #groups = new Map();    // room -> DwrtcGroup, the group calls joined
 
     /**
      * @param {object} [options]
@@ -709,6 +711,9 @@ export class DwrtcClient extends EventTarget {
      * hung up first. connect() may be called again later.
      */
     close() {
+        for (const group of [...this.#groups.values()]) {
+            group.leave('closed');
+        }
         for (const call of [...this.#calls.values()]) {
             call.hangup('closed');
         }
@@ -764,6 +769,40 @@ export class DwrtcClient extends EventTarget {
         this.#calls.set(partnerId, call);
         call._start(options);
         return call;
+    }
+
+    /**
+     * Joins a room as a group call: everyone in it who joined it with
+     * joinCall() is called (a full mesh, one DwrtcCall per member), and
+     * calls them all. See DwrtcGroup and docs/web-developers.md, "Group
+     * calls".
+     *
+     * @param {string} room the room's name (as for join())
+     * @param {GroupOptions} [options]
+     * @returns {Promise<DwrtcGroup>} once the calls to the members already
+     *          there are set up (or ended); rejects with an Error whose
+     *          `code` is ErrorCode.GROUP_FULL when the group has `limit`
+     *          members already, or with join()'s error
+     */
+    joinCall(room, options = {}) {
+        if (this.#groups.has(room)) {
+            throw new Error(`already in the group call ${room}`);
+        }
+        const group = new DwrtcGroup(this, room, options);
+        this.#groups.set(room, group);
+        return group._start();
+    }
+
+    /** The group calls joined (joinCall()), by room. */
+    get groups() {
+        return new Map(this.#groups);
+    }
+
+    /** @internal */
+    _groupEnded(group) {
+        if (this.#groups.get(group.room) === group) {
+            this.#groups.delete(group.room);
+        }
     }
 
     // --- for DwrtcCall -------------------------------------------------
@@ -1191,6 +1230,17 @@ export class DwrtcClient extends EventTarget {
         const call = new DwrtcCall(this, from, { incoming: true });
         this.#calls.set(from, call);
         call._receive(body);
+        if (typeof body.group === 'string') {
+            // a member of a group call calls: the group answers, not the
+            // page; a group this page is not in refuses
+            const group = this.#groups.get(body.group);
+            if (group) {
+                group._incoming(call, body);
+            } else {
+                call.hangup('not in the group');
+            }
+            return;
+        }
         if (this.#autoAnswer) {
             const busy = [...this.#calls.values()].some((c) => c !== call);
             if (busy) {
@@ -1326,6 +1376,14 @@ export class DwrtcCall extends EventTarget {
             return;
         }
         this.#send({ type: 'hangup', reason });
+        this.#end('local', reason);
+    }
+
+    /**
+     * @internal Ends the call here without telling the partner: its
+     * session is gone (it left the group's room, or came back as another).
+     */
+    _close(reason) {
         this.#end('local', reason);
     }
 
@@ -1540,7 +1598,14 @@ export class DwrtcCall extends EventTarget {
 
     #sendDescription() {
         const d = this.#pc.localDescription;
-        this.#send({ type: d.type, sdp: d.sdp });
+        const group = this.#options.group;
+        // a group call's descriptions name the group (and the id this
+        // member had before a reconnect gave it a new one), so that the
+        // partner's group answers it
+        this.#send(group
+            ? { type: d.type, sdp: d.sdp, group: group.room,
+                ...(group.replaces ? { replaces: group.replaces } : {}) }
+            : { type: d.type, sdp: d.sdp });
     }
 
     // Bodies are handled one at a time, in order of arrival.
@@ -1616,4 +1681,396 @@ export class DwrtcCall extends EventTarget {
         this.#client._callEnded(this, this.#errorsHeard);
         this.#emit('hangup', { by, reason });
     }
+}
+
+// A group call: a room whose members call each other.
+const GROUP_LIMIT = 6;
+// A member who entered the room and has not called us within this time is
+// called by us (two who joined at the same moment may each have missed the
+// other in their member list; if both call, the calls' polite/impolite
+// rule makes it one call).
+const GROUP_JOIN_GRACE_MS = 2000;
+// joinCall() resolves at the latest this long after the calls started,
+// even if some have not connected yet.
+const GROUP_SETTLE_MS = 15_000;
+
+/**
+ * @typedef {object} GroupOptions
+ * @property {MediaStream} [stream] local media sent to every member
+ * @property {number} [limit=6] the most members the group has, this page
+ *           included; the one who would be one more gets
+ *           ErrorCode.GROUP_FULL
+ * @property {boolean} [receiveVideo=true] see CallOptions
+ * @property {boolean} [receiveAudio=true] see CallOptions
+ * @property {RTCConfiguration} [rtcConfig] see CallOptions
+ */
+
+/**
+ * A group call (DwrtcClient.joinCall()): a room whose members each call
+ * each other, one DwrtcCall per member (a full mesh; media goes straight
+ * between the browsers, no media server).
+ *
+ * Who calls whom: the newcomer calls every member already in the room's
+ * member list; the members answer. Members who entered at the same moment
+ * and did not see each other call each other after GROUP_JOIN_GRACE_MS;
+ * if both do, it is one call (the polite/impolite rule of DwrtcCall).
+ *
+ * The limit: a newcomer whose member list already has `limit` others gives
+ * up at once (ErrorCode.GROUP_FULL). A member that already has `limit`
+ * members (itself included) refuses a further call with a hang-up whose
+ * reason is 'group full', and the newcomer so refused leaves the whole
+ * group with that reason; calls already set up are not touched. Two
+ * newcomers racing for the last place: a full member that has a newcomer
+ * still being set up (not yet connected) keeps the one whose id sorts
+ * lower and refuses the other, so when both calls arrive while both are
+ * being set up, the lower id gets the place everywhere. Otherwise (one had
+ * connected at some member, the other at another) both are refused: the
+ * group never grows past the limit.
+ *
+ * Leaving: leave() hangs up every call (each member hears it at once) and
+ * leaves the room; a page that goes away hangs up by the client's
+ * pagehide; a member who leaves the room (its page or node gone) is hung
+ * up here when the room says so. A member whose node dies and whose page
+ * reconnects with a new id calls everyone again, naming its old id
+ * (`replaces`): the members drop the old call then.
+ *
+ * Events (CustomEvent, detail as listed):
+ *   memberjoin    a member's call exists. { id, call }
+ *   memberstream  a member's media arrived (or changed). { id, stream, call }
+ *   memberleave   a member is gone: hung up, left the room, failed, or came
+ *                 back as another id. { id, by, reason } (by as in the
+ *                 call's 'hangup')
+ *   left          this page is out of the group. { reason } ('left' after
+ *                 leave(), ErrorCode.GROUP_FULL when refused, 'closed')
+ *
+ * @extends EventTarget
+ */
+export class DwrtcGroup extends EventTarget {
+    #client;
+    #room;
+    #limit;
+    #options;
+    #state = 'joining';         // 'joining', 'joined' or 'left'
+    #calls = new Map();         // member id -> DwrtcCall
+    #graceTimers = new Map();   // member id -> timer of GROUP_JOIN_GRACE_MS
+    #rejoinAs = null;           // our id before a reconnect that gave a new one
+    #settle = null;             // joinCall()'s promise, while the first calls set up
+
+    /** @internal use DwrtcClient.joinCall() */
+    constructor(client, room, options) {
+        super();
+        const limit = options.limit ?? GROUP_LIMIT;
+        if (!Number.isInteger(limit) || limit < 2) {
+            throw new TypeError('options.limit must be a whole number of at least 2');
+        }
+        this.#client = client;
+        this.#room = room;
+        this.#limit = limit;
+        const { stream, receiveVideo, receiveAudio, rtcConfig } = options;
+        this.#options = { stream, receiveVideo, receiveAudio, rtcConfig };
+    }
+
+    /** The room this group call is. */
+    get room() {
+        return this.#room;
+    }
+
+    /** The most members, this page included. */
+    get limit() {
+        return this.#limit;
+    }
+
+    /** 'joining' (calls being set up), 'joined' or 'left'. */
+    get state() {
+        return this.#state;
+    }
+
+    /** The local stream sent to the members, if any. */
+    get localStream() {
+        return this.#options.stream ?? null;
+    }
+
+    /** The other members' calls, by id (a copy). */
+    get members() {
+        return new Map(this.#calls);
+    }
+
+    /**
+     * Leaves the group: hangs up every member's call (each hears it) and
+     * leaves the room. Does nothing once left.
+     *
+     * @param {string} [reason='left'] sent to the members
+     */
+    leave(reason = 'left') {
+        if (this.#state === 'left') {
+            return;
+        }
+        const calls = [...this.#calls.values()];
+        this.#finish(reason);
+        for (const call of calls) {
+            call.hangup(reason);
+        }
+    }
+
+    /** @internal */
+    async _start() {
+        this.#client.addEventListener('room', this.#onRoom);
+        this.#client.addEventListener('id', this.#onId);
+        let members;
+        try {
+            members = await this.#client.join(this.#room);
+        } catch (err) {
+            this.#finish(err.code ?? 'join failed', { inRoom: false });
+            throw err;
+        }
+        if (this.#state === 'left') {
+            throw new Error(`left the group call ${this.#room} while joining`);
+        }
+        const settled = new Promise((resolve, reject) => {
+            this.#settle = { resolve, reject, pending: new Set(), timer: null };
+        });
+        const others = members.filter((m) => m !== this.#client.id);
+        if (!this.#roomFor(others.length)) {
+            return settled;
+        }
+        for (const id of others) {
+            const call = this.#callMember(id, null);
+            if (call) {
+                this.#settle.pending.add(call);
+            }
+        }
+        this.#settle.timer = setTimeout(() => this.#settled(), GROUP_SETTLE_MS);
+        this.#checkSettled();
+        return settled;
+    }
+
+    /** @internal an offer naming this group, from a session with no call here */
+    _incoming(call, body) {
+        const from = call.partnerId;
+        if (this.#state === 'left') {
+            call.hangup('not in the group');
+            return;
+        }
+        if (typeof body.replaces === 'string' && body.replaces !== from) {
+            // a member back after a reconnect gave it a new id
+            this.#calls.get(body.replaces)?._close('came back as another id');
+        }
+        if (1 + this.#calls.size >= this.#limit) {
+            // full: a newcomer still being set up gives way to a lower id
+            const contender = [...this.#calls.values()]
+                .filter((c) => c.incoming && c.state !== 'connected' && from < c.partnerId)
+                .sort((a, b) => (a.partnerId < b.partnerId ? 1 : -1))[0];
+            if (!contender) {
+                call.hangup(ErrorCode.GROUP_FULL);
+                return;
+            }
+            contender.hangup(ErrorCode.GROUP_FULL);
+        }
+        clearTimeout(this.#graceTimers.get(from));
+        this.#graceTimers.delete(from);
+        call.answer(this.#callOptions(null));
+        this.#adopt(call);
+    }
+
+    #emit(type, detail) {
+        this.dispatchEvent(new CustomEvent(type, { detail }));
+    }
+
+    #callOptions(replaces) {
+        return { ...this.#options, group: { room: this.#room, replaces } };
+    }
+
+    // Whether a newcomer who sees `others` members may come in; if not,
+    // out with GROUP_FULL.
+    #roomFor(others) {
+        if (others + 1 <= this.#limit) {
+            return true;
+        }
+        this.#refused(`${ErrorCode.GROUP_FULL}: ${this.#room} has ${others} members, `
+                      + `the most is ${this.#limit}`);
+        return false;
+    }
+
+    #callMember(id, replaces) {
+        if (this.#calls.has(id) || id === this.#client.id || this.#state === 'left') {
+            return null;
+        }
+        clearTimeout(this.#graceTimers.get(id));
+        this.#graceTimers.delete(id);
+        let call;
+        try {
+            call = this.#client.call(id, this.#callOptions(replaces));
+        } catch {
+            return null;    // not connected, or in a 1:1 call with them
+        }
+        this.#adopt(call);
+        return call;
+    }
+
+    #adopt(call) {
+        const id = call.partnerId;
+        this.#calls.set(id, call);
+        call.addEventListener('remotestream', (e) => {
+            if (this.#calls.get(id) === call) {
+                this.#emit('memberstream', { id, stream: e.detail.stream, call });
+            }
+        });
+        call.addEventListener('state', (e) => {
+            if (e.detail.state === 'failed') {
+                call.hangup('connection failed');
+            }
+            this.#checkSettled();
+        });
+        call.addEventListener('hangup', (e) => this.#memberGone(call, e.detail));
+        this.#emit('memberjoin', { id, call });
+    }
+
+    #memberGone(call, { by, reason }) {
+        const id = call.partnerId;
+        if (this.#calls.get(id) !== call || this.#state === 'left') {
+            return;
+        }
+        this.#calls.delete(id);
+        if (by === 'remote' && reason === ErrorCode.GROUP_FULL && this.#state === 'joining') {
+            this.#refused(`${ErrorCode.GROUP_FULL}: ${this.#room} has ${this.#limit} members `
+                          + 'already (a member refused)');
+            return;
+        }
+        this.#emit('memberleave', { id, by, reason });
+        this.#checkSettled();
+    }
+
+    // Refused: out of the group, with GROUP_FULL.
+    #refused(message) {
+        const settle = this.#settle;
+        this.#settle = null;
+        clearTimeout(settle?.timer);
+        const calls = [...this.#calls.values()];
+        this.#finish(ErrorCode.GROUP_FULL);
+        for (const call of calls) {
+            call.hangup(ErrorCode.GROUP_FULL);
+        }
+        settle?.reject(Object.assign(new Error(message), { code: ErrorCode.GROUP_FULL,
+                                                           room: this.#room }));
+    }
+
+    #checkSettled() {
+        const s = this.#settle;
+        if (!s) {
+            return;
+        }
+        for (const call of s.pending) {
+            if (call.state === 'connecting' || call.state === 'connected'
+                || call.state === 'ended') {
+                s.pending.delete(call);
+            }
+        }
+        if (s.pending.size === 0) {
+            this.#settled();
+        }
+    }
+
+    #settled() {
+        const s = this.#settle;
+        if (!s || this.#state === 'left') {
+            return;
+        }
+        clearTimeout(s.timer);
+        this.#settle = null;
+        this.#state = 'joined';
+        s.resolve(this);
+    }
+
+    #finish(reason, { inRoom = true } = {}) {
+        if (this.#state === 'left') {
+            return;
+        }
+        this.#state = 'left';
+        const s = this.#settle;
+        this.#settle = null;
+        if (s) {
+            clearTimeout(s.timer);
+            s.reject(Object.assign(new Error(`left the group call ${this.#room}: ${reason}`),
+                                   { code: reason }));
+        }
+        for (const timer of this.#graceTimers.values()) {
+            clearTimeout(timer);
+        }
+        this.#graceTimers.clear();
+        this.#calls.clear();
+        this.#client.removeEventListener('room', this.#onRoom);
+        this.#client.removeEventListener('id', this.#onId);
+        if (inRoom) {
+            this.#client.leave(this.#room);
+        }
+        this.#client._groupEnded(this);
+        this.#emit('left', { reason });
+    }
+
+    // Calls a member who entered the room, unless it calls us first.
+    #callLater(id) {
+        if (id === this.#client.id || this.#calls.has(id) || this.#graceTimers.has(id)) {
+            return;
+        }
+        this.#graceTimers.set(id, setTimeout(() => {
+            this.#graceTimers.delete(id);
+            const stillThere = this.#client.rooms.get(this.#room)?.has(id);
+            if (stillThere && 1 + this.#calls.size < this.#limit) {
+                this.#callMember(id, null);
+            }
+        }, GROUP_JOIN_GRACE_MS));
+    }
+
+    #onRoom = (e) => {
+        const { room, event, id, members } = e.detail;
+        if (room !== this.#room || this.#state === 'left') {
+            return;
+        }
+        if (event === 'leave') {
+            clearTimeout(this.#graceTimers.get(id));
+            this.#graceTimers.delete(id);
+            // its page or node is gone: the room's presence is the backstop
+            this.#calls.get(id)?._close('left the room');
+        } else if (event === 'join') {
+            this.#callLater(id);
+        } else if (event === 'members' && this.#state === 'joined') {
+            // the room again after a reconnect
+            const others = members.filter((m) => m !== this.#client.id);
+            const was = this.#rejoinAs;
+            if (was) {
+                // a new id: call everyone again as a newcomer
+                this.#rejoinAs = null;
+                const count = others.filter((m) => m !== was).length;
+                if (this.#roomFor(count)) {
+                    for (const m of others) {
+                        if (m !== was) {
+                            this.#callMember(m, was);
+                        }
+                    }
+                }
+            } else {
+                for (const m of others) {
+                    this.#callLater(m);
+                }
+            }
+        }
+    };
+
+    // A reconnect that gave this session a new id (no key-owned id): the
+    // members' calls were with the old one, which is gone. They are ended
+    // here, and the room's member list (which the client asks for again)
+    // has them called anew.
+    #onId = (e) => {
+        const { id, previousId } = e.detail;
+        if (!previousId || previousId === id || this.#state === 'left') {
+            return;
+        }
+        this.#rejoinAs = previousId;
+        for (const call of [...this.#calls.values()]) {
+            call._close('reconnected with a new id');
+        }
+        if (this.#state === 'joining') {
+            this.#settled();
+        }
+    };
 }
