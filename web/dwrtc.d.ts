@@ -425,12 +425,11 @@ export declare class DwrtcClient extends EventTarget {
     leave(room: string): void;
     /**
      * Joins a room as a group call: calls every member already there, is
-     * called by those who come later (a full mesh). Resolves once the
-     * first calls are set up (or ended); rejects with an Error whose
-     * `code` is ErrorCode.GROUP_FULL when the group has `limit` members
-     * already, or with join()'s errors. Throws if already in that group.
+     * called by those who come later (a full mesh). Returns the group at
+     * once (listen to its events, then await `group.joined`). Throws if
+     * already in that group call, TypeError on a bad room name or limit.
      */
-    joinCall(room: string, options?: GroupOptions): Promise<DwrtcGroup>;
+    joinCall(room: string, options?: GroupOptions): DwrtcGroup;
 
     addEventListener<K extends keyof DwrtcClientEventMap>(
         type: K,
@@ -625,6 +624,12 @@ export declare class DwrtcGroup extends EventTarget {
     readonly localStream: MediaStream | null;
     /** The other members' calls by session id (a copy). */
     readonly members: Map<string, DwrtcCall>;
+    /**
+     * Resolves once the calls to those who were there are set up (or
+     * ended); rejects with an Error whose `code` is ErrorCode.GROUP_FULL
+     * when the group has `limit` members already, or with join()'s errors.
+     */
+    readonly joined: Promise<DwrtcGroup>;
 
     /** Hangs up every member's call (each hears it) and leaves the room. */
     leave(reason?: string): void;

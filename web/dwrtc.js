@@ -779,18 +779,23 @@ export class DwrtcClient extends EventTarget {
      *
      * @param {string} room the room's name (as for join())
      * @param {GroupOptions} [options]
-     * @returns {Promise<DwrtcGroup>} once the calls to the members already
-     *          there are set up (or ended); rejects with an Error whose
-     *          `code` is ErrorCode.GROUP_FULL when the group has `limit`
-     *          members already, or with join()'s error
+     * @returns {DwrtcGroup} at once, so that its events can be listened
+     *          to before the first member's arrive; its `joined` promise
+     *          says whether this page got in
+     * @throws {Error} when already in that group call; TypeError on a bad
+     *         room name or limit
      */
     joinCall(room, options = {}) {
         if (this.#groups.has(room)) {
             throw new Error(`already in the group call ${room}`);
         }
+        if (typeof room !== 'string' || !/^[\x20-\x7e]{1,64}$/.test(room)) {
+            throw new TypeError('a room name is 1 to 64 characters of printable ASCII');
+        }
         const group = new DwrtcGroup(this, room, options);
         this.#groups.set(room, group);
-        return group._start();
+        group._start();
+        return group;
     }
 
     /** The group calls joined (joinCall()), by room. */
@@ -1690,7 +1695,7 @@ const GROUP_LIMIT = 6;
 // other in their member list; if both call, the calls' polite/impolite
 // rule makes it one call).
 const GROUP_JOIN_GRACE_MS = 2000;
-// joinCall() resolves at the latest this long after the calls started,
+// group.joined resolves at the latest this long after the calls started,
 // even if some have not connected yet.
 const GROUP_SETTLE_MS = 15_000;
 
@@ -1754,7 +1759,8 @@ export class DwrtcGroup extends EventTarget {
     #calls = new Map();         // member id -> DwrtcCall
     #graceTimers = new Map();   // member id -> timer of GROUP_JOIN_GRACE_MS
     #rejoinAs = null;           // our id before a reconnect that gave a new one
-    #settle = null;             // joinCall()'s promise, while the first calls set up
+    #settle = null;             // `joined`'s promise, while the first calls set up
+    #joined = null;
 
     /** @internal use DwrtcClient.joinCall() */
     constructor(client, room, options) {
@@ -1796,6 +1802,20 @@ export class DwrtcGroup extends EventTarget {
     }
 
     /**
+     * Resolves with this group once the calls to the members who were
+     * there when this page came are set up (or ended; at the latest after
+     * GROUP_SETTLE_MS). Rejects with an Error whose `code` is
+     * ErrorCode.GROUP_FULL when the group has `limit` members already,
+     * with join()'s error ('room full', 'too many rooms'), or when the page
+     * left first.
+     *
+     * @type {Promise<DwrtcGroup>}
+     */
+    get joined() {
+        return this.#joined;
+    }
+
+    /**
      * Leaves the group: hangs up every member's call (each hears it) and
      * leaves the room. Does nothing once left.
      *
@@ -1813,7 +1833,12 @@ export class DwrtcGroup extends EventTarget {
     }
 
     /** @internal */
-    async _start() {
+    _start() {
+        this.#joined = this.#start();
+        this.#joined.catch(() => {});   // told by 'left' too: awaiting is not a must
+    }
+
+    async #start() {
         this.#client.addEventListener('room', this.#onRoom);
         this.#client.addEventListener('id', this.#onId);
         let members;

@@ -321,15 +321,7 @@ async function group_(grid: HTMLElement): Promise<void> {
     await app.connect('./signal');
     const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
     const groupOptions: GroupOptions = { stream, limit: 4 };
-    let group: DwrtcGroup;
-    try {
-        group = await app.joinCall('standup-4f9a', groupOptions);
-    } catch (err) {
-        if ((err as { code?: string }).code === ErrorCode.GROUP_FULL) {
-            grid.textContent = 'This call is full.';
-        }
-        return;
-    }
+    const group: DwrtcGroup = app.joinCall('standup-4f9a', groupOptions);
     const tiles = new Map<string, HTMLVideoElement>();
     group.addEventListener('memberstream', (e) => {
         const video = tiles.get(e.detail.id) ?? document.createElement('video');
@@ -344,6 +336,14 @@ async function group_(grid: HTMLElement): Promise<void> {
         console.log(e.detail.id, 'left:', why, e.detail.by);
     });
     group.addEventListener('left', (e) => console.log('out of the group:', e.detail.reason));
+    try {
+        await group.joined;
+    } catch (err) {
+        if ((err as { code?: string }).code === ErrorCode.GROUP_FULL) {
+            grid.textContent = 'This call is full.';
+        }
+        return;
+    }
     const state: GroupState = group.state;
     const limit: number = group.limit;
     const others: number = group.members.size;
@@ -352,6 +352,6 @@ async function group_(grid: HTMLElement): Promise<void> {
     console.log(full);
     group.leave();
     // @ts-expect-error the limit is a number
-    await app.joinCall('standup-4f9a', { limit: 'six' });
+    app.joinCall('standup-4f9a', { limit: 'six' });
 }
 void group_;
