@@ -1698,6 +1698,10 @@ const GROUP_JOIN_GRACE_MS = 2000;
 // group.joined resolves at the latest this long after the calls started,
 // even if some have not connected yet.
 const GROUP_SETTLE_MS = 15_000;
+// A member who left the room is hung up here this long after, unless its
+// own hang-up came first (an end-to-end encrypted hang-up is sent after the
+// room's leave, which is not encrypted, and may arrive after it).
+const GROUP_LEAVE_GRACE_MS = 500;
 
 /**
  * @typedef {object} GroupOptions
@@ -1720,11 +1724,13 @@ const GROUP_SETTLE_MS = 15_000;
  * and did not see each other call each other after GROUP_JOIN_GRACE_MS;
  * if both do, it is one call (the polite/impolite rule of DwrtcCall).
  *
- * The limit: a newcomer whose member list already has `limit` others gives
- * up at once (ErrorCode.GROUP_FULL). A member that already has `limit`
- * members (itself included) refuses a further call with a hang-up whose
- * reason is 'group full', and the newcomer so refused leaves the whole
- * group with that reason; calls already set up are not touched. Two
+ * The limit: the members keep it. A member that has `limit` members
+ * (itself included; its own calls not answered yet do not count) refuses
+ * a further call with a hang-up whose reason is 'group full', and the
+ * newcomer so refused leaves the whole group with that reason
+ * (ErrorCode.GROUP_FULL); calls already set up are not touched. The
+ * room's member list only says whom to call: it cannot be counted, as
+ * members of a node that died stay in it for up to a minute. Two
  * newcomers racing for the last place: a full member that has a newcomer
  * still being set up (not yet connected) keeps the one whose id sorts
  * lower and refuses the other, so when both calls arrive while both are
@@ -1825,11 +1831,10 @@ export class DwrtcGroup extends EventTarget {
         if (this.#state === 'left') {
             return;
         }
-        const calls = [...this.#calls.values()];
+        // the hang-ups go before the room's leave, so that the members
+        // hear why (the leave is the backstop for pages that cannot say)
+        this.#hangupAll(reason);
         this.#finish(reason);
-        for (const call of calls) {
-            call.hangup(reason);
-        }
     }
 
     /** @internal */
@@ -1854,10 +1859,10 @@ export class DwrtcGroup extends EventTarget {
         const settled = new Promise((resolve, reject) => {
             this.#settle = { resolve, reject, pending: new Set(), timer: null };
         });
+        // Everyone in the list is called, and the members say whether there
+        // is room (see the class's comment): the list alone cannot tell, as
+        // members of a node that died stay in it for up to a minute.
         const others = members.filter((m) => m !== this.#client.id);
-        if (!this.#roomFor(others.length)) {
-            return settled;
-        }
         for (const id of others) {
             const call = this.#callMember(id, null);
             if (call) {
@@ -1880,7 +1885,7 @@ export class DwrtcGroup extends EventTarget {
             // a member back after a reconnect gave it a new id
             this.#calls.get(body.replaces)?._close('came back as another id');
         }
-        if (1 + this.#calls.size >= this.#limit) {
+        if (this.#count() >= this.#limit) {
             // full: a newcomer still being set up gives way to a lower id
             const contender = [...this.#calls.values()]
                 .filter((c) => c.incoming && c.state !== 'connected' && from < c.partnerId)
@@ -1901,19 +1906,30 @@ export class DwrtcGroup extends EventTarget {
         this.dispatchEvent(new CustomEvent(type, { detail }));
     }
 
+    // Hangs up every member's call without telling this page of each.
+    #hangupAll(reason) {
+        const calls = [...this.#calls.values()];
+        this.#calls.clear();
+        for (const call of calls) {
+            call.hangup(reason);
+        }
+    }
+
     #callOptions(replaces) {
         return { ...this.#options, group: { room: this.#room, replaces } };
     }
 
-    // Whether a newcomer who sees `others` members may come in; if not,
-    // out with GROUP_FULL.
-    #roomFor(others) {
-        if (others + 1 <= this.#limit) {
-            return true;
+    // The members this page counts, itself included: every call except
+    // those it made that were not answered yet (they may be to a member of
+    // a dead node, still in the room's list).
+    #count() {
+        let n = 1;
+        for (const call of this.#calls.values()) {
+            if (call.incoming || call.state !== 'new') {
+                n++;
+            }
         }
-        this.#refused(`${ErrorCode.GROUP_FULL}: ${this.#room} has ${others} members, `
-                      + `the most is ${this.#limit}`);
-        return false;
+        return n;
     }
 
     #callMember(id, replaces) {
@@ -1958,7 +1974,7 @@ export class DwrtcGroup extends EventTarget {
         this.#calls.delete(id);
         if (by === 'remote' && reason === ErrorCode.GROUP_FULL && this.#state === 'joining') {
             this.#refused(`${ErrorCode.GROUP_FULL}: ${this.#room} has ${this.#limit} members `
-                          + 'already (a member refused)');
+                          + `already (${id} said so)`);
             return;
         }
         this.#emit('memberleave', { id, by, reason });
@@ -1970,11 +1986,8 @@ export class DwrtcGroup extends EventTarget {
         const settle = this.#settle;
         this.#settle = null;
         clearTimeout(settle?.timer);
-        const calls = [...this.#calls.values()];
+        this.#hangupAll(ErrorCode.GROUP_FULL);
         this.#finish(ErrorCode.GROUP_FULL);
-        for (const call of calls) {
-            call.hangup(ErrorCode.GROUP_FULL);
-        }
         settle?.reject(Object.assign(new Error(message), { code: ErrorCode.GROUP_FULL,
                                                            room: this.#room }));
     }
@@ -2040,7 +2053,7 @@ export class DwrtcGroup extends EventTarget {
         this.#graceTimers.set(id, setTimeout(() => {
             this.#graceTimers.delete(id);
             const stillThere = this.#client.rooms.get(this.#room)?.has(id);
-            if (stillThere && 1 + this.#calls.size < this.#limit) {
+            if (stillThere && this.#count() < this.#limit) {
                 this.#callMember(id, null);
             }
         }, GROUP_JOIN_GRACE_MS));
@@ -2055,7 +2068,10 @@ export class DwrtcGroup extends EventTarget {
             clearTimeout(this.#graceTimers.get(id));
             this.#graceTimers.delete(id);
             // its page or node is gone: the room's presence is the backstop
-            this.#calls.get(id)?._close('left the room');
+            const call = this.#calls.get(id);
+            if (call) {
+                setTimeout(() => call._close('left the room'), GROUP_LEAVE_GRACE_MS);
+            }
         } else if (event === 'join') {
             this.#callLater(id);
         } else if (event === 'members' && this.#state === 'joined') {
@@ -2065,12 +2081,9 @@ export class DwrtcGroup extends EventTarget {
             if (was) {
                 // a new id: call everyone again as a newcomer
                 this.#rejoinAs = null;
-                const count = others.filter((m) => m !== was).length;
-                if (this.#roomFor(count)) {
-                    for (const m of others) {
-                        if (m !== was) {
-                            this.#callMember(m, was);
-                        }
+                for (const m of others) {
+                    if (m !== was) {
+                        this.#callMember(m, was);
                     }
                 }
             } else {
