@@ -4,7 +4,8 @@
 // another node with a new id and rejoins), one page leaves by the demo's
 // Hang up button, one page is closed: every other page shows the one gone
 // and keeps the rest. The group is filled back up to its limit of 6, and a
-// 7th page (the demo) gets the limit message and disturbs no one.
+// 7th page (the demo) gets the limit message and disturbs no one. Then two
+// newcomers race for the last place of a group of 3: at most one gets in.
 //
 // Media is kept small (160x120 fake camera, no audio): the machine has 2
 // cores. Timings are printed, never asserted tightly.
@@ -295,5 +296,45 @@ describe('group calls across three nodes, in Chromium', () => {
         assert.equal(await c.evaluate(() => window.harness.left.length), leftBefore,
                      'no member left C\'s group');
         await waitPlaying(c, [d2Id]);
+        await Promise.all(pages.map((p) => p.close()));
+    });
+
+    it('lets at most one of two newcomers racing for the last place in, and disturbs no '
+       + 'member', async () => {
+        const room = 'group-race-2d7e';
+        const opts = { room, limit: 3, camera: false, identity: false };
+        const [p, q, r, t] = await Promise.all([page('P', n1), page('Q', n2), page('R', n1),
+                                                page('T', n2)]);
+        const rp = await p.evaluate(joinGroup, { ...opts, urls: [n1.wsUrl('/signal')] });
+        const rq = await q.evaluate(joinGroup, { ...opts, urls: [n2.wsUrl('/signal')] });
+        assert.equal(rp.error, null);
+        assert.equal(rq.error, null);
+        await waitUntil(async () => (await membersOf(p)).length === 1,
+                        { timeout: WAIT, what: 'P and Q in one call' });
+        const raceAt = performance.now();
+        const [rr, rt] = await Promise.all([
+            r.evaluate(joinGroup, { ...opts, urls: [n1.wsUrl('/signal')] }),
+            t.evaluate(joinGroup, { ...opts, urls: [n2.wsUrl('/signal')] }),
+        ]);
+        const raceMs = Math.round(performance.now() - raceAt);
+        const winners = [[rr, 'R'], [rt, 'T']].filter(([x]) => x.error === null);
+        console.log(`# race for the last place (R ${rr.id}, T ${rt.id}): `
+                    + `${winners.map(([, n]) => n).join(', ') || 'neither'} got in; R: `
+                    + `${rr.error ?? 'in'}, T: ${rt.error ?? 'in'} (${raceMs} ms)`);
+        assert.ok(winners.length <= 1, 'at most one of the two got in');
+        for (const [x] of [[rr], [rt]].filter(([y]) => y.error !== null)) {
+            assert.equal(x.error, 'group full');
+        }
+        // the members keep each other, and have the winner if there is one
+        await new Promise((res) => setTimeout(res, 3000));
+        const expectP = [rq.id, ...winners.map(([x]) => x.id)].sort();
+        const expectQ = [rp.id, ...winners.map(([x]) => x.id)].sort();
+        assert.deepEqual(await membersOf(p), expectP);
+        assert.deepEqual(await membersOf(q), expectQ);
+        const leftP = await p.evaluate(() => window.harness.left.map((l) => l.id));
+        assert.ok(!leftP.includes(rq.id), 'P never lost Q');
+        assert.equal(await p.evaluate((id) => window.harness.group.members.get(id).state,
+                                      rq.id), 'connected');
+        await Promise.all([p, q, r, t].map((x) => x.close()));
     });
 });
