@@ -1303,6 +1303,7 @@ export class DwrtcCall extends EventTarget {
     #errorsHeard = new Set();  // node errors about the partner: each told once
     #retries = 0;              // of the description, while the node cannot deliver
     #retryTimer = null;
+    #partnerGroupToken = null; // a group call's: see DwrtcGroup
 
     /** @internal use DwrtcClient.call() */
     constructor(client, partnerId, { incoming }) {
@@ -1408,10 +1409,18 @@ export class DwrtcCall extends EventTarget {
         this.#addLocalMedia();
     }
 
+    /** @internal the token the partner's group gave this call, if any */
+    get _partnerGroupToken() {
+        return this.#partnerGroupToken;
+    }
+
     /** @internal a signaling body from the partner */
     _receive(body) {
         if (this.#state === 'ended') {
             return;
+        }
+        if (typeof body.token === 'string' && this.#partnerGroupToken === null) {
+            this.#partnerGroupToken = body.token;
         }
         if (body.type === 'hangup') {
             this.#end('remote', typeof body.reason === 'string' ? body.reason : 'hangup');
@@ -1608,7 +1617,7 @@ export class DwrtcCall extends EventTarget {
         // member had before a reconnect gave it a new one), so that the
         // partner's group answers it
         this.#send(group
-            ? { type: d.type, sdp: d.sdp, group: group.room,
+            ? { type: d.type, sdp: d.sdp, group: group.room, token: group.token,
                 ...(group.replaces ? { replaces: group.replaces } : {}) }
             : { type: d.type, sdp: d.sdp });
     }
@@ -1743,7 +1752,8 @@ const GROUP_LEAVE_GRACE_MS = 500;
  * pagehide; a member who leaves the room (its page or node gone) is hung
  * up here when the room says so. A member whose node dies and whose page
  * reconnects with a new id calls everyone again, naming its old id
- * (`replaces`): the members drop the old call then.
+ * (`replaces`) and showing the token it gave that member's call (`token`,
+ * random per member): the members drop the old call then.
  *
  * Events (CustomEvent, detail as listed):
  *   memberjoin    a member's call exists. { id, call }
@@ -1765,6 +1775,7 @@ export class DwrtcGroup extends EventTarget {
     #calls = new Map();         // member id -> DwrtcCall
     #graceTimers = new Map();   // member id -> timer of GROUP_JOIN_GRACE_MS
     #rejoinAs = null;           // our id before a reconnect that gave a new one
+    #tokens = new Map();        // member id -> the token this page gave its calls
     #settle = null;             // `joined`'s promise, while the first calls set up
     #joined = null;
 
@@ -1881,9 +1892,13 @@ export class DwrtcGroup extends EventTarget {
             call.hangup('not in the group');
             return;
         }
-        if (typeof body.replaces === 'string' && body.replaces !== from) {
-            // a member back after a reconnect gave it a new id
-            this.#calls.get(body.replaces)?._close('came back as another id');
+        const replaced = typeof body.replaces === 'string' && body.replaces !== from
+            ? this.#calls.get(body.replaces) : null;
+        if (replaced && replaced._partnerGroupToken !== null
+            && replaced._partnerGroupToken === body.token) {
+            // a member back after a reconnect gave it a new id (the token
+            // it gave this call proves it: no other member knows it)
+            replaced._close('came back as another id');
         }
         if (this.#count() >= this.#limit) {
             // full: a newcomer still being set up gives way to a lower id
@@ -1898,7 +1913,7 @@ export class DwrtcGroup extends EventTarget {
         }
         clearTimeout(this.#graceTimers.get(from));
         this.#graceTimers.delete(from);
-        call.answer(this.#callOptions(null));
+        call.answer(this.#callOptions(from, null));
         this.#adopt(call);
     }
 
@@ -1915,8 +1930,17 @@ export class DwrtcGroup extends EventTarget {
         }
     }
 
-    #callOptions(replaces) {
-        return { ...this.#options, group: { room: this.#room, replaces } };
+    // A group call's descriptions carry a token, random for each member
+    // (the same after a reconnect): a member back with a new id shows the
+    // token it gave, so that no other member can end someone's call by
+    // claiming to replace it.
+    #callOptions(memberId, replaces) {
+        let token = this.#tokens.get(memberId);
+        if (!token) {
+            token = hexOf(globalThis.crypto.getRandomValues(new Uint8Array(16)));
+            this.#tokens.set(memberId, token);
+        }
+        return { ...this.#options, group: { room: this.#room, replaces, token } };
     }
 
     // The members this page counts, itself included: every call except
@@ -1940,7 +1964,7 @@ export class DwrtcGroup extends EventTarget {
         this.#graceTimers.delete(id);
         let call;
         try {
-            call = this.#client.call(id, this.#callOptions(replaces));
+            call = this.#client.call(id, this.#callOptions(id, replaces));
         } catch {
             return null;    // not connected, or in a 1:1 call with them
         }
