@@ -1707,10 +1707,14 @@ const GROUP_JOIN_GRACE_MS = 2000;
 // group.joined resolves at the latest this long after the calls started,
 // even if some have not connected yet.
 const GROUP_SETTLE_MS = 15_000;
-// A member who left the room is hung up here this long after, unless its
-// own hang-up came first (an end-to-end encrypted hang-up is sent after the
-// room's leave, which is not encrypted, and may arrive after it).
+// A member who left the room, or whose connection closed, is hung up here
+// this long after, unless its own hang-up came first (an end-to-end
+// encrypted hang-up is sent after the room's leave and the connection's
+// close, which are not encrypted, and may arrive after them).
 const GROUP_LEAVE_GRACE_MS = 500;
+// The label of the data channel of each group call: its closing tells that
+// the member's page closed the connection.
+const GROUP_CHANNEL = 'dwrtc-group';
 
 /**
  * @typedef {object} GroupOptions
@@ -1749,8 +1753,9 @@ const GROUP_LEAVE_GRACE_MS = 500;
  *
  * Leaving: leave() hangs up every call (each member hears it at once) and
  * leaves the room; a page that goes away hangs up by the client's
- * pagehide; a member who leaves the room (its page or node gone) is hung
- * up here when the room says so. A member whose node dies and whose page
+ * pagehide; a member whose connection closes (each call has a data
+ * channel, 'dwrtc-group', for this) or who leaves the room (its page or
+ * node gone) is hung up here then. A member whose node dies and whose page
  * reconnects with a new id calls everyone again, naming its old id
  * (`replaces`) and showing the token it gave that member's call (`token`,
  * random per member): the members drop the old call then.
@@ -1964,7 +1969,8 @@ export class DwrtcGroup extends EventTarget {
         this.#graceTimers.delete(id);
         let call;
         try {
-            call = this.#client.call(id, this.#callOptions(id, replaces));
+            call = this.#client.call(id, { ...this.#callOptions(id, replaces),
+                                           dataChannel: GROUP_CHANNEL });
         } catch {
             return null;    // not connected, or in a 1:1 call with them
         }
@@ -1985,6 +1991,18 @@ export class DwrtcGroup extends EventTarget {
                 call.hangup('connection failed');
             }
             this.#checkSettled();
+        });
+        call.addEventListener('datachannel', (e) => {
+            const channel = e.detail.channel;
+            channel.addEventListener('close', () => {
+                // The member's page closed the connection (it left, or came
+                // back as another id after its node died): gone, without
+                // waiting for the node to deliver its word. Its hang-up,
+                // if it sent one, may still come first.
+                if (call.dataChannel === channel && call.state !== 'ended') {
+                    setTimeout(() => call._close('connection closed'), GROUP_LEAVE_GRACE_MS);
+                }
+            });
         });
         call.addEventListener('hangup', (e) => this.#memberGone(call, e.detail));
         this.#emit('memberjoin', { id, call });
@@ -2010,7 +2028,8 @@ export class DwrtcGroup extends EventTarget {
         const settle = this.#settle;
         this.#settle = null;
         clearTimeout(settle?.timer);
-        this.#hangupAll(ErrorCode.GROUP_FULL);
+        // not 'group full': to another newcomer that would read as a refusal
+        this.#hangupAll('left');
         this.#finish(ErrorCode.GROUP_FULL);
         settle?.reject(Object.assign(new Error(message), { code: ErrorCode.GROUP_FULL,
                                                            room: this.#room }));

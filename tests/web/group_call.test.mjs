@@ -5,7 +5,9 @@
 // Hang up button, one page is closed: every other page shows the one gone
 // and keeps the rest. The group is filled back up to its limit of 6, and a
 // 7th page (the demo) gets the limit message and disturbs no one. Then two
-// newcomers race for the last place of a group of 3: at most one gets in.
+// newcomers race for the last place of a group of 3: at most one gets in,
+// and a page that claims to replace a member without its token changes
+// nothing.
 //
 // Media is kept small (160x120 fake camera, no audio): the machine has 2
 // cores. Timings are printed, never asserted tightly.
@@ -103,13 +105,16 @@ async function waitPlaying(page, ids) {
 /** Waits until none of `pages` has `id` as a member; returns the ms each took from `since`. */
 async function waitGone(pages, id, since) {
     const took = [];
+    const why = [];
     for (const p of pages) {
         await p.waitForFunction((gone) => !window.harness.group.members.has(gone)
                                 && !window.harness.videos.has(gone), id, { timeout: WAIT });
-        const at = await p.evaluate((gone) => window.harness.left
-            .filter((l) => l.id === gone).map((l) => l.at).pop() ?? null, id);
-        took.push(at === null ? null : at - since);
+        const left = await p.evaluate((gone) => window.harness.left
+            .filter((l) => l.id === gone).pop() ?? null, id);
+        took.push(left?.at ? left.at - since : null);
+        why.push(left ? `${p.label}: ${left.by} ${left.reason}` : `${p.label}: ?`);
     }
+    console.log(`#   (how: ${why.join('; ')})`);
     return took;
 }
 
@@ -162,8 +167,8 @@ describe('group calls across three nodes, in Chromium', () => {
             const group = window.dwrtcDemo.group;
             const h = { group, left: [], videos: new Map() };
             window.harness = h;
-            group.addEventListener('memberleave', (e) => h.left.push({ id: e.detail.id,
-                                                                       at: Date.now() }));
+            group.addEventListener('memberleave', (e) => h.left.push({
+                id: e.detail.id, at: Date.now(), by: e.detail.by, reason: e.detail.reason }));
             group.addEventListener('memberstream', (e) => { h.videos.set(e.detail.id, null); });
             group.addEventListener('memberleave', (e) => { h.videos.delete(e.detail.id); });
         });
@@ -335,6 +340,35 @@ describe('group calls across three nodes, in Chromium', () => {
         assert.ok(!leftP.includes(rq.id), 'P never lost Q');
         assert.equal(await p.evaluate((id) => window.harness.group.members.get(id).state,
                                       rq.id), 'connected');
-        await Promise.all([p, q, r, t].map((x) => x.close()));
+
+        // a page that claims to be Q back with a new id, without the token Q
+        // gave P's call, does not end P's call with Q
+        const x = await page('X', n1);
+        const forgedAt = Date.now();
+        await x.evaluate(async ({ urls, to, victim, group }) => {
+            const { DwrtcClient, SIGNALING_TYPE } = await import('/dwrtc.js');
+            const client = new DwrtcClient();
+            await client.connect(urls);
+            const pc = new RTCPeerConnection();
+            pc.addTransceiver('video', { direction: 'recvonly' });
+            const offer = await pc.createOffer();
+            // P's reply (an answer, or a hang-up if full) shows it took the offer
+            const replied = new Promise((resolve) => client.addEventListener('message', (e) => {
+                if (e.detail.senderSessionId === to) {
+                    resolve(JSON.parse(e.detail.messageBody).type);
+                }
+            }));
+            client.send(SIGNALING_TYPE, to, { type: 'offer', sdp: offer.sdp, group,
+                                              replaces: victim, token: '00'.repeat(16) });
+            window.reply = await replied;
+        }, { urls: [n1.wsUrl('/signal')], to: rp.id, victim: rq.id, group: room });
+        console.log(`# P answered the forged replace with: ${await x.evaluate(() => window.reply)}`
+                    + ` (${Date.now() - forgedAt} ms)`);
+        await new Promise((res) => setTimeout(res, 1000));
+        assert.ok(!(await p.evaluate(() => window.harness.left.map((l) => l.id)))
+            .includes(rq.id), 'P still has Q after the forged replace');
+        assert.equal(await p.evaluate((id) => window.harness.group.members.get(id)?.state,
+                                      rq.id), 'connected');
+        await Promise.all([p, q, r, t, x].map((y) => y.close()));
     });
 });
