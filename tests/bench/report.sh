@@ -157,6 +157,37 @@ fi
 echo
 echo "Ratios below 1 favour DWRTC for latency, CPU and memory; above 1 for throughput and accept rate."
 
+# The PeerJS dialect (dwrtc_peerjs) beside the PeerJS server and beside
+# DWRTC's own protocol on the same nodes: the issue's goal is a PeerJS
+# message costing at most 1.1x a native one.
+if [ -n "$(get dwrtc-peerjs-same latency p50_us)" ]; then
+    echo
+    echo "The PeerJS protocol on DWRTC nodes (\`dwrtc_peerjs\`, ids the node gives out), same PeerJS client load:"
+    echo
+    echo "| metric | PeerJS server | DWRTC PeerJS, same node | DWRTC PeerJS, two nodes | same / PeerJS server | two / PeerJS server | same / DWRTC native | two / DWRTC native |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    pjrow() { # NAME BENCH FIELD DIGITS [noratio]
+        local p s c ns nc r=(n/a n/a n/a n/a)
+        p=$(get peerjs "$2" "$3") s=$(get dwrtc-peerjs-same "$2" "$3")
+        c=$(get dwrtc-peerjs-cross "$2" "$3")
+        ns=$(get dwrtc-same "$2" "$3") nc=$(get dwrtc-cross "$2" "$3")
+        [ "${5:-}" = noratio ] ||
+            r=("$(ratio "$s" "$p")" "$(ratio "$c" "$p")" \
+               "$(ratio "$s" "$ns")" "$(ratio "$c" "$nc")")
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" \
+            "$(fmt "$p" "$4")" "$(fmt "$s" "$4")" "$(fmt "$c" "$4")" "${r[@]}"
+    }
+    pjrow "relay latency p50 (µs)" latency p50_us 1
+    pjrow "relay latency p99 (µs)" latency p99_us 1
+    pjrow "relay latency p99.9 (µs)" latency p999_us 1
+    pjrow "server CPU per relayed message at ${rate:-?} msg/s (µs)" latency server_cpu_us_per_msg 1
+    [ -n "$(get dwrtc-peerjs-same throughput msgs_per_s)" ] && {
+        pjrow "saturation throughput (msg/s)" throughput msgs_per_s 0
+        pjrow "server CPU per relayed message at saturation (µs)" throughput server_cpu_us_per_msg 2
+    }
+    pjrow "other processes' CPU during the ${rate:-?} msg/s run (cores)" latency other_busy_cores 2 noratio
+fi
+
 sizes=$(jq -rs '[.[] | select(.bench == "dht_scale_first") | .nodes] | unique | .[]' "$RESULTS")
 if [ -n "$sizes" ]; then
     echo

@@ -231,6 +231,9 @@ http {
         location /signal {
             dwrtc_signal;
         }
+        location /peerjs/ {
+            dwrtc_peerjs;
+        }
     }
 }
 EOF
@@ -257,6 +260,7 @@ EOF
 }
 
 node_url() { echo "ws://127.0.0.1:$(http_port "$1")/signal"; }
+peerjs_url() { echo "ws://127.0.0.1:$(http_port "$1")/peerjs/"; }
 
 # Notes printed under the table: a worker that died during a run.
 check_alive() { # WHAT PID...
@@ -279,16 +283,17 @@ run_lg() {
         2>>"$OUT/loadgen.stderr" | tee -a "$RESULTS" >&2 || true
 }
 
-msgs_suite() { # LABEL PROTO URL_A URL_B PIDS
+msgs_suite() { # LABEL PROTO URL_A URL_B PIDS [LOADGEN-ARGS...]
     local label=$1 proto=$2 a=$3 b=$4 pids=$5 r
+    shift 5
     for r in $(seq "$REPEAT"); do
         run_lg "$label" --proto "$proto" --mode latency --url-a "$a" \
             --url-b "$b" --pairs "$PAIRS" --rate "$RATE" --seconds "$SECS" \
-            --server-pid "$pids"
+            --server-pid "$pids" "$@"
         want all || continue
         run_lg "$label" --proto "$proto" --mode throughput --url-a "$a" \
             --url-b "$b" --pairs "$PAIRS" --window "$WINDOW" --seconds "$SECS" \
-            --server-pid "$pids"
+            --server-pid "$pids" "$@"
     done
 }
 
@@ -337,6 +342,13 @@ if [ "$HAVE_MODULE" = 1 ]; then
         msgs_suite dwrtc-same dwrtc "$(node_url 0)" "$(node_url 0)" "$A_WORKER"
         msgs_suite dwrtc-cross dwrtc "$(node_url 0)" "$(node_url 1)" \
             "$A_WORKER,$B_WORKER"
+        # The PeerJS dialect of the same nodes (dwrtc_peerjs), driven by the
+        # same PeerJS client load as the PeerJS server, with the ids the
+        # node gives out, as a PeerJS app without a chosen id gets them.
+        msgs_suite dwrtc-peerjs-same peerjs "$(peerjs_url 0)" "$(peerjs_url 0)" \
+            "$A_WORKER" --peerjs-ids server
+        msgs_suite dwrtc-peerjs-cross peerjs "$(peerjs_url 0)" "$(peerjs_url 1)" \
+            "$A_WORKER,$B_WORKER" --peerjs-ids server
         if want all; then
             run_lg dwrtc-same --proto dwrtc --mode accept \
                 --url-a "$(node_url 0)" --sessions "$ACCEPT" \
