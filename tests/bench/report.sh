@@ -188,6 +188,32 @@ if [ -n "$(get dwrtc-peerjs-same latency p50_us)" ]; then
     pjrow "other processes' CPU during the ${rate:-?} msg/s run (cores)" latency other_busy_cores 2 noratio
 fi
 
+if [ -n "$(jq -rs '[.[] | select(.bench == "call_setup")] | first // empty' "$RESULTS")" ]; then
+    echo
+    echo "Call set-up in headless Chromium, fake camera 320x240, one call at a time; total: call() to the caller's first remote video frame; signaling: the caller's offer set to the answer's arrival:"
+    echo
+    echo "| calls | pages on | calls timed | total p50 / p99 (ms) | signaling p50 / p99 (ms) | total p50 / PeerJS server's |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: |"
+    pj=$(get "" call_setup total_p50_ms '| select(.kind == "peerjs-1to1")')
+    for kind in dwrtc-1to1 dwrtc-peerjs-1to1 peerjs-1to1 dwrtc-group4; do
+        sel="| select(.kind == \"$kind\")"
+        n=$(get "" call_setup calls "$sel")
+        [ -n "$n" ] || continue
+        case $kind in
+            dwrtc-1to1) what="DWRTC (dwrtc.js), 1:1"; on="2 nodes" ;;
+            dwrtc-peerjs-1to1) what="PeerJS client on DWRTC (dwrtc_peerjs), 1:1"; on="2 nodes" ;;
+            peerjs-1to1) what="PeerJS client on the PeerJS server, 1:1"; on="1 server" ;;
+            dwrtc-group4) what="DWRTC group call of 4"; on="3 nodes" ;;
+        esac
+        t50=$(get "" call_setup total_p50_ms "$sel")
+        printf '| %s | %s | %s | %s / %s | %s / %s | %s |\n' "$what" "$on" "$n" \
+            "$(fmt "$t50" 1)" "$(fmt "$(get "" call_setup total_p99_ms "$sel")" 1)" \
+            "$(fmt "$(get "" call_setup signaling_p50_ms "$sel")" 1)" \
+            "$(fmt "$(get "" call_setup signaling_p99_ms "$sel")" 1)" \
+            "$(ratio "$t50" "$pj")"
+    done
+fi
+
 sizes=$(jq -rs '[.[] | select(.bench == "dht_scale_first") | .nodes] | unique | .[]' "$RESULTS")
 if [ -n "$sizes" ]; then
     echo

@@ -27,6 +27,9 @@
 #              defaults and with request_pool_size 1k), then the table
 #   ONLY=latency  only the relay latency runs at $RATE msg/s (PeerJS, DWRTC
 #              same node and two nodes), then the table
+#   ONLY=calls only the call set-up times in Chromium (call_setup.mjs:
+#              DWRTC across two nodes, the PeerJS server, the PeerJS client
+#              on two DWRTC nodes), then the table
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,7 +55,9 @@ CORE_COLD=200    # cold samples in the in-process dhtcore bench
 SCALE=100,300,1000  # DHT scale: network sizes (dhtcore nodes, many processes)
 SCALE_PROBES=200
 SCALE_CHURN_SECS=20
+CALLS=40         # call set-up: calls per kind
 if [ "$QUICK" = 1 ]; then
+    CALLS=5
     SECS=2 ACCEPT=2000 IDLE=1000,2000 IDLE_BIG=5000 COLD_NODES=4 COLD_ROUNDS=1 CORE_COLD=20
     SCALE=30,60 SCALE_PROBES=20 SCALE_CHURN_SECS=5
 fi
@@ -69,8 +74,8 @@ log() { printf '== %s\n' "$*" >&2; }
 # else: all)
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 case "$ONLY" in
-    ""|idle|latency) ;;
-    *) echo "ONLY=$ONLY: only ONLY=idle and ONLY=latency are known" >&2
+    ""|idle|latency|calls) ;;
+    *) echo "ONLY=$ONLY: only ONLY=idle, ONLY=latency and ONLY=calls are known" >&2
        exit 2 ;;
 esac
 
@@ -410,6 +415,13 @@ if [ "$HAVE_MODULE" = 1 ]; then
     if want latency; then
         check_alive "the cold-node runs" "$A_WORKER"
         stop_pid "$A_MASTER" QUIT
+    fi
+    if want calls; then
+        log "call set-up in Chromium: $CALLS calls per kind"
+        DWRTC_MODULE=$MODULE DWRTC_REPO=$ROOT timeout 900 \
+            node "$ROOT/tests/bench/call_setup.mjs" --calls "$CALLS" \
+            --out "$RESULTS" >/dev/null 2>>"$OUT/call_setup.stderr" ||
+            echo "the call set-up run failed (call_setup.stderr)" >>"$OUT/notes.txt"
     fi
     grep -h '\[alert\]\|\[crit\]\|\[emerg\]' "$WORK"/node*/logs/error.log \
         >"$OUT/nginx-alerts.log" 2>/dev/null || true
