@@ -340,7 +340,10 @@ export interface RoomDetail {
 export interface DwrtcClientEventMap {
     state: CustomEvent<ClientStateDetail>;
     id: CustomEvent<IdDetail>;
+    /** A message from another session; never call signaling. */
     message: CustomEvent<Message>;
+    /** Call signaling as it came, before the calls handle it. */
+    signaling: CustomEvent<Message>;
     error: CustomEvent<ClientErrorDetail>;
     incomingcall: CustomEvent<IncomingCallDetail>;
     room: CustomEvent<RoomDetail>;

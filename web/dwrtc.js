@@ -55,12 +55,15 @@
  *   message       A message from another session, as the node delivered it.
  *                 detail: { type, senderSessionId, recipientSessionId,
  *                           messageBody }
- *                 Signaling messages of calls ('SignalingMessage') are
- *                 handled by the calls and also show up here. With
+ *                 Call signaling ('SignalingMessage') never shows up here:
+ *                 the calls handle it, and 'signaling' shows it. With
  *                 options.e2e, detail also has `encrypted`: true if it
  *                 came end-to-end encrypted (decrypted and authenticated
  *                 here), false if it came as plaintext; the key exchange
  *                 and the ciphertext never show up.
+ *   signaling     A message of call signaling ('SignalingMessage'), as it
+ *                 came, before the calls handle it (same detail as
+ *                 'message'): for logs and tests; apps need not listen.
  *   error         The node reported an error (a WebSocketErrorMessage).
  *                 detail: { error, recipientSessionId, message }
  *                 error is the node's text, one of ErrorCode (below):
@@ -969,13 +972,18 @@ export class DwrtcClient extends EventTarget {
         }
     }
 
-    // A message from another session: the 'message' event, and to the
-    // calls if it is call signaling.
+    // A message from another session: call signaling goes to the calls
+    // (and the 'signaling' event), everything else is the app's 'message',
+    // so a chat handler never sees an SDP.
     #deliver(msg) {
-        this.#emit('message', msg);
-        if (msg.type === SIGNALING_TYPE && typeof msg.senderSessionId === 'string') {
-            this.#signal(msg);
+        if (msg.type === SIGNALING_TYPE) {
+            this.#emit('signaling', msg);
+            if (typeof msg.senderSessionId === 'string') {
+                this.#signal(msg);
+            }
+            return;
         }
+        this.#emit('message', msg);
     }
 
     #welcome(msg) {

@@ -228,7 +228,7 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
             window.offersSeenIn = [];    // our signalingState when an offer came
             window.got = [];
             const client = new DwrtcClient({ WebSocket: GatedWebSocket });
-            client.addEventListener('message', (e) => {
+            client.addEventListener('signaling', (e) => {
                 if (JSON.parse(e.detail.messageBody).type === 'offer') {
                     window.offersSeenIn.push(window.theCall?.pc.signalingState ?? 'no call');
                 }
