@@ -225,6 +225,12 @@ export interface DwrtcClientOptions {
      * ones); default 120000.
      */
     claimClockSkew?: number;
+    /**
+     * Ms a call's media connection may stay 'disconnected' or 'failed'
+     * before the call ends (hangup by 'error', reason 'connection lost');
+     * default 8000.
+     */
+    callLostTimeout?: number;
 }
 
 /** Options of DwrtcClient.call() and DwrtcCall.answer(). */

@@ -120,7 +120,9 @@
  *                 the call)
  *   hangup        The call ended. detail: { by, reason }
  *                 by: 'local' (hangup() here), 'remote' (the partner hung
- *                 up), or 'error' (reason: ErrorCode.NOT_FOUND)
+ *                 up), or 'error' (reason: the error code, e.g.
+ *                 ErrorCode.NOT_FOUND, or 'connection lost' when the media
+ *                 connection stayed lost for options.callLostTimeout)
  *
  * Wire protocol (compatible with the original DWRTC clients): the node
  * welcomes with {"type":"WebSocketIdMessage","id":ID,"challenge":C,
@@ -397,6 +399,7 @@ export class DwrtcClient extends EventTarget {
     #base;
     #backoff;
     #openTimeout;
+    #callLostTimeout;
     #stableAfter;
     #fallbackIceServers;
     #autoAnswer;
@@ -476,6 +479,11 @@ export class DwrtcClient extends EventTarget {
      * @param {number} [options.e2eKeyTimeout=35000] ms to wait for a
      *        recipient's key before its waiting messages fail with
      *        ErrorCode.E2E_NO_KEY
+     * @param {number} [options.callLostTimeout=8000] a call whose media
+     *        connection stays 'disconnected' or 'failed' this many ms ends
+     *        (hangup by 'error', reason 'connection lost'; the partner is
+     *        sent the hang-up): a partner whose browser or network died
+     *        would otherwise leave the call 'failed' for good
      * @param {number} [options.claimClockSkew=120000] with an identity: the
      *        claim of the key's id is signed with the time of the node's
      *        welcome, so a welcome whose time is further than this many ms
@@ -498,6 +506,7 @@ export class DwrtcClient extends EventTarget {
         this.#e2eOption = options.e2e ?? false;
         this.#e2eKeyTimeout = options.e2eKeyTimeout ?? 35_000;
         this.#claimClockSkew = options.claimClockSkew ?? 120_000;
+        this.#callLostTimeout = options.callLostTimeout ?? 8_000;
         if (typeof this.#WebSocket !== 'function') {
             throw new TypeError('no WebSocket implementation: pass options.WebSocket');
         }
@@ -777,6 +786,12 @@ export class DwrtcClient extends EventTarget {
             throw new Error('no RTCPeerConnection in this environment');
         }
         return new this.#RTCPeerConnection(config);
+    }
+
+    /** @internal */
+    /** @internal ms a call's media connection may stay lost */
+    get _callLostTimeout() {
+        return this.#callLostTimeout;
     }
 
     /** @internal */
@@ -1256,6 +1271,7 @@ export class DwrtcCall extends EventTarget {
     #errorsHeard = new Set();  // node errors about the partner: each told once
     #retries = 0;              // of the description, while the node cannot deliver
     #retryTimer = null;
+    #lostTimer = null;         // runs while the media connection is lost
 
     /** @internal use DwrtcClient.call() */
     constructor(client, partnerId, { incoming }) {
@@ -1479,6 +1495,7 @@ export class DwrtcCall extends EventTarget {
         pc.addEventListener('connectionstatechange', () => {
             if (pc === this.#pc && this.#state !== 'ended') {
                 this.#setState(pc.connectionState);
+                this.#watchConnection(pc.connectionState);
             }
         });
         pc.addEventListener('track', (ev) => {
@@ -1609,12 +1626,48 @@ export class DwrtcCall extends EventTarget {
         }
     }
 
+    // A media connection that stays lost ends the call: a partner whose
+    // browser or network died sends no hang-up, and the browser alone would
+    // leave the call 'failed' for good. An ICE restart that brings it back
+    // in time (after a reconnect) keeps the call.
+    #watchConnection(state) {
+        if (state !== 'disconnected' && state !== 'failed') {
+            clearTimeout(this.#lostTimer);
+            this.#lostTimer = null;
+            return;
+        }
+        if (this.#lostTimer) {
+            return;
+        }
+        // Ask the node whether the partner is still there: a session that
+        // is gone (its page crashed, its browser was killed) is answered
+        // 'not found' at once, which ends the call now. The partner's
+        // client ignores a ping.
+        this.#send({ type: 'ping' });
+        this.#lostTimer = setTimeout(() => {
+            this.#lostTimer = null;
+            const now = this.#pc?.connectionState;
+            if (this.#state !== 'ended' && (now === 'disconnected' || now === 'failed')) {
+                // The partner may be gone with its browser: that the
+                // hang-up finds it gone is no news after 'connection lost'.
+                for (const code of [ErrorCode.NOT_FOUND, ErrorCode.UNREACHABLE,
+                                    ErrorCode.NOT_BACK_IN_TIME]) {
+                    this.#errorsHeard.add(code);
+                }
+                this.#send({ type: 'hangup', reason: 'connection lost' });
+                this.#end('error', 'connection lost');
+            }
+        }, this.#client._callLostTimeout);
+    }
+
     #end(by, reason) {
         if (this.#state === 'ended') {
             return;
         }
         clearTimeout(this.#retryTimer);
         this.#retryTimer = null;
+        clearTimeout(this.#lostTimer);
+        this.#lostTimer = null;
         const pc = this.#pc;
         this.#setState('ended');
         this.#queue = [];
