@@ -76,7 +76,7 @@ export declare const ErrorCode: Readonly<{
      */
     NO_NODE: 'no node answered';
     /**
-     * The `code` of the Error joinCall() rejects with, and the reason of
+     * The `code` of the Error `group.joined` rejects with, and the reason of
      * the group's 'left' event, when the group call has its `limit` of
      * members already.
      */
@@ -231,6 +231,12 @@ export interface DwrtcClientOptions {
      * ones); default 120000.
      */
     claimClockSkew?: number;
+    /**
+     * Ms a call's media connection may stay 'disconnected' or 'failed'
+     * before the call ends (hangup by 'error', reason 'connection lost');
+     * default 8000.
+     */
+    callLostTimeout?: number;
 }
 
 /** Options of DwrtcClient.call() and DwrtcCall.answer(). */
@@ -363,7 +369,10 @@ export interface RoomDetail {
 export interface DwrtcClientEventMap {
     state: CustomEvent<ClientStateDetail>;
     id: CustomEvent<IdDetail>;
+    /** A message from another session; never call signaling. */
     message: CustomEvent<Message>;
+    /** Call signaling as it came, before the calls handle it. */
+    signaling: CustomEvent<Message>;
     error: CustomEvent<ClientErrorDetail>;
     incomingcall: CustomEvent<IncomingCallDetail>;
     room: CustomEvent<RoomDetail>;

@@ -55,12 +55,15 @@
  *   message       A message from another session, as the node delivered it.
  *                 detail: { type, senderSessionId, recipientSessionId,
  *                           messageBody }
- *                 Signaling messages of calls ('SignalingMessage') are
- *                 handled by the calls and also show up here. With
+ *                 Call signaling ('SignalingMessage') never shows up here:
+ *                 the calls handle it, and 'signaling' shows it. With
  *                 options.e2e, detail also has `encrypted`: true if it
  *                 came end-to-end encrypted (decrypted and authenticated
  *                 here), false if it came as plaintext; the key exchange
  *                 and the ciphertext never show up.
+ *   signaling     A message of call signaling ('SignalingMessage'), as it
+ *                 came, before the calls handle it (same detail as
+ *                 'message'): for logs and tests; apps need not listen.
  *   error         The node reported an error (a WebSocketErrorMessage).
  *                 detail: { error, recipientSessionId, message }
  *                 error is the node's text, one of ErrorCode (below):
@@ -117,7 +120,9 @@
  *                 the call)
  *   hangup        The call ended. detail: { by, reason }
  *                 by: 'local' (hangup() here), 'remote' (the partner hung
- *                 up), or 'error' (reason: ErrorCode.NOT_FOUND)
+ *                 up), or 'error' (reason: the error code, e.g.
+ *                 ErrorCode.NOT_FOUND, or 'connection lost' when the media
+ *                 connection stayed lost for options.callLostTimeout)
  *
  * Wire protocol (compatible with the original DWRTC clients): the node
  * welcomes with {"type":"WebSocketIdMessage","id":ID,"challenge":C,
@@ -176,7 +181,7 @@ export const ErrorCode = Object.freeze({
     E2E_NO_KEY: 'no e2e key',                       // options.e2e: the recipient's key did not come
     E2E_ID_LOST: 'e2e id lost',                     // options.e2e: not sent, this page lost its key's id
     NO_NODE: 'no node answered',                    // connect(): every node URL failed once
-    GROUP_FULL: 'group full',                       // joinCall(): the group call has its limit
+    GROUP_FULL: 'group full',                       // group.joined: the group call has its limit
 });
 
 const ERROR_CODES = new Set(Object.values(ErrorCode));
@@ -395,6 +400,7 @@ export class DwrtcClient extends EventTarget {
     #base;
     #backoff;
     #openTimeout;
+    #callLostTimeout;
     #stableAfter;
     #fallbackIceServers;
     #autoAnswer;
@@ -475,6 +481,11 @@ export class DwrtcClient extends EventTarget {
      * @param {number} [options.e2eKeyTimeout=35000] ms to wait for a
      *        recipient's key before its waiting messages fail with
      *        ErrorCode.E2E_NO_KEY
+     * @param {number} [options.callLostTimeout=8000] a call whose media
+     *        connection stays 'disconnected' or 'failed' this many ms ends
+     *        (hangup by 'error', reason 'connection lost'; the partner is
+     *        sent the hang-up): a partner whose browser or network died
+     *        would otherwise leave the call 'failed' for good
      * @param {number} [options.claimClockSkew=120000] with an identity: the
      *        claim of the key's id is signed with the time of the node's
      *        welcome, so a welcome whose time is further than this many ms
@@ -497,6 +508,7 @@ export class DwrtcClient extends EventTarget {
         this.#e2eOption = options.e2e ?? false;
         this.#e2eKeyTimeout = options.e2eKeyTimeout ?? 35_000;
         this.#claimClockSkew = options.claimClockSkew ?? 120_000;
+        this.#callLostTimeout = options.callLostTimeout ?? 8_000;
         if (typeof this.#WebSocket !== 'function') {
             throw new TypeError('no WebSocket implementation: pass options.WebSocket');
         }
@@ -821,6 +833,12 @@ export class DwrtcClient extends EventTarget {
     }
 
     /** @internal */
+    /** @internal ms a call's media connection may stay lost */
+    get _callLostTimeout() {
+        return this.#callLostTimeout;
+    }
+
+    /** @internal */
     _callEnded(call, errors) {
         if (this.#calls.get(call.partnerId) === call) {
             this.#calls.delete(call.partnerId);
@@ -1013,13 +1031,18 @@ export class DwrtcClient extends EventTarget {
         }
     }
 
-    // A message from another session: the 'message' event, and to the
-    // calls if it is call signaling.
+    // A message from another session: call signaling goes to the calls
+    // (and the 'signaling' event), everything else is the app's 'message',
+    // so a chat handler never sees an SDP.
     #deliver(msg) {
-        this.#emit('message', msg);
-        if (msg.type === SIGNALING_TYPE && typeof msg.senderSessionId === 'string') {
-            this.#signal(msg);
+        if (msg.type === SIGNALING_TYPE) {
+            this.#emit('signaling', msg);
+            if (typeof msg.senderSessionId === 'string') {
+                this.#signal(msg);
+            }
+            return;
         }
+        this.#emit('message', msg);
     }
 
     #welcome(msg) {
@@ -1303,6 +1326,7 @@ export class DwrtcCall extends EventTarget {
     #errorsHeard = new Set();  // node errors about the partner: each told once
     #retries = 0;              // of the description, while the node cannot deliver
     #retryTimer = null;
+    #lostTimer = null;         // runs while the media connection is lost
     #partnerGroupToken = null; // a group call's: see DwrtcGroup
 
     /** @internal use DwrtcClient.call() */
@@ -1543,6 +1567,7 @@ export class DwrtcCall extends EventTarget {
         pc.addEventListener('connectionstatechange', () => {
             if (pc === this.#pc && this.#state !== 'ended') {
                 this.#setState(pc.connectionState);
+                this.#watchConnection(pc.connectionState);
             }
         });
         pc.addEventListener('track', (ev) => {
@@ -1680,12 +1705,48 @@ export class DwrtcCall extends EventTarget {
         }
     }
 
+    // A media connection that stays lost ends the call: a partner whose
+    // browser or network died sends no hang-up, and the browser alone would
+    // leave the call 'failed' for good. An ICE restart that brings it back
+    // in time (after a reconnect) keeps the call.
+    #watchConnection(state) {
+        if (state !== 'disconnected' && state !== 'failed') {
+            clearTimeout(this.#lostTimer);
+            this.#lostTimer = null;
+            return;
+        }
+        if (this.#lostTimer) {
+            return;
+        }
+        // Ask the node whether the partner is still there: a session that
+        // is gone (its page crashed, its browser was killed) is answered
+        // 'not found' at once, which ends the call now. The partner's
+        // client ignores a ping.
+        this.#send({ type: 'ping' });
+        this.#lostTimer = setTimeout(() => {
+            this.#lostTimer = null;
+            const now = this.#pc?.connectionState;
+            if (this.#state !== 'ended' && (now === 'disconnected' || now === 'failed')) {
+                // The partner may be gone with its browser: that the
+                // hang-up finds it gone is no news after 'connection lost'.
+                for (const code of [ErrorCode.NOT_FOUND, ErrorCode.UNREACHABLE,
+                                    ErrorCode.NOT_BACK_IN_TIME]) {
+                    this.#errorsHeard.add(code);
+                }
+                this.#send({ type: 'hangup', reason: 'connection lost' });
+                this.#end('error', 'connection lost');
+            }
+        }, this.#client._callLostTimeout);
+    }
+
     #end(by, reason) {
         if (this.#state === 'ended') {
             return;
         }
         clearTimeout(this.#retryTimer);
         this.#retryTimer = null;
+        clearTimeout(this.#lostTimer);
+        this.#lostTimer = null;
         const pc = this.#pc;
         this.#setState('ended');
         this.#queue = [];

@@ -30,6 +30,33 @@ async function sendChat(page, text) {
     await page.click('#chat-send');
 }
 
+// In a page: calls `partner` with a 3 s callLostTimeout and records how
+// the call ends (window.ends) and every error (window.callErrors,
+// window.clientErrors).
+async function placeWatchedCall(partner) {
+    const { DwrtcClient } = await import('./dwrtc.js');
+    const a = new DwrtcClient({ callLostTimeout: 3000 });
+    await a.connect('./signal');
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+    const call = a.call(partner, { stream });
+    window.ends = [];
+    window.callErrors = [];
+    window.clientErrors = [];
+    call.addEventListener('hangup', (e) => window.ends.push(
+        { ...e.detail, state: call.state, at: Date.now() }));
+    call.addEventListener('error', (e) => window.callErrors.push(String(e.detail.error)));
+    a.addEventListener('error', (e) => window.clientErrors.push(String(e.detail.error)));
+    window.aCall = call;
+}
+
+/** Waits for the watched call's end, and a while more: nothing else comes. */
+async function watchedEnd(page) {
+    await page.waitForFunction(() => window.ends.length > 0, null, { timeout: WAIT });
+    await new Promise((r) => setTimeout(r, 1500));
+    return page.evaluate(() => ({ ends: window.ends, callErrors: window.callErrors,
+                                  clientErrors: window.clientErrors }));
+}
+
 describe('the video-call demo in Chromium across DWRTC nodes', () => {
     let net;
     let n1, n2, n3;
@@ -228,7 +255,7 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
             window.offersSeenIn = [];    // our signalingState when an offer came
             window.got = [];
             const client = new DwrtcClient({ WebSocket: GatedWebSocket });
-            client.addEventListener('message', (e) => {
+            client.addEventListener('signaling', (e) => {
                 if (JSON.parse(e.detail.messageBody).type === 'offer') {
                     window.offersSeenIn.push(window.theCall?.pc.signalingState ?? 'no call');
                 }
@@ -436,6 +463,65 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         for (const p of [px, pz]) {
             await p.close();
         }
+    });
+
+    it('dwrtc.js: a call whose partner\'s browser dies ends by itself, with one error',
+       async () => {
+        // No hang-up comes from a renderer that crashed. Once the media
+        // connection is lost the client asks the node about the partner
+        // (a ping), and the node answers "not found": the session is gone.
+        const [pa, pb] = [await page('lib-lost-a'), await page('lib-lost-b')];
+        await Promise.all([pa.goto(n1.httpUrl('/')), pb.goto(n2.httpUrl('/'))]);
+        const bId = await pb.evaluate(async () => {
+            const { DwrtcClient } = await import('./dwrtc.js');
+            const b = new DwrtcClient({ autoAnswer: {} });
+            return b.connect('./signal');
+        });
+        await pa.evaluate(placeWatchedCall, bId);
+        await pa.waitForFunction(() => window.aCall.state === 'connected', null,
+                                 { timeout: WAIT });
+        const cdp = await pb.context().newCDPSession(pb);
+        const crashedAt = Date.now();
+        cdp.send('Page.crash').catch(() => {});    // answers never: the page is gone
+        const r = await watchedEnd(pa);
+        console.log(`# a crashed partner's call ended ${r.ends[0].at - crashedAt} ms after the crash`);
+        assert.deepEqual(r.ends.map(({ by, reason, state }) => ({ by, reason, state })),
+                         [{ by: 'error', reason: 'not found', state: 'ended' }]);
+        assert.deepEqual(r.callErrors, ['not found'], 'one error on the call');
+        assert.deepEqual(r.clientErrors, ['not found'], 'and one on the client');
+        await pa.close();
+        await pb.close().catch(() => {});
+    });
+
+    it('dwrtc.js: a call whose media connection stays lost ends: "connection lost"', async () => {
+        // the partner's session lives on, but its side of the media is gone
+        const [pa, pb] = [await page('lib-gone-a'), await page('lib-gone-b')];
+        await Promise.all([pa.goto(n1.httpUrl('/')), pb.goto(n2.httpUrl('/'))]);
+        const bId = await pb.evaluate(async () => {
+            const { DwrtcClient } = await import('./dwrtc.js');
+            const b = new DwrtcClient({ autoAnswer: {} });
+            b.addEventListener('incomingcall', (e) => {
+                window.bCall = e.detail.call;
+                window.bEnd = new Promise((res) => e.detail.call.addEventListener(
+                    'hangup', (h) => res(h.detail)));
+            });
+            return b.connect('./signal');
+        });
+        await pa.evaluate(placeWatchedCall, bId);
+        await pa.waitForFunction(() => window.aCall.state === 'connected', null,
+                                 { timeout: WAIT });
+        const cutAt = Date.now();
+        await pb.evaluate(() => window.bCall.pc.close());
+        const r = await watchedEnd(pa);
+        console.log(`# a call whose media went ended ${r.ends[0].at - cutAt} ms after (3 s timeout)`);
+        assert.deepEqual(r.ends.map(({ by, reason, state }) => ({ by, reason, state })),
+                         [{ by: 'error', reason: 'connection lost', state: 'ended' }]);
+        assert.deepEqual(r.callErrors, []);
+        assert.deepEqual(r.clientErrors, []);
+        // the partner is told
+        assert.deepEqual(await pb.evaluate(() => window.bEnd),
+                         { by: 'remote', reason: 'connection lost' });
+        await Promise.all([pa.close(), pb.close()]);
     });
 
     it('dwrtc.js: a call whose partner cannot be reached tries again, then ends with one error',

@@ -19,7 +19,8 @@ import { launchBrowser, newPage } from './browser.mjs';
 const WAIT = 60_000;
 
 // In the page: a dwrtc.js client with a fresh identity and e2e, on a
-// WebSocket that records every frame (window.frames_), and its messages.
+// WebSocket that records every frame (window.frames_), and its messages
+// (signaling included).
 async function e2eClient() {
     const { DwrtcClient, generateIdentity } = await import('./dwrtc.js');
     window.frames_ = [];
@@ -38,7 +39,9 @@ async function e2eClient() {
     }
     const client = new DwrtcClient({ WebSocket: RecordingSocket, e2e: true,
                                      identity: await generateIdentity() });
+    // what the app gets, and the call signaling the calls got
     client.addEventListener('message', (e) => window.messages_.push(e.detail));
+    client.addEventListener('signaling', (e) => window.messages_.push(e.detail));
     client.addEventListener('error', (e) => window.errors_.push(
         `${e.detail.error}: ${e.detail.reason ?? ''}`));
     window.client = client;
@@ -190,7 +193,7 @@ describe('an end-to-end encrypted call in the browser', () => {
         const aId = await a.evaluate(() => window.dwrtcDemo.client.id);
         await a.evaluate(() => {
             window.sealed_ = [];
-            window.dwrtcDemo.client.addEventListener('message', (e) => {
+            window.dwrtcDemo.client.addEventListener('signaling', (e) => {
                 if (e.detail.type === 'SignalingMessage') {
                     window.sealed_.push(e.detail.encrypted);
                 }

@@ -35,7 +35,7 @@ async function joinGroup({ urls, room, limit, camera, identity }) {
     const h = { client, group: null, videos: new Map(), joined: [], left: [],
                 encryptedFrom: {}, error: null, leftGroup: null };
     window.harness = h;
-    client.addEventListener('message', (e) => {
+    client.addEventListener('signaling', (e) => {
         if (e.detail.type === 'SignalingMessage') {
             h.encryptedFrom[e.detail.senderSessionId] = e.detail.encrypted ?? false;
         }
@@ -353,7 +353,7 @@ describe('group calls across three nodes, in Chromium', () => {
             pc.addTransceiver('video', { direction: 'recvonly' });
             const offer = await pc.createOffer();
             // P's reply (an answer, or a hang-up if full) shows it took the offer
-            const replied = new Promise((resolve) => client.addEventListener('message', (e) => {
+            const replied = new Promise((resolve) => client.addEventListener('signaling', (e) => {
                 if (e.detail.senderSessionId === to) {
                     resolve(JSON.parse(e.detail.messageBody).type);
                 }
