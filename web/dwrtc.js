@@ -1805,12 +1805,12 @@ const GROUP_CHANNEL = 'dwrtc-group';
  * (ErrorCode.GROUP_FULL); calls already set up are not touched. The
  * room's member list only says whom to call: it cannot be counted, as
  * members of a node that died stay in it for up to a minute. Two
- * newcomers racing for the last place: a full member that has a newcomer
- * still being set up (not yet connected) keeps the one whose id sorts
- * lower and refuses the other, so when both calls arrive while both are
- * being set up, the lower id gets the place everywhere. Otherwise (one had
- * connected at some member, the other at another) both are refused: the
- * group never grows past the limit.
+ * newcomers racing for the last place: each member takes the first offer
+ * that reaches it and refuses the second, and a newcomer refused by any
+ * member leaves. So one of them gets in when every member saw the same one
+ * first, and both are refused when they did not (they may try again); the
+ * group never grows past the limit, and never holds a member that is not
+ * in a call with every other.
  *
  * Leaving: leave() hangs up every call (each member hears it at once) and
  * leaves the room; a page that goes away hangs up by the client's
@@ -1967,15 +1967,12 @@ export class DwrtcGroup extends EventTarget {
             replaced._close('came back as another id');
         }
         if (this.#count() >= this.#limit) {
-            // full: a newcomer still being set up gives way to a lower id
-            const contender = [...this.#calls.values()]
-                .filter((c) => c.incoming && c.state !== 'connected' && from < c.partnerId)
-                .sort((a, b) => (a.partnerId < b.partnerId ? 1 : -1))[0];
-            if (!contender) {
-                call.hangup(ErrorCode.GROUP_FULL);
-                return;
-            }
-            contender.hangup(ErrorCode.GROUP_FULL);
+            // Full. The refusal is the answer to the offer, so it reaches
+            // the newcomer while it is still joining; a call once answered
+            // is never taken back (that could leave a newcomer in with
+            // some members and not with others).
+            call.hangup(ErrorCode.GROUP_FULL);
+            return;
         }
         clearTimeout(this.#graceTimers.get(from));
         this.#graceTimers.delete(from);

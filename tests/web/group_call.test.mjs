@@ -336,6 +336,11 @@ describe('group calls across three nodes, in Chromium', () => {
         const expectQ = [rp.id, ...winners.map(([x]) => x.id)].sort();
         assert.deepEqual(await membersOf(p), expectP);
         assert.deepEqual(await membersOf(q), expectQ);
+        for (const [x, name] of winners.map(([y, n]) => [y, n])) {
+            const winnerPage = name === 'R' ? r : t;
+            assert.deepEqual(await membersOf(winnerPage), [rp.id, rq.id].sort(),
+                             `${name} (${x.id}) is in a call with both members`);
+        }
         const leftP = await p.evaluate(() => window.harness.left.map((l) => l.id));
         assert.ok(!leftP.includes(rq.id), 'P never lost Q');
         assert.equal(await p.evaluate((id) => window.harness.group.members.get(id).state,
