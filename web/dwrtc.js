@@ -1799,7 +1799,8 @@ const GROUP_CHANNEL = 'dwrtc-group';
  * if both do, it is one call (the polite/impolite rule of DwrtcCall).
  *
  * The limit: the members keep it. A member that has `limit` members
- * (itself included; its own calls not answered yet do not count) refuses
+ * (itself included; the calls it made as a newcomer to the room's list
+ * count once answered) refuses
  * a further call with a hang-up whose reason is 'group full', and the
  * newcomer so refused leaves the whole group with that reason
  * (ErrorCode.GROUP_FULL); calls already set up are not touched. The
@@ -1842,6 +1843,7 @@ export class DwrtcGroup extends EventTarget {
     #graceTimers = new Map();   // member id -> timer of GROUP_JOIN_GRACE_MS
     #rejoinAs = null;           // our id before a reconnect that gave a new one
     #tokens = new Map();        // member id -> the token this page gave its calls
+    #fromList = new WeakSet();  // calls made to the room's member list as a newcomer
     #settle = null;             // `joined`'s promise, while the first calls set up
     #joined = null;
 
@@ -1943,6 +1945,7 @@ export class DwrtcGroup extends EventTarget {
         for (const id of others) {
             const call = this.#callMember(id, null);
             if (call) {
+                this.#fromList.add(call);
                 this.#settle.pending.add(call);
             }
         }
@@ -2007,12 +2010,14 @@ export class DwrtcGroup extends EventTarget {
     }
 
     // The members this page counts, itself included: every call except
-    // those it made that were not answered yet (they may be to a member of
-    // a dead node, still in the room's list).
+    // those it made to the room's member list as a newcomer that were not
+    // answered yet (they may be to a member of a dead node, still in the
+    // list). A call it made to someone who just entered the room counts at
+    // once: it holds that one's place.
     #count() {
         let n = 1;
         for (const call of this.#calls.values()) {
-            if (call.incoming || call.state !== 'new') {
+            if (!(this.#fromList.has(call) && call.state === 'new')) {
                 n++;
             }
         }
@@ -2183,8 +2188,9 @@ export class DwrtcGroup extends EventTarget {
                 // a new id: call everyone again as a newcomer
                 this.#rejoinAs = null;
                 for (const m of others) {
-                    if (m !== was) {
-                        this.#callMember(m, was);
+                    const call = m !== was ? this.#callMember(m, was) : null;
+                    if (call) {
+                        this.#fromList.add(call);
                     }
                 }
             } else {
