@@ -1800,10 +1800,10 @@ const GROUP_CHANNEL = 'dwrtc-group';
  *
  * The limit: the members keep it. A member that has `limit` members
  * (itself included; the calls it made as a newcomer to the room's list
- * count once answered) refuses
- * a further call with a hang-up whose reason is 'group full', and the
- * newcomer so refused leaves the whole group with that reason
- * (ErrorCode.GROUP_FULL); calls already set up are not touched. The
+ * count once answered) refuses a further call with a hang-up whose reason
+ * is 'group full', and the newcomer so refused leaves the whole group with
+ * that reason (ErrorCode.GROUP_FULL); calls already set up are not
+ * touched. The
  * room's member list only says whom to call: it cannot be counted, as
  * members of a node that died stay in it for up to a minute. Two
  * newcomers racing for the last place: each member takes the first offer
