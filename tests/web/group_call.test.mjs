@@ -285,9 +285,12 @@ describe('group calls across three nodes, in Chromium', () => {
         // a 7th page, the demo: the limit message, and no one disturbed
         const seventh = await page('7th', n2);
         await seventh.goto(n2.httpUrl(`/?group=${encodeURIComponent(ROOM)}`));
-        await seventh.waitForSelector('#error[data-kind="group-full"]:not([hidden])',
-                                      { timeout: WAIT });
-        const message = await seventh.textContent('#error-text');
+        await seventh.waitForFunction(() => {
+            const error = document.getElementById('error');
+            return error.dataset.kind === 'group-full' && !error.hidden;
+        }, null, { timeout: WAIT });
+        const message = await seventh.evaluate(
+            () => document.getElementById('error-text').textContent);
         console.log(`# the 7th page says: ${message}`);
         assert.match(message, /full/);
         assert.match(message, /6/);
