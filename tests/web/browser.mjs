@@ -13,7 +13,7 @@
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 import { it as nodeIt, after as nodeAfter } from 'node:test';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -103,6 +103,10 @@ export const FIREFOX_PREFS = {
     'media.gmp-provider.enabled': false,
     'toolkit.telemetry.enabled': false,
     'browser.ping-centre.telemetry': false,
+    'dom.push.connection.enabled': false,
+    'network.trr.mode': 5,                  // no DNS over HTTPS
+    'browser.region.network.url': '',
+    'browser.region.update.enabled': false,
 };
 
 /**
@@ -183,6 +187,10 @@ export async function newPage(browser, { viewport = { width: 1280, height: 800 }
  */
 class FirefoxBrowser {
     static async launch(prefs) {
+        if (!existsSync(FIREFOX)) {
+            throw new Error(`no Firefox at ${FIREFOX}: ci/install-deps.sh installs Debian's `
+                            + 'firefox-esr (or set DWRTC_FIREFOX)');
+        }
         const browser = await puppeteer.launch({
             browser: 'firefox',
             executablePath: FIREFOX,
