@@ -142,6 +142,8 @@ import { E2eSessions, E2E_PREFIX } from './dwrtc-e2e.js';
 
 /** Message type of call signaling (SDP, ICE candidates, hang-up). */
 export const SIGNALING_TYPE = 'SignalingMessage';
+// the body of the hang-up a page sends when it goes away (DwrtcCall#send's JSON)
+const LEAVE_BODY = JSON.stringify({ type: 'hangup', reason: 'left' });
 // Node errors after which a call being set up sends its description again
 // (the node may deliver it a moment later), and how many times.
 const RETRIED_ERRORS = new Set(['unreachable', 'queue full', 'rate limited',
@@ -532,6 +534,14 @@ export class DwrtcClient extends EventTarget {
         }
     };
 
+    // With e2e that hang-up goes out sealed in advance: encrypting takes a
+    // later task, and a page that is going away gets none in Firefox.
+    #sealLeave(partnerId) {
+        if (this.#e2e && isOwnedId(partnerId) && this.#id === this.#ownedId) {
+            this.#e2e.prepareFinal(partnerId, SIGNALING_TYPE, LEAVE_BODY);
+        }
+    }
+
     /** Connection state: idle, connecting, open, disconnected or closed. */
     get state() {
         return this.#state;
@@ -779,6 +789,7 @@ export class DwrtcClient extends EventTarget {
         }
         const call = new DwrtcCall(this, partnerId, { incoming: false });
         this.#calls.set(partnerId, call);
+        this.#sealLeave(partnerId);
         call._start(options);
         return call;
     }
@@ -842,6 +853,7 @@ export class DwrtcClient extends EventTarget {
     _callEnded(call, errors) {
         if (this.#calls.get(call.partnerId) === call) {
             this.#calls.delete(call.partnerId);
+            this.#e2e?.dropFinal(call.partnerId);
         }
         // errors for its signaling still on the way are no news
         const now = Date.now();
@@ -1154,7 +1166,9 @@ export class DwrtcClient extends EventTarget {
                                 + 'encryption\'s');
         }
         if (isOwnedId(recipientId) && this.#id === this.#ownedId) {
-            this.#e2e.send(recipientId, type, messageBody);
+            if (!this.#e2e.sendFinal(recipientId, type, messageBody)) {
+                this.#e2e.send(recipientId, type, messageBody);
+            }
             return true;
         }
         if (isOwnedId(recipientId) && this.#e2eOption === true) {
@@ -1257,6 +1271,7 @@ export class DwrtcClient extends EventTarget {
         }
         const call = new DwrtcCall(this, from, { incoming: true });
         this.#calls.set(from, call);
+        this.#sealLeave(from);
         call._receive(body);
         if (typeof body.group === 'string') {
             // a member of a group call calls: the group answers, not the

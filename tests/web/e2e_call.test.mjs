@@ -4,15 +4,29 @@
 // /apps/call/signal, as a site would host it). Headless Debian Chromium with
 // a fake camera: page A on node 1 starts a call, page B on node 3 joins it by
 // id; both connect, video frames are decoded, and chat crosses both ways.
+// Run again in Firefox (web_firefox_e2e_call, DWRTC_BROWSER=firefox): the
+// cases FIREFOX_CASES names, and a call between a page of each browser,
+// which in the two runs goes both ways.
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomSessionId } from '../lib/client.mjs';
 import { copyFileSync } from 'node:fs';
 
 import { startNetwork, freeTcpPort, waitUntil, WEB_ROOT } from '../lib/nginx.mjs';
 import { openDemo, waitState, nodeOfPage } from './demo_helpers.mjs';
-import { launchBrowser, newPage, screenshot, framesDecoded } from './browser.mjs';
+import { launchBrowser, newPage, screenshot, framesDecoded, casesFor, BROWSER_KIND, OTHER_KIND,
+         BROWSER_NAME } from './browser.mjs';
+
+// The cases that run in Firefox too: a call with video both ways, each way
+// a call ends (hang-up, a closed page, an unreachable partner), crossed
+// offers, and the pair of browsers. The others are the same in any browser
+// or use Chromium's switches.
+const FIREFOX_CASES = [/^B on node 3/, /^C opens the link/, /^offers that cross/,
+                       /^dwrtc\.js on its own/, /^dwrtc\.js: a call whose partner/,
+                       /^dwrtc\.js: a call whose media connection stays lost/,
+                       /^a call between a Chromium page and a Firefox page/];
+const it = casesFor(FIREFOX_CASES);
 
 const SUB = '/apps/call/';
 // Bounds on waits, so a broken build fails instead of hanging; a working
@@ -57,7 +71,7 @@ async function watchedEnd(page) {
                                   clientErrors: window.clientErrors }));
 }
 
-describe('the video-call demo in Chromium across DWRTC nodes', () => {
+describe(`the video-call demo in ${BROWSER_NAME[BROWSER_KIND]} across DWRTC nodes`, () => {
     let net;
     let n1, n2, n3;
     let browser;
@@ -465,7 +479,7 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         }
     });
 
-    it('dwrtc.js: a call whose partner\'s browser dies ends by itself, with one error',
+    it('dwrtc.js: a crashed partner\'s call ends soon, with one error (Chromium: Page.crash)',
        async () => {
         // No hang-up comes from a renderer that crashed. Once the media
         // connection is lost the client asks the node about the partner
@@ -552,6 +566,48 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         assert.deepEqual(result.callErrors, ['unreachable'], 'one error on the call');
         assert.deepEqual(result.clientErrors, ['unreachable'], 'and one on the client');
         await p.close();
+    });
+
+    it('a call between a Chromium page and a Firefox page: video both ways, and a closed '
+       + 'page hangs up', async (t) => {
+        // the caller in this run's browser, the callee in the other one: the
+        // Chromium run calls from Chromium, the Firefox run from Firefox
+        const { browser: other } = await launchBrowser({ t, kind: OTHER_KIND });
+        const caller = await page(`mixed-${BROWSER_KIND}`);
+        const callee = await newPage(other, { label: `mixed-${OTHER_KIND}` });
+        pages.push(callee);
+        const [calleeId] = await Promise.all([openDemo(callee, n2.httpUrl('/')),
+                                              openDemo(caller, n1.httpUrl('/'))]);
+        await callee.click('#start-btn');
+        await waitState(callee, '#call-state', 'waiting');
+        await caller.fill('#join-id', calleeId);
+        const joinedAt = performance.now();
+        await caller.click('#join-btn');
+        await Promise.all([waitState(caller, '#call-state', 'connected'),
+                           waitState(callee, '#call-state', 'connected')]);
+        await waitUntil(async () => (await framesDecoded(caller)) > 0
+                        && (await framesDecoded(callee)) > 0,
+                        { timeout: WAIT, what: 'decoded video frames in both browsers' });
+        for (const p of [caller, callee]) {
+            await p.waitForFunction(() => {
+                const v = document.getElementById('remote-video');
+                return v.videoWidth > 0 && v.readyState >= 2 && !v.paused;
+            }, null, { timeout: WAIT });
+        }
+        console.log(`# ${BROWSER_NAME[BROWSER_KIND]} -> ${BROWSER_NAME[OTHER_KIND]}: join to `
+                    + `frames playing on both pages ${Math.round(performance.now() - joinedAt)} ms`);
+        await sendChat(callee, `from ${OTHER_KIND}`);
+        await waitChat(caller, 'partner', `from ${OTHER_KIND}`);
+
+        // the caller's page is closed: the callee is told at once
+        const closedAt = performance.now();
+        await caller.close({ runBeforeUnload: true });
+        await waitState(callee, '#call-state', 'ended');
+        await waitChat(callee, 'system', 'Your partner hung up.');
+        console.log(`# the ${BROWSER_NAME[OTHER_KIND]} page heard that the `
+                    + `${BROWSER_NAME[BROWSER_KIND]} page closed after `
+                    + `${Math.round(performance.now() - closedAt)} ms`);
+        await callee.close();
     });
 
     it('tells the person what to do: partner not found, bad id, node unreachable',
