@@ -1,7 +1,8 @@
-// Group calls (DwrtcClient.joinCall) in headless Chromium on three real
-// nginx nodes: four pages in one group call, each playing the three others'
-// videos; then the node of one page is killed (the page comes back on
-// another node with a new id and rejoins), one page leaves by the demo's
+// Group calls (DwrtcClient.joinCall) in headless Chromium and Firefox on
+// three real nginx nodes: four pages in one group call (two in each
+// browser), each playing the three others' videos; then the node of one
+// page is killed (the page comes back on another node with a new id and
+// rejoins), one page leaves by the demo's
 // Hang up button, one page is closed: every other page shows the one gone
 // and keeps the rest. The group is filled back up to its limit of 6, and a
 // 7th page (the demo) gets the limit message and disturbs no one. Then two
@@ -16,7 +17,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startNetwork, waitUntil } from '../lib/nginx.mjs';
-import { launchBrowser, newPage } from './browser.mjs';
+import { launchBrowser, newPage, BROWSER_KIND, OTHER_KIND, BROWSER_NAME } from './browser.mjs';
 
 const WAIT = 60_000;
 const ROOM = 'group-test-7c1f';
@@ -118,17 +119,19 @@ async function waitGone(pages, id, since) {
     return took;
 }
 
-describe('group calls across three nodes, in Chromium', () => {
+describe('group calls across three nodes, in Chromium and Firefox', () => {
     let net;
     let n1, n2, n3;
     let browser;
+    let other;      // the other browser: pages of both are in one group
     const pages = [];
     // Pages whose node is killed log the failed reconnect attempts.
     const reconnecting = /^WebSocket connection to .* failed/;
 
-    async function page(label, node) {
-        const p = await newPage(browser, { label, ignoreConsole: reconnecting,
-                                           viewport: { width: 800, height: 600 } });
+    async function page(label, node, { inOther = false } = {}) {
+        const p = await newPage(inOther ? other : browser,
+                                { label, ignoreConsole: reconnecting,
+                                  viewport: { width: 800, height: 600 } });
         pages.push(p);
         await p.goto(node.httpUrl(BLANK));
         return p;
@@ -142,10 +145,12 @@ describe('group calls across three nodes, in Chromium', () => {
             }` });
         [n1, n2, n3] = net.nodes;
         ({ browser } = await launchBrowser());
+        ({ browser: other } = await launchBrowser({ kind: OTHER_KIND }));
     });
 
     after(async () => {
         await browser?.close().catch(() => {});
+        await other?.close().catch(() => {});
         await net?.stop();
         const problems = pages.flatMap((p) => p.problems);
         assert.deepEqual(problems, [], 'no uncaught exceptions or console errors in the pages');
@@ -173,7 +178,10 @@ describe('group calls across three nodes, in Chromium', () => {
             group.addEventListener('memberleave', (e) => { h.videos.delete(e.detail.id); });
         });
 
-        const [b, c, d] = await Promise.all([page('B', n2), page('C', n1), page('D', n3)]);
+        // B and D in the other browser: each pair of browsers meets in the mesh
+        const [b, c, d] = await Promise.all([page('B', n2, { inOther: true }), page('C', n1),
+                                             page('D', n3, { inOther: true })]);
+        console.log(`# A, C in ${BROWSER_NAME[BROWSER_KIND]}; B, D in ${BROWSER_NAME[OTHER_KIND]}`);
         const opts = { room: ROOM, limit: 6, camera: true };
         const [rb, rc, rd] = await Promise.all([
             b.evaluate(joinGroup, { ...opts, urls: [sig(n2)], identity: true }),
