@@ -2068,7 +2068,13 @@ export class DwrtcGroup extends EventTarget {
             if (e.detail.state === 'failed') {
                 call.hangup('connection failed');
             }
-            this.#checkSettled();
+            // An ended call settles in its 'hangup' (#memberGone), which
+            // comes right after this event and tells a refusal apart: were
+            // it settled here, a newcomer refused by one member and
+            // answered by the others would count itself in.
+            if (e.detail.state !== 'ended') {
+                this.#checkSettled();
+            }
         });
         call.addEventListener('datachannel', (e) => {
             const channel = e.detail.channel;
@@ -2089,6 +2095,7 @@ export class DwrtcGroup extends EventTarget {
     #memberGone(call, { by, reason }) {
         const id = call.partnerId;
         if (this.#calls.get(id) !== call || this.#state === 'left') {
+            this.#checkSettled();
             return;
         }
         this.#calls.delete(id);
