@@ -125,8 +125,10 @@ describe('group calls across three nodes, in Chromium and Firefox', () => {
     let browser;
     let other;      // the other browser: pages of both are in one group
     const pages = [];
-    // Pages whose node is killed log the failed reconnect attempts.
-    const reconnecting = /^WebSocket connection to .* failed/;
+    // Pages whose node is killed log the failed reconnect attempts
+    // (Chromium, then Firefox).
+    const reconnecting = new RegExp('^WebSocket connection to .* failed'
+                                    + '|^Firefox can.t establish a connection to the server at ws:');
 
     async function page(label, node, { inOther = false } = {}) {
         const p = await newPage(inOther ? other : browser,
