@@ -7,6 +7,7 @@
 // Query parameters:
 //   ?call=<id>      join this call as soon as the page is connected
 //   ?room=<name>    enter this room as soon as the page is connected
+//   ?group=<name>   join this group call (everyone sees everyone, up to 6)
 //   ?signal=<url>   the node's signal location (default ./signal, relative to
 //                   the page); may be a list separated by spaces or commas,
 //                   tried in turn
@@ -67,6 +68,14 @@ const ui = {
     roomLeave: $('room-leave'),
     roomMembers: $('room-members'),
     roomEmpty: $('room-empty'),
+    groupForm: $('group-form'),
+    groupName: $('group-name'),
+    group: $('group'),
+    groupTitle: $('group-title'),
+    groupLink: $('group-link'),
+    groupCopyBtn: $('group-copy-btn'),
+    groupCount: $('group-count'),
+    groupGrid: $('group-grid'),
 };
 
 const params = new URLSearchParams(location.search);
@@ -92,10 +101,12 @@ let cancels = 0;            // counts Cancel presses: a late callback of a Start
 let cancelling = false;     // cancel() is hanging up: it says what happened
 
 let room = null;            // the room this page is in, if any
+let group = null;           // the group call this page is in (DwrtcGroup), if any
 
 window.dwrtcDemo = {
     client,
     get room() { return room; },
+    get group() { return group; },
     get call() { return call; },
     get pc() { return call?.pc ?? null; },
     get localStream() { return localStream; },
@@ -499,9 +510,9 @@ function showCallState(state, text = callLabels[state] ?? state) {
  */
 function updateControls() {
     const ringing = call?.incoming && call.state === 'ringing';
-    ui.controls.hidden = !(waiting || joining || call) || ringing;
-    ui.hangupBtn.textContent = connected ? 'Hang up' : 'Cancel';
-    ui.hangupBtn.dataset.action = connected ? 'hangup' : 'cancel';
+    ui.controls.hidden = !(waiting || joining || call || group) || ringing;
+    ui.hangupBtn.textContent = group ? 'Leave' : (connected ? 'Hang up' : 'Cancel');
+    ui.hangupBtn.dataset.action = group ? 'leave' : (connected ? 'hangup' : 'cancel');
     for (const [kind, button] of [['audio', ui.micBtn], ['video', ui.cameraBtn]]) {
         button.disabled = !localStream?.getTracks().some((t) => t.kind === kind);
     }
@@ -922,6 +933,157 @@ ui.roomLeave.addEventListener('click', () => {
 });
 
 // ---------------------------------------------------------------------------
+// Group calls: everyone in the group sees and hears everyone else, in a grid
+// of labelled videos (this page's own first)
+
+/** The grid tile of a member (made on first use), or of this page (id null). */
+function groupTile(id) {
+    const sel = id === null ? 'figure[data-self]' : `figure[data-member="${CSS.escape(id)}"]`;
+    let tile = ui.groupGrid.querySelector(sel);
+    if (!tile) {
+        tile = document.createElement('figure');
+        const video = document.createElement('video');
+        video.autoplay = true;
+        video.playsInline = true;
+        const caption = document.createElement('figcaption');
+        if (id === null) {
+            tile.dataset.self = '';
+            video.muted = true;
+            caption.textContent = 'You';
+        } else {
+            tile.dataset.member = id;
+            caption.textContent = memberLabel(id);
+            caption.title = id;
+            // a page opened by a link may not play sound before a click:
+            // then the video plays muted until the person clicks it
+            tile.addEventListener('click', () => {
+                video.muted = false;
+                caption.textContent = memberLabel(id);
+            });
+        }
+        tile.append(video, caption);
+        ui.groupGrid.append(tile);
+    }
+    return tile;
+}
+
+function playInTile(id, stream) {
+    const tile = groupTile(id);
+    const video = tile.querySelector('video');
+    video.srcObject = stream;
+    video.play().catch(() => {
+        video.muted = true;
+        tile.querySelector('figcaption').textContent = `${memberLabel(id)} (muted: click to hear)`;
+        video.play().catch(() => {});
+    });
+}
+
+function showGroup() {
+    ui.group.hidden = !group;
+    ui.groupForm.hidden = Boolean(group);
+    ui.groupGrid.hidden = !group;
+    ui.videos.hidden = Boolean(group);
+    document.body.dataset.call = group ? 'group' : (call ? 'active' : 'none');
+    if (!group) {
+        ui.groupGrid.replaceChildren();
+        updateControls();
+        return;
+    }
+    ui.groupTitle.textContent = group.room;
+    const u = new URL(location.href);
+    u.hash = '';
+    for (const key of [...u.searchParams.keys()]) {
+        if (key !== 'signal') {
+            u.searchParams.delete(key);
+        }
+    }
+    u.searchParams.set('group', group.room);
+    ui.groupLink.value = u.href;
+    const others = group.members.size;
+    ui.groupCount.textContent = others === 0
+        ? 'No one else is here yet: send them the link.'
+        : `${others + 1} people in this call (at most ${group.limit}).`;
+    updateControls();
+}
+
+function enterGroup(name) {
+    const wanted = name.trim();
+    if (!wanted || !/^[\x20-\x7e]{1,64}$/.test(wanted)) {
+        showError('bad-group', 'A group call name is up to 64 letters, digits or signs, '
+                  + 'without accents.');
+        return;
+    }
+    if (group || call) {
+        showError('busy', 'Leave the call this page is in first.');
+        return;
+    }
+    withMedia((stream) => {
+        if (group || call) {
+            return;
+        }
+        let g;
+        try {
+            g = client.joinCall(wanted, { stream: stream ?? undefined });
+        } catch (err) {
+            showError('group', 'This page could not join that group call.', [], err.message);
+            return;
+        }
+        group = g;
+        hideError('group-full');
+        if (stream?.getVideoTracks().length) {
+            playInTile(null, stream);
+        }
+        g.addEventListener('memberjoin', (e) => {
+            groupTile(e.detail.id);
+            showGroup();
+        });
+        g.addEventListener('memberstream', (e) => playInTile(e.detail.id, e.detail.stream));
+        g.addEventListener('memberleave', (e) => {
+            ui.groupGrid.querySelector(`figure[data-member="${CSS.escape(e.detail.id)}"]`)
+                ?.remove();
+            addSystemLine(`${memberLabel(e.detail.id)} left the group call.`);
+            showGroup();
+        });
+        g.addEventListener('left', (e) => {
+            if (group !== g) {
+                return;
+            }
+            group = null;
+            stopMedia();
+            showGroup();
+            if (e.detail.reason === ErrorCode.GROUP_FULL) {
+                showError('group-full', `This group call is full: ${g.limit} people are in it `
+                          + 'already, the most it allows. Try again when someone leaves.');
+            } else {
+                addSystemLine('You left the group call.');
+            }
+        });
+        g.joined.catch((err) => {
+            if (err.code === ErrorCode.ROOM_FULL || err.code === ErrorCode.TOO_MANY_ROOMS) {
+                showError('group', errorSentence(err.code), [],
+                          `The call server said: ${err.message}.`);
+            }
+        });
+        showGroup();
+    });
+}
+
+ui.groupForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    enterGroup(ui.groupName.value);
+});
+
+ui.groupCopyBtn.addEventListener('click', async () => {
+    try {
+        await navigator.clipboard.writeText(ui.groupLink.value);
+        ui.groupCopyBtn.textContent = 'Copied';
+        setTimeout(() => { ui.groupCopyBtn.textContent = 'Copy'; }, 2000);
+    } catch {
+        ui.groupLink.select();
+    }
+});
+
+// ---------------------------------------------------------------------------
 // Buttons
 
 function updateShareLink() {
@@ -986,7 +1148,9 @@ ui.declineBtn.addEventListener('click', () => {
 // Cancel before a call has connected, Hang up after (waiting, if the page
 // waits, goes on: Cancel then stops it)
 ui.hangupBtn.addEventListener('click', () => {
-    if (connected) {
+    if (group) {
+        group.leave();
+    } else if (connected) {
         call.hangup();
     } else {
         cancel();
@@ -1048,6 +1212,12 @@ const wanted = params.get('call');
 if (wanted) {
     ui.joinId.value = wanted;
     join(wanted);
+}
+
+const groupWanted = params.get('group');
+if (groupWanted) {
+    ui.groupName.value = groupWanted;
+    enterGroup(groupWanted);
 }
 
 const roomWanted = params.get('room');

@@ -75,6 +75,12 @@ export declare const ErrorCode: Readonly<{
      * trying in the background.
      */
     NO_NODE: 'no node answered';
+    /**
+     * The `code` of the Error `group.joined` rejects with, and the reason of
+     * the group's 'left' event, when the group call has its `limit` of
+     * members already.
+     */
+    GROUP_FULL: 'group full';
 }>;
 
 /** Any one of ErrorCode's values. */
@@ -251,6 +257,23 @@ export interface CallOptions {
     rtcConfig?: RTCConfiguration;
 }
 
+/** Options of DwrtcClient.joinCall(). */
+export interface GroupOptions {
+    /** Local media sent to every member (not stopped when the group ends). */
+    stream?: MediaStream;
+    /**
+     * The most members the group call has, this page included; default 6.
+     * The one who would be one more gets ErrorCode.GROUP_FULL.
+     */
+    limit?: number;
+    /** Receive video even when sending none; default true. */
+    receiveVideo?: boolean;
+    /** Receive audio even when sending none; default true. */
+    receiveAudio?: boolean;
+    /** For each RTCPeerConnection; default { iceServers: client.iceServers }. */
+    rtcConfig?: RTCConfiguration;
+}
+
 // --- events of DwrtcClient ------------------------------------------------
 
 /** The client's connection state. */
@@ -380,6 +403,8 @@ export declare class DwrtcClient extends EventTarget {
     readonly calls: Map<string, DwrtcCall>;
     /** The rooms joined, each with its members as last heard (copies). */
     readonly rooms: Map<string, Set<string>>;
+    /** The group calls joined (joinCall()), by room (a copy). */
+    readonly groups: Map<string, DwrtcGroup>;
 
     /**
      * Connects and stays connected (retries with backoff, moves on to the
@@ -407,6 +432,13 @@ export declare class DwrtcClient extends EventTarget {
     join(room: string): Promise<string[]>;
     /** Leaves a room; the others hear 'leave'. */
     leave(room: string): void;
+    /**
+     * Joins a room as a group call: calls every member already there, is
+     * called by those who come later (a full mesh). Returns the group at
+     * once (listen to its events, then await `group.joined`). Throws if
+     * already in that group call, TypeError on a bad room name or limit.
+     */
+    joinCall(room: string, options?: GroupOptions): DwrtcGroup;
 
     addEventListener<K extends keyof DwrtcClientEventMap>(
         type: K,
@@ -527,6 +559,103 @@ export declare class DwrtcCall extends EventTarget {
     removeEventListener<K extends keyof DwrtcCallEventMap>(
         type: K,
         listener: (this: DwrtcCall, event: DwrtcCallEventMap[K]) => any,
+        options?: boolean | EventListenerOptions,
+    ): void;
+    removeEventListener(
+        type: string,
+        listener: EventListenerOrEventListenerObject | null,
+        options?: boolean | EventListenerOptions,
+    ): void;
+}
+
+// --- group calls ------------------------------------------------------------
+
+/** The state of a group call: setting up the first calls, in, or out. */
+export type GroupState = 'joining' | 'joined' | 'left';
+
+/** detail of the group's 'memberjoin'. */
+export interface MemberJoinDetail {
+    /** The member's session id. */
+    id: string;
+    /** The call with that member. */
+    call: DwrtcCall;
+}
+
+/** detail of the group's 'memberstream'. */
+export interface MemberStreamDetail {
+    id: string;
+    /** The member's media. */
+    stream: MediaStream;
+    call: DwrtcCall;
+}
+
+/** detail of the group's 'memberleave'. */
+export interface MemberLeaveDetail {
+    id: string;
+    /** As in the call's 'hangup': local (this side ended it), remote, error. */
+    by: 'local' | 'remote' | 'error';
+    /**
+     * Why: the member's hang-up reason ('left', 'hangup', ...), 'left the
+     * room' (its page or node went), 'connection failed', 'came back as
+     * another id', or the node's error.
+     */
+    reason: string;
+}
+
+/** detail of the group's 'left'. */
+export interface GroupLeftDetail {
+    /** 'left' (leave()), ErrorCode.GROUP_FULL, 'closed', or leave()'s reason. */
+    reason: string;
+}
+
+/** The events of DwrtcGroup and the type of each. */
+export interface DwrtcGroupEventMap {
+    memberjoin: CustomEvent<MemberJoinDetail>;
+    memberstream: CustomEvent<MemberStreamDetail>;
+    memberleave: CustomEvent<MemberLeaveDetail>;
+    left: CustomEvent<GroupLeftDetail>;
+}
+
+/**
+ * A group call (DwrtcClient.joinCall()): a room whose members each call
+ * each other, one DwrtcCall per member. The newcomer calls those already
+ * there. docs/web-developers.md, "Group calls".
+ */
+export declare class DwrtcGroup extends EventTarget {
+    private constructor();
+
+    /** The room this group call is. */
+    readonly room: string;
+    /** The most members, this page included. */
+    readonly limit: number;
+    readonly state: GroupState;
+    /** options.stream, if any. */
+    readonly localStream: MediaStream | null;
+    /** The other members' calls by session id (a copy). */
+    readonly members: Map<string, DwrtcCall>;
+    /**
+     * Resolves once the calls to those who were there are set up (or
+     * ended); rejects with an Error whose `code` is ErrorCode.GROUP_FULL
+     * when the group has `limit` members already, or with join()'s errors.
+     */
+    readonly joined: Promise<DwrtcGroup>;
+
+    /** Hangs up every member's call (each hears it) and leaves the room. */
+    leave(reason?: string): void;
+
+    addEventListener<K extends keyof DwrtcGroupEventMap>(
+        type: K,
+        listener: (this: DwrtcGroup, event: DwrtcGroupEventMap[K]) => any,
+        options?: boolean | AddEventListenerOptions,
+    ): void;
+    addEventListener(
+        type: string,
+        listener: EventListenerOrEventListenerObject | null,
+        options?: boolean | AddEventListenerOptions,
+    ): void;
+    removeEventListener<K extends keyof DwrtcGroupEventMap>(
+        type: K,
+        listener: (this: DwrtcGroup, event: DwrtcGroupEventMap[K]) => any,
         options?: boolean | EventListenerOptions,
     ): void;
     removeEventListener(

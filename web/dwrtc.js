@@ -183,6 +183,7 @@ export const ErrorCode = Object.freeze({
     E2E_NO_KEY: 'no e2e key',                       // options.e2e: the recipient's key did not come
     E2E_ID_LOST: 'e2e id lost',                     // options.e2e: not sent, this page lost its key's id
     NO_NODE: 'no node answered',                    // connect(): every node URL failed once
+    GROUP_FULL: 'group full',                       // group.joined: the group call has its limit
 });
 
 const ERROR_CODES = new Set(Object.values(ErrorCode));
@@ -437,6 +438,7 @@ export class DwrtcClient extends EventTarget {
     // when more of the same are no news (their queued signaling's).
     #endedCalls = new Map();
     #calls = new Map();
+    #groups = new Map();    // room -> DwrtcGroup, the group calls joined
 
     /**
      * @param {object} [options]
@@ -731,6 +733,9 @@ export class DwrtcClient extends EventTarget {
      * hung up first. connect() may be called again later.
      */
     close() {
+        for (const group of [...this.#groups.values()]) {
+            group.leave('closed');
+        }
         for (const call of [...this.#calls.values()]) {
             call.hangup('closed');
         }
@@ -787,6 +792,45 @@ export class DwrtcClient extends EventTarget {
         this.#sealLeave(partnerId);
         call._start(options);
         return call;
+    }
+
+    /**
+     * Joins a room as a group call: everyone in it who joined it with
+     * joinCall() is called (a full mesh, one DwrtcCall per member), and
+     * calls them all. See DwrtcGroup and docs/web-developers.md, "Group
+     * calls".
+     *
+     * @param {string} room the room's name (as for join())
+     * @param {GroupOptions} [options]
+     * @returns {DwrtcGroup} at once, so that its events can be listened
+     *          to before the first member's arrive; its `joined` promise
+     *          says whether this page got in
+     * @throws {Error} when already in that group call; TypeError on a bad
+     *         room name or limit
+     */
+    joinCall(room, options = {}) {
+        if (this.#groups.has(room)) {
+            throw new Error(`already in the group call ${room}`);
+        }
+        if (typeof room !== 'string' || !/^[\x20-\x7e]{1,64}$/.test(room)) {
+            throw new TypeError('a room name is 1 to 64 characters of printable ASCII');
+        }
+        const group = new DwrtcGroup(this, room, options);
+        this.#groups.set(room, group);
+        group._start();
+        return group;
+    }
+
+    /** The group calls joined (joinCall()), by room. */
+    get groups() {
+        return new Map(this.#groups);
+    }
+
+    /** @internal */
+    _groupEnded(group) {
+        if (this.#groups.get(group.room) === group) {
+            this.#groups.delete(group.room);
+        }
     }
 
     // --- for DwrtcCall -------------------------------------------------
@@ -1229,6 +1273,17 @@ export class DwrtcClient extends EventTarget {
         this.#calls.set(from, call);
         this.#sealLeave(from);
         call._receive(body);
+        if (typeof body.group === 'string') {
+            // a member of a group call calls: the group answers, not the
+            // page; a group this page is not in refuses
+            const group = this.#groups.get(body.group);
+            if (group) {
+                group._incoming(call, body);
+            } else {
+                call.hangup('not in the group');
+            }
+            return;
+        }
         if (this.#autoAnswer) {
             const busy = [...this.#calls.values()].some((c) => c !== call);
             if (busy) {
@@ -1287,6 +1342,7 @@ export class DwrtcCall extends EventTarget {
     #retries = 0;              // of the description, while the node cannot deliver
     #retryTimer = null;
     #lostTimer = null;         // runs while the media connection is lost
+    #partnerGroupToken = null; // a group call's: see DwrtcGroup
 
     /** @internal use DwrtcClient.call() */
     constructor(client, partnerId, { incoming }) {
@@ -1368,6 +1424,14 @@ export class DwrtcCall extends EventTarget {
         this.#end('local', reason);
     }
 
+    /**
+     * @internal Ends the call here without telling the partner: its
+     * session is gone (it left the group's room, or came back as another).
+     */
+    _close(reason) {
+        this.#end('local', reason);
+    }
+
     /** @internal */
     _start(options) {
         this.#setup(options);
@@ -1384,10 +1448,18 @@ export class DwrtcCall extends EventTarget {
         this.#addLocalMedia();
     }
 
+    /** @internal the token the partner's group gave this call, if any */
+    get _partnerGroupToken() {
+        return this.#partnerGroupToken;
+    }
+
     /** @internal a signaling body from the partner */
     _receive(body) {
         if (this.#state === 'ended') {
             return;
+        }
+        if (typeof body.token === 'string' && this.#partnerGroupToken === null) {
+            this.#partnerGroupToken = body.token;
         }
         if (body.type === 'hangup') {
             this.#end('remote', typeof body.reason === 'string' ? body.reason : 'hangup');
@@ -1580,7 +1652,14 @@ export class DwrtcCall extends EventTarget {
 
     #sendDescription() {
         const d = this.#pc.localDescription;
-        this.#send({ type: d.type, sdp: d.sdp });
+        const group = this.#options.group;
+        // a group call's descriptions name the group (and the id this
+        // member had before a reconnect gave it a new one), so that the
+        // partner's group answers it
+        this.#send(group
+            ? { type: d.type, sdp: d.sdp, group: group.room, token: group.token,
+                ...(group.replaces ? { replaces: group.replaces } : {}) }
+            : { type: d.type, sdp: d.sdp });
     }
 
     // Bodies are handled one at a time, in order of arrival.
@@ -1692,4 +1771,473 @@ export class DwrtcCall extends EventTarget {
         this.#client._callEnded(this, this.#errorsHeard);
         this.#emit('hangup', { by, reason });
     }
+}
+
+// A group call: a room whose members call each other.
+const GROUP_LIMIT = 6;
+// A member who entered the room and has not called us within this time is
+// called by us (two who joined at the same moment may each have missed the
+// other in their member list; if both call, the calls' polite/impolite
+// rule makes it one call).
+const GROUP_JOIN_GRACE_MS = 2000;
+// group.joined resolves at the latest this long after the calls started,
+// even if some have not connected yet.
+const GROUP_SETTLE_MS = 15_000;
+// A member who left the room, or whose connection closed, is hung up here
+// this long after, unless its own hang-up came first (an end-to-end
+// encrypted hang-up is sent after the room's leave and the connection's
+// close, which are not encrypted, and may arrive after them).
+const GROUP_LEAVE_GRACE_MS = 500;
+// The label of the data channel of each group call: its closing tells that
+// the member's page closed the connection.
+const GROUP_CHANNEL = 'dwrtc-group';
+
+/**
+ * @typedef {object} GroupOptions
+ * @property {MediaStream} [stream] local media sent to every member
+ * @property {number} [limit=6] the most members the group has, this page
+ *           included; the one who would be one more gets
+ *           ErrorCode.GROUP_FULL
+ * @property {boolean} [receiveVideo=true] see CallOptions
+ * @property {boolean} [receiveAudio=true] see CallOptions
+ * @property {RTCConfiguration} [rtcConfig] see CallOptions
+ */
+
+/**
+ * A group call (DwrtcClient.joinCall()): a room whose members each call
+ * each other, one DwrtcCall per member (a full mesh; media goes straight
+ * between the browsers, no media server).
+ *
+ * Who calls whom: the newcomer calls every member already in the room's
+ * member list; the members answer. Members who entered at the same moment
+ * and did not see each other call each other after GROUP_JOIN_GRACE_MS;
+ * if both do, it is one call (the polite/impolite rule of DwrtcCall).
+ *
+ * The limit: the members keep it. A member that has `limit` members
+ * (itself included; the calls it made as a newcomer to the room's list
+ * count once answered) refuses a further call with a hang-up whose reason
+ * is 'group full', and the newcomer so refused leaves the whole group with
+ * that reason (ErrorCode.GROUP_FULL); calls already set up are not
+ * touched. The
+ * room's member list only says whom to call: it cannot be counted, as
+ * members of a node that died stay in it for up to a minute. Two
+ * newcomers racing for the last place: each member takes the first offer
+ * that reaches it and refuses the second, and a newcomer refused by any
+ * member leaves. So one of them gets in when every member saw the same one
+ * first, and both are refused when they did not (they may try again); the
+ * group never grows past the limit, and never holds a member that is not
+ * in a call with every other.
+ *
+ * Leaving: leave() hangs up every call (each member hears it at once) and
+ * leaves the room; a page that goes away hangs up by the client's
+ * pagehide; a member whose connection closes (each call has a data
+ * channel, 'dwrtc-group', for this) or who leaves the room (its page or
+ * node gone) is hung up here then. A member whose node dies and whose page
+ * reconnects with a new id calls everyone again, naming its old id
+ * (`replaces`) and showing the token it gave that member's call (`token`,
+ * random per member): the members drop the old call then.
+ *
+ * Events (CustomEvent, detail as listed):
+ *   memberjoin    a member's call exists. { id, call }
+ *   memberstream  a member's media arrived (or changed). { id, stream, call }
+ *   memberleave   a member is gone: hung up, left the room, failed, or came
+ *                 back as another id. { id, by, reason } (by as in the
+ *                 call's 'hangup')
+ *   left          this page is out of the group. { reason } ('left' after
+ *                 leave(), ErrorCode.GROUP_FULL when refused, 'closed')
+ *
+ * @extends EventTarget
+ */
+export class DwrtcGroup extends EventTarget {
+    #client;
+    #room;
+    #limit;
+    #options;
+    #state = 'joining';         // 'joining', 'joined' or 'left'
+    #calls = new Map();         // member id -> DwrtcCall
+    #graceTimers = new Map();   // member id -> timer of GROUP_JOIN_GRACE_MS
+    #rejoinAs = null;           // our id before a reconnect that gave a new one
+    #tokens = new Map();        // member id -> the token this page gave its calls
+    #fromList = new WeakSet();  // calls made to the room's member list as a newcomer
+    #settle = null;             // `joined`'s promise, while the first calls set up
+    #joined = null;
+
+    /** @internal use DwrtcClient.joinCall() */
+    constructor(client, room, options) {
+        super();
+        const limit = options.limit ?? GROUP_LIMIT;
+        if (!Number.isInteger(limit) || limit < 2) {
+            throw new TypeError('options.limit must be a whole number of at least 2');
+        }
+        this.#client = client;
+        this.#room = room;
+        this.#limit = limit;
+        const { stream, receiveVideo, receiveAudio, rtcConfig } = options;
+        this.#options = { stream, receiveVideo, receiveAudio, rtcConfig };
+    }
+
+    /** The room this group call is. */
+    get room() {
+        return this.#room;
+    }
+
+    /** The most members, this page included. */
+    get limit() {
+        return this.#limit;
+    }
+
+    /** 'joining' (calls being set up), 'joined' or 'left'. */
+    get state() {
+        return this.#state;
+    }
+
+    /** The local stream sent to the members, if any. */
+    get localStream() {
+        return this.#options.stream ?? null;
+    }
+
+    /** The other members' calls, by id (a copy). */
+    get members() {
+        return new Map(this.#calls);
+    }
+
+    /**
+     * Resolves with this group once the calls to the members who were
+     * there when this page came are set up (or ended; at the latest after
+     * GROUP_SETTLE_MS). Rejects with an Error whose `code` is
+     * ErrorCode.GROUP_FULL when the group has `limit` members already,
+     * with join()'s error ('room full', 'too many rooms'), or when the page
+     * left first.
+     *
+     * @type {Promise<DwrtcGroup>}
+     */
+    get joined() {
+        return this.#joined;
+    }
+
+    /**
+     * Leaves the group: hangs up every member's call (each hears it) and
+     * leaves the room. Does nothing once left.
+     *
+     * @param {string} [reason='left'] sent to the members
+     */
+    leave(reason = 'left') {
+        if (this.#state === 'left') {
+            return;
+        }
+        // the hang-ups go before the room's leave, so that the members
+        // hear why (the leave is the backstop for pages that cannot say)
+        this.#hangupAll(reason);
+        this.#finish(reason);
+    }
+
+    /** @internal */
+    _start() {
+        this.#joined = this.#start();
+        this.#joined.catch(() => {});   // told by 'left' too: awaiting is not a must
+    }
+
+    async #start() {
+        this.#client.addEventListener('room', this.#onRoom);
+        this.#client.addEventListener('id', this.#onId);
+        let members;
+        try {
+            members = await this.#client.join(this.#room);
+        } catch (err) {
+            this.#finish(err.code ?? 'join failed', { inRoom: false });
+            throw err;
+        }
+        if (this.#state === 'left') {
+            throw new Error(`left the group call ${this.#room} while joining`);
+        }
+        const settled = new Promise((resolve, reject) => {
+            this.#settle = { resolve, reject, pending: new Set(), timer: null };
+        });
+        // Everyone in the list is called, and the members say whether there
+        // is room (see the class's comment): the list alone cannot tell, as
+        // members of a node that died stay in it for up to a minute.
+        const others = members.filter((m) => m !== this.#client.id);
+        for (const id of others) {
+            const call = this.#callMember(id, null);
+            if (call) {
+                this.#fromList.add(call);
+                this.#settle.pending.add(call);
+            }
+        }
+        this.#settle.timer = setTimeout(() => this.#settled(), GROUP_SETTLE_MS);
+        this.#checkSettled();
+        return settled;
+    }
+
+    /** @internal an offer naming this group, from a session with no call here */
+    _incoming(call, body) {
+        const from = call.partnerId;
+        if (this.#state === 'left') {
+            call.hangup('not in the group');
+            return;
+        }
+        const replaced = typeof body.replaces === 'string' && body.replaces !== from
+            ? this.#calls.get(body.replaces) : null;
+        if (replaced && replaced._partnerGroupToken !== null
+            && replaced._partnerGroupToken === body.token) {
+            // a member back after a reconnect gave it a new id (the token
+            // it gave this call proves it: no other member knows it)
+            replaced._close('came back as another id');
+        }
+        if (this.#count() >= this.#limit) {
+            // Full. The refusal is the answer to the offer, so it reaches
+            // the newcomer while it is still joining; a call once answered
+            // is never taken back (that could leave a newcomer in with
+            // some members and not with others).
+            call.hangup(ErrorCode.GROUP_FULL);
+            return;
+        }
+        clearTimeout(this.#graceTimers.get(from));
+        this.#graceTimers.delete(from);
+        call.answer(this.#callOptions(from, null));
+        this.#adopt(call);
+    }
+
+    #emit(type, detail) {
+        this.dispatchEvent(new CustomEvent(type, { detail }));
+    }
+
+    // Hangs up every member's call without telling this page of each.
+    #hangupAll(reason) {
+        const calls = [...this.#calls.values()];
+        this.#calls.clear();
+        for (const call of calls) {
+            call.hangup(reason);
+        }
+    }
+
+    // A group call's descriptions carry a token, random for each member
+    // (the same after a reconnect): a member back with a new id shows the
+    // token it gave, so that no other member can end someone's call by
+    // claiming to replace it.
+    #callOptions(memberId, replaces) {
+        let token = this.#tokens.get(memberId);
+        if (!token) {
+            token = hexOf(globalThis.crypto.getRandomValues(new Uint8Array(16)));
+            this.#tokens.set(memberId, token);
+        }
+        return { ...this.#options, group: { room: this.#room, replaces, token } };
+    }
+
+    // The members this page counts, itself included: every call except
+    // those it made to the room's member list as a newcomer that were not
+    // answered yet (they may be to a member of a dead node, still in the
+    // list). A call it made to someone who just entered the room counts at
+    // once: it holds that one's place.
+    #count() {
+        let n = 1;
+        for (const call of this.#calls.values()) {
+            if (!(this.#fromList.has(call) && call.state === 'new')) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    #callMember(id, replaces) {
+        if (this.#calls.has(id) || id === this.#client.id || this.#state === 'left') {
+            return null;
+        }
+        clearTimeout(this.#graceTimers.get(id));
+        this.#graceTimers.delete(id);
+        let call;
+        try {
+            call = this.#client.call(id, { ...this.#callOptions(id, replaces),
+                                           dataChannel: GROUP_CHANNEL });
+        } catch {
+            return null;    // not connected, or in a 1:1 call with them
+        }
+        this.#adopt(call);
+        return call;
+    }
+
+    #adopt(call) {
+        const id = call.partnerId;
+        this.#calls.set(id, call);
+        call.addEventListener('remotestream', (e) => {
+            if (this.#calls.get(id) === call) {
+                this.#emit('memberstream', { id, stream: e.detail.stream, call });
+            }
+        });
+        call.addEventListener('state', (e) => {
+            if (e.detail.state === 'failed') {
+                call.hangup('connection failed');
+            }
+            // An ended call settles in its 'hangup' (#memberGone), which
+            // comes right after this event and tells a refusal apart: were
+            // it settled here, a newcomer refused by one member and
+            // answered by the others would count itself in.
+            if (e.detail.state !== 'ended') {
+                this.#checkSettled();
+            }
+        });
+        call.addEventListener('datachannel', (e) => {
+            const channel = e.detail.channel;
+            channel.addEventListener('close', () => {
+                // The member's page closed the connection (it left, or came
+                // back as another id after its node died): gone, without
+                // waiting for the node to deliver its word. Its hang-up,
+                // if it sent one, may still come first.
+                if (call.dataChannel === channel && call.state !== 'ended') {
+                    setTimeout(() => call._close('connection closed'), GROUP_LEAVE_GRACE_MS);
+                }
+            });
+        });
+        call.addEventListener('hangup', (e) => this.#memberGone(call, e.detail));
+        this.#emit('memberjoin', { id, call });
+    }
+
+    #memberGone(call, { by, reason }) {
+        const id = call.partnerId;
+        if (this.#calls.get(id) !== call || this.#state === 'left') {
+            this.#checkSettled();
+            return;
+        }
+        this.#calls.delete(id);
+        if (by === 'remote' && reason === ErrorCode.GROUP_FULL && this.#state === 'joining') {
+            this.#refused(`${ErrorCode.GROUP_FULL}: ${this.#room} has ${this.#limit} members `
+                          + `already (${id} said so)`);
+            return;
+        }
+        this.#emit('memberleave', { id, by, reason });
+        this.#checkSettled();
+    }
+
+    // Refused: out of the group, with GROUP_FULL.
+    #refused(message) {
+        const settle = this.#settle;
+        this.#settle = null;
+        clearTimeout(settle?.timer);
+        // not 'group full': to another newcomer that would read as a refusal
+        this.#hangupAll('left');
+        this.#finish(ErrorCode.GROUP_FULL);
+        settle?.reject(Object.assign(new Error(message), { code: ErrorCode.GROUP_FULL,
+                                                           room: this.#room }));
+    }
+
+    #checkSettled() {
+        const s = this.#settle;
+        if (!s) {
+            return;
+        }
+        for (const call of s.pending) {
+            if (call.state === 'connecting' || call.state === 'connected'
+                || call.state === 'ended') {
+                s.pending.delete(call);
+            }
+        }
+        if (s.pending.size === 0) {
+            this.#settled();
+        }
+    }
+
+    #settled() {
+        const s = this.#settle;
+        if (!s || this.#state === 'left') {
+            return;
+        }
+        clearTimeout(s.timer);
+        this.#settle = null;
+        this.#state = 'joined';
+        s.resolve(this);
+    }
+
+    #finish(reason, { inRoom = true } = {}) {
+        if (this.#state === 'left') {
+            return;
+        }
+        this.#state = 'left';
+        const s = this.#settle;
+        this.#settle = null;
+        if (s) {
+            clearTimeout(s.timer);
+            s.reject(Object.assign(new Error(`left the group call ${this.#room}: ${reason}`),
+                                   { code: reason }));
+        }
+        for (const timer of this.#graceTimers.values()) {
+            clearTimeout(timer);
+        }
+        this.#graceTimers.clear();
+        this.#calls.clear();
+        this.#client.removeEventListener('room', this.#onRoom);
+        this.#client.removeEventListener('id', this.#onId);
+        if (inRoom) {
+            this.#client.leave(this.#room);
+        }
+        this.#client._groupEnded(this);
+        this.#emit('left', { reason });
+    }
+
+    // Calls a member who entered the room, unless it calls us first.
+    #callLater(id) {
+        if (id === this.#client.id || this.#calls.has(id) || this.#graceTimers.has(id)) {
+            return;
+        }
+        this.#graceTimers.set(id, setTimeout(() => {
+            this.#graceTimers.delete(id);
+            const stillThere = this.#client.rooms.get(this.#room)?.has(id);
+            if (stillThere && this.#count() < this.#limit) {
+                this.#callMember(id, null);
+            }
+        }, GROUP_JOIN_GRACE_MS));
+    }
+
+    #onRoom = (e) => {
+        const { room, event, id, members } = e.detail;
+        if (room !== this.#room || this.#state === 'left') {
+            return;
+        }
+        if (event === 'leave') {
+            clearTimeout(this.#graceTimers.get(id));
+            this.#graceTimers.delete(id);
+            // its page or node is gone: the room's presence is the backstop
+            const call = this.#calls.get(id);
+            if (call) {
+                setTimeout(() => call._close('left the room'), GROUP_LEAVE_GRACE_MS);
+            }
+        } else if (event === 'join') {
+            this.#callLater(id);
+        } else if (event === 'members' && this.#state === 'joined') {
+            // the room again after a reconnect
+            const others = members.filter((m) => m !== this.#client.id);
+            const was = this.#rejoinAs;
+            if (was) {
+                // a new id: call everyone again as a newcomer
+                this.#rejoinAs = null;
+                for (const m of others) {
+                    const call = m !== was ? this.#callMember(m, was) : null;
+                    if (call) {
+                        this.#fromList.add(call);
+                    }
+                }
+            } else {
+                for (const m of others) {
+                    this.#callLater(m);
+                }
+            }
+        }
+    };
+
+    // A reconnect that gave this session a new id (no key-owned id): the
+    // members' calls were with the old one, which is gone. They are ended
+    // here, and the room's member list (which the client asks for again)
+    // has them called anew.
+    #onId = (e) => {
+        const { id, previousId } = e.detail;
+        if (!previousId || previousId === id || this.#state === 'left') {
+            return;
+        }
+        this.#rejoinAs = previousId;
+        for (const call of [...this.#calls.values()]) {
+            call._close('reconnected with a new id');
+        }
+        if (this.#state === 'joining') {
+            this.#settled();
+        }
+    };
 }

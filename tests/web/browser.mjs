@@ -154,7 +154,9 @@ export function kindOf(browser) {
 /**
  * A new page in its own browser context (its own cookies, storage and
  * permissions), whose uncaught exceptions and console errors (except those
- * matching ignoreConsole) are collected in page.problems. page.label names
+ * matching ignoreConsole: Firefox reports a WebSocket that cannot connect
+ * as an uncaught error, Chromium as a console error) are collected in
+ * page.problems. page.label names
  * it in messages, page.browserKind says which browser it is in.
  */
 export async function newPage(browser, { viewport = { width: 1280, height: 800 },
@@ -167,7 +169,11 @@ export async function newPage(browser, { viewport = { width: 1280, height: 800 }
     page.problems = [];
     page.label = label;
     page.browserKind = kind;
-    page.on('pageerror', (err) => page.problems.push(`${label}: uncaught ${err.stack ?? err}`));
+    page.on('pageerror', (err) => {
+        if (!ignoreConsole?.test(String(err?.message ?? err))) {
+            page.problems.push(`${label}: uncaught ${err.stack ?? err}`);
+        }
+    });
     page.on('console', (msg) => {
         if (msg.type() === 'error' && !ignoreConsole?.test(msg.text())) {
             page.problems.push(`${label}: console error: ${msg.text()}`);

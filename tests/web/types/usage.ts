@@ -26,7 +26,10 @@ import type {
     ClientErrorDetail,
     ClientState,
     DwrtcClientOptions,
+    DwrtcGroup,
     ErrorText,
+    GroupOptions,
+    GroupState,
     WebSocketLike,
 } from 'dwrtc';
 
@@ -92,6 +95,8 @@ function describe(detail: ClientErrorDetail): string {
             return 'nothing sent: this page lost its id';
         case ErrorCode.NO_NODE:         // the code of what connect() rejects with
             return 'offline: no server answers';
+        case ErrorCode.GROUP_FULL:      // the code of what joinCall() rejects with
+            return 'the group call is full';
         case ErrorCode.UNPARSABLE:
         case ErrorCode.UNKNOWN:
         case null:
@@ -308,3 +313,45 @@ async function private_(): Promise<void> {
     new DwrtcClient({ identity: true, e2e: 'yes' });
 }
 void private_;
+
+// --- group calls (docs/web-developers.md, "Group calls") ---------------------
+
+async function group_(grid: HTMLElement): Promise<void> {
+    const app = new DwrtcClient({ identity: true, e2e: true });
+    await app.connect('./signal');
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    const groupOptions: GroupOptions = { stream, limit: 4 };
+    const group: DwrtcGroup = app.joinCall('standup-4f9a', groupOptions);
+    const tiles = new Map<string, HTMLVideoElement>();
+    group.addEventListener('memberstream', (e) => {
+        const video = tiles.get(e.detail.id) ?? document.createElement('video');
+        video.srcObject = e.detail.stream;
+        tiles.set(e.detail.id, video);
+        grid.append(video);
+    });
+    group.addEventListener('memberleave', (e) => {
+        const why: string = e.detail.reason;
+        tiles.get(e.detail.id)?.remove();
+        tiles.delete(e.detail.id);
+        console.log(e.detail.id, 'left:', why, e.detail.by);
+    });
+    group.addEventListener('left', (e) => console.log('out of the group:', e.detail.reason));
+    try {
+        await group.joined;
+    } catch (err) {
+        if ((err as { code?: string }).code === ErrorCode.GROUP_FULL) {
+            grid.textContent = 'This call is full.';
+        }
+        return;
+    }
+    const state: GroupState = group.state;
+    const limit: number = group.limit;
+    const others: number = group.members.size;
+    console.log(state, limit, others, app.groups.get('standup-4f9a') === group);
+    const full: 'group full' = ErrorCode.GROUP_FULL;
+    console.log(full);
+    group.leave();
+    // @ts-expect-error the limit is a number
+    app.joinCall('standup-4f9a', { limit: 'six' });
+}
+void group_;
