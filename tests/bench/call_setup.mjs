@@ -15,6 +15,11 @@
 //   dwrtc-peerjs-1to1
 //                the same PeerJS pages, each on its own DWRTC node's
 //                dwrtc_peerjs location (ids the nodes give out)
+//   dwrtc-group4 a group call of 4 on 3 nodes (DwrtcClient.joinCall): three
+//                members stay, one on each node; a newcomer joins N/2
+//                times, leaving in between. Its total is joinCall() until
+//                it presents the first frame of all three members; its
+//                signaling figures are over each of its three calls
 //
 // Two times per call, both on the calling page's clock:
 //
@@ -123,6 +128,39 @@ ${TIMING}
     return result;
   };
   window.callEnded = () => !window.incoming || window.incoming.state === 'ended';
+  // group calls: members stay in the room; a newcomer joins and leaves
+  window.member = async (url, room) => {
+    await start(url);
+    window.group = client.joinCall(room, { stream });
+    await group.joined;
+  };
+  window.memberCount = () => window.group.members.size;
+  window.joinOnce = async (room, others) => {
+    const since = window.timings.length;
+    const t0 = performance.now();
+    const group = client.joinCall(room, { stream });
+    const seen = new Set();
+    const frames = [];
+    const last = await new Promise((resolve, reject) => {
+      group.addEventListener('memberstream', (e) => {
+        if (seen.has(e.detail.id)) {
+          return;
+        }
+        seen.add(e.detail.id);
+        frames.push(firstFrame(show(e.detail.stream)));
+        if (frames.length === others) {
+          Promise.all(frames).then((at) => resolve(Math.max(...at)));
+        }
+      });
+      group.addEventListener('left', (e) => reject(new Error('left: ' + e.detail.reason)));
+      group.joined.catch(reject);
+    });
+    const signaling = window.timings.slice(since).filter((pc) => pc.answerAt)
+        .map((pc) => pc.answerAt - pc.offerAt);
+    group.leave();
+    document.querySelectorAll('video').forEach((v) => v.remove());
+    return { total: last - t0, signalings: signaling };
+  };
   window.ready = true;
 </script>`;
 
@@ -166,7 +204,8 @@ function percentile(sorted, q) {
 }
 
 function summary(kind, results, extra = {}) {
-    const pick = (f) => results.map((r) => r[f]).filter((v) => v != null).sort((a, b) => a - b);
+    const pick = (f) => results.flatMap((r) => r[f] ?? r[f + 's'] ?? [])
+        .filter((v) => v != null).sort((a, b) => a - b);
     const total = pick('total');
     const signaling = pick('signaling');
     const round = (v) => (v == null ? null : Math.round(v * 10) / 10);
@@ -195,6 +234,41 @@ async function calls(caller, callee, calleeId) {
         await callee.waitForFunction(() => window.callEnded(), null, { timeout: CALL_TIMEOUT });
     }
     return results;
+}
+
+/**
+ * A group call of 4 on 3 nodes: three members stay in the room, one on each
+ * node; a newcomer on node 2 joins, is timed until it presents the first
+ * frame of all three, leaves, and joins again once every member has seen
+ * it go. Half as many joins as calls of the other kinds (each is 3 calls).
+ */
+async function groupJoins(browser, nodes) {
+    const room = 'call-setup-group';
+    const members = [];
+    for (const [i, node] of nodes.entries()) {
+        const page = await newPage(browser, { label: `group-member-${i + 1}`,
+                                              viewport: { width: 400, height: 300 } });
+        await page.goto(node.httpUrl('/bench/dwrtc.html'));
+        await waitUntil(() => page.evaluate(() => window.ready === true));
+        await page.evaluate(([url, r]) => window.member(url, r), [node.wsUrl(), room]);
+        members.push(page);
+    }
+    const newcomer = await newPage(browser, { label: 'group-newcomer' });
+    await newcomer.goto(nodes[1].httpUrl('/bench/dwrtc.html'));
+    await waitUntil(() => newcomer.evaluate(() => window.ready === true));
+    await newcomer.evaluate((url) => window.start(url), nodes[1].wsUrl());
+    const all = async (count) => (await Promise.all(
+        members.map((m) => m.evaluate(() => window.memberCount())))).every((n) => n === count);
+    await waitUntil(() => all(members.length - 1), { timeout: CALL_TIMEOUT });
+    const results = [];
+    for (let i = 0; i < Math.max(1, Math.round(CALLS / 2)); i++) {
+        results.push(await newcomer.evaluate(([r, others, ms]) => Promise.race([
+            window.joinOnce(r, others),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('no frames')), ms)),
+        ]), [room, members.length, CALL_TIMEOUT]));
+        await waitUntil(() => all(members.length - 1), { timeout: CALL_TIMEOUT });
+    }
+    return { results, pages: [...members, newcomer] };
 }
 
 /** Two PeerJS pages served by `node`, each Peer at its [host, port, path]. */
@@ -239,7 +313,7 @@ async function main() {
     let net, browser, peerServer;
     const lines = [];
     try {
-        net = await startNetwork(2, { name: 'call-setup', server });
+        net = await startNetwork(3, { name: 'call-setup', server });
         ({ browser } = await launchBrowser());
         const [n1, n2] = net.nodes;
 
@@ -268,8 +342,13 @@ async function main() {
                                     [n2.address, n2.httpPort, '/peerjs/'], 'dwrtc-peerjs');
         lines.push(summary('dwrtc-peerjs-1to1',
                            await calls(dp.caller, dp.callee, dp.calleeId), { nodes: 2 }));
-        const c = pj.caller, d = pj.callee, e = dp.caller, f = dp.callee;
-        const problems = [a, b, c, d, e, f].flatMap((p) => p.problems);
+        await Promise.all([pj.caller, pj.callee, dp.caller, dp.callee].map((p) => p.close()));
+
+        // a group of 4 on the three nodes
+        const group = await groupJoins(browser, net.nodes);
+        lines.push(summary('dwrtc-group4', group.results, { nodes: 3, members: 4 }));
+        const problems = [a, b, pj.caller, pj.callee, dp.caller, dp.callee, ...group.pages]
+            .flatMap((p) => p.problems);
         if (problems.length) {
             console.error(problems.join('\n'));
         }

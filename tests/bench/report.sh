@@ -190,7 +190,7 @@ fi
 
 if [ -n "$(jq -rs '[.[] | select(.bench == "call_setup")] | first // empty' "$RESULTS")" ]; then
     echo
-    echo "Call set-up in headless Chromium, fake camera 320x240, one call at a time; total: call() to the caller's first remote video frame; signaling: the caller's offer set to the answer's arrival:"
+    echo "Call set-up in headless Chromium, fake camera 320x240, one call at a time; total: call() to the caller's first remote video frame; signaling: the caller's offer set to the answer's arrival. The group row counts joins of a 4th member to three who stay (one per node): total is joinCall() to the first frame of all three, signaling is over each of its three calls:"
     echo
     echo "| calls | pages on | calls timed | total p50 / p99 (ms) | signaling p50 / p99 (ms) | total p50 / PeerJS server's |"
     echo "| --- | --- | ---: | ---: | ---: | ---: |"

@@ -29,7 +29,8 @@
 #              same node and two nodes), then the table
 #   ONLY=calls only the call set-up times in Chromium (call_setup.mjs:
 #              DWRTC across two nodes, the PeerJS server, the PeerJS client
-#              on two DWRTC nodes), then the table
+#              on two DWRTC nodes, a group call of 4 on three nodes), then
+#              the table
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
