@@ -620,7 +620,11 @@ void LinkCodec::wslayMessage(int opcode, const unsigned char* msg, std::size_t l
         return;  // pings are answered by libwslay, pongs need nothing
     }
     // libwslay has queued the answering close, if ours was not sent yet.
+    // Frames still queued will not go out: the router learns of the close
+    // and answers for what the peer did not acknowledge.
     state_ = State::Closed;
+    outbox_.clear();
+    queuedBytes_ = 0;
     std::string_view reason;
     if (len > 2) {
         reason = std::string_view(reinterpret_cast<const char*>(msg) + 2, len - 2);
