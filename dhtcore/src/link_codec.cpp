@@ -69,8 +69,8 @@ bool isTokenChar(char c) {
 }
 
 bool isBase64Char(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '+' || c == '/';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' ||
+           c == '/';
 }
 
 // A Sec-WebSocket-Key is base64 of 16 bytes: 22 characters and "==".
@@ -83,8 +83,8 @@ bool isWebSocketKey(std::string_view key) {
 
 std::string base64(const unsigned char* data, std::size_t len) {
     std::string out(4 * ((len + 2) / 3), '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                            static_cast<int>(len));
+    int n =
+        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
     out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     return out;
 }
@@ -128,8 +128,7 @@ int onWslayMask(wslay_event_context_ptr ctx, std::uint8_t* buf, std::size_t len,
     return 0;
 }
 
-void onWslayMessage(wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg,
-                    void* user) {
+void onWslayMessage(wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
     static_cast<LinkCodec*>(user)->wslayMessage(arg->opcode, arg->msg, arg->msg_length,
                                                 arg->status_code);
 }
@@ -161,8 +160,7 @@ std::string newWebSocketKey() {
 
 // ---- HttpHeadReader
 
-HttpHeadReader::Status HttpHeadReader::feed(const char* data, std::size_t len,
-                                            std::size_t& used) {
+HttpHeadReader::Status HttpHeadReader::feed(const char* data, std::size_t len, std::size_t& used) {
     used = 0;
     std::size_t old = buffer_.size();
     std::size_t take = std::min(len, maxBytes_ - std::min(old, maxBytes_));
@@ -235,8 +233,9 @@ const std::string* HttpHeadReader::field(std::string_view name) const {
 }
 
 std::size_t HttpHeadReader::count(std::string_view name) const {
-    return static_cast<std::size_t>(std::count_if(
-        fields_.begin(), fields_.end(), [&](const auto& f) { return equalsNoCase(f.first, name); }));
+    return static_cast<std::size_t>(
+        std::count_if(fields_.begin(), fields_.end(),
+                      [&](const auto& f) { return equalsNoCase(f.first, name); }));
 }
 
 // ---- LinkUpgradeClient
@@ -294,8 +293,7 @@ std::string LinkUpgradeClient::check() const {
         return "the upgrade answer has no Connection: upgrade";
     }
     const std::string* accept = reader_.field("Sec-WebSocket-Accept");
-    if (!accept || reader_.count("Sec-WebSocket-Accept") != 1 ||
-        *accept != webSocketAccept(key_)) {
+    if (!accept || reader_.count("Sec-WebSocket-Accept") != 1 || *accept != webSocketAccept(key_)) {
         return "the upgrade answer's Sec-WebSocket-Accept does not match the key";
     }
     const std::string* protocol = reader_.field("Sec-WebSocket-Protocol");
@@ -402,7 +400,7 @@ std::size_t FrameHeaderGate::scan(const unsigned char* data, std::size_t len) {
         }
         header_[headerHave_++] = data[i];
         if (headerHave_ == 2) {
-            std::size_t lengthBytes = (header_[1] & 0x7f) == 126 ? 2
+            std::size_t lengthBytes = (header_[1] & 0x7f) == 126   ? 2
                                       : (header_[1] & 0x7f) == 127 ? 8
                                                                    : 0;
             lengthEnd_ = 2 + lengthBytes;
@@ -475,11 +473,7 @@ void FrameHeaderGate::checkHeader() {
 
 LinkCodec::LinkCodec(LinkCodecHandler& handler, Role role, const LinkCodecConfig& config,
                      LinkCodecClock::time_point now)
-    : handler_(&handler),
-      role_(role),
-      config_(config),
-      started_(now),
-      gate_(role == Role::Server) {
+    : handler_(&handler), role_(role), config_(config), started_(now), gate_(role == Role::Server) {
     gate_.setLimit(config_.unprovenMessageLimit);
 }
 
@@ -543,9 +537,8 @@ void LinkCodec::feed(const char* data, std::size_t len) {
 void LinkCodec::open(const char* rest, std::size_t len) {
     upgradeClient_.reset();
     upgradeServer_.reset();
-    int rc = role_ == Role::Client
-                 ? wslay_event_context_client_init(&ws_, &kWslayCallbacks, this)
-                 : wslay_event_context_server_init(&ws_, &kWslayCallbacks, this);
+    int rc = role_ == Role::Client ? wslay_event_context_client_init(&ws_, &kWslayCallbacks, this)
+                                   : wslay_event_context_server_init(&ws_, &kWslayCallbacks, this);
     if (rc != 0) {
         ws_ = nullptr;
         fail("out of memory for the WebSocket parser");

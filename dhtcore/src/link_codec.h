@@ -161,7 +161,7 @@ private:
     unsigned char header_[14] = {};
     std::size_t headerHave_ = 0;
     std::size_t headerNeed_ = 2;
-    std::size_t lengthEnd_ = 2;  // header bytes up to the end of the length
+    std::size_t lengthEnd_ = 2;   // header bytes up to the end of the length
     std::uint64_t declared_ = 0;  // this frame's payload length
     std::uint64_t payloadLeft_ = 0;
     std::uint64_t messageLength_ = 0;

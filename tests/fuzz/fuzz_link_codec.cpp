@@ -107,8 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             codec->close(1000, "fuzz");
         }
     }
-    FUZZ_CHECK(!codec->finished() || checker.ended ||
-                   codec->state() == dwrtc::LinkCodec::State::Closed,
-               "finished without saying so");
+    FUZZ_CHECK(
+        !codec->finished() || checker.ended || codec->state() == dwrtc::LinkCodec::State::Closed,
+        "finished without saying so");
     return 0;
 }

@@ -1,14 +1,14 @@
 // The link codec (link_codec.h) as a specification: a client codec and a
 // server codec talk in memory, in chunks of any size, and hand-made bytes
 // show what each refuses and how.
-#include "link_codec.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "link_codec.h"
 
 using namespace std::chrono_literals;
 using dwrtc::LinkCodec;
@@ -204,9 +204,10 @@ TEST(LinkCodec, ClientRequestCarriesWhatTheServerNeeds) {
     auto client = LinkCodec::client(events, "node.example", {}, kStart);
     std::string request = client->takeBytes();
     EXPECT_EQ(request.rfind("GET / HTTP/1.1\r\n", 0), 0u) << request;
-    for (const char* line : {"\r\nHost: node.example\r\n", "\r\nUpgrade: websocket\r\n",
-                             "\r\nConnection: Upgrade\r\n", "\r\nSec-WebSocket-Version: 13\r\n",
-                             "\r\nSec-WebSocket-Protocol: dwrtc-link\r\n", "\r\nSec-WebSocket-Key: "}) {
+    for (const char* line :
+         {"\r\nHost: node.example\r\n", "\r\nUpgrade: websocket\r\n", "\r\nConnection: Upgrade\r\n",
+          "\r\nSec-WebSocket-Version: 13\r\n", "\r\nSec-WebSocket-Protocol: dwrtc-link\r\n",
+          "\r\nSec-WebSocket-Key: "}) {
         EXPECT_NE(request.find(line), std::string::npos) << line;
     }
     EXPECT_EQ(request.substr(request.size() - 4), "\r\n\r\n");
@@ -498,12 +499,12 @@ TEST(LinkCodec, ServerRefusesBadUpgradeRequestsWithAReason) {
 }
 
 TEST(LinkCodec, ServerTakesTokenListsAndAnyCase) {
-    auto [answer, events] = serve(requestWith(
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n",
-        "upgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n"));
+    auto [answer, events] =
+        serve(requestWith("Upgrade: websocket\r\nConnection: Upgrade\r\n",
+                          "upgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n"));
     EXPECT_EQ(answer.rfind("HTTP/1.1 101 ", 0), 0u) << answer;
-    auto [answer2, events2] =
-        serve(requestWith("Sec-WebSocket-Protocol: dwrtc-link", "Sec-WebSocket-Protocol: x, dwrtc-link"));
+    auto [answer2, events2] = serve(
+        requestWith("Sec-WebSocket-Protocol: dwrtc-link", "Sec-WebSocket-Protocol: x, dwrtc-link"));
     EXPECT_EQ(answer2.rfind("HTTP/1.1 101 ", 0), 0u);
 }
 
@@ -542,7 +543,8 @@ TEST(LinkCodec, ClientRefusesAnswersThatAreNotItsUpgrade) {
         std::string answer = p.server->takeBytes();
         answer.replace(answer.find(c.cut), c.cut.size(), c.by);
         p.client->feed(answer.data(), answer.size());
-        EXPECT_TRUE(p.clientEvents.failedWith(c.why)) << c.why << ": " << p.clientEvents.events.back();
+        EXPECT_TRUE(p.clientEvents.failedWith(c.why))
+            << c.why << ": " << p.clientEvents.events.back();
         EXPECT_EQ(p.client->state(), LinkCodec::State::Failed);
     }
     // Unchanged, it opens: the cases above fail for their change alone.
