@@ -199,7 +199,10 @@ public:
     // packed into messages, pongs, close frames. Empty if nothing.
     std::string takeBytes();
     bool wantsWrite() const;
-    // Starts the close handshake (1000 unless told).
+    // Starts the close handshake (1000 unless told); frames queued before
+    // it go out first. Before the upgrade is done there is no WebSocket to
+    // close: the codec just ends (Closed) and the transport drops the
+    // connection.
     void close(int code = 1000, std::string_view reason = {});
     // The peer proved who it is: the larger message limit, no deadline.
     void setProven();
