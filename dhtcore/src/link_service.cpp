@@ -131,7 +131,9 @@ static void onSoonTimer(lws_sorted_usec_list_t* sul) {
 void LinkService::SslCtxFree::operator()(ssl_ctx_st* ctx) const { SSL_CTX_free(ctx); }
 
 LinkService::LinkService(LinkServiceConfig config, LogFn log)
-    : config_(std::move(config)), log_(std::move(log)) {}
+    : config_(std::move(config)),
+      log_(std::move(log)),
+      unprovenInbound_(config_.maxUnprovenLinks) {}
 
 LinkService::~LinkService() { stop(); }
 
@@ -392,7 +394,7 @@ void LinkService::setProven(LinkId id) {
     }
     it->second->proven = true;
     if (!it->second->outbound) {
-        --unprovenInbound_;
+        unprovenInbound_.giveBack();
     }
 }
 
@@ -466,7 +468,7 @@ void LinkService::closed(lws* wsi, bool opened) {
     }
     bool outbound = it->second->outbound;
     if (!outbound && !it->second->proven) {
-        --unprovenInbound_;
+        unprovenInbound_.giveBack();
     }
     LinkId id = it->first;
     links_.erase(it);
@@ -596,9 +598,9 @@ int LinkService::handle(lws* wsi, int reason, void* user, void* in, std::size_t 
             return 0;
 
         case LWS_CALLBACK_ESTABLISHED: {
-            if (unprovenInbound_ >= config_.maxUnprovenLinks) {
+            if (!unprovenInbound_.tryTake()) {
                 log_(DWRTC_LOG_INFO, "refusing a node link: " +
-                                         std::to_string(unprovenInbound_) +
+                                         std::to_string(unprovenInbound_.taken()) +
                                          " links are still to prove who they are");
                 return -1;
             }
@@ -609,7 +611,6 @@ int LinkService::handle(lws* wsi, int reason, void* user, void* in, std::size_t 
             lws_set_opaque_user_data(wsi, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)));
             Link* raw = link.get();
             links_.emplace(id, std::move(link));
-            ++unprovenInbound_;
             return opened(wsi, *raw) ? 0 : -1;
         }
 

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "link_codec.h"
 #include "router_ports.h"
 
 struct lws;
@@ -127,7 +128,8 @@ private:
     LinkId nextId_ = 1;
     LinkId connecting_ = 0;  // link being set up inside connect()
     std::unordered_map<LinkId, std::unique_ptr<Link>> links_;
-    std::size_t unprovenInbound_ = 0;
+    // Inbound links still to prove themselves, against maxUnprovenLinks.
+    UnprovenLinkCap unprovenInbound_;
     std::unique_ptr<TickTimer> timer_;
     std::unique_ptr<TickTimer> soon_;
     bool soonPending_ = false;

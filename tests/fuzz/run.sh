@@ -20,7 +20,7 @@ runs=${1:-10000000}
 build=${2:-$src/build-fuzz}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
-dhtcore_targets="client_message link_frame node_record host_port id_records peerjs_message"
+dhtcore_targets="client_message link_frame node_record host_port id_records peerjs_message link_codec"
 targets="$dhtcore_targets frame_scanner"
 
 cores=$(nproc 2>/dev/null || echo 1)
@@ -45,7 +45,7 @@ clang -O1 -g -fsanitize=fuzzer,address,undefined -I "$src/module" \
 
 max_len() {
     case $1 in
-        client_message|link_frame|peerjs_message) echo 8192 ;;
+        client_message|link_frame|peerjs_message|link_codec) echo 8192 ;;
         node_record|id_records) echo 4096 ;;
         host_port) echo 256 ;;
         frame_scanner) echo 4096 ;;
