@@ -17,7 +17,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startNetwork, waitUntil } from '../lib/nginx.mjs';
-import { launchBrowser, newPage, BROWSER_KIND, OTHER_KIND, BROWSER_NAME } from './browser.mjs';
+import { launchBrowser, newPage, screenshot, BROWSER_KIND, OTHER_KIND,
+         BROWSER_NAME } from './browser.mjs';
 
 const WAIT = 60_000;
 const ROOM = 'group-test-7c1f';
@@ -207,7 +208,8 @@ describe('group calls across three nodes, in Chromium and Firefox', () => {
             console.log(`# ${name} plays the 3 others' videos (${Math.round(
                 performance.now() - started)} ms after A opened; ${ms} ms waiting here)`);
         }
-        // the demo labels each member's video
+        // the demo labels each member's video (the picture in docs/)
+        await screenshot(a, 'group-call-a-node1.png');
         assert.equal(await a.evaluate(() => document.querySelectorAll(
             '#group-grid [data-member] video').length), 3);
         assert.equal(await a.evaluate((id) => document.querySelector(
