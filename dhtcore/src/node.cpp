@@ -17,6 +17,7 @@
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "host_queue.h"
+#include "driven_links.h"
 #include "link_service.h"
 #include "log_limiter.h"
 #include "node_directory.h"
@@ -80,7 +81,11 @@ struct Node::Impl {
     // Before the parts that log through it, so it outlives them.
     LogLimiter limiter;
     std::unique_ptr<NodeDirectory> directory;
-    std::unique_ptr<LinkService> links;
+    // One of the two link transports: libwebsockets on its own thread, or
+    // the host's connections (NodeConfig::linkDriver). links is the one in use.
+    std::unique_ptr<LinkService> service;
+    std::unique_ptr<DrivenLinks> driven;
+    LinkTransport* links = nullptr;
     std::unique_ptr<Router> router;
     std::unique_ptr<Rooms> rooms;
     std::unique_ptr<NodeEvents> events;  // the links' view of router and rooms
@@ -187,7 +192,17 @@ bool Node::start() {
     lc.bindAddress = d.config.bindAddress;
     lc.handshakeTimeout = std::chrono::milliseconds(d.config.linkHandshakeMs);
     lc.maxUnprovenLinks = d.config.linkMaxUnproven;
-    d.links = std::make_unique<LinkService>(lc, log);
+    if (d.config.linkDriver) {
+        DrivenLinksConfig dl;
+        dl.port = d.config.linkPortFrom;
+        dl.handshakeTimeout = lc.handshakeTimeout;
+        dl.maxUnprovenLinks = lc.maxUnprovenLinks;
+        d.driven = std::make_unique<DrivenLinks>(dl, *d.config.linkDriver, log);
+        d.links = d.driven.get();
+    } else {
+        d.service = std::make_unique<LinkService>(lc, log);
+        d.links = d.service.get();
+    }
 
     RouterConfig rc;
     rc.queueLimit = d.config.queueLimit;
@@ -236,18 +251,21 @@ bool Node::start() {
         [] { return RouterClock::now(); }, &d.stats);
     d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms);
 
-    if (!d.links->start(d.events.get())) {
+    if (d.driven) {
+        d.driven->start(d.events.get());
+    } else if (!d.service->start(d.events.get())) {
         d.events.reset();
         d.rooms.reset();
         d.router.reset();
-        d.links.reset();
+        d.service.reset();
+        d.links = nullptr;
         d.directory->stop();
         d.directory.reset();
         return false;
     }
 
     warnIfUnresolvable(d.config.publicAddress, log);
-    d.linkUrl = "wss://" + formatHostPort(d.config.publicAddress, d.links->port());
+    d.linkUrl = "wss://" + formatHostPort(d.config.publicAddress, linkPort());
     d.directory->publish({d.linkUrl});
     d.running = true;
     return true;
@@ -268,16 +286,26 @@ void Node::stop() {
         rooms->leaveEverything();
         left->set_value();
     });
+    if (d.driven) {
+        // The owner thread is the links' thread: run the task here.
+        d.driven->run(DrivenLinks::Clock::now());
+    }
     leaving.wait_for(std::chrono::seconds(1));
     // Links next: after this no routing runs, and DHT answers that still
     // arrive are dropped by the stopped service. Then leave the DHT, which
     // withdraws the record and joins OpenDHT's threads.
-    d.links->stop();
+    if (d.driven) {
+        d.driven->stop();
+    } else {
+        d.service->stop();
+    }
     d.directory->stop();
     d.events.reset();
     d.rooms.reset();
     d.router.reset();
-    d.links.reset();
+    d.service.reset();
+    d.driven.reset();
+    d.links = nullptr;
     d.directory.reset();
     d.sessions.clear();
     d.ownedIdOf.clear();
@@ -341,7 +369,13 @@ bool Node::published() const {
 }
 const std::string& Node::id() const { return impl_->id; }
 unsigned Node::dhtPort() const { return impl_->directory ? impl_->directory->port() : 0; }
-unsigned Node::linkPort() const { return impl_->links ? impl_->links->port() : 0; }
+unsigned Node::linkPort() const {
+    if (impl_->driven) {
+        return impl_->driven->port();
+    }
+    return impl_->service ? impl_->service->port() : 0;
+}
+DrivenLinks* Node::drivenLinks() const { return impl_->driven.get(); }
 int Node::eventFd() const { return impl_->host.fd(); }
 
 std::string Node::openSession() {
