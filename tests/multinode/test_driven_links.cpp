@@ -168,7 +168,8 @@ private:
             if (fd < 0) return;
             char ip[INET_ADDRSTRLEN] = "";
             ::inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
-            LinkId id = links_->accepted(std::string(ip) + ":" + std::to_string(ntohs(sa.sin_port)));
+            LinkId id =
+                links_->accepted(std::string(ip) + ":" + std::to_string(ntohs(sa.sin_port)));
             if (id == 0) {
                 ::close(fd);
                 continue;

@@ -81,9 +81,8 @@ const std::string kBinding(32, 'b');
 
 class DrivenLinkStates : public ::testing::Test {
 protected:
-    DrivenLinkStates() : links_(config(), driver_, [this](int, std::string line) {
-        log_ += line + "\n";
-    }) {
+    DrivenLinkStates()
+        : links_(config(), driver_, [this](int, std::string line) { log_ += line + "\n"; }) {
         links_.start(&events_);
     }
 
