@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <unordered_map>
 #include <unordered_set>
@@ -119,6 +120,17 @@ struct Node::Impl {
     // The delivery drain() is handing out, for undeliverable() called from
     // within its callback.
     const HostRecord* handingOut = nullptr;
+
+    // Runs task where routing lives: with driven links that is this, the
+    // owner's, thread, and it runs at once, with no trip through the
+    // links' eventfd; otherwise it is posted to the link service's thread.
+    void toRouter(std::function<void()> task) {
+        if (driven) {
+            task();
+        } else {
+            links->post(std::move(task));
+        }
+    }
 
     // The id a session speaks as: its owned id if it has one.
     const std::string& speaksAs(const std::string& session) const {
@@ -282,14 +294,10 @@ void Node::stop() {
     auto left = std::make_shared<std::promise<void>>();
     std::future<void> leaving = left->get_future();
     Rooms* rooms = d.rooms.get();
-    d.links->post([rooms, left] {
+    d.toRouter([rooms, left] {
         rooms->leaveEverything();
         left->set_value();
     });
-    if (d.driven) {
-        // The owner thread is the links' thread: run the task here.
-        d.driven->run(DrivenLinks::Clock::now());
-    }
     leaving.wait_for(std::chrono::seconds(1));
     // Links next: after this no routing runs, and DHT answers that still
     // arrive are dropped by the stopped service. Then leave the DHT, which
@@ -386,7 +394,7 @@ std::string Node::openSession() {
     std::string id = makeSessionId(d.id);
     d.sessions.insert(id);
     Router* router = d.router.get();
-    d.links->post([router, id] { router->openSession(id); });
+    d.toRouter([router, id] { router->openSession(id); });
     return id;
 }
 
@@ -396,7 +404,7 @@ void Node::setSiblings(std::vector<LinkSibling> siblings) {
         return;
     }
     Router* router = d.router.get();
-    d.links->post([router, siblings = std::move(siblings)]() mutable {
+    d.toRouter([router, siblings = std::move(siblings)]() mutable {
         router->setSiblings(std::move(siblings));
     });
 }
@@ -420,7 +428,7 @@ bool Node::closeSession(std::string_view id) {
     if (d.running) {
         Router* router = d.router.get();
         Rooms* rooms = d.rooms.get();
-        d.links->post([router, rooms, closed, owned] {
+        d.toRouter([router, rooms, closed, owned] {
             rooms->leaveAll(closed);
             router->closeSession(closed);
             if (!owned.empty()) {
@@ -445,7 +453,7 @@ void Node::roomRequest(const std::string& session, std::string_view text) {
     }
     Rooms* rooms = d.rooms.get();
     std::string id = d.speaksAs(session);
-    d.links->post([rooms, id, request = std::move(request)] {
+    d.toRouter([rooms, id, request = std::move(request)] {
         if (request.join) {
             rooms->join(id, request.room);
         } else {
@@ -556,7 +564,7 @@ bool Node::claim(const std::string& session, std::string_view text) {
     d.sessionOfOwned[claim.id] = session;
     deliverLocal(session, serializeOwnedWelcome(claim.id, session));
     Router* router = d.router.get();
-    d.links->post([router, claim = std::move(claim)] { router->openOwned(claim); });
+    d.toRouter([router, claim = std::move(claim)] { router->openOwned(claim); });
     return verdict();
 }
 
@@ -661,7 +669,7 @@ void Node::route(const std::string& source, ClientMessage message, bool quiet) {
         return;
     }
     Router* router = d.router.get();
-    d.links->post([router, sender, m = std::move(message)]() mutable {
+    d.toRouter([router, sender, m = std::move(message)]() mutable {
         router->routeRemote(sender, std::move(m));
     });
 }
@@ -692,7 +700,7 @@ Node::OpenAs Node::openSessionAs(std::string_view id) {
         return OpenAs::Taken;
     }
     Router* router = d.router.get();
-    d.links->post([router, canonical] { router->openSession(canonical); });
+    d.toRouter([router, canonical] { router->openSession(canonical); });
     return OpenAs::Opened;
 }
 
@@ -728,7 +736,7 @@ void Node::undeliverable(std::string_view session, std::string_view data) {
         number = d.handingOut->number;
     }
     Router* router = d.router.get();
-    d.links->post([router, sender = std::move(sender), recipient = std::move(recipient), link,
+    d.toRouter([router, sender = std::move(sender), recipient = std::move(recipient), link,
                    number] { router->tellRemoteNotFound(sender, recipient, link, number); });
 }
 
@@ -754,7 +762,7 @@ std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const Log
                 d.ownedIdOf.erase(session);
                 // Its rooms are the newer session's business now.
                 Rooms* rooms = d.rooms.get();
-                d.links->post([rooms, id = r.sessionId] { rooms->leaveAll(id); });
+                d.toRouter([rooms, id = r.sessionId] { rooms->leaveAll(id); });
                 onDelivery(session, r.data);
                 return;
             }

@@ -317,6 +317,14 @@ TEST_F(DrivenLinksTest, DrivenNodeConnectsToALinkServiceNodeAndBothTalk) {
     EXPECT_EQ(driver_.connects, 1);
     EXPECT_EQ(driver_.accepts, 0);
 
+    // The router runs inside submit() on the owner thread: with the link
+    // open, the frame is ready for the host before submit() returns.
+    driver_.woken.clear();
+    ASSERT_EQ(driven_->submit(bob, clientMessage(alice, "at once")), Node::Submit::Ok);
+    EXPECT_FALSE(driver_.woken.empty());
+    ASSERT_TRUE(until([&] { return net_.inbox(alice).size() == 2; })) << net_.log();
+    EXPECT_EQ(field(net_.inbox(alice).back(), "messageBody"), "at once");
+
     // A burst back (over a link Alice's node opens to the driver's
     // listener), packed into few WebSocket messages, arrives in order.
     for (int i = 0; i < 50; ++i) {

@@ -525,9 +525,10 @@ size_t dwrtc_node_drain(dwrtc_node *node, size_t max,
  * connects, does TLS 1.3 and moves bytes, and the link protocol and the
  * routing run inside the calls below, on the caller thread. Links are named
  * by ids (never 0) that the host maps to its connections. Everything here is
- * for the caller thread, between dwrtc_node_start() and dwrtc_node_stop();
- * the driver's callbacks are called from inside these calls (and from
- * dwrtc_node_stop()) and must not call back into the node.
+ * for the caller thread, between dwrtc_node_start() and dwrtc_node_stop().
+ * The driver's callbacks are called from inside calls on the node (these,
+ * and dwrtc_submit(), dwrtc_session_*() and the others that reach the
+ * router, which runs within them) and must not call back into the node.
  */
 typedef struct {
     /* Open TCP and TLS 1.3 to host:port (host NUL-terminated) for link
