@@ -1,25 +1,65 @@
 // The C interface (dwrtc.h) over dwrtc::Node. Every entry point catches
 // everything: no exception crosses into the C host.
 #include <cstring>
+#include <memory>
 #include <new>
+#include <string>
 
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/node.h"
 #include "dwrtc/peerjs.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
+#include "driven_links.h"
 #include "node_stats.h"
 
 using dwrtc::Node;
 using dwrtc::NodeConfig;
 
+namespace {
+
+// The host's C callbacks as the links' driver.
+class CLinkDriver : public dwrtc::LinkDriver {
+public:
+    CLinkDriver(dwrtc_link_driver driver, void* ctx) : driver_(driver), ctx_(ctx) {}
+    bool connect(dwrtc::LinkId id, const std::string& host, unsigned port) override {
+        return driver_.connect && driver_.connect(ctx_, id, host.c_str(), port) == 0;
+    }
+    void wake(dwrtc::LinkId id) override {
+        if (driver_.wake) driver_.wake(ctx_, id);
+    }
+
+private:
+    dwrtc_link_driver driver_;
+    void* ctx_;
+};
+
+}  // namespace
+
 struct dwrtc_options {
     NodeConfig config;
+    bool hasDriver = false;
+    dwrtc_link_driver driver{};
+    void* driverCtx = nullptr;
 };
 
 struct dwrtc_node {
-    explicit dwrtc_node(const NodeConfig& c) : node(c) {}
+    explicit dwrtc_node(const dwrtc_options* opt)
+        : driver(opt && opt->hasDriver ? std::make_unique<CLinkDriver>(opt->driver, opt->driverCtx)
+                                       : nullptr),
+          node(configOf(opt, driver.get())) {}
+
+    static NodeConfig configOf(const dwrtc_options* opt, dwrtc::LinkDriver* driver) {
+        NodeConfig c = opt ? opt->config : NodeConfig{};
+        c.linkDriver = driver;
+        return c;
+    }
+
+    // Before the node, which calls it until it stops.
+    std::unique_ptr<CLinkDriver> driver;
     Node node;
+    // What the last dwrtc_link_take() handed out.
+    std::string taken;
 };
 
 namespace {
@@ -305,8 +345,7 @@ int dwrtc_node_create(const dwrtc_options* opt, dwrtc_node** out) {
     if (!out) return DWRTC_EINVAL;
     *out = nullptr;
     return guarded([&] {
-        NodeConfig config = opt ? opt->config : NodeConfig{};
-        *out = new dwrtc_node(config);
+        *out = new dwrtc_node(opt);
         return DWRTC_OK;
     });
 }
@@ -338,6 +377,100 @@ unsigned dwrtc_node_link_port(const dwrtc_node* node) { return node ? node->node
 const char* dwrtc_node_id(const dwrtc_node* node) { return node ? node->node.id().c_str() : ""; }
 
 int dwrtc_node_event_fd(const dwrtc_node* node) { return node ? node->node.eventFd() : -1; }
+
+int dwrtc_options_set_link_driver(dwrtc_options* opt, const dwrtc_link_driver* driver,
+                                  void* ctx) {
+    if (!opt || !driver || !driver->connect) return DWRTC_EINVAL;
+    opt->hasDriver = true;
+    opt->driver = *driver;
+    opt->driverCtx = ctx;
+    return DWRTC_OK;
+}
+
+int dwrtc_links_event_fd(const dwrtc_node* node) {
+    dwrtc::DrivenLinks* links = node ? node->node.drivenLinks() : nullptr;
+    return links ? links->eventFd() : -1;
+}
+
+int dwrtc_links_run(dwrtc_node* node, unsigned* wait_ms) {
+    if (!node || !wait_ms) return DWRTC_EINVAL;
+    return guarded([&] {
+        dwrtc::DrivenLinks* links = node->node.drivenLinks();
+        if (!links) return DWRTC_ESTATE;
+        auto wait = links->run(dwrtc::DrivenLinks::Clock::now());
+        *wait_ms = static_cast<unsigned>(wait.count());
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_link_accepted(dwrtc_node* node, const char* peer, size_t len, uint64_t* link) {
+    if (!node || !link || (!peer && len)) return DWRTC_EINVAL;
+    *link = 0;
+    return guarded([&] {
+        dwrtc::DrivenLinks* links = node->node.drivenLinks();
+        if (!links) return DWRTC_ESTATE;
+        *link = links->accepted(std::string(peer ? peer : "", len));
+        return *link ? DWRTC_OK : DWRTC_ELIMIT;
+    });
+}
+
+int dwrtc_link_secured(dwrtc_node* node, uint64_t link, const char* binding, size_t len) {
+    if (!node || (!binding && len)) return DWRTC_EINVAL;
+    return guarded([&] {
+        dwrtc::DrivenLinks* links = node->node.drivenLinks();
+        if (!links) return DWRTC_ESTATE;
+        links->secured(link, std::string_view(binding ? binding : "", len));
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_link_received(dwrtc_node* node, uint64_t link, const char* data, size_t len) {
+    if (!node || (!data && len)) return DWRTC_EINVAL;
+    return guarded([&] {
+        dwrtc::DrivenLinks* links = node->node.drivenLinks();
+        if (!links) return DWRTC_ESTATE;
+        links->received(link, data, len);
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_link_take(dwrtc_node* node, uint64_t link, const char** data, size_t* len) {
+    if (!node || !data || !len) return DWRTC_EINVAL;
+    *data = nullptr;
+    *len = 0;
+    return guarded([&] {
+        dwrtc::DrivenLinks* links = node->node.drivenLinks();
+        if (!links) return DWRTC_ESTATE;
+        node->taken = links->take(link);
+        *data = node->taken.data();
+        *len = node->taken.size();
+        return DWRTC_OK;
+    });
+}
+
+int dwrtc_link_status(const dwrtc_node* node, uint64_t link) {
+    dwrtc::DrivenLinks* links = node ? node->node.drivenLinks() : nullptr;
+    if (!links) return DWRTC_LINK_GONE;
+    switch (links->status(link)) {
+        case dwrtc::DrivenLinks::Status::Open:
+            return DWRTC_LINK_OPEN;
+        case dwrtc::DrivenLinks::Status::Finish:
+            return DWRTC_LINK_FINISH;
+        case dwrtc::DrivenLinks::Status::Reset:
+            return DWRTC_LINK_RESET;
+        case dwrtc::DrivenLinks::Status::Gone:
+            break;
+    }
+    return DWRTC_LINK_GONE;
+}
+
+void dwrtc_link_closed(dwrtc_node* node, uint64_t link) {
+    if (!node) return;
+    try {
+        if (dwrtc::DrivenLinks* links = node->node.drivenLinks()) links->closed(link);
+    } catch (...) {
+    }
+}
 
 unsigned dwrtc_lookup_bucket_ms(size_t i) {
     return i < dwrtc::kLookupBucketsMs.size() ? dwrtc::kLookupBucketsMs[i] : 0;

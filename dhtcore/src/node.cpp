@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <unordered_map>
 #include <unordered_set>
@@ -17,6 +18,7 @@
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "host_queue.h"
+#include "driven_links.h"
 #include "link_service.h"
 #include "log_limiter.h"
 #include "node_directory.h"
@@ -80,7 +82,11 @@ struct Node::Impl {
     // Before the parts that log through it, so it outlives them.
     LogLimiter limiter;
     std::unique_ptr<NodeDirectory> directory;
-    std::unique_ptr<LinkService> links;
+    // One of the two link transports: libwebsockets on its own thread, or
+    // the host's connections (NodeConfig::linkDriver). links is the one in use.
+    std::unique_ptr<LinkService> service;
+    std::unique_ptr<DrivenLinks> driven;
+    LinkTransport* links = nullptr;
     std::unique_ptr<Router> router;
     std::unique_ptr<Rooms> rooms;
     std::unique_ptr<NodeEvents> events;  // the links' view of router and rooms
@@ -114,6 +120,17 @@ struct Node::Impl {
     // The delivery drain() is handing out, for undeliverable() called from
     // within its callback.
     const HostRecord* handingOut = nullptr;
+
+    // Runs task where routing lives: with driven links that is this, the
+    // owner's, thread, and it runs at once, with no trip through the
+    // links' eventfd; otherwise it is posted to the link service's thread.
+    void toRouter(std::function<void()> task) {
+        if (driven) {
+            task();
+        } else {
+            links->post(std::move(task));
+        }
+    }
 
     // The id a session speaks as: its owned id if it has one.
     const std::string& speaksAs(const std::string& session) const {
@@ -187,7 +204,17 @@ bool Node::start() {
     lc.bindAddress = d.config.bindAddress;
     lc.handshakeTimeout = std::chrono::milliseconds(d.config.linkHandshakeMs);
     lc.maxUnprovenLinks = d.config.linkMaxUnproven;
-    d.links = std::make_unique<LinkService>(lc, log);
+    if (d.config.linkDriver) {
+        DrivenLinksConfig dl;
+        dl.port = d.config.linkPortFrom;
+        dl.handshakeTimeout = lc.handshakeTimeout;
+        dl.maxUnprovenLinks = lc.maxUnprovenLinks;
+        d.driven = std::make_unique<DrivenLinks>(dl, *d.config.linkDriver, log);
+        d.links = d.driven.get();
+    } else {
+        d.service = std::make_unique<LinkService>(lc, log);
+        d.links = d.service.get();
+    }
 
     RouterConfig rc;
     rc.queueLimit = d.config.queueLimit;
@@ -236,18 +263,21 @@ bool Node::start() {
         [] { return RouterClock::now(); }, &d.stats);
     d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms);
 
-    if (!d.links->start(d.events.get())) {
+    if (d.driven) {
+        d.driven->start(d.events.get());
+    } else if (!d.service->start(d.events.get())) {
         d.events.reset();
         d.rooms.reset();
         d.router.reset();
-        d.links.reset();
+        d.service.reset();
+        d.links = nullptr;
         d.directory->stop();
         d.directory.reset();
         return false;
     }
 
     warnIfUnresolvable(d.config.publicAddress, log);
-    d.linkUrl = "wss://" + formatHostPort(d.config.publicAddress, d.links->port());
+    d.linkUrl = "wss://" + formatHostPort(d.config.publicAddress, linkPort());
     d.directory->publish({d.linkUrl});
     d.running = true;
     return true;
@@ -264,7 +294,7 @@ void Node::stop() {
     auto left = std::make_shared<std::promise<void>>();
     std::future<void> leaving = left->get_future();
     Rooms* rooms = d.rooms.get();
-    d.links->post([rooms, left] {
+    d.toRouter([rooms, left] {
         rooms->leaveEverything();
         left->set_value();
     });
@@ -272,12 +302,18 @@ void Node::stop() {
     // Links next: after this no routing runs, and DHT answers that still
     // arrive are dropped by the stopped service. Then leave the DHT, which
     // withdraws the record and joins OpenDHT's threads.
-    d.links->stop();
+    if (d.driven) {
+        d.driven->stop();
+    } else {
+        d.service->stop();
+    }
     d.directory->stop();
     d.events.reset();
     d.rooms.reset();
     d.router.reset();
-    d.links.reset();
+    d.service.reset();
+    d.driven.reset();
+    d.links = nullptr;
     d.directory.reset();
     d.sessions.clear();
     d.ownedIdOf.clear();
@@ -341,7 +377,13 @@ bool Node::published() const {
 }
 const std::string& Node::id() const { return impl_->id; }
 unsigned Node::dhtPort() const { return impl_->directory ? impl_->directory->port() : 0; }
-unsigned Node::linkPort() const { return impl_->links ? impl_->links->port() : 0; }
+unsigned Node::linkPort() const {
+    if (impl_->driven) {
+        return impl_->driven->port();
+    }
+    return impl_->service ? impl_->service->port() : 0;
+}
+DrivenLinks* Node::drivenLinks() const { return impl_->driven.get(); }
 int Node::eventFd() const { return impl_->host.fd(); }
 
 std::string Node::openSession() {
@@ -352,7 +394,7 @@ std::string Node::openSession() {
     std::string id = makeSessionId(d.id);
     d.sessions.insert(id);
     Router* router = d.router.get();
-    d.links->post([router, id] { router->openSession(id); });
+    d.toRouter([router, id] { router->openSession(id); });
     return id;
 }
 
@@ -362,7 +404,7 @@ void Node::setSiblings(std::vector<LinkSibling> siblings) {
         return;
     }
     Router* router = d.router.get();
-    d.links->post([router, siblings = std::move(siblings)]() mutable {
+    d.toRouter([router, siblings = std::move(siblings)]() mutable {
         router->setSiblings(std::move(siblings));
     });
 }
@@ -386,7 +428,7 @@ bool Node::closeSession(std::string_view id) {
     if (d.running) {
         Router* router = d.router.get();
         Rooms* rooms = d.rooms.get();
-        d.links->post([router, rooms, closed, owned] {
+        d.toRouter([router, rooms, closed, owned] {
             rooms->leaveAll(closed);
             router->closeSession(closed);
             if (!owned.empty()) {
@@ -411,7 +453,7 @@ void Node::roomRequest(const std::string& session, std::string_view text) {
     }
     Rooms* rooms = d.rooms.get();
     std::string id = d.speaksAs(session);
-    d.links->post([rooms, id, request = std::move(request)] {
+    d.toRouter([rooms, id, request = std::move(request)] {
         if (request.join) {
             rooms->join(id, request.room);
         } else {
@@ -522,7 +564,7 @@ bool Node::claim(const std::string& session, std::string_view text) {
     d.sessionOfOwned[claim.id] = session;
     deliverLocal(session, serializeOwnedWelcome(claim.id, session));
     Router* router = d.router.get();
-    d.links->post([router, claim = std::move(claim)] { router->openOwned(claim); });
+    d.toRouter([router, claim = std::move(claim)] { router->openOwned(claim); });
     return verdict();
 }
 
@@ -627,7 +669,7 @@ void Node::route(const std::string& source, ClientMessage message, bool quiet) {
         return;
     }
     Router* router = d.router.get();
-    d.links->post([router, sender, m = std::move(message)]() mutable {
+    d.toRouter([router, sender, m = std::move(message)]() mutable {
         router->routeRemote(sender, std::move(m));
     });
 }
@@ -658,7 +700,7 @@ Node::OpenAs Node::openSessionAs(std::string_view id) {
         return OpenAs::Taken;
     }
     Router* router = d.router.get();
-    d.links->post([router, canonical] { router->openSession(canonical); });
+    d.toRouter([router, canonical] { router->openSession(canonical); });
     return OpenAs::Opened;
 }
 
@@ -694,7 +736,7 @@ void Node::undeliverable(std::string_view session, std::string_view data) {
         number = d.handingOut->number;
     }
     Router* router = d.router.get();
-    d.links->post([router, sender = std::move(sender), recipient = std::move(recipient), link,
+    d.toRouter([router, sender = std::move(sender), recipient = std::move(recipient), link,
                    number] { router->tellRemoteNotFound(sender, recipient, link, number); });
 }
 
@@ -720,7 +762,7 @@ std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const Log
                 d.ownedIdOf.erase(session);
                 // Its rooms are the newer session's business now.
                 Rooms* rooms = d.rooms.get();
-                d.links->post([rooms, id = r.sessionId] { rooms->leaveAll(id); });
+                d.toRouter([rooms, id = r.sessionId] { rooms->leaveAll(id); });
                 onDelivery(session, r.data);
                 return;
             }

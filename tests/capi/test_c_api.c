@@ -76,6 +76,109 @@ wait_and_drain(dwrtc_node *node, inbox_t *in)
     }
 }
 
+/* The host's side of driven links: counts what the node asks of it. */
+typedef struct {
+    int  connects;
+    int  wakes;
+} driver_log_t;
+
+static int
+driver_connect(void *ctx, uint64_t link, const char *host, unsigned port)
+{
+    driver_log_t *log = ctx;
+
+    (void) link;
+    (void) host;
+    (void) port;
+    log->connects++;
+    return -1;
+}
+
+static void
+driver_wake(void *ctx, uint64_t link)
+{
+    driver_log_t *log = ctx;
+
+    (void) link;
+    log->wakes++;
+}
+
+/* A node whose links run over the host's connections: the host hands over
+ * what it accepted, the TLS exporter and the bytes, and takes the answer. */
+static void
+check_driven_links(void)
+{
+    dwrtc_options      *opt;
+    dwrtc_node         *node;
+    dwrtc_link_driver   driver = { driver_connect, driver_wake };
+    dwrtc_link_driver   no_connect = { NULL, driver_wake };
+    driver_log_t        log = { 0, 0 };
+    uint64_t            a, b;
+    unsigned            wait;
+    char                binding[32];
+    const char         *data;
+    size_t              len;
+    const char         *request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    opt = dwrtc_options_create();
+    CHECK(dwrtc_options_set_link_driver(opt, NULL, &log) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_link_driver(opt, &no_connect, &log)
+          == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_link_driver(opt, &driver, &log) == DWRTC_OK);
+    CHECK(dwrtc_options_set_dht_ports(opt, 0, 0) == DWRTC_OK);
+    CHECK(dwrtc_options_set_link_ports(opt, 4999, 4999) == DWRTC_OK);
+    CHECK(dwrtc_options_set_bind_address(opt, "127.0.0.1", 9) == DWRTC_OK);
+    CHECK(dwrtc_options_set_link_max_unproven(opt, 1) == DWRTC_OK);
+    CHECK(dwrtc_node_create(opt, &node) == DWRTC_OK);
+    dwrtc_options_destroy(opt);
+
+    /* Before start there are no links to drive. */
+    CHECK(dwrtc_links_event_fd(node) == -1);
+    CHECK(dwrtc_link_accepted(node, "p", 1, &a) == DWRTC_ESTATE);
+
+    CHECK(dwrtc_node_start(node) == DWRTC_OK);
+    /* The port the host listens on is the one published; none is bound. */
+    CHECK(dwrtc_node_link_port(node) == 4999);
+    CHECK(dwrtc_links_event_fd(node) >= 0);
+    CHECK(dwrtc_links_run(node, &wait) == DWRTC_OK && wait <= 1000);
+    CHECK(dwrtc_links_run(node, NULL) == DWRTC_EINVAL);
+
+    /* One unproven link at a time here: a second is refused. */
+    CHECK(dwrtc_link_accepted(node, "127.0.0.1:1", 11, &a) == DWRTC_OK);
+    CHECK(a != 0);
+    CHECK(dwrtc_link_accepted(node, "127.0.0.1:2", 11, &b) == DWRTC_ELIMIT);
+    CHECK(b == 0);
+    CHECK(dwrtc_link_status(node, a) == DWRTC_LINK_OPEN);
+
+    /* A binding of another length is no TLS 1.3 exporter: cut off. */
+    CHECK(dwrtc_link_secured(node, a, "short", 5) == DWRTC_OK);
+    CHECK(dwrtc_link_status(node, a) == DWRTC_LINK_RESET);
+    dwrtc_link_closed(node, a);
+    CHECK(dwrtc_link_status(node, a) == DWRTC_LINK_GONE);
+
+    /* Its place is free again. A request that is no upgrade is answered
+     * 400, and the link is to end once that is written. */
+    CHECK(dwrtc_link_accepted(node, "127.0.0.1:2", 11, &b) == DWRTC_OK);
+    memset(binding, 7, sizeof(binding));
+    CHECK(dwrtc_link_secured(node, b, binding, sizeof(binding)) == DWRTC_OK);
+    CHECK(dwrtc_link_status(node, b) == DWRTC_LINK_OPEN);
+    log.wakes = 0;
+    CHECK(dwrtc_link_received(node, b, request, strlen(request))
+          == DWRTC_OK);
+    CHECK(log.wakes > 0);
+    CHECK(dwrtc_link_take(node, b, &data, &len) == DWRTC_OK);
+    CHECK(len > 12 && memcmp(data, "HTTP/1.1 400", 12) == 0);
+    CHECK(dwrtc_link_status(node, b) == DWRTC_LINK_FINISH);
+    CHECK(dwrtc_link_take(node, b, &data, &len) == DWRTC_OK && len == 0);
+    dwrtc_link_closed(node, b);
+    CHECK(log.connects == 0);
+
+    dwrtc_node_stop(node);
+    CHECK(dwrtc_link_status(node, b) == DWRTC_LINK_GONE);
+    CHECK(dwrtc_links_event_fd(node) == -1);
+    dwrtc_node_destroy(node);
+}
+
 int
 main(void)
 {
@@ -393,6 +496,8 @@ main(void)
     CHECK(dwrtc_session_open(node, alice) == DWRTC_ESTATE);
     dwrtc_node_destroy(node);
     dwrtc_node_destroy(NULL);
+
+    check_driven_links();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

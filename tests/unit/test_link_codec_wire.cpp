@@ -259,9 +259,12 @@ namespace {
 class WaitableLinkEvents : public dwrtc::LinkEvents {
 public:
     void onLinkOpen(dwrtc::LinkId id, bool outbound, std::string_view binding) override {
+        // The binding first: a waiter woken by the note reads it at once.
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            binding_ = std::string(binding);
+        }
         note("open " + std::to_string(id) + (outbound ? " out" : " in"));
-        std::lock_guard<std::mutex> lock(mutex_);
-        binding_ = std::string(binding);
     }
     void onLinkFrame(dwrtc::LinkId, std::string_view frame) override {
         note("frame " + std::string(frame));

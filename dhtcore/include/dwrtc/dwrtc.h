@@ -23,7 +23,9 @@
  *   - Threads: a dwrtc_node may be used from one caller thread at a time
  *     (the nginx worker's event loop). Nothing here blocks the caller except
  *     dwrtc_node_stop() and dwrtc_node_destroy(), which join the core's
- *     threads. The core runs its own threads between start and stop.
+ *     threads. The core runs its own threads between start and stop (with
+ *     a link driver, see the end of this file, the links and the routing
+ *     run on the caller thread instead; the DHT keeps its threads).
  *
  *   - Session ids are DWRTC_SESSION_ID_LEN (49) ASCII characters: the
  *     node's id (32 hex digits), a dash, 16 random hex digits. Clients treat
@@ -513,6 +515,78 @@ typedef void (*dwrtc_log_fn)(void *ctx, int level, const char *msg,
 size_t dwrtc_node_drain(dwrtc_node *node, size_t max,
                         dwrtc_delivery_fn on_delivery, dwrtc_log_fn on_log,
                         void *ctx);
+
+/*
+ * Links over the host's own connections (the nginx transport).
+ *
+ * With a link driver in the options, the node opens no link socket and runs
+ * no link thread: the host listens on the link port (the first of
+ * dwrtc_options_set_link_ports(), which the node publishes), accepts and
+ * connects, does TLS 1.3 and moves bytes, and the link protocol and the
+ * routing run inside the calls below, on the caller thread. Links are named
+ * by ids (never 0) that the host maps to its connections. Everything here is
+ * for the caller thread, between dwrtc_node_start() and dwrtc_node_stop().
+ * The driver's callbacks are called from inside calls on the node (these,
+ * and dwrtc_submit(), dwrtc_session_*() and the others that reach the
+ * router, which runs within them) and must not call back into the node.
+ */
+typedef struct {
+    /* Open TCP and TLS 1.3 to host:port (host NUL-terminated) for link
+     * `link`, then call dwrtc_link_secured(), or dwrtc_link_closed() if it
+     * fails. Returns 0, or nonzero when it failed at once (then no
+     * dwrtc_link_closed() follows). */
+    int (*connect)(void *ctx, uint64_t link, const char *host, unsigned port);
+    /* Link `link` has bytes to take or a new status. */
+    void (*wake)(void *ctx, uint64_t link);
+} dwrtc_link_driver;
+
+/* The node's links run over the host's connections, through driver (copied;
+ * ctx is passed to its callbacks and must outlive the node). */
+int dwrtc_options_set_link_driver(dwrtc_options *opt,
+                                  const dwrtc_link_driver *driver, void *ctx);
+
+/* What the host does with a link's connection (dwrtc_link_status()). */
+#define DWRTC_LINK_OPEN 0   /* keep it; write what dwrtc_link_take() gives */
+#define DWRTC_LINK_FINISH 1 /* write what was taken, then close it */
+#define DWRTC_LINK_RESET 2  /* close it now with a reset, write nothing */
+#define DWRTC_LINK_GONE 3   /* no such link (closed, or node stopped) */
+
+/* An eventfd that becomes readable when the links want dwrtc_links_run();
+ * -1 without a driver or before start. Never read or close it yourself. */
+int dwrtc_links_event_fd(const dwrtc_node *node);
+
+/* Runs what waits (tasks from the core's threads, the once-a-second tick,
+ * deadlines) and writes into *wait_ms how long the host may wait before
+ * calling it again if the eventfd stays quiet. */
+int dwrtc_links_run(dwrtc_node *node, unsigned *wait_ms);
+
+/* The host took a TCP connection on the link port (before TLS); peer is its
+ * address, for log lines. DWRTC_ELIMIT: refused (too many links are still
+ * to prove who they are): close it. */
+int dwrtc_link_accepted(dwrtc_node *node, const char *peer, size_t len,
+                        uint64_t *link);
+
+/* TLS 1.3 is up on link: binding is the TLS exporter with the label
+ * "EXPORTER-dwrtc-link-v2", no context, 32 bytes. Anything else (another
+ * length: not TLS 1.3) gets the link the status DWRTC_LINK_RESET. */
+int dwrtc_link_secured(dwrtc_node *node, uint64_t link, const char *binding,
+                       size_t len);
+
+/* Bytes read from link's TLS connection. */
+int dwrtc_link_received(dwrtc_node *node, uint64_t link, const char *data,
+                        size_t len);
+
+/* The bytes to write to link now (*len 0 if none), valid until the next
+ * dwrtc_link_take() on this node. */
+int dwrtc_link_take(dwrtc_node *node, uint64_t link, const char **data,
+                    size_t *len);
+
+/* DWRTC_LINK_*: what to do with link's connection after writing. */
+int dwrtc_link_status(const dwrtc_node *node, uint64_t link);
+
+/* link's connection is gone (the peer closed it, it failed, or the host
+ * closed it for DWRTC_LINK_FINISH or DWRTC_LINK_RESET). */
+void dwrtc_link_closed(dwrtc_node *node, uint64_t link);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -16,6 +16,9 @@
 
 namespace dwrtc {
 
+class LinkDriver;
+class DrivenLinks;
+
 // A private network's secret is at least this long (bytes).
 constexpr std::size_t kMinNetworkKeyLength = 16;
 
@@ -81,6 +84,11 @@ struct NodeConfig {
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
+    // When set, links run over the host's own connections (DrivenLinks,
+    // driven_links.h) on the owner thread instead of libwebsockets' thread:
+    // the host listens on linkPortFrom, which the node publishes, and
+    // connects when the driver is asked to. Not owned; outlives the node.
+    LinkDriver* linkDriver = nullptr;
 };
 
 // Owner thread: the one thread that calls the methods below (an nginx
@@ -150,6 +158,9 @@ public:
     unsigned dhtPort() const;
     unsigned linkPort() const;
     int eventFd() const;
+    // With NodeConfig::linkDriver: the links the owner thread drives (its
+    // eventFd() and run() as well as the connections); nullptr otherwise.
+    DrivenLinks* drivenLinks() const;
 
     // A new session on this node; empty when the node is not running.
     std::string openSession();
