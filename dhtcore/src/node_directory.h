@@ -20,6 +20,7 @@
 #include "bootstrap.h"
 #include "dwrtc/dwrtc.h"
 #include "claim_verdicts.h"
+#include "dwrtc/peerjs_id.h"
 #include "dwrtc/trust.h"
 #include "member_sequence.h"
 #include "node_stats.h"
@@ -166,6 +167,28 @@ public:
     std::uint64_t followId(const std::string& id, IdClaimed claimed) override;
     void unfollowId(const std::string& id, std::uint64_t token) override;
 
+    // Chosen PeerJS ids (dwrtc/peerjs_id.h, node_directory_peerjs.cpp).
+    // Stores this node's record for an id, signed, and keeps it stored (a
+    // newer put of the same id replaces it).
+    void putPeerJsId(const PeerJsIdRecord& record);
+    // The id's session closed: its record is stored again with `until`
+    // (ms since 1970) and kept until then, so the id stays reserved for
+    // its token; ensurePublished() lets it go after that.
+    void releasePeerJsId(const std::string& id, std::uint64_t until);
+    // Takes this node's record for the id back at once (its session lost
+    // the id, or the node no longer speaks for it).
+    void dropPeerJsId(const std::string& id);
+    using PeerJsIdRecords = std::vector<PeerJsIdRecord>;
+    // Every record under the id that its node signed (peerJsIdHolder()
+    // says who holds it); done runs once, on any thread.
+    void getPeerJsId(const std::string& id, std::function<void(PeerJsIdRecords)> done);
+    // Follows the id: changed gets every record under it that holds its
+    // signature, each time one comes, changes or expires, on any thread,
+    // until unfollowPeerJsId(). 0: not running.
+    std::uint64_t followPeerJsId(const std::string& id,
+                                 std::function<void(PeerJsIdRecords)> changed);
+    void unfollowPeerJsId(const std::string& id, std::uint64_t token);
+
     void putMember(const RoomMember& m) override;
     void getRoom(const std::string& room, std::function<void(Members)> done) override;
     std::uint64_t listenRoom(const std::string& room,
@@ -225,6 +248,18 @@ private:
     // publishMutex_.
     std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> idListens_;
     std::uint64_t nextListen_ = 1;
+    // Chosen PeerJS ids this node keeps a record of: the value's sequence
+    // number, and for a released id when its reservation ends. Under
+    // publishMutex_.
+    struct PeerJsIdPut {
+        PeerJsIdRecord record;
+        std::uint16_t seq = 0;
+    };
+    std::unordered_map<std::string, PeerJsIdPut> peerJsIds_;
+    std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> peerJsListens_;
+    void putPeerJsIdLocked(PeerJsIdPut& put);
+    void sweepPeerJsIds();
+    std::uint64_t peerJsValueId(const std::string& id) const;
 };
 
 }  // namespace dwrtc
