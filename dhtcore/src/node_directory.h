@@ -24,6 +24,7 @@
 #include "dwrtc/trust.h"
 #include "member_sequence.h"
 #include "node_stats.h"
+#include "peerjs_id_claims.h"
 #include "rooms.h"
 #include "router_ports.h"
 
@@ -116,7 +117,7 @@ constexpr std::size_t kClaimVerdictsRemembered = 16384;
 
 // start() and stop() from the owner's thread; publish() and lookup() from any
 // thread. Lookup callbacks run on an OpenDHT thread.
-class NodeDirectory : public Directory, public RoomStore {
+class NodeDirectory : public Directory, public RoomStore, public PeerJsIdStore {
 public:
     // stats: where claims not believed and lookups over their check budget
     // are counted (none in some tests).
@@ -168,26 +169,20 @@ public:
     void unfollowId(const std::string& id, std::uint64_t token) override;
 
     // Chosen PeerJS ids (dwrtc/peerjs_id.h, node_directory_peerjs.cpp).
-    // Stores this node's record for an id, signed, and keeps it stored (a
-    // newer put of the same id replaces it).
-    void putPeerJsId(const PeerJsIdRecord& record);
-    // The id's session closed: its record is stored again with `until`
-    // (ms since 1970) and kept until then, so the id stays reserved for
-    // its token; ensurePublished() lets it go after that.
-    void releasePeerJsId(const std::string& id, std::uint64_t until);
-    // Takes this node's record for the id back at once (its session lost
-    // the id, or the node no longer speaks for it).
-    void dropPeerJsId(const std::string& id);
-    using PeerJsIdRecords = std::vector<PeerJsIdRecord>;
-    // Every record under the id that its node signed (peerJsIdHolder()
-    // says who holds it); done runs once, on any thread.
-    void getPeerJsId(const std::string& id, std::function<void(PeerJsIdRecords)> done);
-    // Follows the id: changed gets every record under it that holds its
-    // signature, each time one comes, changes or expires, on any thread,
-    // until unfollowPeerJsId(). 0: not running.
+    // putPeerJsId stores this node's record for an id, signed, and keeps it
+    // stored (a newer put of the same id replaces it); releasePeerJsId
+    // stores it again with `until` and keeps it until then (ensurePublished
+    // lets it go after); dropPeerJsId takes it back at once. getPeerJsId
+    // and followPeerJsId hand over every record under the id that the node
+    // it names signed.
+    void putPeerJsId(const PeerJsIdRecord& record) override;
+    void releasePeerJsId(const std::string& id, std::uint64_t until) override;
+    void dropPeerJsId(const std::string& id) override;
+    void getPeerJsId(const std::string& id,
+                     std::function<void(Records, bool reached)> done) override;
     std::uint64_t followPeerJsId(const std::string& id,
-                                 std::function<void(PeerJsIdRecords)> changed);
-    void unfollowPeerJsId(const std::string& id, std::uint64_t token);
+                                 std::function<void(Records)> changed) override;
+    void unfollowPeerJsId(const std::string& id, std::uint64_t token) override;
 
     void putMember(const RoomMember& m) override;
     void getRoom(const std::string& room, std::function<void(Members)> done) override;

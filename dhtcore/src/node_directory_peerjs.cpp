@@ -126,9 +126,9 @@ void NodeDirectory::sweepPeerJsIds() {
 }
 
 void NodeDirectory::getPeerJsId(const std::string& id,
-                                std::function<void(PeerJsIdRecords)> done) {
+                                std::function<void(Records, bool reached)> done) {
     if (!runner_) {
-        done({});
+        done({}, false);
         return;
     }
     // By value id and signer: the DHT may hand one node's value in two
@@ -154,20 +154,20 @@ void NodeDirectory::getPeerJsId(const std::string& id,
             }
             return true;
         }),
-        [state, done = std::move(done)](bool) {
-            PeerJsIdRecords records;
+        [state, done = std::move(done)](bool reached) {
+            Records records;
             {
                 std::lock_guard<std::mutex> lock(state->mutex);
                 for (auto& [key, entry] : state->found) {
                     records.push_back(entry.second);
                 }
             }
-            done(std::move(records));
+            done(std::move(records), reached);
         });
 }
 
 std::uint64_t NodeDirectory::followPeerJsId(const std::string& id,
-                                            std::function<void(PeerJsIdRecords)> changed) {
+                                            std::function<void(Records)> changed) {
     std::lock_guard<std::mutex> lock(publishMutex_);
     if (!runner_) {
         return 0;
@@ -195,7 +195,7 @@ std::uint64_t NodeDirectory::followPeerJsId(const std::string& id,
                 (*seen)[key] = {v->seq, std::move(*r)};
             }
         }
-        PeerJsIdRecords records;
+        Records records;
         for (auto& [key, entry] : *seen) {
             records.push_back(entry.second);
         }

@@ -81,6 +81,12 @@ extern "C" {
 #define DWRTC_DEFAULT_LOOKUP_WAIT_MS 5000
 #define DWRTC_DEFAULT_HOLD_MESSAGES 64
 #define DWRTC_DEFAULT_HOLD_MS 30000
+/* A closed PeerJS session's chosen id stays reserved for its token this
+ * long (as long as the PeerJS alive timeout: a client that lost its
+ * connection without a word is given up after that long too); a claim of a
+ * chosen id waits this long for the DHT's answer. */
+#define DWRTC_DEFAULT_PEERJS_ID_RESERVE_MS 60000
+#define DWRTC_DEFAULT_PEERJS_ID_WAIT_MS 5000
 #define DWRTC_DEFAULT_SESSION_HOLD_MESSAGES 256
 #define DWRTC_DEFAULT_SESSION_HOLD_BYTES (1024 * 1024)
 #define DWRTC_DEFAULT_NODE_HOLD_BYTES (64 * 1024 * 1024)
