@@ -1,0 +1,327 @@
+// Chosen PeerJS ids across real DHT nodes in this process, on loopback:
+// each site is a node's directory (its own key and OpenDHT runner) with
+// the PeerJsIdClaims that decide the ids of its sessions. One id is held
+// by one token across the network, the same token takes it over on
+// another node, two nodes asked at once agree on one holder, and a closed
+// session's id is reserved for its token until the reservation ends.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "node_directory.h"
+#include "peerjs_id_claims.h"
+
+namespace dwrtc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Verdict = PeerJsIdClaims::Verdict;
+using Loss = PeerJsIdClaims::Loss;
+
+class Site {
+public:
+    Site(const std::string& name, std::vector<std::string> bootstrap, PeerJsIdConfig config)
+        : name_(name) {
+        DirectoryConfig dc;
+        dc.bindAddress = "127.0.0.1";
+        dc.bootstrap = std::move(bootstrap);
+        dc.perIpRequestLimit = -1;
+        dc.totalRequestLimit = -1;
+        bool verbose = std::getenv("DWRTC_TEST_LOG") != nullptr;
+        LogFn log = [name, verbose](int level, std::string line) {
+            if (verbose || level <= DWRTC_LOG_WARN) {
+                std::printf("# [%s %d] %s\n", name.c_str(), level, line.c_str());
+            }
+            if (level == DWRTC_LOG_WARN) {
+                std::lock_guard<std::mutex> lock(warnMutex());
+                warnings().push_back(line);
+            }
+        };
+        directory_ = std::make_unique<NodeDirectory>(dc, NodeIdentity::make(), log);
+        if (!directory_->start()) {
+            throw std::runtime_error("the directory did not start");
+        }
+        claims_ = std::make_unique<PeerJsIdClaims>(
+            config, directory_->prefix(), *directory_,
+            [this](std::function<void()> task) {
+                std::lock_guard<std::mutex> lock(mutex_);
+                tasks_.push_back(std::move(task));
+            },
+            log,
+            [this](const std::string& session, Loss why, const PeerJsIdRecord&) {
+                losses[session] = why;
+            },
+            wallClockMs, [] { return RouterClock::now(); });
+    }
+    ~Site() {
+        claims_.reset();
+        directory_->stop();
+    }
+
+    static std::vector<std::string>& warnings() {
+        static std::vector<std::string> w;
+        return w;
+    }
+    static std::mutex& warnMutex() {
+        static std::mutex m;
+        return m;
+    }
+
+    // Runs what the DHT answered, on this (the test's) thread, as the
+    // node's own thread would.
+    void pump() {
+        std::deque<std::function<void()>> tasks;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            tasks.swap(tasks_);
+        }
+        for (auto& t : tasks) t();
+        claims_->onTick();
+        directory_->ensurePublished();
+    }
+
+    void claim(const std::string& session, const std::string& id, const std::string& token) {
+        verdicts.erase(session);
+        claims_->claim(session, id, token, [this, session](Verdict v) { verdicts[session] = v; });
+    }
+
+    // The records of id this site reads in the DHT now (a get of its own).
+    std::optional<PeerJsIdStore::Records> read(const std::string& id,
+                                               std::chrono::milliseconds limit) {
+        auto done = std::make_shared<std::promise<PeerJsIdStore::Records>>();
+        auto future = done->get_future();
+        directory_->getPeerJsId(id, [done](PeerJsIdStore::Records r, bool) {
+            done->set_value(std::move(r));
+        });
+        if (future.wait_for(limit) != std::future_status::ready) return std::nullopt;
+        return future.get();
+    }
+
+    PeerJsIdClaims& claims() { return *claims_; }
+    NodeDirectory& directory() { return *directory_; }
+    const std::string& id() const { return directory_->prefix(); }
+
+    std::map<std::string, Verdict> verdicts;
+    std::map<std::string, Loss> losses;
+
+private:
+    std::string name_;
+    std::mutex mutex_;
+    std::deque<std::function<void()>> tasks_;
+    std::unique_ptr<NodeDirectory> directory_;
+    std::unique_ptr<PeerJsIdClaims> claims_;
+};
+
+class PeerJsIds : public ::testing::Test {
+protected:
+    void start(std::size_t n, PeerJsIdConfig config = {}) {
+        sites_.push_back(std::make_unique<Site>("A", std::vector<std::string>{}, config));
+        std::string first = "127.0.0.1:" + std::to_string(sites_[0]->directory().port());
+        for (std::size_t i = 1; i < n; ++i) {
+            std::string name(1, static_cast<char>('A' + i));
+            sites_.push_back(std::make_unique<Site>(name, std::vector<std::string>{first}, config));
+        }
+        ASSERT_TRUE(waitFor([&] {
+            for (auto& s : sites_) {
+                if (!s->directory().hasPeers()) return false;
+            }
+            return true;
+        })) << "the DHT nodes did not meet";
+    }
+
+    bool waitFor(const std::function<bool()>& pred,
+                 std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+        auto end = Clock::now() + limit;
+        while (!pred()) {
+            if (Clock::now() >= end) return pred();
+            for (auto& s : sites_) s->pump();
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return true;
+    }
+
+    // Waits until `site` reads a record of `id` from node `node` that
+    // satisfies `what`: the DHT has carried it there.
+    bool waitSeen(Site& site, const std::string& id, const std::string& node,
+                  const std::function<bool(const PeerJsIdRecord&)>& what) {
+        auto started = Clock::now();
+        bool seen = waitFor([&] {
+            auto records = site.read(id, std::chrono::seconds(5));
+            if (!records) return false;
+            for (const auto& r : *records) {
+                if (r.node == node && what(r)) return true;
+            }
+            return false;
+        });
+        std::printf("# the record of %s reached the other node in %lld ms\n", id.c_str(),
+                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               Clock::now() - started)
+                                               .count()));
+        return seen;
+    }
+
+    Site& site(std::size_t i) { return *sites_.at(i); }
+
+    std::vector<std::unique_ptr<Site>> sites_;
+};
+
+TEST_F(PeerJsIds, AnIdHeldOnOneNodeIsTakenOnAnother) {
+    start(3);
+    Site& a = site(0);
+    Site& b = site(1);
+    a.claim("a1", "alice", "token-1");
+    ASSERT_TRUE(waitFor([&] { return a.verdicts.count("a1"); }));
+    ASSERT_EQ(a.verdicts["a1"], Verdict::Open);
+    EXPECT_EQ(a.claims().sessionOf("alice"), "a1");
+    ASSERT_TRUE(waitSeen(b, "alice", a.id(), [](const PeerJsIdRecord& r) { return r.live(); }));
+
+    b.claim("b1", "alice", "token-2");
+    ASSERT_TRUE(waitFor([&] { return b.verdicts.count("b1"); }));
+    EXPECT_EQ(b.verdicts["b1"], Verdict::Taken);
+    EXPECT_EQ(b.claims().sessionOf("alice"), "");
+    // And the holder was not disturbed.
+    EXPECT_EQ(a.claims().sessionOf("alice"), "a1");
+    EXPECT_TRUE(a.losses.empty());
+}
+
+TEST_F(PeerJsIds, TheSameTokenTakesTheIdBackOnAnotherNode) {
+    start(3);
+    Site& a = site(0);
+    Site& c = site(2);
+    a.claim("a1", "alice", "token-1");
+    ASSERT_TRUE(waitFor([&] { return a.verdicts.count("a1"); }));
+    ASSERT_EQ(a.verdicts["a1"], Verdict::Open);
+    ASSERT_TRUE(waitSeen(c, "alice", a.id(), [](const PeerJsIdRecord& r) { return r.live(); }));
+
+    auto started = Clock::now();
+    c.claim("c1", "alice", "token-1");
+    ASSERT_TRUE(waitFor([&] { return c.verdicts.count("c1"); }));
+    EXPECT_EQ(c.verdicts["c1"], Verdict::Open);
+    EXPECT_EQ(c.claims().sessionOf("alice"), "c1");
+    // The old node hears the newer record and lets its session go.
+    ASSERT_TRUE(waitFor([&] { return a.losses.count("a1"); }));
+    std::printf("# the old node closed its session %lld ms after the reconnect\n",
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started)
+                        .count()));
+    EXPECT_EQ(a.losses["a1"], Loss::TakenOver);
+    EXPECT_EQ(a.claims().sessionOf("alice"), "");
+    // Every node's rule now names the new holder.
+    for (std::size_t i = 0; i < 3; ++i) {
+        ASSERT_TRUE(waitFor([&] {
+            auto records = site(i).read("alice", std::chrono::seconds(5));
+            if (!records) return false;
+            auto holder = peerJsIdHolder(*records, wallClockMs());
+            return holder && holder->node == c.id();
+        })) << "node " << i << " does not see the new holder";
+    }
+}
+
+TEST_F(PeerJsIds, NodesAskedAtOnceAgreeOnOneHolder) {
+    start(3);
+    // The three lookups cross: none of them sees another's record.
+    for (std::size_t i = 0; i < 3; ++i) {
+        site(i).claim("s" + std::to_string(i), "bob", "token-" + std::to_string(i));
+    }
+    ASSERT_TRUE(waitFor([&] {
+        for (std::size_t i = 0; i < 3; ++i) {
+            if (!site(i).verdicts.count("s" + std::to_string(i))) return false;
+        }
+        return true;
+    }));
+    int opened = 0;
+    for (std::size_t i = 0; i < 3; ++i) {
+        opened += site(i).verdicts["s" + std::to_string(i)] == Verdict::Open;
+    }
+    std::printf("# %d of 3 simultaneous claims were granted at first\n", opened);
+    EXPECT_GE(opened, 1);
+    // Those that lost hear it; one holder stays.
+    auto holders = [&] {
+        int n = 0;
+        for (std::size_t i = 0; i < 3; ++i) n += !site(i).claims().sessionOf("bob").empty();
+        return n;
+    };
+    EXPECT_TRUE(waitFor([&] { return holders() == 1; })) << holders() << " holders";
+    std::size_t winner = 0;
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (!site(i).claims().sessionOf("bob").empty()) winner = i;
+    }
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (i == winner) continue;
+        std::string s = "s" + std::to_string(i);
+        bool told = site(i).verdicts[s] == Verdict::Taken ||
+                    (site(i).losses.count(s) && site(i).losses[s] == Loss::Lost);
+        EXPECT_TRUE(told) << "the losing session on node " << i << " was not told";
+    }
+    // Every node reads the same holder: the winner.
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE(waitFor([&] {
+            auto records = site(i).read("bob", std::chrono::seconds(5));
+            if (!records) return false;
+            auto holder = peerJsIdHolder(*records, wallClockMs());
+            return holder && holder->node == site(winner).id();
+        })) << "node " << i << " reads another holder";
+    }
+}
+
+TEST_F(PeerJsIds, AClosedSessionsIdIsReservedForItsTokenUntilTheReservationEnds) {
+    PeerJsIdConfig config;
+    config.reserve = std::chrono::milliseconds(3000);
+    start(3, config);
+    Site& a = site(0);
+    Site& b = site(1);
+    Site& c = site(2);
+    a.claim("a1", "carol", "token-1");
+    ASSERT_TRUE(waitFor([&] { return a.verdicts.count("a1"); }));
+    ASSERT_EQ(a.verdicts["a1"], Verdict::Open);
+    a.claims().release("a1");
+    auto released = Clock::now();
+    ASSERT_TRUE(waitSeen(b, "carol", a.id(), [](const PeerJsIdRecord& r) { return !r.live(); }));
+    ASSERT_LT(Clock::now() - released, std::chrono::milliseconds(2500))
+        << "the machine is too slow to check the reservation before it ends";
+
+    b.claim("b1", "carol", "token-2");
+    ASSERT_TRUE(waitFor([&] { return b.verdicts.count("b1"); }));
+    EXPECT_EQ(b.verdicts["b1"], Verdict::Taken) << "another token got a reserved id";
+
+    // Its own token still gets it, on another node, and lets it go again.
+    b.claim("b2", "carol", "token-1");
+    ASSERT_TRUE(waitFor([&] { return b.verdicts.count("b2"); }));
+    EXPECT_EQ(b.verdicts["b2"], Verdict::Open);
+    b.claims().release("b2");
+    auto releasedAgain = Clock::now();
+
+    // Once the reservation has ended, the id is anyone's.
+    auto reservationEnd = releasedAgain + std::chrono::milliseconds(3200);
+    waitFor([&] { return Clock::now() >= reservationEnd; }, std::chrono::seconds(5));
+    c.claim("c1", "carol", "token-2");
+    ASSERT_TRUE(waitFor([&] { return c.verdicts.count("c1"); }));
+    EXPECT_EQ(c.verdicts["c1"], Verdict::Open);
+}
+
+TEST_F(PeerJsIds, ANodeAloneCannotGiveAChosenId) {
+    PeerJsIdConfig config;
+    config.lookupWait = std::chrono::milliseconds(3000);
+    sites_.push_back(std::make_unique<Site>("alone", std::vector<std::string>{}, config));
+    Site& alone = site(0);
+    auto started = Clock::now();
+    alone.claim("s1", "dave", "token-1");
+    ASSERT_TRUE(waitFor([&] { return alone.verdicts.count("s1"); }));
+    std::printf("# a node alone answered in %lld ms\n",
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started)
+                        .count()));
+    EXPECT_EQ(alone.verdicts["s1"], Verdict::NotInNetwork);
+    EXPECT_EQ(alone.claims().sessionOf("dave"), "");
+}
+
+}  // namespace
+}  // namespace dwrtc
