@@ -464,6 +464,13 @@ size_t dwrtc_peerjs_render(const char* id, size_t id_len, const char* data, size
                     case dwrtc::PeerJsOutput::ExpireLater:
                         verdict = DWRTC_PEERJS_EXPIRE_LATER;
                         break;
+                    case dwrtc::PeerJsOutput::SendAndClose:
+                        verdict = DWRTC_PEERJS_SEND_CLOSE;
+                        break;
+                    case dwrtc::PeerJsOutput::CloseGoingAway:
+                        verdict = DWRTC_PEERJS_CLOSE_AWAY;
+                        text.clear();
+                        break;
                     default:
                         text.clear();
                         break;
@@ -472,7 +479,9 @@ size_t dwrtc_peerjs_render(const char* id, size_t id_len, const char* data, size
             },
             out, cap);
     }
-    if (what) *what = n ? verdict : DWRTC_PEERJS_NOTHING;
+    if (what) {
+        *what = n || verdict == DWRTC_PEERJS_CLOSE_AWAY ? verdict : DWRTC_PEERJS_NOTHING;
+    }
     return n;
 }
 

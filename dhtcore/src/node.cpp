@@ -20,7 +20,10 @@
 #include "link_service.h"
 #include "log_limiter.h"
 #include "node_directory.h"
+#include "dwrtc/peerjs.h"
+#include "dwrtc/peerjs_id.h"
 #include "node_stats.h"
+#include "peerjs_id_claims.h"
 #include "rooms.h"
 #include "router.h"
 
@@ -49,7 +52,8 @@ void warnIfUnresolvable(const std::string& host, const LogFn& log) {
 // also drives the rooms' record checks, which live on the same thread.
 class NodeEvents : public LinkEvents {
 public:
-    NodeEvents(Router& router, Rooms& rooms) : router_(router), rooms_(rooms) {}
+    NodeEvents(Router& router, Rooms& rooms, PeerJsIdClaims& peerJsIds)
+        : router_(router), rooms_(rooms), peerJsIds_(peerJsIds) {}
     void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override {
         router_.onLinkOpen(id, outbound, binding);
     }
@@ -63,12 +67,14 @@ public:
     void onTick() override {
         router_.onTick();
         rooms_.onTick();
+        peerJsIds_.onTick();
     }
     void onSoon() override { router_.onSoon(); }
 
 private:
     Router& router_;
     Rooms& rooms_;
+    PeerJsIdClaims& peerJsIds_;
 };
 
 }  // namespace
@@ -83,6 +89,8 @@ struct Node::Impl {
     std::unique_ptr<LinkService> links;
     std::unique_ptr<Router> router;
     std::unique_ptr<Rooms> rooms;
+    // Chosen PeerJS ids of sessions here; on the links' thread, as rooms.
+    std::unique_ptr<PeerJsIdClaims> peerJsIds;
     std::unique_ptr<NodeEvents> events;  // the links' view of router and rooms
     std::string id;
     bool running = false;
@@ -234,10 +242,27 @@ bool Node::start() {
         limits, d.id, *d.directory, *d.directory, d.host, *d.links, log,
         [routing](const std::string& id) { return routing->claimOf(id); },
         [] { return RouterClock::now(); }, &d.stats);
-    d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms);
+    PeerJsIdConfig pc;
+    pc.reserve = std::chrono::milliseconds(d.config.peerJsIdReserveMs);
+    pc.lookupWait = std::chrono::milliseconds(d.config.peerJsIdWaitMs);
+    LinkService* linkService = d.links.get();
+    HostQueue* host = &d.host;
+    d.peerJsIds = std::make_unique<PeerJsIdClaims>(
+        pc, d.id, *d.directory,
+        [linkService](std::function<void()> task) { linkService->post(std::move(task)); }, log,
+        [host](const std::string& session, PeerJsIdClaims::Loss why, const PeerJsIdRecord& r) {
+            host->pushDelivery(session,
+                               serializePeerJsIdVerdict(session, r.id,
+                                                        why == PeerJsIdClaims::Loss::TakenOver
+                                                            ? PeerJsIdVerdict::TakenOver
+                                                            : PeerJsIdVerdict::Lost));
+        },
+        wallClockMs, [] { return RouterClock::now(); });
+    d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms, *d.peerJsIds);
 
     if (!d.links->start(d.events.get())) {
         d.events.reset();
+        d.peerJsIds.reset();
         d.rooms.reset();
         d.router.reset();
         d.links.reset();
@@ -273,8 +298,9 @@ void Node::stop() {
     // arrive are dropped by the stopped service. Then leave the DHT, which
     // withdraws the record and joins OpenDHT's threads.
     d.links->stop();
-    d.directory->stop();
     d.events.reset();
+    d.peerJsIds.reset();  // its follows end while the DHT still runs
+    d.directory->stop();
     d.rooms.reset();
     d.router.reset();
     d.links.reset();
@@ -386,7 +412,9 @@ bool Node::closeSession(std::string_view id) {
     if (d.running) {
         Router* router = d.router.get();
         Rooms* rooms = d.rooms.get();
-        d.links->post([router, rooms, closed, owned] {
+        PeerJsIdClaims* peerJsIds = d.peerJsIds.get();
+        d.links->post([router, rooms, peerJsIds, closed, owned] {
+            peerJsIds->release(closed);
             rooms->leaveAll(closed);
             router->closeSession(closed);
             if (!owned.empty()) {
@@ -660,6 +688,30 @@ Node::OpenAs Node::openSessionAs(std::string_view id) {
     Router* router = d.router.get();
     d.links->post([router, canonical] { router->openSession(canonical); });
     return OpenAs::Opened;
+}
+
+std::string Node::openPeerJsChosen(std::string_view id, std::string_view token) {
+    Impl& d = *impl_;
+    if (!d.running || !isChosenPeerJsId(id)) {
+        return {};
+    }
+    std::string session = makeSessionId(d.id);
+    d.sessions.insert(session);
+    Router* router = d.router.get();
+    PeerJsIdClaims* peerJsIds = d.peerJsIds.get();
+    HostQueue* host = &d.host;
+    d.links->post([router, peerJsIds, host, session, id = std::string(id),
+                   token = std::string(token)] {
+        router->openSession(session);
+        peerJsIds->claim(session, id, token, [host, session, id](PeerJsIdClaims::Verdict v) {
+            PeerJsIdVerdict verdict = v == PeerJsIdClaims::Verdict::Open ? PeerJsIdVerdict::Open
+                                      : v == PeerJsIdClaims::Verdict::Taken
+                                          ? PeerJsIdVerdict::Taken
+                                          : PeerJsIdVerdict::NotInNetwork;
+            host->pushDelivery(session, serializePeerJsIdVerdict(session, id, verdict));
+        });
+    });
+    return session;
 }
 
 void Node::undeliverable(std::string_view session, std::string_view data) {

@@ -3,7 +3,9 @@
 // the PeerJsIdClaims that decide the ids of its sessions. One id is held
 // by one token across the network, the same token takes it over on
 // another node, two nodes asked at once agree on one holder, and a closed
-// session's id is reserved for its token until the reservation ends.
+// session's id is reserved for its token until the reservation ends. The
+// last test does it through whole nodes (Node::openPeerJsChosen), as the
+// module will, and reads the verdicts as a PeerJS client is shown them.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -16,6 +18,8 @@
 #include <optional>
 #include <thread>
 
+#include "dwrtc/peerjs.h"
+#include "network.h"
 #include "node_directory.h"
 #include "peerjs_id_claims.h"
 
@@ -321,6 +325,76 @@ TEST_F(PeerJsIds, ANodeAloneCannotGiveAChosenId) {
                         .count()));
     EXPECT_EQ(alone.verdicts["s1"], Verdict::NotInNetwork);
     EXPECT_EQ(alone.claims().sessionOf("dave"), "");
+}
+
+// What a PeerJS client of `id` is shown of what its session got so far:
+// OPEN, ID-TAKEN, ERROR texts, and "close 1001" for a takeover.
+std::vector<std::string> shown(test::Network& net, const std::string& session,
+                               const std::string& id) {
+    std::vector<std::string> out;
+    for (const auto& data : net.inbox(session)) {
+        std::string text;
+        switch (renderForPeerJs(id, data, text)) {
+            case PeerJsOutput::Send:
+                out.push_back(text);
+                break;
+            case PeerJsOutput::SendAndClose:
+                out.push_back(text + " close");
+                break;
+            case PeerJsOutput::CloseGoingAway:
+                out.push_back("close 1001");
+                break;
+            default:
+                break;
+        }
+    }
+    return out;
+}
+
+TEST(PeerJsIdsOnNodes, ChosenIdsAreOpenedTakenAndTakenBackThroughNodes) {
+    test::Network net;
+    for (int i = 0; i < 3; ++i) net.addNode();
+    ASSERT_TRUE(net.waitPublished());
+    const std::string open = "{\"type\":\"OPEN\"}";
+    const std::string taken =
+        "{\"type\":\"ID-TAKEN\",\"payload\":{\"msg\":\"ID is taken\"}} close";
+
+    std::string a = net.node(0).openPeerJsChosen("alice", "token-1");
+    ASSERT_FALSE(a.empty());
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, a, "alice").empty(); }));
+    EXPECT_EQ(shown(net, a, "alice"), std::vector<std::string>{open});
+
+    // Another token on another node: ID-TAKEN and close, at once if the
+    // record is there, or once the two records meet.
+    std::string b = net.node(1).openPeerJsChosen("alice", "token-2");
+    ASSERT_TRUE(net.waitFor([&] {
+        auto s = shown(net, b, "alice");
+        return !s.empty() && s.back() != open;
+    }));
+    EXPECT_EQ(shown(net, b, "alice").back(), taken);
+    EXPECT_EQ(shown(net, a, "alice"), std::vector<std::string>{open}) << "the holder was disturbed";
+
+    // The same token on a third node (a reconnect elsewhere): OPEN there,
+    // and the old session is closed with 1001.
+    auto started = Clock::now();
+    std::string c = net.node(2).openPeerJsChosen("alice", "token-1");
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, c, "alice").empty(); }));
+    EXPECT_EQ(shown(net, c, "alice"), std::vector<std::string>{open});
+    ASSERT_TRUE(net.waitFor([&] { return shown(net, a, "alice").size() == 2; }));
+    std::printf("# the old session was closed %lld ms after the reconnect\n",
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           Clock::now() - started)
+                                           .count()));
+    EXPECT_EQ(shown(net, a, "alice").back(), "close 1001");
+
+    // Closed, the id stays reserved for its token: another token is refused.
+    net.node(2).closeSession(c);
+    net.pump(std::chrono::milliseconds(200));
+    std::string d = net.node(0).openPeerJsChosen("alice", "token-3");
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, d, "alice").empty(); }));
+    EXPECT_EQ(shown(net, d, "alice").back(), taken);
+    // Ids a node gives are not chosen ones.
+    EXPECT_EQ(net.node(0).openPeerJsChosen(net.node(0).newSessionId(), "t"), "");
 }
 
 }  // namespace

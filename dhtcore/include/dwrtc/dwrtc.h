@@ -420,6 +420,11 @@ int dwrtc_peerjs_submit(dwrtc_node *node, const char *id, size_t id_len,
                                          nowhere: send out once the expire
                                          timeout passes (once per id) */
 #define DWRTC_PEERJS_NOTHING       2  /* not shown to a PeerJS client */
+#define DWRTC_PEERJS_SEND_CLOSE    3  /* send out (ID-TAKEN, ERROR), then
+                                         close the session (1000) */
+#define DWRTC_PEERJS_CLOSE_AWAY    4  /* nothing to send: close the session
+                                         (1001), a newer session of its
+                                         token holds its id */
 
 /* Rewrites a delivery (data, as a drain or local delivery hands it to the
  * session id) in the PeerJS format into out, as dwrtc_format_error() does
