@@ -6,6 +6,7 @@
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/node.h"
 #include "dwrtc/peerjs.h"
+#include "dwrtc/peerjs_id.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "node_stats.h"
@@ -418,6 +419,23 @@ int dwrtc_session_open_as(dwrtc_node* node, const char* id, size_t id_len) {
             default:
                 return DWRTC_ESTATE;
         }
+    });
+}
+
+int dwrtc_peerjs_open_chosen(dwrtc_node* node, const char* id, size_t id_len, const char* token,
+                             size_t token_len, char session[DWRTC_SESSION_ID_LEN]) {
+    if (!node || !id || !token || !session) return DWRTC_EINVAL;
+    return guarded([&] {
+        std::string_view chosen(id, id_len);
+        if (!dwrtc::isChosenPeerJsId(chosen)) {
+            return DWRTC_EINVAL;
+        }
+        std::string s = node->node.openPeerJsChosen(chosen, std::string_view(token, token_len));
+        if (s.size() != DWRTC_SESSION_ID_LEN) {
+            return DWRTC_ESTATE;
+        }
+        std::memcpy(session, s.data(), s.size());
+        return DWRTC_OK;
     });
 }
 

@@ -296,6 +296,23 @@ main(void)
         CHECK(dwrtc_session_open_as(node, alice, DWRTC_SESSION_ID_LEN)
               == DWRTC_EEXIST);
 
+        /* a chosen id opens a session of the node's own; ids the node
+         * gives, and ids that are no PeerJS ids, are not chosen ones */
+        {
+            char  dave[DWRTC_SESSION_ID_LEN];
+
+            CHECK(dwrtc_peerjs_open_chosen(node, "dave", 4, "tok", 3, dave)
+                  == DWRTC_OK);
+            CHECK(memcmp(dave, dwrtc_node_id(node), 32) == 0);
+            CHECK(dwrtc_session_close(node, dave, DWRTC_SESSION_ID_LEN)
+                  == DWRTC_OK);
+            CHECK(dwrtc_peerjs_open_chosen(node, carol, DWRTC_SESSION_ID_LEN,
+                                           "tok", 3, dave)
+                  == DWRTC_EINVAL);
+            CHECK(dwrtc_peerjs_open_chosen(node, "-x", 2, "tok", 3, dave)
+                  == DWRTC_EINVAL);
+        }
+
         memset(&in, 0, sizeof(in));
         CHECK(dwrtc_node_set_local_delivery(node, on_delivery, &in)
               == DWRTC_OK);

@@ -401,6 +401,18 @@ int dwrtc_session_new_id(const dwrtc_node *node, char id[DWRTC_SESSION_ID_LEN]);
 #define DWRTC_EEXIST (-8)     /* the id is held by an open session */
 int dwrtc_session_open_as(dwrtc_node *node, const char *id, size_t id_len);
 
+/* Opens a session for a PeerJS client that chose its id (one this node
+ * does not give out; docs/peerjs.md, "Chosen ids across the network") with
+ * its token: the session's own id, DWRTC_SESSION_ID_LEN characters, goes
+ * into session, and the session is open at once. Whether it holds the id
+ * comes later as a delivery to it, which dwrtc_peerjs_render() shows as
+ * OPEN (DWRTC_PEERJS_SEND), ID-TAKEN or an ERROR (DWRTC_PEERJS_SEND_CLOSE),
+ * or a close (DWRTC_PEERJS_CLOSE_AWAY); until then send the client
+ * nothing. DWRTC_EINVAL for an id that is not a chosen one. */
+int dwrtc_peerjs_open_chosen(dwrtc_node *node, const char *id, size_t id_len,
+                             const char *token, size_t token_len,
+                             char session[DWRTC_SESSION_ID_LEN]);
+
 /* What dwrtc_peerjs_submit() made of a PeerJS client's text. */
 #define DWRTC_PEERJS_TAKEN      0  /* routed, or answered to the sender */
 #define DWRTC_PEERJS_HEARTBEAT  1  /* the client is alive; nothing else */
