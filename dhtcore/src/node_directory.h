@@ -246,15 +246,24 @@ private:
     // Chosen PeerJS ids this node keeps a record of: the value's sequence
     // number, and for a released id when its reservation ends. Under
     // publishMutex_.
+    // Each record a value id of its own, fresh when the node starts
+    // keeping the id, so that a value put before (taken back, or past its
+    // reservation, and still stored until it expires) never outranks it by
+    // its sequence number; the old one no longer holds, and readers skip
+    // it.
     struct PeerJsIdPut {
         PeerJsIdRecord record;
+        std::uint64_t valueId = 0;
         std::uint16_t seq = 0;
+        // While live, 0; else when (ms since 1970) the node stops keeping
+        // the record: a while after it stopped holding, so that its last
+        // version has replaced the live one where that was stored.
+        std::uint64_t letGoAt = 0;
     };
     std::unordered_map<std::string, PeerJsIdPut> peerJsIds_;
     std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> peerJsListens_;
     void putPeerJsIdLocked(PeerJsIdPut& put);
     void sweepPeerJsIds();
-    std::uint64_t peerJsValueId(const std::string& id) const;
 };
 
 }  // namespace dwrtc

@@ -14,6 +14,11 @@ namespace dwrtc {
 
 namespace {
 
+// A record whose reservation has ended is still kept (refreshed) this long
+// before the node lets it go, so that its last version, which no longer
+// holds, has reached the nodes that store the id.
+constexpr std::uint64_t kPeerJsIdLetGoMs = 10000;
+
 // The record a value holds if it holds one for `id` and the node it names
 // signed it: anyone can store anything under an id's key, and only the
 // holder's own node may speak for it.
@@ -41,23 +46,11 @@ std::optional<PeerJsIdRecord> recordOf(const dht::Value& v, const std::string& i
 
 }  // namespace
 
-// One value id per (node, id), so that each put of the id replaces the
-// last one (a signed value with a higher sequence number).
-std::uint64_t NodeDirectory::peerJsValueId(const std::string& id) const {
-    dht::InfoHash hash = dht::InfoHash::get(peerJsIdRecordName(config_.networkKey, id) + "/" +
-                                            prefix_);
-    std::uint64_t n = 0;
-    for (int i = 0; i < 8; ++i) {
-        n = (n << 8) | hash[i];
-    }
-    return n;
-}
-
 void NodeDirectory::putPeerJsIdLocked(PeerJsIdPut& put) {
     std::string text = encodePeerJsIdRecord(put.record);
     auto value = std::make_shared<dht::Value>(kPeerJsIdValueType,
                                               reinterpret_cast<const std::uint8_t*>(text.data()),
-                                              text.size(), peerJsValueId(put.record.id));
+                                              text.size(), put.valueId);
     value->seq = ++put.seq;
     value->sign(*identity_->dhtKey);
     LogFn log = log_;
@@ -76,8 +69,12 @@ void NodeDirectory::putPeerJsId(const PeerJsIdRecord& record) {
         return;
     }
     PeerJsIdPut& put = peerJsIds_[record.id];
+    if (put.valueId == 0) {
+        put.valueId = (static_cast<std::uint64_t>(random_()) << 32) | random_() | 1;
+    }
     put.record = record;
     put.record.node = prefix_;
+    put.letGoAt = 0;
     putPeerJsIdLocked(put);
 }
 
@@ -88,6 +85,7 @@ void NodeDirectory::releasePeerJsId(const std::string& id, std::uint64_t until) 
         return;
     }
     it->second.record.until = std::max<std::uint64_t>(until, 1);
+    it->second.letGoAt = it->second.record.until + kPeerJsIdLetGoMs;
     putPeerJsIdLocked(it->second);
 }
 
@@ -98,12 +96,12 @@ void NodeDirectory::dropPeerJsId(const std::string& id) {
         return;
     }
     // A record whose reservation ended at once: readers drop it now rather
-    // than when its value expires a minute after the last refresh.
+    // than when its value expires a minute after the last refresh. It is
+    // kept a little longer (sweepPeerJsIds) so that it replaces the live
+    // one where that was stored: a put cancelled at once may never leave.
     it->second.record.until = 1;
+    it->second.letGoAt = wallClockMs() + kPeerJsIdLetGoMs;
     putPeerJsIdLocked(it->second);
-    runner_->cancelPut(dht::InfoHash::get(peerJsIdRecordName(config_.networkKey, id)),
-                       peerJsValueId(id));
-    peerJsIds_.erase(it);
 }
 
 void NodeDirectory::sweepPeerJsIds() {
@@ -113,14 +111,14 @@ void NodeDirectory::sweepPeerJsIds() {
     }
     std::uint64_t now = wallClockMs();
     for (auto it = peerJsIds_.begin(); it != peerJsIds_.end();) {
-        if (it->second.record.holdsAt(now)) {
+        if (it->second.letGoAt == 0 || now < it->second.letGoAt) {
             ++it;
             continue;
         }
         // No longer refreshed: the value expires with its type's lifetime,
         // and readers ignore it already (its `until` has passed).
         runner_->cancelPut(dht::InfoHash::get(peerJsIdRecordName(config_.networkKey, it->first)),
-                           peerJsValueId(it->first));
+                           it->second.valueId);
         it = peerJsIds_.erase(it);
     }
 }

@@ -311,6 +311,33 @@ TEST_F(PeerJsIds, AClosedSessionsIdIsReservedForItsTokenUntilTheReservationEnds)
     EXPECT_EQ(c.verdicts["c1"], Verdict::Open);
 }
 
+TEST_F(PeerJsIds, AnIdLetGoIsStoredAgainWhenItsNodeTakesItAgain) {
+    PeerJsIdConfig config;
+    config.reserve = std::chrono::milliseconds(0);  // freed when the session closes
+    start(2, config);
+    Site& a = site(0);
+    Site& b = site(1);
+    a.claim("a1", "erin", "token-1");
+    ASSERT_TRUE(waitFor([&] { return a.verdicts.count("a1"); }));
+    ASSERT_EQ(a.verdicts["a1"], Verdict::Open);
+    ASSERT_TRUE(waitSeen(b, "erin", a.id(), [](const PeerJsIdRecord& r) { return r.live(); }));
+    a.claims().release("a1");
+    ASSERT_TRUE(waitSeen(b, "erin", a.id(), [](const PeerJsIdRecord& r) { return !r.live(); }));
+
+    // The taken-back value is still stored; the new record must not lose
+    // to it (a value of its own, not a lower sequence number of the old).
+    a.claim("a2", "erin", "token-2");
+    ASSERT_TRUE(waitFor([&] { return a.verdicts.count("a2"); }));
+    ASSERT_EQ(a.verdicts["a2"], Verdict::Open);
+    std::string hash = peerJsTokenHash("erin", "token-2");
+    ASSERT_TRUE(waitSeen(b, "erin", a.id(), [&](const PeerJsIdRecord& r) {
+        return r.live() && r.tokenHash == hash;
+    }));
+    b.claim("b1", "erin", "token-1");
+    ASSERT_TRUE(waitFor([&] { return b.verdicts.count("b1"); }));
+    EXPECT_EQ(b.verdicts["b1"], Verdict::Taken);
+}
+
 TEST_F(PeerJsIds, ANodeAloneCannotGiveAChosenId) {
     PeerJsIdConfig config;
     config.lookupWait = std::chrono::milliseconds(3000);
