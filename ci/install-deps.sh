@@ -14,7 +14,8 @@
 #                                     Node.js with the npm test tools; no
 #                                     browser (ci/debian13.sh uses it)
 #   ci/install-deps.sh [--test]       everything ci/test.sh and ci/demo.sh
-#                                     need: the above and Chromium
+#                                     need: the above and the browsers of
+#                                     the web tests, Chromium and Firefox ESR
 #
 # The release is read from /etc/os-release. The package lists are the same
 # on both but for two: clang's runtime (libclang-rt-14-dev on Debian 12,
@@ -82,8 +83,10 @@ INTEGRATION_PACKAGES="
     openssl iproute2 procps curl
     prometheus
 "
+# firefox-esr: the web tests run in it too, over WebDriver BiDi (Debian 12's
+# security updates and Debian 13 carry an ESR that speaks it)
 BROWSER_PACKAGES="
-    chromium
+    chromium firefox-esr
 "
 
 case $MODE in
@@ -165,7 +168,8 @@ fi
 if [ "$MODE" = test ] || [ "$MODE" = integration ]; then
     if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
         echo "ci/install-deps.sh: installing Node.js test tools (npm ci)"
-        npm ci --no-audit --no-fund --loglevel=error
+        # puppeteer-core drives Debian's firefox-esr: never fetch a browser
+        PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
     fi
 fi
 

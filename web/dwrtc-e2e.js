@@ -146,6 +146,10 @@ class Peer {
         this.rekeyed = '';          // the stale (from, to) we last asked a rekey for
         this.out = Promise.resolve();
         this.in = Promise.resolve();
+        this.queued = 0;            // send()s not yet written
+        this.finalWanted = null;    // { type, body } of prepareFinal()
+        this.final = null;          // { type, body, key, salt, n, raw }: sealed
+        this.sealing = false;
     }
 }
 
@@ -198,6 +202,7 @@ export class E2eSessions {
         if (wait) {
             wait.waiting++;
         }
+        p.queued++;
         p.out = p.out.then(async () => {
             let key;
             try {
@@ -208,7 +213,75 @@ export class E2eSessions {
                 return;     // no key: reported once, by #failKey
             }
             await this.#write(p, key, type, body);
-        }).catch(() => {});
+        }).catch(() => {}).finally(() => {
+            p.queued--;
+        });
+    }
+
+    /**
+     * Seals now, and again as keys and counters move on, the one message
+     * sendFinal() may have to send to `to` at once: a page that goes away
+     * (pagehide) has no later task in which WebCrypto could answer (Firefox
+     * runs none), so its hang-up must be ciphertext already. Each sealing
+     * takes a counter of its own, used for nothing else.
+     */
+    prepareFinal(to, type, body) {
+        const p = this.#peer(to);
+        p.finalWanted = { type, body };
+        this.#sealFinal(p);
+    }
+
+    /** Forgets what prepareFinal() sealed for `to`. */
+    dropFinal(to) {
+        const p = this.#peers.get(to);
+        if (p) {
+            p.finalWanted = null;
+            p.final = null;
+        }
+    }
+
+    /**
+     * Sends type/body to `to` now, without waiting for a later task, if it
+     * is what prepareFinal() sealed for it, under its current keys, and
+     * nothing sent earlier still waits (it would arrive after); false if
+     * not, for send() to do.
+     */
+    sendFinal(to, type, body) {
+        const p = this.#peers.get(to);
+        const f = p?.final;
+        if (!f || f.type !== type || f.body !== body || p.queued > 0 || f.key !== p.sendKey
+            || f.salt !== p.remote?.salt || !this.#host.isOpen()) {
+            return false;
+        }
+        p.final = null;     // its counter is spent
+        p.finalWanted = null;
+        this.#host.sendRaw(E2E_MESSAGE_TYPE, p.id, f.raw);
+        return true;
+    }
+
+    #sealFinal(p) {
+        if (p.sealing) {
+            return;
+        }
+        p.sealing = true;
+        p.out = p.out.then(async () => {
+            const want = p.finalWanted;
+            if (!want) {
+                return;
+            }
+            const key = await this.#keyFor(p);
+            const n = this.#counter++;
+            const plain = utf8.encode(JSON.stringify({ type: want.type, body: want.body }));
+            const ct = await subtle().encrypt({ name: 'AES-GCM', iv: nonceOf(n) }, key, plain);
+            if (p.finalWanted === want) {
+                const salt = p.remote.salt;
+                p.final = { ...want, key, salt, n, raw: JSON.stringify({
+                    v: VERSION, from: this.#self.salt, to: salt, n, ct: base64Of(ct),
+                }) };
+            }
+        }).catch(() => {}).finally(() => {
+            p.sealing = false;
+        });
     }
 
     /**
@@ -349,6 +422,13 @@ export class E2eSessions {
         p.sent.push({ n, salt, type, body, at: now });
         while (p.sent.length > RETAIN_COUNT || (p.sent.length && now - p.sent[0].at > RETAIN_MS)) {
             p.sent.shift();
+        }
+        // the final message must still be in the peer's replay window, and
+        // under the peer's keys of now
+        const f = p.final;
+        if (p.finalWanted && (!f || f.key !== key || f.salt !== salt
+                              || n - f.n >= REPLAY_WINDOW / 2)) {
+            this.#sealFinal(p);
         }
     }
 

@@ -225,6 +225,12 @@ export interface DwrtcClientOptions {
      * ones); default 120000.
      */
     claimClockSkew?: number;
+    /**
+     * Ms a call's media connection may stay 'disconnected' or 'failed'
+     * before the call ends (hangup by 'error', reason 'connection lost');
+     * default 8000.
+     */
+    callLostTimeout?: number;
 }
 
 /** Options of DwrtcClient.call() and DwrtcCall.answer(). */
@@ -340,7 +346,10 @@ export interface RoomDetail {
 export interface DwrtcClientEventMap {
     state: CustomEvent<ClientStateDetail>;
     id: CustomEvent<IdDetail>;
+    /** A message from another session; never call signaling. */
     message: CustomEvent<Message>;
+    /** Call signaling as it came, before the calls handle it. */
+    signaling: CustomEvent<Message>;
     error: CustomEvent<ClientErrorDetail>;
     incomingcall: CustomEvent<IncomingCallDetail>;
     room: CustomEvent<RoomDetail>;

@@ -55,12 +55,15 @@
  *   message       A message from another session, as the node delivered it.
  *                 detail: { type, senderSessionId, recipientSessionId,
  *                           messageBody }
- *                 Signaling messages of calls ('SignalingMessage') are
- *                 handled by the calls and also show up here. With
+ *                 Call signaling ('SignalingMessage') never shows up here:
+ *                 the calls handle it, and 'signaling' shows it. With
  *                 options.e2e, detail also has `encrypted`: true if it
  *                 came end-to-end encrypted (decrypted and authenticated
  *                 here), false if it came as plaintext; the key exchange
  *                 and the ciphertext never show up.
+ *   signaling     A message of call signaling ('SignalingMessage'), as it
+ *                 came, before the calls handle it (same detail as
+ *                 'message'): for logs and tests; apps need not listen.
  *   error         The node reported an error (a WebSocketErrorMessage).
  *                 detail: { error, recipientSessionId, message }
  *                 error is the node's text, one of ErrorCode (below):
@@ -117,7 +120,9 @@
  *                 the call)
  *   hangup        The call ended. detail: { by, reason }
  *                 by: 'local' (hangup() here), 'remote' (the partner hung
- *                 up), or 'error' (reason: ErrorCode.NOT_FOUND)
+ *                 up), or 'error' (reason: the error code, e.g.
+ *                 ErrorCode.NOT_FOUND, or 'connection lost' when the media
+ *                 connection stayed lost for options.callLostTimeout)
  *
  * Wire protocol (compatible with the original DWRTC clients): the node
  * welcomes with {"type":"WebSocketIdMessage","id":ID,"challenge":C,
@@ -137,6 +142,8 @@ import { E2eSessions, E2E_PREFIX } from './dwrtc-e2e.js';
 
 /** Message type of call signaling (SDP, ICE candidates, hang-up). */
 export const SIGNALING_TYPE = 'SignalingMessage';
+// the body of the hang-up a page sends when it goes away (DwrtcCall#send's JSON)
+const LEAVE_BODY = JSON.stringify({ type: 'hangup', reason: 'left' });
 // Node errors after which a call being set up sends its description again
 // (the node may deliver it a moment later), and how many times.
 const RETRIED_ERRORS = new Set(['unreachable', 'queue full', 'rate limited',
@@ -394,6 +401,7 @@ export class DwrtcClient extends EventTarget {
     #base;
     #backoff;
     #openTimeout;
+    #callLostTimeout;
     #stableAfter;
     #fallbackIceServers;
     #autoAnswer;
@@ -473,6 +481,11 @@ export class DwrtcClient extends EventTarget {
      * @param {number} [options.e2eKeyTimeout=35000] ms to wait for a
      *        recipient's key before its waiting messages fail with
      *        ErrorCode.E2E_NO_KEY
+     * @param {number} [options.callLostTimeout=8000] a call whose media
+     *        connection stays 'disconnected' or 'failed' this many ms ends
+     *        (hangup by 'error', reason 'connection lost'; the partner is
+     *        sent the hang-up): a partner whose browser or network died
+     *        would otherwise leave the call 'failed' for good
      * @param {number} [options.claimClockSkew=120000] with an identity: the
      *        claim of the key's id is signed with the time of the node's
      *        welcome, so a welcome whose time is further than this many ms
@@ -495,6 +508,7 @@ export class DwrtcClient extends EventTarget {
         this.#e2eOption = options.e2e ?? false;
         this.#e2eKeyTimeout = options.e2eKeyTimeout ?? 35_000;
         this.#claimClockSkew = options.claimClockSkew ?? 120_000;
+        this.#callLostTimeout = options.callLostTimeout ?? 8_000;
         if (typeof this.#WebSocket !== 'function') {
             throw new TypeError('no WebSocket implementation: pass options.WebSocket');
         }
@@ -517,6 +531,14 @@ export class DwrtcClient extends EventTarget {
             call.hangup('left');
         }
     };
+
+    // With e2e that hang-up goes out sealed in advance: encrypting takes a
+    // later task, and a page that is going away gets none in Firefox.
+    #sealLeave(partnerId) {
+        if (this.#e2e && isOwnedId(partnerId) && this.#id === this.#ownedId) {
+            this.#e2e.prepareFinal(partnerId, SIGNALING_TYPE, LEAVE_BODY);
+        }
+    }
 
     /** Connection state: idle, connecting, open, disconnected or closed. */
     get state() {
@@ -762,6 +784,7 @@ export class DwrtcClient extends EventTarget {
         }
         const call = new DwrtcCall(this, partnerId, { incoming: false });
         this.#calls.set(partnerId, call);
+        this.#sealLeave(partnerId);
         call._start(options);
         return call;
     }
@@ -777,9 +800,16 @@ export class DwrtcClient extends EventTarget {
     }
 
     /** @internal */
+    /** @internal ms a call's media connection may stay lost */
+    get _callLostTimeout() {
+        return this.#callLostTimeout;
+    }
+
+    /** @internal */
     _callEnded(call, errors) {
         if (this.#calls.get(call.partnerId) === call) {
             this.#calls.delete(call.partnerId);
+            this.#e2e?.dropFinal(call.partnerId);
         }
         // errors for its signaling still on the way are no news
         const now = Date.now();
@@ -969,13 +999,18 @@ export class DwrtcClient extends EventTarget {
         }
     }
 
-    // A message from another session: the 'message' event, and to the
-    // calls if it is call signaling.
+    // A message from another session: call signaling goes to the calls
+    // (and the 'signaling' event), everything else is the app's 'message',
+    // so a chat handler never sees an SDP.
     #deliver(msg) {
-        this.#emit('message', msg);
-        if (msg.type === SIGNALING_TYPE && typeof msg.senderSessionId === 'string') {
-            this.#signal(msg);
+        if (msg.type === SIGNALING_TYPE) {
+            this.#emit('signaling', msg);
+            if (typeof msg.senderSessionId === 'string') {
+                this.#signal(msg);
+            }
+            return;
         }
+        this.#emit('message', msg);
     }
 
     #welcome(msg) {
@@ -1087,7 +1122,9 @@ export class DwrtcClient extends EventTarget {
                                 + 'encryption\'s');
         }
         if (isOwnedId(recipientId) && this.#id === this.#ownedId) {
-            this.#e2e.send(recipientId, type, messageBody);
+            if (!this.#e2e.sendFinal(recipientId, type, messageBody)) {
+                this.#e2e.send(recipientId, type, messageBody);
+            }
             return true;
         }
         if (isOwnedId(recipientId) && this.#e2eOption === true) {
@@ -1190,6 +1227,7 @@ export class DwrtcClient extends EventTarget {
         }
         const call = new DwrtcCall(this, from, { incoming: true });
         this.#calls.set(from, call);
+        this.#sealLeave(from);
         call._receive(body);
         if (this.#autoAnswer) {
             const busy = [...this.#calls.values()].some((c) => c !== call);
@@ -1248,6 +1286,7 @@ export class DwrtcCall extends EventTarget {
     #errorsHeard = new Set();  // node errors about the partner: each told once
     #retries = 0;              // of the description, while the node cannot deliver
     #retryTimer = null;
+    #lostTimer = null;         // runs while the media connection is lost
 
     /** @internal use DwrtcClient.call() */
     constructor(client, partnerId, { incoming }) {
@@ -1471,6 +1510,7 @@ export class DwrtcCall extends EventTarget {
         pc.addEventListener('connectionstatechange', () => {
             if (pc === this.#pc && this.#state !== 'ended') {
                 this.#setState(pc.connectionState);
+                this.#watchConnection(pc.connectionState);
             }
         });
         pc.addEventListener('track', (ev) => {
@@ -1601,12 +1641,48 @@ export class DwrtcCall extends EventTarget {
         }
     }
 
+    // A media connection that stays lost ends the call: a partner whose
+    // browser or network died sends no hang-up, and the browser alone would
+    // leave the call 'failed' for good. An ICE restart that brings it back
+    // in time (after a reconnect) keeps the call.
+    #watchConnection(state) {
+        if (state !== 'disconnected' && state !== 'failed') {
+            clearTimeout(this.#lostTimer);
+            this.#lostTimer = null;
+            return;
+        }
+        if (this.#lostTimer) {
+            return;
+        }
+        // Ask the node whether the partner is still there: a session that
+        // is gone (its page crashed, its browser was killed) is answered
+        // 'not found' at once, which ends the call now. The partner's
+        // client ignores a ping.
+        this.#send({ type: 'ping' });
+        this.#lostTimer = setTimeout(() => {
+            this.#lostTimer = null;
+            const now = this.#pc?.connectionState;
+            if (this.#state !== 'ended' && (now === 'disconnected' || now === 'failed')) {
+                // The partner may be gone with its browser: that the
+                // hang-up finds it gone is no news after 'connection lost'.
+                for (const code of [ErrorCode.NOT_FOUND, ErrorCode.UNREACHABLE,
+                                    ErrorCode.NOT_BACK_IN_TIME]) {
+                    this.#errorsHeard.add(code);
+                }
+                this.#send({ type: 'hangup', reason: 'connection lost' });
+                this.#end('error', 'connection lost');
+            }
+        }, this.#client._callLostTimeout);
+    }
+
     #end(by, reason) {
         if (this.#state === 'ended') {
             return;
         }
         clearTimeout(this.#retryTimer);
         this.#retryTimer = null;
+        clearTimeout(this.#lostTimer);
+        this.#lostTimer = null;
         const pc = this.#pc;
         this.#setState('ended');
         this.#queue = [];

@@ -332,6 +332,7 @@ struct Options {
     std::vector<int> serverPids;
     std::string origin;
     std::string peerjsKey = "peerjs";
+    bool peerjsIdsFromServer = false; // GET {path}{key}/id before each open
     std::string samplesPath; // latency: every message's times, for traces
 };
 
@@ -362,6 +363,10 @@ void usage()
         "  --label TEXT         copied into every result line\n"
         "  --origin URL         Origin header (default http://HOST:PORT)\n"
         "  --peerjs-key KEY     PeerJS key (peerjs)\n"
+        "  --peerjs-ids uuid|server\n"
+        "                       peerjs: ids the client makes up (uuid, the\n"
+        "                       default) or asks the server for with\n"
+        "                       GET {path}{key}/id before each open (server)\n"
         "  --samples FILE       latency: write \"pair seq sent_ns rx_ns arrived_ns\"\n"
         "                       of every message in the window (CLOCK_MONOTONIC)\n",
         stderr);
@@ -471,6 +476,11 @@ Options parseOptions(int argc, char **argv)
             o.origin = v;
         } else if (k == "--peerjs-key") {
             o.peerjsKey = v;
+        } else if (k == "--peerjs-ids") {
+            if (v == "server")
+                o.peerjsIdsFromServer = true;
+            else if (v != "uuid")
+                die("--peerjs-ids is uuid or server, not %s", v.c_str());
         } else if (k == "--samples") {
             o.samplesPath = v;
         } else {
@@ -604,6 +614,51 @@ private:
         return s;
     }
 
+    // The id a PeerJS server gives out: GET {path}{key}/id, as the peerjs
+    // client asks before it opens its WebSocket. Blocking and bounded (5 s):
+    // it runs while sessions are opened, before any window is measured.
+    std::string fetchPeerjsId(const Url &url)
+    {
+        std::string path = url.path;
+        if (path.empty() || path.back() != '/')
+            path += '/';
+        const std::string what = "GET " + path + o_.peerjsKey + "/id";
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            die("socket failed");
+        timeval tv{5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, reinterpret_cast<const sockaddr *>(&url.addr),
+                    sizeof url.addr) < 0)
+            die("%s: connect failed", what.c_str());
+        std::string req = "GET " + path + o_.peerjsKey + "/id HTTP/1.1\r\nHost: " +
+                          url.hostPort + "\r\nConnection: close\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) !=
+            ssize_t(req.size()))
+            die("%s: send failed", what.c_str());
+        std::string resp;
+        char buf[4096];
+        for (;;) {
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0)
+                break;
+            resp.append(buf, size_t(n));
+            if (resp.size() > 65536)
+                break;
+        }
+        ::close(fd);
+        size_t body = resp.find("\r\n\r\n");
+        if (resp.compare(0, 12, "HTTP/1.1 200") != 0 || body == std::string::npos)
+            die("%s: not answered 200 with an id", what.c_str());
+        std::string id = resp.substr(body + 4);
+        while (!id.empty() && (id.back() == '\n' || id.back() == '\r'))
+            id.pop_back();
+        if (id.empty() || id.size() > 256)
+            die("%s: the id is empty or too long", what.c_str());
+        return id;
+    }
+
     Conn &openConn(const Url &url)
     {
         auto c = std::make_unique<Conn>();
@@ -653,7 +708,7 @@ private:
 
         std::string target = url.path;
         if (o_.proto == Proto::Peerjs) {
-            conn.id = newPeerjsId();
+            conn.id = o_.peerjsIdsFromServer ? fetchPeerjsId(url) : newPeerjsId();
             if (target.empty() || target.back() != '/')
                 target += '/';
             target += "peerjs?key=" + o_.peerjsKey + "&id=" + conn.id +

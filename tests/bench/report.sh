@@ -157,6 +157,63 @@ fi
 echo
 echo "Ratios below 1 favour DWRTC for latency, CPU and memory; above 1 for throughput and accept rate."
 
+# The PeerJS dialect (dwrtc_peerjs) beside the PeerJS server and beside
+# DWRTC's own protocol on the same nodes: the issue's goal is a PeerJS
+# message costing at most 1.1x a native one.
+if [ -n "$(get dwrtc-peerjs-same latency p50_us)" ]; then
+    echo
+    echo "The PeerJS protocol on DWRTC nodes (\`dwrtc_peerjs\`, ids the node gives out), same PeerJS client load:"
+    echo
+    echo "| metric | PeerJS server | DWRTC PeerJS, same node | DWRTC PeerJS, two nodes | same / PeerJS server | two / PeerJS server | same / DWRTC native | two / DWRTC native |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    pjrow() { # NAME BENCH FIELD DIGITS [noratio]
+        local p s c ns nc r=(n/a n/a n/a n/a)
+        p=$(get peerjs "$2" "$3") s=$(get dwrtc-peerjs-same "$2" "$3")
+        c=$(get dwrtc-peerjs-cross "$2" "$3")
+        ns=$(get dwrtc-same "$2" "$3") nc=$(get dwrtc-cross "$2" "$3")
+        [ "${5:-}" = noratio ] ||
+            r=("$(ratio "$s" "$p")" "$(ratio "$c" "$p")" \
+               "$(ratio "$s" "$ns")" "$(ratio "$c" "$nc")")
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" \
+            "$(fmt "$p" "$4")" "$(fmt "$s" "$4")" "$(fmt "$c" "$4")" "${r[@]}"
+    }
+    pjrow "relay latency p50 (µs)" latency p50_us 1
+    pjrow "relay latency p99 (µs)" latency p99_us 1
+    pjrow "relay latency p99.9 (µs)" latency p999_us 1
+    pjrow "server CPU per relayed message at ${rate:-?} msg/s (µs)" latency server_cpu_us_per_msg 1
+    [ -n "$(get dwrtc-peerjs-same throughput msgs_per_s)" ] && {
+        pjrow "saturation throughput (msg/s)" throughput msgs_per_s 0
+        pjrow "server CPU per relayed message at saturation (µs)" throughput server_cpu_us_per_msg 2
+    }
+    pjrow "other processes' CPU during the ${rate:-?} msg/s run (cores)" latency other_busy_cores 2 noratio
+fi
+
+if [ -n "$(jq -rs '[.[] | select(.bench == "call_setup")] | first // empty' "$RESULTS")" ]; then
+    echo
+    echo "Call set-up in headless Chromium, fake camera 320x240, one call at a time; total: call() to the caller's first remote video frame; signaling: the caller's offer set to the answer's arrival:"
+    echo
+    echo "| calls | pages on | calls timed | total p50 / p99 (ms) | signaling p50 / p99 (ms) | total p50 / PeerJS server's |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: |"
+    pj=$(get "" call_setup total_p50_ms '| select(.kind == "peerjs-1to1")')
+    for kind in dwrtc-1to1 dwrtc-peerjs-1to1 peerjs-1to1 dwrtc-group4; do
+        sel="| select(.kind == \"$kind\")"
+        n=$(get "" call_setup calls "$sel")
+        [ -n "$n" ] || continue
+        case $kind in
+            dwrtc-1to1) what="DWRTC (dwrtc.js), 1:1"; on="2 nodes" ;;
+            dwrtc-peerjs-1to1) what="PeerJS client on DWRTC (dwrtc_peerjs), 1:1"; on="2 nodes" ;;
+            peerjs-1to1) what="PeerJS client on the PeerJS server, 1:1"; on="1 server" ;;
+            dwrtc-group4) what="DWRTC group call of 4"; on="3 nodes" ;;
+        esac
+        t50=$(get "" call_setup total_p50_ms "$sel")
+        printf '| %s | %s | %s | %s / %s | %s / %s | %s |\n' "$what" "$on" "$n" \
+            "$(fmt "$t50" 1)" "$(fmt "$(get "" call_setup total_p99_ms "$sel")" 1)" \
+            "$(fmt "$(get "" call_setup signaling_p50_ms "$sel")" 1)" \
+            "$(fmt "$(get "" call_setup signaling_p99_ms "$sel")" 1)" \
+            "$(ratio "$t50" "$pj")"
+    done
+fi
+
 sizes=$(jq -rs '[.[] | select(.bench == "dht_scale_first") | .nodes] | unique | .[]' "$RESULTS")
 if [ -n "$sizes" ]; then
     echo

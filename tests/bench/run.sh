@@ -27,6 +27,9 @@
 #              defaults and with request_pool_size 1k), then the table
 #   ONLY=latency  only the relay latency runs at $RATE msg/s (PeerJS, DWRTC
 #              same node and two nodes), then the table
+#   ONLY=calls only the call set-up times in Chromium (call_setup.mjs:
+#              DWRTC across two nodes, the PeerJS server, the PeerJS client
+#              on two DWRTC nodes), then the table
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,7 +55,9 @@ CORE_COLD=200    # cold samples in the in-process dhtcore bench
 SCALE=100,300,1000  # DHT scale: network sizes (dhtcore nodes, many processes)
 SCALE_PROBES=200
 SCALE_CHURN_SECS=20
+CALLS=40         # call set-up: calls per kind
 if [ "$QUICK" = 1 ]; then
+    CALLS=5
     SECS=2 ACCEPT=2000 IDLE=1000,2000 IDLE_BIG=5000 COLD_NODES=4 COLD_ROUNDS=1 CORE_COLD=20
     SCALE=30,60 SCALE_PROBES=20 SCALE_CHURN_SECS=5
 fi
@@ -69,8 +74,8 @@ log() { printf '== %s\n' "$*" >&2; }
 # else: all)
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 case "$ONLY" in
-    ""|idle|latency) ;;
-    *) echo "ONLY=$ONLY: only ONLY=idle and ONLY=latency are known" >&2
+    ""|idle|latency|calls) ;;
+    *) echo "ONLY=$ONLY: only ONLY=idle, ONLY=latency and ONLY=calls are known" >&2
        exit 2 ;;
 esac
 
@@ -231,6 +236,9 @@ http {
         location /signal {
             dwrtc_signal;
         }
+        location /peerjs/ {
+            dwrtc_peerjs;
+        }
     }
 }
 EOF
@@ -257,6 +265,7 @@ EOF
 }
 
 node_url() { echo "ws://127.0.0.1:$(http_port "$1")/signal"; }
+peerjs_url() { echo "ws://127.0.0.1:$(http_port "$1")/peerjs/"; }
 
 # Notes printed under the table: a worker that died during a run.
 check_alive() { # WHAT PID...
@@ -279,16 +288,17 @@ run_lg() {
         2>>"$OUT/loadgen.stderr" | tee -a "$RESULTS" >&2 || true
 }
 
-msgs_suite() { # LABEL PROTO URL_A URL_B PIDS
+msgs_suite() { # LABEL PROTO URL_A URL_B PIDS [LOADGEN-ARGS...]
     local label=$1 proto=$2 a=$3 b=$4 pids=$5 r
+    shift 5
     for r in $(seq "$REPEAT"); do
         run_lg "$label" --proto "$proto" --mode latency --url-a "$a" \
             --url-b "$b" --pairs "$PAIRS" --rate "$RATE" --seconds "$SECS" \
-            --server-pid "$pids"
+            --server-pid "$pids" "$@"
         want all || continue
         run_lg "$label" --proto "$proto" --mode throughput --url-a "$a" \
             --url-b "$b" --pairs "$PAIRS" --window "$WINDOW" --seconds "$SECS" \
-            --server-pid "$pids"
+            --server-pid "$pids" "$@"
     done
 }
 
@@ -337,6 +347,13 @@ if [ "$HAVE_MODULE" = 1 ]; then
         msgs_suite dwrtc-same dwrtc "$(node_url 0)" "$(node_url 0)" "$A_WORKER"
         msgs_suite dwrtc-cross dwrtc "$(node_url 0)" "$(node_url 1)" \
             "$A_WORKER,$B_WORKER"
+        # The PeerJS dialect of the same nodes (dwrtc_peerjs), driven by the
+        # same PeerJS client load as the PeerJS server, with the ids the
+        # node gives out, as a PeerJS app without a chosen id gets them.
+        msgs_suite dwrtc-peerjs-same peerjs "$(peerjs_url 0)" "$(peerjs_url 0)" \
+            "$A_WORKER" --peerjs-ids server
+        msgs_suite dwrtc-peerjs-cross peerjs "$(peerjs_url 0)" "$(peerjs_url 1)" \
+            "$A_WORKER,$B_WORKER" --peerjs-ids server
         if want all; then
             run_lg dwrtc-same --proto dwrtc --mode accept \
                 --url-a "$(node_url 0)" --sessions "$ACCEPT" \
@@ -398,6 +415,13 @@ if [ "$HAVE_MODULE" = 1 ]; then
     if want latency; then
         check_alive "the cold-node runs" "$A_WORKER"
         stop_pid "$A_MASTER" QUIT
+    fi
+    if want calls; then
+        log "call set-up in Chromium: $CALLS calls per kind"
+        DWRTC_MODULE=$MODULE DWRTC_REPO=$ROOT timeout 900 \
+            node "$ROOT/tests/bench/call_setup.mjs" --calls "$CALLS" \
+            --out "$RESULTS" >/dev/null 2>>"$OUT/call_setup.stderr" ||
+            echo "the call set-up run failed (call_setup.stderr)" >>"$OUT/notes.txt"
     fi
     grep -h '\[alert\]\|\[crit\]\|\[emerg\]' "$WORK"/node*/logs/error.log \
         >"$OUT/nginx-alerts.log" 2>/dev/null || true

@@ -207,7 +207,7 @@ describe('the demo page in plain words', () => {
         // calling B, who has not answered yet
         await b.evaluate(() => {
             window.signals = [];
-            window.dwrtcDemo.client.addEventListener('message', (e) => {
+            window.dwrtcDemo.client.addEventListener('signaling', (e) => {
                 if (e.detail.type === 'SignalingMessage') {
                     window.signals.push({ from: e.detail.senderSessionId,
                                           body: JSON.parse(e.detail.messageBody) });

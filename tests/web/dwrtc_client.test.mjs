@@ -424,6 +424,7 @@ describe('DwrtcClient against WebSocket servers that misbehave', () => {
 
         const ws = srv.connections[0].ws;
         const messages = record(c, 'message');
+        const signaling = record(c, 'signaling');
         const errors = record(c, 'error');
         const done = nextEvent(c, 'message', { pred: (m) => m.type === 'last' });
         for (let i = 0; i < 50; i++) {
@@ -434,12 +435,18 @@ describe('DwrtcClient against WebSocket servers that misbehave', () => {
         ws.send(JSON.stringify({ type: 'WebSocketErrorMessage', error: 'not found',
                                  recipientSessionId: peer }));
         ws.send(JSON.stringify({ type: 'WebSocketSomethingNew', x: 1 }));   // reserved: ignored
+        // call signaling is the calls', never the app's 'message'
+        ws.send(JSON.stringify({ type: 'SignalingMessage', senderSessionId: peer,
+                                 recipientSessionId: id,
+                                 messageBody: '{"type":"hangup","reason":"x"}' }));
         ws.send(JSON.stringify({ type: 'last', senderSessionId: peer, recipientSessionId: id,
                                  messageBody: '' }));
         await done;
         assert.deepEqual(messages.filter((m) => m.type === 'seq').map((m) => m.messageBody),
                          Array.from({ length: 50 }, (_, i) => String(i)));
         assert.equal(messages.length, 51);
+        assert.ok(!messages.some((m) => m.type === 'SignalingMessage'));
+        assert.deepEqual(signaling.map((m) => m.senderSessionId), [peer]);
         assert.equal(errors.length, 2);
         assert.equal(errors[0].error, 'unparsable message from the node');
         assert.deepEqual({ error: errors[1].error, to: errors[1].recipientSessionId },

@@ -4,15 +4,29 @@
 // /apps/call/signal, as a site would host it). Headless Debian Chromium with
 // a fake camera: page A on node 1 starts a call, page B on node 3 joins it by
 // id; both connect, video frames are decoded, and chat crosses both ways.
+// Run again in Firefox (web_firefox_e2e_call, DWRTC_BROWSER=firefox): the
+// cases FIREFOX_CASES names, and a call between a page of each browser,
+// which in the two runs goes both ways.
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomSessionId } from '../lib/client.mjs';
 import { copyFileSync } from 'node:fs';
 
 import { startNetwork, freeTcpPort, waitUntil, WEB_ROOT } from '../lib/nginx.mjs';
 import { openDemo, waitState, nodeOfPage } from './demo_helpers.mjs';
-import { launchBrowser, newPage, screenshot, framesDecoded } from './browser.mjs';
+import { launchBrowser, newPage, screenshot, framesDecoded, casesFor, BROWSER_KIND, OTHER_KIND,
+         BROWSER_NAME } from './browser.mjs';
+
+// The cases that run in Firefox too: a call with video both ways, each way
+// a call ends (hang-up, a closed page, an unreachable partner), crossed
+// offers, and the pair of browsers. The others are the same in any browser
+// or use Chromium's switches.
+const FIREFOX_CASES = [/^B on node 3/, /^C opens the link/, /^offers that cross/,
+                       /^dwrtc\.js on its own/, /^dwrtc\.js: a call whose partner/,
+                       /^dwrtc\.js: a call whose media connection stays lost/,
+                       /^a call between a Chromium page and a Firefox page/];
+const it = casesFor(FIREFOX_CASES);
 
 const SUB = '/apps/call/';
 // Bounds on waits, so a broken build fails instead of hanging; a working
@@ -30,7 +44,34 @@ async function sendChat(page, text) {
     await page.click('#chat-send');
 }
 
-describe('the video-call demo in Chromium across DWRTC nodes', () => {
+// In a page: calls `partner` with a 3 s callLostTimeout and records how
+// the call ends (window.ends) and every error (window.callErrors,
+// window.clientErrors).
+async function placeWatchedCall(partner) {
+    const { DwrtcClient } = await import('./dwrtc.js');
+    const a = new DwrtcClient({ callLostTimeout: 3000 });
+    await a.connect('./signal');
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true });
+    const call = a.call(partner, { stream });
+    window.ends = [];
+    window.callErrors = [];
+    window.clientErrors = [];
+    call.addEventListener('hangup', (e) => window.ends.push(
+        { ...e.detail, state: call.state, at: Date.now() }));
+    call.addEventListener('error', (e) => window.callErrors.push(String(e.detail.error)));
+    a.addEventListener('error', (e) => window.clientErrors.push(String(e.detail.error)));
+    window.aCall = call;
+}
+
+/** Waits for the watched call's end, and a while more: nothing else comes. */
+async function watchedEnd(page) {
+    await page.waitForFunction(() => window.ends.length > 0, null, { timeout: WAIT });
+    await new Promise((r) => setTimeout(r, 1500));
+    return page.evaluate(() => ({ ends: window.ends, callErrors: window.callErrors,
+                                  clientErrors: window.clientErrors }));
+}
+
+describe(`the video-call demo in ${BROWSER_NAME[BROWSER_KIND]} across DWRTC nodes`, () => {
     let net;
     let n1, n2, n3;
     let browser;
@@ -228,7 +269,7 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
             window.offersSeenIn = [];    // our signalingState when an offer came
             window.got = [];
             const client = new DwrtcClient({ WebSocket: GatedWebSocket });
-            client.addEventListener('message', (e) => {
+            client.addEventListener('signaling', (e) => {
                 if (JSON.parse(e.detail.messageBody).type === 'offer') {
                     window.offersSeenIn.push(window.theCall?.pc.signalingState ?? 'no call');
                 }
@@ -438,6 +479,65 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         }
     });
 
+    it('dwrtc.js: a crashed partner\'s call ends soon, with one error (Chromium: Page.crash)',
+       async () => {
+        // No hang-up comes from a renderer that crashed. Once the media
+        // connection is lost the client asks the node about the partner
+        // (a ping), and the node answers "not found": the session is gone.
+        const [pa, pb] = [await page('lib-lost-a'), await page('lib-lost-b')];
+        await Promise.all([pa.goto(n1.httpUrl('/')), pb.goto(n2.httpUrl('/'))]);
+        const bId = await pb.evaluate(async () => {
+            const { DwrtcClient } = await import('./dwrtc.js');
+            const b = new DwrtcClient({ autoAnswer: {} });
+            return b.connect('./signal');
+        });
+        await pa.evaluate(placeWatchedCall, bId);
+        await pa.waitForFunction(() => window.aCall.state === 'connected', null,
+                                 { timeout: WAIT });
+        const cdp = await pb.context().newCDPSession(pb);
+        const crashedAt = Date.now();
+        cdp.send('Page.crash').catch(() => {});    // answers never: the page is gone
+        const r = await watchedEnd(pa);
+        console.log(`# a crashed partner's call ended ${r.ends[0].at - crashedAt} ms after the crash`);
+        assert.deepEqual(r.ends.map(({ by, reason, state }) => ({ by, reason, state })),
+                         [{ by: 'error', reason: 'not found', state: 'ended' }]);
+        assert.deepEqual(r.callErrors, ['not found'], 'one error on the call');
+        assert.deepEqual(r.clientErrors, ['not found'], 'and one on the client');
+        await pa.close();
+        await pb.close().catch(() => {});
+    });
+
+    it('dwrtc.js: a call whose media connection stays lost ends: "connection lost"', async () => {
+        // the partner's session lives on, but its side of the media is gone
+        const [pa, pb] = [await page('lib-gone-a'), await page('lib-gone-b')];
+        await Promise.all([pa.goto(n1.httpUrl('/')), pb.goto(n2.httpUrl('/'))]);
+        const bId = await pb.evaluate(async () => {
+            const { DwrtcClient } = await import('./dwrtc.js');
+            const b = new DwrtcClient({ autoAnswer: {} });
+            b.addEventListener('incomingcall', (e) => {
+                window.bCall = e.detail.call;
+                window.bEnd = new Promise((res) => e.detail.call.addEventListener(
+                    'hangup', (h) => res(h.detail)));
+            });
+            return b.connect('./signal');
+        });
+        await pa.evaluate(placeWatchedCall, bId);
+        await pa.waitForFunction(() => window.aCall.state === 'connected', null,
+                                 { timeout: WAIT });
+        const cutAt = Date.now();
+        await pb.evaluate(() => window.bCall.pc.close());
+        const r = await watchedEnd(pa);
+        console.log(`# a call whose media went ended ${r.ends[0].at - cutAt} ms after (3 s timeout)`);
+        assert.deepEqual(r.ends.map(({ by, reason, state }) => ({ by, reason, state })),
+                         [{ by: 'error', reason: 'connection lost', state: 'ended' }]);
+        assert.deepEqual(r.callErrors, []);
+        assert.deepEqual(r.clientErrors, []);
+        // the partner is told
+        assert.deepEqual(await pb.evaluate(() => window.bEnd),
+                         { by: 'remote', reason: 'connection lost' });
+        await Promise.all([pa.close(), pb.close()]);
+    });
+
     it('dwrtc.js: a call whose partner cannot be reached tries again, then ends with one error',
        async () => {
         // a session of a node no one can find: the node answers
@@ -466,6 +566,48 @@ describe('the video-call demo in Chromium across DWRTC nodes', () => {
         assert.deepEqual(result.callErrors, ['unreachable'], 'one error on the call');
         assert.deepEqual(result.clientErrors, ['unreachable'], 'and one on the client');
         await p.close();
+    });
+
+    it('a call between a Chromium page and a Firefox page: video both ways, and a closed '
+       + 'page hangs up', async (t) => {
+        // the caller in this run's browser, the callee in the other one: the
+        // Chromium run calls from Chromium, the Firefox run from Firefox
+        const { browser: other } = await launchBrowser({ t, kind: OTHER_KIND });
+        const caller = await page(`mixed-${BROWSER_KIND}`);
+        const callee = await newPage(other, { label: `mixed-${OTHER_KIND}` });
+        pages.push(callee);
+        const [calleeId] = await Promise.all([openDemo(callee, n2.httpUrl('/')),
+                                              openDemo(caller, n1.httpUrl('/'))]);
+        await callee.click('#start-btn');
+        await waitState(callee, '#call-state', 'waiting');
+        await caller.fill('#join-id', calleeId);
+        const joinedAt = performance.now();
+        await caller.click('#join-btn');
+        await Promise.all([waitState(caller, '#call-state', 'connected'),
+                           waitState(callee, '#call-state', 'connected')]);
+        await waitUntil(async () => (await framesDecoded(caller)) > 0
+                        && (await framesDecoded(callee)) > 0,
+                        { timeout: WAIT, what: 'decoded video frames in both browsers' });
+        for (const p of [caller, callee]) {
+            await p.waitForFunction(() => {
+                const v = document.getElementById('remote-video');
+                return v.videoWidth > 0 && v.readyState >= 2 && !v.paused;
+            }, null, { timeout: WAIT });
+        }
+        console.log(`# ${BROWSER_NAME[BROWSER_KIND]} -> ${BROWSER_NAME[OTHER_KIND]}: join to `
+                    + `frames playing on both pages ${Math.round(performance.now() - joinedAt)} ms`);
+        await sendChat(callee, `from ${OTHER_KIND}`);
+        await waitChat(caller, 'partner', `from ${OTHER_KIND}`);
+
+        // the caller's page is closed: the callee is told at once
+        const closedAt = performance.now();
+        await caller.close({ runBeforeUnload: true });
+        await waitState(callee, '#call-state', 'ended');
+        await waitChat(callee, 'system', 'Your partner hung up.');
+        console.log(`# the ${BROWSER_NAME[OTHER_KIND]} page heard that the `
+                    + `${BROWSER_NAME[BROWSER_KIND]} page closed after `
+                    + `${Math.round(performance.now() - closedAt)} ms`);
+        await callee.close();
     });
 
     it('tells the person what to do: partner not found, bad id, node unreachable',

@@ -10,16 +10,23 @@
 // of its socket, nor anything the recipient gets, holds the text; with
 // e2e: 'prefer' it falls back to plaintext as before.
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startNetwork } from '../lib/nginx.mjs';
-import { launchBrowser, newPage } from './browser.mjs';
+import { launchBrowser, newPage, casesFor } from './browser.mjs';
+
+// Run again in Firefox (web_firefox_e2e_encryption): the calls; what a
+// page does once it lost its id is the client's logic, the same in any browser.
+const it = casesFor([/^connects a call whose signaling/, /^a closed page hangs up/,
+                     /^the demo calls end to end/,
+                     /^logs nothing at/]);
 
 const WAIT = 60_000;
 
 // In the page: a dwrtc.js client with a fresh identity and e2e, on a
-// WebSocket that records every frame (window.frames_), and its messages.
+// WebSocket that records every frame (window.frames_), and its messages
+// (signaling included).
 async function e2eClient() {
     const { DwrtcClient, generateIdentity } = await import('./dwrtc.js');
     window.frames_ = [];
@@ -38,7 +45,9 @@ async function e2eClient() {
     }
     const client = new DwrtcClient({ WebSocket: RecordingSocket, e2e: true,
                                      identity: await generateIdentity() });
+    // what the app gets, and the call signaling the calls got
     client.addEventListener('message', (e) => window.messages_.push(e.detail));
+    client.addEventListener('signaling', (e) => window.messages_.push(e.detail));
     client.addEventListener('error', (e) => window.errors_.push(
         `${e.detail.error}: ${e.detail.reason ?? ''}`));
     window.client = client;
@@ -179,6 +188,47 @@ describe('an end-to-end encrypted call in the browser', () => {
         await Promise.all([a.close(), b.close()]);
     });
 
+    it('a closed page hangs up its encrypted call: the partner hears "left" at once',
+       async () => {
+        // the hang-up a page sends on pagehide is sealed before the page
+        // goes: Firefox runs no later task in which WebCrypto could answer
+        const [a, b] = [await page('closing-A'), await page('closing-B')];
+        await Promise.all([a.goto(n1.httpUrl('/')), b.goto(n2.httpUrl('/'))]);
+        const [aId] = await Promise.all([a.evaluate(e2eClient), b.evaluate(e2eClient)]);
+        await a.evaluate(() => {
+            window.client.addEventListener('incomingcall', (e) => {
+                window.call = e.detail.call;
+                window.hungUp = new Promise((res) => e.detail.call.addEventListener(
+                    'hangup', (h) => res({ ...h.detail, state: e.detail.call.state })));
+                e.detail.call.answer({});
+            });
+        });
+        await b.evaluate((partner) => {
+            window.call = window.client.call(partner, { dataChannel: true });
+        }, aId);
+        for (const p of [a, b]) {
+            await p.waitForFunction(() => window.call?.state === 'connected', null,
+                                    { timeout: WAIT });
+        }
+        const closedAt = Date.now();
+        await b.close({ runBeforeUnload: true });
+        const left = await a.evaluate(() => Promise.race([window.hungUp, new Promise(
+            (res) => setTimeout(() => res('no hang-up within 30 s'), 30_000))]));
+        console.log(`# the partner of a closed e2e page heard the hang-up after `
+                    + `${Date.now() - closedAt} ms`);
+        assert.deepEqual(left, { by: 'remote', reason: 'left', state: 'ended' });
+        const wire = await wireOf(a);
+        assertSealed('A, told by a closed page', wire);
+        // the hang-up sealed ahead of time took a counter of its own: no
+        // nonce served twice under B's key
+        const counters = wire.frames.map((f) => JSON.parse(f))
+            .filter((m) => m.type === 'DwrtcE2eMessage' && m.senderSessionId)
+            .map((m) => JSON.parse(m.messageBody).n);
+        assert.equal(new Set(counters).size, counters.length,
+                     `B's counters are all different: ${counters}`);
+        await a.close();
+    });
+
     it('the demo calls end to end encrypted: its key-owned id, e2e on', async () => {
         const [a, b] = [await page('demo-A'), await page('demo-B')];
         await a.goto(n1.httpUrl('/'));
@@ -190,7 +240,7 @@ describe('an end-to-end encrypted call in the browser', () => {
         const aId = await a.evaluate(() => window.dwrtcDemo.client.id);
         await a.evaluate(() => {
             window.sealed_ = [];
-            window.dwrtcDemo.client.addEventListener('message', (e) => {
+            window.dwrtcDemo.client.addEventListener('signaling', (e) => {
                 if (e.detail.type === 'SignalingMessage') {
                     window.sealed_.push(e.detail.encrypted);
                 }

@@ -4,13 +4,17 @@
 // its page's node is stopped and the page reconnects to another node with
 // the same id; two pages on different nodes meet in a room and call.
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startNetwork } from '../lib/nginx.mjs';
 import { until } from '../lib/client.mjs';
 import { openDemo, waitState, nodeOfPage } from './demo_helpers.mjs';
-import { launchBrowser, newPage, framesDecoded } from './browser.mjs';
+import { launchBrowser, newPage, framesDecoded, casesFor } from './browser.mjs';
+
+// Run again in Firefox (web_firefox_lasting_ids): the reload, whose key
+// comes back from Firefox's IndexedDB.
+const it = casesFor([/^keeps the call link of a page that reloads/]);
 
 const WAIT = 60_000;
 const OWNED = /^k[0-9a-f]{48}$/;
