@@ -3,7 +3,8 @@
 // server's HTTP (description, /id, /peers, CORS), the WebSocket's texts for
 // bad parameters, OPEN, ID-TAKEN, HEARTBEAT and the alive timeout, relaying
 // {type, src, dst, payload} on one node and across two, EXPIRE for an id
-// found nowhere, and bad input dropped as the PeerJS server drops it.
+// found nowhere, bad input dropped as the PeerJS server drops it, and ids
+// the client chose, kept unique across two nodes through the DHT.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -238,16 +239,13 @@ describe('PeerJS over a network of two nginx nodes', () => {
             other.ws.close();
         });
 
-        it('refuses an id it did not give out (chosen ids are a later step), never misroutes',
-           async () => {
-            const notOurs = 'ID not given out by this server: chosen IDs are not supported '
-                          + 'yet, leave the ID out to get one';
-            await refusedWith({ id: 'alice' }, notOurs);
-            await refusedWith({ id: 'my peer-id_1' }, notOurs);
+        it('refuses an id that is neither its own nor one a client may choose', async () => {
+            const notOurs = 'ID not given out by this server and not one a client may choose: '
+                          + 'choose another ID, or leave the ID out to get one';
             // another node's id, and an id of this node in capitals
             await refusedWith({ id: await newId(n2) }, notOurs);
             await refusedWith({ id: (await newId(n1)).toUpperCase() }, notOurs);
-            assert.match(n1.errorLog(), /peerjs id "alice" was not given out by this node/);
+            assert.match(n1.errorLog(), /was not given out by this node and may not be chosen/);
             // a decoded id is never written to the log as it is
             await refusedWith({ id: 'x"\n2026/01/01 00:00:00 [emerg] forged' }, notOurs);
             assert.doesNotMatch(n1.errorLog(), /\[emerg\] forged/);
@@ -437,6 +435,133 @@ describe('PeerJS over a network of two nginx nodes', () => {
 
     it('logs no alert or crit', () => {
         net.assertNoAlerts();
+    });
+});
+
+describe('chosen PeerJS ids on two nginx nodes', () => {
+    let net, n1, n2;
+    // ids of their own per run, so that no record of an earlier run is met
+    const run = Math.random().toString(36).slice(2, 8);
+    const ID_TAKEN = { type: 'ID-TAKEN', payload: { msg: 'ID is taken' } };
+
+    before(async () => {
+        net = await startNetwork(2, { name: 'peerjs-chosen', server: PEERJS });
+        [n1, n2] = net.nodes;
+    });
+
+    after(async () => {
+        terminateSessions();
+        await net?.stop();
+    });
+
+    /** The first text a chosen id's WebSocket gets: the network's verdict. */
+    async function verdict(node, id, token) {
+        const s = await connect(node, { id, token });
+        return [s, await s.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'the verdict' })];
+    }
+
+    it('opens a chosen id; another token gets ID-TAKEN on the other node; after the close '
+       + 'the same token opens it again there, and another token still may not', async () => {
+        const id = `alice ${run}`;
+        const [a, open] = await verdict(n1, id, 'token-a');
+        assert.deepEqual(open, { type: 'OPEN' });
+
+        const [b, taken] = await verdict(n2, id, 'token-b');
+        assert.deepEqual(taken, ID_TAKEN);
+        assert.equal((await b.closed).code, 1000);
+        assert.equal(a.closedWith, null, 'the holder is not disturbed');
+        assert.match(n2.errorLog(),
+                     new RegExp(`peerjs chosen id "${id}" not held: \\{"type":"ID-TAKEN"`));
+
+        // closed: reserved for its token, on any node
+        a.ws.close();
+        await a.closed;
+        const [again, reopened] = await verdict(n2, id, 'token-a');
+        assert.deepEqual(reopened, { type: 'OPEN' });
+        const [other, stillTaken] = await verdict(n1, id, 'token-b');
+        assert.deepEqual(stillTaken, ID_TAKEN);
+        assert.equal((await other.closed).code, 1000);
+        assert.equal(again.closedWith, null);
+        again.ws.close();
+        await again.closed;
+        net.assertNoAlerts();
+    });
+
+    it('the same token on the other node takes the id over: the older session is closed 1001',
+       async () => {
+        const id = `bob_${run}`;
+        const [first, open] = await verdict(n1, id, 'same-token');
+        assert.deepEqual(open, { type: 'OPEN' });
+        const [second, reopened] = await verdict(n2, id, 'same-token');
+        assert.deepEqual(reopened, { type: 'OPEN' });
+        // n1 follows the id in the DHT and sees the newer record of its token
+        const closed = await Promise.race([
+            first.closed,
+            new Promise((_, reject) => setTimeout(
+                () => reject(new Error('the older session was not closed')), ROUTE_WAIT)),
+        ]);
+        assert.equal(closed.code, 1001);
+        assert.deepEqual(first.inbox.queue, [], 'the older session is told nothing but the close');
+        assert.match(n1.errorLog(),
+                     new RegExp(`peerjs chosen id "${id}" taken back by a newer session`));
+        assert.equal(second.closedWith, null);
+        second.ws.close();
+        await second.closed;
+        net.assertNoAlerts();
+    });
+
+    it('relays nothing a chosen id\'s WebSocket sends before OPEN, nor after its ID-TAKEN',
+       async () => {
+        const id = `carol-${run}`;
+        const [holder, open] = await verdict(n1, id, 'token-a');
+        assert.deepEqual(open, { type: 'OPEN' });
+        const b = await peer(n1);
+        const s = await connect(n1, { id, token: 'token-b' });
+        // sent at once: the claim is then waiting or refused, never held
+        s.send({ type: 'OFFER', dst: b.id, payload: 'sneaked in' });
+        assert.deepEqual(await s.waitFor(() => true), ID_TAKEN);
+        await s.closed;
+        holder.send({ type: 'HEARTBEAT' });
+        await nothingFor(b, EXPIRE_MS);
+        holder.ws.close();
+        b.ws.close();
+        await Promise.all([holder.closed, b.closed]);
+    });
+
+    it('counts a chosen id\'s session on the status page while it holds the id', async () => {
+        const sessions = async () =>
+            (await (await fetch(n1.httpUrl('/status'))).json()).workers[0].peerjs.sessions;
+        // every session of the tests above is closed: none is left counted
+        await waitUntil(async () => (await sessions()) === 0, { what: 'no PeerJS session' });
+        const [s, open] = await verdict(n1, `dave-${run}`, 'token-d');
+        assert.deepEqual(open, { type: 'OPEN' });
+        const [t, taken] = await verdict(n1, `dave-${run}`, 'token-e');
+        assert.deepEqual(taken, ID_TAKEN);
+        await t.closed;
+        await waitUntil(async () => (await sessions()) === 1, { what: 'one PeerJS session' });
+        s.ws.close();
+        await s.closed;
+        await waitUntil(async () => (await sessions()) === 0, { what: 'the count back to 0' });
+    });
+});
+
+describe('a chosen id on a node alone', () => {
+    let node;
+    after(async () => {
+        terminateSessions();
+        await node?.stop();
+    });
+
+    it('is refused with an ERROR that says the network could not be asked, then closed',
+       async () => {
+        node = await startNode({ name: 'peerjs-alone', server: 'location /peerjs/ { dwrtc_peerjs; }' });
+        const s = await connect(node, { id: 'erin', token: 't' });
+        assert.deepEqual(await s.waitFor(() => true, { timeout: ROUTE_WAIT }),
+                         { type: 'ERROR',
+                           payload: { msg: 'ID not available: this server could not reach its '
+                                           + 'network to check the ID, try again' } });
+        assert.equal((await s.closed).code, 1000);
+        node.assertNoAlerts();
     });
 });
 
