@@ -590,6 +590,18 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_peerjs_id_reserve(opt,
+                                        (unsigned) dmcf->peerjs_id_reserve);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_peerjs_id_wait(opt,
+                                          (unsigned) dmcf->peerjs_id_wait);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_link_ack_timeout(opt,
                                         (unsigned) dmcf->link_ack_timeout);
     if (rc != DWRTC_OK) {

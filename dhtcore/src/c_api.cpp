@@ -197,6 +197,18 @@ int dwrtc_options_set_hold(dwrtc_options* opt, size_t messages, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_peerjs_id_reserve(dwrtc_options* opt, unsigned ms) {
+    if (!opt) return DWRTC_EINVAL;
+    opt->config.peerJsIdReserveMs = ms;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_peerjs_id_wait(dwrtc_options* opt, unsigned ms) {
+    if (!opt || ms == 0) return DWRTC_EINVAL;
+    opt->config.peerJsIdWaitMs = ms;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_dht_max_searches(dwrtc_options* opt, size_t searches) {
     if (!opt || searches < 64) return DWRTC_EINVAL;
     opt->config.dhtMaxSearches = searches;

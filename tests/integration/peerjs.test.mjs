@@ -552,16 +552,62 @@ describe('a chosen id on a node alone', () => {
         await node?.stop();
     });
 
-    it('is refused with an ERROR that says the network could not be asked, then closed',
-       async () => {
-        node = await startNode({ name: 'peerjs-alone', server: 'location /peerjs/ { dwrtc_peerjs; }' });
+    it('is refused with an ERROR that says the network could not be asked, then closed, '
+       + 'after dwrtc_peerjs_id_wait', async () => {
+        node = await startNode({ name: 'peerjs-alone', http: 'dwrtc_peerjs_id_wait 700ms;',
+                                 server: 'location /peerjs/ { dwrtc_peerjs; }' });
         const s = await connect(node, { id: 'erin', token: 't' });
         assert.deepEqual(await s.waitFor(() => true, { timeout: ROUTE_WAIT }),
                          { type: 'ERROR',
                            payload: { msg: 'ID not available: this server could not reach its '
                                            + 'network to check the ID, try again' } });
         assert.equal((await s.closed).code, 1000);
+        // the wait the node applied is the directive's, not the default 5 s
+        assert.match(node.errorLog(),
+                     /peerjs id erin not given: the DHT did not answer in 700 ms/);
         node.assertNoAlerts();
+    });
+});
+
+describe('dwrtc_peerjs_id_reserve 0 on two nginx nodes', () => {
+    let net, n1, n2;
+    const ID_TAKEN = { type: 'ID-TAKEN', payload: { msg: 'ID is taken' } };
+    before(async () => {
+        net = await startNetwork(2, { name: 'peerjs-noreserve', http: 'dwrtc_peerjs_id_reserve 0;',
+                                      server: 'location /peerjs/ { dwrtc_peerjs; }' });
+        [n1, n2] = net.nodes;
+    });
+    after(async () => {
+        terminateSessions();
+        await net?.stop();
+    });
+
+    it('frees a chosen id for any token once its session closes', async () => {
+        const id = `frank-${Math.random().toString(36).slice(2, 8)}`;
+        const first = await connect(n1, { id, token: 'token-a' });
+        assert.deepEqual(await first.waitFor(() => true, { timeout: ROUTE_WAIT }),
+                         { type: 'OPEN' });
+        first.ws.close();
+        await first.closed;
+        // At once on the node that held it. Elsewhere once the DHT holds
+        // the ended record in place of the live one, a moment later: with
+        // the default reservation it would be ID-TAKEN for 60 s.
+        const openOn = async (node) => {
+            const other = await connect(node, { id, token: `token-of-${node.name}` });
+            const got = await other.waitFor(() => true, { timeout: ROUTE_WAIT });
+            if (got.type === 'OPEN') {
+                other.ws.close();
+                await other.closed;
+                return true;
+            }
+            assert.deepEqual(got, ID_TAKEN);
+            await other.closed;
+            return false;
+        };
+        assert.equal(await openOn(n1), true, 'opens at once on the node that held it');
+        await waitUntil(() => openOn(n2), { timeout: 20_000, interval: 250,
+                                            what: `${id} to open on the other node` });
+        net.assertNoAlerts();
     });
 });
 
@@ -603,6 +649,33 @@ describe('nginx -t: the PeerJS directives', () => {
                                dwrtc_peerjs_expire_timeout 7s; dwrtc_peerjs_alive_timeout 2m; }`);
         assert.equal(t.ok, true, t.output);
     });
+
+    async function checkHttp(http) {
+        const n = await NginxNode.create({ name: 'peerjs-t', http,
+                                           server: 'location /p/ { dwrtc_peerjs; }' });
+        nodes.push(n);
+        return n.configTest();
+    }
+
+    it('takes the chosen ids\' directives at http level', async () => {
+        const t = await checkHttp('dwrtc_peerjs_id_reserve 0; dwrtc_peerjs_id_wait 2s;');
+        assert.equal(t.ok, true, t.output);
+    });
+
+    for (const [what, http, pattern] of [
+        ['a reservation over 1h', 'dwrtc_peerjs_id_reserve 2h;',
+         /"dwrtc_peerjs_id_reserve" must be at most 1h/],
+        ['a claim wait of 0', 'dwrtc_peerjs_id_wait 0;',
+         /"dwrtc_peerjs_id_wait" must be more than 0 and at most 60s/],
+        ['a claim wait over 60s', 'dwrtc_peerjs_id_wait 61s;',
+         /"dwrtc_peerjs_id_wait" must be more than 0 and at most 60s/],
+    ]) {
+        it(`refuses ${what}`, async () => {
+            const t = await checkHttp(http);
+            assert.equal(t.ok, false, `nginx -t passes, it should not:\n${t.output}`);
+            assert.match(t.output, pattern);
+        });
+    }
 
     for (const [what, server, pattern] of [
         ['a key that is not a plain word', 'location /p/ { dwrtc_peerjs; dwrtc_peerjs_key "a b"; }',

@@ -207,6 +207,13 @@ int dwrtc_options_set_link_ack_timeout(dwrtc_options *opt, unsigned ms);
  * "not found" at once. */
 int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
 
+/* Milliseconds a closed PeerJS session's chosen id stays reserved for its
+ * token (0: it is free when the session closes), and milliseconds a claim
+ * of a chosen id waits for the DHT's answer before the client is told the
+ * network could not be asked (at least 1). docs/peerjs.md. */
+int dwrtc_options_set_peerjs_id_reserve(dwrtc_options *opt, unsigned ms);
+int dwrtc_options_set_peerjs_id_wait(dwrtc_options *opt, unsigned ms);
+
 /* What all the messages a node holds for its senders (waiting for a lookup
  * or a connect, held for an away key-owned id) may cost: at most
  * `session_messages` and `session_bytes` per sending session, and
