@@ -3,8 +3,9 @@
 // locations of two nodes: each page asks its own node for an id, the pages
 // (each served by the other node, so every /id is a cross-origin request)
 // open a DataConnection across the nodes and exchange data both ways, place
-// a MediaConnection call with the fake camera (both videos play), and
-// calling an id nobody holds gives `peer-unavailable` within 5 to 7 s.
+// a MediaConnection call with the fake camera (both videos play), calling
+// an id nobody holds gives `peer-unavailable` within 5 to 7 s, and an id
+// the app chose opens on one node and is `unavailable-id` on the other.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,11 +23,12 @@ const PAGE = `<!doctype html>
 <script src="/peerjs-lib/peerjs.min.js"></script>
 <script>
   // what a PeerJS app writes: only host, port and path point at DWRTC
-  window.start = (host, port) => new Promise((resolve, reject) => {
+  window.start = (host, port, id) => new Promise((resolve, reject) => {
     window.received = [];
     window.errors = [];
-    window.peer = new peerjs.Peer({ host, port, path: '/peerjs/', secure: false,
-                                    config: { iceServers: [] }, debug: 1 });
+    const options = { host, port, path: '/peerjs/', secure: false,
+                      config: { iceServers: [] }, debug: 1 };
+    window.peer = id ? new peerjs.Peer(id, options) : new peerjs.Peer(options);
     peer.on('open', resolve);
     peer.on('error', (e) => { errors.push(e.type); reject(new Error(e.type + ': ' + e.message)); });
     peer.on('connection', (conn) => {
@@ -95,11 +97,11 @@ describe('the unmodified peerjs client on two DWRTC nodes', () => {
     });
 
     /** A page served by `pageNode`, whose Peer speaks to `peerNode`. */
-    async function peerPage(pageNode, peerNode, label) {
+    async function peerPage(pageNode, peerNode, label, chosen) {
         const page = await newPage(browser, { label });
         await page.goto(pageNode.httpUrl('/app/index.html'));
-        const id = await page.evaluate(([host, port]) => window.start(host, port),
-                                       [peerNode.address, peerNode.httpPort]);
+        const id = await page.evaluate(([host, port, c]) => window.start(host, port, c),
+                                       [peerNode.address, peerNode.httpPort, chosen ?? null]);
         return { page, id };
     }
 
@@ -136,5 +138,21 @@ describe('the unmodified peerjs client on two DWRTC nodes', () => {
         const got = await a.page.evaluate(([id]) => window.callNobody(id), [nobody]);
         assert.equal(got.type, 'peer-unavailable');
         assert.ok(got.ms >= 4900 && got.ms <= 7000, `after ${got.ms} ms`);
+    });
+
+    it('an id the app chose opens on one node and is unavailable-id on the other', async () => {
+        const [n1, n2] = net.nodes;
+        const chosen = `alice-${Math.random().toString(36).slice(2, 8)}`;
+        const a = await peerPage(n1, n1, 'chooser', chosen);
+        assert.equal(a.id, chosen);
+        const page = await newPage(browser, { label: 'second chooser' });
+        await page.goto(n2.httpUrl('/app/index.html'));
+        const refused = await page.evaluate(([host, port, c]) =>
+            window.start(host, port, c).then(() => 'open', (e) => e.message),
+        [n2.address, n2.httpPort, chosen]);
+        assert.match(refused, /^unavailable-id: /);
+        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
+        assert.deepEqual(a.page.problems, []);
+        net.assertNoAlerts();
     });
 });
