@@ -2482,6 +2482,7 @@ ngx_http_dwrtc_peerjs_deliver(ngx_http_dwrtc_session_t *s, const char *data,
     int        what;
     size_t     n;
     u_char    *text, buf[1024];
+    ngx_str_t  self;
     ngx_int_t  rc;
 
     if (s->peerjs->phase == NGX_HTTP_DWRTC_PEERJS_TOLD) {
@@ -2489,7 +2490,16 @@ ngx_http_dwrtc_peerjs_deliver(ngx_http_dwrtc_session_t *s, const char *data,
         return NGX_DECLINED;
     }
 
-    n = dwrtc_peerjs_render((char *) s->id, DWRTC_SESSION_ID_LEN, data, len,
+    /* the client knows itself by the id it chose, if it chose one */
+
+    self = s->peerjs->chosen;
+
+    if (self.len == 0) {
+        self.data = s->id;
+        self.len = DWRTC_SESSION_ID_LEN;
+    }
+
+    n = dwrtc_peerjs_render((char *) self.data, self.len, data, len,
                             (char *) buf, sizeof(buf), &what);
 
     if (what == DWRTC_PEERJS_CLOSE_AWAY) {
@@ -2510,7 +2520,7 @@ ngx_http_dwrtc_peerjs_deliver(ngx_http_dwrtc_session_t *s, const char *data,
             return NGX_DECLINED;
         }
 
-        if (dwrtc_peerjs_render((char *) s->id, DWRTC_SESSION_ID_LEN, data,
+        if (dwrtc_peerjs_render((char *) self.data, self.len, data,
                                 len, (char *) text, n, &what)
             != n)
         {

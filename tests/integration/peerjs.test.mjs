@@ -528,6 +528,51 @@ describe('chosen PeerJS ids on two nginx nodes', () => {
         await Promise.all([holder.closed, b.closed]);
     });
 
+    it('relays between two chosen ids on one node, each shown by the id it chose, also to '
+       + 'an id the node gave, and to the session that took the id back', async () => {
+        const alice = `alice-o-${run}`, bob = `bob-o-${run}`;
+        const [a, aOpen] = await verdict(n1, alice, 'token-a');
+        const [b, bOpen] = await verdict(n1, bob, 'token-b');
+        assert.deepEqual([aOpen, bOpen], [{ type: 'OPEN' }, { type: 'OPEN' }]);
+
+        const offer = offerPayload();
+        // a src the client writes is not believed
+        a.send({ type: 'OFFER', src: 'mallory', dst: bob, payload: offer });
+        assert.deepEqual(await b.waitFor(() => true, { what: 'the offer' }),
+                         { type: 'OFFER', src: alice, dst: bob, payload: offer });
+        b.send({ type: 'ANSWER', dst: alice, payload: { sdp: 'answer' } });
+        assert.deepEqual(await a.waitFor(() => true, { what: 'the answer' }),
+                         { type: 'ANSWER', src: bob, dst: alice, payload: { sdp: 'answer' } });
+
+        // an id the node gave speaks as itself; the chosen id answers it as bob
+        const plain = await peer(n1);
+        plain.send({ type: 'CANDIDATE', dst: bob, payload: { c: 1 } });
+        assert.deepEqual(await b.waitFor(() => true, { what: 'the candidate' }),
+                         { type: 'CANDIDATE', src: plain.id, dst: bob, payload: { c: 1 } });
+        b.send({ type: 'CANDIDATE', dst: plain.id, payload: { c: 2 } });
+        assert.deepEqual(await plain.waitFor(() => true, { what: 'the candidate back' }),
+                         { type: 'CANDIDATE', src: bob, dst: plain.id, payload: { c: 2 } });
+
+        // bob reconnects with its token (the client's reconnect()): the old
+        // WebSocket is closed 1001, and what is for bob reaches the new one
+        const [b2, reopened] = await verdict(n1, bob, 'token-b');
+        assert.deepEqual(reopened, { type: 'OPEN' });
+        assert.equal((await b.closed).code, 1001);
+        a.send({ type: 'OFFER', dst: bob, payload: 'again' });
+        assert.deepEqual(await b2.waitFor(() => true, { what: 'the offer after reconnect' }),
+                         { type: 'OFFER', src: alice, dst: bob, payload: 'again' });
+
+        // gone from here: alice hears EXPIRE for bob, addressed to her chosen id
+        b2.ws.close();
+        await b2.closed;
+        a.send({ type: 'OFFER', dst: bob, payload: 'too late' });
+        assert.deepEqual(await a.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'EXPIRE' }),
+                         { type: 'EXPIRE', src: bob, dst: alice });
+        for (const s of [a, plain]) s.ws.close();
+        await Promise.all([a.closed, plain.closed]);
+        net.assertNoAlerts();
+    });
+
     it('counts a chosen id\'s session on the status page while it holds the id', async () => {
         const sessions = async () =>
             (await (await fetch(n1.httpUrl('/status'))).json()).workers[0].peerjs.sessions;

@@ -424,5 +424,93 @@ TEST(PeerJsIdsOnNodes, ChosenIdsAreOpenedTakenAndTakenBackThroughNodes) {
     EXPECT_EQ(net.node(0).openPeerJsChosen(net.node(0).newSessionId(), "t"), "");
 }
 
+
+// What a PeerJS client sends: {"type":T,"dst":D,"payload":P}, read.
+ClientMessage peerJsMessage(const std::string& type, const std::string& dst,
+                            const std::string& payload) {
+    ClientMessage m;
+    m.type = type;
+    m.recipient = dst;
+    m.body = payload;
+    return m;
+}
+
+// Opens a chosen id on a node and waits until its session is shown OPEN.
+std::string openChosen(test::Network& net, std::size_t node, const std::string& id,
+                       const std::string& token) {
+    std::string session = net.node(node).openPeerJsChosen(id, token);
+    if (session.empty() || !net.waitFor([&] { return !shown(net, session, id).empty(); }) ||
+        shown(net, session, id).front() != "{\"type\":\"OPEN\"}") {
+        return {};
+    }
+    net.inbox(session).clear();
+    return session;
+}
+
+TEST(PeerJsIdsOnNodes, MessagesToAChosenIdHeldOnTheSameNodeReachItFromItsChosenId) {
+    test::Network net;
+    for (int i = 0; i < 2; ++i) net.addNode();
+    ASSERT_TRUE(net.waitPublished());
+    Node& node = net.node(0);
+    std::string alice = openChosen(net, 0, "alice", "token-a");
+    std::string bob = openChosen(net, 0, "bob", "token-b");
+    ASSERT_FALSE(alice.empty());
+    ASSERT_FALSE(bob.empty());
+
+    ASSERT_EQ(node.submitPeerJs(alice, peerJsMessage("OFFER", "bob", "{\"sdp\":\"o\"}")),
+              Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob, "bob").empty(); }));
+    EXPECT_EQ(shown(net, bob, "bob"),
+              std::vector<std::string>{
+                  "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":{\"sdp\":\"o\"}}"});
+    ASSERT_EQ(node.submitPeerJs(bob, peerJsMessage("ANSWER", "alice", "{\"sdp\":\"a\"}")),
+              Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, alice, "alice").empty(); }));
+    EXPECT_EQ(shown(net, alice, "alice"),
+              std::vector<std::string>{
+                  "{\"type\":\"ANSWER\",\"src\":\"bob\",\"dst\":\"alice\",\"payload\":{\"sdp\":\"a\"}}"});
+
+    // A session with an id the node gave speaks as that id, and a chosen
+    // id speaks as itself to it too.
+    std::string plain = node.newSessionId();
+    ASSERT_EQ(node.openSessionAs(plain), Node::OpenAs::Opened);
+    net.inbox(bob).clear();
+    ASSERT_EQ(node.submitPeerJs(plain, peerJsMessage("CANDIDATE", "bob", "1")), Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob, "bob").empty(); }));
+    EXPECT_EQ(shown(net, bob, "bob"),
+              std::vector<std::string>{"{\"type\":\"CANDIDATE\",\"src\":\"" + plain +
+                                       "\",\"dst\":\"bob\",\"payload\":1}"});
+    ASSERT_EQ(node.submitPeerJs(bob, peerJsMessage("CANDIDATE", plain, "2")), Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, plain, plain).empty(); }));
+    EXPECT_EQ(shown(net, plain, plain),
+              std::vector<std::string>{"{\"type\":\"CANDIDATE\",\"src\":\"bob\",\"dst\":\"" +
+                                       plain + "\",\"payload\":2}"});
+
+    // bob reconnects with its token: what is for bob reaches the new
+    // session, not the one it took the id from.
+    std::string bob2 = node.openPeerJsChosen("bob", "token-b");
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob2, "bob").empty(); }));
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob, "bob").empty() &&
+                                         shown(net, bob, "bob").back() == "close 1001"; }));
+    net.inbox(bob).clear();
+    net.inbox(bob2).clear();
+    ASSERT_EQ(node.submitPeerJs(alice, peerJsMessage("OFFER", "bob", "3")), Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob2, "bob").empty(); }));
+    EXPECT_EQ(shown(net, bob2, "bob"),
+              std::vector<std::string>{
+                  "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":3}"});
+    EXPECT_TRUE(shown(net, bob, "bob").empty()) << "the old session still got bob's messages";
+
+    // Closed, bob is nobody here: alice is told it expired.
+    node.closeSession(bob2);
+    net.inbox(alice).clear();
+    ASSERT_EQ(node.submitPeerJs(alice, peerJsMessage("OFFER", "bob", "4")), Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(alice).empty(); }));
+    std::string expire;
+    EXPECT_EQ(renderForPeerJs("alice", net.inbox(alice).front(), expire),
+              PeerJsOutput::ExpireLater);
+    EXPECT_EQ(expire, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
+}
+
 }  // namespace
 }  // namespace dwrtc

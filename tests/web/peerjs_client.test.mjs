@@ -4,8 +4,9 @@
 // (each served by the other node, so every /id is a cross-origin request)
 // open a DataConnection across the nodes and exchange data both ways, place
 // a MediaConnection call with the fake camera (both videos play), calling
-// an id nobody holds gives `peer-unavailable` within 5 to 7 s, and an id
-// the app chose opens on one node and is `unavailable-id` on the other.
+// an id nobody holds gives `peer-unavailable` within 5 to 7 s, an id the
+// app chose opens on one node and is `unavailable-id` on the other, and two
+// pages with chosen ids on one node talk over a DataConnection by them.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,12 +27,14 @@ const PAGE = `<!doctype html>
   window.start = (host, port, id) => new Promise((resolve, reject) => {
     window.received = [];
     window.errors = [];
+    window.callers = [];
     const options = { host, port, path: '/peerjs/', secure: false,
                       config: { iceServers: [] }, debug: 1 };
     window.peer = id ? new peerjs.Peer(id, options) : new peerjs.Peer(options);
     peer.on('open', resolve);
     peer.on('error', (e) => { errors.push(e.type); reject(new Error(e.type + ': ' + e.message)); });
     peer.on('connection', (conn) => {
+      callers.push(conn.peer);
       conn.on('data', (d) => { received.push(d); conn.send('echo: ' + d); });
     });
   });
@@ -153,6 +156,23 @@ describe('the unmodified peerjs client on two DWRTC nodes', () => {
         assert.match(refused, /^unavailable-id: /);
         assert.deepEqual(await a.page.evaluate(() => window.errors), []);
         assert.deepEqual(a.page.problems, []);
+        net.assertNoAlerts();
+    });
+
+    it('two pages with ids they chose, on one node, exchange data by those ids', async () => {
+        const [n1, n2] = net.nodes;
+        const run = Math.random().toString(36).slice(2, 8);
+        const a = await peerPage(n2, n1, 'chosen a', `ann-${run}`);
+        const b = await peerPage(n2, n1, 'chosen b', `ben-${run}`);
+        assert.deepEqual([a.id, b.id], [`ann-${run}`, `ben-${run}`]);
+        const echo = await b.page.evaluate(([id]) => window.talk(id, 'hi ann'), [a.id]);
+        assert.equal(echo, 'echo: hi ann');
+        assert.deepEqual(await a.page.evaluate(() => window.received), ['hi ann']);
+        // the connection came from ben's chosen id, not a node's session id
+        assert.deepEqual(await a.page.evaluate(() => window.callers), [b.id]);
+        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
+        assert.deepEqual(await b.page.evaluate(() => window.errors), []);
+        assert.deepEqual(a.page.problems.concat(b.page.problems), []);
         net.assertNoAlerts();
     });
 });
