@@ -292,13 +292,12 @@ bool Node::start() {
         pc, d.id, *d.directory,
         [linkService](std::function<void()> task) { linkService->post(std::move(task)); }, log,
         [host](const std::string& session, PeerJsIdClaims::Loss why, const PeerJsIdRecord& r) {
-            host->pushChosenVerdict(
-                session,
-                serializePeerJsIdVerdict(session, r.id,
-                                         why == PeerJsIdClaims::Loss::TakenOver
-                                             ? PeerJsIdVerdict::TakenOver
-                                             : PeerJsIdVerdict::Lost),
-                r.id, false);
+            host->pushChosenVerdict(session,
+                                    serializePeerJsIdVerdict(session, r.id,
+                                                             why == PeerJsIdClaims::Loss::TakenOver
+                                                                 ? PeerJsIdVerdict::TakenOver
+                                                                 : PeerJsIdVerdict::Lost),
+                                    r.id, false);
         },
         wallClockMs, [] { return RouterClock::now(); });
     d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms, *d.peerJsIds);
@@ -680,9 +679,8 @@ Node::Submit Node::submitPeerJs(std::string_view session, ClientMessage message)
         auto holder = d.sessionOfChosen.find(message.recipient);
         if (holder != d.sessionOfChosen.end()) {
             NodeStats::add(d.stats.owner.deliveredLocally);
-            deliverLocal(holder->second,
-                         serializeDelivery(message.type, d.speaksAsHere(source),
-                                           message.recipient, message.body));
+            deliverLocal(holder->second, serializeDelivery(message.type, d.speaksAsHere(source),
+                                                           message.recipient, message.body));
             return Submit::Ok;
         }
         if (!quiet) {

@@ -424,7 +424,6 @@ TEST(PeerJsIdsOnNodes, ChosenIdsAreOpenedTakenAndTakenBackThroughNodes) {
     EXPECT_EQ(net.node(0).openPeerJsChosen(net.node(0).newSessionId(), "t"), "");
 }
 
-
 // What a PeerJS client sends: {"type":T,"dst":D,"payload":P}, read.
 ClientMessage peerJsMessage(const std::string& type, const std::string& dst,
                             const std::string& payload) {
@@ -460,15 +459,17 @@ TEST(PeerJsIdsOnNodes, MessagesToAChosenIdHeldOnTheSameNodeReachItFromItsChosenI
     ASSERT_EQ(node.submitPeerJs(alice, peerJsMessage("OFFER", "bob", "{\"sdp\":\"o\"}")),
               Node::Submit::Ok);
     ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob, "bob").empty(); }));
-    EXPECT_EQ(shown(net, bob, "bob"),
-              std::vector<std::string>{
-                  "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":{\"sdp\":\"o\"}}"});
+    EXPECT_EQ(
+        shown(net, bob, "bob"),
+        std::vector<std::string>{
+            "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":{\"sdp\":\"o\"}}"});
     ASSERT_EQ(node.submitPeerJs(bob, peerJsMessage("ANSWER", "alice", "{\"sdp\":\"a\"}")),
               Node::Submit::Ok);
     ASSERT_TRUE(net.waitFor([&] { return !shown(net, alice, "alice").empty(); }));
-    EXPECT_EQ(shown(net, alice, "alice"),
-              std::vector<std::string>{
-                  "{\"type\":\"ANSWER\",\"src\":\"bob\",\"dst\":\"alice\",\"payload\":{\"sdp\":\"a\"}}"});
+    EXPECT_EQ(
+        shown(net, alice, "alice"),
+        std::vector<std::string>{
+            "{\"type\":\"ANSWER\",\"src\":\"bob\",\"dst\":\"alice\",\"payload\":{\"sdp\":\"a\"}}"});
 
     // A session with an id the node gave speaks as that id, and a chosen
     // id speaks as itself to it too.
@@ -490,8 +491,9 @@ TEST(PeerJsIdsOnNodes, MessagesToAChosenIdHeldOnTheSameNodeReachItFromItsChosenI
     // session, not the one it took the id from.
     std::string bob2 = node.openPeerJsChosen("bob", "token-b");
     ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob2, "bob").empty(); }));
-    ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob, "bob").empty() &&
-                                         shown(net, bob, "bob").back() == "close 1001"; }));
+    ASSERT_TRUE(net.waitFor([&] {
+        return !shown(net, bob, "bob").empty() && shown(net, bob, "bob").back() == "close 1001";
+    }));
     net.inbox(bob).clear();
     net.inbox(bob2).clear();
     ASSERT_EQ(node.submitPeerJs(alice, peerJsMessage("OFFER", "bob", "3")), Node::Submit::Ok);
