@@ -183,6 +183,20 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_main_conf_t, lookup_wait),
       NULL },
 
+    { ngx_string("dwrtc_peerjs_id_reserve"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, peerjs_id_reserve),
+      NULL },
+
+    { ngx_string("dwrtc_peerjs_id_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, peerjs_id_wait),
+      NULL },
+
     { ngx_string("dwrtc_link_ack_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1407,6 +1421,8 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->link_handshake_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->link_retry_delay = NGX_CONF_UNSET_MSEC;
     dmcf->lookup_wait = NGX_CONF_UNSET_MSEC;
+    dmcf->peerjs_id_reserve = NGX_CONF_UNSET_MSEC;
+    dmcf->peerjs_id_wait = NGX_CONF_UNSET_MSEC;
     dmcf->link_ack_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->publish_wait = NGX_CONF_UNSET_MSEC;
     dmcf->queue_limit = NGX_CONF_UNSET;
@@ -1513,6 +1529,28 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"dwrtc_lookup_wait\" must be more than 0 and "
                            "at most 60s: messages wait that long for a node "
                            "to be found");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(dmcf->peerjs_id_reserve,
+                             DWRTC_DEFAULT_PEERJS_ID_RESERVE_MS);
+
+    if (dmcf->peerjs_id_reserve > 3600000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_peerjs_id_reserve\" must be at most 1h: "
+                           "a chosen id is kept from everyone else that long "
+                           "after its session closed");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(dmcf->peerjs_id_wait,
+                             DWRTC_DEFAULT_PEERJS_ID_WAIT_MS);
+
+    if (dmcf->peerjs_id_wait == 0 || dmcf->peerjs_id_wait > 60000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_peerjs_id_wait\" must be more than 0 and "
+                           "at most 60s: a client with a chosen id waits "
+                           "that long for its answer");
         return NGX_CONF_ERROR;
     }
 

@@ -63,6 +63,8 @@ typedef struct {
     ngx_msec_t                      link_handshake_timeout;
     ngx_msec_t                      link_retry_delay;
     ngx_msec_t                      lookup_wait;
+    ngx_msec_t                      peerjs_id_reserve;
+    ngx_msec_t                      peerjs_id_wait;
     ngx_msec_t                      link_ack_timeout;
     ngx_msec_t                      publish_wait;
     ngx_int_t                       queue_limit;
@@ -99,14 +101,14 @@ typedef struct ngx_http_dwrtc_ice_conf_s  ngx_http_dwrtc_ice_conf_t;
 
 
 /*
- * What a PeerJS client is told when it asks for an id this node did not
- * give out (docs/peerjs.md): a chosen id needs a claim in the DHT, which
- * is a later step.
+ * What a PeerJS client is told when it asks for an id that is neither one
+ * this node gave out nor one a client may choose (docs/peerjs.md): another
+ * node's id, one of ours in other letters, or not a PeerJS id at all.
  */
 
 #define NGX_HTTP_DWRTC_PEERJS_NOT_OURS                                        \
-    "ID not given out by this server: chosen IDs are not supported yet, "     \
-    "leave the ID out to get one"
+    "ID not given out by this server and not one a client may choose: "       \
+    "choose another ID, or leave the ID out to get one"
 
 
 typedef struct {
@@ -156,6 +158,8 @@ ngx_int_t ngx_http_dwrtc_session_register(ngx_str_node_t *sn, u_char *id,
 void ngx_http_dwrtc_session_unregister(ngx_str_node_t *sn);
 ngx_int_t ngx_http_dwrtc_session_register_as(ngx_str_node_t *sn, u_char *id,
     ngx_str_t *want, ngx_log_t *log);
+ngx_int_t ngx_http_dwrtc_session_register_chosen(ngx_str_node_t *sn,
+    u_char *id, ngx_str_t *want, ngx_str_t *token, ngx_log_t *log);
 ngx_str_node_t *ngx_http_dwrtc_session_lookup(u_char *id, size_t len);
 
 void ngx_http_dwrtc_status_refresh(void);

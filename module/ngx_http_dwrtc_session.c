@@ -41,8 +41,10 @@
  * PeerJS's (dwrtc_peerjs, docs/peerjs.md). Everything above is the same
  * for both; a PeerJS session differs only where its messages are read and
  * written (dwrtc_peerjs_submit(), dwrtc_peerjs_render()), in what it is
- * sent on open, and in the PeerJS server's two timers it keeps: the alive
- * timeout and the EXPIREs it is owed (its ngx_http_dwrtc_peerjs_part_t).
+ * sent on open (for an id the client chose, the network's verdict, which
+ * comes later as a delivery), and in the PeerJS server's two timers it
+ * keeps: the alive timeout and the EXPIREs it is owed (its
+ * ngx_http_dwrtc_peerjs_part_t).
  */
 
 
@@ -163,21 +165,51 @@ struct ngx_http_dwrtc_session_s {
 
 
 /*
- * What a PeerJS session holds besides: why it is refused, if it is (sent
- * instead of OPEN, then the session closes); when it was last heard from,
- * for dwrtc_peerjs_alive_timeout; and the EXPIREs it is owed, one per
- * missing id, each sent dwrtc_peerjs_expire_timeout after the id was first
- * found nowhere, as the PeerJS server sends them.
+ * Where a PeerJS session stands with its id. It moves only in
+ * ngx_http_dwrtc_peerjs_set_phase():
+ *
+ *   NEW -> HOLDING
+ *   NEW -> CLAIMING -> HOLDING -> TOLD
+ *   NEW, CLAIMING -> TOLD
+ *
+ * NEW       not admitted yet.
+ * HOLDING   the session speaks for its id, and OPEN is sent (at once for
+ *           an id this node gave out).
+ * CLAIMING  a chosen id was asked of the network; the client is sent
+ *           nothing until the node's verdict, and what it sends is not
+ *           relayed, since it speaks for no one yet.
+ * TOLD      refused (bad parameters, an id taken or not ours) or let go
+ *           (the network gave the id to another session): it was told why
+ *           or is closing 1001, and speaks for no one.
+ */
+
+typedef enum {
+    NGX_HTTP_DWRTC_PEERJS_NEW = 0,
+    NGX_HTTP_DWRTC_PEERJS_HOLDING,
+    NGX_HTTP_DWRTC_PEERJS_CLAIMING,
+    NGX_HTTP_DWRTC_PEERJS_TOLD
+} ngx_http_dwrtc_peerjs_phase_e;
+
+
+/*
+ * What a PeerJS session holds besides: its phase; why it is refused, if it
+ * is (sent instead of OPEN, then the session closes); the id it chose, for
+ * the log; when it was last heard from, for dwrtc_peerjs_alive_timeout;
+ * and the EXPIREs it is owed, one per missing id, each sent
+ * dwrtc_peerjs_expire_timeout after the id was first found nowhere, as the
+ * PeerJS server sends them.
  */
 
 typedef struct ngx_http_dwrtc_peerjs_part_s {
     ngx_str_t                       refusal;
+    ngx_str_t                       chosen;    /* empty unless chosen */
     ngx_str_t                       token;     /* takes the id back */
     ngx_msec_t                      heard;
     ngx_event_t                     alive;
     ngx_event_t                     expire;
     ngx_queue_t                     expiring;  /* due order */
     ngx_uint_t                      nexpiring;
+    unsigned                        phase:2;  /* ..._peerjs_phase_e */
     unsigned                        drop_logged:1;
     unsigned                        counted:1;  /* in the status page's */
 } ngx_http_dwrtc_peerjs_part_t;
@@ -252,6 +284,10 @@ static void ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev);
 static void ngx_http_dwrtc_peerjs_free(ngx_http_dwrtc_session_t *s);
 static ngx_int_t ngx_http_dwrtc_peerjs_take_back(ngx_str_t *id,
     ngx_str_t *token, ngx_log_t *log);
+static ngx_int_t ngx_http_dwrtc_peerjs_verdict(ngx_http_dwrtc_session_t *s,
+    int what, u_char *text, size_t len);
+static void ngx_http_dwrtc_peerjs_set_phase(ngx_http_dwrtc_session_t *s,
+    ngx_uint_t phase);
 static ngx_int_t ngx_http_dwrtc_out_reserve(ngx_http_dwrtc_session_t *s,
     size_t len);
 static size_t ngx_http_dwrtc_out_limit(ngx_http_dwrtc_session_t *s);
@@ -2158,11 +2194,13 @@ ngx_http_dwrtc_ws_msg(wslay_event_context_ptr ctx,
 
 
 /*
- * The PeerJS dialect's part of a session (docs/peerjs.md). The id it opens
- * under is the one the client asked for (ngx_http_dwrtc_peerjs_admit());
- * a session refused (bad parameters, an id taken or not ours) opens under
- * an id of its own only to be told why and closed, as the PeerJS server
- * accepts the WebSocket, sends ERROR or ID-TAKEN and closes.
+ * The PeerJS dialect's part of a session (docs/peerjs.md). An id this node
+ * gave out is the id the session opens under (ngx_http_dwrtc_peerjs_admit()
+ * reads it); a chosen id is the network's to grant, so the session opens
+ * under an id of its own and claims it (CLAIMING). A session refused (bad
+ * parameters, an id taken or not ours) opens under an id of its own only
+ * to be told why and closed, as the PeerJS server accepts the WebSocket,
+ * sends ERROR or ID-TAKEN and closes.
  */
 
 static ngx_int_t
@@ -2210,7 +2248,33 @@ ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
                                                     c->log);
         }
 
-        if (rc == NGX_OK || rc == NGX_ERROR) {
+        if (rc == NGX_OK) {
+            ngx_http_dwrtc_peerjs_set_phase(s, NGX_HTTP_DWRTC_PEERJS_HOLDING);
+            return NGX_OK;
+        }
+
+        if (rc == NGX_ABORT) {
+            /* for the log; the session's is in the connection's pool */
+
+            p->chosen.data = ngx_pnalloc(c->pool, id.len);
+            if (p->chosen.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p->chosen.data, id.data, id.len);
+            p->chosen.len = id.len;
+
+            rc = ngx_http_dwrtc_session_register_chosen(&s->sn, s->id, &id,
+                                                        &token, c->log);
+
+            if (rc == NGX_OK) {
+                ngx_http_dwrtc_peerjs_set_phase(s,
+                                               NGX_HTTP_DWRTC_PEERJS_CLAIMING);
+                return NGX_OK;
+            }
+        }
+
+        if (rc == NGX_ERROR) {
             return rc;
         }
 
@@ -2224,9 +2288,9 @@ ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
 
         } else {
             /*
-             * An id this node did not give out: one the client chose, or
-             * another node's. Chosen ids need their claim in the DHT, which
-             * is not there yet; never open a session that cannot be reached.
+             * Neither ours nor one a client may choose: another node's id
+             * (only that node may open it), one of ours in other letters,
+             * or not a PeerJS id.
              */
 
             n = dwrtc_peerjs_format_error(NGX_HTTP_DWRTC_PEERJS_NOT_OURS,
@@ -2236,8 +2300,8 @@ ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
             if (ngx_http_dwrtc_peerjs_printable(&id)) {
                 ngx_log_error(NGX_LOG_INFO, c->log, 0,
                               "dwrtc: peerjs id \"%V\" was not given out by "
-                              "this node: refused, chosen ids are not "
-                              "supported yet", &id);
+                              "this node and may not be chosen: refused",
+                              &id);
 
             } else {
                 /* decoded from the query: never written to the log as is */
@@ -2262,11 +2326,16 @@ ngx_http_dwrtc_peerjs_register(ngx_http_dwrtc_session_t *s,
 
     /* refused: a session of its own, to say why and close */
 
+    ngx_http_dwrtc_peerjs_set_phase(s, NGX_HTTP_DWRTC_PEERJS_TOLD);
+
     return ngx_http_dwrtc_session_register(&s->sn, s->id, c->log);
 }
 
 
-/* OPEN, or why not and the close; then the alive timeout runs */
+/*
+ * OPEN, or why not and the close, or for a chosen id nothing until the
+ * network's verdict; then the alive timeout runs
+ */
 
 ngx_int_t
 ngx_http_dwrtc_session_peerjs_welcome(ngx_http_dwrtc_session_t *s)
@@ -2289,7 +2358,17 @@ ngx_http_dwrtc_session_peerjs_welcome(ngx_http_dwrtc_session_t *s)
     p->expire.log = s->connection->log;
     p->expire.cancelable = 1;
 
-    if (p->refusal.len) {
+    if (p->phase == NGX_HTTP_DWRTC_PEERJS_CLAIMING) {
+        /*
+         * The node answers within its claim wait (5 s), well inside the
+         * alive timeout; a client gone meanwhile is closed by it as any.
+         */
+
+        ngx_add_timer(&p->alive, s->conf->peerjs_alive_timeout);
+        return NGX_OK;
+    }
+
+    if (p->phase == NGX_HTTP_DWRTC_PEERJS_TOLD) {
         if (ngx_http_dwrtc_session_send_text(s, p->refusal.data,
                                              p->refusal.len)
             != NGX_OK)
@@ -2336,7 +2415,7 @@ ngx_http_dwrtc_peerjs_message(ngx_http_dwrtc_session_t *s,
     c = s->connection;
     p = s->peerjs;
 
-    if (p->refusal.len) {
+    if (p->phase == NGX_HTTP_DWRTC_PEERJS_TOLD) {
         /* refused, and closing: it speaks for no one */
         return;
     }
@@ -2344,6 +2423,18 @@ ngx_http_dwrtc_peerjs_message(ngx_http_dwrtc_session_t *s,
     /* any message shows the client alive, HEARTBEAT only says so */
 
     p->heard = ngx_current_msec;
+
+    if (p->phase == NGX_HTTP_DWRTC_PEERJS_CLAIMING) {
+        /* no id yet to speak for; the peerjs client waits for OPEN too */
+
+        if (!p->drop_logged) {
+            p->drop_logged = 1;
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "dwrtc: peerjs message dropped: sent before OPEN");
+        }
+
+        return;
+    }
 
     node = ngx_http_dwrtc_node();
     why = NULL;
@@ -2391,10 +2482,30 @@ ngx_http_dwrtc_peerjs_deliver(ngx_http_dwrtc_session_t *s, const char *data,
     int        what;
     size_t     n;
     u_char    *text, buf[1024];
+    ngx_str_t  self;
     ngx_int_t  rc;
 
-    n = dwrtc_peerjs_render((char *) s->id, DWRTC_SESSION_ID_LEN, data, len,
+    if (s->peerjs->phase == NGX_HTTP_DWRTC_PEERJS_TOLD) {
+        /* closing: the core tells a sender it is gone */
+        return NGX_DECLINED;
+    }
+
+    /* the client knows itself by the id it chose, if it chose one */
+
+    self = s->peerjs->chosen;
+
+    if (self.len == 0) {
+        self.data = s->id;
+        self.len = DWRTC_SESSION_ID_LEN;
+    }
+
+    n = dwrtc_peerjs_render((char *) self.data, self.len, data, len,
                             (char *) buf, sizeof(buf), &what);
+
+    if (what == DWRTC_PEERJS_CLOSE_AWAY) {
+        /* a close, with no text to send */
+        return ngx_http_dwrtc_peerjs_verdict(s, what, buf, 0);
+    }
 
     if (n == 0 || what == DWRTC_PEERJS_NOTHING) {
         /* taken, and not shown: a PeerJS client has no such message */
@@ -2409,7 +2520,7 @@ ngx_http_dwrtc_peerjs_deliver(ngx_http_dwrtc_session_t *s, const char *data,
             return NGX_DECLINED;
         }
 
-        if (dwrtc_peerjs_render((char *) s->id, DWRTC_SESSION_ID_LEN, data,
+        if (dwrtc_peerjs_render((char *) self.data, self.len, data,
                                 len, (char *) text, n, &what)
             != n)
         {
@@ -2418,7 +2529,12 @@ ngx_http_dwrtc_peerjs_deliver(ngx_http_dwrtc_session_t *s, const char *data,
         }
     }
 
-    if (what == DWRTC_PEERJS_EXPIRE_LATER) {
+    if (what == DWRTC_PEERJS_SEND_CLOSE
+        || s->peerjs->phase == NGX_HTTP_DWRTC_PEERJS_CLAIMING)
+    {
+        rc = ngx_http_dwrtc_peerjs_verdict(s, what, text, n);
+
+    } else if (what == DWRTC_PEERJS_EXPIRE_LATER) {
         rc = ngx_http_dwrtc_peerjs_expire_later(s, text, n);
 
     } else {
@@ -2543,8 +2659,8 @@ ngx_http_dwrtc_peerjs_alive_handler(ngx_event_t *ev)
         ngx_http_set_log_request(c->log, r);
     }
 
-    if (p->refusal.len) {
-        /* refused: closes once its refusal has left libwslay's queue */
+    if (p->phase == NGX_HTTP_DWRTC_PEERJS_TOLD) {
+        /* told why: closes once that has left libwslay's queue */
 
         if (s->ws && wslay_event_get_queued_msg_count(s->ws)) {
             ngx_add_timer(&p->alive, 10);
@@ -2603,7 +2719,8 @@ ngx_http_dwrtc_peerjs_take_back(ngx_str_t *id, ngx_str_t *token,
     old = ngx_http_dwrtc_session_of(sn);
     p = old->peerjs;
 
-    if (p == NULL || p->refusal.len || old->state != NGX_HTTP_DWRTC_OPEN
+    if (p == NULL || p->phase != NGX_HTTP_DWRTC_PEERJS_HOLDING
+        || old->state != NGX_HTTP_DWRTC_OPEN
         || p->token.len != token->len
         || ngx_memcmp(p->token.data, token->data, token->len) != 0)
     {
@@ -2626,6 +2743,123 @@ ngx_http_dwrtc_peerjs_take_back(ngx_str_t *id, ngx_str_t *token,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The network's word on a chosen id (dhtcore's claims, docs/peerjs.md):
+ * OPEN, and the session holds it; ID-TAKEN or an ERROR, sent before the
+ * session closes (1000), at once or later when the id went to an earlier
+ * claim; or a close (1001) when a newer session of the same token holds
+ * it, here or on another node. Nothing else is shown while it claims.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_peerjs_verdict(ngx_http_dwrtc_session_t *s, int what,
+    u_char *text, size_t len)
+{
+    size_t                         n;
+    u_char                         open[32];
+    ngx_connection_t              *c;
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    c = s->connection;
+    p = s->peerjs;
+
+    switch (what) {
+
+    case DWRTC_PEERJS_SEND:
+        n = dwrtc_peerjs_format_open((char *) open, sizeof(open));
+
+        if (n != len || ngx_memcmp(open, text, n) != 0) {
+            /* not the verdict: nothing is shown before it */
+            return NGX_DECLINED;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "dwrtc: peerjs chosen id \"%V\" open", &p->chosen);
+
+        ngx_http_dwrtc_peerjs_set_phase(s, NGX_HTTP_DWRTC_PEERJS_HOLDING);
+
+        p->counted = 1;
+        ngx_http_dwrtc_peerjs_sessions++;
+
+        return ngx_http_dwrtc_session_queue(s, (char *) text, len);
+
+    case DWRTC_PEERJS_SEND_CLOSE:
+        /* our own text: {"type":"ID-TAKEN",...} or {"type":"ERROR",...} */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: peerjs chosen id \"%V\" not held: %*s, "
+                      "closing", &p->chosen, len, text);
+
+        ngx_http_dwrtc_peerjs_set_phase(s, NGX_HTTP_DWRTC_PEERJS_TOLD);
+
+        if (ngx_http_dwrtc_session_queue(s, (char *) text, len) != NGX_OK) {
+            return NGX_OK;
+        }
+
+        /* the close waits until the text is out (the alive handler) */
+
+        ngx_add_timer(&p->alive, 1);
+
+        return NGX_OK;
+
+    case DWRTC_PEERJS_CLOSE_AWAY:
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "dwrtc: peerjs chosen id \"%V\" taken back by a "
+                      "newer session of its token, closing", &p->chosen);
+
+        ngx_http_dwrtc_peerjs_set_phase(s, NGX_HTTP_DWRTC_PEERJS_TOLD);
+
+        ngx_http_dwrtc_close(s, WSLAY_CODE_GOING_AWAY, NULL);
+        ngx_http_dwrtc_post_write(s);
+
+        return NGX_OK;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+/*
+ * The one place a PeerJS session's phase changes; a move that is not in
+ * the table is a bug, logged as an alert as the session's own are.
+ */
+
+static void
+ngx_http_dwrtc_peerjs_set_phase(ngx_http_dwrtc_session_t *s,
+    ngx_uint_t phase)
+{
+#define ngx_http_dwrtc_from(ph)  (1 << NGX_HTTP_DWRTC_PEERJS_##ph)
+
+    /* by new phase, the phases it may be entered from */
+
+    static ngx_uint_t  legal[] = {
+        0,                                              /* NEW */
+        ngx_http_dwrtc_from(NEW)                        /* HOLDING */
+            | ngx_http_dwrtc_from(CLAIMING),
+        ngx_http_dwrtc_from(NEW),                       /* CLAIMING */
+        ngx_http_dwrtc_from(NEW)                        /* TOLD */
+            | ngx_http_dwrtc_from(CLAIMING)
+            | ngx_http_dwrtc_from(HOLDING)
+    };
+
+#undef ngx_http_dwrtc_from
+
+    ngx_http_dwrtc_peerjs_part_t  *p;
+
+    p = s->peerjs;
+
+    if ((legal[phase] & (1 << p->phase)) == 0) {
+        ngx_log_error(NGX_LOG_ALERT, s->connection->log, 0,
+                      "dwrtc: session %*s: illegal peerjs phase move "
+                      "%ui -> %ui", (size_t) DWRTC_SESSION_ID_LEN, s->id,
+                      (ngx_uint_t) p->phase, phase);
+    }
+
+    p->phase = phase;
 }
 
 

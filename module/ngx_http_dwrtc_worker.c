@@ -590,6 +590,18 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_peerjs_id_reserve(opt,
+                                        (unsigned) dmcf->peerjs_id_reserve);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
+    rc = dwrtc_options_set_peerjs_id_wait(opt,
+                                          (unsigned) dmcf->peerjs_id_wait);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_link_ack_timeout(opt,
                                         (unsigned) dmcf->link_ack_timeout);
     if (rc != DWRTC_OK) {
@@ -1166,6 +1178,53 @@ ngx_http_dwrtc_session_register_as(ngx_str_node_t *sn, u_char *id,
     }
 
     ngx_memcpy(id, want->data, DWRTC_SESSION_ID_LEN);
+
+    sn->str.data = id;
+    sn->str.len = DWRTC_SESSION_ID_LEN;
+    sn->node.key = ngx_crc32_short(id, DWRTC_SESSION_ID_LEN);
+
+    ngx_rbtree_insert(&w->sessions, &sn->node);
+    w->nsessions++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * As ngx_http_dwrtc_session_register(), for a PeerJS client that chose its
+ * id (want) with its token: the session is open under an id of its own at
+ * once, and the node's verdict on the chosen id comes later as a delivery
+ * to it. NGX_OK, NGX_ABORT when want is not an id a client may choose, or
+ * NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_dwrtc_session_register_chosen(ngx_str_node_t *sn, u_char *id,
+    ngx_str_t *want, ngx_str_t *token, ngx_log_t *log)
+{
+    int                       rc;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (w->node == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = dwrtc_peerjs_open_chosen(w->node, (char *) want->data, want->len,
+                                  (char *) token->data, token->len,
+                                  (char *) id);
+
+    if (rc == DWRTC_EINVAL) {
+        return NGX_ABORT;
+    }
+
+    if (rc != DWRTC_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "dwrtc: dwrtc_peerjs_open_chosen() failed: %s",
+                      dwrtc_strerror(rc));
+        return NGX_ERROR;
+    }
 
     sn->str.data = id;
     sn->str.len = DWRTC_SESSION_ID_LEN;

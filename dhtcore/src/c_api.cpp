@@ -8,6 +8,7 @@
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/node.h"
 #include "dwrtc/peerjs.h"
+#include "dwrtc/peerjs_id.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "driven_links.h"
@@ -233,6 +234,18 @@ int dwrtc_options_set_hold(dwrtc_options* opt, size_t messages, unsigned ms) {
     if (!opt || (messages > 0 && ms == 0)) return DWRTC_EINVAL;
     opt->config.holdMessages = messages;
     opt->config.holdMs = ms;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_peerjs_id_reserve(dwrtc_options* opt, unsigned ms) {
+    if (!opt) return DWRTC_EINVAL;
+    opt->config.peerJsIdReserveMs = ms;
+    return DWRTC_OK;
+}
+
+int dwrtc_options_set_peerjs_id_wait(dwrtc_options* opt, unsigned ms) {
+    if (!opt || ms == 0) return DWRTC_EINVAL;
+    opt->config.peerJsIdWaitMs = ms;
     return DWRTC_OK;
 }
 
@@ -554,6 +567,23 @@ int dwrtc_session_open_as(dwrtc_node* node, const char* id, size_t id_len) {
     });
 }
 
+int dwrtc_peerjs_open_chosen(dwrtc_node* node, const char* id, size_t id_len, const char* token,
+                             size_t token_len, char session[DWRTC_SESSION_ID_LEN]) {
+    if (!node || !id || !token || !session) return DWRTC_EINVAL;
+    return guarded([&] {
+        std::string_view chosen(id, id_len);
+        if (!dwrtc::isChosenPeerJsId(chosen)) {
+            return DWRTC_EINVAL;
+        }
+        std::string s = node->node.openPeerJsChosen(chosen, std::string_view(token, token_len));
+        if (s.size() != DWRTC_SESSION_ID_LEN) {
+            return DWRTC_ESTATE;
+        }
+        std::memcpy(session, s.data(), s.size());
+        return DWRTC_OK;
+    });
+}
+
 int dwrtc_peerjs_submit(dwrtc_node* node, const char* id, size_t id_len, const char* msg,
                         size_t len, const char** why) {
     if (!node || !id || (!msg && len)) return DWRTC_EINVAL;
@@ -597,6 +627,13 @@ size_t dwrtc_peerjs_render(const char* id, size_t id_len, const char* data, size
                     case dwrtc::PeerJsOutput::ExpireLater:
                         verdict = DWRTC_PEERJS_EXPIRE_LATER;
                         break;
+                    case dwrtc::PeerJsOutput::SendAndClose:
+                        verdict = DWRTC_PEERJS_SEND_CLOSE;
+                        break;
+                    case dwrtc::PeerJsOutput::CloseGoingAway:
+                        verdict = DWRTC_PEERJS_CLOSE_AWAY;
+                        text.clear();
+                        break;
                     default:
                         text.clear();
                         break;
@@ -605,7 +642,9 @@ size_t dwrtc_peerjs_render(const char* id, size_t id_len, const char* data, size
             },
             out, cap);
     }
-    if (what) *what = n ? verdict : DWRTC_PEERJS_NOTHING;
+    if (what) {
+        *what = n || verdict == DWRTC_PEERJS_CLOSE_AWAY ? verdict : DWRTC_PEERJS_NOTHING;
+    }
     return n;
 }
 

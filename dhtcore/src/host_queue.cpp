@@ -42,6 +42,17 @@ void HostQueue::pushUnbind(std::string ownedId, std::string notice) {
     push(std::move(r));
 }
 
+void HostQueue::pushChosenVerdict(std::string sessionId, std::string notice, std::string chosen,
+                                  bool held) {
+    HostRecord r;
+    r.kind = HostRecord::Kind::Delivery;
+    r.sessionId = std::move(sessionId);
+    r.data = std::move(notice);
+    r.chosen = std::move(chosen);
+    r.chosenHeld = held;
+    push(std::move(r));
+}
+
 void HostQueue::pushLog(int level, std::string line) {
     HostRecord r;
     r.kind = HostRecord::Kind::Log;

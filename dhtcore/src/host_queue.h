@@ -25,6 +25,12 @@ struct HostRecord {
     // A key-owned id a newer session on another node took over: the
     // session here that had it is told (data) and speaks as itself again.
     bool unbind = false;
+    // A session's chosen PeerJS id (peerjs_id.h) that it now holds
+    // (chosenHeld) or no longer holds: the owner thread learns it with the
+    // verdict it hands to the session, so that what is for the id reaches
+    // the session from then on, with no lookup on the links' thread.
+    std::string chosen;
+    bool chosenHeld = false;
 };
 
 // Any thread may push; one host thread drains. The eventfd is readable while
@@ -42,6 +48,8 @@ public:
                       std::uint64_t number = 0);
     void pushLog(int level, std::string line);
     void pushUnbind(std::string ownedId, std::string notice);
+    void pushChosenVerdict(std::string sessionId, std::string notice, std::string chosen,
+                           bool held);
 
     // Hands out up to max records (0: all) in push order; returns the count.
     // If records remain, the eventfd is left readable.

@@ -22,7 +22,10 @@
 #include "link_service.h"
 #include "log_limiter.h"
 #include "node_directory.h"
+#include "dwrtc/peerjs.h"
+#include "dwrtc/peerjs_id.h"
 #include "node_stats.h"
+#include "peerjs_id_claims.h"
 #include "rooms.h"
 #include "router.h"
 
@@ -51,7 +54,8 @@ void warnIfUnresolvable(const std::string& host, const LogFn& log) {
 // also drives the rooms' record checks, which live on the same thread.
 class NodeEvents : public LinkEvents {
 public:
-    NodeEvents(Router& router, Rooms& rooms) : router_(router), rooms_(rooms) {}
+    NodeEvents(Router& router, Rooms& rooms, PeerJsIdClaims& peerJsIds)
+        : router_(router), rooms_(rooms), peerJsIds_(peerJsIds) {}
     void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override {
         router_.onLinkOpen(id, outbound, binding);
     }
@@ -65,12 +69,14 @@ public:
     void onTick() override {
         router_.onTick();
         rooms_.onTick();
+        peerJsIds_.onTick();
     }
     void onSoon() override { router_.onSoon(); }
 
 private:
     Router& router_;
     Rooms& rooms_;
+    PeerJsIdClaims& peerJsIds_;
 };
 
 }  // namespace
@@ -89,6 +95,8 @@ struct Node::Impl {
     LinkTransport* links = nullptr;
     std::unique_ptr<Router> router;
     std::unique_ptr<Rooms> rooms;
+    // Chosen PeerJS ids of sessions here; on the links' thread, as rooms.
+    std::unique_ptr<PeerJsIdClaims> peerJsIds;
     std::unique_ptr<NodeEvents> events;  // the links' view of router and rooms
     std::string id;
     bool running = false;
@@ -103,6 +111,13 @@ struct Node::Impl {
     // node's id; the core speaks of them by their owned id.
     std::unordered_map<std::string, std::string> ownedIdOf;
     std::unordered_map<std::string, std::string> sessionOfOwned;
+    // Chosen PeerJS ids sessions here hold, by session and back, as the
+    // owner thread learns them from the verdicts it hands on (drain()): a
+    // message to one is delivered here without asking the links' thread.
+    // Other nodes do not know these ids as senders yet (docs/peerjs.md), so
+    // a session speaks as its chosen id only to sessions here.
+    std::unordered_map<std::string, std::string> chosenIdOf;
+    std::unordered_map<std::string, std::string> sessionOfChosen;
     // What each session's claims cost so far (Node::claim): a bucket of
     // NodeConfig::claimsPerMinute, and its refusals in a row. Only for
     // sessions that claimed.
@@ -136,6 +151,40 @@ struct Node::Impl {
     const std::string& speaksAs(const std::string& session) const {
         auto it = ownedIdOf.find(session);
         return it == ownedIdOf.end() ? session : it->second;
+    }
+
+    // The id a session speaks as to sessions of this node: its chosen
+    // PeerJS id if it holds one, else as to everyone.
+    const std::string& speaksAsHere(const std::string& session) const {
+        auto it = chosenIdOf.find(session);
+        return it == chosenIdOf.end() ? speaksAs(session) : it->second;
+    }
+
+    // A session's chosen id is held, or not any more; a verdict for a
+    // session that has closed meanwhile changes nothing.
+    void chosenVerdict(const std::string& session, const std::string& chosen, bool held) {
+        if (held) {
+            if (!sessions.count(session)) {
+                return;
+            }
+            // The id's older session here (its token's reconnect) may hear
+            // that it lost the id only after this: it no longer has it.
+            auto older = sessionOfChosen.find(chosen);
+            if (older != sessionOfChosen.end() && older->second != session) {
+                chosenIdOf.erase(older->second);
+            }
+            chosenIdOf[session] = chosen;
+            sessionOfChosen[chosen] = session;
+            return;
+        }
+        auto holder = sessionOfChosen.find(chosen);
+        if (holder != sessionOfChosen.end() && holder->second == session) {
+            sessionOfChosen.erase(holder);
+        }
+        auto mine = chosenIdOf.find(session);
+        if (mine != chosenIdOf.end() && mine->second == chosen) {
+            chosenIdOf.erase(mine);
+        }
     }
 
     const std::string& key(std::string_view id) {
@@ -261,12 +310,31 @@ bool Node::start() {
         limits, d.id, *d.directory, *d.directory, d.host, *d.links, log,
         [routing](const std::string& id) { return routing->claimOf(id); },
         [] { return RouterClock::now(); }, &d.stats);
-    d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms);
+    PeerJsIdConfig pc;
+    pc.reserve = std::chrono::milliseconds(d.config.peerJsIdReserveMs);
+    pc.lookupWait = std::chrono::milliseconds(d.config.peerJsIdWaitMs);
+    // The DHT's answers reach the claims where routing lives (either transport).
+    LinkTransport* links = d.links;
+    HostQueue* host = &d.host;
+    d.peerJsIds = std::make_unique<PeerJsIdClaims>(
+        pc, d.id, *d.directory,
+        [links](std::function<void()> task) { links->post(std::move(task)); }, log,
+        [host](const std::string& session, PeerJsIdClaims::Loss why, const PeerJsIdRecord& r) {
+            host->pushChosenVerdict(session,
+                                    serializePeerJsIdVerdict(session, r.id,
+                                                             why == PeerJsIdClaims::Loss::TakenOver
+                                                                 ? PeerJsIdVerdict::TakenOver
+                                                                 : PeerJsIdVerdict::Lost),
+                                    r.id, false);
+        },
+        wallClockMs, [] { return RouterClock::now(); });
+    d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms, *d.peerJsIds);
 
     if (d.driven) {
         d.driven->start(d.events.get());
     } else if (!d.service->start(d.events.get())) {
         d.events.reset();
+        d.peerJsIds.reset();
         d.rooms.reset();
         d.router.reset();
         d.service.reset();
@@ -307,8 +375,9 @@ void Node::stop() {
     } else {
         d.service->stop();
     }
-    d.directory->stop();
     d.events.reset();
+    d.peerJsIds.reset();  // its follows end while the DHT still runs
+    d.directory->stop();
     d.rooms.reset();
     d.router.reset();
     d.service.reset();
@@ -318,6 +387,8 @@ void Node::stop() {
     d.sessions.clear();
     d.ownedIdOf.clear();
     d.sessionOfOwned.clear();
+    d.chosenIdOf.clear();
+    d.sessionOfChosen.clear();
 }
 
 bool Node::running() const { return impl_->running; }
@@ -425,10 +496,17 @@ bool Node::closeSession(std::string_view id) {
         d.ownedIdOf.erase(o);
         d.sessionOfOwned.erase(owned);
     }
+    auto chosen = d.chosenIdOf.find(closed);
+    if (chosen != d.chosenIdOf.end()) {
+        d.sessionOfChosen.erase(chosen->second);
+        d.chosenIdOf.erase(chosen);
+    }
     if (d.running) {
         Router* router = d.router.get();
         Rooms* rooms = d.rooms.get();
-        d.toRouter([router, rooms, closed, owned] {
+        PeerJsIdClaims* peerJsIds = d.peerJsIds.get();
+        d.toRouter([router, rooms, peerJsIds, closed, owned] {
+            peerJsIds->release(closed);
             rooms->leaveAll(closed);
             router->closeSession(closed);
             if (!owned.empty()) {
@@ -637,9 +715,17 @@ Node::Submit Node::submitPeerJs(std::string_view session, ClientMessage message)
                                               std::to_string(d.config.maxMessageSize) + " bytes"));
         return Submit::Ok;
     }
-    // Only ids the network can route reach the router; a chosen PeerJS id
-    // (not yet claimable, docs/peerjs.md) is nobody here.
+    // A chosen PeerJS id is delivered when a session here holds it; the
+    // network does not route chosen ids yet (docs/peerjs.md), so one held
+    // nowhere here is nobody.
     if (!isNodeSessionId(message.recipient)) {
+        auto holder = d.sessionOfChosen.find(message.recipient);
+        if (holder != d.sessionOfChosen.end()) {
+            NodeStats::add(d.stats.owner.deliveredLocally);
+            deliverLocal(holder->second, serializeDelivery(message.type, d.speaksAsHere(source),
+                                                           message.recipient, message.body));
+            return Submit::Ok;
+        }
         if (!quiet) {
             NodeStats::add(d.stats.owner.notFound);
             deliverLocal(source, serializeNotFound(message.recipient));
@@ -660,8 +746,8 @@ void Node::route(const std::string& source, ClientMessage message, bool quiet) {
         std::string recipient = message.recipient;
         if (d.sessions.count(recipient)) {
             NodeStats::add(d.stats.owner.deliveredLocally);
-            deliverLocal(recipient, serializeDelivery(message.type, sender, recipient,
-                                                             message.body));
+            deliverLocal(recipient, serializeDelivery(message.type, d.speaksAsHere(source),
+                                                      recipient, message.body));
         } else if (!quiet) {
             NodeStats::add(d.stats.owner.notFound);
             deliverLocal(source, serializeNotFound(recipient));
@@ -704,17 +790,53 @@ Node::OpenAs Node::openSessionAs(std::string_view id) {
     return OpenAs::Opened;
 }
 
+std::string Node::openPeerJsChosen(std::string_view id, std::string_view token) {
+    Impl& d = *impl_;
+    if (!d.running || !isChosenPeerJsId(id)) {
+        return {};
+    }
+    std::string session = makeSessionId(d.id);
+    d.sessions.insert(session);
+    Router* router = d.router.get();
+    PeerJsIdClaims* peerJsIds = d.peerJsIds.get();
+    HostQueue* host = &d.host;
+    d.toRouter([router, peerJsIds, host, session, id = std::string(id),
+                token = std::string(token)] {
+        router->openSession(session);
+        peerJsIds->claim(session, id, token, [host, session, id](PeerJsIdClaims::Verdict v) {
+            PeerJsIdVerdict verdict = v == PeerJsIdClaims::Verdict::Open ? PeerJsIdVerdict::Open
+                                      : v == PeerJsIdClaims::Verdict::Taken
+                                          ? PeerJsIdVerdict::Taken
+                                          : PeerJsIdVerdict::NotInNetwork;
+            host->pushChosenVerdict(session, serializePeerJsIdVerdict(session, id, verdict), id,
+                                    verdict == PeerJsIdVerdict::Open);
+        });
+    });
+    return session;
+}
+
 void Node::undeliverable(std::string_view session, std::string_view data) {
     Impl& d = *impl_;
     if (!d.running) {
         return;
     }
-    JsonObjectReader json({"senderSessionId"});
+    JsonObjectReader json({"senderSessionId", "recipientSessionId"});
     if (json.read(data) != JsonObjectReader::Status::Ok ||
         json.kind(0) != JsonObjectReader::Kind::String) {
         return;
     }
     std::string sender = json.string(0);
+    // A sender that spoke as its chosen id did so only here (route()).
+    auto chosen = d.sessionOfChosen.find(sender);
+    if (chosen != d.sessionOfChosen.end()) {
+        // Named as the sender named it: the recipient's chosen id is gone
+        // with its session.
+        if (json.kind(1) == JsonObjectReader::Kind::String) {
+            NodeStats::add(d.stats.owner.notFound);
+            deliverLocal(chosen->second, serializeNotFound(json.string(1)));
+        }
+        return;
+    }
     if (!isValidSessionId(sender) || !isValidSessionId(session)) {
         return;
     }
@@ -752,6 +874,9 @@ std::size_t Node::drain(std::size_t max, const DeliveryFn& onDelivery, const Log
                 ~HandingOut() { slot = nullptr; }
             } handing{d.handingOut};
             d.handingOut = &r;
+            if (!r.chosen.empty()) {
+                d.chosenVerdict(r.sessionId, r.chosen, r.chosenHeld);
+            }
             if (r.unbind) {
                 auto owner = d.sessionOfOwned.find(r.sessionId);
                 if (owner == d.sessionOfOwned.end()) {

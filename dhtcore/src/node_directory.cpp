@@ -168,6 +168,8 @@ bool NodeDirectory::start() {
 
     runner_->registerType(dht::ValueType(kRoomMemberType, "dwrtc-room-member",
                                          kRoomMemberLifetime));
+    runner_->registerType(dht::ValueType(kPeerJsIdValueType, "dwrtc-peerjs-id",
+                                         kPeerJsIdLifetime));
 
     std::random_device rd;
     valueId_ = (static_cast<std::uint64_t>(rd()) << 32) | rd();
@@ -255,6 +257,7 @@ void NodeDirectory::publish(const std::vector<std::string>& links) {
 }
 
 void NodeDirectory::ensurePublished() {
+    sweepPeerJsIds();
     int state = publishState_.load();
     if (state == kFailed) {
         publish(links_);

@@ -20,9 +20,11 @@
 #include "bootstrap.h"
 #include "dwrtc/dwrtc.h"
 #include "claim_verdicts.h"
+#include "dwrtc/peerjs_id.h"
 #include "dwrtc/trust.h"
 #include "member_sequence.h"
 #include "node_stats.h"
+#include "peerjs_id_claims.h"
 #include "rooms.h"
 #include "router_ports.h"
 
@@ -115,7 +117,7 @@ constexpr std::size_t kClaimVerdictsRemembered = 16384;
 
 // start() and stop() from the owner's thread; publish() and lookup() from any
 // thread. Lookup callbacks run on an OpenDHT thread.
-class NodeDirectory : public Directory, public RoomStore {
+class NodeDirectory : public Directory, public RoomStore, public PeerJsIdStore {
 public:
     // stats: where claims not believed and lookups over their check budget
     // are counted (none in some tests).
@@ -165,6 +167,22 @@ public:
     void withdrawId(const std::string& id) override;
     std::uint64_t followId(const std::string& id, IdClaimed claimed) override;
     void unfollowId(const std::string& id, std::uint64_t token) override;
+
+    // Chosen PeerJS ids (dwrtc/peerjs_id.h, node_directory_peerjs.cpp).
+    // putPeerJsId stores this node's record for an id, signed, and keeps it
+    // stored (a newer put of the same id replaces it); releasePeerJsId
+    // stores it again with `until` and keeps it until then (ensurePublished
+    // lets it go after); dropPeerJsId takes it back at once. getPeerJsId
+    // and followPeerJsId hand over every record under the id that the node
+    // it names signed.
+    void putPeerJsId(const PeerJsIdRecord& record) override;
+    void releasePeerJsId(const std::string& id, std::uint64_t until) override;
+    void dropPeerJsId(const std::string& id) override;
+    void getPeerJsId(const std::string& id,
+                     std::function<void(Records, bool reached)> done) override;
+    std::uint64_t followPeerJsId(const std::string& id,
+                                 std::function<void(Records)> changed) override;
+    void unfollowPeerJsId(const std::string& id, std::uint64_t token) override;
 
     void putMember(const RoomMember& m) override;
     void getRoom(const std::string& room, std::function<void(Members)> done) override;
@@ -225,6 +243,27 @@ private:
     // publishMutex_.
     std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> idListens_;
     std::uint64_t nextListen_ = 1;
+    // Chosen PeerJS ids this node keeps a record of: the value's sequence
+    // number, and for a released id when its reservation ends. Under
+    // publishMutex_.
+    // Each record a value id of its own, fresh when the node starts
+    // keeping the id, so that a value put before (taken back, or past its
+    // reservation, and still stored until it expires) never outranks it by
+    // its sequence number; the old one no longer holds, and readers skip
+    // it.
+    struct PeerJsIdPut {
+        PeerJsIdRecord record;
+        std::uint64_t valueId = 0;
+        std::uint16_t seq = 0;
+        // While live, 0; else when (ms since 1970) the node stops keeping
+        // the record: a while after it stopped holding, so that its last
+        // version has replaced the live one where that was stored.
+        std::uint64_t letGoAt = 0;
+    };
+    std::unordered_map<std::string, PeerJsIdPut> peerJsIds_;
+    std::unordered_map<std::uint64_t, std::shared_future<std::size_t>> peerJsListens_;
+    void putPeerJsIdLocked(PeerJsIdPut& put);
+    void sweepPeerJsIds();
 };
 
 }  // namespace dwrtc

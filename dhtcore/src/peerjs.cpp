@@ -25,10 +25,24 @@ enum { kInType, kInDst, kInPayload };
 
 JsonObjectReader& nativeReader() {
     thread_local JsonObjectReader reader(
-        {"type", "senderSessionId", "recipientSessionId", "messageBody", "error"});
+        {"type", "senderSessionId", "recipientSessionId", "messageBody", "error", "verdict"});
     return reader;
 }
-enum { kNativeType, kNativeSender, kNativeRecipient, kNativeBody, kNativeError };
+enum { kNativeType, kNativeSender, kNativeRecipient, kNativeBody, kNativeError, kNativeVerdict };
+
+constexpr std::string_view kIdVerdictType = "WebSocketPeerJsIdMessage";
+
+struct VerdictName {
+    PeerJsIdVerdict verdict;
+    std::string_view name;
+};
+constexpr VerdictName kVerdictNames[] = {
+    {PeerJsIdVerdict::Open, "open"},
+    {PeerJsIdVerdict::Taken, "taken"},
+    {PeerJsIdVerdict::NotInNetwork, "not-in-network"},
+    {PeerJsIdVerdict::Lost, "lost"},
+    {PeerJsIdVerdict::TakenOver, "taken-over"},
+};
 
 bool isJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -135,6 +149,33 @@ PeerJsOutput renderForPeerJs(std::string_view self, std::string_view native, std
     }
     std::string type = json.string(kNativeType);
     std::string recipient = json.string(kNativeRecipient);
+    if (type == kIdVerdictType) {
+        if (json.kind(kNativeVerdict) != JsonObjectReader::Kind::String) {
+            return PeerJsOutput::Nothing;
+        }
+        std::string name = json.string(kNativeVerdict);
+        for (const VerdictName& v : kVerdictNames) {
+            if (v.name != name) {
+                continue;
+            }
+            switch (v.verdict) {
+                case PeerJsIdVerdict::Open:
+                    out = serializePeerJsOpen();
+                    return PeerJsOutput::Send;
+                case PeerJsIdVerdict::Taken:
+                case PeerJsIdVerdict::Lost:
+                    out = serializePeerJsIdTaken();
+                    return PeerJsOutput::SendAndClose;
+                case PeerJsIdVerdict::NotInNetwork:
+                    out = serializePeerJsError(kPeerJsNotInNetwork);
+                    return PeerJsOutput::SendAndClose;
+                case PeerJsIdVerdict::TakenOver:
+                    out.clear();
+                    return PeerJsOutput::CloseGoingAway;
+            }
+        }
+        return PeerJsOutput::Nothing;
+    }
     if (type == "WebSocketErrorMessage") {
         if (json.kind(kNativeError) != JsonObjectReader::Kind::String) {
             return PeerJsOutput::Nothing;
@@ -168,6 +209,23 @@ std::string serializePeerJsError(std::string_view msg) {
     std::string out = "{\"type\":\"ERROR\",\"payload\":{\"msg\":";
     appendJsonString(out, msg);
     out.append("}}");
+    return out;
+}
+
+std::string serializePeerJsIdVerdict(std::string_view session, std::string_view id,
+                                     PeerJsIdVerdict verdict) {
+    std::string out = "{\"type\":\"";
+    out.append(kIdVerdictType).append("\",\"recipientSessionId\":");
+    appendJsonString(out, session);
+    out.append(",\"id\":");
+    appendJsonString(out, id);
+    out.append(",\"verdict\":");
+    for (const VerdictName& v : kVerdictNames) {
+        if (v.verdict == verdict) {
+            appendJsonString(out, v.name);
+        }
+    }
+    out.push_back('}');
     return out;
 }
 

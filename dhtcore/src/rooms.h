@@ -35,6 +35,11 @@ namespace dwrtc {
 // The OpenDHT value type of member values (they expire a minute after their
 // node stops refreshing them).
 constexpr std::uint16_t kRoomMemberValueType = 0x4452;
+// The OpenDHT value type of chosen PeerJS id records (node_directory.h):
+// they too expire a minute after their node stops refreshing them, so the
+// ids of a node that died are free again a minute later.
+constexpr std::uint16_t kPeerJsIdValueType = 0x4453;
+constexpr std::chrono::seconds kPeerJsIdLifetime{60};
 
 // One member of a room as stored in the DHT: which session, on which node,
 // and whether it has left. For a key-owned id, claim is the owner's claim

@@ -215,6 +215,11 @@ main(void)
     CHECK(dwrtc_options_set_hold(opt, 8, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_hold(opt, 0, 0) == DWRTC_OK);
     CHECK(dwrtc_options_set_hold(opt, 64, 30000) == DWRTC_OK);
+    CHECK(dwrtc_options_set_peerjs_id_reserve(NULL, 1000) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_peerjs_id_reserve(opt, 0) == DWRTC_OK);
+    CHECK(dwrtc_options_set_peerjs_id_reserve(opt, 60000) == DWRTC_OK);
+    CHECK(dwrtc_options_set_peerjs_id_wait(opt, 0) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_peerjs_id_wait(opt, 5000) == DWRTC_OK);
     CHECK(dwrtc_options_set_room_limits(opt, 0, 1) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_room_limits(opt, 1, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_room_limits(opt, 64, 8) == DWRTC_OK);
@@ -398,6 +403,23 @@ main(void)
               == DWRTC_EEXIST);
         CHECK(dwrtc_session_open_as(node, alice, DWRTC_SESSION_ID_LEN)
               == DWRTC_EEXIST);
+
+        /* a chosen id opens a session of the node's own; ids the node
+         * gives, and ids that are no PeerJS ids, are not chosen ones */
+        {
+            char  dave[DWRTC_SESSION_ID_LEN];
+
+            CHECK(dwrtc_peerjs_open_chosen(node, "dave", 4, "tok", 3, dave)
+                  == DWRTC_OK);
+            CHECK(memcmp(dave, dwrtc_node_id(node), 32) == 0);
+            CHECK(dwrtc_session_close(node, dave, DWRTC_SESSION_ID_LEN)
+                  == DWRTC_OK);
+            CHECK(dwrtc_peerjs_open_chosen(node, carol, DWRTC_SESSION_ID_LEN,
+                                           "tok", 3, dave)
+                  == DWRTC_EINVAL);
+            CHECK(dwrtc_peerjs_open_chosen(node, "-x", 2, "tok", 3, dave)
+                  == DWRTC_EINVAL);
+        }
 
         memset(&in, 0, sizeof(in));
         CHECK(dwrtc_node_set_local_delivery(node, on_delivery, &in)

@@ -1,8 +1,8 @@
 // libFuzzer target: the records of key-owned ids and rooms as the DHT and
 // node links hand them back (anyone can store any value under any key),
 // and the claim and room messages a browser sends. decodeIdClaim() and
-// decodeRoomMember() must accept only what encodes again to the same
-// fields; verifyClaim() and memberBindingHolds() must answer for anything
+// decodeRoomMember() and decodePeerJsIdRecord() must accept only what
+// encodes again to the same fields; verifyClaim() and memberBindingHolds() must answer for anything
 // accepted without failing, and the clock rule for any date; the client parsers must accept only what the
 // node can act on (a 65-byte key and 64-byte signature, a valid room name).
 #include <cstddef>
@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "dwrtc/owned_id.h"
+#include "dwrtc/peerjs_id.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 #include "rooms.h"
@@ -55,6 +56,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                        again.node == member.node && again.gone == member.gone &&
                        again.claim == member.claim,
                    "the member changed");
+    }
+
+    // A chosen PeerJS id's record: accepted only for a chosen id, a node id
+    // and a hash as its node writes them, and the same again once encoded;
+    // the holder rule answers for it at any date.
+    dwrtc::PeerJsIdRecord peerJs;
+    if (dwrtc::decodePeerJsIdRecord(text, peerJs)) {
+        FUZZ_CHECK(dwrtc::isChosenPeerJsId(peerJs.id), "record of no chosen id");
+        FUZZ_CHECK(dwrtc::isValidNodePrefix(peerJs.node), "record of no node id");
+        FUZZ_CHECK(peerJs.tokenHash.size() == 64, "record of no token hash");
+        dwrtc::PeerJsIdRecord again;
+        FUZZ_CHECK(dwrtc::decodePeerJsIdRecord(dwrtc::encodePeerJsIdRecord(peerJs), again),
+                   "the record encoded again is refused");
+        FUZZ_CHECK(again.id == peerJs.id && again.node == peerJs.node &&
+                       again.time == peerJs.time && again.tokenHash == peerJs.tokenHash &&
+                       again.until == peerJs.until,
+                   "the record changed");
+        auto holder = dwrtc::peerJsIdHolder({peerJs, again}, peerJs.time);
+        FUZZ_CHECK(holder.has_value() == peerJs.holdsAt(peerJs.time),
+                   "the rule disagrees with the record's reservation");
     }
 
     dwrtc::ClaimMessage message;

@@ -3,7 +3,8 @@
 // server's HTTP (description, /id, /peers, CORS), the WebSocket's texts for
 // bad parameters, OPEN, ID-TAKEN, HEARTBEAT and the alive timeout, relaying
 // {type, src, dst, payload} on one node and across two, EXPIRE for an id
-// found nowhere, and bad input dropped as the PeerJS server drops it.
+// found nowhere, bad input dropped as the PeerJS server drops it, and ids
+// the client chose, kept unique across two nodes through the DHT.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -238,16 +239,13 @@ describe('PeerJS over a network of two nginx nodes', () => {
             other.ws.close();
         });
 
-        it('refuses an id it did not give out (chosen ids are a later step), never misroutes',
-           async () => {
-            const notOurs = 'ID not given out by this server: chosen IDs are not supported '
-                          + 'yet, leave the ID out to get one';
-            await refusedWith({ id: 'alice' }, notOurs);
-            await refusedWith({ id: 'my peer-id_1' }, notOurs);
+        it('refuses an id that is neither its own nor one a client may choose', async () => {
+            const notOurs = 'ID not given out by this server and not one a client may choose: '
+                          + 'choose another ID, or leave the ID out to get one';
             // another node's id, and an id of this node in capitals
             await refusedWith({ id: await newId(n2) }, notOurs);
             await refusedWith({ id: (await newId(n1)).toUpperCase() }, notOurs);
-            assert.match(n1.errorLog(), /peerjs id "alice" was not given out by this node/);
+            assert.match(n1.errorLog(), /was not given out by this node and may not be chosen/);
             // a decoded id is never written to the log as it is
             await refusedWith({ id: 'x"\n2026/01/01 00:00:00 [emerg] forged' }, notOurs);
             assert.doesNotMatch(n1.errorLog(), /\[emerg\] forged/);
@@ -440,6 +438,224 @@ describe('PeerJS over a network of two nginx nodes', () => {
     });
 });
 
+describe('chosen PeerJS ids on two nginx nodes', () => {
+    let net, n1, n2;
+    // ids of their own per run, so that no record of an earlier run is met
+    const run = Math.random().toString(36).slice(2, 8);
+    const ID_TAKEN = { type: 'ID-TAKEN', payload: { msg: 'ID is taken' } };
+
+    before(async () => {
+        net = await startNetwork(2, { name: 'peerjs-chosen', server: PEERJS });
+        [n1, n2] = net.nodes;
+    });
+
+    after(async () => {
+        terminateSessions();
+        await net?.stop();
+    });
+
+    /** The first text a chosen id's WebSocket gets: the network's verdict. */
+    async function verdict(node, id, token) {
+        const s = await connect(node, { id, token });
+        return [s, await s.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'the verdict' })];
+    }
+
+    it('opens a chosen id; another token gets ID-TAKEN on the other node; after the close '
+       + 'the same token opens it again there, and another token still may not', async () => {
+        const id = `alice ${run}`;
+        const [a, open] = await verdict(n1, id, 'token-a');
+        assert.deepEqual(open, { type: 'OPEN' });
+
+        const [b, taken] = await verdict(n2, id, 'token-b');
+        assert.deepEqual(taken, ID_TAKEN);
+        assert.equal((await b.closed).code, 1000);
+        assert.equal(a.closedWith, null, 'the holder is not disturbed');
+        assert.match(n2.errorLog(),
+                     new RegExp(`peerjs chosen id "${id}" not held: \\{"type":"ID-TAKEN"`));
+
+        // closed: reserved for its token, on any node
+        a.ws.close();
+        await a.closed;
+        const [again, reopened] = await verdict(n2, id, 'token-a');
+        assert.deepEqual(reopened, { type: 'OPEN' });
+        const [other, stillTaken] = await verdict(n1, id, 'token-b');
+        assert.deepEqual(stillTaken, ID_TAKEN);
+        assert.equal((await other.closed).code, 1000);
+        assert.equal(again.closedWith, null);
+        again.ws.close();
+        await again.closed;
+        net.assertNoAlerts();
+    });
+
+    it('the same token on the other node takes the id over: the older session is closed 1001',
+       async () => {
+        const id = `bob_${run}`;
+        const [first, open] = await verdict(n1, id, 'same-token');
+        assert.deepEqual(open, { type: 'OPEN' });
+        const [second, reopened] = await verdict(n2, id, 'same-token');
+        assert.deepEqual(reopened, { type: 'OPEN' });
+        // n1 follows the id in the DHT and sees the newer record of its token
+        const closed = await Promise.race([
+            first.closed,
+            new Promise((_, reject) => setTimeout(
+                () => reject(new Error('the older session was not closed')), ROUTE_WAIT)),
+        ]);
+        assert.equal(closed.code, 1001);
+        assert.deepEqual(first.inbox.queue, [], 'the older session is told nothing but the close');
+        assert.match(n1.errorLog(),
+                     new RegExp(`peerjs chosen id "${id}" taken back by a newer session`));
+        assert.equal(second.closedWith, null);
+        second.ws.close();
+        await second.closed;
+        net.assertNoAlerts();
+    });
+
+    it('relays nothing a chosen id\'s WebSocket sends before OPEN, nor after its ID-TAKEN',
+       async () => {
+        const id = `carol-${run}`;
+        const [holder, open] = await verdict(n1, id, 'token-a');
+        assert.deepEqual(open, { type: 'OPEN' });
+        const b = await peer(n1);
+        const s = await connect(n1, { id, token: 'token-b' });
+        // sent at once: the claim is then waiting or refused, never held
+        s.send({ type: 'OFFER', dst: b.id, payload: 'sneaked in' });
+        assert.deepEqual(await s.waitFor(() => true), ID_TAKEN);
+        await s.closed;
+        holder.send({ type: 'HEARTBEAT' });
+        await nothingFor(b, EXPIRE_MS);
+        holder.ws.close();
+        b.ws.close();
+        await Promise.all([holder.closed, b.closed]);
+    });
+
+    it('relays between two chosen ids on one node, each shown by the id it chose, also to '
+       + 'an id the node gave, and to the session that took the id back', async () => {
+        const alice = `alice-o-${run}`, bob = `bob-o-${run}`;
+        const [a, aOpen] = await verdict(n1, alice, 'token-a');
+        const [b, bOpen] = await verdict(n1, bob, 'token-b');
+        assert.deepEqual([aOpen, bOpen], [{ type: 'OPEN' }, { type: 'OPEN' }]);
+
+        const offer = offerPayload();
+        // a src the client writes is not believed
+        a.send({ type: 'OFFER', src: 'mallory', dst: bob, payload: offer });
+        assert.deepEqual(await b.waitFor(() => true, { what: 'the offer' }),
+                         { type: 'OFFER', src: alice, dst: bob, payload: offer });
+        b.send({ type: 'ANSWER', dst: alice, payload: { sdp: 'answer' } });
+        assert.deepEqual(await a.waitFor(() => true, { what: 'the answer' }),
+                         { type: 'ANSWER', src: bob, dst: alice, payload: { sdp: 'answer' } });
+
+        // an id the node gave speaks as itself; the chosen id answers it as bob
+        const plain = await peer(n1);
+        plain.send({ type: 'CANDIDATE', dst: bob, payload: { c: 1 } });
+        assert.deepEqual(await b.waitFor(() => true, { what: 'the candidate' }),
+                         { type: 'CANDIDATE', src: plain.id, dst: bob, payload: { c: 1 } });
+        b.send({ type: 'CANDIDATE', dst: plain.id, payload: { c: 2 } });
+        assert.deepEqual(await plain.waitFor(() => true, { what: 'the candidate back' }),
+                         { type: 'CANDIDATE', src: bob, dst: plain.id, payload: { c: 2 } });
+
+        // bob reconnects with its token (the client's reconnect()): the old
+        // WebSocket is closed 1001, and what is for bob reaches the new one
+        const [b2, reopened] = await verdict(n1, bob, 'token-b');
+        assert.deepEqual(reopened, { type: 'OPEN' });
+        assert.equal((await b.closed).code, 1001);
+        a.send({ type: 'OFFER', dst: bob, payload: 'again' });
+        assert.deepEqual(await b2.waitFor(() => true, { what: 'the offer after reconnect' }),
+                         { type: 'OFFER', src: alice, dst: bob, payload: 'again' });
+
+        // gone from here: alice hears EXPIRE for bob, addressed to her chosen id
+        b2.ws.close();
+        await b2.closed;
+        a.send({ type: 'OFFER', dst: bob, payload: 'too late' });
+        assert.deepEqual(await a.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'EXPIRE' }),
+                         { type: 'EXPIRE', src: bob, dst: alice });
+        for (const s of [a, plain]) s.ws.close();
+        await Promise.all([a.closed, plain.closed]);
+        net.assertNoAlerts();
+    });
+
+    it('counts a chosen id\'s session on the status page while it holds the id', async () => {
+        const sessions = async () =>
+            (await (await fetch(n1.httpUrl('/status'))).json()).workers[0].peerjs.sessions;
+        // every session of the tests above is closed: none is left counted
+        await waitUntil(async () => (await sessions()) === 0, { what: 'no PeerJS session' });
+        const [s, open] = await verdict(n1, `dave-${run}`, 'token-d');
+        assert.deepEqual(open, { type: 'OPEN' });
+        const [t, taken] = await verdict(n1, `dave-${run}`, 'token-e');
+        assert.deepEqual(taken, ID_TAKEN);
+        await t.closed;
+        await waitUntil(async () => (await sessions()) === 1, { what: 'one PeerJS session' });
+        s.ws.close();
+        await s.closed;
+        await waitUntil(async () => (await sessions()) === 0, { what: 'the count back to 0' });
+    });
+});
+
+describe('a chosen id on a node alone', () => {
+    let node;
+    after(async () => {
+        terminateSessions();
+        await node?.stop();
+    });
+
+    it('is refused with an ERROR that says the network could not be asked, then closed, '
+       + 'after dwrtc_peerjs_id_wait', async () => {
+        node = await startNode({ name: 'peerjs-alone', http: 'dwrtc_peerjs_id_wait 700ms;',
+                                 server: 'location /peerjs/ { dwrtc_peerjs; }' });
+        const s = await connect(node, { id: 'erin', token: 't' });
+        assert.deepEqual(await s.waitFor(() => true, { timeout: ROUTE_WAIT }),
+                         { type: 'ERROR',
+                           payload: { msg: 'ID not available: this server could not reach its '
+                                           + 'network to check the ID, try again' } });
+        assert.equal((await s.closed).code, 1000);
+        // the wait the node applied is the directive's, not the default 5 s
+        assert.match(node.errorLog(),
+                     /peerjs id erin not given: the DHT did not answer in 700 ms/);
+        node.assertNoAlerts();
+    });
+});
+
+describe('dwrtc_peerjs_id_reserve 0 on two nginx nodes', () => {
+    let net, n1, n2;
+    const ID_TAKEN = { type: 'ID-TAKEN', payload: { msg: 'ID is taken' } };
+    before(async () => {
+        net = await startNetwork(2, { name: 'peerjs-noreserve', http: 'dwrtc_peerjs_id_reserve 0;',
+                                      server: 'location /peerjs/ { dwrtc_peerjs; }' });
+        [n1, n2] = net.nodes;
+    });
+    after(async () => {
+        terminateSessions();
+        await net?.stop();
+    });
+
+    it('frees a chosen id for any token once its session closes', async () => {
+        const id = `frank-${Math.random().toString(36).slice(2, 8)}`;
+        const first = await connect(n1, { id, token: 'token-a' });
+        assert.deepEqual(await first.waitFor(() => true, { timeout: ROUTE_WAIT }),
+                         { type: 'OPEN' });
+        first.ws.close();
+        await first.closed;
+        // At once on the node that held it. Elsewhere once the DHT holds
+        // the ended record in place of the live one, a moment later: with
+        // the default reservation it would be ID-TAKEN for 60 s.
+        const openOn = async (node) => {
+            const other = await connect(node, { id, token: `token-of-${node.name}` });
+            const got = await other.waitFor(() => true, { timeout: ROUTE_WAIT });
+            if (got.type === 'OPEN') {
+                other.ws.close();
+                await other.closed;
+                return true;
+            }
+            assert.deepEqual(got, ID_TAKEN);
+            await other.closed;
+            return false;
+        };
+        assert.equal(await openOn(n1), true, 'opens at once on the node that held it');
+        await waitUntil(() => openOn(n2), { timeout: 20_000, interval: 250,
+                                            what: `${id} to open on the other node` });
+        net.assertNoAlerts();
+    });
+});
+
 describe('a full node', () => {
     let node;
     after(async () => {
@@ -478,6 +694,33 @@ describe('nginx -t: the PeerJS directives', () => {
                                dwrtc_peerjs_expire_timeout 7s; dwrtc_peerjs_alive_timeout 2m; }`);
         assert.equal(t.ok, true, t.output);
     });
+
+    async function checkHttp(http) {
+        const n = await NginxNode.create({ name: 'peerjs-t', http,
+                                           server: 'location /p/ { dwrtc_peerjs; }' });
+        nodes.push(n);
+        return n.configTest();
+    }
+
+    it('takes the chosen ids\' directives at http level', async () => {
+        const t = await checkHttp('dwrtc_peerjs_id_reserve 0; dwrtc_peerjs_id_wait 2s;');
+        assert.equal(t.ok, true, t.output);
+    });
+
+    for (const [what, http, pattern] of [
+        ['a reservation over 1h', 'dwrtc_peerjs_id_reserve 2h;',
+         /"dwrtc_peerjs_id_reserve" must be at most 1h/],
+        ['a claim wait of 0', 'dwrtc_peerjs_id_wait 0;',
+         /"dwrtc_peerjs_id_wait" must be more than 0 and at most 60s/],
+        ['a claim wait over 60s', 'dwrtc_peerjs_id_wait 61s;',
+         /"dwrtc_peerjs_id_wait" must be more than 0 and at most 60s/],
+    ]) {
+        it(`refuses ${what}`, async () => {
+            const t = await checkHttp(http);
+            assert.equal(t.ok, false, `nginx -t passes, it should not:\n${t.output}`);
+            assert.match(t.output, pattern);
+        });
+    }
 
     for (const [what, server, pattern] of [
         ['a key that is not a plain word', 'location /p/ { dwrtc_peerjs; dwrtc_peerjs_key "a b"; }',

@@ -184,5 +184,30 @@ TEST(PeerJsNodeMessages, AreThePeerJsServersOwn) {
     EXPECT_TRUE(Json(serializePeerJsError("a \"quoted\"\n msg")).root);
 }
 
+TEST(PeerJsOutput, AChosenIdsVerdictIsOpenIdTakenAnErrorOrAClose) {
+    std::string out;
+    auto verdict = [&](PeerJsIdVerdict v) {
+        return renderForPeerJs(kSelf, serializePeerJsIdVerdict(kSelf, "alice", v), out);
+    };
+    EXPECT_EQ(verdict(PeerJsIdVerdict::Open), PeerJsOutput::Send);
+    EXPECT_EQ(out, serializePeerJsOpen());
+    EXPECT_EQ(verdict(PeerJsIdVerdict::Taken), PeerJsOutput::SendAndClose);
+    EXPECT_EQ(out, serializePeerJsIdTaken());
+    EXPECT_EQ(verdict(PeerJsIdVerdict::Lost), PeerJsOutput::SendAndClose);
+    EXPECT_EQ(out, serializePeerJsIdTaken());
+    EXPECT_EQ(verdict(PeerJsIdVerdict::NotInNetwork), PeerJsOutput::SendAndClose);
+    EXPECT_EQ(out, serializePeerJsError(kPeerJsNotInNetwork));
+    EXPECT_EQ(verdict(PeerJsIdVerdict::TakenOver), PeerJsOutput::CloseGoingAway);
+    EXPECT_EQ(out, "");
+    // A verdict the node does not write is nothing to the client, and a
+    // client cannot send one: its type is reserved.
+    std::string odd = serializePeerJsIdVerdict(kSelf, "alice", PeerJsIdVerdict::Open);
+    odd.replace(odd.find("\"open\""), 6, "\"shut\"");
+    EXPECT_EQ(renderForPeerJs(kSelf, odd, out), PeerJsOutput::Nothing) << odd;
+    ClientMessage message;
+    std::string why;
+    EXPECT_FALSE(parseClientMessage(odd, message, why));
+}
+
 }  // namespace
 }  // namespace dwrtc

@@ -3,8 +3,10 @@
 // locations of two nodes: each page asks its own node for an id, the pages
 // (each served by the other node, so every /id is a cross-origin request)
 // open a DataConnection across the nodes and exchange data both ways, place
-// a MediaConnection call with the fake camera (both videos play), and
-// calling an id nobody holds gives `peer-unavailable` within 5 to 7 s.
+// a MediaConnection call with the fake camera (both videos play), calling
+// an id nobody holds gives `peer-unavailable` within 5 to 7 s, an id the
+// app chose opens on one node and is `unavailable-id` on the other, and two
+// pages with chosen ids on one node talk over a DataConnection by them.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,14 +24,17 @@ const PAGE = `<!doctype html>
 <script src="/peerjs-lib/peerjs.min.js"></script>
 <script>
   // what a PeerJS app writes: only host, port and path point at DWRTC
-  window.start = (host, port) => new Promise((resolve, reject) => {
+  window.start = (host, port, id) => new Promise((resolve, reject) => {
     window.received = [];
     window.errors = [];
-    window.peer = new peerjs.Peer({ host, port, path: '/peerjs/', secure: false,
-                                    config: { iceServers: [] }, debug: 1 });
+    window.callers = [];
+    const options = { host, port, path: '/peerjs/', secure: false,
+                      config: { iceServers: [] }, debug: 1 };
+    window.peer = id ? new peerjs.Peer(id, options) : new peerjs.Peer(options);
     peer.on('open', resolve);
     peer.on('error', (e) => { errors.push(e.type); reject(new Error(e.type + ': ' + e.message)); });
     peer.on('connection', (conn) => {
+      callers.push(conn.peer);
       conn.on('data', (d) => { received.push(d); conn.send('echo: ' + d); });
     });
   });
@@ -95,11 +100,11 @@ describe('the unmodified peerjs client on two DWRTC nodes', () => {
     });
 
     /** A page served by `pageNode`, whose Peer speaks to `peerNode`. */
-    async function peerPage(pageNode, peerNode, label) {
+    async function peerPage(pageNode, peerNode, label, chosen) {
         const page = await newPage(browser, { label });
         await page.goto(pageNode.httpUrl('/app/index.html'));
-        const id = await page.evaluate(([host, port]) => window.start(host, port),
-                                       [peerNode.address, peerNode.httpPort]);
+        const id = await page.evaluate(([host, port, c]) => window.start(host, port, c),
+                                       [peerNode.address, peerNode.httpPort, chosen ?? null]);
         return { page, id };
     }
 
@@ -136,5 +141,38 @@ describe('the unmodified peerjs client on two DWRTC nodes', () => {
         const got = await a.page.evaluate(([id]) => window.callNobody(id), [nobody]);
         assert.equal(got.type, 'peer-unavailable');
         assert.ok(got.ms >= 4900 && got.ms <= 7000, `after ${got.ms} ms`);
+    });
+
+    it('an id the app chose opens on one node and is unavailable-id on the other', async () => {
+        const [n1, n2] = net.nodes;
+        const chosen = `alice-${Math.random().toString(36).slice(2, 8)}`;
+        const a = await peerPage(n1, n1, 'chooser', chosen);
+        assert.equal(a.id, chosen);
+        const page = await newPage(browser, { label: 'second chooser' });
+        await page.goto(n2.httpUrl('/app/index.html'));
+        const refused = await page.evaluate(([host, port, c]) =>
+            window.start(host, port, c).then(() => 'open', (e) => e.message),
+        [n2.address, n2.httpPort, chosen]);
+        assert.match(refused, /^unavailable-id: /);
+        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
+        assert.deepEqual(a.page.problems, []);
+        net.assertNoAlerts();
+    });
+
+    it('two pages with ids they chose, on one node, exchange data by those ids', async () => {
+        const [n1, n2] = net.nodes;
+        const run = Math.random().toString(36).slice(2, 8);
+        const a = await peerPage(n2, n1, 'chosen a', `ann-${run}`);
+        const b = await peerPage(n2, n1, 'chosen b', `ben-${run}`);
+        assert.deepEqual([a.id, b.id], [`ann-${run}`, `ben-${run}`]);
+        const echo = await b.page.evaluate(([id]) => window.talk(id, 'hi ann'), [a.id]);
+        assert.equal(echo, 'echo: hi ann');
+        assert.deepEqual(await a.page.evaluate(() => window.received), ['hi ann']);
+        // the connection came from ben's chosen id, not a node's session id
+        assert.deepEqual(await a.page.evaluate(() => window.callers), [b.id]);
+        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
+        assert.deepEqual(await b.page.evaluate(() => window.errors), []);
+        assert.deepEqual(a.page.problems.concat(b.page.problems), []);
+        net.assertNoAlerts();
     });
 });

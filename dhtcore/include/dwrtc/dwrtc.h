@@ -83,6 +83,12 @@ extern "C" {
 #define DWRTC_DEFAULT_LOOKUP_WAIT_MS 5000
 #define DWRTC_DEFAULT_HOLD_MESSAGES 64
 #define DWRTC_DEFAULT_HOLD_MS 30000
+/* A closed PeerJS session's chosen id stays reserved for its token this
+ * long (as long as the PeerJS alive timeout: a client that lost its
+ * connection without a word is given up after that long too); a claim of a
+ * chosen id waits this long for the DHT's answer. */
+#define DWRTC_DEFAULT_PEERJS_ID_RESERVE_MS 60000
+#define DWRTC_DEFAULT_PEERJS_ID_WAIT_MS 5000
 #define DWRTC_DEFAULT_SESSION_HOLD_MESSAGES 256
 #define DWRTC_DEFAULT_SESSION_HOLD_BYTES (1024 * 1024)
 #define DWRTC_DEFAULT_NODE_HOLD_BYTES (64 * 1024 * 1024)
@@ -202,6 +208,13 @@ int dwrtc_options_set_link_ack_timeout(dwrtc_options *opt, unsigned ms);
  * when the time runs out the sender hears "not back in time". 0 messages:
  * "not found" at once. */
 int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
+
+/* Milliseconds a closed PeerJS session's chosen id stays reserved for its
+ * token (0: it is free when the session closes), and milliseconds a claim
+ * of a chosen id waits for the DHT's answer before the client is told the
+ * network could not be asked (at least 1). docs/peerjs.md. */
+int dwrtc_options_set_peerjs_id_reserve(dwrtc_options *opt, unsigned ms);
+int dwrtc_options_set_peerjs_id_wait(dwrtc_options *opt, unsigned ms);
 
 /* What all the messages a node holds for its senders (waiting for a lookup
  * or a connect, held for an away key-owned id) may cost: at most
@@ -397,6 +410,18 @@ int dwrtc_session_new_id(const dwrtc_node *node, char id[DWRTC_SESSION_ID_LEN]);
 #define DWRTC_EEXIST (-8)     /* the id is held by an open session */
 int dwrtc_session_open_as(dwrtc_node *node, const char *id, size_t id_len);
 
+/* Opens a session for a PeerJS client that chose its id (one this node
+ * does not give out; docs/peerjs.md, "Chosen ids across the network") with
+ * its token: the session's own id, DWRTC_SESSION_ID_LEN characters, goes
+ * into session, and the session is open at once. Whether it holds the id
+ * comes later as a delivery to it, which dwrtc_peerjs_render() shows as
+ * OPEN (DWRTC_PEERJS_SEND), ID-TAKEN or an ERROR (DWRTC_PEERJS_SEND_CLOSE),
+ * or a close (DWRTC_PEERJS_CLOSE_AWAY); until then send the client
+ * nothing. DWRTC_EINVAL for an id that is not a chosen one. */
+int dwrtc_peerjs_open_chosen(dwrtc_node *node, const char *id, size_t id_len,
+                             const char *token, size_t token_len,
+                             char session[DWRTC_SESSION_ID_LEN]);
+
 /* What dwrtc_peerjs_submit() made of a PeerJS client's text. */
 #define DWRTC_PEERJS_TAKEN      0  /* routed, or answered to the sender */
 #define DWRTC_PEERJS_HEARTBEAT  1  /* the client is alive; nothing else */
@@ -416,6 +441,11 @@ int dwrtc_peerjs_submit(dwrtc_node *node, const char *id, size_t id_len,
                                          nowhere: send out once the expire
                                          timeout passes (once per id) */
 #define DWRTC_PEERJS_NOTHING       2  /* not shown to a PeerJS client */
+#define DWRTC_PEERJS_SEND_CLOSE    3  /* send out (ID-TAKEN, ERROR), then
+                                         close the session (1000) */
+#define DWRTC_PEERJS_CLOSE_AWAY    4  /* nothing to send: close the session
+                                         (1001), a newer session of its
+                                         token holds its id */
 
 /* Rewrites a delivery (data, as a drain or local delivery hands it to the
  * session id) in the PeerJS format into out, as dwrtc_format_error() does

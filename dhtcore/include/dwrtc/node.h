@@ -81,6 +81,11 @@ struct NodeConfig {
     unsigned claimRefusals = DWRTC_DEFAULT_CLAIM_REFUSALS;
     // Claim signatures checked per lookup of a key-owned id.
     unsigned lookupClaimChecks = DWRTC_DEFAULT_LOOKUP_CLAIM_CHECKS;
+    // A closed PeerJS session's chosen id stays reserved for its token this
+    // long (0: freed at once); a chosen id's claim waits this long for the
+    // DHT (docs/peerjs.md, "Chosen ids across the network").
+    unsigned peerJsIdReserveMs = DWRTC_DEFAULT_PEERJS_ID_RESERVE_MS;
+    unsigned peerJsIdWaitMs = DWRTC_DEFAULT_PEERJS_ID_WAIT_MS;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
@@ -174,6 +179,15 @@ public:
     // Opens a session under an id this node assigned (newSessionId()).
     enum class OpenAs { Opened, NotOurs, Taken, NotRunning };
     OpenAs openSessionAs(std::string_view id);
+    // Opens a session for a PeerJS client that chose its id (a chosen id,
+    // peerjs_id.h) with its token; returns the session's node id, "" when
+    // the node is not running or the id is not a chosen one. The session
+    // is open at once; whether it holds the id comes later as a delivery
+    // to it (serializePeerJsIdVerdict, shown by renderForPeerJs): open,
+    // taken, not in the network, and while it holds the id, lost (a race)
+    // or taken over (its token's newer session, on any node). Closing the
+    // session reserves the id for its token (peerJsIdReserveMs).
+    std::string openPeerJsChosen(std::string_view id, std::string_view token);
     // One client message (WebSocket text) from a session.
     Submit submit(std::string_view session, std::string_view message);
     // One message of a PeerJS session (peerjs.h), already read: routed as a

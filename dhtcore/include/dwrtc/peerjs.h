@@ -38,6 +38,9 @@ enum class PeerJsOutput {
     ExpireLater,  // "not found": out holds the EXPIRE to send the session
                   // once the expire timeout passes without the id showing
     Nothing,      // no PeerJS counterpart: the client is not told
+    SendAndClose,    // out holds ID-TAKEN or an ERROR: send it, then close (1000)
+    CloseGoingAway,  // the session's id went to a newer session of its
+                     // token: close (1001), nothing to send
 };
 
 // Renders a native message (a delivery, or an error naming a recipient)
@@ -48,6 +51,8 @@ enum class PeerJsOutput {
 //   not found -> ExpireLater, {"type":"EXPIRE","src":R,"dst":self}
 //   any other error naming R (unreachable, queue full, rate limited, not
 //                back in time) -> {"type":"LEAVE","src":R,"dst":self}
+//   a chosen id's verdict (serializePeerJsIdVerdict) -> OPEN (Send),
+//                ID-TAKEN or an ERROR (SendAndClose), CloseGoingAway
 //   the rest (invalid input, room and welcome messages) -> Nothing
 PeerJsOutput renderForPeerJs(std::string_view self, std::string_view native, std::string& out);
 
@@ -57,5 +62,22 @@ std::string serializePeerJsOpen();
 std::string serializePeerJsError(std::string_view msg);
 // {"type":"ID-TAKEN","payload":{"msg":"ID is taken"}}
 std::string serializePeerJsIdTaken();
+
+// What the network made of a session's chosen id (peerjs_id.h), handed to
+// the session as a delivery of the node's own (a reserved type, never from
+// a client, never relayed):
+//   {"type":"WebSocketPeerJsIdMessage","recipientSessionId":S,"id":I,"verdict":V}
+enum class PeerJsIdVerdict {
+    Open,          // the session holds the id: OPEN
+    Taken,         // another token holds it: ID-TAKEN, close
+    NotInNetwork,  // the DHT did not answer: ERROR, close
+    Lost,          // it lost a race for the id to an earlier request: ID-TAKEN, close
+    TakenOver,     // a newer session of its token holds it: close (1001)
+};
+std::string serializePeerJsIdVerdict(std::string_view session, std::string_view id,
+                                     PeerJsIdVerdict verdict);
+// The ERROR's text for NotInNetwork.
+constexpr std::string_view kPeerJsNotInNetwork =
+    "ID not available: this server could not reach its network to check the ID, try again";
 
 }  // namespace dwrtc
