@@ -197,6 +197,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_main_conf_t, peerjs_id_wait),
       NULL },
 
+    { ngx_string("dwrtc_peerjs_id_reservations"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, peerjs_id_reservations),
+      NULL },
+
     { ngx_string("dwrtc_link_ack_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1423,6 +1430,7 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->lookup_wait = NGX_CONF_UNSET_MSEC;
     dmcf->peerjs_id_reserve = NGX_CONF_UNSET_MSEC;
     dmcf->peerjs_id_wait = NGX_CONF_UNSET_MSEC;
+    dmcf->peerjs_id_reservations = NGX_CONF_UNSET;
     dmcf->link_ack_timeout = NGX_CONF_UNSET_MSEC;
     dmcf->publish_wait = NGX_CONF_UNSET_MSEC;
     dmcf->queue_limit = NGX_CONF_UNSET;
@@ -1551,6 +1559,19 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"dwrtc_peerjs_id_wait\" must be more than 0 and "
                            "at most 60s: a client with a chosen id waits "
                            "that long for its answer");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(dmcf->peerjs_id_reservations,
+                        DWRTC_DEFAULT_PEERJS_ID_RESERVATIONS);
+
+    if (dmcf->peerjs_id_reservations < 0
+        || dmcf->peerjs_id_reservations > 1000000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_peerjs_id_reservations\" must be from 0 "
+                           "to 1000000: each is a record the worker keeps "
+                           "in the DHT until its reservation ends");
         return NGX_CONF_ERROR;
     }
 

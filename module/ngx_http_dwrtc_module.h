@@ -65,6 +65,7 @@ typedef struct {
     ngx_msec_t                      lookup_wait;
     ngx_msec_t                      peerjs_id_reserve;
     ngx_msec_t                      peerjs_id_wait;
+    ngx_int_t                       peerjs_id_reservations;
     ngx_msec_t                      link_ack_timeout;
     ngx_msec_t                      publish_wait;
     ngx_int_t                       queue_limit;

@@ -465,7 +465,7 @@ ngx_http_dwrtc_status_handler(ngx_http_request_t *r)
     prometheus = ngx_http_dwrtc_status_wants_prometheus(r);
 
     /* generous: every figure at its longest */
-    size = 1536 + n * (prometheus ? 10240 : 3200);
+    size = 1536 + n * (prometheus ? 11264 : 3584);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -663,7 +663,8 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         "\"errors\":{\"not_found\":%uL,\"unreachable\":%uL,"
                         "\"invalid\":%uL,\"rate_limited\":%uL,"
                         "\"queue_full\":%uL,\"budget_full\":%uL},"
-                        "\"peerjs\":{\"sessions\":%uL,\"messages\":%uL},",
+                        "\"peerjs\":{\"sessions\":%uL,\"messages\":%uL,"
+                        "\"ids_reserved\":%uL},",
                         st->dht_good, st->dht_dubious, st->sessions,
                         st->links_in, st->links_out, st->links_outside,
                         st->links_via_siblings,
@@ -672,16 +673,19 @@ ngx_http_dwrtc_status_json(u_char *p, ngx_http_dwrtc_status_slot_t *slots,
                         st->received_over_links, st->not_found,
                         st->unreachable, st->invalid, slots[i].rate_limited,
                         st->queue_full, st->budget_full,
-                        slots[i].peerjs_sessions, slots[i].peerjs_messages);
+                        slots[i].peerjs_sessions, slots[i].peerjs_messages,
+                        st->peerjs_ids_reserved);
 
         p = ngx_sprintf(p, "\"bounds\":{\"claims_refused\":%uL,"
                         "\"links_refused_for_claims\":%uL,"
                         "\"room_full\":%uL,"
                         "\"room_members_not_followed\":%uL,"
-                        "\"claims_ahead\":%uL,\"claim_checks_spent\":%uL},",
+                        "\"claims_ahead\":%uL,\"claim_checks_spent\":%uL,"
+                        "\"peerjs_ids_not_reserved\":%uL},",
                         st->claims_refused, st->links_refused_for_claims,
                         st->room_full, st->room_members_not_followed,
-                        st->claims_ahead, st->claim_checks_spent);
+                        st->claims_ahead, st->claim_checks_spent,
+                        st->peerjs_ids_not_reserved);
 
         p = ngx_sprintf(p, "\"lookups\":{\"total\":%uL,\"failed\":%uL,"
                         "\"limited\":%uL,"
@@ -785,6 +789,13 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
                                "relay.");
     ngx_http_dwrtc_metric_each("dwrtc_peerjs_messages_total", "%uL",
                                slots[i].peerjs_messages);
+
+    ngx_http_dwrtc_metric_head("dwrtc_peerjs_ids_reserved", "gauge",
+                               "Chosen ids of closed PeerJS sessions "
+                               "reserved for their tokens "
+                               "(dwrtc_peerjs_id_reserve).");
+    ngx_http_dwrtc_metric_each("dwrtc_peerjs_ids_reserved", "%uL",
+                               st->peerjs_ids_reserved);
 
     ngx_http_dwrtc_metric_head("dwrtc_dht_peers", "gauge",
                                "DHT nodes known, by whether they answered "
@@ -921,13 +932,16 @@ ngx_http_dwrtc_status_prometheus(u_char *p,
             "bound=\"room_members_not_followed\"} %uL\n"
             "dwrtc_bounds_hit_total{worker=\"%s\",bound=\"claims_ahead\"} %uL\n"
             "dwrtc_bounds_hit_total{worker=\"%s\","
-            "bound=\"claim_checks_spent\"} %uL\n",
+            "bound=\"claim_checks_spent\"} %uL\n"
+            "dwrtc_bounds_hit_total{worker=\"%s\","
+            "bound=\"peerjs_ids_not_reserved\"} %uL\n",
             slots[i].label, st->claims_refused,
             slots[i].label, st->links_refused_for_claims,
             slots[i].label, st->room_full,
             slots[i].label, st->room_members_not_followed,
             slots[i].label, st->claims_ahead,
-            slots[i].label, st->claim_checks_spent);
+            slots[i].label, st->claim_checks_spent,
+            slots[i].label, st->peerjs_ids_not_reserved);
     }
 
     ngx_http_dwrtc_metric_head("dwrtc_lookup_failures_total", "counter",

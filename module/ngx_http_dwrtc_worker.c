@@ -602,6 +602,12 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
+    rc = dwrtc_options_set_peerjs_id_reservations(opt,
+                                   (unsigned) dmcf->peerjs_id_reservations);
+    if (rc != DWRTC_OK) {
+        goto failed;
+    }
+
     rc = dwrtc_options_set_link_ack_timeout(opt,
                                         (unsigned) dmcf->link_ack_timeout);
     if (rc != DWRTC_OK) {

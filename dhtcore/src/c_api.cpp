@@ -249,6 +249,12 @@ int dwrtc_options_set_peerjs_id_wait(dwrtc_options* opt, unsigned ms) {
     return DWRTC_OK;
 }
 
+int dwrtc_options_set_peerjs_id_reservations(dwrtc_options* opt, unsigned n) {
+    if (!opt || n > 1000000) return DWRTC_EINVAL;
+    opt->config.peerJsIdReservations = n;
+    return DWRTC_OK;
+}
+
 int dwrtc_options_set_dht_max_searches(dwrtc_options* opt, size_t searches) {
     if (!opt || searches < 64) return DWRTC_EINVAL;
     opt->config.dhtMaxSearches = searches;
@@ -508,6 +514,8 @@ int dwrtc_node_stats(const dwrtc_node* node, dwrtc_stats* out) {
         out->room_members_not_followed = s.roomMembersNotFollowed;
         out->claims_ahead = s.claimsAhead;
         out->claim_checks_spent = s.claimChecksSpent;
+        out->peerjs_ids_reserved = s.peerJsIdsReserved;
+        out->peerjs_ids_not_reserved = s.peerJsIdsNotReserved;
         out->from_clients = s.fromClients;
         out->delivered_locally = s.deliveredLocally;
         out->sent_over_links = s.sentOverLinks;

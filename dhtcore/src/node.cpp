@@ -313,6 +313,7 @@ bool Node::start() {
     PeerJsIdConfig pc;
     pc.reserve = std::chrono::milliseconds(d.config.peerJsIdReserveMs);
     pc.lookupWait = std::chrono::milliseconds(d.config.peerJsIdWaitMs);
+    pc.reservations = d.config.peerJsIdReservations;
     // The DHT's answers reach the claims where routing lives (either transport).
     LinkTransport* links = d.links;
     HostQueue* host = &d.host;
@@ -327,7 +328,7 @@ bool Node::start() {
                                                                  : PeerJsIdVerdict::Lost),
                                     r.id, false);
         },
-        wallClockMs, [] { return RouterClock::now(); });
+        wallClockMs, [] { return RouterClock::now(); }, &d.stats);
     d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms, *d.peerJsIds);
 
     if (d.driven) {
@@ -418,6 +419,8 @@ NodeStatsSnapshot Node::stats() const {
     out.roomMembersNotFollowed = get(s.links.roomMembersNotFollowed);
     out.claimsAhead = get(s.links.claimsAhead) + get(s.directory.claimsAhead);
     out.claimChecksSpent = get(s.directory.claimChecksSpent);
+    out.peerJsIdsReserved = get(s.links.peerJsIdsReserved);
+    out.peerJsIdsNotReserved = get(s.links.peerJsIdsNotReserved);
     out.lookups = get(s.links.lookups);
     out.lookupsFailed = get(s.links.lookupsFailed);
     out.lookupUsSum = get(s.links.lookupUsSum);

@@ -62,6 +62,10 @@ struct NodeStats {
         // every node check in use (dwrtc_room_node_checks).
         Counter roomMembersNotFollowed{0};
         Counter claimsAhead{0};  // in link frames: the link was closed
+        // Chosen PeerJS ids reserved for their tokens now, and ids let go
+        // at once because dwrtc_peerjs_id_reservations were held already.
+        Counter peerJsIdsReserved{0};
+        Counter peerJsIdsNotReserved{0};
     } links;
 
     // OpenDHT's threads (NodeDirectory's lookups and listens).

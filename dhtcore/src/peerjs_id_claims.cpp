@@ -5,7 +5,8 @@
 namespace dwrtc {
 
 PeerJsIdClaims::PeerJsIdClaims(PeerJsIdConfig config, std::string self, PeerJsIdStore& store,
-                               Post post, LogFn log, Lost lost, WallClock wallNow, NowFn now)
+                               Post post, LogFn log, Lost lost, WallClock wallNow, NowFn now,
+                               NodeStats* stats)
     : config_(config),
       self_(std::move(self)),
       store_(store),
@@ -13,7 +14,8 @@ PeerJsIdClaims::PeerJsIdClaims(PeerJsIdConfig config, std::string self, PeerJsId
       log_(std::move(log)),
       lost_(std::move(lost)),
       wallNow_(std::move(wallNow)),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      stats_(stats) {}
 
 PeerJsIdClaims::~PeerJsIdClaims() {
     *alive_ = false;
@@ -63,6 +65,7 @@ void PeerJsIdClaims::claim(const std::string& session, const std::string& id,
     if (reserved != reserved_.end()) {
         if (!reserved->second.holdsAt(wallNow_())) {
             reserved_.erase(reserved);
+            countReserved();
         } else if (reserved->second.tokenHash != tokenHash) {
             done(Verdict::Taken);
             return;
@@ -144,6 +147,7 @@ void PeerJsIdClaims::answered(const std::string& session, std::uint64_t attempt,
 void PeerJsIdClaims::take(const std::string& session, const std::string& id,
                           const std::string& tokenHash, std::uint64_t after) {
     reserved_.erase(id);
+    countReserved();
     Held held;
     held.session = session;
     held.record.id = id;
@@ -248,11 +252,26 @@ void PeerJsIdClaims::release(const std::string& session) {
     PeerJsIdRecord record = it->second.record;
     record.until = wallNow_() + static_cast<std::uint64_t>(config_.reserve.count());
     forget(id);
-    if (config_.reserve.count() > 0) {
+    if (config_.reserve.count() > 0 && reserved_.size() >= config_.reservations) {
+        if (stats_) {
+            NodeStats::add(stats_->links.peerJsIdsNotReserved);
+        }
+        log_(DWRTC_LOG_WARN, "peerjs id " + id + " not reserved for its token: " +
+                                 std::to_string(config_.reservations) +
+                                 " ids are reserved already (dwrtc_peerjs_id_reservations)");
+        store_.dropPeerJsId(id);
+    } else if (config_.reserve.count() > 0) {
         reserved_[id] = record;
         store_.releasePeerJsId(id, record.until);
     } else {
         store_.dropPeerJsId(id);
+    }
+    countReserved();
+}
+
+void PeerJsIdClaims::countReserved() {
+    if (stats_) {
+        stats_->links.peerJsIdsReserved.store(reserved_.size(), std::memory_order_relaxed);
     }
 }
 
@@ -277,6 +296,7 @@ void PeerJsIdClaims::onTick() {
     for (auto it = reserved_.begin(); it != reserved_.end();) {
         it = it->second.holdsAt(wall) ? std::next(it) : reserved_.erase(it);
     }
+    countReserved();
 }
 
 }  // namespace dwrtc

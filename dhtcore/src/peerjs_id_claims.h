@@ -23,6 +23,7 @@
 
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/peerjs_id.h"
+#include "node_stats.h"
 #include "router_ports.h"
 
 namespace dwrtc {
@@ -51,6 +52,11 @@ struct PeerJsIdConfig {
     // How long a claim waits for the DHT's answer before it is refused as
     // "not in the network" (dwrtc_peerjs_id_wait).
     std::chrono::milliseconds lookupWait{DWRTC_DEFAULT_PEERJS_ID_WAIT_MS};
+    // Reservations held at most (dwrtc_peerjs_id_reservations). Each one is
+    // a record the node keeps putting to the DHT until it ends, and a
+    // stranger can make them as fast as it can open and close sessions
+    // with fresh ids; past the cap a closed session's id is let go at once.
+    std::size_t reservations = DWRTC_DEFAULT_PEERJS_ID_RESERVATIONS;
     // A record of another token that wins over a session's own record
     // within this long of the session's claim lost a race (the two lookups
     // crossed) and the session yields; one that comes later was dated back
@@ -77,7 +83,8 @@ public:
     using WallClock = std::function<std::uint64_t()>;
 
     PeerJsIdClaims(PeerJsIdConfig config, std::string self, PeerJsIdStore& store, Post post,
-                   LogFn log, Lost lost, WallClock wallNow, NowFn now);
+                   LogFn log, Lost lost, WallClock wallNow, NowFn now,
+                   NodeStats* stats = nullptr);
     ~PeerJsIdClaims();
     PeerJsIdClaims(const PeerJsIdClaims&) = delete;
     PeerJsIdClaims& operator=(const PeerJsIdClaims&) = delete;
@@ -95,6 +102,8 @@ public:
     std::string sessionOf(const std::string& id) const;
     // Claims waiting for the DHT now.
     std::size_t waiting() const { return pending_.size(); }
+    // Closed sessions' ids reserved for their tokens now.
+    std::size_t reserved() const { return reserved_.size(); }
     // Once a second: claims waiting past config.lookupWait are refused.
     void onTick();
 
@@ -119,6 +128,7 @@ private:
               std::uint64_t after);
     void changed(const std::string& id, std::uint64_t follow, PeerJsIdStore::Records records);
     void forget(const std::string& id);
+    void countReserved();
 
     PeerJsIdConfig config_;
     std::string self_;
@@ -128,6 +138,7 @@ private:
     Lost lost_;
     WallClock wallNow_;
     NowFn now_;
+    NodeStats* stats_;
     // While the claims live: store answers posted after they are gone are
     // dropped.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -220,6 +220,10 @@ main(void)
     CHECK(dwrtc_options_set_peerjs_id_reserve(opt, 60000) == DWRTC_OK);
     CHECK(dwrtc_options_set_peerjs_id_wait(opt, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_peerjs_id_wait(opt, 5000) == DWRTC_OK);
+    CHECK(dwrtc_options_set_peerjs_id_reservations(NULL, 10) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_peerjs_id_reservations(opt, 1000001) == DWRTC_EINVAL);
+    CHECK(dwrtc_options_set_peerjs_id_reservations(opt, 0) == DWRTC_OK);
+    CHECK(dwrtc_options_set_peerjs_id_reservations(opt, 1000) == DWRTC_OK);
     CHECK(dwrtc_options_set_room_limits(opt, 0, 1) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_room_limits(opt, 1, 0) == DWRTC_EINVAL);
     CHECK(dwrtc_options_set_room_limits(opt, 64, 8) == DWRTC_OK);

@@ -656,6 +656,62 @@ describe('dwrtc_peerjs_id_reserve 0 on two nginx nodes', () => {
     });
 });
 
+describe('dwrtc_peerjs_id_reservations 1 on two nginx nodes', () => {
+    let net, n1;
+    before(async () => {
+        net = await startNetwork(2, { name: 'peerjs-fewreserved',
+                                      http: 'dwrtc_peerjs_id_reservations 1;',
+                                      server: `location /peerjs/ { dwrtc_peerjs; }
+                                               location = /status { dwrtc_status; }` });
+        [n1] = net.nodes;
+    });
+    after(async () => {
+        terminateSessions();
+        await net?.stop();
+    });
+
+    const openAndClose = async (id, token) => {
+        const s = await connect(n1, { id, token });
+        assert.deepEqual(await s.waitFor(() => true, { timeout: ROUTE_WAIT }), { type: 'OPEN' });
+        s.ws.close();
+        await s.closed;
+    };
+    const firstAnswer = async (id, token) => {
+        const s = await connect(n1, { id, token });
+        const got = await s.waitFor(() => true, { timeout: ROUTE_WAIT });
+        s.ws.close();
+        await s.closed;
+        return got.type;
+    };
+
+    it('lets a closed session\'s id go at once when as many are reserved, and counts it',
+       async () => {
+        const tag = Math.random().toString(36).slice(2, 8);
+        const kept = `kept-${tag}`, letGo = `letgo-${tag}`;
+        await openAndClose(kept, 'token-a');
+        await openAndClose(letGo, 'token-a');
+        const figures = async () => {
+            const st = await (await fetch(n1.httpUrl('/status'))).json();
+            return st.workers.reduce((f, w) => ({
+                reserved: f.reserved + w.peerjs.ids_reserved,
+                notReserved: f.notReserved + w.bounds.peerjs_ids_not_reserved,
+            }), { reserved: 0, notReserved: 0 });
+        };
+        await waitUntil(async () => {
+            const f = await figures();
+            return f.reserved === 1 && f.notReserved === 1;
+        }, { timeout: 10_000, interval: 200,
+             what: 'the status page to show one id reserved and one not' });
+        assert.equal(await firstAnswer(letGo, 'token-b'), 'OPEN', 'the id past the cap is free');
+        assert.equal(await firstAnswer(kept, 'token-b'), 'ID-TAKEN',
+                     'the id within the cap stays its token\'s');
+        assert.match(n1.errorLog(), new RegExp(`peerjs id ${letGo} not reserved for its token: `
+                                               + '1 ids are reserved already '
+                                               + '\\(dwrtc_peerjs_id_reservations\\)'));
+        net.assertNoAlerts();
+    });
+});
+
 describe('a full node', () => {
     let node;
     after(async () => {
@@ -703,7 +759,8 @@ describe('nginx -t: the PeerJS directives', () => {
     }
 
     it('takes the chosen ids\' directives at http level', async () => {
-        const t = await checkHttp('dwrtc_peerjs_id_reserve 0; dwrtc_peerjs_id_wait 2s;');
+        const t = await checkHttp('dwrtc_peerjs_id_reserve 0; dwrtc_peerjs_id_wait 2s; '
+                                  + 'dwrtc_peerjs_id_reservations 0;');
         assert.equal(t.ok, true, t.output);
     });
 
@@ -714,6 +771,10 @@ describe('nginx -t: the PeerJS directives', () => {
          /"dwrtc_peerjs_id_wait" must be more than 0 and at most 60s/],
         ['a claim wait over 60s', 'dwrtc_peerjs_id_wait 61s;',
          /"dwrtc_peerjs_id_wait" must be more than 0 and at most 60s/],
+        ['more reservations than 1000000', 'dwrtc_peerjs_id_reservations 1000001;',
+         /"dwrtc_peerjs_id_reservations" must be from 0 to 1000000/],
+        ['a negative number of reservations', 'dwrtc_peerjs_id_reservations -1;',
+         /invalid number|"dwrtc_peerjs_id_reservations" must be from 0/],
     ]) {
         it(`refuses ${what}`, async () => {
             const t = await checkHttp(http);

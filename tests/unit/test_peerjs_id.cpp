@@ -165,11 +165,13 @@ struct ClaimsFixture : ::testing::Test {
             [this](const std::string& s, PeerJsIdClaims::Loss why, const PeerJsIdRecord&) {
                 losses.emplace_back(s, why);
             },
-            [this] { return wall; }, [this] { return now; });
+            [this] { return wall; }, [this] { return now; }, &stats);
     }
-    PeerJsIdClaims::Verdict ask(const std::string& session, const std::string& token) {
+    NodeStats stats;
+    PeerJsIdClaims::Verdict ask(const std::string& session, const std::string& token,
+                                const std::string& id = "alice") {
         std::optional<PeerJsIdClaims::Verdict> verdict;
-        claims->claim(session, "alice", token, [&](PeerJsIdClaims::Verdict v) { verdict = v; });
+        claims->claim(session, id, token, [&](PeerJsIdClaims::Verdict v) { verdict = v; });
         EXPECT_TRUE(verdict);
         return verdict.value_or(PeerJsIdClaims::Verdict::NotInNetwork);
     }
@@ -238,6 +240,41 @@ TEST_F(ClaimsFixture, AClosedSessionsIdIsReservedForItsToken) {
     wall += 60001;
     claims->onTick();
     EXPECT_EQ(ask("s4", "other"), PeerJsIdClaims::Verdict::Open);
+}
+
+// A stranger that opens and closes sessions with fresh ids makes the node
+// keep a record for each until its reservation ends; past the cap the id
+// is let go at once, and the operator sees it counted.
+TEST_F(ClaimsFixture, ReservationsPastTheCapAreLetGoAtOnce) {
+    config.reservations = 1;
+    SetUp();
+    ASSERT_EQ(ask("s1", "t", "alice"), PeerJsIdClaims::Verdict::Open);
+    claims->release("s1");
+    EXPECT_EQ(claims->reserved(), 1u);
+    EXPECT_EQ(NodeStats::get(stats.links.peerJsIdsReserved), 1u);
+    store.stored.clear();  // alice's record lives under her own key
+
+    ASSERT_EQ(ask("s2", "t", "bob"), PeerJsIdClaims::Verdict::Open);
+    claims->release("s2");
+    EXPECT_FALSE(store.stored.count(kNodeA)) << "bob's record was not dropped";
+    EXPECT_EQ(claims->reserved(), 1u);
+    EXPECT_EQ(NodeStats::get(stats.links.peerJsIdsNotReserved), 1u);
+    EXPECT_EQ(ask("s3", "other", "bob"), PeerJsIdClaims::Verdict::Open);
+    EXPECT_EQ(ask("s4", "other", "alice"), PeerJsIdClaims::Verdict::Taken);
+    int warnings = 0;
+    for (auto& line : logs) warnings += line.find("dwrtc_peerjs_id_reservations") != std::string::npos;
+    EXPECT_EQ(warnings, 1);
+
+    // Once alice's reservation ends there is room again.
+    claims->release("s3");  // bob let go again: still full
+    EXPECT_EQ(NodeStats::get(stats.links.peerJsIdsNotReserved), 2u);
+    wall += 60001;
+    claims->onTick();
+    EXPECT_EQ(claims->reserved(), 0u);
+    EXPECT_EQ(NodeStats::get(stats.links.peerJsIdsReserved), 0u);
+    ASSERT_EQ(ask("s5", "t", "carol"), PeerJsIdClaims::Verdict::Open);
+    claims->release("s5");
+    EXPECT_EQ(claims->reserved(), 1u);
 }
 
 TEST_F(ClaimsFixture, TheSameTokenHereTakesTheIdFromTheOlderSession) {

@@ -89,6 +89,7 @@ extern "C" {
  * chosen id waits this long for the DHT's answer. */
 #define DWRTC_DEFAULT_PEERJS_ID_RESERVE_MS 60000
 #define DWRTC_DEFAULT_PEERJS_ID_WAIT_MS 5000
+#define DWRTC_DEFAULT_PEERJS_ID_RESERVATIONS 1000
 #define DWRTC_DEFAULT_SESSION_HOLD_MESSAGES 256
 #define DWRTC_DEFAULT_SESSION_HOLD_BYTES (1024 * 1024)
 #define DWRTC_DEFAULT_NODE_HOLD_BYTES (64 * 1024 * 1024)
@@ -215,6 +216,9 @@ int dwrtc_options_set_hold(dwrtc_options *opt, size_t messages, unsigned ms);
  * network could not be asked (at least 1). docs/peerjs.md. */
 int dwrtc_options_set_peerjs_id_reserve(dwrtc_options *opt, unsigned ms);
 int dwrtc_options_set_peerjs_id_wait(dwrtc_options *opt, unsigned ms);
+/* Closed sessions' chosen ids reserved at most at once (0 to 1000000);
+ * past it a closed session's id is let go at once. */
+int dwrtc_options_set_peerjs_id_reservations(dwrtc_options *opt, unsigned n);
 
 /* What all the messages a node holds for its senders (waiting for a lookup
  * or a connect, held for an away key-owned id) may cost: at most
@@ -357,6 +361,12 @@ typedef struct {
     uint64_t claim_checks_spent;   /* lookups of key-owned ids that had more
                                       claims to check than
                                       dwrtc_options_set_lookup_claim_checks()
+                                      allows */
+    uint64_t peerjs_ids_reserved;  /* closed PeerJS sessions' chosen ids
+                                      reserved for their tokens now */
+    uint64_t peerjs_ids_not_reserved;  /* chosen ids let go at once: as
+                                      many were reserved as
+                                      dwrtc_options_set_peerjs_id_reservations()
                                       allows */
 } dwrtc_stats;
 

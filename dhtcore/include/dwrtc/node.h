@@ -86,6 +86,7 @@ struct NodeConfig {
     // DHT (docs/peerjs.md, "Chosen ids across the network").
     unsigned peerJsIdReserveMs = DWRTC_DEFAULT_PEERJS_ID_RESERVE_MS;
     unsigned peerJsIdWaitMs = DWRTC_DEFAULT_PEERJS_ID_WAIT_MS;
+    unsigned peerJsIdReservations = DWRTC_DEFAULT_PEERJS_ID_RESERVATIONS;
     // Shared secret of a private network; empty: the open network.
     std::string networkKey;
     int logLevel = 2;  // DWRTC_LOG_INFO
@@ -118,6 +119,8 @@ struct NodeStatsSnapshot {
     // Claims dated too far ahead, not believed (from the DHT and links);
     // lookups that had more claims to check than allowed.
     std::uint64_t claimsAhead = 0, claimChecksSpent = 0;
+    // Chosen PeerJS ids reserved now; ids not reserved for the cap.
+    std::uint64_t peerJsIdsReserved = 0, peerJsIdsNotReserved = 0;
     std::uint64_t lookups = 0, lookupsFailed = 0, lookupUsSum = 0;
     std::uint64_t lookupBuckets[DWRTC_LOOKUP_BUCKETS] = {};
     unsigned dhtGood = 0, dhtDubious = 0;
