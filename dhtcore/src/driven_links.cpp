@@ -88,16 +88,11 @@ DrivenLinks::~DrivenLinks() {
 void DrivenLinks::start(LinkEvents* events) {
     events_ = events;
     nextTick_ = Clock::now() + kTickPeriod;
-    std::lock_guard<std::mutex> lock(postMutex_);
-    accepting_ = true;
+    inbox_.open();
 }
 
 void DrivenLinks::stop() {
-    {
-        std::lock_guard<std::mutex> lock(postMutex_);
-        accepting_ = false;
-        posted_.clear();
-    }
+    inbox_.close();
     events_ = nullptr;
     soonPending_ = false;
     links_.clear();
@@ -298,17 +293,7 @@ void DrivenLinks::signal() {
 }
 
 void DrivenLinks::post(std::function<void()> task) {
-    bool wake;
-    {
-        std::lock_guard<std::mutex> lock(postMutex_);
-        if (!accepting_) {
-            return;
-        }
-        // Tasks already waiting mean a wake-up is on its way.
-        wake = posted_.empty();
-        posted_.push_back(std::move(task));
-    }
-    if (wake) {
+    if (inbox_.post(std::move(task)) == TaskInbox::Posted::Wake) {
         signal();
     }
 }
@@ -327,12 +312,7 @@ void DrivenLinks::runPosted() {
     std::uint64_t count;
     ssize_t n = ::read(eventFd_, &count, sizeof count);
     (void)n;
-    std::vector<std::function<void()>> tasks;
-    {
-        std::lock_guard<std::mutex> lock(postMutex_);
-        tasks.swap(posted_);
-    }
-    for (auto& task : tasks) {
+    for (auto& task : inbox_.takeAll()) {
         task();
     }
 }

@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +19,7 @@
 
 #include "link_codec.h"
 #include "router_ports.h"
+#include "task_inbox.h"
 
 namespace dwrtc {
 
@@ -113,9 +113,7 @@ private:
     LinkEvents* events_ = nullptr;
     int eventFd_ = -1;
 
-    std::mutex postMutex_;
-    std::vector<std::function<void()>> posted_;
-    bool accepting_ = false;  // guarded by postMutex_
+    TaskInbox inbox_;
 
     LinkId nextId_ = 1;
     LinkId connecting_ = 0;  // link being set up inside connect()

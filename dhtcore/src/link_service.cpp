@@ -226,10 +226,7 @@ bool LinkService::setUp(LinkEvents* events) {
     std::memset(&soon_->sul, 0, sizeof soon_->sul);
     soon_->service = this;
 
-    {
-        std::lock_guard<std::mutex> lock(postMutex_);
-        accepting_ = true;
-    }
+    inbox_.open();
     stopping_ = false;
     thread_ = std::thread([this] { run(); });
     log_(DWRTC_LOG_INFO, "node links listen on TCP port " + std::to_string(port_));
@@ -248,11 +245,7 @@ void LinkService::stop() {
     if (!context_) {
         return;
     }
-    {
-        std::lock_guard<std::mutex> lock(postMutex_);
-        accepting_ = false;
-        posted_.clear();
-    }
+    inbox_.close();
     stopping_ = true;
     lws_cancel_service(context_);
     if (thread_.joinable()) {
@@ -271,30 +264,14 @@ void LinkService::stop() {
 }
 
 void LinkService::post(std::function<void()> task) {
-    bool wake;
-    {
-        std::lock_guard<std::mutex> lock(postMutex_);
-        if (!accepting_) {
-            return;
-        }
-        // Tasks already waiting mean a wake-up is already on its way: the
-        // service thread takes them all at once, so a burst costs one.
-        wake = posted_.empty();
-        posted_.push_back(std::move(task));
-    }
-    if (wake) {
+    if (inbox_.post(std::move(task)) == TaskInbox::Posted::Wake) {
         // The only libwebsockets call that is safe from another thread.
         lws_cancel_service(context_);
     }
 }
 
 void LinkService::runPosted() {
-    std::vector<std::function<void()>> tasks;
-    {
-        std::lock_guard<std::mutex> lock(postMutex_);
-        tasks.swap(posted_);
-    }
-    for (auto& task : tasks) {
+    for (auto& task : inbox_.takeAll()) {
         task();
     }
 }

@@ -12,7 +12,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -21,6 +20,7 @@
 
 #include "link_codec.h"
 #include "router_ports.h"
+#include "task_inbox.h"
 
 struct lws;
 struct lws_context;
@@ -120,9 +120,7 @@ private:
     std::thread thread_;
     std::atomic<bool> stopping_{false};
 
-    std::mutex postMutex_;
-    std::vector<std::function<void()>> posted_;
-    bool accepting_ = false;  // guarded by postMutex_
+    TaskInbox inbox_;
 
     // Service thread only.
     LinkId nextId_ = 1;
