@@ -384,8 +384,10 @@ run suites-build inroot "$SRC_ROOT" '
 done_step "4. build with the suites"
 
 begin "4. ctest: unit, dhtcore, multinode, module, integration"
+# In-process nodes two at a time, nginx one at a time (as ci/test.sh).
 run suites-ctest inroot "$SRC_ROOT" \
-    "ctest --test-dir build --output-on-failure -j 1 -L 'unit|dhtcore|multinode|module|integration' -LE 'web|sanitize'"
+    "ctest --test-dir build --output-on-failure -j 2 -L 'unit|dhtcore|multinode' -LE 'web|sanitize' &&
+     ctest --test-dir build --output-on-failure -j 1 -L 'module|integration' -LE 'unit|dhtcore|multinode|web|sanitize'"
 grep -E 'tests passed|Total Test time' "$LOGS/suites-ctest.log" | sed 's/^/   /'
 done_step "4. ctest (OpenDHT 3.0, nginx 1.26)"
 

@@ -117,6 +117,58 @@ static void ngx_http_dwrtc_held_cleanup(void *data);
 static ngx_http_dwrtc_worker_t  ngx_http_dwrtc_worker;
 
 
+/*
+ * The options that are one number of the main configuration, an
+ * ngx_msec_t or an ngx_int_t (both ngx_uint_t wide), checked when the
+ * configuration was read.
+ */
+
+typedef int (*ngx_http_dwrtc_set_number_pt)(dwrtc_options *opt,
+    unsigned value);
+
+typedef struct {
+    ngx_http_dwrtc_set_number_pt    set;
+    size_t                          offset;
+} ngx_http_dwrtc_number_option_t;
+
+
+static ngx_http_dwrtc_number_option_t  ngx_http_dwrtc_number_options[] = {
+
+    { dwrtc_options_set_link_handshake_timeout,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_handshake_timeout) },
+
+    { dwrtc_options_set_link_retry_delay,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_retry_delay) },
+
+    { dwrtc_options_set_link_ack_timeout,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_ack_timeout) },
+
+    { dwrtc_options_set_link_max_unproven,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_max_unproven) },
+
+    { dwrtc_options_set_lookup_wait,
+      offsetof(ngx_http_dwrtc_main_conf_t, lookup_wait) },
+
+    { dwrtc_options_set_lookup_claim_checks,
+      offsetof(ngx_http_dwrtc_main_conf_t, lookup_claim_checks) },
+
+    { dwrtc_options_set_claim_clock_skew,
+      offsetof(ngx_http_dwrtc_main_conf_t, claim_clock_skew) },
+
+    { dwrtc_options_set_peerjs_id_reserve,
+      offsetof(ngx_http_dwrtc_main_conf_t, peerjs_id_reserve) },
+
+    { dwrtc_options_set_peerjs_id_wait,
+      offsetof(ngx_http_dwrtc_main_conf_t, peerjs_id_wait) },
+
+    { dwrtc_options_set_peerjs_id_reservations,
+      offsetof(ngx_http_dwrtc_main_conf_t, peerjs_id_reservations) },
+
+    { NULL, 0 }
+};
+
+
+
 ngx_int_t
 ngx_http_dwrtc_init_process(ngx_cycle_t *cycle)
 {
@@ -443,10 +495,12 @@ static ngx_int_t
 ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
     ngx_http_dwrtc_main_conf_t *dmcf, dwrtc_options *opt)
 {
-    int          rc, level;
-    u_char      *p, buf[NGX_SOCKADDR_STRLEN + sizeof(":65535")];
-    ngx_str_t   *b, host;
-    ngx_uint_t   i, port, last;
+    int                              rc, level;
+    u_char                          *p, buf[NGX_SOCKADDR_STRLEN
+                                            + sizeof(":65535")];
+    ngx_str_t                       *b, host;
+    ngx_uint_t                       i, port, last, value;
+    ngx_http_dwrtc_number_option_t  *n;
 
     rc = dwrtc_options_set_dht_ports(opt, dmcf->dht_port.from,
                                      dmcf->dht_port.to);
@@ -494,12 +548,6 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         if (rc != DWRTC_OK) {
             goto failed;
         }
-    }
-
-    rc = dwrtc_options_set_link_handshake_timeout(opt,
-                                  (unsigned) dmcf->link_handshake_timeout);
-    if (rc != DWRTC_OK) {
-        goto failed;
     }
 
     rc = dwrtc_options_set_link_idle_timeout(opt,
@@ -553,12 +601,6 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
-    rc = dwrtc_options_set_claim_clock_skew(opt,
-                                        (unsigned) dmcf->claim_clock_skew);
-    if (rc != DWRTC_OK) {
-        goto failed;
-    }
-
     rc = dwrtc_options_set_link_claim_bounds(opt,
                                         (size_t) dmcf->link_owned_senders,
                                         (unsigned) dmcf->link_claim_checks);
@@ -573,51 +615,13 @@ ngx_http_dwrtc_set_options(ngx_cycle_t *cycle,
         goto failed;
     }
 
-    rc = dwrtc_options_set_lookup_claim_checks(opt,
-                                    (unsigned) dmcf->lookup_claim_checks);
-    if (rc != DWRTC_OK) {
-        goto failed;
-    }
+    for (n = ngx_http_dwrtc_number_options; n->set; n++) {
+        value = *(ngx_uint_t *) ((u_char *) dmcf + n->offset);
 
-    rc = dwrtc_options_set_link_retry_delay(opt,
-                                        (unsigned) dmcf->link_retry_delay);
-    if (rc != DWRTC_OK) {
-        goto failed;
-    }
-
-    rc = dwrtc_options_set_lookup_wait(opt, (unsigned) dmcf->lookup_wait);
-    if (rc != DWRTC_OK) {
-        goto failed;
-    }
-
-    rc = dwrtc_options_set_peerjs_id_reserve(opt,
-                                        (unsigned) dmcf->peerjs_id_reserve);
-    if (rc != DWRTC_OK) {
-        goto failed;
-    }
-
-    rc = dwrtc_options_set_peerjs_id_wait(opt,
-                                          (unsigned) dmcf->peerjs_id_wait);
-    if (rc != DWRTC_OK) {
-        goto failed;
-    }
-
-    rc = dwrtc_options_set_peerjs_id_reservations(opt,
-                                   (unsigned) dmcf->peerjs_id_reservations);
-    if (rc != DWRTC_OK) {
-        goto failed;
-    }
-
-    rc = dwrtc_options_set_link_ack_timeout(opt,
-                                        (unsigned) dmcf->link_ack_timeout);
-    if (rc != DWRTC_OK) {
-        goto failed;
-    }
-
-    rc = dwrtc_options_set_link_max_unproven(opt,
-                                       (unsigned) dmcf->link_max_unproven);
-    if (rc != DWRTC_OK) {
-        goto failed;
+        rc = n->set(opt, (unsigned) value);
+        if (rc != DWRTC_OK) {
+            goto failed;
+        }
     }
 
     if (dmcf->bootstrap) {
