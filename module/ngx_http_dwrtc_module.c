@@ -365,6 +365,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       offsetof(ngx_http_dwrtc_loc_conf_t, peerjs_alive_timeout),
       NULL },
 
+    { ngx_string("dwrtc_peerjs_discovery"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_loc_conf_t, peerjs_discovery),
+      NULL },
+
     { ngx_string("dwrtc_max_message_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -1770,6 +1777,7 @@ ngx_http_dwrtc_create_loc_conf(ngx_conf_t *cf)
     dlcf->peerjs = NGX_CONF_UNSET;
     dlcf->peerjs_expire_timeout = NGX_CONF_UNSET_MSEC;
     dlcf->peerjs_alive_timeout = NGX_CONF_UNSET_MSEC;
+    dlcf->peerjs_discovery = NGX_CONF_UNSET;
     dlcf->max_message_size = NGX_CONF_UNSET_SIZE;
     dlcf->rate = NGX_CONF_UNSET_UINT;
     dlcf->burst = NGX_CONF_UNSET_UINT;
@@ -1925,6 +1933,7 @@ ngx_http_dwrtc_merge_peerjs(ngx_conf_t *cf, ngx_http_dwrtc_loc_conf_t *prev,
                               prev->peerjs_expire_timeout, 5000);
     ngx_conf_merge_msec_value(conf->peerjs_alive_timeout,
                               prev->peerjs_alive_timeout, 60000);
+    ngx_conf_merge_value(conf->peerjs_discovery, prev->peerjs_discovery, 0);
 
     if (conf->peerjs_expire_timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

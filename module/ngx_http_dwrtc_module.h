@@ -118,6 +118,7 @@ typedef struct {
     ngx_str_t                       peerjs_key;
     ngx_msec_t                      peerjs_expire_timeout;
     ngx_msec_t                      peerjs_alive_timeout;
+    ngx_flag_t                      peerjs_discovery;  /* {key}/peers */
     size_t                          max_message_size;
     ngx_uint_t                      rate;      /* messages per 1000 s, 0 off */
     ngx_uint_t                      burst;
@@ -162,6 +163,7 @@ ngx_int_t ngx_http_dwrtc_session_register_as(ngx_str_node_t *sn, u_char *id,
 ngx_int_t ngx_http_dwrtc_session_register_chosen(ngx_str_node_t *sn,
     u_char *id, ngx_str_t *want, ngx_str_t *token, ngx_log_t *log);
 ngx_str_node_t *ngx_http_dwrtc_session_lookup(u_char *id, size_t len);
+ngx_str_node_t *ngx_http_dwrtc_session_next(ngx_str_node_t *sn);
 
 void ngx_http_dwrtc_status_refresh(void);
 void ngx_http_dwrtc_status_release(void);
@@ -197,6 +199,8 @@ ngx_int_t ngx_http_dwrtc_session_peerjs_welcome(ngx_http_dwrtc_session_t *s);
 ngx_int_t ngx_http_dwrtc_session_send_text(ngx_http_dwrtc_session_t *s,
     u_char *data, size_t len);
 ngx_http_dwrtc_session_t *ngx_http_dwrtc_session_of(ngx_str_node_t *sn);
+ngx_int_t ngx_http_dwrtc_session_peerjs_id(ngx_http_dwrtc_session_t *s,
+    ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *id);
 ngx_int_t ngx_http_dwrtc_session_deliver(ngx_http_dwrtc_session_t *s,
     const char *data, size_t len);
 void ngx_http_dwrtc_session_going_away(ngx_http_dwrtc_session_t *s);

@@ -8,7 +8,9 @@
  *
  *   GET /peerjs/              a small JSON description of the server
  *   GET /peerjs/{key}/id      a fresh id, a session id of this node
- *   GET /peerjs/{key}/peers   401: discovery is off
+ *   GET /peerjs/{key}/peers   the ids of this location's sessions on this
+ *                             worker as a JSON array with
+ *                             dwrtc_peerjs_discovery on, else 401
  *   GET /peerjs/peerjs?...    the WebSocket (ngx_http_dwrtc_handshake.c)
  *
  * with CORS as the PeerJS server answers it: the page's Origin reflected,
@@ -41,6 +43,8 @@ static ngx_int_t ngx_http_dwrtc_peerjs_cors(ngx_http_request_t *r,
     ngx_http_dwrtc_loc_conf_t *dlcf);
 static ngx_int_t ngx_http_dwrtc_peerjs_preflight(ngx_http_request_t *r);
 static ngx_int_t ngx_http_dwrtc_peerjs_new_id(ngx_http_request_t *r);
+static ngx_int_t ngx_http_dwrtc_peerjs_peers(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf);
 static ngx_int_t ngx_http_dwrtc_peerjs_send(ngx_http_request_t *r,
     ngx_uint_t status, char *type, u_char *body, size_t len);
 static ngx_int_t ngx_http_dwrtc_peerjs_add_header(ngx_http_request_t *r,
@@ -147,6 +151,11 @@ ngx_http_dwrtc_peerjs_handler(ngx_http_request_t *r)
     }
 
     if (rest.len == 5 && ngx_strncmp(rest.data, "peers", 5) == 0) {
+
+        if (dlcf->peerjs_discovery) {
+            return ngx_http_dwrtc_peerjs_peers(r, dlcf);
+        }
+
         /* no discovery: the PeerJS server's answer while it is off */
         return ngx_http_dwrtc_peerjs_send(r, NGX_HTTP_UNAUTHORIZED,
                                           "text/plain",
@@ -240,6 +249,71 @@ ngx_http_dwrtc_peerjs_preflight(ngx_http_request_t *r)
     }
 
     return ngx_http_dwrtc_peerjs_send(r, NGX_HTTP_NO_CONTENT, NULL, NULL, 0);
+}
+
+
+/*
+ * Discovery: the ids this location's sessions on this worker hold, as the
+ * JSON array the PeerJS server answers with allow_discovery. A node knows
+ * only its own sessions; the network has no list of every id, and with
+ * more than one worker each answers for its own. Sized in a first walk,
+ * written in a second: nothing runs between them.
+ */
+
+static ngx_int_t
+ngx_http_dwrtc_peerjs_peers(ngx_http_request_t *r,
+    ngx_http_dwrtc_loc_conf_t *dlcf)
+{
+    u_char          *body, *p;
+    size_t           len;
+    ngx_str_t        id;
+    ngx_str_node_t  *sn;
+
+    len = sizeof("[]") - 1;
+
+    for (sn = ngx_http_dwrtc_session_next(NULL);
+         sn;
+         sn = ngx_http_dwrtc_session_next(sn))
+    {
+        if (ngx_http_dwrtc_session_peerjs_id(ngx_http_dwrtc_session_of(sn),
+                                             dlcf, &id)
+            == NGX_OK)
+        {
+            len += sizeof("\"\",") - 1 + id.len
+                   + ngx_escape_json(NULL, id.data, id.len);
+        }
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body;
+    *p++ = '[';
+
+    for (sn = ngx_http_dwrtc_session_next(NULL);
+         sn;
+         sn = ngx_http_dwrtc_session_next(sn))
+    {
+        if (ngx_http_dwrtc_session_peerjs_id(ngx_http_dwrtc_session_of(sn),
+                                             dlcf, &id)
+            == NGX_OK)
+        {
+            if (p != body + 1) {
+                *p++ = ',';
+            }
+
+            *p++ = '"';
+            p = (u_char *) ngx_escape_json(p, id.data, id.len);
+            *p++ = '"';
+        }
+    }
+
+    *p++ = ']';
+
+    return ngx_http_dwrtc_peerjs_send(r, NGX_HTTP_OK, "application/json",
+                                      body, p - body);
 }
 
 

@@ -2892,3 +2892,33 @@ ngx_http_dwrtc_peerjs_free(ngx_http_dwrtc_session_t *s)
 
     p->nexpiring = 0;
 }
+
+
+/*
+ * The id a PeerJS session of the location dlcf answers to, for
+ * dwrtc_peerjs_discovery: the one it chose or was given, once it holds it.
+ * NGX_DECLINED for a DWRTC session, another location's, or one that holds
+ * no id (waiting for the network's verdict, or refused).
+ */
+
+ngx_int_t
+ngx_http_dwrtc_session_peerjs_id(ngx_http_dwrtc_session_t *s,
+    ngx_http_dwrtc_loc_conf_t *dlcf, ngx_str_t *id)
+{
+    if (s->peerjs == NULL
+        || s->conf != dlcf
+        || s->peerjs->phase != NGX_HTTP_DWRTC_PEERJS_HOLDING)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (s->peerjs->chosen.len) {
+        *id = s->peerjs->chosen;
+
+    } else {
+        id->data = s->id;
+        id->len = DWRTC_SESSION_ID_LEN;
+    }
+
+    return NGX_OK;
+}

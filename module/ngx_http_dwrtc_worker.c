@@ -1277,3 +1277,28 @@ ngx_http_dwrtc_session_lookup(u_char *id, size_t len)
     return ngx_str_rbtree_lookup(&ngx_http_dwrtc_worker.sessions, &key,
                                  ngx_crc32_short(id, len));
 }
+
+
+/* The worker's sessions in the order of their ids: the first after sn. */
+
+ngx_str_node_t *
+ngx_http_dwrtc_session_next(ngx_str_node_t *sn)
+{
+    ngx_rbtree_node_t        *node;
+    ngx_http_dwrtc_worker_t  *w;
+
+    w = &ngx_http_dwrtc_worker;
+
+    if (sn == NULL) {
+        if (w->sessions.root == w->sessions.sentinel) {
+            return NULL;
+        }
+
+        node = ngx_rbtree_min(w->sessions.root, w->sessions.sentinel);
+
+    } else {
+        node = ngx_rbtree_next(&w->sessions, &sn->node);
+    }
+
+    return (ngx_str_node_t *) node;
+}

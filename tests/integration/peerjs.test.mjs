@@ -31,6 +31,10 @@ location /short/ {
 location = /status {
     dwrtc_status;
 }
+location /discover/ {
+    dwrtc_peerjs;
+    dwrtc_peerjs_discovery on;
+}
 location /keyed/ {
     dwrtc_peerjs;
     dwrtc_peerjs_key s3cret_key;
@@ -127,6 +131,37 @@ describe('PeerJS over a network of two nginx nodes', () => {
         it('answers {path}{key}/peers with 401: discovery is off', async () => {
             const res = await fetch(n1.httpUrl('/peerjs/peerjs/peers'));
             assert.equal(res.status, 401);
+        });
+
+        it('lists the ids its location\'s sessions hold on the worker, with '
+           + 'dwrtc_peerjs_discovery on', async () => {
+            const listed = async () => {
+                const res = await fetch(n1.httpUrl('/discover/any-key/peers'),
+                                        { headers: { Origin: 'https://other.example' } });
+                assert.equal(res.status, 200);
+                assert.match(res.headers.get('content-type'), /^application\/json/);
+                assert.equal(res.headers.get('access-control-allow-origin'),
+                             'https://other.example');
+                return (await res.json()).sort();
+            };
+            assert.deepEqual(await listed(), []);
+            const given = await peer(n1, { path: '/discover/' });
+            const chosenId = `dora ${Math.random().toString(36).slice(2, 8)}`;
+            const chosen = await connect(n1, { path: '/discover/', id: chosenId, token: 't' });
+            assert.deepEqual(await chosen.waitFor(() => true, { timeout: ROUTE_WAIT }),
+                             { type: 'OPEN' });
+            const otherLocation = await peer(n1);
+            const otherNode = await peer(n2, { path: '/discover/' });
+            assert.deepEqual(await listed(), [given.id, chosenId].sort());
+            given.ws.close();
+            await given.closed;
+            await waitUntil(async () => (await listed()).length === 1,
+                            { what: 'the closed session to leave the list' });
+            assert.deepEqual(await listed(), [chosenId]);
+            for (const s of [chosen, otherLocation, otherNode]) {
+                s.ws.close();
+                await s.closed;
+            }
         });
 
         it('answers 404 for other paths and 405 for other methods', async () => {
@@ -747,7 +782,8 @@ describe('nginx -t: the PeerJS directives', () => {
 
     it('takes the directives with their values', async () => {
         const t = await check(`location /p/ { dwrtc_peerjs; dwrtc_peerjs_key my-key_2;
-                               dwrtc_peerjs_expire_timeout 7s; dwrtc_peerjs_alive_timeout 2m; }`);
+                               dwrtc_peerjs_expire_timeout 7s; dwrtc_peerjs_alive_timeout 2m;
+                               dwrtc_peerjs_discovery on; }`);
         assert.equal(t.ok, true, t.output);
     });
 
