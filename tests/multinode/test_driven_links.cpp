@@ -9,9 +9,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,6 +24,7 @@
 
 #include "driven_links.h"
 #include "network.h"
+#include "tls_loopback.h"
 
 using namespace std::chrono_literals;
 using dwrtc::DrivenLinks;
@@ -33,39 +32,12 @@ using dwrtc::LinkId;
 using dwrtc::Node;
 using dwrtc::test::clientMessage;
 using dwrtc::test::field;
+using dwrtc::test::clientTls;
 using dwrtc::test::Network;
+using dwrtc::test::serverTls;
+using dwrtc::test::SslCtx;
 
 namespace {
-
-struct SslCtxFree {
-    void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-using SslCtx = std::unique_ptr<SSL_CTX, SslCtxFree>;
-
-// A TLS 1.3 server context with a fresh self-signed P-256 certificate (no
-// one checks it: the hello proves the node).
-SslCtx serverTls() {
-    EVP_PKEY* key = EVP_EC_gen("P-256");
-    X509* cert = X509_new();
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-    X509_set_pubkey(cert, key);
-    X509_sign(cert, key, EVP_sha256());
-    SslCtx ctx(SSL_CTX_new(TLS_server_method()));
-    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
-    SSL_CTX_use_certificate(ctx.get(), cert);
-    SSL_CTX_use_PrivateKey(ctx.get(), key);
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    return ctx;
-}
-
-SslCtx clientTls() {
-    SslCtx ctx(SSL_CTX_new(TLS_client_method()));
-    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
-    return ctx;
-}
 
 // One non-blocking TLS connection of a link.
 struct Connection {
@@ -96,17 +68,7 @@ struct Connection {
 class LoopbackDriver : public dwrtc::LinkDriver {
 public:
     LoopbackDriver() : server_(serverTls()), client_(clientTls()) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(listener_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
-            ::listen(listener_, 16) != 0) {
-            throw std::runtime_error("the test's link listener failed");
-        }
-        socklen_t len = sizeof sa;
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&sa), &len);
-        port_ = ntohs(sa.sin_port);
+        listener_ = dwrtc::test::loopbackListener(&port_, SOCK_NONBLOCK);
     }
     ~LoopbackDriver() override { ::close(listener_); }
 

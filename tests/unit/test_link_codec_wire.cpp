@@ -7,9 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,6 +29,7 @@
 #include "link_service.h"
 #include "network.h"
 #include "node_keys.h"
+#include "tls_loopback.h"
 
 using namespace std::chrono_literals;
 using dwrtc::LinkCodec;
@@ -304,38 +303,13 @@ private:
     std::string binding_;
 };
 
-// A TLS 1.3 server context with a fresh self-signed P-256 certificate.
-SSL_CTX* serverTls() {
-    EVP_PKEY* key = EVP_EC_gen("P-256");
-    X509* cert = X509_new();
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-    X509_set_pubkey(cert, key);
-    X509_sign(cert, key, EVP_sha256());
-    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_use_certificate(ctx, cert);
-    SSL_CTX_use_PrivateKey(ctx, key);
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    return ctx;
-}
-
 }  // namespace
 
 TEST(WireFromLinkService, ServerCodecTakesALinkThatLinkServiceOpens) {
     // Our listener on a free loopback port.
-    int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    ASSERT_EQ(::listen(listener, 4), 0);
-    socklen_t len = sizeof sa;
-    ::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len);
-    unsigned port = ntohs(sa.sin_port);
-    SSL_CTX* tls = serverTls();
+    unsigned port = 0;
+    int listener = dwrtc::test::loopbackListener(&port);
+    dwrtc::test::SslCtx tls = dwrtc::test::serverTls();
 
     dwrtc::LinkServiceConfig config;
     config.bindAddress = "127.0.0.1";
@@ -347,7 +321,7 @@ TEST(WireFromLinkService, ServerCodecTakesALinkThatLinkServiceOpens) {
     std::atomic<dwrtc::LinkId> id{0};
     service.post([&] { id = service.connect("127.0.0.1", port); });
 
-    auto socket = TlsSocket::acceptOn(listener, tls);
+    auto socket = TlsSocket::acceptOn(listener, tls.get());
     ASSERT_TRUE(socket);
     Recorder events;
     auto codec = LinkCodec::server(events, {}, Clock::now());
@@ -390,6 +364,5 @@ TEST(WireFromLinkService, ServerCodecTakesALinkThatLinkServiceOpens) {
     EXPECT_TRUE(linkEvents.waitFor("closed", 10s));
 
     service.stop();
-    SSL_CTX_free(tls);
     ::close(listener);
 }
