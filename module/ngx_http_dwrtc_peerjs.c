@@ -45,6 +45,8 @@ static ngx_int_t ngx_http_dwrtc_peerjs_preflight(ngx_http_request_t *r);
 static ngx_int_t ngx_http_dwrtc_peerjs_new_id(ngx_http_request_t *r);
 static ngx_int_t ngx_http_dwrtc_peerjs_peers(ngx_http_request_t *r,
     ngx_http_dwrtc_loc_conf_t *dlcf);
+static size_t ngx_http_dwrtc_peerjs_ids(ngx_http_dwrtc_loc_conf_t *dlcf,
+    u_char *p);
 static ngx_int_t ngx_http_dwrtc_peerjs_send(ngx_http_request_t *r,
     ngx_uint_t status, char *type, u_char *body, size_t len);
 static ngx_int_t ngx_http_dwrtc_peerjs_add_header(ngx_http_request_t *r,
@@ -264,33 +266,39 @@ static ngx_int_t
 ngx_http_dwrtc_peerjs_peers(ngx_http_request_t *r,
     ngx_http_dwrtc_loc_conf_t *dlcf)
 {
-    u_char          *body, *p;
-    size_t           len;
-    ngx_str_t        id;
-    ngx_str_node_t  *sn;
+    u_char  *body;
+    size_t   len;
 
-    len = sizeof("[]") - 1;
-
-    for (sn = ngx_http_dwrtc_session_next(NULL);
-         sn;
-         sn = ngx_http_dwrtc_session_next(sn))
-    {
-        if (ngx_http_dwrtc_session_peerjs_id(ngx_http_dwrtc_session_of(sn),
-                                             dlcf, &id)
-            == NGX_OK)
-        {
-            len += sizeof("\"\",") - 1 + id.len
-                   + ngx_escape_json(NULL, id.data, id.len);
-        }
-    }
+    len = ngx_http_dwrtc_peerjs_ids(dlcf, NULL);
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = body;
-    *p++ = '[';
+    (void) ngx_http_dwrtc_peerjs_ids(dlcf, body);
+
+    return ngx_http_dwrtc_peerjs_send(r, NGX_HTTP_OK, "application/json",
+                                      body, len);
+}
+
+
+/* The JSON array of the ids written at p; its length (only, if p is NULL). */
+
+static size_t
+ngx_http_dwrtc_peerjs_ids(ngx_http_dwrtc_loc_conf_t *dlcf, u_char *p)
+{
+    size_t           len;
+    ngx_str_t        id;
+    ngx_uint_t       n;
+    ngx_str_node_t  *sn;
+
+    len = sizeof("[]") - 1;
+    n = 0;
+
+    if (p) {
+        *p++ = '[';
+    }
 
     for (sn = ngx_http_dwrtc_session_next(NULL);
          sn;
@@ -298,9 +306,16 @@ ngx_http_dwrtc_peerjs_peers(ngx_http_request_t *r,
     {
         if (ngx_http_dwrtc_session_peerjs_id(ngx_http_dwrtc_session_of(sn),
                                              dlcf, &id)
-            == NGX_OK)
+            != NGX_OK)
         {
-            if (p != body + 1) {
+            continue;
+        }
+
+        len += (n ? sizeof(",\"\"") : sizeof("\"\"")) - 1 + id.len
+               + ngx_escape_json(NULL, id.data, id.len);
+
+        if (p) {
+            if (n) {
                 *p++ = ',';
             }
 
@@ -308,12 +323,15 @@ ngx_http_dwrtc_peerjs_peers(ngx_http_request_t *r,
             p = (u_char *) ngx_escape_json(p, id.data, id.len);
             *p++ = '"';
         }
+
+        n++;
     }
 
-    *p++ = ']';
+    if (p) {
+        *p = ']';
+    }
 
-    return ngx_http_dwrtc_peerjs_send(r, NGX_HTTP_OK, "application/json",
-                                      body, p - body);
+    return len;
 }
 
 
