@@ -733,8 +733,8 @@ Node::Submit Node::submitPeerJs(std::string_view session, ClientMessage message)
         }
         if (isChosenPeerJsId(message.recipient)) {
             Router* router = d.router.get();
-            d.toRouter([router, source, m = std::move(message)]() mutable {
-                router->routeRemote(source, std::move(m));
+            d.toRouter([router, source, m = std::move(message), quiet]() mutable {
+                router->routeRemote(source, std::move(m), quiet);
             });
             return Submit::Ok;
         }

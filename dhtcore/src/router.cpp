@@ -200,13 +200,13 @@ void Router::tellRemoteNotFound(const std::string& sender, const std::string& re
                               " to say session " + recipient + " is gone");
 }
 
-void Router::routeRemote(const std::string& sender, ClientMessage message) {
+void Router::routeRemote(const std::string& sender, ClientMessage message, bool quiet) {
     if (isOwnedId(message.recipient)) {
         routeOwned(sender, std::move(message));
         return;
     }
     if (isChosenPeerJsId(message.recipient)) {
-        routeChosen(sender, std::move(message));
+        routeChosen(sender, std::move(message), quiet);
         return;
     }
     std::string prefix(nodePrefixOfCanonical(message.recipient));

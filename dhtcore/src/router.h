@@ -89,7 +89,9 @@ public:
     std::string claimOf(const std::string& id) const;
     // A validated message from local session `sender` to a session on
     // another node.
-    void routeRemote(const std::string& sender, ClientMessage message);
+    // quiet: a sender that is not told when the recipient is found nowhere
+    // (PeerJS's LEAVE and EXPIRE, as the PeerJS server answers them).
+    void routeRemote(const std::string& sender, ClientMessage message, bool quiet = false);
     // A message from remote session `sender` reached this node but not its
     // local recipient (it closed meanwhile): tell the sender's node.
     // link and number, when known, say which message it was (the delivery
@@ -396,7 +398,7 @@ private:
     // Chosen PeerJS ids (router_chosen.cpp).
     // Sending: a message for a chosen id goes to the node the DHT names as
     // its holder, found once and remembered for a while.
-    void routeChosen(const std::string& sender, ClientMessage message);
+    void routeChosen(const std::string& sender, ClientMessage message, bool quiet);
     void onChosenLookup(const std::string& id, std::optional<std::string> node);
     // Receiving: a peer's message as a chosen id waits for, or is let
     // through by, the check that the peer holds the id.
@@ -454,6 +456,7 @@ private:
         std::string type;
         std::string body;
         HoldBudget::Charge charge;
+        bool quiet = false;  // not told if the id is held nowhere
     };
     std::unordered_map<std::string, std::deque<ChosenWaiting>> chosenLookups_;
     // Where chosen ids were found lately, until when this is believed

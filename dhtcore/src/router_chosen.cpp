@@ -38,7 +38,7 @@ constexpr auto kChosenSenderForget = std::chrono::seconds(60);
 
 }  // namespace
 
-void Router::routeChosen(const std::string& sender, ClientMessage message) {
+void Router::routeChosen(const std::string& sender, ClientMessage message, bool quiet) {
     const std::string id = message.recipient;
     auto place = chosenPlaces_.find(id);
     if (place != chosenPlaces_.end() && now_() < place->second.until) {
@@ -59,7 +59,8 @@ void Router::routeChosen(const std::string& sender, ClientMessage message) {
             return;
         }
         waiting->second.push_back(ChosenWaiting{sender, std::move(message.type),
-                                                std::move(message.body), std::move(charge)});
+                                                std::move(message.body), std::move(charge),
+                                                quiet});
         return;
     }
     if (!mayLookUp(sender)) {
@@ -67,7 +68,8 @@ void Router::routeChosen(const std::string& sender, ClientMessage message) {
         return;
     }
     chosenLookups_[id].push_back(ChosenWaiting{sender, std::move(message.type),
-                                               std::move(message.body), std::move(charge)});
+                                               std::move(message.body), std::move(charge),
+                                               quiet});
     LinkTransport* links = &links_;
     directory_.lookupChosenId(id, [this, links, id](std::optional<std::string> node) {
         links->post([this, id, node = std::move(node)]() mutable {
@@ -89,7 +91,9 @@ void Router::onChosenLookup(const std::string& id, std::optional<std::string> no
     if (!node || *node == self_) {
         log_(DWRTC_LOG_DEBUG, "no node holds chosen id " + id);
         for (ChosenWaiting& w : waiting) {
-            tell(w.sender, Answer::NotFound, id);
+            if (!w.quiet) {
+                tell(w.sender, Answer::NotFound, id);
+            }
         }
         return;
     }

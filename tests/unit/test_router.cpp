@@ -1683,6 +1683,15 @@ TEST_F(RouterChosenTest, AChosenIdHeldNowhereIsNotFound) {
     links_.runPosted();
     EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound("nobody")});
     EXPECT_TRUE(directory_.asked.empty()) << "a node was looked up for no one";
+
+    // A quiet message (PeerJS's LEAVE) to an id held nowhere gets no answer.
+    ClientMessage leave;
+    leave.type = "LEAVE";
+    leave.recipient = "nobody";
+    router_.routeRemote(alice_, std::move(leave), /*quiet=*/true);
+    directory_.answerChosen(std::nullopt);
+    links_.runPosted();
+    EXPECT_TRUE(deliveries(alice_).empty());
 }
 
 TEST_F(RouterChosenTest, APeerThatDoesNotTakeChosenIdsIsSentNoneAndTheSenderIsTold) {
