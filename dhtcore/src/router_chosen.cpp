@@ -59,8 +59,7 @@ void Router::routeChosen(const std::string& sender, ClientMessage message, bool 
             return;
         }
         waiting->second.push_back(ChosenWaiting{sender, std::move(message.type),
-                                                std::move(message.body), std::move(charge),
-                                                quiet});
+                                                std::move(message.body), std::move(charge), quiet});
         return;
     }
     if (!mayLookUp(sender)) {
@@ -68,13 +67,11 @@ void Router::routeChosen(const std::string& sender, ClientMessage message, bool 
         return;
     }
     chosenLookups_[id].push_back(ChosenWaiting{sender, std::move(message.type),
-                                               std::move(message.body), std::move(charge),
-                                               quiet});
+                                               std::move(message.body), std::move(charge), quiet});
     LinkTransport* links = &links_;
     directory_.lookupChosenId(id, [this, links, id](std::optional<std::string> node) {
-        links->post([this, id, node = std::move(node)]() mutable {
-            onChosenLookup(id, std::move(node));
-        });
+        links->post(
+            [this, id, node = std::move(node)]() mutable { onChosenLookup(id, std::move(node)); });
     });
 }
 
@@ -133,8 +130,8 @@ void Router::admitChosen(LinkId id, LinkState& state, const LinkFrame& frame) {
         }
         known = state.chosenSenders.emplace(frame.sender, ChosenSender()).first;
         check = true;
-    } else if (known->second.state != ChosenSender::State::Checking &&
-               !known->second.rechecking && now - known->second.checkedAt >= kChosenSenderRecheck) {
+    } else if (known->second.state != ChosenSender::State::Checking && !known->second.rechecking &&
+               now - known->second.checkedAt >= kChosenSenderRecheck) {
         known->second.rechecking = true;
         check = true;
     }
@@ -160,11 +157,11 @@ void Router::admitChosen(LinkId id, LinkState& state, const LinkFrame& frame) {
     }
     LinkTransport* links = &links_;
     std::string node = state.node;
-    directory_.lookupChosenId(
-        frame.sender, [this, links, id, node, chosen = frame.sender](std::optional<std::string> holder) {
-            bool holds = holder && *holder == node;
-            links->post([this, id, chosen, holds] { onChosenSenderChecked(id, chosen, holds); });
-        });
+    directory_.lookupChosenId(frame.sender, [this, links, id, node, chosen = frame.sender](
+                                                std::optional<std::string> holder) {
+        bool holds = holder && *holder == node;
+        links->post([this, id, chosen, holds] { onChosenSenderChecked(id, chosen, holds); });
+    });
 }
 
 void Router::dropChosen(LinkId id, const std::string& node, ChosenSender& sender,
