@@ -1098,12 +1098,10 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
         takenOver(id, state, frame);
         return;
     }
-    deliverFromLink(id, state, frame, state.received);
+    deliverFromLink(id, frame, state.received);
 }
 
-void Router::deliverFromLink(LinkId id, LinkState& state, const LinkFrame& frame,
-                             std::uint64_t number) {
-    (void)state;
+void Router::deliverFromLink(LinkId id, const LinkFrame& frame, std::uint64_t number) {
     // The host knows a chosen id's session by its session id.
     std::string session;
     if (isChosenPeerJsId(frame.recipient)) {

@@ -366,6 +366,9 @@ private:
         // DHT names the peer as its holder (router_chosen.cpp). Counted
         // against RouterConfig::linkOwnedSenders with ownedSenders.
         std::unordered_map<std::string, ChosenSender> chosenSenders;
+        // What their messages waiting for a check cost, in bytes: at most
+        // RouterConfig::sessionHoldBytes a link, as for one sending session.
+        std::size_t chosenWaitingBytes = 0;
     };
     // The frame handlers get the link's state that onLinkFrame() found; it
     // is gone once they refuse the link.
@@ -411,8 +414,7 @@ private:
     void handleChosenNotFound(LinkId id, LinkState& state, const LinkFrame& frame);
     // A msg frame from a believed sender: to its session here, or answered
     // "notfound" with its number.
-    void deliverFromLink(LinkId id, LinkState& state, const LinkFrame& frame,
-                         std::uint64_t number);
+    void deliverFromLink(LinkId id, const LinkFrame& frame, std::uint64_t number);
     void forgetChosen();
 
     NodeStats unusedStats_;  // counted into when no stats are given

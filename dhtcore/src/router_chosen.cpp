@@ -137,13 +137,18 @@ void Router::admitChosen(LinkId id, LinkState& state, const LinkFrame& frame) {
     }
     ChosenSender& sender = known->second;
     if (sender.state == ChosenSender::State::Checking) {
-        if (sender.waiting.size() >= config_.queueLimit) {
+        // What waits is bounded per id and per link; past that the sending
+        // node hears "notfound" and tells its sender.
+        std::size_t bytes = frame.type.size() + frame.body.size();
+        if (sender.waiting.size() >= config_.queueLimit ||
+            state.chosenWaitingBytes + bytes > config_.sessionHoldBytes) {
             links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient, number));
         } else {
+            state.chosenWaitingBytes += bytes;
             sender.waiting.push_back(ChosenSender::Frame{frame, number});
         }
     } else if (sender.state == ChosenSender::State::Holds) {
-        deliverFromLink(id, state, frame, number);
+        deliverFromLink(id, frame, number);
     } else {
         dropChosen(id, state.node, sender, frame, number);
     }
@@ -191,8 +196,9 @@ void Router::onChosenSenderChecked(LinkId link, const std::string& id, bool hold
     std::deque<ChosenSender::Frame> waiting = std::move(sender.waiting);
     sender.waiting.clear();
     for (ChosenSender::Frame& f : waiting) {
+        state.chosenWaitingBytes -= f.frame.type.size() + f.frame.body.size();
         if (holds) {
-            deliverFromLink(link, state, f.frame, f.number);
+            deliverFromLink(link, f.frame, f.number);
         } else {
             dropChosen(link, state.node, sender, f.frame, f.number);
         }

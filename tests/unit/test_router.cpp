@@ -1769,6 +1769,26 @@ TEST_F(RouterChosenTest, APeerSpeaksAsAChosenIdOnlyWhileTheDhtNamesItTheHolder) 
     EXPECT_TRUE(deliveries(alice_).empty());
 }
 
+TEST_F(RouterChosenTest, WhatWaitsForACheckIsBoundedPerLink) {
+    LinkId in = provenInbound();
+    // Two ids under check, each with more than half of what a link may
+    // have waiting (dwrtc's session hold bytes): the second is answered.
+    const std::string big(DWRTC_DEFAULT_SESSION_HOLD_BYTES / 2 + 1, 'x');
+    fromPeer(in, "zed", "alice", big);
+    fromPeer(in, "yan", "alice", big);
+    EXPECT_EQ(links_.links[in].sent.back(),
+              serializeLinkNotFound(selfKey()->id(), "yan", "alice", 2));
+    // Checked, what waited is delivered, and the room is back.
+    directory_.answerChosen(peerKey()->id());
+    directory_.answerChosen(peerKey()->id());
+    links_.runPosted();
+    EXPECT_EQ(deliveries(alice_).size(), 1u);
+    fromPeer(in, "wil", "alice", big);
+    EXPECT_EQ(links_.links[in].sent.back(),
+              serializeLinkNotFound(selfKey()->id(), "yan", "alice", 2))
+        << "wil was answered though there was room";
+}
+
 TEST_F(RouterChosenTest, AChosenIdThatLeftIsAnsweredToItsSendersNode) {
     LinkId in = provenInbound();
     fromPeer(in, "zed", "gone", "1");
