@@ -329,6 +329,12 @@ bool Node::start() {
                                     r.id, false);
         },
         wallClockMs, [] { return RouterClock::now(); }, &d.stats);
+    // Both on the links' thread: the router asks the claims which chosen
+    // ids sessions here hold.
+    PeerJsIdClaims* claims = d.peerJsIds.get();
+    d.router->setChosenIds(ChosenIdsHere{
+        [claims](const std::string& session) { return claims->idOf(session); },
+        [claims](const std::string& id) { return claims->sessionOf(id); }});
     d.events = std::make_unique<NodeEvents>(*d.router, *d.rooms, *d.peerJsIds);
 
     if (d.driven) {
@@ -718,15 +724,21 @@ Node::Submit Node::submitPeerJs(std::string_view session, ClientMessage message)
                                               std::to_string(d.config.maxMessageSize) + " bytes"));
         return Submit::Ok;
     }
-    // A chosen PeerJS id is delivered when a session here holds it; the
-    // network does not route chosen ids yet (docs/peerjs.md), so one held
-    // nowhere here is nobody.
+    // A chosen PeerJS id is delivered at once when a session here holds
+    // it; else the router finds its holder's node in the DHT.
     if (!isNodeSessionId(message.recipient)) {
         auto holder = d.sessionOfChosen.find(message.recipient);
         if (holder != d.sessionOfChosen.end()) {
             NodeStats::add(d.stats.owner.deliveredLocally);
             deliverLocal(holder->second, serializeDelivery(message.type, d.speaksAsHere(source),
                                                            message.recipient, message.body));
+            return Submit::Ok;
+        }
+        if (isChosenPeerJsId(message.recipient)) {
+            Router* router = d.router.get();
+            d.toRouter([router, source, m = std::move(message), quiet]() mutable {
+                router->routeRemote(source, std::move(m), quiet);
+            });
             return Submit::Ok;
         }
         if (!quiet) {
@@ -829,7 +841,7 @@ void Node::undeliverable(std::string_view session, std::string_view data) {
         return;
     }
     std::string sender = json.string(0);
-    // A sender that spoke as its chosen id did so only here (route()).
+    // A chosen id of this node spoke to a session here.
     auto chosen = d.sessionOfChosen.find(sender);
     if (chosen != d.sessionOfChosen.end()) {
         // Named as the sender named it: the recipient's chosen id is gone
@@ -840,12 +852,19 @@ void Node::undeliverable(std::string_view session, std::string_view data) {
         }
         return;
     }
-    if (!isValidSessionId(sender) || !isValidSessionId(session)) {
+    // A chosen recipient is named as the message named it: its session
+    // here no longer holds it.
+    bool chosenRecipient = json.kind(1) == JsonObjectReader::Kind::String &&
+                           isChosenPeerJsId(json.string(1));
+    // A chosen sender here is one of another node (this node's are above).
+    bool chosenSender = isChosenPeerJsId(sender);
+    if (!chosenSender && (!isValidSessionId(sender) || !isValidSessionId(session))) {
         return;
     }
-    std::string recipient = d.speaksAs(std::string(session));
-    if (isOwnedId(sender) ? d.sessionOfOwned.count(sender) > 0
-                          : nodePrefixOfCanonical(sender) == d.id) {
+    std::string recipient = chosenRecipient ? std::string(json.string(1))
+                                            : d.speaksAs(std::string(session));
+    if (!chosenSender && (isOwnedId(sender) ? d.sessionOfOwned.count(sender) > 0
+                                            : nodePrefixOfCanonical(sender) == d.id)) {
         auto owner = d.sessionOfOwned.find(sender);
         const std::string& to = owner == d.sessionOfOwned.end() ? sender : owner->second;
         if (d.sessions.count(to)) {

@@ -167,6 +167,7 @@ public:
     void withdrawId(const std::string& id) override;
     std::uint64_t followId(const std::string& id, IdClaimed claimed) override;
     void unfollowId(const std::string& id, std::uint64_t token) override;
+    void lookupChosenId(const std::string& id, ChosenLookupDone done) override;
 
     // Chosen PeerJS ids (dwrtc/peerjs_id.h, node_directory_peerjs.cpp).
     // putPeerJsId stores this node's record for an id, signed, and keeps it

@@ -123,6 +123,18 @@ void NodeDirectory::sweepPeerJsIds() {
     }
 }
 
+void NodeDirectory::lookupChosenId(const std::string& id, ChosenLookupDone done) {
+    getPeerJsId(id, [done = std::move(done)](Records records, bool) {
+        std::optional<PeerJsIdRecord> holder = peerJsIdHolder(std::move(records), wallClockMs());
+        // A reserved id (its session closed) has no one to deliver to.
+        if (!holder || holder->until != 0) {
+            done(std::nullopt);
+            return;
+        }
+        done(std::move(holder->node));
+    });
+}
+
 void NodeDirectory::getPeerJsId(const std::string& id,
                                 std::function<void(Records, bool reached)> done) {
     if (!runner_) {

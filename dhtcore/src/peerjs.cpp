@@ -1,6 +1,8 @@
 #include "dwrtc/peerjs.h"
 
 #include "dwrtc/json_reader.h"
+#include "dwrtc/peerjs_id.h"
+#include "dwrtc/session_id.h"
 
 namespace dwrtc {
 
@@ -79,6 +81,12 @@ std::string typedFromTo(std::string_view type, std::string_view src, std::string
 }
 
 }  // namespace
+
+bool isChosenPeerJsId(std::string_view id) {
+    // Key-owned ids are routed by their own claims: a PeerJS id of that
+    // shape would be looked for there, never here.
+    return isValidPeerJsId(id) && !isNodeSessionId(id) && !isOwnedId(id);
+}
 
 bool isValidPeerJsId(std::string_view id) {
     if (id.empty() || id.size() > kMaxPeerJsIdLength || !isAlnum(id.front()) ||

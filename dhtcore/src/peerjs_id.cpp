@@ -39,11 +39,8 @@ bool readTime(json_t* value, std::uint64_t& out) {
 
 }  // namespace
 
-bool isChosenPeerJsId(std::string_view id) {
-    // Key-owned ids are routed by their own claims: a PeerJS id of that
-    // shape would be looked for there, never here.
-    return isValidPeerJsId(id) && !isNodeSessionId(id) && !isOwnedId(id);
-}
+// isChosenPeerJsId() is in peerjs.cpp, beside the PeerJS id's shape: the
+// link protocol reads chosen ids too, with no need of the records' code.
 
 std::string peerJsTokenHash(std::string_view id, std::string_view token) {
     std::string salted(kTokenLabel);

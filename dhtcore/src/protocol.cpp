@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "dwrtc/json_reader.h"
+#include "dwrtc/peerjs_id.h"
 #include "dwrtc/session_id.h"
 #include "hex.h"
 #include "utf8.h"
@@ -168,6 +169,25 @@ bool getSessionId(const JsonObjectReader& json, std::size_t field, const char* k
     return true;
 }
 
+// A link frame's sender or recipient: a session id (stored lowercased) or,
+// in a frame that may name them, a chosen PeerJS id (kept as written: those
+// are case-sensitive).
+bool getLinkId(const JsonObjectReader& json, std::size_t field, const char* key,
+               std::string& out, std::string& why) {
+    if (!getString(json, field, key, out, why)) {
+        return false;
+    }
+    if (isValidSessionId(out)) {
+        canonicalizeSessionId(out);
+        return true;
+    }
+    if (isChosenPeerJsId(out)) {
+        return true;
+    }
+    why = std::string("malformed ") + key;
+    return false;
+}
+
 // Reads a string field of lowercase hex into out as bytes.
 bool getHex(const JsonObjectReader& json, std::size_t field, const char* key, std::string& out,
             std::string& why) {
@@ -203,7 +223,8 @@ bool getType(const JsonObjectReader& json, std::size_t field, const char* key, s
 enum ClientField : std::size_t { kClientType, kClientRecipient, kClientBody };
 enum LinkField : std::size_t { kLinkV, kLinkT, kLinkNode, kLinkSender, kLinkRecipient,
                                kLinkType, kLinkBody, kLinkKey, kLinkProof, kLinkNet,
-                               kLinkCount, kLinkClaim, kLinkNumber, kLinkSiblings };
+                               kLinkCount, kLinkClaim, kLinkNumber, kLinkSiblings,
+                               kLinkChosen };
 enum ClaimField : std::size_t { kClaimType, kClaimKey, kClaimTime, kClaimSignature };
 
 // One reader per thread, so its setup stays off the per-message path; the
@@ -216,7 +237,7 @@ JsonObjectReader& clientReader() {
 JsonObjectReader& linkReader() {
     thread_local JsonObjectReader reader{"v",    "t",    "node", "sender", "recipient",
                                          "type", "body", "key",  "proof",  "net",
-                                         "count", "claim", "n", "siblings"};
+                                         "count", "claim", "n", "siblings", "chosen"};
     return reader;
 }
 
@@ -454,6 +475,7 @@ std::string serializeLinkHello(std::string_view node, const LinkProof& proof) {
         out.field("net", toHex(proof.networkMac));
     }
     out.field("siblings", static_cast<std::int64_t>(1));
+    out.field("chosen", static_cast<std::int64_t>(1));
     return out.done();
 }
 
@@ -570,6 +592,8 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
         // Any other value (or none) is a node that does not take them.
         out.takesSiblings = json.kind(kLinkSiblings) == JsonObjectReader::Kind::Integer &&
                             json.integer(kLinkSiblings) == 1;
+        out.takesChosen = json.kind(kLinkChosen) == JsonObjectReader::Kind::Integer &&
+                          json.integer(kLinkChosen) == 1;
         return json.kind(kLinkNet) == JsonObjectReader::Kind::Absent ||
                getHex(json, kLinkNet, "net", out.proof.networkMac, why);
     }
@@ -588,8 +612,8 @@ bool parseLinkFrame(std::string_view text, LinkFrame& out, std::string& why) {
         out.count = static_cast<std::uint32_t>(json.integer(kLinkCount));
         return true;
     }
-    if (!getSessionId(json, kLinkSender, "sender", out.sender, why) ||
-        !getSessionId(json, kLinkRecipient, "recipient", out.recipient, why)) {
+    if (!getLinkId(json, kLinkSender, "sender", out.sender, why) ||
+        !getLinkId(json, kLinkRecipient, "recipient", out.recipient, why)) {
         return false;
     }
     if (out.kind == LinkFrame::Kind::NotFound) {

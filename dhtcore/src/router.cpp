@@ -7,6 +7,7 @@
 
 #include "dwrtc/dwrtc.h"
 #include "dwrtc/host_port.h"
+#include "dwrtc/peerjs_id.h"
 #include "dwrtc/session_id.h"
 
 namespace dwrtc {
@@ -178,11 +179,19 @@ void Router::tellRemoteNotFound(const std::string& sender, const std::string& re
         }
     }
     // Any proven link with the sender's node will do: it knows who we are.
-    // A key-owned sender's node is the one whose link brought its claim.
+    // A key-owned sender's node is the one whose link brought its claim; a
+    // chosen id's, one whose link it was believed on.
     bool owned = isOwnedId(sender);
-    std::string_view node = owned ? std::string_view() : nodePrefixOfCanonical(sender);
+    bool chosen = isChosenPeerJsId(sender);
+    std::string_view node = owned || chosen ? std::string_view() : nodePrefixOfCanonical(sender);
     for (auto& [id, state] : linkState_) {
-        if (owned ? state.ownedSenders.count(sender) > 0 : state.node == node) {
+        auto speaksAs = [&] {
+            auto c = state.chosenSenders.find(sender);
+            return c != state.chosenSenders.end() &&
+                   c->second.state == ChosenSender::State::Holds;
+        };
+        if (owned ? state.ownedSenders.count(sender) > 0
+                  : chosen ? speaksAs() : state.node == node) {
             links_.send(id, serializeLinkNotFound(self_, sender, recipient));
             return;
         }
@@ -191,9 +200,13 @@ void Router::tellRemoteNotFound(const std::string& sender, const std::string& re
                               " to say session " + recipient + " is gone");
 }
 
-void Router::routeRemote(const std::string& sender, ClientMessage message) {
+void Router::routeRemote(const std::string& sender, ClientMessage message, bool quiet) {
     if (isOwnedId(message.recipient)) {
         routeOwned(sender, std::move(message));
+        return;
+    }
+    if (isChosenPeerJsId(message.recipient)) {
+        routeChosen(sender, std::move(message), quiet);
         return;
     }
     std::string prefix(nodePrefixOfCanonical(message.recipient));
@@ -744,6 +757,20 @@ void Router::markUnreachable(const std::string& prefix, Peer& peer, const std::s
 void Router::sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
                          std::string_view type, std::string_view body, std::uint64_t seq) {
     LinkState& state = linkState_[id];
+    bool toChosen = isChosenPeerJsId(recipient);
+    if (toChosen && !state.takesChosen) {
+        // A node of an older version would close the link on the frame.
+        log_(DWRTC_LOG_DEBUG, "node " + state.node + " does not take chosen ids; " +
+                                  "a message for " + recipient + " is answered \"not found\"");
+        tell(sender, Answer::NotFound, recipient);
+        return;
+    }
+    // A session that holds a chosen id speaks as it where the peer
+    // understands it, and as its session id elsewhere (still answerable).
+    std::string chosenSender;
+    if (state.takesChosen && chosen_.idOf && isNodeSessionId(sender)) {
+        chosenSender = chosen_.idOf(sender);
+    }
     std::string_view claim;
     if (isOwnedId(sender) && !state.claimsSent.count(sender)) {
         // The first message of a key-owned id on a link carries the claim
@@ -755,11 +782,16 @@ void Router::sendMessage(LinkId id, const std::string& sender, const std::string
         claim = c->second;
         state.claimsSent.insert(sender);
     }
-    links_.send(id, serializeLinkDeliver(self_, sender, recipient, type, body, claim));
+    links_.send(id, serializeLinkDeliver(self_, chosenSender.empty() ? sender : chosenSender,
+                                         recipient, type, body, claim));
     NodeStats::add(stats_->links.sentOverLinks);
     InFlight sent;
     sender.copy(sent.sender, sizeof sent.sender);
-    recipient.copy(sent.recipient, sizeof sent.recipient);
+    if (toChosen) {
+        sent.chosenRecipient = std::make_unique<std::string>(recipient);
+    } else {
+        recipient.copy(sent.recipient, sizeof sent.recipient);
+    }
     if (seq != 0) {
         sent.copy = std::make_unique<Held>(
             Held{seq, sender, std::string(type), std::string(body), now_(), HoldBudget::Charge()});
@@ -811,7 +843,7 @@ void Router::forgetLink(LinkId id) {
         if (m.answered) {
             continue;
         }
-        std::string recipient(m.recipient, sizeof m.recipient);
+        std::string recipient = m.recipientName();
         if (m.copy) {
             Held held = std::move(*m.copy);
             settled(m);
@@ -913,6 +945,9 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
         handleAck(id, state->second, frame.count);
     } else if (frame.kind == LinkFrame::Kind::Siblings) {
         handleSiblings(id, frame);
+    } else if (frame.kind == LinkFrame::Kind::NotFound &&
+               (isChosenPeerJsId(frame.recipient) || isChosenPeerJsId(frame.sender))) {
+        handleChosenNotFound(id, state->second, frame);
     } else if (frame.kind == LinkFrame::Kind::NotFound && isOwnedId(frame.recipient)) {
         handleOwnedNotFound(state->second, frame);
     } else if (frame.kind == LinkFrame::Kind::NotFound) {
@@ -945,6 +980,7 @@ void Router::handleHello(LinkId id, LinkState& state, const LinkFrame& frame) {
     state.binding.clear();
     state.node = frame.node;
     state.takesSiblings = frame.takesSiblings;
+    state.takesChosen = frame.takesChosen;
     links_.setProven(id);
     if (!state.outbound) {
         links_.send(id, serializeLinkHello(self_, makeLinkProof(*key_,
@@ -996,7 +1032,12 @@ void Router::helloFromPeer(LinkId id, const std::string& node) {
 void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) {
     // A node speaks only for its own sessions: one that speaks for another
     // node's is not to be believed in anything else either. For a key-owned
-    // id, its own session is one whose owner signed a claim naming it.
+    // id, its own session is one whose owner signed a claim naming it; for
+    // a chosen id, one the DHT names the node as the holder of.
+    if (isChosenPeerJsId(frame.sender)) {
+        admitChosen(id, state, frame);
+        return;
+    }
     if (isOwnedId(frame.sender)) {
         auto known = state.ownedSenders.find(frame.sender);
         std::string digest = frame.claim.empty() ? std::string() : sha256(frame.claim);
@@ -1057,15 +1098,25 @@ void Router::handleDeliver(LinkId id, LinkState& state, const LinkFrame& frame) 
         takenOver(id, state, frame);
         return;
     }
-    bool here = isOwnedId(frame.recipient) || nodePrefixOfCanonical(frame.recipient) == self_;
-    if (here && sessions_.count(frame.recipient)) {
+    deliverFromLink(id, frame, state.received);
+}
+
+void Router::deliverFromLink(LinkId id, const LinkFrame& frame, std::uint64_t number) {
+    // The host knows a chosen id's session by its session id.
+    std::string session;
+    if (isChosenPeerJsId(frame.recipient)) {
+        session = chosen_.sessionOf ? chosen_.sessionOf(frame.recipient) : std::string();
+    } else if (isOwnedId(frame.recipient) || nodePrefixOfCanonical(frame.recipient) == self_) {
+        session = frame.recipient;
+    }
+    if (!session.empty() && sessions_.count(session)) {
         NodeStats::add(stats_->links.deliveredFromLinks);
-        host_.pushDelivery(frame.recipient,
+        host_.pushDelivery(session,
                            serializeDelivery(frame.type, frame.sender, frame.recipient, frame.body),
-                           id, state.received);
+                           id, number);
         return;
     }
-    links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient, state.received));
+    links_.send(id, serializeLinkNotFound(self_, frame.sender, frame.recipient, number));
 }
 
 void Router::handleOwnedNotFound(LinkState& state, const LinkFrame& frame) {
@@ -1185,8 +1236,7 @@ void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
         InFlight& m = inflight[i];
         if (m.copy) {
             state.recentlyAcked.push_back(LinkState::Acked{
-                state.acked + i + 1, std::string(m.recipient, sizeof m.recipient),
-                std::move(*m.copy)});
+                state.acked + i + 1, m.recipientName(), std::move(*m.copy)});
             state.recentlyAcked.back().message.since = now;
         }
         settled(m);
@@ -1314,6 +1364,7 @@ void Router::onTick() {
     for (auto u = unclaimedIds_.begin(); u != unclaimedIds_.end();) {
         u = now >= u->second ? unclaimedIds_.erase(u) : std::next(u);
     }
+    forgetChosen();
     for (auto it = peers_.begin(); it != peers_.end();) {
         Peer& peer = it->second;
         auto unused = now - peer.lastUsed;

@@ -89,7 +89,9 @@ public:
     std::string claimOf(const std::string& id) const;
     // A validated message from local session `sender` to a session on
     // another node.
-    void routeRemote(const std::string& sender, ClientMessage message);
+    // quiet: a sender that is not told when the recipient is found nowhere
+    // (PeerJS's LEAVE and EXPIRE, as the PeerJS server answers them).
+    void routeRemote(const std::string& sender, ClientMessage message, bool quiet = false);
     // A message from remote session `sender` reached this node but not its
     // local recipient (it closed meanwhile): tell the sender's node.
     // link and number, when known, say which message it was (the delivery
@@ -103,6 +105,11 @@ public:
     // node whose record the DHT does not show yet is reachable at once from
     // the nodes this one talks to.
     void setSiblings(std::vector<LinkSibling> siblings);
+
+    // Which chosen PeerJS ids sessions here hold: a session that holds one
+    // speaks as it to peers that take chosen ids, and messages for one
+    // reach its session.
+    void setChosenIds(ChosenIdsHere chosen) { chosen_ = std::move(chosen); }
 
     void onLinkOpen(LinkId id, bool outbound, std::string_view binding) override;
     void onLinkFrame(LinkId id, std::string_view frame) override;
@@ -291,13 +298,36 @@ private:
         // To a key-owned id: the message itself, so that it can be held if
         // it comes back (null once it has).
         std::unique_ptr<Held> copy;
+        // To a chosen PeerJS id, of any length: its name (recipient is
+        // then unused). Only these messages pay for an allocation.
+        std::unique_ptr<std::string> chosenRecipient;
 
         bool is(const std::string& from, const std::string& to) const {
             return from.compare(0, from.size(), sender, sizeof sender) == 0 &&
-                   to.compare(0, to.size(), recipient, sizeof recipient) == 0;
+                   (chosenRecipient ? *chosenRecipient == to
+                                    : to.compare(0, to.size(), recipient, sizeof recipient) == 0);
+        }
+        std::string recipientName() const {
+            return chosenRecipient ? *chosenRecipient : std::string(recipient, sizeof recipient);
         }
     };
 
+    // A chosen id a peer speaks as: checked against the DHT (the id's
+    // holder must be the peer) before its messages are delivered, and again
+    // once the check is old. Its messages wait, in order, while it is
+    // checked.
+    struct ChosenSender {
+        enum class State { Checking, Holds, NotHeld };
+        State state = State::Checking;
+        Clock::time_point checkedAt;
+        struct Frame {
+            LinkFrame frame;
+            std::uint64_t number = 0;  // its place among the link's msg frames
+        };
+        std::deque<Frame> waiting;
+        bool rechecking = false;  // a check of an old verdict is under way
+        bool logged = false;  // a message dropped as not the peer's: logged once
+    };
     // A link as the router sees it: who opened it, the TLS session's
     // channel binding until the peer is proven, then the proven node, and
     // the acknowledgements owed and awaited.
@@ -331,6 +361,14 @@ private:
         double claimChecks = 0;
         Clock::time_point claimChecksRefilled;
         bool takesSiblings = false;  // its hello said it understands "siblings"
+        bool takesChosen = false;    // its hello said it takes chosen PeerJS ids
+        // Chosen PeerJS ids the peer speaks as, each believed while the
+        // DHT names the peer as its holder (router_chosen.cpp). Counted
+        // against RouterConfig::linkOwnedSenders with ownedSenders.
+        std::unordered_map<std::string, ChosenSender> chosenSenders;
+        // What their messages waiting for a check cost, in bytes: at most
+        // RouterConfig::sessionHoldBytes a link, as for one sending session.
+        std::size_t chosenWaitingBytes = 0;
     };
     // The frame handlers get the link's state that onLinkFrame() found; it
     // is gone once they refuse the link.
@@ -359,6 +397,25 @@ private:
     // The link is gone: whatever was in flight on it was lost.
     void forgetLink(LinkId id);
     void sendAck(LinkId id, LinkState& state);
+
+    // Chosen PeerJS ids (router_chosen.cpp).
+    // Sending: a message for a chosen id goes to the node the DHT names as
+    // its holder, found once and remembered for a while.
+    void routeChosen(const std::string& sender, ClientMessage message, bool quiet);
+    void onChosenLookup(const std::string& id, std::optional<std::string> node);
+    // Receiving: a peer's message as a chosen id waits for, or is let
+    // through by, the check that the peer holds the id.
+    void admitChosen(LinkId id, LinkState& state, const LinkFrame& frame);
+    void onChosenSenderChecked(LinkId link, const std::string& id, bool holds);
+    // A message as a chosen id the peer does not hold: answered "notfound"
+    // (an honest peer tells its sender) and logged once per link and id.
+    void dropChosen(LinkId id, const std::string& node, ChosenSender& sender,
+                    const LinkFrame& frame, std::uint64_t number);
+    void handleChosenNotFound(LinkId id, LinkState& state, const LinkFrame& frame);
+    // A msg frame from a believed sender: to its session here, or answered
+    // "notfound" with its number.
+    void deliverFromLink(LinkId id, const LinkFrame& frame, std::uint64_t number);
+    void forgetChosen();
 
     NodeStats unusedStats_;  // counted into when no stats are given
     NodeStats* stats_;
@@ -393,6 +450,24 @@ private:
     };
     std::unordered_map<std::string, LookupTokens> lookupTokens_;
     std::vector<LinkSibling> siblings_;
+    ChosenIdsHere chosen_;
+    // Chosen ids whose holders are being looked up, with the messages that
+    // wait for the answer (charged to their senders), in order.
+    struct ChosenWaiting {
+        std::string sender;
+        std::string type;
+        std::string body;
+        HoldBudget::Charge charge;
+        bool quiet = false;  // not told if the id is held nowhere
+    };
+    std::unordered_map<std::string, std::deque<ChosenWaiting>> chosenLookups_;
+    // Where chosen ids were found lately, until when this is believed
+    // without a lookup; a "notfound" for one forgets it.
+    struct ChosenPlace {
+        std::string node;
+        Clock::time_point until;
+    };
+    std::unordered_map<std::string, ChosenPlace> chosenPlaces_;
     // Where proven peers said their siblings are, by node id: tried before
     // the DHT, never trusted (the link proves who answers). Bounded in
     // number, each kept for a minute.

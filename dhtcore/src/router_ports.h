@@ -110,6 +110,25 @@ public:
         (void)id;
         (void)token;
     }
+
+    using ChosenLookupDone = std::function<void(std::optional<std::string> node)>;
+    // Finds the node whose live session holds a chosen PeerJS id
+    // (peerjs_id.h): the holder by peerJsIdHolder() of the id's records,
+    // each signed by the node it names; nullopt when none holds it live (a
+    // reserved id has no session to reach). done may run on any thread.
+    virtual void lookupChosenId(const std::string& id, ChosenLookupDone done) {
+        (void)id;
+        done(std::nullopt);
+    }
+};
+
+// Which chosen PeerJS ids sessions of this node hold (PeerJsIdClaims), asked
+// on the router's thread. Empty functions: no session here holds any.
+struct ChosenIdsHere {
+    // The chosen id a session holds, or "".
+    std::function<std::string(const std::string& session)> idOf;
+    // The session that holds a chosen id, or "".
+    std::function<std::string(const std::string& id)> sessionOf;
 };
 
 using RouterClock = std::chrono::steady_clock;

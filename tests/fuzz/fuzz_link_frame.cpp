@@ -1,7 +1,7 @@
 // libFuzzer target: what another node sends on a link, parseLinkFrame(). An
 // accepted frame must carry what its kind needs (a hello its key and proof,
 // an ack a count of at least one, a msg or notfound valid lowercase session
-// ids, a siblings list node ids with ports, at most kMaxLinkSiblings), and writing it again with the serializer of its kind must give a
+// ids or chosen PeerJS ids as written, a siblings list node ids with ports, at most kMaxLinkSiblings), and writing it again with the serializer of its kind must give a
 // frame that parses to the same fields.
 #include <cctype>
 #include <cstddef>
@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "check.h"
+#include "dwrtc/peerjs_id.h"
 #include "dwrtc/protocol.h"
 #include "dwrtc/session_id.h"
 
@@ -27,6 +28,11 @@ bool isCanonicalSessionId(std::string_view id) {
         }
     }
     return true;
+}
+
+// What a link frame may name as a sender or recipient.
+bool isLinkId(std::string_view id) {
+    return isCanonicalSessionId(id) || dwrtc::isChosenPeerJsId(id);
 }
 
 std::string serialize(const dwrtc::LinkFrame& f) {
@@ -52,6 +58,8 @@ bool sameFrame(const dwrtc::LinkFrame& a, const dwrtc::LinkFrame& b) {
     }
     switch (a.kind) {
         case Kind::Hello:
+            // takesSiblings and takesChosen are this node's to say when
+            // written again: not compared.
             return a.proof.key == b.proof.key && a.proof.signature == b.proof.signature &&
                    a.proof.networkMac == b.proof.networkMac;
         case Kind::Deliver:
@@ -99,9 +107,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             FUZZ_CHECK(!dwrtc::isReservedType(frame.type), "msg of a reserved type");
             [[fallthrough]];
         case Kind::NotFound:
-            FUZZ_CHECK(isCanonicalSessionId(frame.sender), "sender is not a lowercase session id");
-            FUZZ_CHECK(isCanonicalSessionId(frame.recipient),
-                       "recipient is not a lowercase session id");
+            FUZZ_CHECK(isLinkId(frame.sender),
+                       "sender is not a lowercase session id or a chosen PeerJS id");
+            FUZZ_CHECK(isLinkId(frame.recipient),
+                       "recipient is not a lowercase session id or a chosen PeerJS id");
             break;
     }
 

@@ -608,6 +608,57 @@ describe('chosen PeerJS ids on two nginx nodes', () => {
         net.assertNoAlerts();
     });
 
+    it('relays between chosen ids on the two nodes, each shown by the id it chose, and '
+       + 'reaches them again after each reconnects on the other node', async () => {
+        const alice = `alice-x-${run}`, bob = `bob-x-${run}`;
+        const [a, aOpen] = await verdict(n1, alice, 'token-a');
+        const [b, bOpen] = await verdict(n2, bob, 'token-b');
+        assert.deepEqual([aOpen, bOpen], [{ type: 'OPEN' }, { type: 'OPEN' }]);
+
+        const offer = offerPayload();
+        a.send({ type: 'OFFER', src: 'mallory', dst: bob, payload: offer });
+        assert.deepEqual(await b.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'the offer' }),
+                         { type: 'OFFER', src: alice, dst: bob, payload: offer });
+        b.send({ type: 'ANSWER', dst: alice, payload: { sdp: 'answer' } });
+        assert.deepEqual(await a.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'the answer' }),
+                         { type: 'ANSWER', src: bob, dst: alice, payload: { sdp: 'answer' } });
+        for (let i = 0; i < 10; i++) a.send({ type: 'CANDIDATE', dst: bob, payload: { i } });
+        for (let i = 0; i < 10; i++) {
+            assert.deepEqual(await b.waitFor(() => true, { what: `candidate ${i}` }),
+                             { type: 'CANDIDATE', src: alice, dst: bob, payload: { i } });
+        }
+
+        // each reconnects on the other node (the client's reconnect() landing
+        // elsewhere): the old WebSockets are closed 1001, and the two still
+        // reach each other across the nodes, now the other way round
+        const [b2, bAgain] = await verdict(n1, bob, 'token-b');
+        assert.deepEqual(bAgain, { type: 'OPEN' });
+        assert.equal((await b.closed).code, 1001);
+        const [a2, aAgain] = await verdict(n2, alice, 'token-a');
+        assert.deepEqual(aAgain, { type: 'OPEN' });
+        assert.equal((await a.closed).code, 1001);
+        a2.send({ type: 'OFFER', dst: bob, payload: 'after reconnect' });
+        assert.deepEqual(
+            await b2.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'the offer after reconnect' }),
+            { type: 'OFFER', src: alice, dst: bob, payload: 'after reconnect' });
+        b2.send({ type: 'ANSWER', dst: alice, payload: 'back' });
+        assert.deepEqual(
+            await a2.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'the answer after reconnect' }),
+            { type: 'ANSWER', src: bob, dst: alice, payload: 'back' });
+
+        // bob gone: alice hears one EXPIRE for bob, addressed to her chosen id
+        b2.ws.close();
+        await b2.closed;
+        a2.send({ type: 'OFFER', dst: bob, payload: 'too late' });
+        a2.send({ type: 'CANDIDATE', dst: bob, payload: 'too late' });
+        assert.deepEqual(await a2.waitFor(() => true, { timeout: ROUTE_WAIT, what: 'EXPIRE' }),
+                         { type: 'EXPIRE', src: bob, dst: alice });
+        await nothingFor(a2, EXPIRE_MS);
+        a2.ws.close();
+        await a2.closed;
+        net.assertNoAlerts();
+    });
+
     it('counts a chosen id\'s session on the status page while it holds the id', async () => {
         const sessions = async () =>
             (await (await fetch(n1.httpUrl('/status'))).json()).workers[0].peerjs.sessions;

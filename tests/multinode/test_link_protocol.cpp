@@ -1,7 +1,7 @@
 // The node-to-node link as a stranger sees it: a TLS client on the link
 // port that speaks for no node, for someone else's node, with a replayed
-// hello, or for sessions that are not its own, delivers nothing, and the
-// node goes on serving its real links.
+// hello, or for sessions or chosen ids that are not its own, delivers
+// nothing, and the node goes on serving its real links.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -369,6 +369,63 @@ TEST_F(Links, ProvenStrangerSpeaksOnlyForItsOwnSessions) {
     net.pump(100ms);
     EXPECT_EQ(net.inbox(bob).size(), 1u);
     expectRealLinksStillWork();
+}
+
+// A rogue node speaks as a chosen PeerJS id another node holds: the node
+// asks the DHT who holds it, drops the message, says "notfound" and logs it
+// once; the id's real holder still reaches its peers.
+TEST_F(Links, ProvenStrangerCannotSpeakAsAChosenIdAnotherNodeHolds) {
+    auto openChosen = [&](dwrtc::Node& node, const std::string& id) {
+        std::string session = node.openPeerJsChosen(id, "token-" + id);
+        EXPECT_FALSE(session.empty());
+        EXPECT_TRUE(net.waitFor([&] { return !net.inbox(session).empty(); }, 10s));
+        EXPECT_NE(net.inbox(session).front().find("\"open\""), std::string::npos)
+            << net.inbox(session).front();
+        net.inbox(session).clear();
+        return session;
+    };
+    std::string bobChosen = openChosen(*target_, "bob");
+    std::string alice = openChosen(*other_, "alice");
+
+    dwrtc::NodeKey mine = strangerKey();
+    LinkClient client(target_->linkPort());
+    ASSERT_TRUE(client.handshake());
+    ASSERT_TRUE(client.sendText(hello(mine, client.binding())));
+    ASSERT_FALSE(client.readText(10s).empty());  // the node's own hello
+    ASSERT_TRUE(client.sendText(msgFrame(mine.id(), "alice", "bob", "\"forged\"") + "\n" +
+                                msgFrame(mine.id(), "alice", "bob", "\"forged again\"")));
+    bool answered = false;
+    auto end = Network::Clock::now() + 15s;
+    while (!answered && Network::Clock::now() < end) {
+        std::string text = client.readText(200ms);
+        answered = text.find("\"t\":\"notfound\"") != std::string::npos &&
+                   text.find("\"sender\":\"alice\"") != std::string::npos;
+        net.pump(10ms);
+    }
+    EXPECT_TRUE(answered) << net.log();
+    EXPECT_TRUE(logHas("sent a message as chosen id \"alice\", which the DHT does not show it "
+                       "holding"))
+        << net.log();
+    net.pump(200ms);
+    EXPECT_TRUE(net.inbox(bobChosen).empty()) << net.inbox(bobChosen).front();
+    std::size_t logged = 0;
+    for (std::size_t at = 0; (at = net.log().find("as chosen id \"alice\"", at)) != std::string::npos;
+         ++at) {
+        ++logged;
+    }
+    EXPECT_EQ(logged, 1u) << net.log();
+
+    // The node that holds alice speaks as it.
+    dwrtc::ClientMessage m;
+    m.type = "OFFER";
+    m.recipient = "bob";
+    m.body = "\"real\"";
+    ASSERT_EQ(other_->submitPeerJs(alice, m), dwrtc::Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(bobChosen).empty(); }, 20s)) << net.log();
+    EXPECT_NE(net.inbox(bobChosen).front().find("\"senderSessionId\":\"alice\""),
+              std::string::npos)
+        << net.inbox(bobChosen).front();
+    EXPECT_NE(net.inbox(bobChosen).front().find("real"), std::string::npos);
 }
 
 TEST_F(Links, OversizedMessageBeforeHelloIsCutOffByItsHeader) {

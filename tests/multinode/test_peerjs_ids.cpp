@@ -514,5 +514,90 @@ TEST(PeerJsIdsOnNodes, MessagesToAChosenIdHeldOnTheSameNodeReachItFromItsChosenI
     EXPECT_EQ(expire, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
 }
 
+TEST(PeerJsIdsOnNodes, ChosenIdsOnDifferentNodesReachEachOtherAsTheirChosenIds) {
+    test::Network net;
+    for (int i = 0; i < 3; ++i) net.addNode();
+    ASSERT_TRUE(net.waitPublished());
+    std::string alice = openChosen(net, 0, "alice", "token-a");
+    std::string bob = openChosen(net, 1, "bob", "token-b");
+    ASSERT_FALSE(alice.empty());
+    ASSERT_FALSE(bob.empty());
+
+    // node 0 finds bob's node from bob's record; node 1 checks that node 0
+    // holds alice before it believes the sender.
+    ASSERT_EQ(net.node(0).submitPeerJs(alice, peerJsMessage("OFFER", "bob", "{\"sdp\":\"o\"}")),
+              Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, bob, "bob").empty(); })) << net.log();
+    EXPECT_EQ(
+        shown(net, bob, "bob"),
+        std::vector<std::string>{
+            "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":{\"sdp\":\"o\"}}"});
+    ASSERT_EQ(net.node(1).submitPeerJs(bob, peerJsMessage("ANSWER", "alice", "{\"sdp\":\"a\"}")),
+              Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, alice, "alice").empty(); })) << net.log();
+    EXPECT_EQ(
+        shown(net, alice, "alice"),
+        std::vector<std::string>{
+            "{\"type\":\"ANSWER\",\"src\":\"bob\",\"dst\":\"alice\",\"payload\":{\"sdp\":\"a\"}}"});
+
+    // In order, many at once.
+    net.inbox(bob).clear();
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(net.node(0).submitPeerJs(alice,
+                                           peerJsMessage("CANDIDATE", "bob", std::to_string(i))),
+                  Node::Submit::Ok);
+    }
+    ASSERT_TRUE(net.waitFor([&] { return shown(net, bob, "bob").size() == 20; })) << net.log();
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_EQ(shown(net, bob, "bob")[i],
+                  "{\"type\":\"CANDIDATE\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":" +
+                      std::to_string(i) + "}");
+    }
+
+    // A session with an id its node gave reaches a chosen id on another node.
+    std::string plain = net.node(2).newSessionId();
+    ASSERT_EQ(net.node(2).openSessionAs(plain), Node::OpenAs::Opened);
+    net.inbox(alice).clear();
+    ASSERT_EQ(net.node(2).submitPeerJs(plain, peerJsMessage("OFFER", "alice", "1")),
+              Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !shown(net, alice, "alice").empty(); })) << net.log();
+    EXPECT_EQ(shown(net, alice, "alice"),
+              std::vector<std::string>{"{\"type\":\"OFFER\",\"src\":\"" + plain +
+                                       "\",\"dst\":\"alice\",\"payload\":1}"});
+
+    // bob reconnects on node 2 with its token: alice's next message reaches
+    // it there (node 1 answers that bob left, and node 0 looks again).
+    std::string bob2 = openChosen(net, 2, "bob", "token-b");
+    ASSERT_FALSE(bob2.empty());
+    ASSERT_TRUE(net.waitFor([&] {
+        return !shown(net, bob, "bob").empty() && shown(net, bob, "bob").back() == "close 1001";
+    }));
+    net.inbox(alice).clear();
+    bool reached = net.waitFor(
+        [&] {
+            if (!shown(net, bob2, "bob").empty()) return true;
+            net.node(0).submitPeerJs(alice, peerJsMessage("OFFER", "bob", "\"again\""));
+            net.pump(std::chrono::milliseconds(300));
+            return !shown(net, bob2, "bob").empty();
+        },
+        std::chrono::seconds(20));
+    ASSERT_TRUE(reached) << net.log();
+    EXPECT_EQ(shown(net, bob2, "bob").front(),
+              "{\"type\":\"OFFER\",\"src\":\"alice\",\"dst\":\"bob\",\"payload\":\"again\"}");
+
+    // bob closed: alice is told it expired, as PeerJS tells it.
+    net.node(2).closeSession(bob2);
+    net.pump(std::chrono::milliseconds(300));
+    net.inbox(alice).clear();
+    ASSERT_EQ(net.node(0).submitPeerJs(alice, peerJsMessage("OFFER", "bob", "4")),
+              Node::Submit::Ok);
+    ASSERT_TRUE(net.waitFor([&] { return !net.inbox(alice).empty(); }, std::chrono::seconds(20)))
+        << net.log();
+    std::string expire;
+    EXPECT_EQ(renderForPeerJs("alice", net.inbox(alice).back(), expire),
+              PeerJsOutput::ExpireLater);
+    EXPECT_EQ(expire, "{\"type\":\"EXPIRE\",\"src\":\"bob\",\"dst\":\"alice\"}");
+}
+
 }  // namespace
 }  // namespace dwrtc

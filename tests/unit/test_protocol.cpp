@@ -359,7 +359,7 @@ TEST(LinkFrame, HelloRoundTripsItsProofAsHex) {
     }
     EXPECT_EQ(text, "{\"v\":2,\"t\":\"hello\",\"node\":\"" + kNode +
                         "\",\"key\":\"3082012200ff\",\"proof\":\"" + signatureHex +
-                        "\",\"siblings\":1}");
+                        "\",\"siblings\":1,\"chosen\":1}");
     LinkFrame f;
     std::string why;
     ASSERT_TRUE(parseLinkFrame(text, f, why)) << why;
@@ -547,16 +547,61 @@ TEST(LinkFrame, RejectsMalformedNode) {
 TEST(LinkFrame, RejectsMalformedSessionIds) {
     LinkFrame f;
     std::string why;
-    EXPECT_FALSE(parseLinkFrame(serializeLinkDeliver(kNode, "x", kRecipient, "t", "b"), f, why));
+    // Neither a session id nor a chosen PeerJS id.
+    EXPECT_FALSE(parseLinkFrame(serializeLinkDeliver(kNode, "x!", kRecipient, "t", "b"), f, why));
     EXPECT_EQ(why, "malformed sender");
-    EXPECT_FALSE(parseLinkFrame(serializeLinkDeliver(kNode, kSender, "y", "t", "b"), f, why));
+    EXPECT_FALSE(parseLinkFrame(serializeLinkDeliver(kNode, kSender, "-y", "t", "b"), f, why));
     EXPECT_EQ(why, "malformed recipient");
-    EXPECT_FALSE(parseLinkFrame(serializeLinkNotFound(kNode, kSender, "z"), f, why));
+    EXPECT_FALSE(parseLinkFrame(serializeLinkNotFound(kNode, kSender, ""), f, why));
     EXPECT_EQ(why, "malformed recipient");
     EXPECT_FALSE(parseLinkFrame("{\"v\":2,\"t\":\"notfound\",\"node\":\"" + kNode +
                                     "\",\"recipient\":\"" + kRecipient + "\"}",
                                 f, why));
     EXPECT_EQ(why, "missing \"sender\"");
+}
+
+TEST(LinkFrame, HelloSaysWhetherThePeerTakesChosenIds) {
+    LinkFrame f;
+    std::string why;
+    ASSERT_TRUE(parseLinkFrame(serializeLinkHello(kNode, someProof(false)), f, why)) << why;
+    EXPECT_TRUE(f.takesChosen);
+    // A node of the version before sends no such field.
+    const std::string head = "{\"v\":2,\"t\":\"hello\",\"node\":\"" + kNode +
+                             "\",\"key\":\"00\",\"proof\":\"00\",\"siblings\":1";
+    ASSERT_TRUE(parseLinkFrame(head + "}", f, why)) << why;
+    EXPECT_FALSE(f.takesChosen);
+    EXPECT_TRUE(f.takesSiblings);
+    ASSERT_TRUE(parseLinkFrame(head + ",\"chosen\":true}", f, why)) << why;
+    EXPECT_FALSE(f.takesChosen);
+}
+
+TEST(LinkFrame, ChosenPeerJsIdsAreSendersAndRecipientsAsWritten) {
+    LinkFrame f;
+    std::string why;
+    ASSERT_TRUE(parseLinkFrame(serializeLinkDeliver(kNode, "Alice", "bob_2", "OFFER", "{}"), f,
+                               why))
+        << why;
+    EXPECT_EQ(f.sender, "Alice");  // PeerJS ids are case-sensitive
+    EXPECT_EQ(f.recipient, "bob_2");
+    ASSERT_TRUE(parseLinkFrame(serializeLinkDeliver(kNode, kSender, "carol x", "OFFER", "{}"), f,
+                               why))
+        << why;
+    EXPECT_EQ(f.recipient, "carol x");
+    ASSERT_TRUE(parseLinkFrame(serializeLinkNotFound(kNode, "Alice", "Bob", 3), f, why)) << why;
+    EXPECT_EQ(f.sender, "Alice");
+    EXPECT_EQ(f.recipient, "Bob");
+    EXPECT_EQ(f.number, 3u);
+    // Longer than a PeerJS id may be, or with what one may not hold.
+    EXPECT_FALSE(parseLinkFrame(serializeLinkDeliver(kNode, std::string(257, 'a'), kRecipient,
+                                                     "OFFER", "{}"),
+                                f, why));
+    EXPECT_EQ(why, "malformed sender");
+    EXPECT_FALSE(
+        parseLinkFrame(serializeLinkDeliver(kNode, kSender, "a  b", "OFFER", "{}"), f, why));
+    EXPECT_EQ(why, "malformed recipient");
+    // The takeover notice stays a key-owned id's own.
+    EXPECT_FALSE(parseLinkFrame(
+        serializeLinkDeliver(kNode, "alice", "alice", std::string(kIdTakenType), "{}"), f, why));
 }
 
 TEST(LinkFrame, LowercasesSessionIds) {

@@ -102,6 +102,21 @@ public:
     }
     void publishId(const IdClaim& claim) override { published.push_back(claim); }
     void withdrawId(const std::string& id) override { withdrawn.push_back(id); }
+    void lookupChosenId(const std::string& id, ChosenLookupDone done) override {
+        askedChosen.push_back(id);
+        pendingChosen.push_back(std::move(done));
+    }
+
+    // Answers the oldest lookup of a chosen id with the node that holds it.
+    void answerChosen(std::optional<std::string> node) {
+        ASSERT_FALSE(pendingChosen.empty()) << "no lookup of a chosen id to answer";
+        auto done = std::move(pendingChosen.front());
+        pendingChosen.pop_front();
+        done(std::move(node));
+    }
+
+    std::vector<std::string> askedChosen;
+    std::deque<ChosenLookupDone> pendingChosen;
 
     // Answers the oldest lookup of an id.
     void answerId(std::optional<IdClaim> claim) {
@@ -1595,6 +1610,196 @@ TEST_F(RouterLinkClaimTest, APeerSpeaksForAtMostSoManyKeyOwnedIdsOnALink) {
     EXPECT_EQ(checks(), 2u);
     EXPECT_EQ(refused(), 1u);
     EXPECT_NE(log_.find("more than 2 key-owned ids on one link"), std::string::npos) << log_;
+}
+
+// --- Chosen PeerJS ids across nodes ------------------------------------------
+
+class RouterChosenTest : public RouterTest {
+protected:
+    RouterChosenTest() {
+        // alice_ holds the chosen id "alice" here.
+        router_.setChosenIds(ChosenIdsHere{
+            [this](const std::string& session) { return session == alice_ ? "alice" : ""; },
+            [this](const std::string& id) { return id == "alice" ? alice_ : ""; }});
+    }
+
+    std::vector<LinkFrame> deliverFrames(LinkId id) { return framesOf(links_.links[id].sent,
+                                                                      LinkFrame::Kind::Deliver); }
+
+    // An inbound link from the peer, proven; its hello says "chosen":1
+    // unless told otherwise.
+    LinkId provenInbound(bool takesChosen = true) {
+        const LinkId in = 1000;
+        router_.onLinkOpen(in, false, kBinding);
+        std::string hello = serializeLinkHello(
+            peerKey()->id(), makeLinkProof(*peerKey(), LinkRole::Initiator, kBinding, {}));
+        if (!takesChosen) {
+            hello.replace(hello.find(",\"chosen\":1"), 11, "");
+        }
+        router_.onLinkFrame(in, hello);
+        EXPECT_TRUE(links_.links[in].proven);
+        return in;
+    }
+
+    void fromPeer(LinkId in, const std::string& sender, const std::string& recipient,
+                  const std::string& body) {
+        router_.onLinkFrame(in, serializeLinkDeliver(peerKey()->id(), sender, recipient, "OFFER",
+                                                     body));
+    }
+};
+
+TEST_F(RouterChosenTest, AChosenIdIsReachedWhereItsRecordSaysAndItsHolderSpeaksAsIt) {
+    send("bob", "first");
+    send("bob", "second");
+    // One lookup of the id for both; then the node, as for any session.
+    ASSERT_EQ(directory_.askedChosen, std::vector<std::string>{"bob"});
+    directory_.answerChosen(peerKey()->id());
+    links_.runPosted();
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    auto frames = deliverFrames(id);
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].sender, "alice");
+    EXPECT_EQ(frames[0].recipient, "bob");
+    EXPECT_EQ(frames[0].body, "first");
+    EXPECT_EQ(frames[1].body, "second");
+
+    // Where it is is remembered: no lookup for the next one.
+    send("bob", "third");
+    EXPECT_EQ(directory_.askedChosen.size(), 1u);
+    ASSERT_EQ(deliverFrames(id).size(), 3u);
+
+    // bob is gone from there: alice_ hears "not found", named as it was
+    // sent, and the next message looks bob up again.
+    router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), "alice", "bob", 3));
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound("bob")});
+    send("bob", "fourth");
+    EXPECT_EQ(directory_.askedChosen.size(), 2u);
+}
+
+TEST_F(RouterChosenTest, AChosenIdHeldNowhereIsNotFound) {
+    send("nobody", "hello?");
+    directory_.answerChosen(std::nullopt);
+    links_.runPosted();
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound("nobody")});
+    EXPECT_TRUE(directory_.asked.empty()) << "a node was looked up for no one";
+
+    // A quiet message (PeerJS's LEAVE) to an id held nowhere gets no answer.
+    ClientMessage leave;
+    leave.type = "LEAVE";
+    leave.recipient = "nobody";
+    router_.routeRemote(alice_, std::move(leave), /*quiet=*/true);
+    directory_.answerChosen(std::nullopt);
+    links_.runPosted();
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterChosenTest, APeerThatDoesNotTakeChosenIdsIsSentNoneAndTheSenderIsTold) {
+    send("bob", "to a chosen id");
+    send(bob_, "to a session");
+    directory_.answerChosen(peerKey()->id());
+    links_.runPosted();
+    answerLookup(peerRecord());
+    LinkId id = links_.connects.back();
+    router_.onLinkOpen(id, true, kBinding);
+    std::string hello = serializeLinkHello(
+        peerKey()->id(), makeLinkProof(*peerKey(), LinkRole::Responder, kBinding, {}));
+    hello.replace(hello.find(",\"chosen\":1"), 11, "");
+    router_.onLinkFrame(id, hello);
+    ASSERT_TRUE(links_.links[id].proven);
+    // The session id's message goes, as the session id; the chosen one is
+    // answered "not found" (EXPIRE in PeerJS) instead of closing the link.
+    auto frames = deliverFrames(id);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].sender, alice_);
+    EXPECT_EQ(frames[0].recipient, bob_);
+    for (const std::string& f : links_.links[id].sent) {
+        EXPECT_EQ(f.find("\"alice\""), std::string::npos) << f;
+        EXPECT_EQ(f.find("\"bob\""), std::string::npos) << f;
+    }
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound("bob")});
+    EXPECT_FALSE(links_.links[id].closed);
+}
+
+TEST_F(RouterChosenTest, APeerSpeaksAsAChosenIdOnlyWhileTheDhtNamesItTheHolder) {
+    LinkId in = provenInbound();
+    // zed's messages wait, in order, for the check that the peer holds zed.
+    fromPeer(in, "zed", "alice", "1");
+    fromPeer(in, "zed", alice_, "2");
+    EXPECT_TRUE(deliveries(alice_).empty());
+    ASSERT_EQ(directory_.askedChosen, std::vector<std::string>{"zed"});
+    directory_.answerChosen(peerKey()->id());
+    links_.runPosted();
+    EXPECT_EQ(deliveries(alice_),
+              (std::vector<std::string>{serializeDelivery("OFFER", "zed", "alice", "1"),
+                                        serializeDelivery("OFFER", "zed", alice_, "2")}));
+    fromPeer(in, "zed", "alice", "3");
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeDelivery("OFFER", "zed", "alice", "3")});
+    EXPECT_EQ(directory_.askedChosen.size(), 1u) << "a believed sender was checked again at once";
+
+    // mallory is held by another node: dropped, answered "notfound" with
+    // the message's number, logged once.
+    fromPeer(in, "mallory", "alice", "forged");
+    directory_.answerChosen(otherKey()->id());
+    links_.runPosted();
+    fromPeer(in, "mallory", "alice", "forged again");
+    EXPECT_TRUE(deliveries(alice_).empty());
+    EXPECT_EQ(links_.links[in].sent.back(),
+              serializeLinkNotFound(selfKey()->id(), "mallory", "alice", 5));
+    EXPECT_EQ(directory_.askedChosen.size(), 2u);
+    std::size_t logged = 0;
+    for (std::size_t at = 0; (at = log_.find("as chosen id \"mallory\"", at)) != std::string::npos;
+         ++at) {
+        ++logged;
+    }
+    EXPECT_EQ(logged, 1u) << log_;
+    EXPECT_FALSE(links_.links[in].closed);
+
+    // An old verdict is checked again, while messages still flow under it;
+    // a peer that no longer holds the id is believed no more.
+    now_ += std::chrono::seconds(11);
+    fromPeer(in, "zed", "alice", "4");
+    EXPECT_EQ(deliveries(alice_),
+              std::vector<std::string>{serializeDelivery("OFFER", "zed", "alice", "4")});
+    ASSERT_EQ(directory_.askedChosen.size(), 3u);
+    directory_.answerChosen(otherKey()->id());
+    links_.runPosted();
+    fromPeer(in, "zed", "alice", "5");
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterChosenTest, WhatWaitsForACheckIsBoundedPerLink) {
+    LinkId in = provenInbound();
+    // Two ids under check, each with more than half of what a link may
+    // have waiting (dwrtc's session hold bytes): the second is answered.
+    const std::string big(DWRTC_DEFAULT_SESSION_HOLD_BYTES / 2 + 1, 'x');
+    fromPeer(in, "zed", "alice", big);
+    fromPeer(in, "yan", "alice", big);
+    EXPECT_EQ(links_.links[in].sent.back(),
+              serializeLinkNotFound(selfKey()->id(), "yan", "alice", 2));
+    // Checked, what waited is delivered, and the room is back.
+    directory_.answerChosen(peerKey()->id());
+    directory_.answerChosen(peerKey()->id());
+    links_.runPosted();
+    EXPECT_EQ(deliveries(alice_).size(), 1u);
+    fromPeer(in, "wil", "alice", big);
+    EXPECT_EQ(links_.links[in].sent.back(),
+              serializeLinkNotFound(selfKey()->id(), "yan", "alice", 2))
+        << "wil was answered though there was room";
+}
+
+TEST_F(RouterChosenTest, AChosenIdThatLeftIsAnsweredToItsSendersNode) {
+    LinkId in = provenInbound();
+    fromPeer(in, "zed", "gone", "1");
+    directory_.answerChosen(peerKey()->id());
+    links_.runPosted();
+    EXPECT_EQ(links_.links[in].sent.back(),
+              serializeLinkNotFound(selfKey()->id(), "zed", "gone", 1));
+    // And a session closed before the host took it: told on the link that
+    // believed zed.
+    router_.tellRemoteNotFound("zed", "alice");
+    EXPECT_EQ(links_.links[in].sent.back(), serializeLinkNotFound(selfKey()->id(), "zed", "alice"));
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 // a MediaConnection call with the fake camera (both videos play), calling
 // an id nobody holds gives `peer-unavailable` within 5 to 7 s, an id the
 // app chose opens on one node and is `unavailable-id` on the other, and two
-// pages with chosen ids on one node talk over a DataConnection by them.
+// pages with chosen ids talk over a DataConnection by them, on one node and
+// across the two.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -169,6 +170,24 @@ describe('the unmodified peerjs client on two DWRTC nodes', () => {
         assert.equal(echo, 'echo: hi ann');
         assert.deepEqual(await a.page.evaluate(() => window.received), ['hi ann']);
         // the connection came from ben's chosen id, not a node's session id
+        assert.deepEqual(await a.page.evaluate(() => window.callers), [b.id]);
+        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
+        assert.deepEqual(await b.page.evaluate(() => window.errors), []);
+        assert.deepEqual(a.page.problems.concat(b.page.problems), []);
+        net.assertNoAlerts();
+    });
+
+    it('two pages with ids they chose, on different nodes, exchange data by those ids',
+       async () => {
+        const [n1, n2] = net.nodes;
+        const run = Math.random().toString(36).slice(2, 8);
+        const a = await peerPage(n2, n1, 'chosen on node 1', `cleo-${run}`);
+        const b = await peerPage(n1, n2, 'chosen on node 2', `dan-${run}`);
+        assert.deepEqual([a.id, b.id], [`cleo-${run}`, `dan-${run}`]);
+        const echo = await b.page.evaluate(([id]) => window.talk(id, 'hi cleo'), [a.id]);
+        assert.equal(echo, 'echo: hi cleo');
+        assert.deepEqual(await a.page.evaluate(() => window.received), ['hi cleo']);
+        // across the nodes too, the connection came from dan's chosen id
         assert.deepEqual(await a.page.evaluate(() => window.callers), [b.id]);
         assert.deepEqual(await a.page.evaluate(() => window.errors), []);
         assert.deepEqual(await b.page.evaluate(() => window.errors), []);

@@ -101,7 +101,7 @@ std::string serializeNodeError(std::string_view error);
 // Frames are JSON objects, several per WebSocket message separated by "\n".
 // Every frame has "v" (protocol version), "t" (frame type) and "node" (the
 // sending node's id):
-//   {"v":2,"t":"hello","node":N,"key":K,"proof":P[,"net":M][,"siblings":1]}
+//   {"v":2,"t":"hello","node":N,"key":K,"proof":P[,"net":M][,"siblings":1][,"chosen":1]}
 //   {"v":2,"t":"msg","node":N,"sender":S,"recipient":R,"type":T,"body":B[,"claim":C]}
 //   {"v":2,"t":"notfound","node":N,"sender":S,"recipient":R[,"n":K]}
 //   {"v":2,"t":"ack","node":N,"count":K}
@@ -125,6 +125,11 @@ std::string serializeNodeError(std::string_view error);
 // trusted: the link to it proves who answers. It goes only to a peer whose
 // hello said "siblings":1 (a node that does not know the frame would close
 // the link on it).
+// A "msg" or "notfound" may name a chosen PeerJS id (peerjs_id.h, kept as
+// written) as sender or recipient, but only to a peer whose hello said
+// "chosen":1: a node that does not know them closes the link on such a
+// frame. The receiver believes a node speaks as a chosen id only while the
+// id's DHT record names that node as its holder (peerJsIdHolder).
 
 constexpr int kLinkProtocolVersion = 2;
 constexpr std::size_t kMaxLinkSiblings = 64;
@@ -154,6 +159,7 @@ struct LinkFrame {
     std::uint32_t count = 0;  // Ack only
     std::uint64_t number = 0;  // NotFound only: which msg on the link it answers, 0 if not said
     bool takesSiblings = false;          // Hello only: the peer understands "siblings"
+    bool takesChosen = false;            // Hello only: the peer takes chosen PeerJS ids
     std::vector<LinkSibling> siblings;  // Siblings only
 };
 
@@ -169,7 +175,8 @@ std::string serializeLinkSiblings(std::string_view node, const std::vector<LinkS
 
 // Parses one link frame. Returns false with why "unsupported link protocol
 // version N" when "v" is not kLinkProtocolVersion. Also checks that node is
-// a node id, that session ids are valid (and stores them lowercased), that
+// a node id, that session ids are valid (and stores them lowercased) or
+// chosen PeerJS ids (kept as written), that
 // a hello carries its proof as hex, that a "msg" carries a
 // non-reserved, non-empty type and a string body, and that a "siblings"
 // list holds at most kMaxLinkSiblings node ids with ports.
