@@ -61,19 +61,26 @@ on_log(void *ctx, int level, const char *msg, size_t len)
     in->logs++;
 }
 
-/* Waits (bounded) for the eventfd, then drains. */
+/* Waits (bounded: 10 s) for the eventfd and drains until `want` deliveries
+ * have come. */
 static void
-wait_and_drain(dwrtc_node *node, inbox_t *in)
+wait_for_deliveries(dwrtc_node *node, inbox_t *in, int want)
 {
     struct pollfd  pfd;
     int            i;
 
-    for (i = 0; i < 100 && in->deliveries == 0; i++) {
+    for (i = 0; i < 200 && in->deliveries < want; i++) {
         pfd.fd = dwrtc_node_event_fd(node);
         pfd.events = POLLIN;
         poll(&pfd, 1, 50);
         dwrtc_node_drain(node, 0, on_delivery, on_log, in);
     }
+}
+
+static void
+wait_and_drain(dwrtc_node *node, inbox_t *in)
+{
+    wait_for_deliveries(node, in, 1);
 }
 
 /* The host's side of driven links: counts what the node asks of it. */
@@ -451,12 +458,16 @@ main(void)
                                   strlen(in.data), out, 4, &what)
               == len);
 
-        /* a chosen id is nobody yet: "not found", shown as a later EXPIRE */
+        /*
+         * a chosen id held nowhere: the node looks for its holder in the
+         * DHT, finds none and answers "not found", shown as a later EXPIRE
+         */
         n = snprintf(pj, sizeof(pj),
                      "{\"type\":\"OFFER\",\"dst\":\"nobody\",\"payload\":1}");
         CHECK(dwrtc_peerjs_submit(node, carol, DWRTC_SESSION_ID_LEN, pj, n,
                                   &why)
               == DWRTC_PEERJS_TAKEN);
+        wait_for_deliveries(node, &in, 2);
         CHECK(in.deliveries == 2);
         CHECK(memcmp(in.session, carol, DWRTC_SESSION_ID_LEN) == 0);
         len = dwrtc_peerjs_render(carol, DWRTC_SESSION_ID_LEN, in.data,

@@ -7,7 +7,8 @@
 // an id nobody holds gives `peer-unavailable` within 5 to 7 s, an id the
 // app chose opens on one node and is `unavailable-id` on the other, and two
 // pages with chosen ids talk over a DataConnection by them, on one node and
-// across the two.
+// across the two, and a page whose Peer disconnects and calls reconnect()
+// gets its chosen id back (`open` again) and is reached by it.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,6 +67,14 @@ const PAGE = `<!doctype html>
   };
   window.videoPlays = () => !!window.remoteVideo && remoteVideo.videoWidth > 0
                             && remoteVideo.currentTime > 0.5;
+  // what an app does when its connection to the server dropped
+  window.reconnectPeer = () => new Promise((resolve) => {
+    peer.once('disconnected', () => setTimeout(() => {
+      peer.once('open', resolve);
+      peer.reconnect();
+    }, 0));
+    peer.disconnect();
+  });
   window.callNobody = (id) => new Promise((resolve) => {
     const started = Date.now();
     peer.on('error', (e) => resolve({ type: e.type, ms: Date.now() - started }));
@@ -189,6 +198,27 @@ describe('the unmodified peerjs client on two DWRTC nodes', () => {
         assert.deepEqual(await a.page.evaluate(() => window.received), ['hi cleo']);
         // across the nodes too, the connection came from dan's chosen id
         assert.deepEqual(await a.page.evaluate(() => window.callers), [b.id]);
+        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
+        assert.deepEqual(await b.page.evaluate(() => window.errors), []);
+        assert.deepEqual(a.page.problems.concat(b.page.problems), []);
+        net.assertNoAlerts();
+    });
+
+    it('reconnect() after disconnect() gets the chosen id back, and the page is reached by it',
+       async () => {
+        const [n1, n2] = net.nodes;
+        const run = Math.random().toString(36).slice(2, 8);
+        const a = await peerPage(n2, n1, 'reconnecting', `eve-${run}`);
+        const b = await peerPage(n1, n2, 'caller', `finn-${run}`);
+        assert.equal(await b.page.evaluate(([id]) => window.talk(id, 'before'), [a.id]),
+                     'echo: before');
+        const started = Date.now();
+        const back = await a.page.evaluate(() => window.reconnectPeer());
+        console.log(`reconnect(): open again as ${back} in ${Date.now() - started} ms`);
+        assert.equal(back, a.id, 'the same id, taken back with the Peer\'s token');
+        assert.equal(await b.page.evaluate(([id]) => window.talk(id, 'after'), [a.id]),
+                     'echo: after');
+        assert.deepEqual(await a.page.evaluate(() => window.received), ['before', 'after']);
         assert.deepEqual(await a.page.evaluate(() => window.errors), []);
         assert.deepEqual(await b.page.evaluate(() => window.errors), []);
         assert.deepEqual(a.page.problems.concat(b.page.problems), []);
