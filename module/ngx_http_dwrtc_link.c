@@ -46,6 +46,12 @@
 /* A link with more than this unwritten is not read until it drains. */
 #define NGX_HTTP_DWRTC_LINK_OUT_HIGH      (4 * 1024 * 1024)
 
+/* A drained write buffer larger than this is given back. */
+#define NGX_HTTP_DWRTC_LINK_OUT_KEEP      (256 * 1024)
+
+/* Seconds between two log lines about links to names, at least. */
+#define NGX_HTTP_DWRTC_LINK_NAME_LOG      60
+
 /* Connections accepted per event of the listener at most. */
 #define NGX_HTTP_DWRTC_LINK_ACCEPTS       32
 
@@ -98,6 +104,7 @@ typedef struct {
     ngx_rbtree_node_t               sentinel;
     ngx_msec_t                      handshake_timeout;
     ngx_log_t                      *log;
+    time_t                          name_logged;
 
     unsigned                        ssl_ready:1;
     unsigned                        bind_ready:1;
@@ -677,6 +684,7 @@ ngx_http_dwrtc_link_accept_handler(ngx_event_t *ev)
             link->name.len = len;
         }
 
+        c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
         c->recv = ngx_recv;
         c->send = ngx_send;
         c->recv_chain = ngx_recv_chain;
@@ -734,10 +742,16 @@ ngx_http_dwrtc_link_connect(void *ctx, uint64_t id, const char *host,
     if (port == 0 || port > 65535
         || ngx_parse_addr(link->pool, &addr, p, len) != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, ls->log, 0,
-                      "dwrtc: link to \"%s\" port %ud not opened: "
-                      "dwrtc_link_transport nginx connects to addresses "
-                      "only", host, port);
+        /* the router tries again: said once a minute at most */
+
+        if (ngx_time() - ls->name_logged >= NGX_HTTP_DWRTC_LINK_NAME_LOG) {
+            ls->name_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, ls->log, 0,
+                          "dwrtc: link to \"%s\" port %ud not opened: "
+                          "dwrtc_link_transport nginx connects to addresses "
+                          "only", host, port);
+        }
+
         ngx_destroy_pool(link->pool);
         return -1;
     }
@@ -759,7 +773,8 @@ ngx_http_dwrtc_link_connect(void *ctx, uint64_t id, const char *host,
     link->peer.name = &link->name;
     link->peer.get = ngx_event_get_peer;
     link->peer.log = ls->log;
-    link->peer.log_error = NGX_ERROR_ERR;
+    /* a node that is down is tried again by the router: not an error */
+    link->peer.log_error = NGX_ERROR_INFO;
 
     rc = ngx_event_connect_peer(&link->peer);
 
@@ -859,7 +874,6 @@ ngx_http_dwrtc_link_attach(ngx_http_dwrtc_link_t *link, ngx_connection_t *c)
     c->log = &link->log;
     c->read->log = c->log;
     c->write->log = c->log;
-    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
 
     c->read->handler = ngx_http_dwrtc_link_handler;
     c->write->handler = ngx_http_dwrtc_link_handler;
@@ -948,7 +962,7 @@ ngx_http_dwrtc_link_handler(ngx_event_t *ev)
         }
 
         if (err) {
-            ngx_log_error(NGX_LOG_ERR, c->log, err,
+            ngx_log_error(NGX_LOG_INFO, c->log, err,
                           "dwrtc: connect() of link %uL to %V failed",
                           link->id, &link->name);
             ngx_http_dwrtc_link_close(link, 1);
@@ -1207,6 +1221,13 @@ ngx_http_dwrtc_link_flush(ngx_http_dwrtc_link_t *link)
     link->out_pos = 0;
     link->out_last = 0;
 
+    if (link->out_size > NGX_HTTP_DWRTC_LINK_OUT_KEEP) {
+        /* a large message went out: its buffer is not kept for the next */
+        ngx_free(link->out);
+        link->out = NULL;
+        link->out_size = 0;
+    }
+
     if (link->state == NGX_HTTP_DWRTC_LINK_FINISHING) {
         ngx_http_dwrtc_link_close(link, 0);
         return;
@@ -1229,6 +1250,15 @@ ngx_http_dwrtc_link_keep(ngx_http_dwrtc_link_t *link, const char *data,
     u_char  *out;
 
     rest = link->out_last - link->out_pos;
+
+    if (link->out_size - link->out_last < len
+        && link->out_size - rest >= len)
+    {
+        /* room at the front: what is written is dropped */
+        ngx_memmove(link->out, link->out + link->out_pos, rest);
+        link->out_pos = 0;
+        link->out_last = rest;
+    }
 
     if (link->out_size - link->out_last < len) {
 
