@@ -4,23 +4,30 @@
  *
  * Node-to-node links as the worker's own connections, with
  * "dwrtc_link_transport nginx": the worker listens on its link port,
- * accepts and connects (ngx_event_connect_peer), does TLS 1.3
- * (ngx_ssl_handshake) and moves bytes between the sockets and the node's
- * DrivenLinks (dwrtc_link_*() in dwrtc.h), which run the link protocol and
- * the routing on the worker's thread. The links' eventfd and one cancelable
+ * accepts and connects (ngx_event_connect_peer), does TLS 1.3 and moves
+ * bytes between the sockets and the node's DrivenLinks (dwrtc_link_*() in
+ * dwrtc.h), which run the link protocol and the routing on the worker's
+ * thread. The links' eventfd and one cancelable
  * timer bring the node's own work (the tick, deadlines, answers from the
  * DHT's threads) to dwrtc_links_run().
  *
  * A link's life is one state, in ngx_http_dwrtc_link_t.state:
  *
  *   CONNECTING   outbound, TCP connect in progress
- *   HANDSHAKING  TLS handshake (ngx_ssl_handshake owns the handlers)
+ *   HANDSHAKING  TLS handshake, within dwrtc_link_handshake_timeout
  *   OPEN         bytes both ways, what dwrtc_link_take() gives is written
  *   FINISHING    the node said DWRTC_LINK_FINISH: writing the rest, then
  *                closed
  *
  * The node is never called from within its driver callbacks: connect()
  * only starts a connection and wake() only posts the write event.
+ *
+ * TLS: ngx_ssl_create_connection() and ngx_ssl_write() and
+ * ngx_ssl_shutdown() are nginx's; the handshake and the reads call OpenSSL
+ * here, because nginx (1.22) logs at "crit" what a peer can cause there
+ * (plain HTTP on the link port, a record altered on the path): a stranger
+ * must not fill the log with alerts. Such failures are logged once per
+ * link, at "info".
  */
 
 
@@ -126,7 +133,12 @@ static void ngx_http_dwrtc_link_attach(ngx_http_dwrtc_link_t *link,
 static ngx_http_dwrtc_link_t *ngx_http_dwrtc_link_lookup(uint64_t id);
 static void ngx_http_dwrtc_link_handler(ngx_event_t *ev);
 static void ngx_http_dwrtc_link_handshake(ngx_http_dwrtc_link_t *link);
-static void ngx_http_dwrtc_link_secured(ngx_connection_t *c);
+static void ngx_http_dwrtc_link_tls(ngx_http_dwrtc_link_t *link);
+static void ngx_http_dwrtc_link_secured(ngx_http_dwrtc_link_t *link);
+static ssize_t ngx_http_dwrtc_link_recv(ngx_connection_t *c, u_char *buf,
+    size_t size);
+static void ngx_http_dwrtc_link_tls_failed(ngx_http_dwrtc_link_t *link,
+    int sslerr, ngx_err_t err, const char *what);
 static void ngx_http_dwrtc_link_read(ngx_http_dwrtc_link_t *link);
 static void ngx_http_dwrtc_link_flush(ngx_http_dwrtc_link_t *link);
 static ngx_int_t ngx_http_dwrtc_link_keep(ngx_http_dwrtc_link_t *link,
@@ -878,6 +890,9 @@ ngx_http_dwrtc_link_attach(ngx_http_dwrtc_link_t *link, ngx_connection_t *c)
     c->read->handler = ngx_http_dwrtc_link_handler;
     c->write->handler = ngx_http_dwrtc_link_handler;
 
+    /* what a peer or the path causes is not an alert */
+    c->log_error = NGX_ERROR_INFO;
+
     /* a gracefully exiting worker is not held by a link's deadline */
     c->read->cancelable = 1;
     c->write->cancelable = 1;
@@ -973,7 +988,7 @@ ngx_http_dwrtc_link_handler(ngx_event_t *ev)
         return;
 
     case NGX_HTTP_DWRTC_LINK_HANDSHAKING:
-        /* ngx_ssl_handshake() has the handlers until it is done */
+        ngx_http_dwrtc_link_tls(link);
         return;
 
     default: /* OPEN, FINISHING */
@@ -991,7 +1006,6 @@ ngx_http_dwrtc_link_handler(ngx_event_t *ev)
 static void
 ngx_http_dwrtc_link_handshake(ngx_http_dwrtc_link_t *link)
 {
-    ngx_int_t          rc;
     ngx_connection_t  *c;
 
     c = link->connection;
@@ -1006,45 +1020,68 @@ ngx_http_dwrtc_link_handshake(ngx_http_dwrtc_link_t *link)
 
     link->state = NGX_HTTP_DWRTC_LINK_HANDSHAKING;
 
-    c->log->action = "doing the TLS handshake of a node link";
+    ngx_http_dwrtc_link_tls(link);
+}
 
-    rc = ngx_ssl_handshake(c);
 
-    if (rc == NGX_AGAIN) {
-        c->ssl->handler = ngx_http_dwrtc_link_secured;
+/* One step of the TLS handshake; the deadline timer is already set. */
+
+static void
+ngx_http_dwrtc_link_tls(ngx_http_dwrtc_link_t *link)
+{
+    int                n, sslerr;
+    ngx_err_t          err;
+    ngx_connection_t  *c;
+
+    c = link->connection;
+
+    ERR_clear_error();
+
+    n = SSL_do_handshake(c->ssl->connection);
+
+    if (n == 1) {
+        ngx_http_dwrtc_link_secured(link);
         return;
     }
 
-    ngx_http_dwrtc_link_secured(c);
+    sslerr = SSL_get_error(c->ssl->connection, n);
+    err = (sslerr == SSL_ERROR_SYSCALL) ? ngx_socket_errno : 0;
+
+    if (sslerr == SSL_ERROR_WANT_READ) {
+        c->read->ready = 0;
+
+        if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+            ngx_http_dwrtc_link_close(link, 1);
+        }
+
+        return;
+    }
+
+    if (sslerr == SSL_ERROR_WANT_WRITE) {
+        c->write->ready = 0;
+
+        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+            ngx_http_dwrtc_link_close(link, 1);
+        }
+
+        return;
+    }
+
+    ngx_http_dwrtc_link_tls_failed(link, sslerr, err, "TLS handshake");
+    ngx_http_dwrtc_link_close(link, 1);
 }
 
 
 /* The TLS handshake is over: the channel binding goes to the node. */
 
 static void
-ngx_http_dwrtc_link_secured(ngx_connection_t *c)
+ngx_http_dwrtc_link_secured(ngx_http_dwrtc_link_t *link)
 {
-    int                     rc;
-    ngx_http_dwrtc_link_t  *link;
-    u_char                  binding[NGX_HTTP_DWRTC_LINK_BINDING_LEN];
+    int                 rc;
+    ngx_connection_t   *c;
+    u_char              binding[NGX_HTTP_DWRTC_LINK_BINDING_LEN];
 
-    link = c->data;
-
-    if (c->read->timedout || c->write->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "dwrtc: TLS handshake of link %uL with %V timed out",
-                      link->id, &link->name);
-        ngx_http_dwrtc_link_close(link, 1);
-        return;
-    }
-
-    if (c->ssl == NULL || !c->ssl->handshaked) {
-        /* ngx_ssl_handshake() logged why */
-        ngx_http_dwrtc_link_close(link, 1);
-        return;
-    }
-
-    c->log->action = NULL;
+    c = link->connection;
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
@@ -1068,8 +1105,12 @@ ngx_http_dwrtc_link_secured(ngx_connection_t *c)
         return;
     }
 
-    c->read->handler = ngx_http_dwrtc_link_handler;
-    c->write->handler = ngx_http_dwrtc_link_handler;
+    /* as ngx_ssl_handshake() leaves a connection that is done */
+    c->ssl->handshaked = 1;
+    c->recv = ngx_http_dwrtc_link_recv;
+    c->send = ngx_ssl_write;
+    c->recv_chain = ngx_ssl_recv_chain;
+    c->send_chain = ngx_ssl_send_chain;
 
     link->state = NGX_HTTP_DWRTC_LINK_OPEN;
 
@@ -1090,6 +1131,75 @@ ngx_http_dwrtc_link_secured(ngx_connection_t *c)
 
     /* status and the upgrade request, if the node has one */
     ngx_http_dwrtc_link_flush(link);
+}
+
+
+/*
+ * SSL_read() for a link: NGX_AGAIN, 0 when the peer closed, NGX_ERROR
+ * (logged once, at info: a peer or the path can cause it).
+ */
+
+static ssize_t
+ngx_http_dwrtc_link_recv(ngx_connection_t *c, u_char *buf, size_t size)
+{
+    int                     n, sslerr;
+    ngx_err_t               err;
+    ngx_http_dwrtc_link_t  *link;
+
+    ERR_clear_error();
+
+    n = SSL_read(c->ssl->connection, buf,
+                 (int) ngx_min(size, NGX_MAX_INT32_VALUE));
+
+    if (n > 0) {
+        return n;
+    }
+
+    sslerr = SSL_get_error(c->ssl->connection, n);
+    err = (sslerr == SSL_ERROR_SYSCALL) ? ngx_socket_errno : 0;
+
+    switch (sslerr) {
+
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        /* TLS 1.3 has no renegotiation: a write it wants goes out soon */
+        c->read->ready = 0;
+        return NGX_AGAIN;
+
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+
+    default:
+        link = c->data;
+
+        if (sslerr == SSL_ERROR_SYSCALL && err == 0) {
+            /* the peer closed without close_notify */
+            return 0;
+        }
+
+        ngx_http_dwrtc_link_tls_failed(link, sslerr, err, "TLS read");
+        c->read->error = 1;
+        return NGX_ERROR;
+    }
+}
+
+
+static void
+ngx_http_dwrtc_link_tls_failed(ngx_http_dwrtc_link_t *link, int sslerr,
+    ngx_err_t err, const char *what)
+{
+    unsigned long  e;
+    const char    *reason;
+
+    e = ERR_peek_last_error();
+    reason = e ? ERR_reason_error_string(e) : NULL;
+
+    ngx_log_error(NGX_LOG_INFO, link->connection->log, err,
+                  "dwrtc: %s of link %uL with %V failed (SSL error %d%s%s)",
+                  what, link->id, &link->name, sslerr,
+                  reason ? ": " : "", reason ? reason : "");
+
+    ERR_clear_error();
 }
 
 
@@ -1320,7 +1430,8 @@ ngx_http_dwrtc_link_close(ngx_http_dwrtc_link_t *link, ngx_uint_t reset)
             c->ssl->no_wait_shutdown = 1;
 
             if (reset) {
-                c->ssl->no_send_shutdown = 1;
+                /* no close_notify: SSL_shutdown() writes nothing */
+                c->error = 1;
             }
 
             (void) ngx_ssl_shutdown(c);
