@@ -62,6 +62,9 @@
 /* Connections accepted per event of the listener at most. */
 #define NGX_HTTP_DWRTC_LINK_ACCEPTS       32
 
+/* accept() out of descriptors or memory: the listener rests this long. */
+#define NGX_HTTP_DWRTC_LINK_ACCEPT_PAUSE  500
+
 /* The TLS exporter the link hello is bound to (link_codec, trust.h). */
 #define NGX_HTTP_DWRTC_LINK_EXPORTER      "EXPORTER-dwrtc-link-v2"
 #define NGX_HTTP_DWRTC_LINK_BINDING_LEN   32
@@ -107,6 +110,7 @@ typedef struct {
     ngx_connection_t               *listener;
     ngx_connection_t               *notify;    /* the links' eventfd */
     ngx_event_t                     run_ev;
+    ngx_event_t                     accept_ev; /* ends a rest of the listener */
     ngx_rbtree_t                    links;     /* ngx_http_dwrtc_link_t */
     ngx_rbtree_node_t               sentinel;
     ngx_msec_t                      handshake_timeout;
@@ -127,6 +131,7 @@ static int ngx_http_dwrtc_link_connect(void *ctx, uint64_t id,
 static void ngx_http_dwrtc_link_wake(void *ctx, uint64_t id);
 static void ngx_http_dwrtc_link_run_handler(ngx_event_t *ev);
 static void ngx_http_dwrtc_link_accept_handler(ngx_event_t *ev);
+static void ngx_http_dwrtc_link_accept_resume(ngx_event_t *ev);
 static ngx_http_dwrtc_link_t *ngx_http_dwrtc_link_create(uint64_t id);
 static void ngx_http_dwrtc_link_attach(ngx_http_dwrtc_link_t *link,
     ngx_connection_t *c);
@@ -496,6 +501,11 @@ ngx_http_dwrtc_link_start(ngx_cycle_t *cycle, dwrtc_node *node)
         goto failed;
     }
 
+    ls->accept_ev.handler = ngx_http_dwrtc_link_accept_resume;
+    ls->accept_ev.log = cycle->log;
+    ls->accept_ev.data = ls;
+    ls->accept_ev.cancelable = 1;
+
     ls->run_ev.handler = ngx_http_dwrtc_link_run_handler;
     ls->run_ev.log = cycle->log;
     ls->run_ev.data = ls;
@@ -568,6 +578,10 @@ ngx_http_dwrtc_link_stop(void)
 
     if (ls->run_ev.timer_set) {
         ngx_del_timer(&ls->run_ev);
+    }
+
+    if (ls->accept_ev.timer_set) {
+        ngx_del_timer(&ls->accept_ev);
     }
 
     if (ls->run_ev.posted) {
@@ -643,9 +657,21 @@ ngx_http_dwrtc_link_accept_handler(ngx_event_t *ev)
                 continue;
             }
 
+            /*
+             * Out of descriptors or memory: the listener is level-triggered,
+             * so it rests a while rather than wake the loop at once again
+             */
+
             ngx_log_error(NGX_LOG_ALERT, ev->log, err,
-                          "dwrtc: accept() on link port %ui failed",
-                          ls->port);
+                          "dwrtc: accept() on link port %ui failed, "
+                          "not accepting links for %d ms",
+                          ls->port, NGX_HTTP_DWRTC_LINK_ACCEPT_PAUSE);
+
+            if (ngx_del_event(lc->read, NGX_READ_EVENT, 0) == NGX_OK) {
+                ngx_add_timer(&ls->accept_ev,
+                              NGX_HTTP_DWRTC_LINK_ACCEPT_PAUSE);
+            }
+
             return;
         }
 
@@ -715,6 +741,24 @@ ngx_http_dwrtc_link_accept_handler(ngx_event_t *ev)
         ngx_add_timer(c->read, ls->handshake_timeout);
 
         ngx_http_dwrtc_link_handshake(link);
+    }
+}
+
+
+static void
+ngx_http_dwrtc_link_accept_resume(ngx_event_t *ev)
+{
+    ngx_http_dwrtc_links_t  *ls;
+
+    ls = ev->data;
+
+    if (ls->listener == NULL || ls->listener->read->active) {
+        return;
+    }
+
+    if (ngx_add_event(ls->listener->read, NGX_READ_EVENT, 0) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "dwrtc: the link listener could not be resumed");
     }
 }
 
@@ -1253,8 +1297,11 @@ ngx_http_dwrtc_link_read(ngx_http_dwrtc_link_t *link)
         rc = dwrtc_link_received(ngx_http_dwrtc_links.node, link->id,
                                  (char *) buf, (size_t) n);
 
-        if (rc != DWRTC_OK) {
-            /* the status says what is left of the link */
+        if (rc != DWRTC_OK
+            || dwrtc_link_status(ngx_http_dwrtc_links.node, link->id)
+               != DWRTC_LINK_OPEN)
+        {
+            /* closing: the status says what is left to write */
             break;
         }
     }
