@@ -994,6 +994,12 @@ ngx_http_dwrtc_link_handler(ngx_event_t *ev)
     c = ev->data;
     link = c->data;
 
+    if (c->close) {
+        /* worker_shutdown_timeout has passed: nginx closes what is left */
+        ngx_http_dwrtc_link_close(link, 0);
+        return;
+    }
+
     if (ev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "dwrtc: link %uL with %V timed out",
