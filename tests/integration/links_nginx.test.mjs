@@ -8,12 +8,16 @@
 // Two nodes that both run the nginx transport relay messages both ways, in
 // order; a node with the nginx transport and one with libwebsockets' (the
 // default) do too, so the wire is the same. Every node stops gracefully
-// with no [alert] (no "open socket left") in its error log.
+// with no [alert] (no "open socket left") in its error log. A link to a
+// node published under a name is not opened yet (nginx's resolver is the
+// next step): said once, and the other way still works.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startNetwork } from '../lib/nginx.mjs';
+import { startNetwork, NginxNode, waitUntil } from '../lib/nginx.mjs';
 import { openSession, terminateSessions } from '../lib/client.mjs';
 
 // The first message to a node not yet known costs a DHT lookup.
@@ -114,5 +118,53 @@ describe('a node with the nginx transport and one with libwebsockets', () => {
 
     it('stop gracefully with no alert', async () => {
         await quitClean(net);
+    });
+});
+
+describe('a node with the nginx transport and a peer published under a name', () => {
+    const nodes = [];
+
+    after(async () => {
+        terminateSessions();
+        await Promise.all(nodes.map((n) => n.stop()));
+    });
+
+    it('does not open a link to the name, says so once, and is still reached', async () => {
+        const a = await NginxNode.create({ name: 'lname1', signal: 'dwrtc_rate off;',
+                                           http: 'dwrtc_link_transport nginx;' });
+        nodes.push(a);
+        await a.start();
+        const b = await NginxNode.create({ name: 'lname2', signal: 'dwrtc_rate off;',
+                                           http: 'dwrtc_link_transport lws;',
+                                           bootstrap: [a.bootstrapAddress()] });
+        nodes.push(b);
+        b.conf = b.conf.replace(/dwrtc_public_address 127\.0\.0\.1;/,
+                                'dwrtc_public_address localhost;');
+        writeFileSync(b.confPath, b.conf);
+        await b.start();
+        await Promise.all([a.waitPublished(), b.waitPublished()]);
+
+        const sa = await openSession(a.wsUrl(), { label: 'nginx' });
+        const sb = await openSession(b.wsUrl(), { label: 'named' });
+
+        // the named node opens its own link to the nginx node's address
+        await sb.deliver(sa, 'to the nginx node', { timeout: ROUTE_WAIT });
+
+        // the nginx node does not open one to "localhost"
+        const named = () => a.logLines().filter(
+            (l) => /dwrtc: link to "localhost" port \d+ not opened/.test(l.text));
+        for (let i = 0; i < 3; i++) {
+            sa.to(sb, `to the named node ${i}`);
+            await sleep(700);
+        }
+        await waitUntil(() => named().length > 0,
+                        { what: 'the line about the name', detail: () => a.describe(20) });
+        assert.equal(named().length, 1, named().map((l) => l.line).join('\n'));
+
+        terminateSessions();
+        await a.quit();
+        await b.quit();
+        a.assertNoAlerts();
+        b.assertNoAlerts();
     });
 });
