@@ -96,6 +96,7 @@ typedef struct {
 
     unsigned                        outbound:1;
     unsigned                        read_stopped:1;
+    unsigned                        read_on_write:1;  /* SSL_read() wants it */
 } ngx_http_dwrtc_link_t;
 
 
@@ -1044,6 +1045,11 @@ ngx_http_dwrtc_link_handler(ngx_event_t *ev)
     default: /* OPEN, FINISHING */
 
         if (ev->write) {
+            if (link->read_on_write) {
+                link->read_on_write = 0;
+                ngx_post_event(c->read, &ngx_posted_events);
+            }
+
             ngx_http_dwrtc_link_flush(link);
 
         } else {
@@ -1211,9 +1217,19 @@ ngx_http_dwrtc_link_recv(ngx_connection_t *c, u_char *buf, size_t size)
     switch (sslerr) {
 
     case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        /* TLS 1.3 has no renegotiation: a write it wants goes out soon */
         c->read->ready = 0;
+        return NGX_AGAIN;
+
+    case SSL_ERROR_WANT_WRITE:
+        /* a TLS 1.3 key update to answer: read again once writable */
+        link = c->data;
+        link->read_on_write = 1;
+        c->read->ready = 0;
+
+        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         return NGX_AGAIN;
 
     case SSL_ERROR_ZERO_RETURN:
