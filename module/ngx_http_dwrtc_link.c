@@ -532,17 +532,39 @@ failed:
 
 /*
  * Closes every link (the node is told), the listener and the eventfd's
- * connection; the node owns and closes the eventfd itself.
+ * connection; the node owns and closes the eventfd itself. A running node
+ * first finishes its links: rooms are left, acknowledgements and close
+ * frames are written as far as the sockets take them now.
  */
 
 void
 ngx_http_dwrtc_link_stop(void)
 {
+    int                      rc;
     ngx_connection_t        *c;
-    ngx_rbtree_node_t       *node;
+    ngx_rbtree_node_t       *node, *next;
     ngx_http_dwrtc_links_t  *ls;
 
     ls = &ngx_http_dwrtc_links;
+
+    if (ls->node && ls->links.root != NULL) {
+        rc = dwrtc_links_finish(ls->node);
+
+        if (rc != DWRTC_OK) {
+            ngx_log_error(NGX_LOG_ALERT, ls->log, 0,
+                          "dwrtc: dwrtc_links_finish() failed: %s",
+                          dwrtc_strerror(rc));
+        }
+
+        node = (ls->links.root == ls->links.sentinel)
+               ? NULL : ngx_rbtree_min(ls->links.root, ls->links.sentinel);
+
+        while (node) {
+            next = ngx_rbtree_next(&ls->links, node);
+            ngx_http_dwrtc_link_flush((ngx_http_dwrtc_link_t *) node);
+            node = next;
+        }
+    }
 
     if (ls->links.root != NULL) {
         while (ls->links.root != ls->links.sentinel) {

@@ -422,6 +422,15 @@ int dwrtc_links_event_fd(const dwrtc_node* node) {
     return links ? links->eventFd() : -1;
 }
 
+int dwrtc_links_finish(dwrtc_node* node) {
+    if (!node) return DWRTC_EINVAL;
+    return guarded([&] {
+        if (!node->node.drivenLinks()) return DWRTC_ESTATE;
+        node->node.finishLinks();
+        return DWRTC_OK;
+    });
+}
+
 int dwrtc_links_run(dwrtc_node* node, unsigned* wait_ms) {
     if (!node || !wait_ms) return DWRTC_EINVAL;
     return guarded([&] {
