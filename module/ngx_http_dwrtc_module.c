@@ -92,6 +92,14 @@ static ngx_conf_post_t  ngx_http_dwrtc_address_post = {
 };
 
 
+/* dwrtc_link_transport: who owns the sockets of node-to-node links */
+static ngx_conf_enum_t  ngx_http_dwrtc_link_transports[] = {
+    { ngx_string("lws"), NGX_HTTP_DWRTC_LINK_TRANSPORT_LWS },
+    { ngx_string("nginx"), NGX_HTTP_DWRTC_LINK_TRANSPORT_NGINX },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_http_dwrtc_max_sessions_bounds = {
     ngx_conf_check_num_bounds, 1, NGX_MAX_INT32_VALUE
 };
@@ -161,6 +169,13 @@ static ngx_command_t  ngx_http_dwrtc_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_dwrtc_main_conf_t, link_handshake_timeout),
       NULL },
+
+    { ngx_string("dwrtc_link_transport"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dwrtc_main_conf_t, link_transport),
+      &ngx_http_dwrtc_link_transports },
 
     { ngx_string("dwrtc_link_max_unproven"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -1462,6 +1477,7 @@ ngx_http_dwrtc_create_main_conf(ngx_conf_t *cf)
     dmcf->hold_time = NGX_CONF_UNSET_MSEC;
     dmcf->link_idle_timeout = NGX_CONF_UNSET;
     dmcf->link_max_unproven = NGX_CONF_UNSET;
+    dmcf->link_transport = NGX_CONF_UNSET_UINT;
 
     return dmcf;
 }
@@ -1752,6 +1768,9 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
                            "and at most 65536");
         return NGX_CONF_ERROR;
     }
+
+    ngx_conf_init_uint_value(dmcf->link_transport,
+                             NGX_HTTP_DWRTC_LINK_TRANSPORT_LWS);
 
     return NGX_CONF_OK;
 }

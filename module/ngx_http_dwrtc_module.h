@@ -5,6 +5,8 @@
  * Shared declarations of the module's parts:
  *   ngx_http_dwrtc_module.c     directives, configuration, variables
  *   ngx_http_dwrtc_worker.c     the worker's dhtcore node and its sessions
+ *   ngx_http_dwrtc_link.c       node-to-node links as the worker's own
+ *                               connections (dwrtc_link_transport nginx)
  *   ngx_http_dwrtc_handshake.c  the WebSocket handshake at dwrtc_signal
  *   ngx_http_dwrtc_peerjs.c     the PeerJS server's HTTP side at dwrtc_peerjs
  *   ngx_http_dwrtc_session.c    an upgraded session: frames in and out
@@ -90,12 +92,18 @@ typedef struct {
     ngx_int_t                       lookup_claim_checks;
     time_t                          link_idle_timeout;
     ngx_int_t                       link_max_unproven;
+    ngx_uint_t                      link_transport;   /* _LINK_TRANSPORT_* */
 
     /* largest dwrtc_max_message_size of any signal location */
     size_t                          max_message_size;
     /* some location has dwrtc_signal */
     ngx_flag_t                      enabled;
 } ngx_http_dwrtc_main_conf_t;
+
+
+/* dwrtc_link_transport */
+#define NGX_HTTP_DWRTC_LINK_TRANSPORT_LWS    0  /* the core's own thread */
+#define NGX_HTTP_DWRTC_LINK_TRANSPORT_NGINX  1  /* the worker's event loop */
 
 
 typedef struct ngx_http_dwrtc_ice_conf_s  ngx_http_dwrtc_ice_conf_t;
@@ -167,6 +175,12 @@ ngx_str_node_t *ngx_http_dwrtc_session_next(ngx_str_node_t *sn);
 
 void ngx_http_dwrtc_status_refresh(void);
 void ngx_http_dwrtc_status_release(void);
+
+/* ngx_http_dwrtc_link.c */
+ngx_int_t ngx_http_dwrtc_link_listen(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf, dwrtc_options *opt);
+ngx_int_t ngx_http_dwrtc_link_start(ngx_cycle_t *cycle, dwrtc_node *node);
+void ngx_http_dwrtc_link_stop(void);
 
 /* ngx_http_dwrtc_status.c */
 ngx_int_t ngx_http_dwrtc_status_add_zone(ngx_conf_t *cf);

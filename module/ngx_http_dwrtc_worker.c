@@ -272,6 +272,16 @@ ngx_http_dwrtc_node_up(ngx_cycle_t *cycle, ngx_http_dwrtc_main_conf_t *dmcf)
     }
 
     if (ngx_http_dwrtc_notify_add(cycle) != NGX_OK) {
+        ngx_http_dwrtc_link_stop();
+        dwrtc_node_destroy(w->node);
+        w->node = NULL;
+        return NGX_ERROR;
+    }
+
+    if (dmcf->link_transport == NGX_HTTP_DWRTC_LINK_TRANSPORT_NGINX
+        && ngx_http_dwrtc_link_start(cycle, w->node) != NGX_OK)
+    {
+        ngx_http_dwrtc_notify_del();
         dwrtc_node_destroy(w->node);
         w->node = NULL;
         return NGX_ERROR;
@@ -417,6 +427,7 @@ ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
     ngx_http_dwrtc_main_conf_t *dmcf)
 {
     int                       rc;
+    ngx_int_t                 started;
     ngx_uint_t                level;
     dwrtc_options            *opt;
     ngx_http_dwrtc_worker_t  *w;
@@ -435,6 +446,30 @@ ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    if (dmcf->link_transport == NGX_HTTP_DWRTC_LINK_TRANSPORT_NGINX) {
+
+        /* the worker binds the link port itself and runs the links */
+
+        started = ngx_http_dwrtc_link_listen(cycle, dmcf, opt);
+
+        if (started != NGX_OK) {
+            dwrtc_options_destroy(opt);
+
+            if (started == NGX_BUSY && w->retries == 0) {
+                ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                              "dwrtc: no free port in dwrtc_link_port "
+                              "%ui-%ui on \"%V\"; trying again (the old "
+                              "workers of a reload hold their ports until "
+                              "they exit); meanwhile this worker answers 503 "
+                              "at dwrtc_signal locations",
+                              dmcf->link_port.from, dmcf->link_port.to,
+                              &dmcf->bind_address);
+            }
+
+            return started;
+        }
+    }
+
     rc = dwrtc_node_create(opt, &w->node);
 
     dwrtc_options_destroy(opt);
@@ -443,11 +478,17 @@ ngx_http_dwrtc_node_start(ngx_cycle_t *cycle,
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "dwrtc: dwrtc_node_create() failed: %s",
                       dwrtc_strerror(rc));
+        ngx_http_dwrtc_link_stop();
         w->node = NULL;
         return NGX_ERROR;
     }
 
     rc = dwrtc_node_start(w->node);
+
+    if (rc != DWRTC_OK) {
+        /* the link listener, if any, is bound again at the next attempt */
+        ngx_http_dwrtc_link_stop();
+    }
 
     if (rc == DWRTC_EBIND && w->retries > 0) {
         /* still no port: said once already, at the first attempt */
@@ -819,6 +860,9 @@ ngx_http_dwrtc_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_dwrtc_notify_del();
+
+    /* links over the worker's connections, if any, close while it runs */
+    ngx_http_dwrtc_link_stop();
 
     /* joins the core's threads; then hand out what they logged last */
 

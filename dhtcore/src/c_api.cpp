@@ -1,5 +1,7 @@
 // The C interface (dwrtc.h) over dwrtc::Node. Every entry point catches
 // everything: no exception crosses into the C host.
+#include <openssl/err.h>
+
 #include <cstring>
 #include <memory>
 #include <new>
@@ -65,8 +67,17 @@ struct dwrtc_node {
 
 namespace {
 
+// The core checks signatures with OpenSSL on the caller thread (with a
+// link driver, the router runs there); a check that fails leaves errors in
+// that thread's OpenSSL error queue, which the host's own TLS (nginx's)
+// would find later and report as stale. Every guarded call leaves it empty.
+struct OpenSslErrorsCleared {
+    ~OpenSslErrorsCleared() { ERR_clear_error(); }
+};
+
 template <typename F>
 int guarded(F&& f) {
+    OpenSslErrorsCleared cleared;
     try {
         return f();
     } catch (const std::bad_alloc&) {
@@ -409,6 +420,15 @@ int dwrtc_options_set_link_driver(dwrtc_options* opt, const dwrtc_link_driver* d
 int dwrtc_links_event_fd(const dwrtc_node* node) {
     dwrtc::DrivenLinks* links = node ? node->node.drivenLinks() : nullptr;
     return links ? links->eventFd() : -1;
+}
+
+int dwrtc_links_finish(dwrtc_node* node) {
+    if (!node) return DWRTC_EINVAL;
+    return guarded([&] {
+        if (!node->node.drivenLinks()) return DWRTC_ESTATE;
+        node->node.finishLinks();
+        return DWRTC_OK;
+    });
 }
 
 int dwrtc_links_run(dwrtc_node* node, unsigned* wait_ms) {

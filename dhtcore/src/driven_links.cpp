@@ -98,6 +98,17 @@ void DrivenLinks::stop() {
     links_.clear();
 }
 
+void DrivenLinks::closeAll() {
+    std::vector<LinkId> ids;
+    ids.reserve(links_.size());
+    for (const auto& [id, link] : links_) {
+        ids.push_back(id);
+    }
+    for (LinkId id : ids) {
+        close(id);
+    }
+}
+
 DrivenLinks::Link* DrivenLinks::find(LinkId id) const {
     auto it = links_.find(id);
     return it == links_.end() ? nullptr : it->second.get();

@@ -66,6 +66,8 @@ public:
     void start(LinkEvents* events);
     // Drops every link (the host closes its connections) and every task.
     void stop();
+    // close() of every link: the host writes what they take, then closes.
+    void closeAll();
     unsigned port() const { return config_.port; }
     // Readable when posted tasks wait: then call run().
     int eventFd() const { return eventFd_; }

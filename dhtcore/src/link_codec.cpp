@@ -575,7 +575,13 @@ void LinkCodec::feedFrames(const char* data, std::size_t len) {
         return;
     }
     if (gate_.refused()) {
-        failFraming(gate_.refusedCode(), gate_.refusedReason());
+        // Said as LinkService says it: a stranger's message too big for an
+        // unproven link is a different story from a node's too big for any.
+        if (gate_.refusedCode() == WSLAY_CODE_MESSAGE_TOO_BIG && !proven_) {
+            failFraming(gate_.refusedCode(), gate_.refusedReason() + " before its hello");
+        } else {
+            failFraming(gate_.refusedCode(), gate_.refusedReason());
+        }
         return;
     }
     // libwslay stops reading after a fault of its own finding, with its

@@ -358,6 +358,16 @@ bool Node::start() {
     return true;
 }
 
+void Node::finishLinks() {
+    Impl& d = *impl_;
+    if (!d.running || !d.driven) {
+        return;
+    }
+    d.rooms->leaveEverything();
+    d.router->onSoon();  // the acknowledgements owed, now
+    d.driven->closeAll();
+}
+
 void Node::stop() {
     Impl& d = *impl_;
     if (!d.running) {

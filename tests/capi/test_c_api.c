@@ -180,6 +180,14 @@ check_driven_links(void)
     dwrtc_link_closed(node, b);
     CHECK(log.connects == 0);
 
+    /* Before the node stops, every link left is to end once written. */
+    CHECK(dwrtc_link_accepted(node, "127.0.0.1:3", 11, &a) == DWRTC_OK);
+    CHECK(dwrtc_link_status(node, a) == DWRTC_LINK_OPEN);
+    CHECK(dwrtc_links_finish(NULL) == DWRTC_EINVAL);
+    CHECK(dwrtc_links_finish(node) == DWRTC_OK);
+    CHECK(dwrtc_link_status(node, a) == DWRTC_LINK_FINISH);
+    dwrtc_link_closed(node, a);
+
     dwrtc_node_stop(node);
     CHECK(dwrtc_link_status(node, b) == DWRTC_LINK_GONE);
     CHECK(dwrtc_links_event_fd(node) == -1);

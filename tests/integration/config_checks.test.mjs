@@ -203,4 +203,15 @@ describe('nginx -t: the hold budget', () => {
         await refused({ http: 'dwrtc_session_hold 64 2m;\ndwrtc_worker_hold 1m;' },
                       /"dwrtc_worker_hold" must be from the size of "dwrtc_session_hold" \(2097152\) to 64g, not 1048576/);
     });
+
+    it('takes dwrtc_link_transport lws or nginx and refuses anything else, at its line',
+       async () => {
+        for (const value of ['lws', 'nginx']) {
+            const n = await node({ http: `dwrtc_link_transport ${value};` });
+            const t = n.configTest();
+            assert.equal(t.ok, true, `${value}: ${t.output}`);
+        }
+        await refused({ http: 'dwrtc_link_transport libwebsockets;' },
+                      /invalid value "libwebsockets"/, 'dwrtc_link_transport');
+    });
 });

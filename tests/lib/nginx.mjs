@@ -45,6 +45,10 @@ export const MODULE = resolve(process.env.DWRTC_MODULE
     ?? join(REPO, 'build', 'module', 'ngx_http_dwrtc_module.so'));
 export const NGINX = process.env.DWRTC_NGINX ?? '/usr/sbin/nginx';
 export const WEB_ROOT = join(REPO, 'web');
+// `dwrtc_link_transport` of the nodes whose configuration does not say
+// (DWRTC_LINK_TRANSPORT=nginx runs a suite over the worker's own links);
+// unset: the module's default.
+export const LINK_TRANSPORT = process.env.DWRTC_LINK_TRANSPORT ?? null;
 
 // Bounded waits. They only limit how long a broken node can hold a test;
 // a healthy node answers far sooner.
@@ -267,7 +271,8 @@ http {
     dwrtc_public_address ${address};
     # the nodes of a test network share few addresses: no per-IP DHT limit
     dwrtc_dht_rate_limit off off;
-${o.bootstrap?.length ? `    dwrtc_bootstrap ${o.bootstrap.join(' ')};\n` : ''}${indent(o.http, 4)}
+${LINK_TRANSPORT && !/dwrtc_link_transport/.test(o.http ?? '')
+        ? `    dwrtc_link_transport ${LINK_TRANSPORT};\n` : ''}${o.bootstrap?.length ? `    dwrtc_bootstrap ${o.bootstrap.join(' ')};\n` : ''}${indent(o.http, 4)}
 
     server {
         listen ${address}:${o.httpPort}${o.reuseport ? ' reuseport' : ''};

@@ -203,6 +203,20 @@ TEST_F(DrivenLinkStates, AProvenLinkHasNoDeadlineAndClosesWithACloseFrame) {
     EXPECT_TRUE(peer_.has("closed 1000"));
 }
 
+TEST_F(DrivenLinkStates, CloseAllFinishesEveryLinkAProvenOneWithACloseFrame) {
+    std::unique_ptr<LinkCodec> client;
+    LinkId proven = openInbound(client);
+    links_.setProven(proven);
+    LinkId unproven = links_.accepted("192.0.2.2:5000");
+    links_.send(proven, "{\"last\":1}");
+    links_.closeAll();
+    EXPECT_EQ(links_.status(proven), DrivenLinks::Status::Finish);
+    EXPECT_EQ(links_.status(unproven), DrivenLinks::Status::Finish);
+    exchange(proven, *client);
+    EXPECT_TRUE(peer_.has("frame {\"last\":1}"));
+    EXPECT_TRUE(peer_.has("closed 1000"));
+}
+
 TEST_F(DrivenLinkStates, AbortResetsTheLinkAndDropsWhatIsQueued) {
     std::unique_ptr<LinkCodec> client;
     LinkId id = openInbound(client);

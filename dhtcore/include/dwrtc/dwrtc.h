@@ -628,6 +628,13 @@ int dwrtc_link_status(const dwrtc_node *node, uint64_t link);
  * closed it for DWRTC_LINK_FINISH or DWRTC_LINK_RESET). */
 void dwrtc_link_closed(dwrtc_node *node, uint64_t link);
 
+/* Before dwrtc_node_stop(), for a host that still has its connections:
+ * members of rooms leave, the acknowledgements owed are queued, and every
+ * link gets the status DWRTC_LINK_FINISH (a proven peer a close frame
+ * first). The host writes what dwrtc_link_take() gives, closes, and stops
+ * the node. */
+int dwrtc_links_finish(dwrtc_node *node);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

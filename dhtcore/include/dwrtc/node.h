@@ -152,6 +152,12 @@ public:
     bool start();
     // Withdraws the node's record, closes links, joins threads. Idempotent.
     void stop();
+    // With a link driver, the first part of stop() for a host that still
+    // has its connections: members of rooms leave, the acknowledgements
+    // owed go out, and every link is closed (DrivenLinks::Status::Finish,
+    // with a close frame for a proven peer). The host writes what they
+    // take, then calls stop(). Nothing without a driver.
+    void finishLinks();
     bool running() const;
     // True once the node's record is stored in the DHT: from then on other
     // nodes can reach its sessions.
