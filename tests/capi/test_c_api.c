@@ -410,7 +410,7 @@ main(void)
         char         carol[DWRTC_SESSION_ID_LEN], out[512], pj[256];
         char         want[512];
         const char  *why;
-        int          what;
+        int          what, i, delivered;
         size_t       len;
 
         CHECK(dwrtc_session_new_id(node, carol) == DWRTC_OK);
@@ -475,9 +475,15 @@ main(void)
         CHECK(dwrtc_peerjs_submit(node, carol, DWRTC_SESSION_ID_LEN, pj, n,
                                   &why)
               == DWRTC_PEERJS_TAKEN);
-        wait_for_deliveries(node, &in, 2);
-        CHECK(in.deliveries == 2);
+        /* (the verdict on dave's claim may come through the same drain) */
+        for (i = 2; i <= 3; i++) {
+            wait_for_deliveries(node, &in, i);
+            if (memcmp(in.session, carol, DWRTC_SESSION_ID_LEN) == 0) {
+                break;
+            }
+        }
         CHECK(memcmp(in.session, carol, DWRTC_SESSION_ID_LEN) == 0);
+        delivered = in.deliveries;
         len = dwrtc_peerjs_render(carol, DWRTC_SESSION_ID_LEN, in.data,
                                   strlen(in.data), out, sizeof(out), &what);
         CHECK(what == DWRTC_PEERJS_EXPIRE_LATER);
@@ -491,7 +497,7 @@ main(void)
                                   "{\"type\":\"LEAVE\",\"dst\":\"gone\"}", 29,
                                   &why)
               == DWRTC_PEERJS_TAKEN);
-        CHECK(in.deliveries == 2);
+        CHECK(in.deliveries == delivered);
 
         CHECK(dwrtc_peerjs_submit(node, carol, DWRTC_SESSION_ID_LEN,
                                   "{\"type\":\"HEARTBEAT\"}", 20, &why)
@@ -508,7 +514,7 @@ main(void)
                                   "{\"type\":\"LEAVE\",\"dst\":\"gone\"}", 29,
                                   &why)
               == DWRTC_ENOTFOUND);
-        CHECK(in.deliveries == 2);
+        CHECK(in.deliveries == delivered);
 
         /* the node's own messages */
         CHECK(dwrtc_peerjs_format_open(out, sizeof(out)) == 15
