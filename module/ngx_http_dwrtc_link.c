@@ -611,6 +611,13 @@ ngx_http_dwrtc_link_stop(void)
         ngx_delete_posted_event(&ls->run_ev);
     }
 
+    /* no link holds the TLS context any more: made again at a restart */
+
+    if (ls->ssl_ready) {
+        ngx_ssl_cleanup_ctx(&ls->ssl);
+        ls->ssl_ready = 0;
+    }
+
     ls->node = NULL;
 }
 
