@@ -42,9 +42,14 @@
 #include "ngx_http_dwrtc_module.h"
 
 
-#if !(NGX_SSL)
-#error "dwrtc_link_transport nginx needs nginx built with OpenSSL"
-#endif
+/*
+ * The transport is made of nginx's SSL connections: in a module built
+ * against an nginx without OpenSSL (a bare ./configure --with-compat) it
+ * is not there, and the configuration refuses "dwrtc_link_transport nginx"
+ * (ngx_http_dwrtc_module.c).
+ */
+
+#if (NGX_SSL)
 
 
 /* Bytes read from one link per event; the rest waits for a posted event. */
@@ -1552,3 +1557,28 @@ ngx_http_dwrtc_link_close(ngx_http_dwrtc_link_t *link, ngx_uint_t reset)
 
     ngx_destroy_pool(link->pool);
 }
+
+#else /* !(NGX_SSL) */
+
+
+ngx_int_t
+ngx_http_dwrtc_link_listen(ngx_cycle_t *cycle,
+    ngx_http_dwrtc_main_conf_t *dmcf, dwrtc_options *opt)
+{
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_dwrtc_link_start(ngx_cycle_t *cycle, dwrtc_node *node)
+{
+    return NGX_ERROR;
+}
+
+
+void
+ngx_http_dwrtc_link_stop(void)
+{
+}
+
+#endif

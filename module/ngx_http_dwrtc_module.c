@@ -1772,6 +1772,16 @@ ngx_http_dwrtc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(dmcf->link_transport,
                              NGX_HTTP_DWRTC_LINK_TRANSPORT_LWS);
 
+#if !(NGX_SSL)
+    if (dmcf->link_transport == NGX_HTTP_DWRTC_LINK_TRANSPORT_NGINX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"dwrtc_link_transport nginx\" needs the module "
+                           "built against an nginx configured with OpenSSL "
+                           "(--with-http_ssl_module)");
+        return NGX_CONF_ERROR;
+    }
+#endif
+
     return NGX_CONF_OK;
 }
 
