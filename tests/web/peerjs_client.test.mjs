@@ -169,40 +169,28 @@ describe('the unmodified peerjs client on two DWRTC nodes', () => {
         net.assertNoAlerts();
     });
 
-    it('two pages with ids they chose, on one node, exchange data by those ids', async () => {
-        const [n1, n2] = net.nodes;
-        const run = Math.random().toString(36).slice(2, 8);
-        const a = await peerPage(n2, n1, 'chosen a', `ann-${run}`);
-        const b = await peerPage(n2, n1, 'chosen b', `ben-${run}`);
-        assert.deepEqual([a.id, b.id], [`ann-${run}`, `ben-${run}`]);
-        const echo = await b.page.evaluate(([id]) => window.talk(id, 'hi ann'), [a.id]);
-        assert.equal(echo, 'echo: hi ann');
-        assert.deepEqual(await a.page.evaluate(() => window.received), ['hi ann']);
-        // the connection came from ben's chosen id, not a node's session id
-        assert.deepEqual(await a.page.evaluate(() => window.callers), [b.id]);
-        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
-        assert.deepEqual(await b.page.evaluate(() => window.errors), []);
-        assert.deepEqual(a.page.problems.concat(b.page.problems), []);
-        net.assertNoAlerts();
-    });
-
-    it('two pages with ids they chose, on different nodes, exchange data by those ids',
-       async () => {
-        const [n1, n2] = net.nodes;
-        const run = Math.random().toString(36).slice(2, 8);
-        const a = await peerPage(n2, n1, 'chosen on node 1', `cleo-${run}`);
-        const b = await peerPage(n1, n2, 'chosen on node 2', `dan-${run}`);
-        assert.deepEqual([a.id, b.id], [`cleo-${run}`, `dan-${run}`]);
-        const echo = await b.page.evaluate(([id]) => window.talk(id, 'hi cleo'), [a.id]);
-        assert.equal(echo, 'echo: hi cleo');
-        assert.deepEqual(await a.page.evaluate(() => window.received), ['hi cleo']);
-        // across the nodes too, the connection came from dan's chosen id
-        assert.deepEqual(await a.page.evaluate(() => window.callers), [b.id]);
-        assert.deepEqual(await a.page.evaluate(() => window.errors), []);
-        assert.deepEqual(await b.page.evaluate(() => window.errors), []);
-        assert.deepEqual(a.page.problems.concat(b.page.problems), []);
-        net.assertNoAlerts();
-    });
+    // The caller's page serves the callee's Peer's node, or the other one.
+    const chosenPairs = [['on one node', false, ['ann', 'ben']],
+                         ['on different nodes', true, ['cleo', 'dan']]];
+    for (const [where, across, [callee, caller]] of chosenPairs) {
+        it(`two pages with ids they chose, ${where}, exchange data by those ids`, async () => {
+            const [n1, n2] = net.nodes;
+            const run = Math.random().toString(36).slice(2, 8);
+            const a = await peerPage(n2, n1, `chosen ${callee}`, `${callee}-${run}`);
+            const b = await peerPage(across ? n1 : n2, across ? n2 : n1, `chosen ${caller}`,
+                                     `${caller}-${run}`);
+            assert.deepEqual([a.id, b.id], [`${callee}-${run}`, `${caller}-${run}`]);
+            const echo = await b.page.evaluate(([id]) => window.talk(id, 'hi'), [a.id]);
+            assert.equal(echo, 'echo: hi');
+            assert.deepEqual(await a.page.evaluate(() => window.received), ['hi']);
+            // the connection came from the caller's chosen id, not a node's session id
+            assert.deepEqual(await a.page.evaluate(() => window.callers), [b.id]);
+            assert.deepEqual(await a.page.evaluate(() => window.errors), []);
+            assert.deepEqual(await b.page.evaluate(() => window.errors), []);
+            assert.deepEqual(a.page.problems.concat(b.page.problems), []);
+            net.assertNoAlerts();
+        });
+    }
 
     it('reconnect() after disconnect() gets the chosen id back, and the page is reached by it',
        async () => {
