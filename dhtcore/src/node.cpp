@@ -50,6 +50,19 @@ void warnIfUnresolvable(const std::string& host, const LogFn& log) {
     freeaddrinfo(found);
 }
 
+// The other workers of this nginx listen on this host, on the bind address:
+// loopback for a wildcard one. Their public address may not lead back here
+// (a NAT without hairpin, a name that resolves elsewhere or nowhere here).
+std::string siblingHostFor(const std::string& bindAddress) {
+    if (bindAddress.empty() || bindAddress == "0.0.0.0") {
+        return "127.0.0.1";
+    }
+    if (bindAddress == "::" || bindAddress == "[::]") {
+        return "::1";
+    }
+    return bindAddress;
+}
+
 // What the link thread reports goes to the router; its once-a-second tick
 // also drives the rooms' record checks, which live on the same thread.
 class NodeEvents : public LinkEvents {
@@ -282,6 +295,7 @@ bool Node::start() {
     rc.claimClock.skewMs = d.config.claimClockSkewMs;
     rc.linkOwnedSenders = d.config.linkOwnedSenders;
     rc.linkClaimChecks = d.config.linkClaimChecks;
+    rc.siblingHost = siblingHostFor(d.config.bindAddress);
     d.claimSecret.assign(32, '\0');
     if (getrandom(d.claimSecret.data(), d.claimSecret.size(), 0) !=
         static_cast<ssize_t>(d.claimSecret.size())) {

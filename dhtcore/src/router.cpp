@@ -1018,6 +1018,9 @@ void Router::helloFromPeer(LinkId id, const std::string& node) {
     peer.lookedUpAgain = false;
     if (peer.viaHint) {
         peer.viaHint = false;
+        // Right this time: the next link to it (after an idle close or a
+        // break) may start there again.
+        peer.hintTried = false;
         NodeStats::add(stats_->links.linksViaSiblings);
         log_(DWRTC_LOG_DEBUG, "node " + node + " reached where its sibling said, at " +
                                   peer.record->links.front());
@@ -1423,6 +1426,23 @@ void Router::setSiblings(std::vector<LinkSibling> siblings) {
             links_.send(id, frame);
         }
     }
+    if (!config_.siblingHost.empty()) {
+        for (const LinkSibling& sibling : siblings_) {
+            addressLearned(sibling.node);
+        }
+    }
+}
+
+std::string Router::ownSiblingUrl(const std::string& prefix) const {
+    if (config_.siblingHost.empty()) {
+        return {};
+    }
+    for (const LinkSibling& sibling : siblings_) {
+        if (sibling.node == prefix) {
+            return "wss://" + formatHostPort(config_.siblingHost, sibling.port);
+        }
+    }
+    return {};
 }
 
 void Router::sendSiblings(LinkId id, const LinkState& state) {
@@ -1469,41 +1489,54 @@ void Router::handleSiblings(LinkId id, const LinkFrame& frame) {
             continue;
         }
         hints_[sibling.node] = Hint{url, id, until};
-        auto it = peers_.find(sibling.node);
-        if (it == peers_.end()) {
-            continue;
-        }
-        // Messages that wait for this node try the new address at once.
-        Peer& peer = it->second;
-        peer.hintTried = false;
-        switch (peer.state) {
-            case Peer::State::LookingUp:
-            case Peer::State::WaitingToRetry:
-                connectByHint(sibling.node, peer);
-                break;
-            case Peer::State::Missing:
-            case Peer::State::Unreachable:
-                if (!peer.gone) {
-                    // The next message tries again, at the hint first.
-                    peer.state = Peer::State::Idle;
-                    peer.record.reset();
-                    peer.lookedUpAgain = false;
-                }
-                break;
-            default:
-                break;
-        }
+        addressLearned(sibling.node);
+    }
+}
+
+void Router::addressLearned(const std::string& prefix) {
+    auto it = peers_.find(prefix);
+    if (it == peers_.end()) {
+        return;
+    }
+    // Messages that wait for this node try the new address at once.
+    Peer& peer = it->second;
+    peer.hintTried = false;
+    switch (peer.state) {
+        case Peer::State::LookingUp:
+        case Peer::State::WaitingToRetry:
+            connectByHint(prefix, peer);
+            break;
+        case Peer::State::Missing:
+        case Peer::State::Unreachable:
+            if (!peer.gone) {
+                // The next message tries again, at the hint first.
+                peer.state = Peer::State::Idle;
+                peer.record.reset();
+                peer.lookedUpAgain = false;
+            }
+            break;
+        default:
+            break;
     }
 }
 
 bool Router::connectByHint(const std::string& prefix, Peer& peer) {
-    auto hint = hints_.find(prefix);
-    if (peer.hintTried || hint == hints_.end() || now_() >= hint->second.until) {
+    if (peer.hintTried) {
         return false;
+    }
+    // A sibling of this node is on this host: its own address first, which
+    // a sibling's hint or a record (the public address) may not be.
+    std::string url = ownSiblingUrl(prefix);
+    if (url.empty()) {
+        auto hint = hints_.find(prefix);
+        if (hint == hints_.end() || now_() >= hint->second.until) {
+            return false;
+        }
+        url = hint->second.url;
     }
     peer.hintTried = true;
     peer.viaHint = true;
-    peer.record = NodeRecord{prefix, {hint->second.url}, false};
+    peer.record = NodeRecord{prefix, {std::move(url)}, false};
     connect(prefix, peer);
     return true;
 }

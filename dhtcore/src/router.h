@@ -68,6 +68,10 @@ struct RouterConfig {
     // needs more has its link closed.
     std::size_t linkOwnedSenders = DWRTC_DEFAULT_LINK_OWNED_SENDERS;
     unsigned linkClaimChecks = DWRTC_DEFAULT_LINK_CLAIM_CHECKS;
+    // The address at which this node reaches its siblings' links: they are
+    // on this host, and the address they publish (dwrtc_public_address)
+    // may not lead back to it. Empty: siblings are found like other nodes.
+    std::string siblingHost;
 };
 
 // Service thread only, except the constructor and destructor. Sees the
@@ -103,7 +107,8 @@ public:
     // after a reload its successors). Sent to every proven peer that takes
     // them when the list changes, and to each peer once it is proven: a
     // node whose record the DHT does not show yet is reachable at once from
-    // the nodes this one talks to.
+    // the nodes this one talks to. This node itself reaches them at
+    // config.siblingHost, before and without their records.
     void setSiblings(std::vector<LinkSibling> siblings);
 
     // Which chosen PeerJS ids sessions here hold: a session that holds one
@@ -380,9 +385,16 @@ private:
     // The host a peer's siblings are on: the one of its record when this
     // node connected to it, else the address its link came from.
     std::string announcerHost(LinkId id) const;
-    // Connects to the node at its sibling's hint, if there is one not tried
-    // yet; false when there is none.
+    // Connects to the node at its sibling's hint, or at this host's address
+    // if it is a sibling of this node, unless that was tried already; false
+    // when there is none.
     bool connectByHint(const std::string& prefix, Peer& peer);
+    // Where a sibling of this node listens (wss://siblingHost:port), or
+    // empty for a node that is not one.
+    std::string ownSiblingUrl(const std::string& prefix) const;
+    // A new address for a node: messages that wait for it try there at
+    // once, and one that failed lately is tried again with the next message.
+    void addressLearned(const std::string& prefix);
     void sendSiblings(LinkId id, const LinkState& state);
     void takenOver(LinkId id, LinkState& state, const LinkFrame& frame);
     // Takes one claim check from the link's budget; false, with the link

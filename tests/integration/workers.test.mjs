@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startNetwork, waitUntil } from '../lib/nginx.mjs';
+import { startNetwork, startNode, waitUntil } from '../lib/nginx.mjs';
 import { openSession, nodeOf, terminateSessions } from '../lib/client.mjs';
 
 const ROUTE_WAIT = 60_000;
@@ -104,5 +104,37 @@ describe('two workers of one nginx plus another nginx', () => {
         const stopped = net.nodes.flatMap((node) => node.logLines())
             .filter((l) => /^dwrtc: node [0-9a-f]+ stopped/.test(l.text));
         assert.equal(stopped.length, 3, 'one "node ... stopped" line per worker');
+    });
+});
+
+// The address a node publishes is for other hosts; behind a NAT without
+// hairpin, or under a name this host resolves elsewhere or not at all, it
+// does not lead back to the same host. Workers of one nginx reach each other
+// on this host instead. Here the published 127.0.0.2 has nothing listening:
+// the links listen on 127.0.0.1 only.
+describe('two workers of one nginx whose public address does not lead back to it', () => {
+    after(() => terminateSessions());
+
+    it('delivers between sessions on the two workers both ways', async (t) => {
+        const node = await startNode({ t, name: 'workers-nat', workers: 2, reuseport: true,
+                                       publicAddress: '127.0.0.2' });
+        const workerNodes = node.currentNodes().map((n) => n.nodeId);
+        const onWorker = new Map();
+        for (let tries = 0; tries < 200 && onWorker.size < 2; tries++) {
+            const s = await openSession(node.wsUrl());
+            if (onWorker.has(nodeOf(s.id))) {
+                await s.close();
+            } else {
+                onWorker.set(nodeOf(s.id), s);
+            }
+        }
+        assert.deepEqual([...onWorker.keys()].sort(), [...workerNodes].sort(),
+                         'connections did not reach both workers');
+        const [a, b] = onWorker.values();
+        await a.deliver(b, 'from the first worker');
+        await b.deliver(a, 'from the second worker');
+        await Promise.all([a.close(), b.close()]);
+        await node.quit();
+        node.assertNoAlerts();
     });
 });

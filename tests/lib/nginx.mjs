@@ -222,7 +222,8 @@ process.on('exit', () => {
  * The nginx.conf of a test node. `o` holds: module, prefix, workers,
  * httpPort, dhtPorts [from, to], linkPorts [from, to], bootstrap (array of
  * "host:port"), address (default 127.0.0.1: where it listens, binds and
- * what it publishes), and extra text for the main context (`main`), the http
+ * what it publishes), publicAddress (what it publishes, if not address),
+ * and extra text for the main context (`main`), the http
  * block (`http`), the server block (`server`) and the signal location
  * (`signal`). `signalPath` names the location (default /signal).
  */
@@ -268,7 +269,7 @@ http {
     dwrtc_dht_port ${range(o.dhtPorts)};
     dwrtc_link_port ${range(o.linkPorts)};
     dwrtc_bind_address ${address};
-    dwrtc_public_address ${address};
+    dwrtc_public_address ${o.publicAddress ?? address};
     # the nodes of a test network share few addresses: no per-IP DHT limit
     dwrtc_dht_rate_limit off off;
 ${LINK_TRANSPORT && !/dwrtc_link_transport/.test(o.http ?? '')

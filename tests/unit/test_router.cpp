@@ -146,8 +146,8 @@ public:
 
 class RouterTest : public ::testing::Test {
 protected:
-    RouterTest()
-        : router_(config(), selfKey(), links_, directory_, host_,
+    explicit RouterTest(RouterConfig c = config())
+        : router_(std::move(c), selfKey(), links_, directory_, host_,
                   [this](int, std::string line) { log_ += line + "\n"; }, [this] { return now_; },
                   &stats_) {
         alice_ = makeSessionId(selfKey()->id());
@@ -893,6 +893,99 @@ TEST_F(RouterSiblingTest, HintsExpireAndMalformedListsEndTheLink) {
     router_.onLinkFrame(in, "{\"v\":2,\"t\":\"siblings\",\"node\":\"" + peerKey()->id() +
                                 "\",\"siblings\":\"nonsense\"}");
     EXPECT_TRUE(links_.links[in].closed);
+}
+
+// This node's own siblings (the other workers of its nginx) are on its host:
+// reached at siblingHost and their port, whatever their records say.
+class RouterOwnSiblingTest : public RouterTest {
+protected:
+    RouterOwnSiblingTest() : RouterTest(withSiblingHost()) {
+        carol_ = makeSessionId(otherKey()->id());
+    }
+
+    static RouterConfig withSiblingHost() {
+        RouterConfig c = config();
+        c.siblingHost = "127.0.0.1";
+        return c;
+    }
+
+    // carol's node is another worker of this nginx, its links at port.
+    void carolIsASibling(unsigned port = 4241) { router_.setSiblings({{otherKey()->id(), port}}); }
+
+    std::string carol_;
+};
+
+TEST_F(RouterOwnSiblingTest, SiblingIsReachedOnThisHostWithoutALookup) {
+    carolIsASibling();
+    send(carol_, "hi");
+    EXPECT_TRUE(directory_.asked.empty());
+    ASSERT_EQ(links_.connects.size(), 1u);
+    LinkId id = links_.connects[0];
+    EXPECT_EQ(links_.links[id].host, "127.0.0.1");
+    EXPECT_EQ(links_.links[id].port, 4241u);
+    openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
+    router_.onLinkFrame(id, serializeLinkAck(otherKey()->id(), 1));
+
+    // The link breaks: the next message goes to the same place.
+    router_.onLinkClosed(id, true, true);
+    send(carol_, "again");
+    ASSERT_EQ(links_.connects.size(), 2u);
+    EXPECT_EQ(links_.links[links_.connects[1]].host, "127.0.0.1");
+    EXPECT_EQ(links_.links[links_.connects[1]].port, 4241u);
+    LinkId again = openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(again), std::vector<std::string>{"again"});
+    EXPECT_TRUE(directory_.asked.empty());
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+// The public address a sibling publishes does not lead back to this host
+// (here: nothing answers there). Once the sibling is listed, the messages
+// that follow reach it here, and its senders hear nothing more.
+TEST_F(RouterOwnSiblingTest, SiblingWhosePublicAddressFailsIsReachedOnceListed) {
+    send(carol_, "1");
+    answerLookup(NodeRecord{otherKey()->id(), {"wss://198.51.100.7:4300"}});
+    ASSERT_EQ(links_.connects.size(), 1u);
+    router_.onLinkClosed(links_.connects[0], true, false);
+    answerLookup(NodeRecord{otherKey()->id(), {"wss://198.51.100.7:4300"}});
+    ASSERT_EQ(links_.connects.size(), 2u);
+    router_.onLinkClosed(links_.connects[1], true, false);
+    auto told = deliveries(alice_);
+    ASSERT_EQ(told.size(), 1u);  // "1" was answered unreachable
+    EXPECT_NE(told[0].find("unreachable"), std::string::npos);
+
+    carolIsASibling();
+    send(carol_, "2");
+    ASSERT_EQ(links_.connects.size(), 3u);
+    EXPECT_EQ(links_.links[links_.connects[2]].host, "127.0.0.1");
+    LinkId id = openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"2"});
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterOwnSiblingTest, SiblingListedWhileALookupWaitsIsTriedAtOnce) {
+    send(carol_, "1");
+    ASSERT_EQ(directory_.asked.size(), 1u);
+    answerLookup(std::nullopt);  // its record is not stored yet
+    carolIsASibling();
+    ASSERT_EQ(links_.connects.size(), 1u);
+    EXPECT_EQ(links_.links[links_.connects[0]].port, 4241u);
+    LinkId id = openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"1"});
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterOwnSiblingTest, AnotherNodeAtTheSiblingsPortFallsBackToTheDht) {
+    carolIsASibling();
+    send(carol_, "hi");
+    LinkId wrong = openAndProve(*peerKey());
+    EXPECT_TRUE(links_.links[wrong].closed);
+    ASSERT_EQ(directory_.asked, std::vector<std::string>{otherKey()->id()});
+    answerLookup(NodeRecord{otherKey()->id(), {"wss://127.0.0.1:4250"}});
+    ASSERT_EQ(links_.connects.size(), 2u);
+    EXPECT_EQ(links_.links[links_.connects[1]].port, 4250u);
+    LinkId id = openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
 }
 
 // --- Key-owned ids -------------------------------------------------------------
