@@ -216,6 +216,33 @@ protected:
         return id;
     }
 
+    // The one link connect()ed so far, made to host:port.
+    LinkId onlyConnectTo(const std::string& host, unsigned port) {
+        EXPECT_EQ(links_.connects.size(), 1u);
+        if (links_.connects.empty()) {
+            return 0;
+        }
+        LinkId id = links_.connects[0];
+        EXPECT_EQ(links_.links[id].host, host);
+        EXPECT_EQ(links_.links[id].port, port);
+        return id;
+    }
+
+    // Another node (the peer) answers where carol's node (otherKey) was
+    // tried first: that link is closed, the DHT asked, and the message
+    // "hi" goes to the address the DHT gives. Returns that link.
+    LinkId wrongNodeThenTheDht() {
+        LinkId wrong = openAndProve(*peerKey());
+        EXPECT_TRUE(links_.links[wrong].closed);
+        EXPECT_EQ(directory_.asked, std::vector<std::string>{otherKey()->id()});
+        answerLookup(NodeRecord{otherKey()->id(), {"wss://127.0.0.1:4250"}});
+        EXPECT_EQ(links_.connects.size(), 2u);
+        EXPECT_EQ(links_.links[links_.connects.back()].port, 4250u);
+        LinkId id = openAndProve(*otherKey());
+        EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
+        return id;
+    }
+
     std::vector<std::string> messageFrames(LinkId id) {
         std::vector<std::string> out;
         for (const std::string& f : links_.links[id].sent) {
@@ -817,11 +844,8 @@ TEST_F(RouterSiblingTest, NodeIsReachedWhereItsSiblingSaidWithoutALookup) {
     peerNamesSibling(4241);
     send(carol_, "hi");
     EXPECT_TRUE(directory_.asked.empty());
-    ASSERT_EQ(links_.connects.size(), 1u);
-    LinkId id = links_.connects[0];
     // The host the peer's link came from; the port it named.
-    EXPECT_EQ(links_.links[id].host, "192.0.2.1");
-    EXPECT_EQ(links_.links[id].port, 4241u);
+    LinkId id = onlyConnectTo("192.0.2.1", 4241);
     openAndProve(*otherKey());
     EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
 }
@@ -844,15 +868,7 @@ TEST_F(RouterSiblingTest, WrongSiblingAddressFallsBackToTheDht) {
     peerNamesSibling(4241);
     send(carol_, "hi");
     ASSERT_EQ(links_.connects.size(), 1u);
-    // Someone else answers there: the link is closed, the DHT asked.
-    LinkId wrong = openAndProve(*peerKey());
-    EXPECT_TRUE(links_.links[wrong].closed);
-    ASSERT_EQ(directory_.asked, std::vector<std::string>{otherKey()->id()});
-    answerLookup(NodeRecord{otherKey()->id(), {"wss://127.0.0.1:4250"}});
-    ASSERT_EQ(links_.connects.size(), 2u);
-    EXPECT_EQ(links_.links[links_.connects[1]].port, 4250u);
-    LinkId id = openAndProve(*otherKey());
-    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
+    LinkId id = wrongNodeThenTheDht();
     EXPECT_TRUE(deliveries(alice_).empty());
 
     // A hint that no one answers at costs one connect, then the DHT.
@@ -919,10 +935,7 @@ TEST_F(RouterOwnSiblingTest, SiblingIsReachedOnThisHostWithoutALookup) {
     carolIsASibling();
     send(carol_, "hi");
     EXPECT_TRUE(directory_.asked.empty());
-    ASSERT_EQ(links_.connects.size(), 1u);
-    LinkId id = links_.connects[0];
-    EXPECT_EQ(links_.links[id].host, "127.0.0.1");
-    EXPECT_EQ(links_.links[id].port, 4241u);
+    LinkId id = onlyConnectTo("127.0.0.1", 4241);
     openAndProve(*otherKey());
     EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
     router_.onLinkFrame(id, serializeLinkAck(otherKey()->id(), 1));
@@ -978,14 +991,9 @@ TEST_F(RouterOwnSiblingTest, SiblingListedWhileALookupWaitsIsTriedAtOnce) {
 TEST_F(RouterOwnSiblingTest, AnotherNodeAtTheSiblingsPortFallsBackToTheDht) {
     carolIsASibling();
     send(carol_, "hi");
-    LinkId wrong = openAndProve(*peerKey());
-    EXPECT_TRUE(links_.links[wrong].closed);
-    ASSERT_EQ(directory_.asked, std::vector<std::string>{otherKey()->id()});
-    answerLookup(NodeRecord{otherKey()->id(), {"wss://127.0.0.1:4250"}});
-    ASSERT_EQ(links_.connects.size(), 2u);
-    EXPECT_EQ(links_.links[links_.connects[1]].port, 4250u);
-    LinkId id = openAndProve(*otherKey());
-    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"hi"});
+    onlyConnectTo("127.0.0.1", 4241);
+    wrongNodeThenTheDht();
+    EXPECT_TRUE(deliveries(alice_).empty());
 }
 
 // --- Key-owned ids -------------------------------------------------------------
