@@ -296,6 +296,9 @@ bool Node::start() {
     rc.linkOwnedSenders = d.config.linkOwnedSenders;
     rc.linkClaimChecks = d.config.linkClaimChecks;
     rc.siblingHost = siblingHostFor(d.config.bindAddress);
+    rc.publicHost = d.config.publicAddress;
+    rc.siblingPortFrom = d.config.linkPortFrom;
+    rc.siblingPortTo = d.config.linkPortTo;
     d.claimSecret.assign(32, '\0');
     if (getrandom(d.claimSecret.data(), d.claimSecret.size(), 0) !=
         static_cast<ssize_t>(d.claimSecret.size())) {

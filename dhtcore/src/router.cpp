@@ -103,7 +103,14 @@ Router::Router(RouterConfig config, std::shared_ptr<const NodeKey> key, LinkTran
       log_(std::move(log)),
       now_(std::move(now)),
       budget_(HoldBudget::Limits{config_.sessionHoldMessages, config_.sessionHoldBytes,
-                                 config_.nodeHoldBytes}) {}
+                                 config_.nodeHoldBytes}) {
+    // The public host as a record's link address spells it.
+    HostPort own;
+    if (!config_.publicHost.empty() &&
+        parseLinkUrl("wss://" + formatHostPort(config_.publicHost, 1), own)) {
+        publicHost_ = own.host;
+    }
+}
 
 void Router::openSession(const std::string& id) { sessions_.insert(id); }
 
@@ -667,6 +674,9 @@ void Router::onLookup(const std::string& prefix, std::optional<NodeRecord> recor
     peer.gone = false;
     peer.missingLookups = 0;
     peer.record = std::move(record);
+    if (connectOnThisHost(prefix, peer)) {
+        return;
+    }
     connect(prefix, peer);
 }
 
@@ -1537,6 +1547,28 @@ bool Router::connectByHint(const std::string& prefix, Peer& peer) {
     peer.hintTried = true;
     peer.viaHint = true;
     peer.record = NodeRecord{prefix, {std::move(url)}, false};
+    connect(prefix, peer);
+    return true;
+}
+
+// A sibling that started a moment ago is in the DHT before this worker has
+// read its status slot (once every 250 ms): its record names this node's
+// own public address, which may not lead back to this host. Tried here
+// first, once; if no one, or another node, answers, the record decides.
+bool Router::connectOnThisHost(const std::string& prefix, Peer& peer) {
+    if (peer.hintTried || config_.siblingHost.empty() || publicHost_.empty()) {
+        return false;
+    }
+    HostPort address;
+    if (!parseLinkUrl(peer.record->links.front(), address) || address.host != publicHost_ ||
+        address.host == config_.siblingHost || address.port < config_.siblingPortFrom ||
+        address.port > config_.siblingPortTo) {
+        return false;
+    }
+    peer.hintTried = true;
+    peer.viaHint = true;
+    peer.record = NodeRecord{
+        prefix, {"wss://" + formatHostPort(config_.siblingHost, address.port)}, false};
     connect(prefix, peer);
     return true;
 }

@@ -72,6 +72,15 @@ struct RouterConfig {
     // on this host, and the address they publish (dwrtc_public_address)
     // may not lead back to it. Empty: siblings are found like other nodes.
     std::string siblingHost;
+    // The host this node publishes (dwrtc_public_address) and the ports the
+    // workers of its nginx take links on (dwrtc_link_port). A record at
+    // that host and one of those ports is a sibling not listed yet (it has
+    // just started): it is tried at siblingHost first, as a listed one is.
+    // Only those ports: what a stranger's record may make this node connect
+    // to on its own host is its own link ports.
+    std::string publicHost;
+    unsigned siblingPortFrom = 0;
+    unsigned siblingPortTo = 0;
 };
 
 // Service thread only, except the constructor and destructor. Sees the
@@ -392,6 +401,7 @@ private:
     // Where a sibling of this node listens (wss://siblingHost:port), or
     // empty for a node that is not one.
     std::string ownSiblingUrl(const std::string& prefix) const;
+    bool connectOnThisHost(const std::string& prefix, Peer& peer);
     // A new address for a node: messages that wait for it try there at
     // once, and one that failed lately is tried again with the next message.
     void addressLearned(const std::string& prefix);
@@ -434,6 +444,7 @@ private:
     RouterConfig config_;
     std::shared_ptr<const NodeKey> key_;
     std::string self_;
+    std::string publicHost_;  // config_.publicHost as parseLinkUrl spells hosts
     LinkTransport& links_;
     Directory& directory_;
     HostQueue& host_;

@@ -922,6 +922,9 @@ protected:
     static RouterConfig withSiblingHost() {
         RouterConfig c = config();
         c.siblingHost = "127.0.0.1";
+        c.publicHost = "198.51.100.7";
+        c.siblingPortFrom = 4240;
+        c.siblingPortTo = 4250;
         return c;
     }
 
@@ -994,6 +997,44 @@ TEST_F(RouterOwnSiblingTest, AnotherNodeAtTheSiblingsPortFallsBackToTheDht) {
     onlyConnectTo("127.0.0.1", 4241);
     wrongNodeThenTheDht();
     EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+// A sibling that has just started is in the DHT before it is listed: its
+// record, at this node's public host and one of this nginx's link ports, is
+// tried on this host first.
+TEST_F(RouterOwnSiblingTest, UnlistedSiblingAtThisNodesPublicHostIsReachedHere) {
+    send(carol_, "1");
+    answerLookup(NodeRecord{otherKey()->id(), {"wss://198.51.100.7:4243"}});
+    LinkId id = onlyConnectTo("127.0.0.1", 4243);
+    openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"1"});
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+TEST_F(RouterOwnSiblingTest, UnlistedSiblingNotAnsweringHereIsTriedAtItsRecord) {
+    send(carol_, "1");
+    answerLookup(NodeRecord{otherKey()->id(), {"wss://198.51.100.7:4243"}});
+    onlyConnectTo("127.0.0.1", 4243);
+    router_.onLinkClosed(links_.connects[0], true, false);
+    answerLookup(NodeRecord{otherKey()->id(), {"wss://198.51.100.7:4243"}});
+    ASSERT_EQ(links_.connects.size(), 2u);
+    EXPECT_EQ(links_.links[links_.connects[1]].host, "198.51.100.7");
+    LinkId id = openAndProve(*otherKey());
+    EXPECT_EQ(messageFrames(id), std::vector<std::string>{"1"});
+    EXPECT_TRUE(deliveries(alice_).empty());
+}
+
+// A record at another host, or at a port that is not one of this nginx's
+// link ports, is not a sibling: no stranger's record makes this node
+// connect to other ports of its own host.
+TEST_F(RouterOwnSiblingTest, RecordsOfOtherHostsOrPortsAreTakenAsTheyAre) {
+    send(carol_, "1");
+    answerLookup(NodeRecord{otherKey()->id(), {"wss://198.51.100.7:6379"}});
+    onlyConnectTo("198.51.100.7", 6379);
+    send(bob_, "2");
+    answerLookup(NodeRecord{peerKey()->id(), {"wss://203.0.113.9:4243"}});
+    ASSERT_EQ(links_.connects.size(), 2u);
+    EXPECT_EQ(links_.links[links_.connects[1]].host, "203.0.113.9");
 }
 
 // --- Key-owned ids -------------------------------------------------------------
