@@ -218,7 +218,7 @@ void Router::routeRemote(const std::string& sender, ClientMessage message, bool 
     }
     std::string prefix(nodePrefixOfCanonical(message.recipient));
     routeToNode(prefix, sender, std::move(message.recipient), std::move(message.type),
-                std::move(message.body), 0);
+                std::move(message.body), 0, HoldBudget::Charge(), quiet);
 }
 
 bool Router::chargeHeld(HoldBudget::Charge& charge, const std::string& sender,
@@ -236,7 +236,7 @@ bool Router::chargeHeld(HoldBudget::Charge& charge, const std::string& sender,
 
 void Router::routeToNode(const std::string& prefix, const std::string& sender,
                          std::string recipient, std::string type, std::string body,
-                         std::uint64_t seq, HoldBudget::Charge charge) {
+                         std::uint64_t seq, HoldBudget::Charge charge, bool quiet) {
     auto it = peers_.find(prefix);
     if (it == peers_.end()) {
         // A node this one knows nothing of costs an entry and a lookup, and
@@ -261,6 +261,9 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
         bool missing = peer.state == Peer::State::Missing;
         if (now < peer.retryAt) {
             Answer answer = missing && peer.gone ? Answer::NotFound : Answer::Unreachable;
+            if (quiet && answer == Answer::NotFound) {
+                return;
+            }
             if (seq != 0) {
                 bounced(recipient,
                         Held{seq, sender, std::move(type), std::move(body), now,
@@ -284,7 +287,7 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
     }
 
     if (peer.state == Peer::State::Open) {
-        sendMessage(peer.link, sender, recipient, type, body, seq);
+        sendMessage(peer.link, sender, recipient, type, body, seq, quiet);
         return;
     }
     // Until the link is up, messages wait here in arrival order, so one
@@ -293,7 +296,7 @@ void Router::routeToNode(const std::string& prefix, const std::string& sender,
         return;
     }
     if (!peer.waiting.push(recipient, Waiting{sender, std::move(type), std::move(body), seq,
-                                              std::move(charge)})) {
+                                              std::move(charge), quiet})) {
         tell(sender, Answer::QueueFull, recipient);
         return;
     }
@@ -765,14 +768,17 @@ void Router::markUnreachable(const std::string& prefix, Peer& peer, const std::s
 }
 
 void Router::sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
-                         std::string_view type, std::string_view body, std::uint64_t seq) {
+                         std::string_view type, std::string_view body, std::uint64_t seq,
+                         bool quiet) {
     LinkState& state = linkState_[id];
     bool toChosen = isChosenPeerJsId(recipient);
     if (toChosen && !state.takesChosen) {
         // A node of an older version would close the link on the frame.
         log_(DWRTC_LOG_DEBUG, "node " + state.node + " does not take chosen ids; " +
                                   "a message for " + recipient + " is answered \"not found\"");
-        tell(sender, Answer::NotFound, recipient);
+        if (!quiet) {
+            tell(sender, Answer::NotFound, recipient);
+        }
         return;
     }
     // A session that holds a chosen id speaks as it where the peer
@@ -796,6 +802,7 @@ void Router::sendMessage(LinkId id, const std::string& sender, const std::string
                                          recipient, type, body, claim));
     NodeStats::add(stats_->links.sentOverLinks);
     InFlight sent;
+    sent.quiet = quiet;
     sender.copy(sent.sender, sizeof sent.sender);
     if (toChosen) {
         sent.chosenRecipient = std::make_unique<std::string>(recipient);
@@ -818,7 +825,7 @@ void Router::sendMessage(LinkId id, const std::string& sender, const std::string
 
 void Router::flush(Peer& peer) {
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
-        sendMessage(peer.link, w.sender, recipient, w.type, w.body, w.seq);
+        sendMessage(peer.link, w.sender, recipient, w.type, w.body, w.seq, w.quiet);
     }
 }
 
@@ -878,12 +885,41 @@ Router::InFlight* Router::markAnswered(LinkState& state, const std::string& send
     return nullptr;
 }
 
+// A "not found" from the node a message went to: its sender hears it,
+// unless the message was one whose sender is not to be told (routeRemote).
+// The frame numbers the message (0: a node that cannot say which); it may
+// come after the message's ack.
+void Router::tellNotFound(LinkState& state, const std::string& sender,
+                          const std::string& recipient, std::uint64_t number) {
+    bool quiet = false;
+    if (number > 0 && number <= state.acked) {
+        quiet = std::binary_search(state.quietAcked.begin(), state.quietAcked.end(), number);
+    } else {
+        InFlight* message = nullptr;
+        if (number > state.acked && number - state.acked <= state.inflight.size()) {
+            InFlight& candidate = state.inflight[number - state.acked - 1];
+            if (!candidate.answered && candidate.is(sender, recipient)) {
+                candidate.answered = true;
+                message = &candidate;
+            }
+        } else if (number == 0) {
+            message = markAnswered(state, sender, recipient);
+        }
+        quiet = message && message->quiet;
+    }
+    if (!quiet) {
+        tell(sender, Answer::NotFound, recipient);
+    }
+}
+
 // What waited for the node is answered, each to its sender; messages to
 // key-owned ids are held instead when the id may turn up elsewhere.
 void Router::failWaiting(Peer& peer, Answer answer) {
     holdOwnedWaiting(peer, answer);
     for (auto& [recipient, w] : peer.waiting.takeAll()) {
-        tell(w.sender, answer, recipient);
+        if (!w.quiet || answer != Answer::NotFound) {
+            tell(w.sender, answer, recipient);
+        }
     }
 }
 
@@ -967,8 +1003,7 @@ void Router::onLinkFrame(LinkId id, std::string_view text) {
                        "node " + node + " answered for a session of another node");
             return;
         }
-        markAnswered(state->second, frame.sender, frame.recipient);
-        tell(frame.sender, Answer::NotFound, frame.recipient);
+        tellNotFound(state->second, frame.sender, frame.recipient, frame.number);
     }
 }
 
@@ -1251,6 +1286,12 @@ void Router::handleAck(LinkId id, LinkState& state, std::uint32_t count) {
             state.recentlyAcked.push_back(LinkState::Acked{
                 state.acked + i + 1, m.recipientName(), std::move(*m.copy)});
             state.recentlyAcked.back().message.since = now;
+        }
+        if (m.quiet) {
+            state.quietAcked.push_back(state.acked + i + 1);
+            if (state.quietAcked.size() > kKeepAckedMax) {
+                state.quietAcked.pop_front();
+            }
         }
         settled(m);
     }

@@ -142,6 +142,7 @@ private:
         std::string body;
         std::uint64_t seq = 0;  // to a key-owned id: its place in the id's order
         HoldBudget::Charge charge;  // to sender, while this node holds it
+        bool quiet = false;  // its sender is not told "not found"
     };
     using Clock = RouterClock;
     // A message to a key-owned id this node still has in hand: waiting for
@@ -258,10 +259,11 @@ private:
     bool mayLookUp(const std::string& sender);
 
     // charge: what the message is charged already, when it was held here
-    // before (a message that waited for a key-owned id's claim).
+    // before (a message that waited for a key-owned id's claim). quiet: its
+    // sender is not told "not found" (routeRemote).
     void routeToNode(const std::string& prefix, const std::string& sender, std::string recipient,
                      std::string type, std::string body, std::uint64_t seq,
-                     HoldBudget::Charge charge = HoldBudget::Charge());
+                     HoldBudget::Charge charge = HoldBudget::Charge(), bool quiet = false);
     // Charges a message that is about to be held, unless it is charged
     // already; false (the sender is told) when its sender's share or the
     // node's total is spent.
@@ -298,7 +300,8 @@ private:
 
     void closeUnacknowledged();
     void sendMessage(LinkId id, const std::string& sender, const std::string& recipient,
-                     std::string_view type, std::string_view body, std::uint64_t seq = 0);
+                     std::string_view type, std::string_view body, std::uint64_t seq = 0,
+                     bool quiet = false);
     void helloFromPeer(LinkId id, const std::string& node);
     void refuseLink(LinkId id, int level, const std::string& why);
 
@@ -309,6 +312,7 @@ private:
         char sender[kSessionIdLength];
         char recipient[kSessionIdLength];
         bool answered = false;  // its sender heard "not found" already
+        bool quiet = false;     // its sender is not told "not found"
         // To a key-owned id: the message itself, so that it can be held if
         // it comes back (null once it has).
         std::unique_ptr<Held> copy;
@@ -363,6 +367,9 @@ private:
             Held message;
         };
         std::deque<Acked> recentlyAcked;
+        // The numbers of the last quiet messages acknowledged (ascending): a
+        // "not found" may come after the ack, and is not told for them.
+        std::deque<std::uint64_t> quietAcked;
         // Key-owned ids whose claim went out on this link.
         std::unordered_set<std::string> claimsSent;
         // Key-owned ids the peer speaks for, with the SHA-256 of the claim
@@ -413,6 +420,8 @@ private:
     // A "notfound" for a message to a key-owned id: the message it numbers
     // comes back to its id's hold.
     void handleOwnedNotFound(LinkState& state, const LinkFrame& frame);
+    void tellNotFound(LinkState& state, const std::string& sender, const std::string& recipient,
+                      std::uint64_t number);
     InFlight* markAnswered(LinkState& state, const std::string& sender,
                            const std::string& recipient);
     void settled(InFlight& message);

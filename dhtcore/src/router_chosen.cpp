@@ -43,7 +43,8 @@ void Router::routeChosen(const std::string& sender, ClientMessage message, bool 
     auto place = chosenPlaces_.find(id);
     if (place != chosenPlaces_.end() && now_() < place->second.until) {
         routeToNode(place->second.node, sender, std::move(message.recipient),
-                    std::move(message.type), std::move(message.body), 0);
+                    std::move(message.type), std::move(message.body), 0, HoldBudget::Charge(),
+                    quiet);
         return;
     }
     // Until the lookup answers, the message waits here, charged to its
@@ -99,7 +100,7 @@ void Router::onChosenLookup(const std::string& id, std::optional<std::string> no
     }
     for (ChosenWaiting& w : waiting) {
         routeToNode(*node, w.sender, id, std::move(w.type), std::move(w.body), 0,
-                    std::move(w.charge));
+                    std::move(w.charge), w.quiet);
     }
 }
 
@@ -233,8 +234,7 @@ void Router::handleChosenNotFound(LinkId id, LinkState& state, const LinkFrame& 
             chosenPlaces_.erase(place);
         }
     }
-    markAnswered(state, answer.sender, answer.recipient);
-    tell(answer.sender, Answer::NotFound, answer.recipient);
+    tellNotFound(state, answer.sender, answer.recipient, answer.number);
 }
 
 void Router::forgetChosen() {

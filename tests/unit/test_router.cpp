@@ -1836,6 +1836,37 @@ TEST_F(RouterChosenTest, AChosenIdHeldNowhereIsNotFound) {
     EXPECT_TRUE(deliveries(alice_).empty());
 }
 
+// PeerJS's LEAVE and EXPIRE to an id that is gone get no answer, also when
+// the id was on another node: its "not found" comes back before or after
+// the ack, numbered, and is not told for them; for another message it is.
+TEST_F(RouterChosenTest, QuietMessagesAreNotAnsweredNotFoundFromAnotherNode) {
+    auto quiet = [this](const std::string& to) {
+        ClientMessage leave;
+        leave.type = "LEAVE";
+        leave.recipient = to;
+        router_.routeRemote(alice_, std::move(leave), /*quiet=*/true);
+    };
+    quiet("bob");  // a chosen id, found on the peer
+    directory_.answerChosen(peerKey()->id());
+    links_.runPosted();
+    answerLookup(peerRecord());
+    LinkId id = openAndProve();
+    ASSERT_EQ(deliverFrames(id).size(), 1u);
+    router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 1));
+    router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), "alice", "bob", 1));
+    EXPECT_TRUE(deliveries(alice_).empty()) << "told after the ack";
+
+    quiet(bob_);  // a session id of the peer, answered before the ack
+    router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), "alice", bob_, 2));
+    router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 1));
+    EXPECT_TRUE(deliveries(alice_).empty()) << "told before the ack";
+
+    send(bob_, "an offer");
+    router_.onLinkFrame(id, serializeLinkAck(peerKey()->id(), 1));
+    router_.onLinkFrame(id, serializeLinkNotFound(peerKey()->id(), "alice", bob_, 3));
+    EXPECT_EQ(deliveries(alice_), std::vector<std::string>{serializeNotFound(bob_)});
+}
+
 TEST_F(RouterChosenTest, APeerThatDoesNotTakeChosenIdsIsSentNoneAndTheSenderIsTold) {
     send("bob", "to a chosen id");
     send(bob_, "to a session");
