@@ -7,7 +7,7 @@
  * "/peerjs/":
  *
  *   GET /peerjs/              a small JSON description of the server
- *   GET /peerjs/{key}/id      a fresh id, a session id of this node
+ *   GET /peerjs/{key}/id      a fresh id, a random UUID claimed as it opens
  *   GET /peerjs/{key}/peers   the ids of this location's sessions on this
  *                             worker as a JSON array with
  *                             dwrtc_peerjs_discovery on, else 401
@@ -336,45 +336,47 @@ ngx_http_dwrtc_peerjs_ids(ngx_http_dwrtc_loc_conf_t *dlcf, u_char *p)
 
 
 /*
- * A fresh session id of this node: it names the node, so the network can
- * route to it from anywhere once a WebSocket opens under it. Nothing is
- * held for it until then.
+ * A fresh id, a random UUID as the PeerJS server gives: it names no node
+ * and no worker, so the WebSocket that opens it may land on any worker of
+ * any node, which claims it in the DHT as it claims an id the app chose.
+ * Nothing is held for it until then. Not handed out while this worker's
+ * node cannot serve the WebSocket that would follow.
  */
 
 static ngx_int_t
 ngx_http_dwrtc_peerjs_new_id(ngx_http_request_t *r)
 {
-    int          rc;
-    u_char      *id;
-    char        *unavailable;
-    dwrtc_node  *node;
+    int      rc;
+    char    *unavailable;
+    u_char  *id;
 
     unavailable = ngx_http_dwrtc_node_unavailable();
-    node = ngx_http_dwrtc_node();
 
-    if (unavailable || node == NULL || ngx_exiting || ngx_terminate) {
+    if (unavailable || ngx_http_dwrtc_node() == NULL
+        || ngx_exiting || ngx_terminate)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "dwrtc: peerjs id refused with 503: %s",
                       unavailable ? unavailable : "server is shutting down");
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    id = ngx_pnalloc(r->pool, DWRTC_SESSION_ID_LEN);
+    id = ngx_pnalloc(r->pool, DWRTC_PEERJS_NEW_ID_LEN);
     if (id == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = dwrtc_session_new_id(node, (char *) id);
+    rc = dwrtc_peerjs_new_id((char *) id);
 
     if (rc != DWRTC_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "dwrtc: dwrtc_session_new_id() failed: %s",
+                      "dwrtc: dwrtc_peerjs_new_id() failed: %s",
                       dwrtc_strerror(rc));
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_dwrtc_peerjs_send(r, NGX_HTTP_OK, "text/plain", id,
-                                      DWRTC_SESSION_ID_LEN);
+                                      DWRTC_PEERJS_NEW_ID_LEN);
 }
 
 

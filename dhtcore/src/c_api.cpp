@@ -567,13 +567,11 @@ int dwrtc_node_status(const dwrtc_node* node) {
     return node->node.hasDhtPeers() ? DWRTC_NODE_JOINING : DWRTC_NODE_ALONE;
 }
 
-int dwrtc_session_new_id(const dwrtc_node* node, char id[DWRTC_SESSION_ID_LEN]) {
-    if (!node || !id) return DWRTC_EINVAL;
+int dwrtc_peerjs_new_id(char id[DWRTC_PEERJS_NEW_ID_LEN]) {
+    if (!id) return DWRTC_EINVAL;
+    static_assert(DWRTC_PEERJS_NEW_ID_LEN == dwrtc::kPeerJsServerIdLength, "one length");
     return guarded([&] {
-        std::string s = node->node.newSessionId();
-        if (s.size() != DWRTC_SESSION_ID_LEN) {
-            return DWRTC_ESTATE;
-        }
+        std::string s = dwrtc::makePeerJsServerId();
         std::memcpy(id, s.data(), s.size());
         return DWRTC_OK;
     });

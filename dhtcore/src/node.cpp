@@ -729,6 +729,10 @@ Node::Submit Node::submit(std::string_view session, std::string_view text) {
         }
         return Submit::Ok;
     }
+    if (isPeerJsServerId(message.recipient)) {
+        routeToChosen(source, std::move(message), false);
+        return Submit::Ok;
+    }
     route(source, std::move(message), false);
     return Submit::Ok;
 }
@@ -751,21 +755,9 @@ Node::Submit Node::submitPeerJs(std::string_view session, ClientMessage message)
                                               std::to_string(d.config.maxMessageSize) + " bytes"));
         return Submit::Ok;
     }
-    // A chosen PeerJS id is delivered at once when a session here holds
-    // it; else the router finds its holder's node in the DHT.
     if (!isNodeSessionId(message.recipient)) {
-        auto holder = d.sessionOfChosen.find(message.recipient);
-        if (holder != d.sessionOfChosen.end()) {
-            NodeStats::add(d.stats.owner.deliveredLocally);
-            deliverLocal(holder->second, serializeDelivery(message.type, d.speaksAsHere(source),
-                                                           message.recipient, message.body));
-            return Submit::Ok;
-        }
         if (isChosenPeerJsId(message.recipient)) {
-            Router* router = d.router.get();
-            d.toRouter([router, source, m = std::move(message), quiet]() mutable {
-                router->routeRemote(source, std::move(m), quiet);
-            });
+            routeToChosen(source, std::move(message), quiet);
             return Submit::Ok;
         }
         if (!quiet) {
@@ -777,6 +769,24 @@ Node::Submit Node::submitPeerJs(std::string_view session, ClientMessage message)
     canonicalizeSessionId(message.recipient);
     route(source, std::move(message), quiet);
     return Submit::Ok;
+}
+
+// A chosen PeerJS id (also one the node gave out: a UUID) is delivered at
+// once when a session here holds it; else the router finds its holder's
+// node in the DHT.
+void Node::routeToChosen(const std::string& source, ClientMessage message, bool quiet) {
+    Impl& d = *impl_;
+    auto holder = d.sessionOfChosen.find(message.recipient);
+    if (holder != d.sessionOfChosen.end()) {
+        NodeStats::add(d.stats.owner.deliveredLocally);
+        deliverLocal(holder->second, serializeDelivery(message.type, d.speaksAsHere(source),
+                                                       message.recipient, message.body));
+        return;
+    }
+    Router* router = d.router.get();
+    d.toRouter([router, sender = d.speaksAs(source), m = std::move(message), quiet]() mutable {
+        router->routeRemote(sender, std::move(m), quiet);
+    });
 }
 
 void Node::route(const std::string& source, ClientMessage message, bool quiet) {
@@ -797,8 +807,8 @@ void Node::route(const std::string& source, ClientMessage message, bool quiet) {
         return;
     }
     Router* router = d.router.get();
-    d.toRouter([router, sender, m = std::move(message)]() mutable {
-        router->routeRemote(sender, std::move(m));
+    d.toRouter([router, sender, m = std::move(message), quiet]() mutable {
+        router->routeRemote(sender, std::move(m), quiet);
     });
 }
 

@@ -148,6 +148,16 @@ void NodeDirectory::getPeerJsId(const std::string& id,
         std::map<std::pair<std::string, std::uint64_t>, std::pair<std::uint16_t, PeerJsIdRecord>>
             found;
     };
+    // A node that no bootstrap entry joins to others, and that no DHT node
+    // outside its nginx has found, is its whole network (its first node):
+    // no one else can hold the id, so no answer is an answer. With no DHT
+    // node at all (not even another worker's) there is no one to ask, and
+    // OpenDHT's search would wait out its timeouts for nothing.
+    bool whole = network().state == NetworkState::Alone;
+    if (whole && !hasPeers()) {
+        done({}, true);
+        return;
+    }
     auto state = std::make_shared<State>();
     LogFn log = log_;
     runner_->get(
@@ -164,7 +174,7 @@ void NodeDirectory::getPeerJsId(const std::string& id,
             }
             return true;
         }),
-        [state, done = std::move(done)](bool reached) {
+        [state, whole, done = std::move(done)](bool reached) {
             Records records;
             {
                 std::lock_guard<std::mutex> lock(state->mutex);
@@ -172,7 +182,7 @@ void NodeDirectory::getPeerJsId(const std::string& id,
                     records.push_back(entry.second);
                 }
             }
-            done(std::move(records), reached);
+            done(std::move(records), reached || whole);
         });
 }
 

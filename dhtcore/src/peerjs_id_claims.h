@@ -37,7 +37,9 @@ public:
     virtual void releasePeerJsId(const std::string& id, std::uint64_t until) = 0;
     virtual void dropPeerJsId(const std::string& id) = 0;
     // done(records, reached): reached is false when no DHT node answered
-    // (a node alone: it cannot tell whether the id is held elsewhere).
+    // and the node expects others (a bootstrap entry names one): it cannot
+    // tell whether the id is held elsewhere. A node that is its whole
+    // network by configuration is answered by its own silence.
     virtual void getPeerJsId(const std::string& id,
                              std::function<void(Records, bool reached)> done) = 0;
     virtual std::uint64_t followPeerJsId(const std::string& id,

@@ -155,12 +155,8 @@ bool getString(const JsonObjectReader& json, std::size_t field, const char* key,
     }
 }
 
-// Reads a session id field into out, lowercased.
-bool getSessionId(const JsonObjectReader& json, std::size_t field, const char* key,
-                  std::string& out, std::string& why) {
-    if (!getString(json, field, key, out, why)) {
-        return false;
-    }
+// Checks a session id read into out, and lowercases it.
+bool takeSessionId(std::string& out, const char* key, std::string& why) {
     if (!isValidSessionId(out)) {
         why = std::string("malformed ") + key;
         return false;
@@ -169,23 +165,21 @@ bool getSessionId(const JsonObjectReader& json, std::size_t field, const char* k
     return true;
 }
 
+// A client message's recipient: a session id (stored lowercased) or an id
+// the node gives PeerJS clients (a lowercase UUID, kept as it is).
+bool getRecipient(const JsonObjectReader& json, std::size_t field, const char* key,
+                  std::string& out, std::string& why) {
+    return getString(json, field, key, out, why) &&
+           (isPeerJsServerId(out) || takeSessionId(out, key, why));
+}
+
 // A link frame's sender or recipient: a session id (stored lowercased) or,
 // in a frame that may name them, a chosen PeerJS id (kept as written: those
 // are case-sensitive).
 bool getLinkId(const JsonObjectReader& json, std::size_t field, const char* key,
                std::string& out, std::string& why) {
-    if (!getString(json, field, key, out, why)) {
-        return false;
-    }
-    if (isValidSessionId(out)) {
-        canonicalizeSessionId(out);
-        return true;
-    }
-    if (isChosenPeerJsId(out)) {
-        return true;
-    }
-    why = std::string("malformed ") + key;
-    return false;
+    return getString(json, field, key, out, why) &&
+           (isChosenPeerJsId(out) || takeSessionId(out, key, why));
 }
 
 // Reads a string field of lowercase hex into out as bytes.
@@ -298,7 +292,7 @@ bool parseClientMessage(std::string_view text, ClientMessage& out, std::string& 
         return false;
     }
     return getType(json, kClientType, "type", out.type, why) &&
-           getSessionId(json, kClientRecipient, "recipientSessionId", out.recipient, why) &&
+           getRecipient(json, kClientRecipient, "recipientSessionId", out.recipient, why) &&
            getString(json, kClientBody, "messageBody", out.body, why);
 }
 

@@ -79,6 +79,37 @@ std::string makeSessionId(std::string_view nodePrefix) {
     return id;
 }
 
+std::string makePeerJsServerId() {
+    std::uint8_t random[16];
+    fillRandom(random, sizeof random);
+    random[6] = static_cast<std::uint8_t>((random[6] & 0x0f) | 0x40);  // version 4
+    random[8] = static_cast<std::uint8_t>((random[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    std::string id;
+    id.reserve(kPeerJsServerIdLength);
+    for (std::size_t i = 0; i < sizeof random; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            id.push_back('-');
+        }
+        id.push_back(kHexDigits[random[i] >> 4]);
+        id.push_back(kHexDigits[random[i] & 0x0f]);
+    }
+    return id;
+}
+
+bool isPeerJsServerId(std::string_view id) {
+    if (id.size() != kPeerJsServerIdLength) {
+        return false;
+    }
+    for (std::size_t i = 0; i < id.size(); ++i) {
+        char c = id[i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool isOwnedId(std::string_view id) {
     if (id.size() != kOwnedIdLength || (id[0] != 'k' && id[0] != 'K')) {
         return false;

@@ -413,8 +413,9 @@ main(void)
         int          what, i, delivered;
         size_t       len;
 
-        CHECK(dwrtc_session_new_id(node, carol) == DWRTC_OK);
-        CHECK(memcmp(carol, dwrtc_node_id(node), 32) == 0);
+        /* a session id of this node that no session has */
+        memcpy(carol, dwrtc_node_id(node), 32);
+        memcpy(carol + 32, "-0123456789abcdef", 17);
         CHECK(dwrtc_session_open_as(node, "alice", 5) == DWRTC_EINVAL);
         CHECK(dwrtc_session_open_as(node, carol, DWRTC_SESSION_ID_LEN)
               == DWRTC_OK);
@@ -438,6 +439,26 @@ main(void)
                   == DWRTC_EINVAL);
             CHECK(dwrtc_peerjs_open_chosen(node, "-x", 2, "tok", 3, dave)
                   == DWRTC_EINVAL);
+        }
+
+        /* an id the node gives a PeerJS client: a UUID of version 4,
+         * fresh each time, which opens as a chosen one */
+        {
+            char  given[DWRTC_PEERJS_NEW_ID_LEN], again[DWRTC_PEERJS_NEW_ID_LEN];
+            char  erin[DWRTC_SESSION_ID_LEN];
+
+            CHECK(dwrtc_peerjs_new_id(given) == DWRTC_OK);
+            CHECK(dwrtc_peerjs_new_id(again) == DWRTC_OK);
+            CHECK(memcmp(given, again, DWRTC_PEERJS_NEW_ID_LEN) != 0);
+            CHECK(given[8] == '-' && given[13] == '-' && given[18] == '-'
+                  && given[23] == '-');
+            CHECK(given[14] == '4');
+            CHECK(strchr("89ab", given[19]) != NULL);
+            CHECK(dwrtc_peerjs_open_chosen(node, given, DWRTC_PEERJS_NEW_ID_LEN,
+                                           "tok", 3, erin)
+                  == DWRTC_OK);
+            CHECK(dwrtc_session_close(node, erin, DWRTC_SESSION_ID_LEN)
+                  == DWRTC_OK);
         }
 
         memset(&in, 0, sizeof(in));

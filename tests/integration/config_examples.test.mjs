@@ -169,7 +169,7 @@ describe('config-examples/', () => {
         const node = await start('peerjs.conf');
         const id = await get(node.httpPort, '/peerjs/peerjs/id');
         assert.equal(id.status, 200);
-        assert.match(id.body, /^[0-9a-f]{32}-[0-9a-f]{16}$/);
+        assert.match(id.body, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
         const ws = new WebSocket(node.wsUrl(`/peerjs/peerjs?key=peerjs&id=${id.body}&token=t`));
         const first = await new Promise((resolve, reject) => {
             ws.once('message', (d) => resolve(JSON.parse(d.toString())));

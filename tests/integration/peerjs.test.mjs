@@ -10,12 +10,14 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 
-import { NginxNode, startNetwork, startNode, waitUntil } from '../lib/nginx.mjs';
-import { Session, SESSION_ID, nodeOf, openSession, randomSessionId, terminateSessions }
+import { NginxNode, freePortRange, startNetwork, startNode, waitUntil } from '../lib/nginx.mjs';
+import { Session, SESSION_ID, openSession, randomSessionId, terminateSessions }
     from '../lib/client.mjs';
 
 // The first message to a node not yet known costs a DHT lookup.
 const ROUTE_WAIT = 60_000;
+// what the PeerJS server gives at {key}/id, and so does the node
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const EXPIRE_MS = 1000;
 const ALIVE_MS = 1500;
 
@@ -115,17 +117,16 @@ describe('PeerJS over a network of two nginx nodes', () => {
             assert.match(body.description, /DWRTC/);
         });
 
-        it('gives a fresh id at {path}{key}/id: a session id of this node, as text', async () => {
+        it('gives a fresh id at {path}{key}/id: a random UUID, as text', async () => {
             const res = await fetch(n1.httpUrl('/peerjs/peerjs/id'));
             assert.equal(res.status, 200);
             assert.match(res.headers.get('content-type'), /^text\/plain/);
             assert.equal(res.headers.get('cache-control'), 'no-store');
             const a = await res.text();
             const b = await newId(n1);
-            assert.match(a, SESSION_ID);
+            assert.match(a, UUID_V4);
             assert.notEqual(a, b);
-            const nodeIds = n1.currentNodes().map((n) => n.nodeId);
-            assert.ok(nodeIds.includes(nodeOf(a)), `${a} names node 1 (${nodeIds})`);
+            assert.doesNotMatch(a, SESSION_ID, 'it names no node');
         });
 
         it('answers {path}{key}/peers with 401: discovery is off', async () => {
@@ -269,7 +270,8 @@ describe('PeerJS over a network of two nginx nodes', () => {
             other.send({ type: 'OFFER', dst: first.id, payload: { n: 1 } });
             assert.deepEqual(await again.waitFor((m) => m.type === 'OFFER'),
                              { type: 'OFFER', src: other.id, dst: first.id, payload: { n: 1 } });
-            assert.match(n1.errorLog(), new RegExp(`peerjs id "${first.id}" taken back`));
+            assert.match(n1.errorLog(),
+                         new RegExp(`peerjs chosen id "${first.id}" taken back by a newer session`));
             again.ws.close();
             other.ws.close();
         });
@@ -277,9 +279,11 @@ describe('PeerJS over a network of two nginx nodes', () => {
         it('refuses an id that is neither its own nor one a client may choose', async () => {
             const notOurs = 'ID not given out by this server and not one a client may choose: '
                           + 'choose another ID, or leave the ID out to get one';
-            // another node's id, and an id of this node in capitals
-            await refusedWith({ id: await newId(n2) }, notOurs);
-            await refusedWith({ id: (await newId(n1)).toUpperCase() }, notOurs);
+            // a session id of another node, and one of this node in capitals
+            const [other] = n2.currentNodes().map((n) => n.nodeId);
+            const [own] = n1.currentNodes().map((n) => n.nodeId);
+            await refusedWith({ id: `${other}-0123456789abcdef` }, notOurs);
+            await refusedWith({ id: `${own}-0123456789abcdef`.toUpperCase() }, notOurs);
             assert.match(n1.errorLog(), /was not given out by this node and may not be chosen/);
             // a decoded id is never written to the log as it is
             await refusedWith({ id: 'x"\n2026/01/01 00:00:00 [emerg] forged' }, notOurs);
@@ -387,6 +391,29 @@ describe('PeerJS over a network of two nginx nodes', () => {
             a.ws.close();
         });
 
+        it('answers nothing for a LEAVE or EXPIRE to an id gone on the other node, and EXPIRE '
+           + 'for an OFFER', async () => {
+            const a = await peer(n1);
+            const b = await peer(n2);
+            const native = await openSession(n2.wsUrl());
+            // both reached once, so n1 knows where they are
+            a.send({ type: 'OFFER', dst: b.id, payload: {} });
+            await b.waitFor((m) => m.type === 'OFFER', { timeout: ROUTE_WAIT });
+            a.send({ type: 'OFFER', dst: native.id, payload: {} });
+            await native.waitFor((m) => m.type === 'OFFER', { timeout: ROUTE_WAIT });
+            b.ws.close();
+            await b.closed;
+            await native.close();
+            a.send({ type: 'LEAVE', dst: b.id });
+            a.send({ type: 'EXPIRE', dst: native.id });
+            a.send({ type: 'LEAVE', dst: native.id });
+            await nothingFor(a, EXPIRE_MS + 1000);
+            a.send({ type: 'OFFER', dst: native.id, payload: {} });
+            assert.deepEqual(await a.waitFor(() => true, { timeout: EXPIRE_MS + 5000 }),
+                             { type: 'EXPIRE', src: native.id, dst: a.id });
+            a.ws.close();
+        });
+
         it('drops what the PeerJS server drops, logs it once, and relays on', async () => {
             const a = await peer(n1);
             const b = await peer(n1);
@@ -438,6 +465,30 @@ describe('PeerJS over a network of two nginx nodes', () => {
             p.ws.close();
             await native.close();
         });
+    });
+
+    it('takes an id from /id back with its token on the other node (reconnect() there), '
+       + 'where native and PeerJS sessions of either node reach it', async () => {
+        const first = await peer(n1, { token: 'moving' });
+        const again = await connect(n2, { id: first.id, token: 'moving', label: 'moved' });
+        assert.deepEqual(await again.waitFor(() => true), { type: 'OPEN' });
+        assert.equal((await first.closed).code, 1001, 'the older session is told it is going away');
+        const native = await openSession(n1.wsUrl());
+        const other = await peer(n1);
+        let n = 0;
+        // The move is in the DHT within moments; the first message may find the old node.
+        await waitUntil(async () => {
+            native.to(first.id, `{"n":${++n}}`, 'OFFER');
+            const got = await again.waitFor((m) => m.type === 'OFFER' && m.src === native.id,
+                                            { timeout: 1000 }).catch(() => null);
+            return got !== null;
+        }, { timeout: ROUTE_WAIT, what: 'a native message to reach the id on its new node' });
+        other.send({ type: 'ANSWER', dst: first.id, payload: { from: 'n1' } });
+        assert.deepEqual(await again.waitFor((m) => m.type === 'ANSWER'),
+                         { type: 'ANSWER', src: other.id, dst: first.id, payload: { from: 'n1' } });
+        again.ws.close();
+        other.ws.close();
+        await native.close();
     });
 
     it('counts PeerJS sessions and relayed messages on the status page', async () => {
@@ -676,17 +727,43 @@ describe('chosen PeerJS ids on two nginx nodes', () => {
     });
 });
 
-describe('a chosen id on a node alone', () => {
-    let node;
+describe('chosen ids on a node alone', () => {
+    const nodes = [];
     after(async () => {
         terminateSessions();
-        await node?.stop();
+        await Promise.all(nodes.map((n) => n.stop()));
     });
 
-    it('is refused with an ERROR that says the network could not be asked, then closed, '
-       + 'after dwrtc_peerjs_id_wait', async () => {
-        node = await startNode({ name: 'peerjs-alone', http: 'dwrtc_peerjs_id_wait 700ms;',
-                                 server: 'location /peerjs/ { dwrtc_peerjs; }' });
+    it('are given by a node that is its whole network (no dwrtc_bootstrap), '
+       + 'one token at a time', async () => {
+        const node = await startNode({ name: 'peerjs-first',
+                                       server: 'location /peerjs/ { dwrtc_peerjs; }' });
+        nodes.push(node);
+        const s = await connect(node, { id: 'erin', token: 't' });
+        assert.deepEqual(await s.waitFor(() => true), { type: 'OPEN' });
+        const other = await connect(node, { id: 'erin', token: 'another' });
+        assert.deepEqual(await other.waitFor(() => true),
+                         { type: 'ID-TAKEN', payload: { msg: 'ID is taken' } });
+        const given = await peer(node);
+        s.send({ type: 'OFFER', dst: given.id, payload: { n: 1 } });
+        assert.deepEqual(await given.waitFor((m) => m.type === 'OFFER'),
+                         { type: 'OFFER', src: 'erin', dst: given.id, payload: { n: 1 } });
+        s.ws.close();
+        given.ws.close();
+        node.assertNoAlerts();
+    });
+
+    it('are refused by a node whose dwrtc_bootstrap nodes do not answer, with an ERROR that '
+       + 'says the network could not be asked, then closed, after dwrtc_peerjs_id_wait',
+       async () => {
+        // nothing listens there
+        const [silent] = await freePortRange(1);
+        const node = await NginxNode.create({ name: 'peerjs-cut-off',
+                                              http: 'dwrtc_peerjs_id_wait 700ms;',
+                                              bootstrap: [`127.0.0.1:${silent}`],
+                                              server: 'location /peerjs/ { dwrtc_peerjs; }' });
+        nodes.push(node);
+        await node.start();
         const s = await connect(node, { id: 'erin', token: 't' });
         assert.deepEqual(await s.waitFor(() => true, { timeout: ROUTE_WAIT }),
                          { type: 'ERROR',
@@ -795,6 +872,60 @@ describe('dwrtc_peerjs_id_reservations 1 on two nginx nodes', () => {
                                                + '1 ids are reserved already '
                                                + '\\(dwrtc_peerjs_id_reservations\\)'));
         net.assertNoAlerts();
+    });
+});
+
+// Ids from /id name no worker: the WebSocket may land on any worker of the
+// nginx, as it does with several workers and no affinity.
+describe('PeerJS on an nginx of two workers', () => {
+    after(() => terminateSessions());
+
+    it('opens ids from /id on either worker, and relays between the workers', async (t) => {
+        const node = await startNode({ t, name: 'peerjs-workers', workers: 2, reuseport: true,
+                                       server: 'location /peerjs/ { dwrtc_peerjs; }\n'
+                                             + 'location = /status { dwrtc_status; }' });
+        assert.equal(node.currentNodes().length, 2);
+        const perWorker = async () => {
+            const res = await fetch(node.httpUrl('/status'));
+            return (await res.json()).workers.map((w) => w.peerjs.sessions);
+        };
+        // Connections land on the workers as the kernel spreads them: open
+        // PeerJS sessions until both workers hold some (the status page
+        // tells, once a second).
+        const peers = [];
+        while (peers.length < 40) {
+            for (let i = 0; i < 4; i++) {
+                peers.push(await peer(node, { token: `t${peers.length}` }));
+            }
+            const counts = await waitUntil(async () => {
+                const c = await perWorker();
+                return c.reduce((x, y) => x + y, 0) === peers.length && c;
+            }, { timeout: 5000, what: 'the status page to count every PeerJS session' });
+            if (counts.every((c) => c > 0)) {
+                break;
+            }
+        }
+        assert.ok((await perWorker()).every((c) => c > 0), 'ids from /id opened on both workers');
+        // every pair, so every pair of workers, both ways
+        for (const from of peers) {
+            for (const to of peers) {
+                if (from !== to) {
+                    from.send({ type: 'OFFER', dst: to.id, payload: { from: from.id } });
+                }
+            }
+        }
+        for (const to of peers) {
+            const got = await to.collect(peers.length - 1, (m) => m.type === 'OFFER',
+                                         { what: `offers to ${to.id}` });
+            assert.deepEqual(new Set(got.map((m) => m.src)),
+                             new Set(peers.filter((p) => p !== to).map((p) => p.id)));
+            assert.ok(got.every((m) => m.dst === to.id && m.payload.from === m.src));
+        }
+        for (const p of peers) {
+            p.ws.close();
+        }
+        await node.quit();
+        node.assertNoAlerts();
     });
 });
 

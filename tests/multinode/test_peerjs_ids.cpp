@@ -6,7 +6,11 @@
 // session's id is reserved for its token until the reservation ends. The
 // last test does it through whole nodes (Node::openPeerJsChosen), as the
 // module will, and reads the verdicts as a PeerJS client is shown them.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -124,8 +128,30 @@ private:
     std::unique_ptr<PeerJsIdClaims> claims_;
 };
 
+// A UDP port on loopback that nothing listens on (it was free a moment
+// ago, and nothing here takes ports it is not given).
+unsigned silentUdpPort() {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        throw std::runtime_error("no UDP port on loopback");
+    }
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
 class PeerJsIds : public ::testing::Test {
 protected:
+    static PeerJsIdConfig quick() {
+        PeerJsIdConfig config;
+        config.lookupWait = std::chrono::milliseconds(3000);
+        return config;
+    }
+
     void start(std::size_t n, PeerJsIdConfig config = {}) {
         sites_.push_back(std::make_unique<Site>("A", std::vector<std::string>{}, config));
         std::string first = "127.0.0.1:" + std::to_string(sites_[0]->directory().port());
@@ -338,20 +364,38 @@ TEST_F(PeerJsIds, AnIdLetGoIsStoredAgainWhenItsNodeTakesItAgain) {
     EXPECT_EQ(b.verdicts["b1"], Verdict::Taken);
 }
 
-TEST_F(PeerJsIds, ANodeAloneCannotGiveAChosenId) {
+// A node that no bootstrap entry joins to others is its whole network (its
+// first node): no one else can hold an id, so it gives them itself.
+TEST_F(PeerJsIds, ANodeThatIsItsWholeNetworkGivesChosenIds) {
+    sites_.push_back(std::make_unique<Site>("first", std::vector<std::string>{}, quick()));
+    Site& first = site(0);
+    first.claim("s1", "dave", "token-1");
+    ASSERT_TRUE(waitFor([&] { return first.verdicts.count("s1"); }));
+    EXPECT_EQ(first.verdicts["s1"], Verdict::Open);
+    EXPECT_EQ(first.claims().sessionOf("dave"), "s1");
+    first.claim("s2", "dave", "token-2");
+    ASSERT_TRUE(waitFor([&] { return first.verdicts.count("s2"); }));
+    EXPECT_EQ(first.verdicts["s2"], Verdict::Taken);
+}
+
+// A node whose bootstrap entries name others, none of which answers, cannot
+// tell whether one of them holds the id: it refuses rather than guess.
+TEST_F(PeerJsIds, ANodeCutOffFromItsNetworkCannotGiveAChosenId) {
     PeerJsIdConfig config;
     config.lookupWait = std::chrono::milliseconds(3000);
-    sites_.push_back(std::make_unique<Site>("alone", std::vector<std::string>{}, config));
-    Site& alone = site(0);
+    sites_.push_back(std::make_unique<Site>(
+        "cut-off", std::vector<std::string>{"127.0.0.1:" + std::to_string(silentUdpPort())},
+        config));
+    Site& cutOff = site(0);
     auto started = Clock::now();
-    alone.claim("s1", "dave", "token-1");
-    ASSERT_TRUE(waitFor([&] { return alone.verdicts.count("s1"); }));
-    std::printf("# a node alone answered in %lld ms\n",
+    cutOff.claim("s1", "dave", "token-1");
+    ASSERT_TRUE(waitFor([&] { return cutOff.verdicts.count("s1"); }));
+    std::printf("# a node cut off from its network answered in %lld ms\n",
                 static_cast<long long>(
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started)
                         .count()));
-    EXPECT_EQ(alone.verdicts["s1"], Verdict::NotInNetwork);
-    EXPECT_EQ(alone.claims().sessionOf("dave"), "");
+    EXPECT_EQ(cutOff.verdicts["s1"], Verdict::NotInNetwork);
+    EXPECT_EQ(cutOff.claims().sessionOf("dave"), "");
 }
 
 // What a PeerJS client of `id` is shown of what its session got so far:

@@ -187,6 +187,21 @@ TEST(ClientMessage, RejectsNonStringRecipient) {
                   "\"recipientSessionId\" must be a string");
 }
 
+// The ids the node gives PeerJS clients are recipients too, kept as they
+// are: PeerJS ids are case-sensitive, and the node gives them lowercase.
+TEST(ClientMessage, AcceptsAPeerJsIdTheNodeGives) {
+    ClientMessage m;
+    std::string why;
+    ASSERT_TRUE(parseClientMessage(clientJson("t", "3f2b8c1e-9d4a-4e6f-8a7b-0c1d2e3f4a5b", "b"), m,
+                                   why))
+        << why;
+    EXPECT_EQ(m.recipient, "3f2b8c1e-9d4a-4e6f-8a7b-0c1d2e3f4a5b");
+    expectInvalid(clientJson("t", "3F2B8C1E-9D4A-4E6F-8A7B-0C1D2E3F4A5B", "b"),
+                  "malformed recipientSessionId");
+    expectInvalid(clientJson("t", "3f2b8c1e9d4a-4e6f-8a7b-0c1d2e3f4a5b-", "b"),
+                  "malformed recipientSessionId");
+}
+
 TEST(ClientMessage, RejectsMalformedRecipient) {
     expectInvalid(clientJson("t", "", "b"), "malformed recipientSessionId");
     expectInvalid(clientJson("t", "bob", "b"), "malformed recipientSessionId");

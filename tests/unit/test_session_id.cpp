@@ -48,6 +48,21 @@ TEST(SessionId, IsNodeIdDashRandomHex) {
     }
 }
 
+TEST(PeerJsServerId, IsAFreshLowercaseUuidOfVersion4) {
+    std::string a = makePeerJsServerId();
+    std::string b = makePeerJsServerId();
+    EXPECT_NE(a, b);
+    ASSERT_EQ(a.size(), kPeerJsServerIdLength);
+    EXPECT_TRUE(isPeerJsServerId(a)) << a;
+    EXPECT_EQ(a[14], '4') << a;
+    EXPECT_NE(std::string("89ab").find(a[19]), std::string::npos) << a;
+    EXPECT_FALSE(isNodeSessionId(a));
+    EXPECT_FALSE(isValidSessionId(a));
+    EXPECT_FALSE(isPeerJsServerId("3F2B8C1E-9D4A-4E6F-8A7B-0C1D2E3F4A5B"));
+    EXPECT_FALSE(isPeerJsServerId("3f2b8c1e-9d4a-4e6f-8a7b-0c1d2e3f4a5"));
+    EXPECT_FALSE(isPeerJsServerId("3f2b8c1e-9d4a-4e6f-8a7b_0c1d2e3f4a5b"));
+}
+
 TEST(SessionId, SessionIdCarriesNodePrefix) {
     std::string id = makeSessionId(kPrefix);
     EXPECT_EQ(id.substr(0, 32), kPrefix);

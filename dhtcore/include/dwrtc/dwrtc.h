@@ -409,14 +409,17 @@ int dwrtc_session_open(dwrtc_node *node, char id[DWRTC_SESSION_ID_LEN]);
  * node like any other; these calls read and write its wire format.
  */
 
-/* A fresh session id of this node, not open yet (a PeerJS client's
- * GET {path}{key}/id), DWRTC_SESSION_ID_LEN characters into id. */
-int dwrtc_session_new_id(const dwrtc_node *node, char id[DWRTC_SESSION_ID_LEN]);
+/* A fresh PeerJS id (a PeerJS client's GET {path}{key}/id): a random
+ * UUID, DWRTC_PEERJS_NEW_ID_LEN characters into id. It names no node: the
+ * session that opens it claims it as a chosen id (dwrtc_peerjs_open_chosen()),
+ * on any worker of any node. */
+#define DWRTC_PEERJS_NEW_ID_LEN 36
+int dwrtc_peerjs_new_id(char id[DWRTC_PEERJS_NEW_ID_LEN]);
 
-/* Opens a session under an id of this node (from dwrtc_session_new_id(),
- * exactly as written there): DWRTC_OK, DWRTC_EINVAL when the id is not one
- * this node assigns (a chosen PeerJS id, another node's id), DWRTC_EEXIST
- * when a session holds it. */
+/* Opens a session under a session id of this node, exactly as written:
+ * DWRTC_OK, DWRTC_EINVAL when the id is not one this node assigns (a
+ * chosen PeerJS id, another node's id), DWRTC_EEXIST when a session holds
+ * it. */
 #define DWRTC_EEXIST (-8)     /* the id is held by an open session */
 int dwrtc_session_open_as(dwrtc_node *node, const char *id, size_t id_len);
 

@@ -231,6 +231,7 @@ private:
     // Routes a read message from the session `source`; `quiet`: no "not
     // found" for a recipient known here to be gone.
     void route(const std::string& source, ClientMessage message, bool quiet);
+    void routeToChosen(const std::string& source, ClientMessage message, bool quiet);
     // False when the session is to be closed (refused too often).
     bool claim(const std::string& session, std::string_view text);
     void roomRequest(const std::string& session, std::string_view text);

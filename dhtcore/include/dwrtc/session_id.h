@@ -32,6 +32,19 @@ std::string makeSessionId(std::string_view nodePrefix);
 // 32 hex digits, '-', 16 hex digits (either case): an id a node assigned.
 bool isNodeSessionId(std::string_view id);
 
+// A PeerJS id the node gives a PeerJS client that asks for one (GET
+// {key}/id): a random UUID of version 4 in lowercase, as the PeerJS server
+// gives them. It names no node: the session that opens it claims it in the
+// DHT like an id the app chose (peerjs_id.h), so it opens on any worker of
+// any node, and its token takes it back there. Throws std::system_error if
+// getrandom fails.
+constexpr std::size_t kPeerJsServerIdLength = 36;
+std::string makePeerJsServerId();
+
+// Shaped as makePeerJsServerId() makes them (8-4-4-4-12 lowercase hex
+// digits): the PeerJS ids a native client may send to.
+bool isPeerJsServerId(std::string_view id);
+
 // A key-owned id (owned_id.h): 'k' and 48 hex digits (either case), as
 // long as a node's session id so both fit the same fixed-size slots.
 constexpr std::size_t kOwnedIdLength = kSessionIdLength;
